@@ -1,0 +1,89 @@
+/**
+ * Import rules of the design (layering). `make lint` fails on any violation; a planted
+ * violation is exercised by api/test/unit/layering.test.ts so the rules cannot rot silently.
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'api-is-pure',
+      comment: 'api/ imports only zod and its own files: no I/O, no other workspace package.',
+      severity: 'error',
+      from: { path: '^api/src/' },
+      to: { pathNot: ['^api/src/', 'node_modules/zod/'] },
+    },
+    {
+      name: 'proto-is-standalone',
+      comment: 'proto/ imports nothing from the rest of the repo.',
+      severity: 'error',
+      from: { path: '^proto/(src|gen)/' },
+      to: { path: '^(api|controller|router|runtime-image|clients|e2e|bench)/' },
+    },
+    {
+      name: 'proto-gen-only-through-proto',
+      comment: 'Use @sandbank/proto; never reach into generated code from outside proto/.',
+      severity: 'error',
+      from: { pathNot: '^proto/' },
+      to: { path: '^proto/gen/' },
+    },
+    {
+      name: 'only-kube-talks-to-the-apiserver',
+      comment:
+        'Only controller/src/kube, router/src/resolve, the TS client port-forward transport and e2e use client-node.',
+      severity: 'error',
+      from: {
+        path: '^(controller|router|runtime-image|clients/ts|api|proto|bench)/src/',
+        pathNot: ['^controller/src/kube/', '^router/src/resolve/', '^clients/ts/src/transport/port-forward'],
+      },
+      to: { path: 'node_modules/@kubernetes/client-node/' },
+    },
+    {
+      name: 'plan-is-pure',
+      comment: 'plan.ts decides; it may import only api and sibling pure helpers.',
+      severity: 'error',
+      from: { path: '^controller/src/reconcilers/[^/]+/plan\\.ts$' },
+      to: {
+        pathNot: ['^api/', '^controller/src/reconcilers/[^/]+/(plan|pure-[^/]+)\\.ts$', 'node_modules/zod/'],
+      },
+    },
+    {
+      name: 'runtime-does-not-know-reconcilers',
+      severity: 'error',
+      from: { path: '^controller/src/runtime/' },
+      to: { path: '^controller/src/reconcilers/' },
+    },
+    {
+      name: 'controller-stays-in-its-lane',
+      severity: 'error',
+      from: { path: '^controller/' },
+      to: { path: '^(router|runtime-image|clients)/' },
+    },
+    {
+      name: 'router-stays-in-its-lane',
+      comment:
+        'The router never imports the controller, nor agent sources (tests may use the agent public API).',
+      severity: 'error',
+      from: { path: '^router/src/' },
+      to: { path: '^(controller|runtime-image|clients)/' },
+    },
+    {
+      name: 'agent-stays-in-its-lane',
+      severity: 'error',
+      from: { path: '^runtime-image/' },
+      to: { path: '^(api|controller|router|clients)/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: ['dist/', 'node_modules/'] },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'types', 'default'] },
+  },
+};

@@ -1,0 +1,72 @@
+/**
+ * `make bench`: runs every bench/benchmarks/*.bench.ts (or those whose file name contains
+ * `--filter X`), writes one JSON per result into bench/results/ (or `--out DIR`) and prints a
+ * summary table. A real control plane is started once if any selected benchmark needs one.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { applyManifests, crdManifests, startControlPlane, type ControlPlane } from '@sandbank/e2e';
+import type { Benchmark } from './benchmark.js';
+import { buildResult, writeResult } from './result.js';
+
+const benchRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { filter: { type: 'string' }, out: { type: 'string', default: join(benchRoot, 'results') } },
+  });
+  const files = readdirSync(join(benchRoot, 'benchmarks'))
+    .filter((f) => f.endsWith('.bench.ts') && (!values.filter || f.includes(values.filter)))
+    .sort();
+  if (files.length === 0) throw new Error(`no benchmark matches --filter ${values.filter ?? ''}`);
+
+  const benchmarks: Benchmark[] = [];
+  for (const file of files) {
+    const mod = (await import(pathToFileURL(join(benchRoot, 'benchmarks', file)).href)) as {
+      default: Benchmark;
+    };
+    benchmarks.push(mod.default);
+  }
+
+  let controlPlane: ControlPlane | undefined;
+  try {
+    if (benchmarks.some((b) => b.needs === 'control-plane')) {
+      controlPlane = await startControlPlane({ onProgress: log });
+      await applyManifests(controlPlane.kubeconfigPath, crdManifests(), { onProgress: log });
+    }
+    const rows: string[] = [];
+    for (const benchmark of benchmarks) {
+      log(`running ${benchmark.title}`);
+      const inputs = await benchmark.run({
+        log,
+        ...(controlPlane ? { kubeconfigPath: controlPlane.kubeconfigPath } : {}),
+      });
+      for (const input of inputs) {
+        const result = buildResult(input);
+        const path = writeResult(result, values.out);
+        const target = result.target
+          ? ` target ${result.target.value} ${result.target.met ? 'met' : 'MISSED'}`
+          : '';
+        rows.push(
+          `${result.name.padEnd(36)} p50 ${fmt(result.p50)} p95 ${fmt(result.p95)} p99 ${fmt(result.p99)} ${result.unit} (n=${result.n})${target}`,
+        );
+        log(`wrote ${path}`);
+      }
+    }
+    process.stdout.write(`${rows.join('\n')}\n`);
+  } finally {
+    await controlPlane?.stop();
+  }
+}
+
+function fmt(v: number): string {
+  return v.toFixed(v < 10 ? 2 : 1).padStart(8);
+}
+
+main().catch((error: unknown) => {
+  log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

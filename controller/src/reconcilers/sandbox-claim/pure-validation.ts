@@ -1,0 +1,105 @@
+/**
+ * What a claim may ask for beyond its template: extra pod metadata and environment variables.
+ * Each check returns a message for the claim's terminal condition, or undefined. Pure.
+ */
+import type { ClaimEnvVar, PodTemplate, SandboxClaim, SandboxTemplate } from '@sandbank/api';
+
+/** Prefixes Sandbank and Kubernetes manage; a claim may not set them on its Pod. */
+const RESERVED_PREFIXES = ['agents.x-k8s.io/', 'sandbank.dev/', 'kubernetes.io/', 'k8s.io/'];
+/** Exceptions callers legitimately need (cluster autoscaler hint, like upstream). */
+const ALLOWED_RESERVED_ANNOTATIONS = new Set(['cluster-autoscaler.kubernetes.io/safe-to-evict']);
+
+function reserved(key: string): boolean {
+  const prefix = key.includes('/') ? key.slice(0, key.indexOf('/') + 1) : '';
+  return RESERVED_PREFIXES.some((r) => prefix === r || prefix.endsWith(`.${r}`));
+}
+
+export function additionalMetadataProblem(
+  claim: Readonly<SandboxClaim>,
+  template: Readonly<SandboxTemplate>,
+): string | undefined {
+  const extra = claim.spec.additionalPodMetadata;
+  if (!extra) return undefined;
+  const templateMeta = template.spec.podTemplate.metadata ?? {};
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(extra.labels ?? {})) {
+    if (reserved(key)) problems.push(`label ${key} uses a reserved prefix`);
+    if (key === 'app' && value === 'sandbox-router')
+      problems.push('label app=sandbox-router would make the Pod look like the router');
+    const fromTemplate = templateMeta.labels?.[key];
+    if (fromTemplate !== undefined && fromTemplate !== value)
+      problems.push(`label ${key} conflicts with the template (${fromTemplate})`);
+  }
+  for (const [key, value] of Object.entries(extra.annotations ?? {})) {
+    if (reserved(key) && !ALLOWED_RESERVED_ANNOTATIONS.has(key))
+      problems.push(`annotation ${key} uses a reserved prefix`);
+    const fromTemplate = templateMeta.annotations?.[key];
+    if (fromTemplate !== undefined && fromTemplate !== value)
+      problems.push(`annotation ${key} conflicts with the template`);
+  }
+  return problems.length > 0 ? `additionalPodMetadata: ${problems.join('; ')}` : undefined;
+}
+
+function containerEnvNames(template: PodTemplate, containerName: string): Set<string> | undefined {
+  const container = template.spec.containers.find((c) => c.name === containerName);
+  if (!container) return undefined;
+  const env = Array.isArray(container['env']) ? (container['env'] as { name?: unknown }[]) : [];
+  return new Set(env.map((e) => String(e.name)));
+}
+
+function targetContainer(template: PodTemplate, v: ClaimEnvVar): string {
+  return v.containerName || (template.spec.containers[0]?.name ?? '');
+}
+
+export function envProblem(
+  claim: Readonly<SandboxClaim>,
+  template: Readonly<SandboxTemplate>,
+): string | undefined {
+  const env = claim.spec.env ?? [];
+  if (env.length === 0) return undefined;
+  const policy = template.spec.envVarsInjectionPolicy;
+  if (policy === 'Disallowed') {
+    return `SandboxTemplate ${template.metadata.name ?? ''} does not allow claims to set env (envVarsInjectionPolicy: Disallowed)`;
+  }
+  for (const v of env) {
+    const container = targetContainer(template.spec.podTemplate, v);
+    const names = containerEnvNames(template.spec.podTemplate, container);
+    if (!names) return `env ${v.name}: the template has no container named ${container}`;
+    if (policy === 'Allowed' && names.has(v.name)) {
+      return `env ${v.name}: the template already sets it and its envVarsInjectionPolicy is Allowed, not Overrides`;
+    }
+  }
+  return undefined;
+}
+
+/** The template's pod template with the claim's env and extra metadata merged in. */
+export function podTemplateForClaim(
+  claim: Readonly<SandboxClaim>,
+  template: Readonly<SandboxTemplate>,
+): PodTemplate {
+  const base = template.spec.podTemplate;
+  const extra = claim.spec.additionalPodMetadata ?? {};
+  const env = claim.spec.env ?? [];
+  const containers = base.spec.containers.map((container) => {
+    const mine = env.filter((v) => targetContainer(base, v) === container.name);
+    if (mine.length === 0) return container;
+    const existing = Array.isArray(container['env']) ? (container['env'] as { name: string }[]) : [];
+    const overridden = new Set(mine.map((v) => v.name));
+    return {
+      ...container,
+      env: [
+        ...existing.filter((e) => !overridden.has(e.name)),
+        ...mine.map((v) => ({ name: v.name, value: v.value })),
+      ],
+    };
+  });
+  const labels = { ...base.metadata?.labels, ...extra.labels };
+  const annotations = { ...base.metadata?.annotations, ...extra.annotations };
+  return {
+    metadata: {
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(Object.keys(annotations).length ? { annotations } : {}),
+    },
+    spec: { ...base.spec, containers },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * SandboxWarmPool: keep `spec.replicas` unclaimed warm Pods of the template (the v1alpha1 model:
+ * the pool owns Pods directly). Pure: decisions only, from what `observe` saw.
+ */
+import {
+  Labels,
+  SANDBOX_WARM_POOL_KIND,
+  EXTENSIONS_API_VERSION,
+  controllerRef,
+  nameHash,
+  type Pod,
+  type SandboxTemplate,
+  type SandboxWarmPool,
+  type SandboxWarmPoolStatus,
+} from '@sandbank/api';
+import { isPodReady, podFromTemplate, podTemplateHash } from '../shared/pure-pods.js';
+
+export interface PoolObserved {
+  readonly pool: Readonly<SandboxWarmPool>;
+  readonly template: Readonly<SandboxTemplate> | undefined;
+  /** Pods whose controller is this pool (claimed Pods have left it). */
+  readonly members: readonly Readonly<Pod>[];
+  /** False while creates or deletes this controller made are not yet in the cache. */
+  readonly expectationsSatisfied: boolean;
+}
+
+export type PoolAction =
+  | { readonly type: 'create-pods'; readonly count: number; readonly pod: Pod }
+  | {
+      readonly type: 'delete-pods';
+      readonly pods: readonly { readonly name: string; readonly uid: string }[];
+    }
+  | {
+      readonly type: 'event';
+      readonly eventType: 'Normal' | 'Warning';
+      readonly reason: string;
+      readonly message: string;
+    };
+
+export interface PoolPlan {
+  readonly actions: readonly PoolAction[];
+  /** The status to write, or null when it is already what it should be. */
+  readonly status: SandboxWarmPoolStatus | null;
+}
+
+export function poolSelector(poolName: string): string {
+  return `${Labels.pool}=${nameHash(poolName)}`;
+}
+
+export function planPool(o: PoolObserved): PoolPlan {
+  const { pool } = o;
+  const poolName = pool.metadata.name ?? '';
+  const live = o.members.filter((p) => !p.metadata.deletionTimestamp);
+  const status: SandboxWarmPoolStatus = {
+    replicas: live.length,
+    readyReplicas: live.filter(isPodReady).length,
+    selector: poolSelector(poolName),
+  };
+  const statusChanged =
+    pool.status?.replicas !== status.replicas ||
+    pool.status?.readyReplicas !== status.readyReplicas ||
+    pool.status?.selector !== status.selector;
+  const withStatus = (actions: PoolAction[]): PoolPlan => ({
+    actions,
+    status: statusChanged ? status : null,
+  });
+
+  if (pool.metadata.deletionTimestamp) return { actions: [], status: null };
+  if (!o.template) {
+    return withStatus([
+      {
+        type: 'event',
+        eventType: 'Warning',
+        reason: 'TemplateNotFound',
+        message: `SandboxTemplate ${pool.spec.sandboxTemplateRef.name} does not exist; the pool stays empty until it does`,
+      },
+    ]);
+  }
+  // Act only on a cache that reflects our own last writes; otherwise we would create twice.
+  if (!o.expectationsSatisfied) return withStatus([]);
+
+  const desired = pool.spec.replicas;
+  const currentHash = podTemplateHash(o.template.spec.podTemplate);
+  const isStale = (p: Readonly<Pod>) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash;
+  const actions: PoolAction[] = [];
+
+  let toDelete: Readonly<Pod>[] = [];
+  let kept = live;
+  if (pool.spec.updateStrategy?.type === 'Recreate') {
+    // Recreate: stale members go at once (they are unclaimed by definition), replacements follow.
+    toDelete = live.filter(isStale);
+    kept = live.filter((p) => !isStale(p));
+  }
+  if (kept.length > desired) {
+    const excess = [...kept].sort(deletionOrder(isStale)).slice(0, kept.length - desired);
+    toDelete = [...toDelete, ...excess];
+    kept = kept.filter((p) => !excess.includes(p));
+  }
+  if (toDelete.length > 0) {
+    actions.push({
+      type: 'delete-pods',
+      pods: toDelete.map((p) => ({ name: p.metadata.name ?? '', uid: p.metadata.uid ?? '' })),
+    });
+  }
+  if (kept.length < desired) {
+    actions.push({
+      type: 'create-pods',
+      count: desired - kept.length,
+      pod: memberPod(pool, o.template, currentHash),
+    });
+  }
+  return withStatus(actions);
+}
+
+/** Not-ready members first, then stale ones, then the newest: keeps the warmest pods. */
+function deletionOrder(isStale: (p: Readonly<Pod>) => boolean) {
+  return (a: Readonly<Pod>, b: Readonly<Pod>): number => {
+    const ready = Number(isPodReady(a)) - Number(isPodReady(b));
+    if (ready !== 0) return ready;
+    const stale = Number(isStale(b)) - Number(isStale(a));
+    if (stale !== 0) return stale;
+    return (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '');
+  };
+}
+
+function memberPod(pool: Readonly<SandboxWarmPool>, template: Readonly<SandboxTemplate>, hash: string): Pod {
+  const poolName = pool.metadata.name ?? '';
+  const body = podFromTemplate({
+    template: template.spec.podTemplate,
+    templateName: template.metadata.name ?? '',
+    owner: controllerRef({
+      apiVersion: EXTENSIONS_API_VERSION,
+      kind: SANDBOX_WARM_POOL_KIND,
+      metadata: pool.metadata,
+    }),
+    labels: { [Labels.pool]: nameHash(poolName), [Labels.podTemplateHash]: hash },
+  });
+  return { ...body, metadata: { ...body.metadata, generateName: `${poolName}-` } };
+}

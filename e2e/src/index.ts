@@ -1,0 +1,16 @@
+export { startControlPlane } from './cluster/control-plane.js';
+export type { ControlPlane, StartControlPlaneOptions } from './cluster/control-plane.js';
+export { applyManifests, crdManifests, yamlFilesIn } from './cluster/manifests.js';
+export type { ApplyOptions } from './cluster/manifests.js';
+export {
+  assertControlPlaneBuilt,
+  clusterBinary,
+  clusterDir,
+  clusterVersions,
+  repoRoot,
+  sandbankCache,
+} from './cluster/paths.js';
+export type { ClusterBinaryName, ClusterVersions } from './cluster/paths.js';
+export { getJson, integrationKubeConfig, loadKubeConfig } from './kube.js';
+export { waitFor } from './wait.js';
+export type { WaitForOptions } from './wait.js';

@@ -1,0 +1,40 @@
+// What the integration project's global setup and teardown do (loaded by global-setup.ts and
+// global-teardown.ts): ONE real control plane per test run, with the generated CRDs applied.
+// Workers find it through SANDBANK_KUBECONFIG. A control plane the developer already runs
+// (SANDBANK_KUBECONFIG set) is reused, never started or stopped here.
+import { startControlPlane } from '../cluster/control-plane.js';
+import { applyManifests, crdManifests } from '../cluster/manifests.js';
+import { setControlPlane, takeControlPlane } from './handle.js';
+
+const progress = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+export async function setUpControlPlane(): Promise<void> {
+  let kubeconfigPath = process.env['SANDBANK_KUBECONFIG'];
+  if (kubeconfigPath) {
+    progress(`[sandbank] reusing the control plane of SANDBANK_KUBECONFIG=${kubeconfigPath}`);
+  } else {
+    process.stderr.write('\n');
+    const cp = await startControlPlane({ onProgress: progress });
+    setControlPlane(cp);
+    kubeconfigPath = cp.kubeconfigPath;
+    process.env['SANDBANK_KUBECONFIG'] = kubeconfigPath;
+  }
+  const crds = crdManifests();
+  if (crds.length === 0) return;
+  try {
+    await applyManifests(kubeconfigPath, crds, { onProgress: progress });
+    progress(`[sandbank] applied ${crds.length} CRD manifests from manifests/base/crds`);
+  } catch (err) {
+    await tearDownControlPlane();
+    throw err;
+  }
+}
+
+export async function tearDownControlPlane(): Promise<void> {
+  const cp = takeControlPlane();
+  if (!cp) return;
+  delete process.env['SANDBANK_KUBECONFIG'];
+  await cp.stop();
+}

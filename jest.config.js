@@ -1,0 +1,41 @@
+// Two projects: `unit` (no I/O beyond loopback/tmp files) and `integration` (a real etcd +
+// kube-apiserver started once per run by the global setup). `make test` runs both.
+const transform = {
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } },
+  ],
+};
+const shared = {
+  extensionsToTreatAsEsm: ['.ts'],
+  transform,
+  testEnvironment: 'node',
+  // Sources import siblings with `.js` suffixes (Node16 ESM); map them back to the `.ts` files.
+  moduleNameMapper: {
+    '^@sandbank/(api|proto|e2e|bench)$': '<rootDir>/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
+};
+
+export default {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: [
+        '<rootDir>/test/unit/**/*.test.ts',
+        '<rootDir>/*/test/unit/**/*.test.ts',
+        '<rootDir>/clients/ts/test/unit/**/*.test.ts',
+      ],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/*/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/e2e/src/jest/global-setup.ts',
+      globalTeardown: '<rootDir>/e2e/src/jest/global-teardown.ts',
+      testTimeout: 60000,
+    },
+  ],
+};

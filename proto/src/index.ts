@@ -1,0 +1,102 @@
+/**
+ * @sandbank/proto: the runtime agent's contract (sandbank.agent.v1). Messages are protobuf-es
+ * (schemas as values: `create(RunRequestSchema, {...})`, oneofs as `{ case, value }` unions);
+ * services are grpc-js definitions built from them. Import from here, never from `gen/`.
+ */
+
+// grpc-js service definitions, handler types and the agent client.
+export {
+  createAgentClient,
+  ExecServiceDefinition,
+  FileServiceDefinition,
+  HealthServiceDefinition,
+} from './grpc.js';
+export type { AgentClient, ExecServiceHandlers, FileServiceHandlers, HealthServiceHandlers } from './grpc.js';
+
+// sandbank.agent.v1 ExecService messages.
+export {
+  ArgvSchema,
+  CloseStdinSchema,
+  ExecRequestSchema,
+  ExecResponseSchema,
+  ExecStartSchema,
+  ExecStartedSchema,
+  ExitStatusSchema,
+  ProcessSpecSchema,
+  RunRequestSchema,
+  RunResponseSchema,
+  Signal,
+  SignalSchema,
+  TerminalSizeSchema,
+} from '../gen/ts/sandbank/agent/v1/exec_pb.js';
+export type {
+  Argv,
+  CloseStdin,
+  ExecRequest,
+  ExecResponse,
+  ExecStart,
+  ExecStarted,
+  ExitStatus,
+  ProcessSpec,
+  RunRequest,
+  RunResponse,
+  TerminalSize,
+} from '../gen/ts/sandbank/agent/v1/exec_pb.js';
+
+// sandbank.agent.v1 FileService messages.
+export {
+  FileInfoSchema,
+  FileType,
+  FileTypeSchema,
+  ListDirRequestSchema,
+  ListDirResponseSchema,
+  MakeDirRequestSchema,
+  MakeDirResponseSchema,
+  ReadFileRequestSchema,
+  ReadFileResponseSchema,
+  RemoveRequestSchema,
+  RemoveResponseSchema,
+  StatRequestSchema,
+  StatResponseSchema,
+  WriteFileHeaderSchema,
+  WriteFileRequestSchema,
+  WriteFileResponseSchema,
+} from '../gen/ts/sandbank/agent/v1/files_pb.js';
+export type {
+  FileInfo,
+  ListDirRequest,
+  ListDirResponse,
+  MakeDirRequest,
+  MakeDirResponse,
+  ReadFileRequest,
+  ReadFileResponse,
+  RemoveRequest,
+  RemoveResponse,
+  StatRequest,
+  StatResponse,
+  WriteFileHeader,
+  WriteFileRequest,
+  WriteFileResponse,
+} from '../gen/ts/sandbank/agent/v1/files_pb.js';
+
+// grpc.health.v1 messages.
+export {
+  HealthCheckRequestSchema,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponse_ServingStatusSchema,
+  HealthCheckResponseSchema,
+  HealthListRequestSchema,
+  HealthListResponseSchema,
+} from '../gen/ts/grpc/health/v1/health_pb.js';
+export type {
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthListRequest,
+  HealthListResponse,
+} from '../gen/ts/grpc/health/v1/health_pb.js';
+
+// The protobuf-es helpers these messages need, so consumers need no second import for them:
+// `create` completes an init shape, and the timestamp helpers convert FileInfo.mod_time.
+export { create } from '@bufbuild/protobuf';
+export { timestampDate, timestampFromDate, timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
+export type { Timestamp } from '@bufbuild/protobuf/wkt';
