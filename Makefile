@@ -7,11 +7,11 @@ SHELL := /bin/bash
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-node_modules: package-lock.json
-	npm ci
+node_modules: package.json package-lock.json
+	npm install --no-audit --no-fund
 	@touch node_modules
 
-install: node_modules ## install npm dependencies (npm ci)
+install: node_modules ## install npm dependencies (the locked versions)
 
 cluster-build: ## build etcd, kube-apiserver & co., kwok from Go modules (cached by version)
 	bash e2e/cluster/build-control-plane.sh
