@@ -88,7 +88,8 @@ export function isControlledBy(pod: Readonly<Pod>, uid: string | undefined): boo
 
 export interface PodFromTemplate {
   readonly template: PodTemplate;
-  readonly templateName: string;
+  /** The SandboxTemplate the pod comes from; its hash label is what the NetworkPolicy selects. */
+  readonly templateName: string | undefined;
   readonly owner: OwnerReference;
   /** Extra labels (pool or sandbox bookkeeping). */
   readonly labels: Readonly<Record<string, string>>;
@@ -104,7 +105,7 @@ export function podFromTemplate(input: PodFromTemplate): Pod {
     metadata: {
       labels: {
         ...meta.labels,
-        [Labels.sandboxTemplateRefHash]: nameHash(input.templateName),
+        ...(input.templateName ? { [Labels.sandboxTemplateRefHash]: nameHash(input.templateName) } : {}),
         ...input.labels,
       },
       annotations: { ...meta.annotations, ...input.annotations },

@@ -6,20 +6,35 @@ const tpl = template('python');
 const warm = pool('warm', tpl, 3);
 
 function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {}): ClaimObserved {
-  return { claim: c, template: tpl, pools: [warm], sandbox: undefined, boundPods: [], templatePods: [], ...extra };
+  return {
+    claim: c,
+    template: tpl,
+    pools: [warm],
+    sandbox: undefined,
+    boundPods: [],
+    templatePods: [],
+    ...extra,
+  };
 }
-const readyOf = (plan: ReturnType<typeof planClaim>) => plan.status?.conditions?.find((c) => c.type === 'Ready');
+const readyOf = (plan: ReturnType<typeof planClaim>) =>
+  plan.status?.conditions?.find((c) => c.type === 'Ready');
 
 describe('planClaim: binding', () => {
   it('binds a Ready warm pod, fresh ones first, and falls back to a cold start', () => {
-    const pods = [member('warm-a', warm, tpl, { stale: true }), member('warm-b', warm, tpl), member('warm-c', warm, tpl, { ready: false })];
+    const pods = [
+      member('warm-a', warm, tpl, { stale: true }),
+      member('warm-b', warm, tpl),
+      member('warm-c', warm, tpl, { ready: false }),
+    ];
     const plan = planClaim(observed(claim('c1', tpl), { templatePods: pods }), T0);
     const bind = plan.actions[0];
     expect(bind?.type).toBe('bind-warm');
     if (bind?.type !== 'bind-warm') return;
     expect(bind.candidates.map((c) => c.name)).toEqual(['warm-b', 'warm-a']);
     expect(bind.sandbox.metadata).toMatchObject({ name: 'c1', annotations: { [Annotations.podName]: '' } });
-    expect(bind.sandbox.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'SandboxClaim', uid: 'c1-uid', controller: true })]);
+    expect(bind.sandbox.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'SandboxClaim', uid: 'c1-uid', controller: true }),
+    ]);
     expect(bind.fallback.metadata.annotations).not.toHaveProperty([Annotations.podName]);
     expect(readyOf(plan)).toMatchObject({ status: 'False', reason: 'Pending' });
   });
@@ -37,8 +52,15 @@ describe('planClaim: binding', () => {
 
   it('never offers pods of another pool when the claim names one, nor already claimed pods', () => {
     const other = pool('other', tpl, 1);
-    const pods = [member('o-1', other, tpl), member('w-1', warm, tpl, { claimUid: 'someone-else' }), member('w-2', warm, tpl)];
-    const plan = planClaim(observed(claim('c1', tpl, { warmpool: 'warm' }), { pools: [warm, other], templatePods: pods }), T0);
+    const pods = [
+      member('o-1', other, tpl),
+      member('w-1', warm, tpl, { claimUid: 'someone-else' }),
+      member('w-2', warm, tpl),
+    ];
+    const plan = planClaim(
+      observed(claim('c1', tpl, { warmpool: 'warm' }), { pools: [warm, other], templatePods: pods }),
+      T0,
+    );
     const bind = plan.actions[0];
     expect(bind?.type === 'bind-warm' ? bind.candidates.map((c) => c.name) : []).toEqual(['w-2']);
   });
@@ -56,19 +78,28 @@ describe('planClaim: binding', () => {
     const create = plan.actions[0];
     if (create?.type !== 'create-sandbox') return;
     expect(create.sandbox.metadata.name).toBe('c1');
-    expect(create.sandbox.metadata.labels).toMatchObject({ [Labels.claimUid]: 'c1-uid', [Labels.launchType]: 'cold' });
+    expect(create.sandbox.metadata.labels).toMatchObject({
+      [Labels.claimUid]: 'c1-uid',
+      [Labels.launchType]: 'cold',
+    });
   });
 
   it('merges env and extra metadata into a cold sandbox', () => {
     const t = template('python', { envVarsInjectionPolicy: 'Overrides' });
     const c = claim('c1', t, {
-      env: [{ name: 'HOME', value: '/tmp' }, { name: 'MODE', value: 'x' }],
+      env: [
+        { name: 'HOME', value: '/tmp' },
+        { name: 'MODE', value: 'x' },
+      ],
       additionalPodMetadata: { labels: { team: 'ml' }, annotations: { note: 'n' } },
     });
     const create = planClaim(observed(c, { template: t }), T0).actions[0];
     expect(create?.type).toBe('create-sandbox');
     if (create?.type !== 'create-sandbox') return;
-    expect(create.sandbox.spec.podTemplate.metadata).toEqual({ labels: { app: 'sandbox', team: 'ml' }, annotations: { note: 'n' } });
+    expect(create.sandbox.spec.podTemplate.metadata).toEqual({
+      labels: { app: 'sandbox', team: 'ml' },
+      annotations: { note: 'n' },
+    });
     expect(create.sandbox.spec.podTemplate.spec.containers[0]?.['env']).toEqual([
       { name: 'HOME', value: '/tmp' },
       { name: 'MODE', value: 'x' },
@@ -78,10 +109,15 @@ describe('planClaim: binding', () => {
   it('re-attaches a pod bound before a crash instead of binding another', () => {
     const c = claim('c1', tpl);
     const bound = member('warm-a', warm, tpl, { claimUid: 'c1-uid' });
-    const plan = planClaim(observed(c, { boundPods: [bound], templatePods: [bound, member('warm-b', warm, tpl)] }), T0);
+    const plan = planClaim(
+      observed(c, { boundPods: [bound], templatePods: [bound, member('warm-b', warm, tpl)] }),
+      T0,
+    );
     expect(plan.actions).toEqual([expect.objectContaining({ type: 'create-sandbox', launchType: 'warm' })]);
     const create = plan.actions[0];
-    expect(create?.type === 'create-sandbox' && create.sandbox.metadata.annotations?.[Annotations.podName]).toBe('warm-a');
+    expect(
+      create?.type === 'create-sandbox' && create.sandbox.metadata.annotations?.[Annotations.podName],
+    ).toBe('warm-a');
   });
 });
 
@@ -89,10 +125,22 @@ describe('planClaim: typed terminal failures', () => {
   it.each([
     ['TemplateNotFound', claim('c1', 'missing'), { template: undefined }],
     ['WarmPoolNotFound', claim('c1', tpl, { warmpool: 'nope' }), {}],
-    ['WarmPoolNotFound', claim('c1', tpl, { warmpool: 'other' }), { pools: [warm, pool('other', template('node'), 1)] }],
-    ['InvalidMetadata', claim('c1', tpl, { additionalPodMetadata: { labels: { 'agents.x-k8s.io/pool': 'x' } } }), {}],
+    [
+      'WarmPoolNotFound',
+      claim('c1', tpl, { warmpool: 'other' }),
+      { pools: [warm, pool('other', template('node'), 1)] },
+    ],
+    [
+      'InvalidMetadata',
+      claim('c1', tpl, { additionalPodMetadata: { labels: { 'agents.x-k8s.io/pool': 'x' } } }),
+      {},
+    ],
     ['InvalidMetadata', claim('c1', tpl, { additionalPodMetadata: { labels: { app: 'other' } } }), {}],
-    ['InvalidMetadata', claim('c1', tpl, { additionalPodMetadata: { labels: { app: 'sandbox-router' } } }), {}],
+    [
+      'InvalidMetadata',
+      claim('c1', tpl, { additionalPodMetadata: { labels: { app: 'sandbox-router' } } }),
+      {},
+    ],
     ['EnvVarsInjectionRejected', claim('c1', tpl, { env: [{ name: 'A', value: 'b' }] }), {}],
   ] as const)('%s', (reason, c, extra) => {
     const plan = planClaim(observed(c, extra), T0);
@@ -102,9 +150,15 @@ describe('planClaim: typed terminal failures', () => {
 
   it('rejects env that would override the template under policy Allowed, and unknown containers', () => {
     const t = template('python', { envVarsInjectionPolicy: 'Allowed' });
-    const override = planClaim(observed(claim('c1', t, { env: [{ name: 'HOME', value: '/' }] }), { template: t }), T0);
+    const override = planClaim(
+      observed(claim('c1', t, { env: [{ name: 'HOME', value: '/' }] }), { template: t }),
+      T0,
+    );
     expect(readyOf(override)).toMatchObject({ reason: 'EnvVarsInjectionRejected' });
-    const unknown = planClaim(observed(claim('c1', t, { env: [{ name: 'X', value: '1', containerName: 'nope' }] }), { template: t }), T0);
+    const unknown = planClaim(
+      observed(claim('c1', t, { env: [{ name: 'X', value: '1', containerName: 'nope' }] }), { template: t }),
+      T0,
+    );
     expect(readyOf(unknown)?.message).toContain('no container named nope');
   });
 
@@ -117,7 +171,10 @@ describe('planClaim: typed terminal failures', () => {
 describe('planClaim: status from the Sandbox', () => {
   it('is Ready with the sandbox name and IPs once the Sandbox is', () => {
     const c = claim('c1', tpl);
-    const plan = planClaim(observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'True', 'DependenciesReady')]) }), T0);
+    const plan = planClaim(
+      observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'True', 'DependenciesReady')]) }),
+      T0,
+    );
     expect(readyOf(plan)).toMatchObject({ status: 'True', reason: 'SandboxReady' });
     expect(plan.status?.sandbox).toEqual({ name: 'c1', podIPs: ['10.244.0.7'] });
     expect(plan.actions).toEqual([]);
@@ -125,10 +182,18 @@ describe('planClaim: status from the Sandbox', () => {
 
   it('is SandboxNotReady while the Sandbox is not, and SandboxFailed once it finished', () => {
     const c = claim('c1', tpl);
-    const notReady = planClaim(observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'False', 'DependenciesNotReady')]) }), T0);
+    const notReady = planClaim(
+      observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'False', 'DependenciesNotReady')]) }),
+      T0,
+    );
     expect(readyOf(notReady)).toMatchObject({ status: 'False', reason: 'SandboxNotReady' });
     const failed = planClaim(
-      observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'False', 'PodFailed'), condition('Finished', 'True', 'PodFailed')]) }),
+      observed(c, {
+        sandbox: claimedSandbox(c, [
+          condition('Ready', 'False', 'PodFailed'),
+          condition('Finished', 'True', 'PodFailed'),
+        ]),
+      }),
       T0,
     );
     expect(readyOf(failed)).toMatchObject({ status: 'False', reason: 'SandboxFailed' });
@@ -136,7 +201,10 @@ describe('planClaim: status from the Sandbox', () => {
 
   it('does not adopt a Sandbox of the same name that belongs to something else', () => {
     const c = claim('c1', tpl);
-    const foreign = { ...claimedSandbox(c), metadata: { ...claimedSandbox(c).metadata, ownerReferences: [] } };
+    const foreign = {
+      ...claimedSandbox(c),
+      metadata: { ...claimedSandbox(c).metadata, ownerReferences: [] },
+    };
     const plan = planClaim(observed(c, { sandbox: foreign }), T0);
     expect(readyOf(plan)?.message).toContain('belongs to something else');
     expect(plan.actions).toEqual([]);
@@ -154,14 +222,21 @@ describe('planClaim: lifecycle', () => {
   const later = new Date(T0.getTime() + 60_000);
 
   it('requeues at shutdownTime, then deletes the claim under policy Delete', () => {
-    const c = claim('c1', tpl, { lifecycle: { shutdownTime: later.toISOString(), shutdownPolicy: 'Delete' } });
+    const c = claim('c1', tpl, {
+      lifecycle: { shutdownTime: later.toISOString(), shutdownPolicy: 'Delete' },
+    });
     expect(planClaim(observed(c), T0).requeueAfterMs).toBe(60_000);
-    expect(planClaim(observed(c), later).actions).toEqual([{ type: 'delete-claim', propagation: 'Background' }]);
+    expect(planClaim(observed(c), later).actions).toEqual([
+      { type: 'delete-claim', propagation: 'Background' },
+    ]);
   });
 
   it('under Retain deletes the sandbox and marks the claim ClaimExpired, and never binds again', () => {
     const c = claim('c1', tpl, { lifecycle: { shutdownTime: T0.toISOString(), shutdownPolicy: 'Retain' } });
-    const plan = planClaim(observed(c, { sandbox: claimedSandbox(c), templatePods: [member('w', warm, tpl)] }), T0);
+    const plan = planClaim(
+      observed(c, { sandbox: claimedSandbox(c), templatePods: [member('w', warm, tpl)] }),
+      T0,
+    );
     expect(plan.actions).toEqual([{ type: 'delete-sandbox' }]);
     expect(readyOf(plan)).toMatchObject({ status: 'False', reason: 'ClaimExpired' });
     const after = planClaim(observed(c, { templatePods: [member('w', warm, tpl)] }), later);
@@ -169,7 +244,9 @@ describe('planClaim: lifecycle', () => {
   });
 
   it('expires ttlSecondsAfterFinished after the sandbox finished', () => {
-    const c = claim('c1', tpl, { lifecycle: { ttlSecondsAfterFinished: 30, shutdownPolicy: 'DeleteForeground' } });
+    const c = claim('c1', tpl, {
+      lifecycle: { ttlSecondsAfterFinished: 30, shutdownPolicy: 'DeleteForeground' },
+    });
     const sandbox = claimedSandbox(c, [condition('Finished', 'True', 'PodSucceeded', T0.toISOString())]);
     expect(planClaim(observed(c, { sandbox }), T0).requeueAfterMs).toBe(30_000);
     expect(planClaim(observed(c, { sandbox }), new Date(T0.getTime() + 30_000)).actions).toEqual([
@@ -183,8 +260,13 @@ describe('boundPod', () => {
     const pod = member('warm-a', warm, tpl);
     const bound = boundPod(pod, claim('c1', tpl));
     expect(bound.metadata.labels).not.toHaveProperty([Labels.pool]);
-    expect(bound.metadata.labels).toMatchObject({ [Labels.claimUid]: 'c1-uid', [Labels.sandboxNameHash]: nameHash('c1') });
-    expect(bound.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'SandboxClaim', name: 'c1', controller: true })]);
+    expect(bound.metadata.labels).toMatchObject({
+      [Labels.claimUid]: 'c1-uid',
+      [Labels.sandboxNameHash]: nameHash('c1'),
+    });
+    expect(bound.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'SandboxClaim', name: 'c1', controller: true }),
+    ]);
     expect(bound.metadata.resourceVersion).toBe('10');
     expect(pod.metadata.labels).toHaveProperty([Labels.pool]);
   });

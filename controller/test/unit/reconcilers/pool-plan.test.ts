@@ -4,7 +4,11 @@ import { member, pool, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
 
-function observed(replicas: number, members: PoolObserved['members'], extra: Partial<PoolObserved> = {}): PoolObserved {
+function observed(
+  replicas: number,
+  members: PoolObserved['members'],
+  extra: Partial<PoolObserved> = {},
+): PoolObserved {
   return { pool: pool('warm', tpl, replicas), template: tpl, members, expectationsSatisfied: true, ...extra };
 }
 
@@ -25,14 +29,23 @@ describe('planPool', () => {
       [Labels.pool]: nameHash('warm'),
       [Labels.sandboxTemplateRefHash]: nameHash('python'),
     });
-    expect(pod?.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'SandboxWarmPool', name: 'warm', controller: true })]);
+    expect(pod?.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'SandboxWarmPool', name: 'warm', controller: true }),
+    ]);
     expect(pod?.spec).toMatchObject({
       runtimeClassName: 'gvisor',
       automountServiceAccountToken: false,
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
     });
-    expect(pod?.spec.containers[0]?.['securityContext']).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    expect(plan.status).toEqual({ replicas: 0, readyReplicas: 0, selector: `${Labels.pool}=${nameHash('warm')}` });
+    expect(pod?.spec.containers[0]?.['securityContext']).toEqual({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(plan.status).toEqual({
+      replicas: 0,
+      readyReplicas: 0,
+      selector: `${Labels.pool}=${nameHash('warm')}`,
+    });
   });
 
   it('creates only the missing members and counts ready ones', () => {
@@ -69,7 +82,10 @@ describe('planPool', () => {
   it('Recreate replaces stale members at once; OnReplenish keeps them', () => {
     const p = pool('warm', tpl, 2);
     const members = [member('fresh', p, tpl), member('stale', p, tpl, { stale: true })];
-    const recreate = planPool({ ...observed(2, members), pool: pool('warm', tpl, 2, { updateStrategy: { type: 'Recreate' } }) });
+    const recreate = planPool({
+      ...observed(2, members),
+      pool: pool('warm', tpl, 2, { updateStrategy: { type: 'Recreate' } }),
+    });
     expect(deletes(recreate)).toEqual(['stale']);
     expect(creates(recreate)).toEqual([1]);
     const replenish = planPool(observed(2, members));
@@ -78,13 +94,23 @@ describe('planPool', () => {
 
   it('warns and creates nothing when the template is missing', () => {
     const plan = planPool(observed(2, [], { template: undefined }));
-    expect(plan.actions).toEqual([expect.objectContaining({ type: 'event', eventType: 'Warning', reason: 'TemplateNotFound' })]);
+    expect(plan.actions).toEqual([
+      expect.objectContaining({ type: 'event', eventType: 'Warning', reason: 'TemplateNotFound' }),
+    ]);
   });
 
   it('writes no status when it is already right', () => {
     const p = pool('warm', tpl, 1);
-    const withStatus = { ...p, status: { replicas: 1, readyReplicas: 1, selector: `${Labels.pool}=${nameHash('warm')}` } };
-    const plan = planPool({ pool: withStatus, template: tpl, members: [member('a', p, tpl)], expectationsSatisfied: true });
+    const withStatus = {
+      ...p,
+      status: { replicas: 1, readyReplicas: 1, selector: `${Labels.pool}=${nameHash('warm')}` },
+    };
+    const plan = planPool({
+      pool: withStatus,
+      template: tpl,
+      members: [member('a', p, tpl)],
+      expectationsSatisfied: true,
+    });
     expect(plan).toEqual({ actions: [], status: null });
   });
 });

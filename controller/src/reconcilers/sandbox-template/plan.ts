@@ -1,0 +1,131 @@
+/**
+ * SandboxTemplate: the one NetworkPolicy that fences every Pod of the template (Managed), and
+ * warnings about templates that will not behave as users expect. Pure.
+ */
+import {
+  EXTENSIONS_API_VERSION,
+  Labels,
+  SANDBOX_TEMPLATE_KIND,
+  controllerRef,
+  nameHash,
+  type SandboxTemplate,
+} from '@sandbank/api';
+import { stableJson } from '../shared/pure-json.js';
+
+export interface RouterPeer {
+  /** Labels of the router's Pods. */
+  readonly podLabels: Readonly<Record<string, string>>;
+  /** Namespace the router runs in; undefined means "any namespace" (a router per namespace). */
+  readonly namespace: string | undefined;
+}
+
+export interface TemplateObserved {
+  readonly template: Readonly<SandboxTemplate>;
+  /** The NetworkPolicy this template owns, if any (its spec as stored). */
+  readonly policy:
+    { readonly name: string; readonly spec: unknown; readonly controlledByTemplate: boolean } | undefined;
+  readonly router: RouterPeer;
+}
+
+export type TemplateAction =
+  | { readonly type: 'apply-network-policy'; readonly policy: NetworkPolicy; readonly exists: boolean }
+  | { readonly type: 'delete-network-policy'; readonly name: string }
+  | {
+      readonly type: 'event';
+      readonly eventType: 'Normal' | 'Warning';
+      readonly reason: string;
+      readonly message: string;
+    };
+
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: { name: string; labels: Record<string, string>; ownerReferences: unknown[] };
+  spec: Record<string, unknown>;
+}
+
+/** One policy per template, named after it. */
+export function networkPolicyName(templateName: string): string {
+  return `${templateName}-sandbox-network-policy`.slice(0, 253);
+}
+
+export function planTemplate(o: TemplateObserved): { actions: TemplateAction[] } {
+  const { template } = o;
+  if (template.metadata.deletionTimestamp) return { actions: [] };
+  const actions: TemplateAction[] = [];
+
+  for (const message of templateWarnings(template)) {
+    actions.push({ type: 'event', eventType: 'Warning', reason: 'TemplateWarning', message });
+  }
+
+  if (template.spec.networkPolicyManagement === 'Unmanaged') {
+    if (o.policy?.controlledByTemplate) actions.push({ type: 'delete-network-policy', name: o.policy.name });
+    return { actions };
+  }
+  const policy = desiredPolicy(template, o.router);
+  if (!o.policy || stableJson(o.policy.spec) !== stableJson(policy.spec)) {
+    if (o.policy && !o.policy.controlledByTemplate) {
+      actions.push({
+        type: 'event',
+        eventType: 'Warning',
+        reason: 'NetworkPolicyConflict',
+        message: `NetworkPolicy ${o.policy.name} exists and is not managed by this template; leaving it alone`,
+      });
+      return { actions };
+    }
+    actions.push({ type: 'apply-network-policy', policy, exists: o.policy !== undefined });
+  }
+  return { actions };
+}
+
+/**
+ * Default deny both ways for the template's Pods; ingress only from the router's Pods (plus the
+ * template's own ingress rules); egress only what the template lists. DNS is not opened by
+ * default: a sandbox that needs it says so in `networkPolicy.egress`.
+ */
+export function desiredPolicy(template: Readonly<SandboxTemplate>, router: RouterPeer): NetworkPolicy {
+  const name = template.metadata.name ?? '';
+  const fromRouter: Record<string, unknown> = { podSelector: { matchLabels: { ...router.podLabels } } };
+  if (router.namespace) {
+    fromRouter['namespaceSelector'] = { matchLabels: { 'kubernetes.io/metadata.name': router.namespace } };
+  }
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: networkPolicyName(name),
+      labels: { [Labels.sandboxTemplateRefHash]: nameHash(name) },
+      ownerReferences: [
+        controllerRef({
+          apiVersion: EXTENSIONS_API_VERSION,
+          kind: SANDBOX_TEMPLATE_KIND,
+          metadata: template.metadata,
+        }),
+      ],
+    },
+    spec: {
+      podSelector: { matchLabels: { [Labels.sandboxTemplateRefHash]: nameHash(name) } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [fromRouter] }, ...(template.spec.networkPolicy?.ingress ?? [])],
+      egress: [...(template.spec.networkPolicy?.egress ?? [])],
+    },
+  };
+}
+
+function templateWarnings(template: Readonly<SandboxTemplate>): string[] {
+  const warnings: string[] = [];
+  const spec = template.spec.podTemplate.spec;
+  if (!spec.runtimeClassName) {
+    warnings.push(
+      'podTemplate.spec.runtimeClassName is not set: sandboxes will run without gVisor isolation',
+    );
+  }
+  if (spec.automountServiceAccountToken === true) {
+    warnings.push(
+      'podTemplate.spec.automountServiceAccountToken is true: code in the sandbox gets Kubernetes credentials',
+    );
+  }
+  if (spec['hostNetwork'] === true)
+    warnings.push('podTemplate.spec.hostNetwork is true: NetworkPolicy does not apply to these sandboxes');
+  return warnings;
+}

@@ -1,0 +1,364 @@
+/**
+ * Sandbox: exactly one Pod — a warm Pod adopted through a claim (named by the `pod-name`
+ * annotation) or, on a cold start, a Pod of the Sandbox's own name — plus optional headless
+ * Service and volume claims, suspend (`replicas: 0`), expiry, and the status clients wait on.
+ * Pure.
+ */
+import {
+  Annotations,
+  Labels,
+  SANDBOX_API_VERSION,
+  SANDBOX_KIND,
+  SandboxConditionType,
+  SandboxReadyReason,
+  SandboxSuspendedReason,
+  controllerOf,
+  controllerRef,
+  findCondition,
+  nameHash,
+  removeCondition,
+  setCondition,
+  type Condition,
+  type ConditionUpdate,
+  type Pod,
+  type Sandbox,
+  type SandboxStatus,
+} from '@sandbank/api';
+import {
+  isPodReady,
+  isPodTerminal,
+  podFailureMessage,
+  podFromTemplate,
+  podIPs,
+} from '../shared/pure-pods.js';
+
+export interface SandboxObserved {
+  readonly sandbox: Readonly<Sandbox>;
+  /** The Pod named by the annotation, or by the Sandbox's own name. */
+  readonly pod: Readonly<Pod> | undefined;
+  /** Whether the headless Service named like the Sandbox exists, and who controls it. */
+  readonly service: { readonly controllerUid: string | undefined } | undefined;
+  /** Names of the PersistentVolumeClaims that exist in the namespace among the ones wanted. */
+  readonly existingClaims: ReadonlySet<string>;
+  /** The cluster's DNS domain, for serviceFQDN. */
+  readonly clusterDomain: string;
+}
+
+export type SandboxAction =
+  | { readonly type: 'create-pod'; readonly pod: Pod }
+  | { readonly type: 'adopt-pod'; readonly pod: Pod }
+  | { readonly type: 'delete-pod'; readonly name: string; readonly uid: string }
+  | { readonly type: 'create-service'; readonly service: Record<string, unknown> }
+  | { readonly type: 'delete-service'; readonly name: string }
+  | { readonly type: 'create-pvc'; readonly pvc: Record<string, unknown> }
+  | { readonly type: 'delete-sandbox' };
+
+export interface SandboxPlan {
+  readonly actions: readonly SandboxAction[];
+  readonly status: SandboxStatus | null;
+  readonly requeueAfterMs?: number;
+}
+
+export function podNameOf(sandbox: Readonly<Sandbox>): string {
+  return sandbox.metadata.annotations?.[Annotations.podName] || (sandbox.metadata.name ?? '');
+}
+
+export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
+  const { sandbox, pod } = o;
+  if (sandbox.metadata.deletionTimestamp) return { actions: [], status: null };
+  const name = sandbox.metadata.name ?? '';
+  const uid = sandbox.metadata.uid ?? '';
+  const nowIso = now.toISOString();
+  const conditions = new StatusBuilder(sandbox, nowIso);
+  const actions: SandboxAction[] = [];
+  const deletePod = (p: Readonly<Pod>) =>
+    actions.push({ type: 'delete-pod', name: p.metadata.name ?? '', uid: p.metadata.uid ?? '' });
+  const podIsOurs = pod !== undefined && belongsTo(pod, sandbox);
+
+  // Expiry.
+  const shutdown = sandbox.spec.shutdownTime ? Date.parse(sandbox.spec.shutdownTime) : undefined;
+  if (shutdown !== undefined && shutdown <= now.getTime()) {
+    if (sandbox.spec.shutdownPolicy === 'Delete')
+      return { actions: [{ type: 'delete-sandbox' }], status: null };
+    if (pod && podIsOurs && !pod.metadata.deletionTimestamp) deletePod(pod);
+    if (o.service?.controllerUid === uid) actions.push({ type: 'delete-service', name });
+    conditions.set(
+      SandboxConditionType.Ready,
+      'False',
+      SandboxReadyReason.SandboxExpired,
+      'The sandbox passed its shutdownTime',
+    );
+    return { actions, status: conditions.build({ podIPs: [], replicas: 0 }) };
+  }
+  const requeue = shutdown === undefined ? {} : { requeueAfterMs: shutdown - now.getTime() };
+
+  if (pod && !podIsOurs) {
+    conditions.set(
+      SandboxConditionType.Ready,
+      'False',
+      SandboxReadyReason.DependenciesNotReady,
+      `Pod ${pod.metadata.name ?? ''} exists but belongs to something else`,
+    );
+    return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
+  }
+  // A warm Pod still owned by the claim that bound it: the Sandbox takes it over, so that
+  // deleting the Sandbox (or its expiry) also removes the Pod.
+  if (pod && podIsOurs && controllerOf(pod.metadata)?.uid !== uid) {
+    actions.push({ type: 'adopt-pod', pod: adopted(pod, sandbox) });
+  }
+
+  // Suspend.
+  if (sandbox.spec.replicas === 0) {
+    if (pod && !pod.metadata.deletionTimestamp) deletePod(pod);
+    conditions.set(SandboxConditionType.Ready, 'False', SandboxReadyReason.SandboxSuspended, 'replicas is 0');
+    if (pod)
+      conditions.set(
+        SandboxConditionType.Suspended,
+        'False',
+        SandboxSuspendedReason.PodTerminating,
+        `Pod ${pod.metadata.name ?? ''} is terminating`,
+      );
+    else
+      conditions.set(
+        SandboxConditionType.Suspended,
+        'True',
+        SandboxSuspendedReason.PodTerminated,
+        'The Pod is gone; the sandbox and its volumes stay',
+      );
+    return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
+  }
+  conditions.remove(SandboxConditionType.Suspended);
+
+  // Volumes and Service, before the Pod that mounts them.
+  for (const pvc of wantedClaims(sandbox)) {
+    if (!o.existingClaims.has(pvc.metadata.name)) actions.push({ type: 'create-pvc', pvc });
+  }
+  const wantsService = sandbox.spec.service === true;
+  if (wantsService && !o.service) actions.push({ type: 'create-service', service: headlessService(sandbox) });
+  if (sandbox.spec.service === false && o.service?.controllerUid === uid)
+    actions.push({ type: 'delete-service', name });
+
+  const finished = findCondition(sandbox.status?.conditions, SandboxConditionType.Finished);
+  if (!pod) {
+    const previouslyReady =
+      findCondition(sandbox.status?.conditions, SandboxConditionType.Ready)?.status === 'True';
+    const adoptedPod = Boolean(sandbox.metadata.annotations?.[Annotations.podName]);
+    if (finished?.status !== 'True' && (previouslyReady || adoptedPod)) {
+      // A sandbox's processes and files live in its Pod: a lost Pod is not silently replaced.
+      const message = `Pod ${podNameOf(sandbox)} was deleted or evicted; a sandbox does not restart`;
+      conditions.set(SandboxConditionType.Finished, 'True', SandboxReadyReason.PodFailed, message);
+      conditions.set(SandboxConditionType.Ready, 'False', SandboxReadyReason.PodFailed, message);
+    } else if (finished?.status !== 'True') {
+      actions.push({ type: 'create-pod', pod: coldPod(sandbox) });
+      conditions.set(
+        SandboxConditionType.Ready,
+        'False',
+        SandboxReadyReason.DependenciesNotReady,
+        `Creating Pod ${name}`,
+      );
+    }
+    return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
+  }
+
+  if (isPodTerminal(pod)) {
+    const reason =
+      pod.status?.phase === 'Succeeded' ? SandboxReadyReason.PodSucceeded : SandboxReadyReason.PodFailed;
+    const message = podFailureMessage(pod);
+    conditions.set(SandboxConditionType.Finished, 'True', reason, message);
+    conditions.set(SandboxConditionType.Ready, 'False', reason, message);
+    return {
+      actions,
+      status: conditions.build({ podIPs: [], replicas: 1, nodeName: podNode(pod) }),
+      ...requeue,
+    };
+  }
+
+  const ips = podIPs(pod);
+  const missing: string[] = [];
+  if (pod.metadata.deletionTimestamp) missing.push(`Pod ${pod.metadata.name ?? ''} is terminating`);
+  else if (pod.status?.phase !== 'Running')
+    missing.push(`Pod exists with phase ${pod.status?.phase ?? 'Unknown'}`);
+  else if (!isPodReady(pod)) missing.push('Pod is Running but not Ready');
+  else if (ips.length === 0) missing.push('Pod is Ready but has no IP yet');
+  if (wantsService && !o.service) missing.push('Service does not exist');
+  if (missing.length === 0) {
+    conditions.set(
+      SandboxConditionType.Ready,
+      'True',
+      SandboxReadyReason.DependenciesReady,
+      `Pod ${pod.metadata.name ?? ''} is Ready`,
+    );
+  } else {
+    conditions.set(
+      SandboxConditionType.Ready,
+      'False',
+      SandboxReadyReason.DependenciesNotReady,
+      missing.join('; '),
+    );
+  }
+  return {
+    actions,
+    status: conditions.build({
+      podIPs: missing.length === 0 ? ips : [],
+      replicas: 1,
+      nodeName: podNode(pod),
+      ...(wantsService
+        ? { service: name, serviceFQDN: `${name}.${sandbox.metadata.namespace ?? ''}.svc.${o.clusterDomain}` }
+        : {}),
+    }),
+    ...requeue,
+  };
+}
+
+function podNode(pod: Readonly<Pod>): string | undefined {
+  const node = pod.spec['nodeName'];
+  return typeof node === 'string' ? node : undefined;
+}
+
+/** The Sandbox's own Pod, or a warm Pod bound to the claim that owns the Sandbox. */
+function belongsTo(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): boolean {
+  const owner = controllerOf(pod.metadata);
+  if (owner?.uid === sandbox.metadata.uid) return true;
+  const sandboxOwner = controllerOf(sandbox.metadata);
+  const claimUid = pod.metadata.labels?.[Labels.claimUid];
+  return (
+    owner !== undefined &&
+    sandboxOwner !== undefined &&
+    owner.uid === sandboxOwner.uid &&
+    claimUid === sandboxOwner.uid
+  );
+}
+
+function sandboxRef(sandbox: Readonly<Sandbox>) {
+  return controllerRef({ apiVersion: SANDBOX_API_VERSION, kind: SANDBOX_KIND, metadata: sandbox.metadata });
+}
+
+function adopted(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): Pod {
+  return {
+    ...structuredClone(pod),
+    metadata: {
+      ...structuredClone(pod.metadata),
+      labels: { ...pod.metadata.labels, [Labels.sandboxNameHash]: nameHash(sandbox.metadata.name ?? '') },
+      ownerReferences: [sandboxRef(sandbox)],
+    },
+  };
+}
+
+function wantedClaims(sandbox: Readonly<Sandbox>) {
+  const name = sandbox.metadata.name ?? '';
+  return (sandbox.spec.volumeClaimTemplates ?? []).map((vct) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: `${vct.metadata.name ?? ''}-${name}`,
+      labels: { ...vct.metadata.labels, [Labels.sandboxNameHash]: nameHash(name) },
+      ...(vct.metadata.annotations ? { annotations: vct.metadata.annotations } : {}),
+      ownerReferences: [sandboxRef(sandbox)],
+    },
+    spec: vct.spec,
+  }));
+}
+
+/** The cold-start Pod: named like the Sandbox, its volume claims mounted by template name. */
+export function coldPod(sandbox: Readonly<Sandbox>): Pod {
+  const name = sandbox.metadata.name ?? '';
+  const claimUid = sandbox.metadata.labels?.[Labels.claimUid];
+  const body = podFromTemplate({
+    template: sandbox.spec.podTemplate,
+    templateName: sandbox.metadata.annotations?.[Annotations.sandboxTemplateRef],
+    owner: sandboxRef(sandbox),
+    labels: {
+      [Labels.sandboxNameHash]: nameHash(name),
+      ...(claimUid ? { [Labels.claimUid]: claimUid } : {}),
+    },
+  });
+  const volumes = Array.isArray(body.spec['volumes'])
+    ? [...(body.spec['volumes'] as { name: string }[])]
+    : [];
+  for (const vct of sandbox.spec.volumeClaimTemplates ?? []) {
+    const volumeName = vct.metadata.name ?? '';
+    if (!volumes.some((v) => v.name === volumeName)) {
+      volumes.push({ name: volumeName, persistentVolumeClaim: { claimName: `${volumeName}-${name}` } } as {
+        name: string;
+      });
+    }
+  }
+  return {
+    ...body,
+    metadata: { ...body.metadata, name },
+    spec: { ...body.spec, ...(volumes.length ? { volumes } : {}) },
+  };
+}
+
+function headlessService(sandbox: Readonly<Sandbox>): Record<string, unknown> {
+  const name = sandbox.metadata.name ?? '';
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name,
+      labels: { [Labels.sandboxNameHash]: nameHash(name) },
+      ownerReferences: [sandboxRef(sandbox)],
+    },
+    spec: { clusterIP: 'None', selector: { [Labels.sandboxNameHash]: nameHash(name) } },
+  };
+}
+
+/** Accumulates condition changes and builds the status to write, or null when nothing changed. */
+class StatusBuilder {
+  private conditions: Condition[];
+  private changed = false;
+  constructor(
+    private readonly sandbox: Readonly<Sandbox>,
+    private readonly nowIso: string,
+  ) {
+    this.conditions = [...(sandbox.status?.conditions ?? [])];
+  }
+
+  set(type: string, status: 'True' | 'False', reason: string, message: string): void {
+    const update: ConditionUpdate = {
+      type,
+      status,
+      reason,
+      message,
+      observedGeneration: this.sandbox.metadata.generation ?? 0,
+    };
+    const next = setCondition(this.conditions, update, this.nowIso);
+    this.conditions = next.list;
+    this.changed ||= next.changed;
+  }
+
+  remove(type: string): void {
+    const next = removeCondition(this.conditions, type);
+    this.conditions = next.list;
+    this.changed ||= next.changed;
+  }
+
+  build(fields: {
+    podIPs: string[];
+    replicas: number;
+    nodeName?: string | undefined;
+    service?: string;
+    serviceFQDN?: string;
+  }): SandboxStatus | null {
+    const name = this.sandbox.metadata.name ?? '';
+    const next: SandboxStatus = {
+      conditions: this.conditions,
+      podIPs: fields.podIPs,
+      replicas: fields.replicas,
+      selector: `${Labels.sandboxNameHash}=${nameHash(name)}`,
+      ...(fields.nodeName ? { nodeName: fields.nodeName } : {}),
+      ...(fields.service ? { service: fields.service, serviceFQDN: fields.serviceFQDN ?? '' } : {}),
+    };
+    const current = this.sandbox.status ?? {};
+    const same =
+      !this.changed &&
+      (current.podIPs ?? []).join() === next.podIPs?.join() &&
+      current.replicas === next.replicas &&
+      current.selector === next.selector &&
+      current.nodeName === next.nodeName &&
+      current.service === next.service &&
+      current.serviceFQDN === next.serviceFQDN;
+    return same ? null : next;
+  }
+}

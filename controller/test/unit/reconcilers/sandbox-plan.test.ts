@@ -1,0 +1,195 @@
+import { Annotations, Labels, Sandbox, nameHash, type Pod } from '@sandbank/api';
+import { planSandbox, type SandboxObserved } from '../../../src/reconcilers/sandbox/plan.js';
+import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
+
+const tpl = template('python');
+const warm = pool('warm', tpl, 1);
+const c = claim('c1', tpl);
+
+function observed(sandbox: Sandbox, pod?: Pod, extra: Partial<SandboxObserved> = {}): SandboxObserved {
+  return {
+    sandbox,
+    pod,
+    service: undefined,
+    existingClaims: new Set(),
+    clusterDomain: 'cluster.local',
+    ...extra,
+  };
+}
+const cond = (plan: ReturnType<typeof planSandbox>, type: string) =>
+  plan.status?.conditions?.find((x) => x.type === type);
+
+/** A warm pod already bound to claim c1 (owned by the claim). */
+function boundPod(o: { ready?: boolean; phase?: string } = {}): Pod {
+  const pod = member('warm-a', warm, tpl, { claimUid: 'c1-uid', ...o });
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      ownerReferences: [
+        { apiVersion: 'x', kind: 'SandboxClaim', name: 'c1', uid: 'c1-uid', controller: true },
+      ],
+    },
+    spec: { ...pod.spec, nodeName: 'node-1' },
+  };
+}
+
+describe('planSandbox', () => {
+  it('cold-starts a Pod named like the Sandbox, owned by it, with secure defaults', () => {
+    const sandbox = claimedSandbox(c);
+    const plan = planSandbox(observed(sandbox), T0);
+    const create = plan.actions[0];
+    expect(create?.type).toBe('create-pod');
+    if (create?.type !== 'create-pod') return;
+    expect(create.pod.metadata.name).toBe('c1');
+    expect(create.pod.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Sandbox', uid: sandbox.metadata.uid, controller: true }),
+    ]);
+    expect(create.pod.metadata.labels).toMatchObject({ [Labels.sandboxNameHash]: nameHash('c1') });
+    expect(create.pod.spec.automountServiceAccountToken).toBe(false);
+    expect(cond(plan, 'Ready')).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
+  });
+
+  it('keeps what the template says explicitly over the secure defaults', () => {
+    const sandbox = claimedSandbox(c);
+    sandbox.spec.podTemplate.spec = {
+      containers: [{ name: 'a', securityContext: { capabilities: { add: ['NET_BIND_SERVICE'] } } }],
+      automountServiceAccountToken: true,
+      securityContext: { runAsNonRoot: false },
+    };
+    const create = planSandbox(observed(sandbox), T0).actions[0];
+    if (create?.type !== 'create-pod') throw new Error('expected create-pod');
+    expect(create.pod.spec.automountServiceAccountToken).toBe(true);
+    expect(create.pod.spec['securityContext']).toMatchObject({
+      runAsNonRoot: false,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(create.pod.spec.containers[0]?.['securityContext']).toEqual({
+      capabilities: { add: ['NET_BIND_SERVICE'] },
+      allowPrivilegeEscalation: false,
+    });
+  });
+
+  it('adopts the warm Pod its claim bound, and is Ready with its IP and node', () => {
+    const sandbox = claimedSandbox(c, [], 'warm-a');
+    const plan = planSandbox(observed(sandbox, boundPod()), T0);
+    const adopt = plan.actions[0];
+    expect(adopt?.type).toBe('adopt-pod');
+    if (adopt?.type !== 'adopt-pod') return;
+    expect(adopt.pod.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Sandbox', uid: sandbox.metadata.uid }),
+    ]);
+    expect(cond(plan, 'Ready')).toMatchObject({ status: 'True', reason: 'DependenciesReady' });
+    expect(plan.status).toMatchObject({
+      podIPs: ['10.244.0.7'],
+      nodeName: 'node-1',
+      replicas: 1,
+      selector: `${Labels.sandboxNameHash}=${nameHash('c1')}`,
+    });
+  });
+
+  it('never takes a Pod that belongs to something else', () => {
+    const sandbox = claimedSandbox(c, [], 'warm-a');
+    const poolPod = member('warm-a', warm, tpl);
+    const plan = planSandbox(observed(sandbox, poolPod), T0);
+    expect(plan.actions).toEqual([]);
+    expect(cond(plan, 'Ready')?.message).toContain('belongs to something else');
+  });
+
+  it('reports Finished when the Pod ends, with the reason, and does not restart it', () => {
+    const sandbox = claimedSandbox(c, [], 'warm-a');
+    const failed = {
+      ...boundPod({ phase: 'Failed' }),
+      status: { phase: 'Failed', reason: 'Evicted', message: 'low memory' },
+    };
+    const plan = planSandbox(observed(sandbox, failed), T0);
+    expect(cond(plan, 'Finished')).toMatchObject({ status: 'True', reason: 'PodFailed' });
+    expect(cond(plan, 'Finished')?.message).toContain('Evicted');
+    expect(plan.actions.filter((a) => a.type === 'create-pod')).toEqual([]);
+  });
+
+  it('treats a bound Pod that disappeared as failed instead of creating a new one', () => {
+    const sandbox = claimedSandbox(c, [condition('Ready', 'True', 'DependenciesReady')], 'warm-a');
+    const plan = planSandbox(observed(sandbox), T0);
+    expect(plan.actions).toEqual([]);
+    expect(cond(plan, 'Finished')).toMatchObject({ status: 'True', reason: 'PodFailed' });
+    expect(cond(plan, 'Ready')).toMatchObject({ status: 'False', reason: 'PodFailed' });
+  });
+
+  it('suspends with replicas 0: deletes the Pod, then reports Suspended', () => {
+    const sandbox = { ...claimedSandbox(c, [], 'warm-a'), spec: { ...claimedSandbox(c).spec, replicas: 0 } };
+    const pod = boundPod();
+    const deleting = planSandbox(
+      observed(sandbox, {
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          ownerReferences: [
+            {
+              apiVersion: 'x',
+              kind: 'Sandbox',
+              name: 'c1',
+              uid: sandbox.metadata.uid ?? '',
+              controller: true,
+            },
+          ],
+        },
+      }),
+      T0,
+    );
+    expect(deleting.actions).toEqual([{ type: 'delete-pod', name: 'warm-a', uid: 'warm-a-uid' }]);
+    expect(cond(deleting, 'Suspended')).toMatchObject({ status: 'False', reason: 'PodTerminating' });
+    const gone = planSandbox(observed(sandbox), T0);
+    expect(gone.actions).toEqual([]);
+    expect(cond(gone, 'Suspended')).toMatchObject({ status: 'True', reason: 'PodTerminated' });
+    expect(cond(gone, 'Ready')).toMatchObject({ status: 'False', reason: 'SandboxSuspended' });
+  });
+
+  it('expires at shutdownTime: Delete removes the Sandbox, Retain removes the Pod and keeps the object', () => {
+    const base = claimedSandbox(c, [], 'warm-a');
+    const later = new Date(T0.getTime() + 5000);
+    const withPolicy = (shutdownPolicy: 'Delete' | 'Retain') => ({
+      ...base,
+      spec: { ...base.spec, shutdownTime: later.toISOString(), shutdownPolicy },
+    });
+    expect(planSandbox(observed(withPolicy('Delete'), boundPod()), T0).requeueAfterMs).toBe(5000);
+    expect(planSandbox(observed(withPolicy('Delete'), boundPod()), later).actions).toEqual([
+      { type: 'delete-sandbox' },
+    ]);
+    const retained = planSandbox(observed(withPolicy('Retain'), boundPod()), later);
+    expect(retained.actions).toEqual([{ type: 'delete-pod', name: 'warm-a', uid: 'warm-a-uid' }]);
+    expect(cond(retained, 'Ready')).toMatchObject({ status: 'False', reason: 'SandboxExpired' });
+    expect(retained.status?.podIPs).toEqual([]);
+  });
+
+  it('creates its headless Service and volume claims when asked, and waits for the Service', () => {
+    const sandbox = claimedSandbox(c);
+    sandbox.spec.service = true;
+    sandbox.spec.volumeClaimTemplates = [
+      { metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'] } },
+    ];
+    const plan = planSandbox(observed(sandbox), T0);
+    expect(plan.actions.map((a) => a.type)).toEqual(['create-pvc', 'create-service', 'create-pod']);
+    const pod = plan.actions.find((a) => a.type === 'create-pod');
+    expect(pod?.type === 'create-pod' && pod.pod.spec['volumes']).toEqual([
+      { name: 'data', persistentVolumeClaim: { claimName: 'data-c1' } },
+    ]);
+    const ready = planSandbox(
+      observed(
+        { ...sandbox, metadata: { ...sandbox.metadata, annotations: { [Annotations.podName]: 'warm-a' } } },
+        boundPod(),
+        { service: { controllerUid: sandbox.metadata.uid }, existingClaims: new Set(['data-c1']) },
+      ),
+      T0,
+    );
+    expect(ready.status).toMatchObject({ service: 'c1', serviceFQDN: 'c1.default.svc.cluster.local' });
+  });
+
+  it('writes no status when nothing changed', () => {
+    const sandbox = claimedSandbox(c, [], 'warm-a');
+    const pod = boundPod();
+    const first = planSandbox(observed(sandbox, pod), T0);
+    const settled = { ...sandbox, status: first.status ?? {} };
+    expect(planSandbox(observed(settled, pod), new Date(T0.getTime() + 1000)).status).toBeNull();
+  });
+});

@@ -1,0 +1,75 @@
+import { Labels, nameHash } from '@sandbank/api';
+import {
+  desiredPolicy,
+  planTemplate,
+  type TemplateObserved,
+} from '../../../src/reconcilers/sandbox-template/plan.js';
+import { template } from '../../fixtures/builders.js';
+
+const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
+
+function observed(t = template('python'), policy?: TemplateObserved['policy']): TemplateObserved {
+  return { template: t, policy, router };
+}
+
+describe('planTemplate', () => {
+  it('keeps a default-deny policy for the template pods that admits only the router', () => {
+    const t = template('python', { networkPolicy: { egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] } });
+    const { actions } = planTemplate(observed(t));
+    expect(actions).toHaveLength(1);
+    const apply = actions[0];
+    if (apply?.type !== 'apply-network-policy') throw new Error('expected apply-network-policy');
+    expect(apply.exists).toBe(false);
+    expect(apply.policy.spec).toEqual({
+      podSelector: { matchLabels: { [Labels.sandboxTemplateRefHash]: nameHash('python') } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        {
+          from: [
+            {
+              podSelector: { matchLabels: { app: 'sandbox-router' } },
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sandbank-system' } },
+            },
+          ],
+        },
+      ],
+      egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }],
+    });
+  });
+
+  it('does nothing when the policy is already as desired', () => {
+    const t = template('python');
+    const policy = {
+      name: 'python-sandbox-network-policy',
+      spec: desiredPolicy(t, router).spec,
+      controlledByTemplate: true,
+    };
+    expect(planTemplate(observed(t, policy)).actions).toEqual([]);
+  });
+
+  it('deletes its own policy when Unmanaged, and never touches a foreign one', () => {
+    const unmanaged = template('python', { networkPolicyManagement: 'Unmanaged' });
+    expect(
+      planTemplate(observed(unmanaged, { name: 'p', spec: {}, controlledByTemplate: true })).actions,
+    ).toEqual([{ type: 'delete-network-policy', name: 'p' }]);
+    expect(
+      planTemplate(observed(unmanaged, { name: 'p', spec: {}, controlledByTemplate: false })).actions,
+    ).toEqual([]);
+    const managed = planTemplate(
+      observed(template('python'), { name: 'p', spec: {}, controlledByTemplate: false }),
+    ).actions;
+    expect(managed).toEqual([expect.objectContaining({ type: 'event', reason: 'NetworkPolicyConflict' })]);
+  });
+
+  it('warns about templates without gVisor or with credentials', () => {
+    const t = template('python');
+    t.spec.podTemplate.spec = { containers: [{ name: 'a' }], automountServiceAccountToken: true };
+    const messages = planTemplate(observed(t)).actions.flatMap((a) =>
+      a.type === 'event' ? [a.message] : [],
+    );
+    expect(messages).toEqual([
+      expect.stringContaining('runtimeClassName'),
+      expect.stringContaining('automountServiceAccountToken'),
+    ]);
+  });
+});
