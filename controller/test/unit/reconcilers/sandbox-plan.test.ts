@@ -1,4 +1,5 @@
-import { Annotations, Labels, Sandbox, nameHash, type Pod } from '@sandbank/api';
+import type { Sandbox } from '@sandbank/api';
+import { Annotations, Labels, nameHash, type Pod } from '@sandbank/api';
 import { planSandbox, type SandboxObserved } from '../../../src/reconcilers/sandbox/plan.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 

@@ -1,0 +1,62 @@
+/**
+ * Where each kind the controller touches lives in the API, and the URL paths built from that.
+ * Events use `events.k8s.io/v1`: it carries the reporting controller and instance, has series
+ * for repeats, and `kubectl describe` shows it like core events (same storage).
+ */
+import {
+  EXTENSIONS_GROUP,
+  EXTENSIONS_VERSION,
+  SANDBOX_CLAIM_KIND,
+  SANDBOX_CLAIM_PLURAL,
+  SANDBOX_GROUP,
+  SANDBOX_KIND,
+  SANDBOX_PLURAL,
+  SANDBOX_TEMPLATE_KIND,
+  SANDBOX_TEMPLATE_PLURAL,
+  SANDBOX_VERSION,
+  SANDBOX_WARM_POOL_KIND,
+  SANDBOX_WARM_POOL_PLURAL,
+} from '@sandbank/api';
+import type { ResourceType } from './types.js';
+
+const namespaced = (group: string, version: string, plural: string, kind: string): ResourceType =>
+  Object.freeze({ group, version, plural, kind, namespaced: true });
+
+export const PODS = namespaced('', 'v1', 'pods', 'Pod');
+export const SERVICES = namespaced('', 'v1', 'services', 'Service');
+export const CONFIG_MAPS = namespaced('', 'v1', 'configmaps', 'ConfigMap');
+export const EVENTS = namespaced('events.k8s.io', 'v1', 'events', 'Event');
+export const NETWORK_POLICIES = namespaced('networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy');
+export const LEASES = namespaced('coordination.k8s.io', 'v1', 'leases', 'Lease');
+export const SANDBOXES = namespaced(SANDBOX_GROUP, SANDBOX_VERSION, SANDBOX_PLURAL, SANDBOX_KIND);
+export const SANDBOX_TEMPLATES = namespaced(
+  EXTENSIONS_GROUP,
+  EXTENSIONS_VERSION,
+  SANDBOX_TEMPLATE_PLURAL,
+  SANDBOX_TEMPLATE_KIND,
+);
+export const SANDBOX_WARM_POOLS = namespaced(
+  EXTENSIONS_GROUP,
+  EXTENSIONS_VERSION,
+  SANDBOX_WARM_POOL_PLURAL,
+  SANDBOX_WARM_POOL_KIND,
+);
+export const SANDBOX_CLAIMS = namespaced(EXTENSIONS_GROUP, EXTENSIONS_VERSION, SANDBOX_CLAIM_PLURAL, SANDBOX_CLAIM_KIND);
+
+/** `v1` for the core group, `group/version` otherwise. */
+export function apiVersionOf(type: ResourceType): string {
+  return type.group === '' ? type.version : `${type.group}/${type.version}`;
+}
+
+/**
+ * The URL path of a collection (no `name`) or an object, optionally a subresource. An empty or
+ * absent namespace on a namespaced type means all namespaces (list and watch only).
+ */
+export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+  let path = type.group === '' ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`;
+  if (type.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
+  path += `/${type.plural}`;
+  if (name !== undefined) path += `/${encodeURIComponent(name)}`;
+  if (subresource !== undefined) path += `/${subresource}`;
+  return path;
+}
