@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-unit lint generate bench cluster-build control-plane up down cluster-up cluster-down
+.PHONY: help install test test-unit lint generate bench cluster-build node-build control-plane up down \
+	cluster-up cluster-down cluster-smoke test-cluster
+
+# Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet).
+CLUSTER_STATE ?= $(HOME)/.cache/sandbank/cluster-state
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,7 +38,25 @@ bench: node_modules cluster-build ## run the benchmarks; JSON results land in be
 control-plane: node_modules cluster-build ## start a throwaway control plane (etcd + apiserver + kwok) until Ctrl-C
 	npm run cluster:control-plane
 
-up: ## bring up the local cluster and run the quickstart (not yet available: see README)
-	@echo "make up needs the local node (kubelet + containerd + gVisor), which is not built yet." >&2
-	@echo "Until then, 'make control-plane' starts a real control plane for development." >&2
+node-build: cluster-build ## build the node: apt packages, runsc, kube-router, pause image, debootstrap base (root)
+	bash e2e/cluster/build-node.sh
+
+cluster-up: node-build ## start the local one-node cluster: kubelet + containerd + gVisor (root)
+	bash e2e/cluster/cluster-up.sh $(CLUSTER_STATE)
+
+cluster-down: ## stop the local cluster and check that nothing is left behind
+	bash e2e/cluster/cluster-down.sh $(CLUSTER_STATE)
+	bash e2e/cluster/verify-clean.sh $(CLUSTER_STATE)
+
+cluster-smoke: ## smoke test of the running local cluster (gVisor pods, exec, Services, NetworkPolicy)
+	bash e2e/cluster/smoke.sh $(CLUSTER_STATE)
+
+test-cluster: node_modules node-build ## local-cluster suite: up, smoke, down, verify-clean (root)
+	node --experimental-vm-modules node_modules/jest/bin/jest.js -c e2e/test/cluster/jest.config.js
+
+up: ## bring up the local cluster with Sandbank and run the quickstart (not yet available: see README)
+	@echo "make up needs the install manifests and the Python client, which are not written yet." >&2
+	@echo "Until then: 'make cluster-up' starts the one-node gVisor cluster, 'make control-plane' a control plane." >&2
 	@exit 2
+
+down: cluster-down ## stop everything make up started

@@ -12,7 +12,8 @@ const shared = {
   testEnvironment: 'node',
   // Sources import siblings with `.js` suffixes (Node16 ESM); map them back to the `.ts` files.
   moduleNameMapper: {
-    '^@sandbank/(api|proto|e2e|bench)$': '<rootDir>/$1/src/index.ts',
+    '^@sandbank/(api|proto|e2e|bench|controller|router)$': '<rootDir>/$1/src/index.ts',
+    '^@sandbank/agent$': '<rootDir>/runtime-image/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
@@ -35,7 +36,7 @@ export default {
       testMatch: ['<rootDir>/*/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/e2e/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/e2e/src/jest/global-teardown.ts',
-      testTimeout: 60000,
+      setupFilesAfterEnv: ['<rootDir>/e2e/src/jest/integration-timeout.ts'],
     },
   ],
 };

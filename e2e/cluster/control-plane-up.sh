@@ -5,6 +5,12 @@
 # Usage: control-plane-up.sh <state-dir>      then: export KUBECONFIG=<state-dir>/kubeconfig
 # Env:   SANDBANK_CP_WATCH_PID=<pid>  also run control-plane-down.sh once that process is gone
 #                                     (so a killed test run leaves nothing behind)
+#        SANDBANK_CP_NODE_IP=<ip>     for a real node (cluster-up.sh): the apiserver serves and
+#                                     advertises on <ip> (this machine's own address, which pods
+#                                     reach through the `kubernetes` Service), Node+RBAC
+#                                     authorization, a client certificate for kubelets, node CIDRs
+#                                     allocated from 10.244.0.0/16; kubeconfigs point at <ip>
+#        SANDBANK_CP_KWOK=0           no kwok and no fake Node (a real kubelet joins instead)
 # Stdout: one word, "started" or "already-up" (progress goes to stderr).
 # Stop:  control-plane-down.sh <state-dir>
 . "$(dirname "$0")/lib/common.sh"
@@ -12,11 +18,13 @@
 
 [ $# -eq 1 ] || die "usage: $0 <state-dir>"
 STATE=$(abs_dir "$1")
+NODE_IP=${SANDBANK_CP_NODE_IP:-}
+WITH_KWOK=${SANDBANK_CP_KWOK:-1}
 T0=$EPOCHREALTIME
 elapsed() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
 
 for b in "$ETCD_BIN" "$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler" \
-  "$KUBECTL" "$KWOK_DIR/bin/kwok"; do
+  "$KUBECTL" $([ "$WITH_KWOK" = 0 ] || echo "$KWOK_DIR/bin/kwok"); do
   [ -x "$b" ] || die "missing $b: run 'make cluster-build' (or e2e/cluster/build-control-plane.sh) first"
   # build-control-plane.sh writes the stamp last; without it the build of that part was interrupted.
   [ -f "$(dirname "$(dirname "$b")")/.built" ] || die "the build of $b was interrupted: run 'make cluster-build'"
@@ -28,7 +36,7 @@ kc() { "$KUBECTL" --kubeconfig="$STATE/kubeconfig" "$@"; }
 # --- already up? -------------------------------------------------------------------------------
 if [ -f "$STATE/$CP_MARKER" ]; then
   all_alive=1
-  for c in $CP_COMPONENTS; do pid_alive "$(recorded_pid "$STATE" "$c")" || all_alive=0; done
+  for c in $(cp_components "$STATE"); do pid_alive "$(recorded_pid "$STATE" "$c")" || all_alive=0; done
   if [ "$all_alive" = 1 ] && kc get --raw /readyz >/dev/null 2>&1; then
     log "control plane in $STATE is already up"
     log "export KUBECONFIG=$STATE/kubeconfig"
@@ -45,6 +53,10 @@ fi
 mkdir -p "$STATE"/{pki,logs,pids,etcd}
 chmod 700 "$STATE" "$STATE/etcd"
 printf 'etcd %s\nkubernetes %s\nkwok %s\n' "$ETCD_VERSION" "$KUBERNETES_VERSION" "$KWOK_VERSION" >"$STATE/$CP_MARKER"
+[ "$WITH_KWOK" != 0 ] || touch "$STATE/no-kwok"
+[ -z "$NODE_IP" ] || echo "$NODE_IP" >"$STATE/node-ip"
+ALIVE_COMPONENTS=$(cp_components "$STATE")
+ADDR=${NODE_IP:-127.0.0.1}
 
 # On any failure: say where the logs are and stop whatever was started (the state dir stays, so
 # the logs can be read; the next up or down on it cleans it).
@@ -67,35 +79,15 @@ trap on_exit EXIT
 # --- certificates ------------------------------------------------------------------------------
 log "[1/8] certificates (openssl, P-256 keys) in $STATE/pki"
 PKI=$STATE/pki
-newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-# newca <name> <cn>
-newca() {
-  newkey "$PKI/$1.key"
-  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -out "$PKI/$1.crt" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,digitalSignature,keyCertSign" 2>/dev/null
-}
-# newcert <ca> <name> <subject> <extendedKeyUsage> [subjectAltName]
-newcert() {
-  local ca=$1 n=$2 subj=$3 eku=$4 san=${5:-}
-  newkey "$PKI/$n.key"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$eku"
-    [ -z "$san" ] || echo "subjectAltName=$san"
-  } >"$PKI/$n.ext"
-  openssl req -new -key "$PKI/$n.key" -subj "$subj" 2>/dev/null |
-    openssl x509 -req -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial -days 365 \
-      -extfile "$PKI/$n.ext" -out "$PKI/$n.crt" 2>/dev/null
-  rm -f "$PKI/$n.ext"
-}
 newca ca sandbank-ca
 newcert ca apiserver /CN=kube-apiserver serverAuth \
-  "IP:127.0.0.1,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost"
+  "${NODE_IP:+IP:$NODE_IP,}IP:127.0.0.1,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost"
 newcert ca admin /O=system:masters/CN=sandbank-admin clientAuth
 newcert ca controller-manager /CN=system:kube-controller-manager clientAuth
 newcert ca scheduler /CN=system:kube-scheduler clientAuth
-newcert ca kwok /O=system:masters/CN=kwok clientAuth
+[ "$WITH_KWOK" = 0 ] || newcert ca kwok /O=system:masters/CN=kwok clientAuth
+# The apiserver's client certificate towards kubelets (exec, logs, port-forward).
+[ -z "$NODE_IP" ] || newcert ca apiserver-kubelet-client /O=system:masters/CN=kube-apiserver-kubelet-client clientAuth
 # Front proxy (aggregation layer): with it the controller-manager and scheduler find the
 # requestheader CA in kube-system/extension-apiserver-authentication and stop logging errors.
 newca front-proxy-ca sandbank-front-proxy-ca
@@ -105,23 +97,7 @@ openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 chmod 600 "$PKI"/*.key
 
 # --- ports -------------------------------------------------------------------------------------
-log "[2/8] free loopback ports"
-# Ask the kernel for all ports at once (sockets held open together, so no duplicates).
-free_ports() {
-  if command -v python3 >/dev/null; then
-    python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-  else
-    node -e '
-const net = require("net"); const n = +process.argv[1]; const ports = [];
-const next = () => { if (ports.length === n) { console.log(ports.map((s) => s.address().port).join(" ")); ports.forEach((s) => s.close()); return; }
-  const s = net.createServer().listen(0, "127.0.0.1", () => { ports.push(s); next(); }); };
-next();' "$1"
-  fi
-}
+log "[2/8] free ports"
 read -r ETCD_CLIENT_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT <<<"$(free_ports 5)"
 [ -n "$SCHEDULER_PORT" ] || die "could not get free ports (needs python3 or node)"
 cat >"$STATE/ports.env" <<EOF
@@ -133,39 +109,18 @@ KUBE_SCHEDULER_PORT=$SCHEDULER_PORT
 EOF
 log "  etcd $ETCD_CLIENT_PORT (peer $ETCD_PEER_PORT), kube-apiserver $APISERVER_PORT," \
   "kube-controller-manager $KCM_PORT, kube-scheduler $SCHEDULER_PORT"
-SERVER=https://127.0.0.1:$APISERVER_PORT
+SERVER=https://$ADDR:$APISERVER_PORT
 
 # --- kubeconfigs -------------------------------------------------------------------------------
 log "[3/8] kubeconfigs"
-b64() { base64 -w0 <"$1"; }
-# kubeconfig <file> <cert-name>: certificates embedded, so the file stands alone.
-kubeconfig() {
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: sandbank
-  cluster:
-    server: $SERVER
-    certificate-authority-data: $(b64 "$PKI/ca.crt")
-users:
-- name: $2
-  user:
-    client-certificate-data: $(b64 "$PKI/$2.crt")
-    client-key-data: $(b64 "$PKI/$2.key")
-contexts:
-- name: sandbank
-  context: { cluster: sandbank, user: $2 }
-current-context: sandbank
-EOF
-  chmod 600 "$1"
-}
 kubeconfig "$STATE/kubeconfig" admin
-for c in controller-manager scheduler kwok; do kubeconfig "$STATE/kubeconfig.$c" "$c"; done
+for c in controller-manager scheduler $([ "$WITH_KWOK" = 0 ] || echo kwok); do kubeconfig "$STATE/kubeconfig.$c" "$c"; done
 
 # --- kwok stages (rendered once per kwok version into the cache) -------------------------------
 STAGES=$KWOK_DIR/stages.yaml
-if [ ! -s "$STAGES" ]; then
+if [ "$WITH_KWOK" = 0 ]; then
+  log "[4/8] kwok: not used (SANDBANK_CP_KWOK=0)"
+elif [ ! -s "$STAGES" ]; then
   log "[4/8] rendering kwok stages (node/fast, node/heartbeat-with-lease, pod/fast) into $STAGES"
   tmp=$(mktemp "$STAGES.XXXXXX")
   for s in node/fast node/heartbeat-with-lease pod/fast; do
@@ -178,32 +133,6 @@ else
 fi
 
 # --- processes ---------------------------------------------------------------------------------
-# start <name> <command...>: in the background, stdio to logs/<name>.log, PID to pids/<name>.pid.
-start() {
-  local name=$1; shift
-  "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE/pids/$name.pid"
-  log "  $name: pid $!, log $STATE/logs/$name.log"
-}
-# Fails (with the log tail, via on_exit) as soon as a started component has exited.
-check_alive() {
-  local c pid
-  for c in $CP_COMPONENTS; do
-    pid=$(recorded_pid "$STATE" "$c")
-    [ -z "$pid" ] || pid_alive "$pid" || die "$c (pid $pid) exited"
-  done
-}
-# wait_until <what> <timeout-s> <command...>
-wait_until() {
-  local what=$1 deadline=$((SECONDS + $2)); shift 2
-  until "$@" >/dev/null 2>&1; do
-    check_alive
-    [ "$SECONDS" -lt "$deadline" ] || die "timed out waiting for $what"
-    sleep 0.1
-  done
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 log "[5/8] etcd $ETCD_VERSION"
 start etcd "$ETCD_BIN" --name=sandbank --data-dir="$STATE/etcd" \
   --listen-client-urls="http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -215,13 +144,23 @@ start etcd "$ETCD_BIN" --name=sandbank --data-dir="$STATE/etcd" \
 wait_until "etcd to listen on 127.0.0.1:$ETCD_CLIENT_PORT" 30 port_open "$ETCD_CLIENT_PORT"
 
 log "[6/8] kube-apiserver $KUBERNETES_VERSION on $SERVER"
-# --endpoint-reconciler-type=none: the `kubernetes` Service gets no endpoints, since a loopback
-# address is invalid in Endpoints (the apiserver would log that every 10 s); nothing runs in a
-# pod network here to use them anyway.
+if [ -z "$NODE_IP" ]; then
+  # --endpoint-reconciler-type=none: the `kubernetes` Service gets no endpoints, since a loopback
+  # address is invalid in Endpoints (the apiserver would log that every 10 s); nothing runs in a
+  # pod network here to use them anyway.
+  mode_flags=(--authorization-mode=RBAC --endpoint-reconciler-type=none)
+else
+  # A real node: kubelets authenticate as system:node:<name> (Node authorizer + NodeRestriction);
+  # the apiserver reaches them by InternalIP (node names do not resolve here) with its own cert.
+  # shellcheck disable=SC2054 # "Node,RBAC" is one flag value
+  mode_flags=(--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+    --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP)
+fi
 start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-  --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT" --advertise-address=127.0.0.1 \
-  --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --allow-privileged=true \
+  --bind-address="$ADDR" --secure-port="$APISERVER_PORT" --advertise-address="$ADDR" \
+  --service-cluster-ip-range=10.96.0.0/16 "${mode_flags[@]}" --allow-privileged=true \
   --client-ca-file="$PKI/ca.crt" --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
@@ -229,11 +168,14 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
-  --endpoint-reconciler-type=none --enable-bootstrap-token-auth=false --profiling=false
+  --enable-bootstrap-token-auth=false --profiling=false
 wait_until "kube-apiserver /readyz" 90 kc get --raw /readyz
 log "  /readyz ok after $(elapsed)"
 
 # The node exists (with its allocatable) before kwok starts, so kwok keeps those figures.
+if [ "$WITH_KWOK" = 0 ]; then
+  log "[7/8] kube-controller-manager, kube-scheduler"
+else
 log "[7/8] Node kwok-node-0, kube-controller-manager, kube-scheduler, kwok $KWOK_VERSION"
 kc create -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -250,7 +192,11 @@ metadata:
     kubernetes.io/arch: amd64
 EOF
 kc patch node kwok-node-0 --subresource=status --type=merge >/dev/null -p \
-  '{"status":{"allocatable":{"cpu":"64","memory":"256Gi","pods":"1000"},"capacity":{"cpu":"64","memory":"256Gi","pods":"1000"}}}'
+  '{"status":{"allocatable":{"cpu":"64","memory":"256Gi","ephemeral-storage":"1Ti","pods":"1000"},"capacity":{"cpu":"64","memory":"256Gi","ephemeral-storage":"1Ti","pods":"1000"}}}'
+fi
+# A real node gets its podCIDR (10.244.0.0/24 for the first) from the node IPAM controller.
+node_cidr_flags=()
+[ -z "$NODE_IP" ] || node_cidr_flags=(--allocate-node-cidrs=true --cluster-cidr=10.244.0.0/16 --node-cidr-mask-size=24)
 
 start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$STATE/kubeconfig.controller-manager" \
@@ -259,19 +205,20 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false --controllers='*' \
   --use-service-account-credentials=true --service-cluster-ip-range=10.96.0.0/16 \
   --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
-  --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --profiling=false
+  --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" --profiling=false \
+  "${node_cidr_flags[@]}"
 start kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig="$STATE/kubeconfig.scheduler" \
   --authentication-kubeconfig="$STATE/kubeconfig.scheduler" \
   --authorization-kubeconfig="$STATE/kubeconfig.scheduler" \
   --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false
-start kwok "$KWOK_DIR/bin/kwok" --kubeconfig="$STATE/kubeconfig.kwok" --config="$STAGES" \
+[ "$WITH_KWOK" = 0 ] || start kwok "$KWOK_DIR/bin/kwok" --kubeconfig="$STATE/kubeconfig.kwok" --config="$STAGES" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1
 
-log "[8/8] waiting for the default ServiceAccount and for kwok-node-0 to be Ready"
+log "[8/8] waiting for the default ServiceAccount$([ "$WITH_KWOK" = 0 ] || echo " and for kwok-node-0 to be Ready")"
 wait_until "ServiceAccount default/default (kube-controller-manager)" 60 kc -n default get serviceaccount default
-wait_until "Node kwok-node-0 Ready (kwok)" 60 \
+[ "$WITH_KWOK" = 0 ] || wait_until "Node kwok-node-0 Ready (kwok)" 60 \
   kc wait --for=condition=Ready node/kwok-node-0 --timeout=1s
 check_alive
 

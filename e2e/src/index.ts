@@ -1,6 +1,7 @@
 export { startControlPlane } from './cluster/control-plane.js';
 export type { ControlPlane, StartControlPlaneOptions } from './cluster/control-plane.js';
 export { applyManifests, crdManifests, yamlFilesIn } from './cluster/manifests.js';
+export { waitForGarbageCollector } from './cluster/garbage-collector.js';
 export type { ApplyOptions } from './cluster/manifests.js';
 export {
   assertControlPlaneBuilt,
@@ -14,3 +15,12 @@ export type { ClusterBinaryName, ClusterVersions } from './cluster/paths.js';
 export { getJson, integrationKubeConfig, loadKubeConfig } from './kube.js';
 export { waitFor } from './wait.js';
 export type { WaitForOptions } from './wait.js';
+export {
+  buildImage,
+  defaultClusterStateDir,
+  loadImages,
+  startLocalCluster,
+  stopLocalCluster,
+  verifyClean,
+} from './cluster/node.js';
+export type { LocalCluster, StartLocalClusterOptions } from './cluster/node.js';

@@ -76,17 +76,18 @@ export function toKubeError(err: unknown, what = 'kube request'): KubeError {
       name?: unknown;
       message?: unknown;
     };
+    const message = typeof e.message === 'string' ? e.message : String(err);
+    // Before the status check: DOMExceptions carry a numeric legacy `code` (AbortError is 20).
+    if (e.name === 'AbortError' || e.name === 'TimeoutError') {
+      return new KubeError('Unavailable', 0, `${what}: ${message}`, undefined, { cause: err });
+    }
     // client-node's ApiException (numeric `code`, Status in `body`) and its watch errors
     // (`statusCode`).
     const status =
       typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : undefined;
-    if (status !== undefined) {
+    if (status !== undefined && status >= 100 && status <= 599) {
       const ke = kubeErrorFromResponse(status, e.body, what);
       return new KubeError(ke.kind, ke.status, ke.message, ke.reason, { cause: err });
-    }
-    const message = typeof e.message === 'string' ? e.message : String(err);
-    if (e.name === 'AbortError' || e.name === 'TimeoutError') {
-      return new KubeError('Unavailable', 0, `${what}: ${message}`, undefined, { cause: err });
     }
     if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) {
       return new KubeError('Unavailable', 0, `${what}: ${e.code}: ${message}`, undefined, { cause: err });

@@ -25,6 +25,12 @@ const namespaced = (group: string, version: string, plural: string, kind: string
 export const PODS = namespaced('', 'v1', 'pods', 'Pod');
 export const SERVICES = namespaced('', 'v1', 'services', 'Service');
 export const CONFIG_MAPS = namespaced('', 'v1', 'configmaps', 'ConfigMap');
+export const PERSISTENT_VOLUME_CLAIMS = namespaced(
+  '',
+  'v1',
+  'persistentvolumeclaims',
+  'PersistentVolumeClaim',
+);
 export const EVENTS = namespaced('events.k8s.io', 'v1', 'events', 'Event');
 export const NETWORK_POLICIES = namespaced('networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy');
 export const LEASES = namespaced('coordination.k8s.io', 'v1', 'leases', 'Lease');
@@ -41,7 +47,12 @@ export const SANDBOX_WARM_POOLS = namespaced(
   SANDBOX_WARM_POOL_PLURAL,
   SANDBOX_WARM_POOL_KIND,
 );
-export const SANDBOX_CLAIMS = namespaced(EXTENSIONS_GROUP, EXTENSIONS_VERSION, SANDBOX_CLAIM_PLURAL, SANDBOX_CLAIM_KIND);
+export const SANDBOX_CLAIMS = namespaced(
+  EXTENSIONS_GROUP,
+  EXTENSIONS_VERSION,
+  SANDBOX_CLAIM_PLURAL,
+  SANDBOX_CLAIM_KIND,
+);
 
 /** `v1` for the core group, `group/version` otherwise. */
 export function apiVersionOf(type: ResourceType): string {
@@ -52,7 +63,12 @@ export function apiVersionOf(type: ResourceType): string {
  * The URL path of a collection (no `name`) or an object, optionally a subresource. An empty or
  * absent namespace on a namespaced type means all namespaces (list and watch only).
  */
-export function resourcePath(type: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(
+  type: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
   let path = type.group === '' ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`;
   if (type.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
   path += `/${type.plural}`;

@@ -7,8 +7,10 @@ import type { ObjectMeta } from '@sandbank/api';
 
 /** Any object with metadata, as stored by the API server. */
 export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
+  // `| undefined` so zod-inferred types (which spell optional fields that way) are KubeObjects
+  // under exactOptionalPropertyTypes.
+  apiVersion?: string | undefined;
+  kind?: string | undefined;
   metadata: ObjectMeta;
 }
 
@@ -95,10 +97,5 @@ export type Indexer<T> = (obj: Readonly<T>) => readonly string[];
 
 /** An event on an object (`kubectl describe` shows it). Emitting never throws. */
 export interface EventRecorder {
-  event(
-    regarding: KubeObject & { apiVersion?: string; kind?: string },
-    type: 'Normal' | 'Warning',
-    reason: string,
-    message: string,
-  ): void;
+  event(regarding: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }

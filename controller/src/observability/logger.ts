@@ -13,6 +13,8 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 
 export interface LoggerOptions {
   readonly level: LogLevel;
+  /** The `name` field of every line; default `sandbank-controller`. */
+  readonly name?: string;
   /** Defaults to stdout (synchronous writes: a crash never loses its last lines). */
   readonly destination?: pino.DestinationStream;
   /** Fields on every line, e.g. `{ identity }`. */
@@ -22,7 +24,7 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions): Logger {
   return pino(
     {
-      name: 'sandbank-controller',
+      name: opts.name ?? 'sandbank-controller',
       level: opts.level,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

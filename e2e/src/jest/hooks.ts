@@ -3,6 +3,7 @@
 // Workers find it through SANDBANK_KUBECONFIG. A control plane the developer already runs
 // (SANDBANK_KUBECONFIG set) is reused, never started or stopped here.
 import { startControlPlane } from '../cluster/control-plane.js';
+import { waitForGarbageCollector } from '../cluster/garbage-collector.js';
 import { applyManifests, crdManifests } from '../cluster/manifests.js';
 import { setControlPlane, takeControlPlane } from './handle.js';
 
@@ -26,6 +27,7 @@ export async function setUpControlPlane(): Promise<void> {
   try {
     await applyManifests(kubeconfigPath, crds, { onProgress: progress });
     progress(`[sandbank] applied ${crds.length} CRD manifests from manifests/base/crds`);
+    await waitForGarbageCollector(kubeconfigPath, { onProgress: progress });
   } catch (err) {
     await tearDownControlPlane();
     throw err;

@@ -19,6 +19,7 @@ import {
   TERMINAL_CLAIM_REASONS,
   WARM_POOL_DEFAULT,
   WARM_POOL_NONE,
+  controllerOf,
   controllerRef,
   findCondition,
   nameHash,
@@ -31,7 +32,7 @@ import {
   type SandboxTemplate,
   type SandboxWarmPool,
 } from '@sandbank/api';
-import { isControlledBy, isPodReady, podIPs, podTemplateHash } from '../shared/pure-pods.js';
+import { isPodReady, podTemplateHash } from '../shared/pure-pods.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {
@@ -135,17 +136,16 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
 
-  // A terminal failure stays put until the claim itself changes (no hot loop).
+  // A terminal failure stays put (no writes, no events) while its cause remains; an expired
+  // claim or a failed sandbox never comes back.
   if (
     ready &&
     TERMINAL_CLAIM_REASONS.has(ready.reason as ClaimReason) &&
     ready.observedGeneration === claim.metadata.generation
   ) {
-    const fixed =
-      terminalProblem(o) === undefined &&
-      ready.reason !== ClaimReadyReason.ClaimExpired &&
-      ready.reason !== ClaimReadyReason.SandboxFailed;
-    if (!fixed) return { actions: [], status: null, ...requeue };
+    const final =
+      ready.reason === ClaimReadyReason.ClaimExpired || ready.reason === ClaimReadyReason.SandboxFailed;
+    if (final || terminalProblem(o) !== undefined) return { actions: [], status: null, ...requeue };
   }
 
   const problem = terminalProblem(o);
@@ -342,7 +342,7 @@ export function boundPod(pod: Readonly<Pod>, claim: Readonly<SandboxClaim>): Pod
 function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Sandbox>, nowIso: string): ClaimPlan {
   const { claim } = o;
   const name = sandbox.metadata.name ?? '';
-  if (!isControlledBy({ metadata: sandbox.metadata, spec: { containers: [] } }, claim.metadata.uid)) {
+  if (controllerOf(sandbox.metadata)?.uid !== claim.metadata.uid) {
     return {
       actions: [],
       status: statusWith(
@@ -424,5 +424,3 @@ function statusWith(
   if (!changed && !sandboxChanged) return null;
   return { conditions: list, ...(sandbox ? { sandbox } : currentSandbox ? { sandbox: currentSandbox } : {}) };
 }
-
-export { podIPs };

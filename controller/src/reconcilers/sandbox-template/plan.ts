@@ -8,6 +8,7 @@ import {
   SANDBOX_TEMPLATE_KIND,
   controllerRef,
   nameHash,
+  type OwnerReference,
   type SandboxTemplate,
 } from '@sandbank/api';
 import { stableJson } from '../shared/pure-json.js';
@@ -22,8 +23,10 @@ export interface RouterPeer {
 export interface TemplateObserved {
   readonly template: Readonly<SandboxTemplate>;
   /** The NetworkPolicy this template owns, if any (its spec as stored). */
+  /** The NetworkPolicy named for this template, if any. */
   readonly policy:
-    { readonly name: string; readonly spec: unknown; readonly controlledByTemplate: boolean } | undefined;
+    | { readonly name: string; readonly specHash: string | undefined; readonly controlledByTemplate: boolean }
+    | undefined;
   readonly router: RouterPeer;
 }
 
@@ -40,11 +43,19 @@ export type TemplateAction =
 export interface NetworkPolicy {
   apiVersion: 'networking.k8s.io/v1';
   kind: 'NetworkPolicy';
-  metadata: { name: string; labels: Record<string, string>; ownerReferences: unknown[] };
+  metadata: {
+    name: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    ownerReferences: OwnerReference[];
+  };
   spec: Record<string, unknown>;
 }
 
 /** One policy per template, named after it. */
+/** On the NetworkPolicy: hash of the spec Sandbank wrote. */
+export const SPEC_HASH_ANNOTATION = 'sandbank.dev/spec-hash';
+
 export function networkPolicyName(templateName: string): string {
   return `${templateName}-sandbox-network-policy`.slice(0, 253);
 }
@@ -63,7 +74,9 @@ export function planTemplate(o: TemplateObserved): { actions: TemplateAction[] }
     return { actions };
   }
   const policy = desiredPolicy(template, o.router);
-  if (!o.policy || stableJson(o.policy.spec) !== stableJson(policy.spec)) {
+  // Compared by the hash of what we last wrote, not field by field: the API server adds defaults
+  // (protocols, policy types) to the stored spec, so it never equals what we send.
+  if (o.policy?.specHash !== policy.metadata.annotations[SPEC_HASH_ANNOTATION]) {
     if (o.policy && !o.policy.controlledByTemplate) {
       actions.push({
         type: 'event',
@@ -89,12 +102,19 @@ export function desiredPolicy(template: Readonly<SandboxTemplate>, router: Route
   if (router.namespace) {
     fromRouter['namespaceSelector'] = { matchLabels: { 'kubernetes.io/metadata.name': router.namespace } };
   }
+  const spec = {
+    podSelector: { matchLabels: { [Labels.sandboxTemplateRefHash]: nameHash(name) } },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{ from: [fromRouter] }, ...(template.spec.networkPolicy?.ingress ?? [])],
+    egress: [...(template.spec.networkPolicy?.egress ?? [])],
+  };
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
     metadata: {
       name: networkPolicyName(name),
       labels: { [Labels.sandboxTemplateRefHash]: nameHash(name) },
+      annotations: { [SPEC_HASH_ANNOTATION]: nameHash(stableJson(spec)) },
       ownerReferences: [
         controllerRef({
           apiVersion: EXTENSIONS_API_VERSION,
@@ -103,12 +123,7 @@ export function desiredPolicy(template: Readonly<SandboxTemplate>, router: Route
         }),
       ],
     },
-    spec: {
-      podSelector: { matchLabels: { [Labels.sandboxTemplateRefHash]: nameHash(name) } },
-      policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ from: [fromRouter] }, ...(template.spec.networkPolicy?.ingress ?? [])],
-      egress: [...(template.spec.networkPolicy?.egress ?? [])],
-    },
+    spec,
   };
 }
 

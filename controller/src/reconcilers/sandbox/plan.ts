@@ -20,6 +20,7 @@ import {
   setCondition,
   type Condition,
   type ConditionUpdate,
+  type ObjectMeta,
   type Pod,
   type Sandbox,
   type SandboxStatus,
@@ -44,13 +45,21 @@ export interface SandboxObserved {
   readonly clusterDomain: string;
 }
 
+/** A Service or PersistentVolumeClaim to create: metadata and an opaque spec. */
+export interface ChildObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: ObjectMeta;
+  readonly spec: unknown;
+}
+
 export type SandboxAction =
   | { readonly type: 'create-pod'; readonly pod: Pod }
   | { readonly type: 'adopt-pod'; readonly pod: Pod }
   | { readonly type: 'delete-pod'; readonly name: string; readonly uid: string }
-  | { readonly type: 'create-service'; readonly service: Record<string, unknown> }
+  | { readonly type: 'create-service'; readonly service: ChildObject }
   | { readonly type: 'delete-service'; readonly name: string }
-  | { readonly type: 'create-pvc'; readonly pvc: Record<string, unknown> }
+  | { readonly type: 'create-pvc'; readonly pvc: ChildObject }
   | { readonly type: 'delete-sandbox' };
 
 export interface SandboxPlan {
@@ -131,7 +140,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
 
   // Volumes and Service, before the Pod that mounts them.
   for (const pvc of wantedClaims(sandbox)) {
-    if (!o.existingClaims.has(pvc.metadata.name)) actions.push({ type: 'create-pvc', pvc });
+    if (!o.existingClaims.has(pvc.metadata.name ?? '')) actions.push({ type: 'create-pvc', pvc });
   }
   const wantsService = sandbox.spec.service === true;
   if (wantsService && !o.service) actions.push({ type: 'create-service', service: headlessService(sandbox) });
@@ -244,7 +253,7 @@ function adopted(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): Pod {
   };
 }
 
-function wantedClaims(sandbox: Readonly<Sandbox>) {
+function wantedClaims(sandbox: Readonly<Sandbox>): ChildObject[] {
   const name = sandbox.metadata.name ?? '';
   return (sandbox.spec.volumeClaimTemplates ?? []).map((vct) => ({
     apiVersion: 'v1',
@@ -290,7 +299,7 @@ export function coldPod(sandbox: Readonly<Sandbox>): Pod {
   };
 }
 
-function headlessService(sandbox: Readonly<Sandbox>): Record<string, unknown> {
+function headlessService(sandbox: Readonly<Sandbox>): ChildObject {
   const name = sandbox.metadata.name ?? '';
   return {
     apiVersion: 'v1',

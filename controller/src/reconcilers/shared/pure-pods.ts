@@ -4,7 +4,6 @@
  */
 import {
   Labels,
-  controllerOf,
   nameHash,
   type Pod,
   type PodSpec,
@@ -80,10 +79,6 @@ export function podFailureMessage(pod: Readonly<Pod>): string {
     }
   }
   return parts.join('; ');
-}
-
-export function isControlledBy(pod: Readonly<Pod>, uid: string | undefined): boolean {
-  return uid !== undefined && controllerOf(pod.metadata)?.uid === uid;
 }
 
 export interface PodFromTemplate {

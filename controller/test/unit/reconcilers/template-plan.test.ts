@@ -1,5 +1,6 @@
 import { Labels, nameHash } from '@sandbank/api';
 import {
+  SPEC_HASH_ANNOTATION,
   desiredPolicy,
   planTemplate,
   type TemplateObserved,
@@ -37,11 +38,26 @@ describe('planTemplate', () => {
     });
   });
 
+  it('re-applies the policy when the template rules change', () => {
+    const t = template('python');
+    const desired = desiredPolicy(t, router);
+    const policy = {
+      name: desired.metadata.name,
+      specHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
+      controlledByTemplate: true,
+    };
+    const changed = template('python', { networkPolicy: { egress: [{}] } });
+    expect(planTemplate(observed(changed, policy)).actions).toEqual([
+      expect.objectContaining({ type: 'apply-network-policy', exists: true }),
+    ]);
+  });
+
   it('does nothing when the policy is already as desired', () => {
     const t = template('python');
+    const desired = desiredPolicy(t, router);
     const policy = {
-      name: 'python-sandbox-network-policy',
-      spec: desiredPolicy(t, router).spec,
+      name: desired.metadata.name,
+      specHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
       controlledByTemplate: true,
     };
     expect(planTemplate(observed(t, policy)).actions).toEqual([]);
@@ -50,13 +66,14 @@ describe('planTemplate', () => {
   it('deletes its own policy when Unmanaged, and never touches a foreign one', () => {
     const unmanaged = template('python', { networkPolicyManagement: 'Unmanaged' });
     expect(
-      planTemplate(observed(unmanaged, { name: 'p', spec: {}, controlledByTemplate: true })).actions,
+      planTemplate(observed(unmanaged, { name: 'p', specHash: 'old', controlledByTemplate: true })).actions,
     ).toEqual([{ type: 'delete-network-policy', name: 'p' }]);
     expect(
-      planTemplate(observed(unmanaged, { name: 'p', spec: {}, controlledByTemplate: false })).actions,
+      planTemplate(observed(unmanaged, { name: 'p', specHash: undefined, controlledByTemplate: false }))
+        .actions,
     ).toEqual([]);
     const managed = planTemplate(
-      observed(template('python'), { name: 'p', spec: {}, controlledByTemplate: false }),
+      observed(template('python'), { name: 'p', specHash: undefined, controlledByTemplate: false }),
     ).actions;
     expect(managed).toEqual([expect.objectContaining({ type: 'event', reason: 'NetworkPolicyConflict' })]);
   });

@@ -1,0 +1,67 @@
+/**
+ * Exec stdout throughput: `head -c 1G /dev/zero` streamed to a client that reads as fast as it
+ * can, native and inside gVisor. MB/s = 10^6 bytes per second of wall time from the start frame
+ * to the end of the call (spawn included; it is noise at this size).
+ */
+import { credentials } from '@grpc/grpc-js';
+import { createAgentClient } from '@sandbank/proto';
+import { buildBundle, startAgentProcess } from '../../runtime-image/test/helpers/bundle.js';
+import { startGvisorAgent } from '../../runtime-image/test/helpers/gvisor.js';
+import { timedExec } from '../../runtime-image/test/helpers/measure.js';
+import type { Benchmark, ResultInput } from '../src/index.js';
+
+const BYTES = 1024 ** 3;
+
+async function throughput(address: string, runs: number, log: (line: string) => void): Promise<number[]> {
+  const client = createAgentClient(address, credentials.createInsecure());
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t = await timedExec(client, ['head', '-c', String(BYTES), '/dev/zero']);
+      if (t.bytes !== BYTES) throw new Error(`received ${t.bytes} of ${BYTES} bytes`);
+      samples.push(BYTES / 1e6 / (t.ms / 1000));
+      log(`${address}: run ${i + 1}/${runs}: ${samples.at(-1)?.toFixed(0)} MB/s`);
+    }
+    return samples;
+  } finally {
+    client.close();
+  }
+}
+
+const benchmark: Benchmark = {
+  title: 'agent: Exec stdout throughput (1 GiB), native and under runsc',
+  needs: 'nothing',
+  async run({ log }) {
+    const bundle = buildBundle();
+    const results: ResultInput[] = [];
+    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp', SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    try {
+      results.push({
+        name: 'agent-stdout-throughput-native',
+        unit: 'MB/s',
+        samples: await throughput(`127.0.0.1:${native.grpcPort}`, 5, log),
+        target: 500,
+        higherIsBetter: true,
+        params: { bytes: BYTES, command: 'head -c 1G /dev/zero', transport: 'grpc loopback' },
+      });
+    } finally {
+      native.child.kill('SIGKILL');
+      await native.exited;
+    }
+    const sandbox = await startGvisorAgent(bundle, { SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    try {
+      results.push({
+        name: 'agent-stdout-throughput-runsc',
+        unit: 'MB/s',
+        samples: await throughput(sandbox.grpcAddress, 3, log),
+        higherIsBetter: true,
+        params: { bytes: BYTES, runsc: 'Debian 0.0~20221219, ptrace, hostinet in own netns, veth' },
+      });
+    } finally {
+      await sandbox.stop();
+    }
+    return results;
+  },
+};
+
+export default benchmark;

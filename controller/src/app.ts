@@ -1,0 +1,147 @@
+/**
+ * Builds the whole controller — informers, reconcilers, controllers, event wiring and the
+ * manager — without starting anything. `main.ts` starts it; integration tests run it in-process
+ * against the real API server.
+ */
+import { z } from 'zod';
+import { ObjectMeta, Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
+import type { ControllerConfig } from './config.js';
+import { workersFor } from './config.js';
+import { createKubeClient } from './kube/client.js';
+import { createEventRecorder } from './kube/events.js';
+import { createInformer } from './kube/informer.js';
+import type { KubeConfig } from './kube/kubeconfig.js';
+import {
+  NETWORK_POLICIES,
+  PERSISTENT_VOLUME_CLAIMS,
+  PODS,
+  SANDBOXES,
+  SANDBOX_CLAIMS,
+  SANDBOX_TEMPLATES,
+  SANDBOX_WARM_POOLS,
+  SERVICES,
+} from './kube/resources.js';
+import type { Informer, KubeObject, ResourceType } from './kube/types.js';
+import type { Logger } from './observability/logger.js';
+import type { ControllerMetrics } from './observability/metrics.js';
+import type { Cached, Caches, OpaqueObject, ReconcilerDeps } from './reconcilers/deps.js';
+import {
+  Index,
+  byClaimUid,
+  byControllerUid,
+  byTemplateHash,
+  byTemplateName,
+  byUid,
+} from './reconcilers/indexes.js';
+import { createSandboxReconciler, SANDBOX_CONTROLLER } from './reconcilers/sandbox/index.js';
+import { createClaimReconciler, CLAIM_CONTROLLER } from './reconcilers/sandbox-claim/index.js';
+import { createTemplateReconciler, TEMPLATE_CONTROLLER } from './reconcilers/sandbox-template/index.js';
+import { createPoolReconciler, POOL_CONTROLLER } from './reconcilers/sandbox-warm-pool/index.js';
+import { wireEvents, type Informers } from './reconcilers/wiring.js';
+import { createController, type Reconcile } from './runtime/controller.js';
+import { Expectations } from './runtime/expectations.js';
+import { createManager, type Manager } from './runtime/manager.js';
+
+export interface ControllerAppOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly config: ControllerConfig;
+  readonly log: Logger;
+  readonly metrics: ControllerMetrics;
+  readonly now?: () => Date;
+}
+
+export interface ControllerApp {
+  readonly manager: Manager;
+  /** The caches, read-only (tests look at them to wait for sync). */
+  readonly caches: Caches;
+}
+
+/** Services, NetworkPolicies and PVCs: metadata checked, spec kept as is. */
+const OpaqueObjectSchema = z.looseObject({ metadata: ObjectMeta, spec: z.unknown().optional() });
+
+export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
+  const { config, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  const namespace = config.watchNamespace ?? '';
+  const client = createKubeClient(opts.kubeConfig);
+  const informer = <T extends KubeObject>(
+    type: ResourceType,
+    schema: z.ZodType<T>,
+    indexers: Record<string, (o: Readonly<T>) => string[]> = {},
+  ): Informer<T> =>
+    createInformer<T>(opts.kubeConfig, {
+      type,
+      schema,
+      namespace,
+      indexers,
+      log: log.child({ informer: type.plural }),
+    });
+
+  const informers: Informers = {
+    claims: informer(SANDBOX_CLAIMS, SandboxClaim as z.ZodType<Cached<SandboxClaim>>, { [Index.uid]: byUid }),
+    sandboxes: informer(SANDBOXES, Sandbox as z.ZodType<Cached<Sandbox>>),
+    templates: informer(SANDBOX_TEMPLATES, SandboxTemplate as z.ZodType<Cached<SandboxTemplate>>),
+    pools: informer(SANDBOX_WARM_POOLS, SandboxWarmPool as z.ZodType<Cached<SandboxWarmPool>>, {
+      [Index.templateName]: byTemplateName,
+    }),
+    pods: informer(PODS, Pod as z.ZodType<Cached<Pod>>, {
+      [Index.controllerUid]: byControllerUid,
+      [Index.claimUid]: byClaimUid,
+      [Index.templateHash]: byTemplateHash,
+    }),
+    services: informer<OpaqueObject>(SERVICES, OpaqueObjectSchema, {
+      [Index.controllerUid]: byControllerUid,
+    }),
+    networkPolicies: informer<OpaqueObject>(NETWORK_POLICIES, OpaqueObjectSchema),
+    persistentVolumeClaims: informer<OpaqueObject>(PERSISTENT_VOLUME_CLAIMS, OpaqueObjectSchema),
+  };
+  const caches: Caches = informers;
+
+  const poolExpectations = new Expectations();
+  const deps: ReconcilerDeps = {
+    caches,
+    client,
+    events: createEventRecorder({
+      client,
+      controller: 'agents.x-k8s.io/sandbank-controller',
+      instance: config.leaderElection.identity,
+      log,
+    }),
+    metrics: opts.metrics,
+    poolExpectations,
+    now,
+    router: { podLabels: config.router.podSelector, namespace: config.router.namespace },
+    clusterDomain: config.clusterDomain,
+  };
+
+  const claimReconciler = createClaimReconciler(deps);
+  const controller = (name: string, reconcile: Reconcile) =>
+    createController({ name, workers: workersFor(config, name), reconcile, log, metrics: opts.metrics });
+  const controllers = {
+    claims: controller(CLAIM_CONTROLLER, claimReconciler.reconcile),
+    sandboxes: controller(SANDBOX_CONTROLLER, createSandboxReconciler(deps)),
+    pools: controller(POOL_CONTROLLER, createPoolReconciler(deps)),
+    templates: controller(TEMPLATE_CONTROLLER, createTemplateReconciler(deps)),
+  };
+  wireEvents(informers, caches, controllers, claimReconciler, poolExpectations, () => now().getTime());
+
+  const manager = createManager({
+    informers: { ...informers },
+    controllers: Object.values(controllers),
+    log,
+    ...(config.leaderElection.enabled
+      ? {
+          leaderElection: {
+            client,
+            namespace: config.leaderElection.namespace,
+            name: config.leaderElection.name,
+            identity: config.leaderElection.identity,
+            leaseDurationMs: config.leaderElection.leaseDurationMs,
+            renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+            retryPeriodMs: config.leaderElection.retryPeriodMs,
+          },
+        }
+      : {}),
+  });
+  return { manager, caches };
+}

@@ -1,0 +1,274 @@
+/**
+ * The controller's configuration: environment variables, each overridable by a `--flag=value`
+ * (the variable's name in lower kebab case: WATCH_NAMESPACE → --watch-namespace; a bare
+ * `--leader-elect` means true). Parsed by zod; an error names every bad variable and what is
+ * wrong with it, and carries no stack worth printing (main prints `message`).
+ *
+ * | variable | default | meaning |
+ * | --- | --- | --- |
+ * | KUBECONFIG | (in-cluster) | one kubeconfig file; unset or empty: the pod's service account |
+ * | WATCH_NAMESPACE | (all) | only this namespace; unset or empty: all namespaces |
+ * | CONTROLLER_WORKERS | 8 | concurrent reconciles per controller |
+ * | CONTROLLER_WORKERS_BY_NAME | — | per-controller overrides, `sandboxclaim=16,sandboxwarmpool=2` |
+ * | LEADER_ELECT | true | campaign for a Lease before reconciling (needed with >1 replica) |
+ * | LEADER_ELECTION_NAMESPACE | $POD_NAMESPACE or sandbank-system | the Lease's namespace |
+ * | LEADER_ELECTION_NAME | sandbank-controller | the Lease's name |
+ * | LEADER_ELECTION_IDENTITY | <hostname>_<pid> | this replica's holder identity |
+ * | LEADER_ELECTION_LEASE_DURATION_MS | 15000 | see runtime/leader-election.ts |
+ * | LEADER_ELECTION_RENEW_DEADLINE_MS | 10000 | see runtime/leader-election.ts |
+ * | LEADER_ELECTION_RETRY_PERIOD_MS | 2000 | see runtime/leader-election.ts |
+ * | HTTP_PORT | 8080 | /healthz, /readyz, /metrics |
+ * | HTTP_BIND_ADDRESS | 0.0.0.0 | the kubelet probes the pod IP, so not loopback by default |
+ * | LOG_LEVEL | info | trace, debug, info, warn, error, fatal, silent |
+ * | ROUTER_POD_SELECTOR | app=sandbox-router | labels of router pods allowed into sandboxes |
+ * | ROUTER_NAMESPACE | (the sandbox's) | namespace of the router pods; empty: same as the sandbox |
+ * | CLUSTER_DOMAIN | cluster.local | suffix of Service FQDNs in sandbox status |
+ */
+import { hostname } from 'node:os';
+import {
+  DNS1123_LABEL_PATTERN,
+  DNS1123_SUBDOMAIN_PATTERN,
+  LABEL_VALUE_PATTERN,
+  QUALIFIED_NAME_PATTERN,
+} from '@sandbank/api';
+import { z } from 'zod';
+import type { LogLevel } from './observability/logger.js';
+import { LOG_LEVELS } from './observability/logger.js';
+
+export interface ControllerConfig {
+  /** Undefined: in-cluster configuration. */
+  readonly kubeconfig: string | undefined;
+  /** Undefined: all namespaces. */
+  readonly watchNamespace: string | undefined;
+  readonly workers: number;
+  readonly workersByController: Readonly<Record<string, number>>;
+  readonly leaderElection: {
+    readonly enabled: boolean;
+    readonly namespace: string;
+    readonly name: string;
+    readonly identity: string;
+    readonly leaseDurationMs: number;
+    readonly renewDeadlineMs: number;
+    readonly retryPeriodMs: number;
+  };
+  readonly http: { readonly port: number; readonly bindAddress: string };
+  readonly logLevel: LogLevel;
+  readonly router: {
+    readonly podSelector: Readonly<Record<string, string>>;
+    /** Undefined: the router pods are in the sandbox's own namespace. */
+    readonly namespace: string | undefined;
+  };
+  readonly clusterDomain: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Workers for one controller: its override, else the default. */
+export function workersFor(config: ControllerConfig, controller: string): number {
+  return config.workersByController[controller] ?? config.workers;
+}
+
+const DNS1123_LABEL = new RegExp(DNS1123_LABEL_PATTERN);
+const DNS1123_SUBDOMAIN = new RegExp(DNS1123_SUBDOMAIN_PATTERN);
+const QUALIFIED_NAME = new RegExp(QUALIFIED_NAME_PATTERN);
+const LABEL_VALUE = new RegExp(LABEL_VALUE_PATTERN);
+
+/** Unset and empty are the same: an empty variable means "use the default". */
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const namespaceName = optionalText.refine(
+  (v) => v === undefined || (v.length <= 63 && DNS1123_LABEL.test(v)),
+  {
+    message: 'must be a namespace name (DNS-1123 label: lowercase letters, digits and -, at most 63)',
+  },
+);
+
+const integer = (min: number, max: number, fallback: number) =>
+  optionalText.transform((v, ctx) => {
+    if (v === undefined) return fallback;
+    const n = /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const boolean = (fallback: boolean) =>
+  optionalText.transform((v, ctx) => {
+    if (v === undefined) return fallback;
+    const lower = v.toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+    if (['false', '0', 'no', 'off'].includes(lower)) return false;
+    ctx.addIssue({ code: 'custom', message: `must be true or false (got ${JSON.stringify(v)})` });
+    return z.NEVER;
+  });
+
+/** `key=value,key2=value2` with label syntax; a controller name as key for worker overrides. */
+const keyValues = <V>(parseValue: (raw: string) => V | undefined, what: string) =>
+  optionalText.transform((v, ctx) => {
+    const out: Record<string, V> = {};
+    if (v === undefined) return out;
+    for (const pair of v.split(',')) {
+      const eq = pair.indexOf('=');
+      const key = pair.slice(0, eq).trim();
+      const value = eq < 0 ? undefined : parseValue(pair.slice(eq + 1).trim());
+      if (eq < 0 || key === '' || value === undefined) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(pair)} is not ${what}` });
+        return z.NEVER;
+      }
+      out[key] = value;
+    }
+    return out;
+  });
+
+const Schema = z
+  .object({
+    KUBECONFIG: optionalText,
+    WATCH_NAMESPACE: namespaceName,
+    CONTROLLER_WORKERS: integer(1, 256, 8),
+    CONTROLLER_WORKERS_BY_NAME: keyValues((raw) => {
+      const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      return Number.isSafeInteger(n) && n >= 1 && n <= 256 ? n : undefined;
+    }, 'controller=workers with workers from 1 to 256'),
+    LEADER_ELECT: boolean(true),
+    LEADER_ELECTION_NAMESPACE: namespaceName,
+    POD_NAMESPACE: optionalText,
+    LEADER_ELECTION_NAME: optionalText.refine(
+      (v) => v === undefined || (v.length <= 253 && DNS1123_SUBDOMAIN.test(v)),
+      'must be a Lease name (DNS-1123 subdomain)',
+    ),
+    LEADER_ELECTION_IDENTITY: optionalText,
+    LEADER_ELECTION_LEASE_DURATION_MS: integer(1_000, 600_000, 15_000),
+    LEADER_ELECTION_RENEW_DEADLINE_MS: integer(500, 600_000, 10_000),
+    LEADER_ELECTION_RETRY_PERIOD_MS: integer(100, 600_000, 2_000),
+    HTTP_PORT: integer(0, 65_535, 8080),
+    HTTP_BIND_ADDRESS: optionalText,
+    LOG_LEVEL: optionalText.transform((v, ctx) => {
+      if (v === undefined) return 'info';
+      const level = LOG_LEVELS.find((l) => l === v.toLowerCase());
+      if (level === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(v)})`,
+        });
+        return z.NEVER;
+      }
+      return level;
+    }),
+    ROUTER_POD_SELECTOR: keyValues(
+      (raw) => (raw.length <= 63 && LABEL_VALUE.test(raw) ? raw : undefined),
+      'label=value with a valid label value',
+    )
+      .refine(
+        (m) => Object.keys(m).every((k) => k.length <= 317 && QUALIFIED_NAME.test(k)),
+        'label keys must be qualified names',
+      )
+      .transform((m) => (Object.keys(m).length === 0 ? { app: 'sandbox-router' } : m)),
+    ROUTER_NAMESPACE: namespaceName,
+    CLUSTER_DOMAIN: optionalText.refine(
+      (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
+      'must be a DNS domain such as cluster.local',
+    ),
+  })
+  .superRefine((c, ctx) => {
+    // Orders that make the election unsafe (see runtime/leader-election.ts).
+    if (c.LEADER_ELECTION_RENEW_DEADLINE_MS >= c.LEADER_ELECTION_LEASE_DURATION_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LEADER_ELECTION_RENEW_DEADLINE_MS'],
+        message: `must be below LEADER_ELECTION_LEASE_DURATION_MS (${c.LEADER_ELECTION_LEASE_DURATION_MS})`,
+      });
+    }
+    if (c.LEADER_ELECTION_RETRY_PERIOD_MS * 1.2 >= c.LEADER_ELECTION_RENEW_DEADLINE_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LEADER_ELECTION_RETRY_PERIOD_MS'],
+        message: `must be below LEADER_ELECTION_RENEW_DEADLINE_MS / 1.2 (${c.LEADER_ELECTION_RENEW_DEADLINE_MS})`,
+      });
+    }
+  });
+
+type Variable = keyof z.input<typeof Schema>;
+const VARIABLES = Object.keys(Schema.shape) as Variable[];
+/** Read from the environment only (set by the Downward API), never a flag. */
+const ENV_ONLY: ReadonlySet<Variable> = new Set(['POD_NAMESPACE']);
+
+function flagOf(variable: string): string {
+  return `--${variable.toLowerCase().replace(/_/g, '-')}`;
+}
+
+/**
+ * Parses the configuration from `env` and `argv` (flags only, without node and script paths;
+ * flags win over the environment). Throws `ConfigError` listing every problem.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[] = [],
+): ControllerConfig {
+  const raw: Partial<Record<Variable, string>> = {};
+  for (const v of VARIABLES) {
+    const value = env[v];
+    if (value !== undefined) raw[v] = value;
+  }
+  const problems: string[] = [];
+  const byFlag = new Map(VARIABLES.filter((v) => v !== 'POD_NAMESPACE').map((v) => [flagOf(v), v]));
+  for (const arg of argv) {
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const variable = byFlag.get(flag);
+    if (!arg.startsWith('--') || variable === undefined) {
+      problems.push(`${arg}: unknown argument (flags: ${[...byFlag.keys()].join(', ')})`);
+      continue;
+    }
+    raw[variable] = eq < 0 ? 'true' : arg.slice(eq + 1);
+  }
+
+  const parsed = Schema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? 'configuration');
+      const flag =
+        ENV_ONLY.has(variable as Variable) || !VARIABLES.includes(variable as Variable)
+          ? ''
+          : ` (${flagOf(variable)})`;
+      problems.push(`${variable}${flag}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const c = parsed.data;
+  return {
+    kubeconfig: c.KUBECONFIG,
+    watchNamespace: c.WATCH_NAMESPACE,
+    workers: c.CONTROLLER_WORKERS,
+    workersByController: c.CONTROLLER_WORKERS_BY_NAME,
+    leaderElection: {
+      enabled: c.LEADER_ELECT,
+      namespace: c.LEADER_ELECTION_NAMESPACE ?? c.POD_NAMESPACE ?? 'sandbank-system',
+      name: c.LEADER_ELECTION_NAME ?? 'sandbank-controller',
+      // Hostname alone (the pod name in a cluster) would let two processes on one machine share
+      // an identity and both lead; the pid tells them apart. In a container the pid is stable
+      // (1), so a restarted container re-acquires its own lease at once.
+      identity: c.LEADER_ELECTION_IDENTITY ?? `${hostname()}_${process.pid}`,
+      leaseDurationMs: c.LEADER_ELECTION_LEASE_DURATION_MS,
+      renewDeadlineMs: c.LEADER_ELECTION_RENEW_DEADLINE_MS,
+      retryPeriodMs: c.LEADER_ELECTION_RETRY_PERIOD_MS,
+    },
+    http: { port: c.HTTP_PORT, bindAddress: c.HTTP_BIND_ADDRESS ?? '0.0.0.0' },
+    logLevel: c.LOG_LEVEL,
+    router: { podSelector: c.ROUTER_POD_SELECTOR, namespace: c.ROUTER_NAMESPACE },
+    clusterDomain: c.CLUSTER_DOMAIN ?? 'cluster.local',
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The controller process: config → controller app → health/metrics server → signals. Exits
+ * non-zero when leadership is lost (the Deployment restarts it into a fresh campaign) or the
+ * configuration is invalid (with one line per problem, no stack trace).
+ */
+import { buildControllerApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { loadKubeConfig } from './kube/kubeconfig.js';
+import { createLogger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { buildHealthServer } from './server.js';
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.env, process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`sandbank-controller: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const log = createLogger({
+    level: config.logLevel,
+    bindings: { component: 'sandbank-controller', identity: config.leaderElection.identity },
+  });
+  const metrics = createMetrics();
+  const app = buildControllerApp({ kubeConfig: loadKubeConfig(config.kubeconfig), config, log, metrics });
+  const server = buildHealthServer({
+    registry: metrics.registry,
+    readyz: () => app.manager.readyz(),
+    healthz: () => app.manager.healthz(),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.bindAddress, resolve);
+  });
+  log.info({ port: config.http.port, namespace: config.watchNamespace ?? '(all)' }, 'controller starting');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: draining reconciles, releasing the lease');
+    void app.manager.stop();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  await app.manager.start();
+  const end = await app.manager.done;
+  server.close();
+  if (end === 'lost-leadership') {
+    log.error('lost leadership; exiting so a fresh process campaigns again');
+    return 1;
+  }
+  log.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`sandbank-controller: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,20 @@
+/** Reads, from the caches only, everything `planClaim` decides on. */
+import { nameHash, type ObjectKey } from '@sandbank/api';
+import type { Caches } from '../deps.js';
+import { Index } from '../indexes.js';
+import type { ClaimObserved } from './plan.js';
+
+export function observeClaim(caches: Caches, key: ObjectKey): ClaimObserved | undefined {
+  const claim = caches.claims.get(key.namespace, key.name);
+  if (!claim) return undefined;
+  const templateName = claim.spec.sandboxTemplateRef.name;
+  const uid = claim.metadata.uid ?? '';
+  return {
+    claim,
+    template: caches.templates.get(key.namespace, templateName),
+    pools: caches.pools.list(key.namespace),
+    sandbox: caches.sandboxes.get(key.namespace, key.name),
+    boundPods: uid ? caches.pods.byIndex(Index.claimUid, uid) : [],
+    templatePods: caches.pods.byIndex(Index.templateHash, `${key.namespace}/${nameHash(templateName)}`),
+  };
+}

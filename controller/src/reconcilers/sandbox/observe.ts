@@ -1,0 +1,22 @@
+/** Reads, from the caches only, everything `planSandbox` decides on. */
+import { controllerOf, type ObjectKey } from '@sandbank/api';
+import type { Caches } from '../deps.js';
+import { podNameOf, type SandboxObserved } from './plan.js';
+
+export function observeSandbox(
+  caches: Caches,
+  key: ObjectKey,
+  clusterDomain: string,
+): SandboxObserved | undefined {
+  const sandbox = caches.sandboxes.get(key.namespace, key.name);
+  if (!sandbox) return undefined;
+  const service = caches.services.get(key.namespace, key.name);
+  const wanted = (sandbox.spec.volumeClaimTemplates ?? []).map((v) => `${v.metadata.name ?? ''}-${key.name}`);
+  return {
+    sandbox,
+    pod: caches.pods.get(key.namespace, podNameOf(sandbox)),
+    service: service ? { controllerUid: controllerOf(service.metadata)?.uid } : undefined,
+    existingClaims: new Set(wanted.filter((name) => caches.persistentVolumeClaims.get(key.namespace, name))),
+    clusterDomain,
+  };
+}

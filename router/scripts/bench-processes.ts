@@ -1,0 +1,155 @@
+/**
+ * Child processes for the router benchmarks, so each side's memory is measured alone: the real
+ * agent (runtime-image/src/main.ts) and a router (`--router` here) built with buildRouterApp over
+ * a fixed lookup. Run through `node --conditions=source --import tsx`.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { buildRouterApp, createLogger, noAuthenticator } from '../src/index.js';
+import { staticLookup } from '../test/helpers/static-lookup.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
+
+export interface Child {
+  readonly process: ChildProcess;
+  readonly info: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+function lines(child: ChildProcess, onLine: (line: string) => boolean): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buffer += d.toString('utf8');
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        if (onLine(line)) resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${String(code)} before it was ready`)));
+  });
+}
+
+function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    cleanup();
+  };
+}
+
+/** The real agent on `ip`, any free ports; resolves once it logged that it listens. */
+export async function spawnAgent(ip: string, env: Record<string, string> = {}): Promise<Child> {
+  const workspace = mkdtempSync(join(tmpdir(), 'sandbank-bench-agent-'));
+  const child = spawn(process.execPath, [...NODE_ARGS, join(repo, 'runtime-image', 'src', 'main.ts')], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      SANDBANK_AGENT_HOST: ip,
+      SANDBANK_AGENT_GRPC_PORT: '0',
+      SANDBANK_AGENT_REST_PORT: '0',
+      SANDBANK_AGENT_WORKSPACE: workspace,
+      SANDBANK_AGENT_MAX_PROCESSES: '4000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const info: Record<string, number> = {};
+  await lines(child, (line) => {
+    const m = /"grpcPort":(\d+),"restPort":(\d+)/.exec(line);
+    if (!m) return false;
+    info['grpcPort'] = Number(m[1]);
+    info['restPort'] = Number(m[2]);
+    return true;
+  });
+  return {
+    process: child,
+    info,
+    stop: stopper(child, () => rmSync(workspace, { recursive: true, force: true })),
+  };
+}
+
+/** A router process in front of one sandbox `sb` at `ip`; answers `{type:'mem'}` IPC messages. */
+export async function spawnRouter(ip: string, agent: Record<string, number>): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', ...NODE_ARGS, fileURLToPath(import.meta.url), '--router'],
+    {
+      cwd: repo,
+      env: {
+        ...process.env,
+        BENCH_IP: ip,
+        BENCH_GRPC: String(agent['grpcPort']),
+        BENCH_REST: String(agent['restPort']),
+      },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    },
+  );
+  const info: Record<string, number> = {};
+  await lines(child, (line) => {
+    const m = /^ROUTER (\d+) (\d+)$/.exec(line);
+    if (!m) return false;
+    info['httpPort'] = Number(m[1]);
+    info['grpcPort'] = Number(m[2]);
+    return true;
+  });
+  return { process: child, info, stop: stopper(child, () => undefined) };
+}
+
+/** Heap + external + array buffers of the child after GC, and its RSS, in bytes. */
+export function childMemory(child: Child): Promise<{ heap: number; rss: number }> {
+  return new Promise((resolve) => {
+    child.process.once('message', (m: { heap: number; rss: number }) => resolve(m));
+    child.process.send({ type: 'mem' });
+  });
+}
+
+async function routerMain(): Promise<void> {
+  const ip = process.env['BENCH_IP'] ?? '127.0.0.1';
+  const app = buildRouterApp({
+    auth: noAuthenticator(),
+    lookup: staticLookup([{ namespace: 'default', name: 'sb', ip }]),
+    agentPorts: {
+      grpcPort: Number(process.env['BENCH_GRPC']),
+      legacyPort: Number(process.env['BENCH_REST']),
+    },
+    log: createLogger('silent'),
+    limits: { maxStreamsPerCaller: 100_000 },
+  });
+  await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    app.grpcServer.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+  process.on('message', () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const m = process.memoryUsage();
+    process.send?.({ heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss });
+  });
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+  process.stdout.write(`ROUTER ${(app.server.address() as AddressInfo).port} ${grpcPort}\n`);
+}
+
+if (process.argv.includes('--router')) {
+  routerMain().catch((error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * From a sandbox name to a connected agent channel: resolve (informer cache), dial (channel
+ * pool), and on a dial failure drop the channel, re-resolve and try again. Only establishing the
+ * connection is retried, never a call after bytes have flowed. Shared by the HTTP, WebSocket and
+ * gRPC surfaces.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Metadata } from '@grpc/grpc-js';
+import type { Context } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import { RouterError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { RouterMetrics } from '../observability/metrics.js';
+import { injectIntoMetadata } from '../observability/tracing.js';
+import type { Endpoint, SandboxLookup, SandboxRef } from '../resolve/index.js';
+import type { AgentLease, AgentPool } from './pool.js';
+
+export interface GatewayOptions {
+  readonly lookup: SandboxLookup;
+  readonly pool: AgentPool;
+  readonly log: Logger;
+  readonly metrics: RouterMetrics;
+  /** Presented to every agent as `authorization: Bearer …` when set. */
+  readonly agentToken?: string | undefined;
+  /**
+   * Dial timeout per attempt. 5 s as upstream's router: a pod on a healthy network connects in
+   * milliseconds; longer only delays the 502 a client would get anyway.
+   */
+  readonly connectTimeoutMs?: number;
+  /** Delays between dial attempts; one attempt more than entries. */
+  readonly retryDelaysMs?: readonly number[];
+  /** How long to trust a negative gRPC probe (a pod without a Sandbank agent). */
+  readonly probeNegativeTtlMs?: number;
+}
+
+export interface AgentConnection {
+  readonly endpoint: Endpoint;
+  readonly lease: AgentLease;
+}
+
+const MAX_PROBES_CACHED = 10_000;
+
+export class SandboxGateway {
+  private readonly probes = new Map<string, { protocol: 'grpc' | 'http'; expires: number }>();
+
+  constructor(private readonly opts: GatewayOptions) {}
+
+  /** The Ready endpoint of `ref`, or RouterError not_found / sandbox_not_ready. */
+  resolve(ref: SandboxRef): Endpoint {
+    const r = this.opts.lookup.resolve(ref);
+    if (r.kind === 'ready') return r.endpoint;
+    if (r.kind === 'not_found') throw new RouterError('not_found', r.message);
+    if (!this.opts.lookup.hasSynced()) {
+      throw new RouterError('sandbox_not_ready', 'the router is still loading sandboxes; retry', {
+        retryAfterSeconds: 1,
+      });
+    }
+    throw new RouterError('sandbox_not_ready', r.message, { retryAfterSeconds: 1 });
+  }
+
+  /** Resolves and connects, retrying dial failures with a fresh resolution each time. */
+  async connect(ref: SandboxRef, signal?: AbortSignal): Promise<AgentConnection> {
+    const delays = this.opts.retryDelaysMs ?? [100, 300];
+    const timeout = this.opts.connectTimeoutMs ?? 5_000;
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= delays.length; attempt++) {
+      const endpoint = this.resolve(ref);
+      try {
+        const lease = await this.opts.pool.connect(endpoint.ip, timeout, signal);
+        return { endpoint, lease };
+      } catch (error) {
+        if (signal?.aborted) throw RouterError.from(signal.reason);
+        lastError = error;
+        this.opts.pool.evictIp(endpoint.ip);
+        this.opts.log.debug(
+          { sandbox: `${ref.namespace}/${ref.name}`, attempt, err: String(error) },
+          'dial failed',
+        );
+        const delay = delays[attempt];
+        if (delay !== undefined)
+          await sleep(delay, undefined, signal ? { signal } : {}).catch(() => undefined);
+      }
+    }
+    this.opts.metrics.upstreamErrors.inc({ code: 'upstream_unavailable' });
+    throw new RouterError('upstream_unavailable', `could not connect to the sandbox ${ref.name}: retry`, {
+      cause: lastError,
+    });
+  }
+
+  /**
+   * How the endpoint's runtime is spoken to: the pod's `sandbank.dev/agent-protocol` label, or a
+   * probe of the agent's gRPC port, cached per pod. A wrong `http` answer still works (the
+   * Sandbank agent serves the legacy REST API too), so a failed probe is only trusted briefly.
+   */
+  async protocol(endpoint: Endpoint): Promise<'grpc' | 'http'> {
+    if (endpoint.protocol !== 'unknown') return endpoint.protocol;
+    const hit = this.probes.get(endpoint.podUid);
+    if (hit && hit.expires > Date.now()) return hit.protocol;
+    let protocol: 'grpc' | 'http' = 'http';
+    try {
+      const lease = await this.opts.pool.connect(endpoint.ip, 1_500);
+      lease.release();
+      protocol = 'grpc';
+    } catch {
+      this.opts.pool.evictIp(endpoint.ip);
+    }
+    const ttl = protocol === 'grpc' ? Number.POSITIVE_INFINITY : (this.opts.probeNegativeTtlMs ?? 30_000);
+    this.probes.set(endpoint.podUid, { protocol, expires: Date.now() + ttl });
+    if (this.probes.size > MAX_PROBES_CACHED) {
+      const oldest = this.probes.keys().next();
+      if (!oldest.done) this.probes.delete(oldest.value);
+    }
+    return protocol;
+  }
+
+  /** gRPC metadata for one agent call: the agent token and the trace context. */
+  metadata(ctx: Context, span?: Span): Metadata {
+    const md = new Metadata();
+    if (this.opts.agentToken !== undefined) md.set('authorization', `Bearer ${this.opts.agentToken}`);
+    return injectIntoMetadata(md, ctx, span);
+  }
+}

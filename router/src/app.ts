@@ -1,0 +1,174 @@
+/**
+ * `buildRouterApp(deps)`: the HTTP server (express routes + WebSocket upgrades) and the gRPC
+ * passthrough server, wired but never listening; main.ts (or a test) binds them. `close()` drains:
+ * new work is refused with `shutting_down`, work in flight gets the grace period, then whatever
+ * is left is cut and every channel closed.
+ */
+import { createServer } from 'node:http';
+import type { RequestListener, Server as HttpServer } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { SandboxGateway } from './agent/gateway.js';
+import { AgentPool } from './agent/pool.js';
+import type { Authenticator } from './auth/index.js';
+import { DEFAULT_AGENT_PORTS, DEFAULT_LIMITS } from './config.js';
+import type { AgentPorts, Limits } from './config.js';
+import { ActiveTracker } from './context.js';
+import type { RouterContext } from './context.js';
+import { RouterError } from './errors.js';
+import { buildGrpcPassthrough } from './grpc/passthrough.js';
+import { legacyRoutes } from './http/legacy/routes.js';
+import { openApiDocument } from './http/openapi.js';
+import { sendError } from './http/pipeline.js';
+import { v1Routes } from './http/v1.js';
+import { StreamLimiter } from './limits.js';
+import { createLogger } from './observability/logger.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import type { RouterMetrics } from './observability/metrics.js';
+import type { SandboxLookup } from './resolve/index.js';
+import { execUpgradeHandler } from './ws/upgrade.js';
+
+export interface RouterDeps {
+  readonly auth: Authenticator;
+  /** Sandbox name → pod endpoint; owned by the caller (the app never closes it). */
+  readonly lookup: SandboxLookup;
+  readonly limits?: Partial<Limits>;
+  readonly agentPorts?: Partial<AgentPorts>;
+  /** Presented to every agent as `authorization: Bearer …` (agents with SANDBANK_AGENT_TOKEN_SHA256). */
+  readonly agentToken?: string | undefined;
+  readonly log?: Logger;
+  readonly metrics?: RouterMetrics;
+  /** Serve `/metrics` on the HTTP server too (default true; main.ts may use its own port). */
+  readonly serveMetrics?: boolean;
+  /** Dial tuning, mostly for tests. */
+  readonly connect?: { readonly timeoutMs?: number; readonly retryDelaysMs?: readonly number[] };
+}
+
+export interface RouterApp {
+  /** HTTP/1.1: legacy + Sandbank API + WebSocket exec. Not listening. */
+  readonly server: HttpServer;
+  /** HTTP/2: gRPC passthrough of sandbank.agent.v1. Not bound. */
+  readonly grpcServer: GrpcServer;
+  readonly metrics: RouterMetrics;
+  /** `/metrics` as a plain request listener, for a separate metrics port. */
+  readonly metricsListener: RequestListener;
+  /** Drains and stops; safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function buildRouterApp(deps: RouterDeps): RouterApp {
+  const log = deps.log ?? createLogger('info');
+  const metrics = deps.metrics ?? createMetrics();
+  const limits: Limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const agentPorts: AgentPorts = { ...DEFAULT_AGENT_PORTS, ...deps.agentPorts };
+  const pool = new AgentPool({ grpcPort: agentPorts.grpcPort });
+  const gateway = new SandboxGateway({
+    lookup: deps.lookup,
+    pool,
+    log,
+    metrics,
+    agentToken: deps.agentToken,
+    ...(deps.connect?.timeoutMs === undefined ? {} : { connectTimeoutMs: deps.connect.timeoutMs }),
+    ...(deps.connect?.retryDelaysMs === undefined ? {} : { retryDelaysMs: deps.connect.retryDelaysMs }),
+  });
+  const tracker = new ActiveTracker();
+  const ctx: RouterContext = {
+    limits,
+    agentPorts,
+    auth: deps.auth,
+    gateway,
+    limiter: new StreamLimiter(limits.maxStreamsPerCaller),
+    log,
+    metrics,
+    tracker,
+  };
+
+  const metricsListener: RequestListener = (_req, res) => {
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.lookup.hasSynced() && !tracker.draining;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ok' : 'not ready' });
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+  if (deps.serveMetrics ?? true) app.get('/metrics', (req, res) => metricsListener(req, res));
+  app.use(v1Routes(ctx));
+  app.use(legacyRoutes(ctx));
+  app.use((req: Request, res: Response) => {
+    const style = req.path.startsWith('/v1/') ? 'v1' : 'legacy';
+    sendError(res, new RouterError('not_found', `no route for ${req.method} ${req.path}`), style);
+  });
+  // express's own failures (a malformed URL, …) as the one error type, never an HTML page.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const style = req.path.startsWith('/v1/') ? 'v1' : 'legacy';
+    const status =
+      typeof error === 'object' && error !== null && 'status' in error ? Number(error.status) : 500;
+    sendError(
+      res,
+      status >= 400 && status < 500
+        ? new RouterError('invalid_argument', 'malformed request')
+        : RouterError.from(error),
+      style,
+    );
+  });
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, app);
+  const upgrades = execUpgradeHandler(ctx);
+  server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
+  const grpcServer = buildGrpcPassthrough(ctx);
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      tracker.draining = true;
+      const httpClosed = new Promise<void>((resolve) => {
+        if (!server.listening) resolve();
+        else server.close(() => resolve());
+      });
+      server.closeIdleConnections();
+      const drained = await Promise.race([
+        tracker.idle().then(() => true),
+        sleep(limits.shutdownGraceMs, false, { ref: false }),
+      ]);
+      if (!drained) {
+        log.warn({ open: tracker.size }, 'shutdown grace period over; cutting open streams');
+        tracker.abortAll(new RouterError('shutting_down', 'the router is shutting down; reconnect'));
+      }
+      upgrades.close();
+      server.closeAllConnections();
+      if (drained) await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
+      else grpcServer.forceShutdown();
+      await httpClosed;
+      pool.close();
+    })();
+    return closing;
+  };
+
+  return { server, grpcServer, metrics, metricsListener, close };
+}

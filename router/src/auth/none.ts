@@ -1,0 +1,17 @@
+/** `none` mode: everyone may use every sandbox. Development only; main.ts logs it loudly. */
+import type { RouterMetrics } from '../observability/metrics.js';
+import type { Authenticator } from './principal.js';
+
+export function noAuthenticator(metrics?: RouterMetrics): Authenticator {
+  return {
+    mode: 'none',
+    authorize(credentials) {
+      metrics?.authDecisions.inc({ mode: 'none', decision: 'allowed' });
+      return Promise.resolve({
+        mode: 'none',
+        name: 'anonymous',
+        callerKey: `addr:${credentials.remoteAddress}`,
+      });
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/** Who is calling, as the auth modes establish it. */
+import type { AuthMode } from '../config.js';
+
+export interface Principal {
+  readonly mode: AuthMode;
+  /** A human-readable identity for logs: a Kubernetes username, or `token`/`anonymous`. */
+  readonly name: string;
+  /**
+   * The key the per-caller stream limit counts by: the Kubernetes username, or the client address
+   * when one shared token (or none) cannot tell callers apart.
+   */
+  readonly callerKey: string;
+}
+
+/** The credentials part of a request, from HTTP headers, a WebSocket upgrade or gRPC metadata. */
+export interface Credentials {
+  readonly authorization: string | undefined;
+  readonly remoteAddress: string;
+}
+
+/** A sandbox's coordinates, the object of every authorization question. */
+export interface AuthTarget {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface Authenticator {
+  readonly mode: AuthMode;
+  /**
+   * Resolves with the caller when it may use the sandbox `target`; rejects with RouterError
+   * `unauthenticated` (no or bad credentials) or `permission_denied` (not allowed on this one).
+   */
+  authorize(credentials: Credentials, target: AuthTarget): Promise<Principal>;
+}
+
+const BEARER_RE = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750), or undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  return BEARER_RE.exec(authorization)?.[1];
+}

@@ -1,0 +1,192 @@
+/**
+ * The router's configuration: environment variables parsed by zod. Errors name the variable.
+ *
+ * Auth has no default on purpose: a router that starts without `ROUTER_AUTH_MODE` would be an
+ * open door to every sandbox in the cluster, so it refuses to start instead.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const seconds = (max: number) => z.coerce.number().positive().max(max);
+
+export const AuthMode = z.enum(['token', 'kubernetes', 'none']);
+export type AuthMode = z.infer<typeof AuthMode>;
+
+const EnvSchema = z.object({
+  ROUTER_AUTH_MODE: AuthMode,
+  ROUTER_AUTH_TOKEN: z.string().min(16).optional(),
+  /** A Secret mounted as a file; preferred over ROUTER_AUTH_TOKEN (env leaks into crash dumps). */
+  ROUTER_AUTH_TOKEN_FILE: z.string().min(1).optional(),
+  /**
+   * How long a TokenReview + SubjectAccessReview answer is reused. Longer: fewer API calls, but a
+   * revoked RoleBinding keeps working for up to this long. 10 s keeps the API server load at one
+   * review pair per caller and sandbox per 10 s.
+   */
+  ROUTER_AUTH_CACHE_TTL_SECONDS: seconds(3600).default(10),
+  /** Bearer token presented to every agent (agents started with SANDBANK_AGENT_TOKEN_SHA256). */
+  ROUTER_AGENT_TOKEN_FILE: z.string().min(1).optional(),
+  ROUTER_HOST: z.string().min(1).default('0.0.0.0'),
+  ROUTER_PORT: int(0, 65535).default(8080),
+  /** gRPC passthrough of sandbank.agent.v1 (HTTP/2, its own port). */
+  ROUTER_GRPC_PORT: int(0, 65535).default(8081),
+  /** Prometheus `/metrics`; 0 serves it on ROUTER_PORT instead. */
+  ROUTER_METRICS_PORT: int(0, 65535).default(9090),
+  /** The runtime agent's gRPC port in each sandbox pod. */
+  ROUTER_AGENT_GRPC_PORT: int(1, 65535).default(8889),
+  /** `X-Sandbox-Port` that means "the agent" (what the legacy client sends). */
+  ROUTER_AGENT_LEGACY_PORT: int(1, 65535).default(8888),
+  /** Only these namespaces are watched and routable; empty: all namespaces. */
+  ROUTER_NAMESPACES: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== ''),
+    ),
+  /** Cap (and default) of `X-Sandbox-Timeout`, as upstream's PROXY_TIMEOUT_SECONDS. */
+  ROUTER_REQUEST_TIMEOUT_SECONDS: seconds(86400).default(180),
+  ROUTER_MAX_BODY_BYTES: int(1, 2 ** 40).default(1024 * 1024 * 1024),
+  ROUTER_MAX_JSON_BYTES: int(1, 64 * 1024 * 1024).default(1024 * 1024),
+  ROUTER_WS_IDLE_TIMEOUT_SECONDS: seconds(86400).default(3600),
+  ROUTER_WS_MAX_LIFETIME_SECONDS: seconds(7 * 86400).default(86400),
+  ROUTER_WS_MAX_MESSAGE_BYTES: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  ROUTER_MAX_STREAMS_PER_CALLER: int(1, 1_000_000).default(64),
+  /** How long shutdown waits for open streams before cutting them. */
+  ROUTER_SHUTDOWN_GRACE_SECONDS: seconds(3600).default(30),
+  ROUTER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface RouterConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly logLevel: z.infer<typeof EnvSchema>['ROUTER_LOG_LEVEL'];
+  readonly namespaces: readonly string[];
+  readonly auth: AuthConfig;
+  readonly limits: Limits;
+  readonly agent: AgentPorts;
+  /** Presented to agents as `authorization: Bearer …`; undefined: none. */
+  readonly agentToken: string | undefined;
+}
+
+export type AuthConfig =
+  | { readonly mode: 'token'; readonly token: string }
+  | { readonly mode: 'kubernetes'; readonly cacheTtlMs: number }
+  | { readonly mode: 'none' };
+
+export interface AgentPorts {
+  readonly grpcPort: number;
+  readonly legacyPort: number;
+}
+
+export interface Limits {
+  readonly requestTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly maxJsonBytes: number;
+  readonly wsIdleTimeoutMs: number;
+  readonly wsMaxLifetimeMs: number;
+  readonly wsMaxMessageBytes: number;
+  readonly maxStreamsPerCaller: number;
+  readonly shutdownGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  requestTimeoutMs: 180_000,
+  maxBodyBytes: 1024 * 1024 * 1024,
+  maxJsonBytes: 1024 * 1024,
+  wsIdleTimeoutMs: 3_600_000,
+  wsMaxLifetimeMs: 86_400_000,
+  wsMaxMessageBytes: 16 * 1024 * 1024,
+  maxStreamsPerCaller: 64,
+  shutdownGraceMs: 30_000,
+};
+
+export const DEFAULT_AGENT_PORTS: AgentPorts = { grpcPort: 8889, legacyPort: 8888 };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): RouterConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const variable = i.path.map(String).join('.');
+      if (variable === 'ROUTER_AUTH_MODE' && env['ROUTER_AUTH_MODE'] === undefined) {
+        return 'ROUTER_AUTH_MODE: required; set token, kubernetes, or none (none is for development only)';
+      }
+      return `${variable}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid router configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    host: e.ROUTER_HOST,
+    port: e.ROUTER_PORT,
+    grpcPort: e.ROUTER_GRPC_PORT,
+    metricsPort: e.ROUTER_METRICS_PORT,
+    logLevel: e.ROUTER_LOG_LEVEL,
+    namespaces: e.ROUTER_NAMESPACES,
+    auth: authConfig(e, readFile),
+    agent: { grpcPort: e.ROUTER_AGENT_GRPC_PORT, legacyPort: e.ROUTER_AGENT_LEGACY_PORT },
+    agentToken: readOptional(e.ROUTER_AGENT_TOKEN_FILE, 'ROUTER_AGENT_TOKEN_FILE', readFile),
+    limits: {
+      requestTimeoutMs: Math.round(e.ROUTER_REQUEST_TIMEOUT_SECONDS * 1000),
+      maxBodyBytes: e.ROUTER_MAX_BODY_BYTES,
+      maxJsonBytes: e.ROUTER_MAX_JSON_BYTES,
+      wsIdleTimeoutMs: Math.round(e.ROUTER_WS_IDLE_TIMEOUT_SECONDS * 1000),
+      wsMaxLifetimeMs: Math.round(e.ROUTER_WS_MAX_LIFETIME_SECONDS * 1000),
+      wsMaxMessageBytes: e.ROUTER_WS_MAX_MESSAGE_BYTES,
+      maxStreamsPerCaller: e.ROUTER_MAX_STREAMS_PER_CALLER,
+      shutdownGraceMs: Math.round(e.ROUTER_SHUTDOWN_GRACE_SECONDS * 1000),
+    },
+  };
+}
+
+function readOptional(
+  path: string | undefined,
+  variable: string,
+  readFile: (path: string) => string,
+): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFile(path).trim();
+  } catch (error) {
+    throw new ConfigError(`${variable}: cannot read ${path}: ${String(error)}`);
+  }
+}
+
+function authConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) => string): AuthConfig {
+  switch (e.ROUTER_AUTH_MODE) {
+    case 'none':
+      return { mode: 'none' };
+    case 'kubernetes':
+      return { mode: 'kubernetes', cacheTtlMs: Math.round(e.ROUTER_AUTH_CACHE_TTL_SECONDS * 1000) };
+    case 'token': {
+      let token = e.ROUTER_AUTH_TOKEN;
+      if (e.ROUTER_AUTH_TOKEN_FILE !== undefined) {
+        try {
+          token = readFile(e.ROUTER_AUTH_TOKEN_FILE).trim();
+        } catch (error) {
+          throw new ConfigError(
+            `ROUTER_AUTH_TOKEN_FILE: cannot read ${e.ROUTER_AUTH_TOKEN_FILE}: ${String(error)}`,
+          );
+        }
+      }
+      if (token === undefined || token.length < 16) {
+        throw new ConfigError(
+          'ROUTER_AUTH_TOKEN_FILE or ROUTER_AUTH_TOKEN: token mode needs a token of at least 16 characters',
+        );
+      }
+      return { mode: 'token', token };
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The exec request of the Sandbank API, shared by `POST …/exec` (JSON) and the WebSocket start
+ * frame, and its translation to the agent's ProcessSpec.
+ */
+import { z } from 'zod';
+import type { ExitStatus, FileInfo, ProcessSpec } from '@sandbank/proto';
+import { FileType, create, ProcessSpecSchema, timestampDate } from '@sandbank/proto';
+
+const UINT32_MAX = 2 ** 32 - 1;
+
+export const ProcessRequest = z.strictObject({
+  /** Program and arguments, run without a shell. Exactly one of command and shell. */
+  command: z.array(z.string()).min(1).optional(),
+  /** A shell command line, run as `/bin/sh -c`. */
+  shell: z.string().min(1).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  /** Working directory, a workspace path. */
+  cwd: z.string().optional(),
+  /** The agent kills the process group after this long; 0: no limit of its own. */
+  timeoutMs: z.number().int().min(0).max(UINT32_MAX).optional(),
+});
+
+export const ExecRequestBody = ProcessRequest.extend({
+  stdin: z.string().optional(),
+  stdinEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+  outputEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+  /** Bytes of stdout, and separately stderr, to keep; the rest is dropped and flagged. */
+  maxOutputBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(16 * 1024 * 1024)
+    .optional(),
+}).refine((b) => (b.command === undefined) !== (b.shell === undefined), {
+  message: 'exactly one of command and shell is required',
+  path: ['command'],
+});
+export type ExecRequestBody = z.infer<typeof ExecRequestBody>;
+
+export function processSpec(req: z.infer<typeof ProcessRequest>): ProcessSpec {
+  return create(ProcessSpecSchema, {
+    command:
+      req.command !== undefined
+        ? { case: 'argv', value: { args: req.command } }
+        : { case: 'shell', value: req.shell ?? '' },
+    env: req.env ?? {},
+    cwd: req.cwd ?? '',
+    ...(req.timeoutMs === undefined ? {} : { timeoutMs: req.timeoutMs }),
+  });
+}
+
+export interface ExitJson {
+  exitCode: number;
+  signal: string;
+  timedOut: boolean;
+  oomKilled: boolean;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  durationMs: number;
+}
+
+export function exitJson(exit: ExitStatus | undefined): ExitJson {
+  return {
+    exitCode: exit?.exitCode ?? -1,
+    signal: exit?.signal ?? '',
+    timedOut: exit?.timedOut ?? false,
+    oomKilled: exit?.oomKilled ?? false,
+    stdoutTruncated: exit?.stdoutTruncated ?? false,
+    stderrTruncated: exit?.stderrTruncated ?? false,
+    durationMs: exit?.durationMs ?? 0,
+  };
+}
+
+const TYPE_NAMES: Record<FileType, string> = {
+  [FileType.UNSPECIFIED]: 'other',
+  [FileType.FILE]: 'file',
+  [FileType.DIRECTORY]: 'directory',
+  [FileType.SYMLINK]: 'symlink',
+  [FileType.OTHER]: 'other',
+};
+
+export interface FileInfoJson {
+  name: string;
+  path: string;
+  size: number;
+  type: string;
+  mode: number;
+  modTime: string | null;
+}
+
+export function fileInfoJson(info: FileInfo | undefined): FileInfoJson {
+  return {
+    name: info?.name ?? '',
+    path: info?.path ?? '',
+    size: Number(info?.size ?? 0n),
+    type: TYPE_NAMES[info?.type ?? FileType.UNSPECIFIED],
+    mode: info?.mode ?? 0,
+    modTime: info?.modTime ? timestampDate(info.modTime).toISOString() : null,
+  };
+}

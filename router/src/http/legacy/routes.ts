@@ -1,0 +1,95 @@
+/**
+ * The legacy contract of upstream's router: `X-Sandbox-ID` / `-Namespace` / `-Port` headers,
+ * errors as `{"detail": …}`. `X-Sandbox-Port` equal to the agent's legacy port (8888, what the
+ * old client sends) means "the agent": the five runtime calls are translated to gRPC when the pod
+ * runs a Sandbank agent, and everything else (other ports, other paths, pods without an agent)
+ * is proxied as plain HTTP, streaming.
+ */
+import { Router } from 'express';
+import type { Request, Response } from 'express';
+import type { RouterContext } from '../../context.js';
+import { proxyHttp } from '../proxy.js';
+import { sandboxRoute } from '../pipeline.js';
+import type { Scope } from '../pipeline.js';
+import { legacyTarget } from '../validate.js';
+import { pyUnquote } from './python.js';
+import { download, execute, exists, list, upload } from './translate.js';
+import type { LegacyCall } from './translate.js';
+
+type Translation = (req: Request, res: Response, call: LegacyCall) => Promise<void>;
+
+/**
+ * The path part of `/download/<path>` as the python-runtime sees it: the server decodes the URL
+ * path once and the route handler `unquote`s it again.
+ */
+function runtimePath(req: Request, prefix: string): string {
+  const url = req.originalUrl;
+  const q = url.indexOf('?');
+  const pathname = q < 0 ? url : url.slice(0, q);
+  return pyUnquote(pyUnquote(pathname.slice(prefix.length)));
+}
+
+export function legacyRoutes(ctx: RouterContext): Router {
+  const router = Router();
+  const route = (name: string, translation: Translation | undefined) =>
+    sandboxRoute(
+      ctx,
+      { surface: 'legacy', route: name, style: 'legacy', target: legacyTarget },
+      async (req: Request, res: Response, scope: Scope) => {
+        const port = legacyTarget(req).port ?? ctx.agentPorts.legacyPort;
+        const endpoint = ctx.gateway.resolve(scope.target);
+        if (
+          translation &&
+          port === ctx.agentPorts.legacyPort &&
+          (await ctx.gateway.protocol(endpoint)) === 'grpc'
+        ) {
+          const { lease } = await ctx.gateway.connect(scope.target, scope.signal);
+          try {
+            await translation(req, res, {
+              client: lease.client,
+              call: {
+                metadata: ctx.gateway.metadata(scope.trace, scope.span),
+                deadline: scope.deadline,
+                signal: scope.signal,
+              },
+              maxJsonBytes: ctx.limits.maxJsonBytes,
+              maxBodyBytes: ctx.limits.maxBodyBytes,
+            });
+          } finally {
+            lease.release();
+          }
+          return;
+        }
+        await proxyHttp(req, res, scope, endpoint, {
+          port,
+          maxBodyBytes: ctx.limits.maxBodyBytes,
+          connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
+        });
+      },
+    );
+
+  router.post('/execute', route('/execute', execute));
+  router.post('/upload', route('/upload', upload));
+  router.get(
+    '/download/*path',
+    route('/download/{path}', (req, res, c) => download(res, c, runtimePath(req, '/download/'))),
+  );
+  router.get(
+    '/list/*path',
+    route('/list/{path}', (req, res, c) => list(res, c, runtimePath(req, '/list/'))),
+  );
+  router.get(
+    '/exists/*path',
+    route('/exists/{path}', (req, res, c) => exists(res, c, runtimePath(req, '/exists/'))),
+  );
+  // Anything else that names a sandbox goes to the pod as plain HTTP, as upstream's router does.
+  const passthrough = route('*', undefined);
+  router.use((req, res, next) => {
+    if (req.headers['x-sandbox-id'] === undefined) {
+      next();
+      return;
+    }
+    void passthrough(req, res, next);
+  });
+  return router;
+}

@@ -1,0 +1,316 @@
+/**
+ * The legacy python-runtime REST calls, answered through the agent's gRPC API with the bytes the
+ * python-runtime itself would send. Each function gets a connected agent and the request scope.
+ */
+import { createHash } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import busboy from 'busboy';
+import type { Request, Response } from 'express';
+import { FileType, WriteFileRequestSchema, create } from '@sandbank/proto';
+import type {
+  AgentClient,
+  FileInfo,
+  ReadFileResponse,
+  RunResponse,
+  StatResponse,
+  WriteFileRequest,
+} from '@sandbank/proto';
+import type { WriteFileResponse, ListDirResponse } from '@sandbank/proto';
+import { z } from 'zod';
+import { pumpInto, unary } from '../../agent/calls.js';
+import { fromAgentError, isGrpcError } from '../../agent/status.js';
+import type { CallContext } from '../../agent/calls.js';
+import { RouterError } from '../../errors.js';
+import { readJson } from '../validate.js';
+import {
+  PyFloat,
+  ShlexError,
+  pyFloatRepr,
+  pyListRepr,
+  pyQuote,
+  pyStrRepr,
+  pyText,
+  shlexSplit,
+  statSeconds,
+} from './python.js';
+import { sendPyJson, sendPyMessage } from './respond.js';
+import { drainOrClose } from '../drain.js';
+
+export interface LegacyCall {
+  readonly client: AgentClient;
+  readonly call: CallContext;
+  readonly maxJsonBytes: number;
+  readonly maxBodyBytes: number;
+}
+
+/** Output kept per stream for POST /execute (the python-runtime keeps all; the agent caps). */
+const EXECUTE_MAX_OUTPUT_BYTES = 16n * 1024n * 1024n;
+
+const ExecuteBody = z.looseObject({ command: z.string() });
+
+/** The agent's own words for a failure (the gRPC status details), without the router's prefix. */
+function agentDetails(error: RouterError): string {
+  return isGrpcError(error.cause) ? (error.cause.details ?? error.message) : error.message;
+}
+
+/** What Python's exception would have said when running `program` failed this way. */
+function pythonMessage(error: RouterError, program: string): string {
+  if (error.code === 'not_found') return `[Errno 2] No such file or directory: ${pyStrRepr(program)}`;
+  if (error.code === 'permission_denied') return `[Errno 13] Permission denied: ${pyStrRepr(program)}`;
+  return agentDetails(error);
+}
+
+/** The python-runtime's wall-clock limit, which its timeout message names. */
+const LEGACY_TIMEOUT_SECONDS = 300;
+
+/** Python's `returncode`: negative signal number for a process killed by a signal. */
+function returnCode(exit: RunResponse['exit']): number {
+  if (!exit) return 1;
+  if (exit.signal !== '') {
+    const n = (osConstants.signals as Record<string, number | undefined>)[exit.signal];
+    if (n !== undefined) return -n;
+  }
+  return exit.exitCode;
+}
+
+/** Legacy paths: leading slashes dropped, as the python-runtime joins them under its base. */
+export function legacyPath(path: string): string {
+  return path.replace(/^\/+/, '');
+}
+
+export async function execute(req: Request, res: Response, c: LegacyCall): Promise<void> {
+  const body = await readJson(
+    req,
+    c.maxJsonBytes,
+    ExecuteBody,
+    c.call.signal ?? new AbortController().signal,
+  );
+  const failed = (message: string): void =>
+    sendPyJson(res, 200, { stdout: '', stderr: `Failed to execute command: ${message}`, exit_code: 1 });
+  let argv: string[];
+  try {
+    argv = shlexSplit(body.command);
+  } catch (error) {
+    if (!(error instanceof ShlexError)) throw error;
+    failed(error.message);
+    return;
+  }
+  const program = argv[0];
+  if (program === undefined) {
+    failed('list index out of range');
+    return;
+  }
+  let result: RunResponse;
+  try {
+    result = await unary<RunResponse>(c.call, (cb) =>
+      c.client.run(
+        {
+          process: { command: { case: 'argv', value: { args: argv } } },
+          maxOutputBytes: EXECUTE_MAX_OUTPUT_BYTES,
+        },
+        c.call.metadata,
+        { deadline: c.call.deadline },
+        cb,
+      ),
+    );
+  } catch (error) {
+    // The router's own failures (deadline, cancel, dial) stay errors; the agent's are a result.
+    if (!(error instanceof RouterError) || !isGrpcError(error.cause) || RETHROWN.has(error.code)) throw error;
+    failed(pythonMessage(error, program));
+    return;
+  }
+  if (result.exit?.timedOut) {
+    failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloatRepr(LEGACY_TIMEOUT_SECONDS)} seconds`);
+    return;
+  }
+  sendPyJson(res, 200, {
+    stdout: pyText(result.stdout),
+    stderr: pyText(result.stderr),
+    exit_code: returnCode(result.exit),
+  });
+}
+
+const RETHROWN: ReadonlySet<string> = new Set(['deadline_exceeded', 'canceled', 'upstream_unavailable']);
+
+/** Confinement failures are the runtime's `403 {"message":"Access denied"}`. */
+function isAccessDenied(error: unknown): boolean {
+  return (
+    error instanceof RouterError && (error.code === 'permission_denied' || error.code === 'invalid_argument')
+  );
+}
+
+const missingFile = {
+  detail: [{ type: 'missing', loc: ['body', 'file'], msg: 'Field required', input: null }],
+};
+
+export async function upload(req: Request, res: Response, c: LegacyCall): Promise<void> {
+  let parser: busboy.Busboy;
+  try {
+    // preservePath: the multipart filename is the destination path, directories included.
+    parser = busboy({ headers: req.headers, preservePath: true, limits: { fileSize: c.maxBodyBytes } });
+  } catch {
+    req.resume();
+    sendPyJson(res, 422, missingFile);
+    return;
+  }
+  type Outcome =
+    | { kind: 'written'; name: string }
+    | { kind: 'failed'; error: unknown; name: string }
+    | { kind: 'missing' };
+  const outcome = new Promise<Outcome>((resolve) => {
+    let pending: Promise<Outcome> | undefined;
+    parser.on('file', (field, stream, info) => {
+      if (field !== 'file' || pending) {
+        stream.resume();
+        return;
+      }
+      const name = info.filename ?? '';
+      stream.on('limit', () => {
+        stream.destroy(new RouterError('payload_too_large', `upload over ${c.maxBodyBytes} bytes`));
+      });
+      pending = pumpInto<WriteFileRequest, WriteFileResponse>(
+        c.call,
+        (cb) => c.client.writeFile(c.call.metadata, { deadline: c.call.deadline }, cb),
+        create(WriteFileRequestSchema, {
+          frame: { case: 'header', value: { path: legacyPath(name), createParents: true } },
+        }),
+        stream,
+        (chunk) => create(WriteFileRequestSchema, { frame: { case: 'data', value: chunk } }),
+      ).then(
+        (): Outcome => ({ kind: 'written', name }),
+        (error: unknown): Outcome => {
+          stream.resume();
+          return { kind: 'failed', error, name };
+        },
+      );
+    });
+    parser.on('close', () => {
+      if (pending) void pending.then(resolve);
+      else resolve({ kind: 'missing' });
+    });
+    parser.on('error', () =>
+      resolve(
+        pending ? { kind: 'failed', error: new Error('bad multipart body'), name: '' } : { kind: 'missing' },
+      ),
+    );
+  });
+  req.pipe(parser);
+  const result = await outcome;
+  req.unpipe(parser);
+  if (result.kind === 'missing') return sendPyJson(res, 422, missingFile);
+  if (result.kind === 'written')
+    return sendPyMessage(res, 200, `File '${result.name}' uploaded successfully.`);
+  const error = result.error;
+  if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+  if (error instanceof RouterError && (RETHROWN.has(error.code) || error.code === 'payload_too_large'))
+    throw error;
+  const message = error instanceof RouterError ? agentDetails(error) : String(error);
+  sendPyMessage(res, 500, `File upload failed: ${message}`);
+}
+
+export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
+  const path = legacyPath(rawPath);
+  const stream = c.client.readFile({ path, chunkSize: 256 * 1024 }, c.call.metadata, {
+    deadline: c.call.deadline,
+  });
+  const onAbort = (): void => stream.cancel();
+  c.call.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const msg of stream as AsyncIterable<ReadFileResponse>) {
+      if (!res.headersSent) {
+        const info = msg.info;
+        const mtime = info?.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
+        const size = String(info?.size ?? 0n);
+        const quoted = pyQuote(rawPath);
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'accept-ranges': 'bytes',
+          'content-disposition':
+            quoted === rawPath
+              ? `attachment; filename="${rawPath}"`
+              : `attachment; filename*=utf-8''${quoted}`,
+          'content-length': size,
+          'last-modified': new Date(Math.floor(mtime) * 1000).toUTCString(),
+          etag: `"${createHash('md5')
+            .update(`${pyFloatRepr(mtime)}-${size}`)
+            .digest('hex')}"`,
+        });
+      }
+      if (msg.data.length > 0 && !res.write(msg.data)) {
+        stream.pause();
+        await drainOrClose(res);
+        stream.resume();
+      }
+    }
+    res.end();
+  } catch (thrown) {
+    if (res.headersSent) throw thrown;
+    const error = fromAgentError(thrown);
+    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+    if (error.code === 'not_found' || error.code === 'failed_precondition')
+      return sendPyMessage(res, 404, 'File not found');
+    throw error;
+  } finally {
+    c.call.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** One `/list` entry; symlinks are described by what they point to, as os.scandir's stat() does. */
+async function legacyEntry(c: LegacyCall, info: FileInfo): Promise<Record<string, unknown>> {
+  let target = info;
+  if (info.type === FileType.SYMLINK) {
+    try {
+      const st = await unary<StatResponse>(c.call, (cb) =>
+        c.client.stat({ path: info.path }, c.call.metadata, { deadline: c.call.deadline }, cb),
+      );
+      if (st.info) target = { ...st.info, name: info.name };
+    } catch {
+      // A dangling link: described as itself.
+    }
+  }
+  const mod = target.modTime;
+  return {
+    name: info.name,
+    size: Number(target.size),
+    type: target.type === FileType.DIRECTORY ? 'directory' : 'file',
+    mod_time: new PyFloat(mod ? statSeconds(mod.seconds, mod.nanos) : 0),
+  };
+}
+
+export async function list(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
+  const path = legacyPath(rawPath);
+  let result: ListDirResponse;
+  try {
+    result = await unary<ListDirResponse>(c.call, (cb) =>
+      c.client.listDir({ path }, c.call.metadata, { deadline: c.call.deadline }, cb),
+    );
+  } catch (error) {
+    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+    if (
+      error instanceof RouterError &&
+      (error.code === 'not_found' || error.code === 'failed_precondition')
+    ) {
+      return sendPyMessage(res, 404, 'Path is not a directory');
+    }
+    if (error instanceof RouterError && !RETHROWN.has(error.code)) {
+      return sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
+    }
+    throw error;
+  }
+  const entries = await Promise.all(result.entries.map((e) => legacyEntry(c, e)));
+  sendPyJson(res, 200, entries);
+}
+
+export async function exists(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
+  let found = true;
+  try {
+    await unary<StatResponse>(c.call, (cb) =>
+      c.client.stat({ path: legacyPath(rawPath) }, c.call.metadata, { deadline: c.call.deadline }, cb),
+    );
+  } catch (error) {
+    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+    if (error instanceof RouterError && RETHROWN.has(error.code)) throw error;
+    found = false; // os.path.exists: any other error is False
+  }
+  sendPyJson(res, 200, { path: rawPath, exists: found });
+}

@@ -1,0 +1,358 @@
+/**
+ * The OpenAPI 3.1 document of the router's HTTP surface, served at `/openapi.json` and checked
+ * in as router/openapi.json (a unit test keeps the two equal).
+ */
+import { ERROR_CODE_NAMES } from '../errors.js';
+
+const sandboxParams = [
+  {
+    name: 'namespace',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
+  },
+  {
+    name: 'name',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' },
+    description: 'The SandboxClaim name (= the Sandbox name).',
+  },
+  {
+    name: 'X-Sandbox-Timeout',
+    in: 'header',
+    required: false,
+    schema: { type: 'number', exclusiveMinimum: 0 },
+    description: 'Seconds; capped by ROUTER_REQUEST_TIMEOUT_SECONDS (also the default).',
+  },
+];
+const legacyHeaders = [
+  {
+    name: 'X-Sandbox-ID',
+    in: 'header',
+    required: true,
+    schema: { type: 'string', maxLength: 63 },
+    description: 'The claim name (DNS-1123 label).',
+  },
+  {
+    name: 'X-Sandbox-Namespace',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', default: 'default' },
+  },
+  {
+    name: 'X-Sandbox-Port',
+    in: 'header',
+    required: false,
+    schema: { type: 'integer', default: 8888 },
+    description: '8888 means the agent; any other port is proxied as plain HTTP.',
+  },
+  {
+    name: 'X-Sandbox-Timeout',
+    in: 'header',
+    required: false,
+    schema: { type: 'number', exclusiveMinimum: 0 },
+  },
+];
+const pathParam = {
+  name: 'path',
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description: 'A workspace path, URL-encoded.',
+};
+
+const errorResponses = (style: 'legacy' | 'v1', codes: number[]) =>
+  Object.fromEntries(
+    codes.map((c) => [
+      String(c),
+      {
+        description: 'Error',
+        content: {
+          'application/json': {
+            schema: {
+              $ref: style === 'legacy' ? '#/components/schemas/LegacyError' : '#/components/schemas/Error',
+            },
+          },
+        },
+      },
+    ]),
+  );
+const V1_ERRORS = [400, 401, 403, 404, 409, 413, 429, 502, 503, 504];
+const LEGACY_ERRORS = [400, 401, 403, 404, 413, 429, 502, 503, 504];
+const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Sandbank router',
+    version: '1.0.0',
+    description:
+      'The front door to Sandbank sandboxes: the legacy agent-sandbox router contract, the Sandbank API (exec, files), and a WebSocket exec stream at GET /v1/namespaces/{namespace}/sandboxes/{name}/exec (subprotocol sandbank.exec.v1, frames in router/README.md). gRPC passthrough of sandbank.agent.v1 listens on its own port.',
+  },
+  components: {
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'token mode: the router token; kubernetes mode: a Kubernetes bearer token.',
+      },
+    },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: {
+          error: {
+            type: 'object',
+            required: ['code', 'message'],
+            properties: {
+              code: { type: 'string', enum: [...ERROR_CODE_NAMES] },
+              message: { type: 'string' },
+            },
+          },
+        },
+      },
+      LegacyError: { type: 'object', required: ['detail'], properties: { detail: { type: 'string' } } },
+      ExecRequest: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          command: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          shell: { type: 'string' },
+          env: { type: 'object', additionalProperties: { type: 'string' } },
+          cwd: { type: 'string' },
+          timeoutMs: { type: 'integer', minimum: 0 },
+          stdin: { type: 'string' },
+          stdinEncoding: { enum: ['utf8', 'base64'], default: 'utf8' },
+          outputEncoding: { enum: ['utf8', 'base64'], default: 'utf8' },
+          maxOutputBytes: { type: 'integer', minimum: 1, maximum: 16777216 },
+        },
+        description: 'Exactly one of command and shell.',
+      },
+      ExecResult: {
+        type: 'object',
+        properties: {
+          exitCode: { type: 'integer' },
+          signal: { type: 'string' },
+          timedOut: { type: 'boolean' },
+          oomKilled: { type: 'boolean' },
+          stdoutTruncated: { type: 'boolean' },
+          stderrTruncated: { type: 'boolean' },
+          durationMs: { type: 'integer' },
+          stdout: { type: 'string' },
+          stderr: { type: 'string' },
+          encoding: { enum: ['utf8', 'base64'] },
+        },
+      },
+      FileInfo: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          path: { type: 'string' },
+          size: { type: 'integer' },
+          type: { enum: ['file', 'directory', 'symlink', 'other'] },
+          mode: { type: 'integer' },
+          modTime: { type: ['string', 'null'], format: 'date-time' },
+        },
+      },
+      LegacyExecuteResult: {
+        type: 'object',
+        properties: {
+          stdout: { type: 'string' },
+          stderr: { type: 'string' },
+          exit_code: { type: 'integer' },
+        },
+      },
+      LegacyEntry: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          size: { type: 'integer' },
+          type: { enum: ['file', 'directory'] },
+          mod_time: { type: 'number' },
+        },
+      },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': {
+      get: { summary: 'Liveness', security: [], responses: { '200': { description: '{"status":"ok"}' } } },
+    },
+    '/readyz': {
+      get: {
+        summary: 'Ready once the sandbox caches have listed',
+        security: [],
+        responses: { '200': { description: 'ready' }, '503': { description: 'not yet' } },
+      },
+    },
+    '/openapi.json': {
+      get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+    },
+    '/execute': {
+      post: {
+        summary: 'Legacy: run a command (shlex-split, no shell)',
+        parameters: legacyHeaders,
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'Result', content: json('LegacyExecuteResult') },
+          ...errorResponses('legacy', LEGACY_ERRORS),
+        },
+      },
+    },
+    '/upload': {
+      post: {
+        summary: 'Legacy: upload a file (multipart field "file"; the filename is the destination path)',
+        parameters: legacyHeaders,
+        requestBody: {
+          content: {
+            'multipart/form-data': {
+              schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } } },
+            },
+          },
+        },
+        responses: {
+          '200': { description: '{"message": "File \'<name>\' uploaded successfully."}' },
+          ...errorResponses('legacy', LEGACY_ERRORS),
+        },
+      },
+    },
+    '/download/{path}': {
+      get: {
+        summary: 'Legacy: download a file',
+        parameters: [...legacyHeaders, pathParam],
+        responses: {
+          '200': { description: 'The bytes', content: { 'application/octet-stream': {} } },
+          ...errorResponses('legacy', LEGACY_ERRORS),
+        },
+      },
+    },
+    '/list/{path}': {
+      get: {
+        summary: 'Legacy: list a directory',
+        parameters: [...legacyHeaders, pathParam],
+        responses: {
+          '200': {
+            description: 'Entries',
+            content: {
+              'application/json': {
+                schema: { type: 'array', items: { $ref: '#/components/schemas/LegacyEntry' } },
+              },
+            },
+          },
+          ...errorResponses('legacy', LEGACY_ERRORS),
+        },
+      },
+    },
+    '/exists/{path}': {
+      get: {
+        summary: 'Legacy: does a path exist',
+        parameters: [...legacyHeaders, pathParam],
+        responses: {
+          '200': { description: '{"path": …, "exists": bool}' },
+          ...errorResponses('legacy', LEGACY_ERRORS),
+        },
+      },
+    },
+    '/v1/namespaces/{namespace}/sandboxes/{name}/exec': {
+      post: {
+        summary: 'Run a process to completion; buffered output with exit, timeout and truncation flags',
+        parameters: sandboxParams,
+        requestBody: { required: true, content: json('ExecRequest') },
+        responses: {
+          '200': { description: 'Result', content: json('ExecResult') },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+      get: {
+        summary: 'WebSocket upgrade: streaming exec (subprotocol sandbank.exec.v1)',
+        parameters: sandboxParams,
+        responses: { '101': { description: 'Switching protocols' }, ...errorResponses('v1', V1_ERRORS) },
+      },
+    },
+    '/v1/namespaces/{namespace}/sandboxes/{name}/files/{path}': {
+      get: {
+        summary: 'Download a file (streamed)',
+        parameters: [
+          ...sandboxParams,
+          pathParam,
+          { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0 } },
+        ],
+        responses: {
+          '200': { description: 'The bytes', content: { 'application/octet-stream': {} } },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+      put: {
+        summary: 'Write a file (streamed, atomic)',
+        parameters: [
+          ...sandboxParams,
+          pathParam,
+          { name: 'mode', in: 'query', schema: { type: 'string', pattern: '^0?[0-7]{1,4}$' } },
+          { name: 'createParents', in: 'query', schema: { type: 'boolean', default: true } },
+          { name: 'exclusive', in: 'query', schema: { type: 'boolean', default: false } },
+        ],
+        requestBody: { content: { 'application/octet-stream': {} } },
+        responses: {
+          '201': { description: 'Written', content: json('FileInfo') },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+      delete: {
+        summary: 'Remove a file or directory',
+        parameters: [
+          ...sandboxParams,
+          pathParam,
+          { name: 'recursive', in: 'query', schema: { type: 'boolean', default: false } },
+        ],
+        responses: { '204': { description: 'Removed' }, ...errorResponses('v1', V1_ERRORS) },
+      },
+    },
+    '/v1/namespaces/{namespace}/sandboxes/{name}/list': {
+      get: {
+        summary: 'List a directory',
+        parameters: [
+          ...sandboxParams,
+          { name: 'path', in: 'query', schema: { type: 'string', default: '' } },
+        ],
+        responses: {
+          '200': {
+            description: 'Entries',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    entries: { type: 'array', items: { $ref: '#/components/schemas/FileInfo' } },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+    },
+    '/v1/namespaces/{namespace}/sandboxes/{name}/stat': {
+      get: {
+        summary: 'Describe a path',
+        parameters: [
+          ...sandboxParams,
+          { name: 'path', in: 'query', schema: { type: 'string', default: '' } },
+        ],
+        responses: {
+          '200': { description: 'Info', content: json('FileInfo') },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+    },
+  },
+} as const;

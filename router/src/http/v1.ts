@@ -1,0 +1,243 @@
+/**
+ * The Sandbank API under `/v1/namespaces/{namespace}/sandboxes/{name}/`: exec (buffered JSON;
+ * the WebSocket form is in ws/), files (streamed GET and PUT, DELETE), list and stat. Every call
+ * goes to the pod's agent over gRPC.
+ */
+import { Router } from 'express';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import type {
+  ListDirResponse,
+  ReadFileResponse,
+  RemoveResponse,
+  RunResponse,
+  StatResponse,
+} from '@sandbank/proto';
+import type { WriteFileRequest, WriteFileResponse } from '@sandbank/proto';
+import { pumpInto, unary } from '../agent/calls.js';
+import type { CallContext } from '../agent/calls.js';
+import { fromAgentError } from '../agent/status.js';
+import type { RouterContext } from '../context.js';
+import { RouterError } from '../errors.js';
+import { ExecRequestBody, exitJson, fileInfoJson, processSpec } from '../exec-spec.js';
+import { sandboxRoute } from './pipeline.js';
+import type { Scope } from './pipeline.js';
+import { pathAfter, readJson, v1Target } from './validate.js';
+import { formatZodError } from '@sandbank/api';
+import type { AgentClient } from '@sandbank/proto';
+import { WriteFileRequestSchema, create } from '@sandbank/proto';
+import { drainOrClose } from './drain.js';
+
+export const V1_PREFIX = '/v1/namespaces/:namespace/sandboxes/:name';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const uint = z
+  .string()
+  .regex(/^[0-9]{1,15}$/, 'must be a non-negative integer')
+  .transform(Number);
+
+const ReadQuery = z.object({ offset: uint.optional(), limit: uint.optional() });
+const WriteQuery = z.object({
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{1,4}$/, 'must be octal permission bits such as 0644')
+    .transform((m) => parseInt(m, 8))
+    .pipe(z.number().max(0o777))
+    .optional(),
+  createParents: bool.optional(),
+  exclusive: bool.optional(),
+});
+const RemoveQuery = z.object({ recursive: bool.optional() });
+const PathQuery = z.object({ path: z.string().max(4096).default('') });
+
+function query<S extends z.ZodType>(req: Request, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(req.query);
+  if (!parsed.success) throw new RouterError('invalid_argument', `query: ${formatZodError(parsed.error)}`);
+  return parsed.data;
+}
+
+function filePath(req: Request, route: string): string {
+  const marker = `/${route}/`;
+  const path = pathAfter(req, marker, 'path');
+  if (path === '') throw new RouterError('invalid_argument', 'path: a file path is required after /files/');
+  return path;
+}
+
+export function v1Routes(ctx: RouterContext): Router {
+  const router = Router();
+  type Handler = (
+    req: Request,
+    res: Response,
+    agent: { client: AgentClient; call: CallContext },
+    scope: Scope,
+  ) => Promise<void>;
+  const route = (name: string, handler: Handler) =>
+    sandboxRoute(
+      ctx,
+      { surface: 'v1', route: `${V1_PREFIX}/${name}`, style: 'v1', target: (req) => v1Target(req.params) },
+      async (req, res, scope) => {
+        const { lease } = await ctx.gateway.connect(scope.target, scope.signal);
+        try {
+          const call = {
+            metadata: ctx.gateway.metadata(scope.trace, scope.span),
+            deadline: scope.deadline,
+            signal: scope.signal,
+          };
+          await handler(req, res, { client: lease.client, call }, scope);
+        } finally {
+          lease.release();
+        }
+      },
+    );
+
+  router.post(
+    `${V1_PREFIX}/exec`,
+    route('exec', async (req, res, { client, call }, scope) => {
+      const body = await readJson(req, ctx.limits.maxJsonBytes, ExecRequestBody, scope.signal);
+      const stdin = body.stdin === undefined ? new Uint8Array() : Buffer.from(body.stdin, body.stdinEncoding);
+      const result = await unary<RunResponse>(call, (cb) =>
+        client.run(
+          {
+            process: processSpec(body),
+            stdin,
+            ...(body.maxOutputBytes === undefined ? {} : { maxOutputBytes: BigInt(body.maxOutputBytes) }),
+          },
+          call.metadata,
+          { deadline: call.deadline },
+          cb,
+        ),
+      );
+      const enc = body.outputEncoding;
+      res.json({
+        ...exitJson(result.exit),
+        stdout: Buffer.from(result.stdout).toString(enc),
+        stderr: Buffer.from(result.stderr).toString(enc),
+        encoding: enc,
+      });
+    }),
+  );
+
+  router.get(
+    `${V1_PREFIX}/files/*path`,
+    route('files/{path}', async (req, res, { client, call }) => {
+      const path = filePath(req, 'files');
+      const q = query(req, ReadQuery);
+      const stream = client.readFile(
+        {
+          path,
+          offset: BigInt(q.offset ?? 0),
+          ...(q.limit === undefined ? {} : { limit: BigInt(q.limit) }),
+          chunkSize: 256 * 1024,
+        },
+        call.metadata,
+        { deadline: call.deadline },
+      );
+      const onAbort = (): void => stream.cancel();
+      call.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        for await (const msg of stream as AsyncIterable<ReadFileResponse>) {
+          if (!res.headersSent) {
+            const info = fileInfoJson(msg.info);
+            const remaining = Math.max(0, info.size - (q.offset ?? 0));
+            res.writeHead(200, {
+              'content-type': 'application/octet-stream',
+              'content-length': String(q.limit === undefined ? remaining : Math.min(remaining, q.limit)),
+              'x-sandbank-file-mode': info.mode.toString(8).padStart(4, '0'),
+              ...(info.modTime ? { 'last-modified': new Date(info.modTime).toUTCString() } : {}),
+            });
+          }
+          if (msg.data.length > 0 && !res.write(msg.data)) {
+            stream.pause();
+            await drainOrClose(res);
+            stream.resume();
+          }
+        }
+        res.end();
+      } catch (error) {
+        throw fromAgentError(error);
+      } finally {
+        call.signal?.removeEventListener('abort', onAbort);
+      }
+    }),
+  );
+
+  router.put(
+    `${V1_PREFIX}/files/*path`,
+    route('files/{path}', async (req, res, { client, call }) => {
+      const path = filePath(req, 'files');
+      const q = query(req, WriteQuery);
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > ctx.limits.maxBodyBytes) {
+        throw new RouterError('payload_too_large', `request body over ${ctx.limits.maxBodyBytes} bytes`);
+      }
+      let seen = 0;
+      const limited = async function* (): AsyncGenerator<Buffer> {
+        for await (const chunk of req as AsyncIterable<Buffer>) {
+          seen += chunk.length;
+          if (seen > ctx.limits.maxBodyBytes) {
+            throw new RouterError('payload_too_large', `request body over ${ctx.limits.maxBodyBytes} bytes`);
+          }
+          yield chunk;
+        }
+      };
+      const result = await pumpInto<WriteFileRequest, WriteFileResponse>(
+        call,
+        (cb) => client.writeFile(call.metadata, { deadline: call.deadline }, cb),
+        create(WriteFileRequestSchema, {
+          frame: {
+            case: 'header',
+            value: {
+              path,
+              ...(q.mode === undefined ? {} : { mode: q.mode }),
+              ...(q.createParents === undefined ? {} : { createParents: q.createParents }),
+              exclusive: q.exclusive ?? false,
+            },
+          },
+        }),
+        limited(),
+        (chunk) => create(WriteFileRequestSchema, { frame: { case: 'data', value: chunk } }),
+      );
+      res.status(201).json(fileInfoJson(result.info));
+    }),
+  );
+
+  router.delete(
+    `${V1_PREFIX}/files/*path`,
+    route('files/{path}', async (req, res, { client, call }) => {
+      const path = filePath(req, 'files');
+      const q = query(req, RemoveQuery);
+      await unary<RemoveResponse>(call, (cb) =>
+        client.remove(
+          { path, recursive: q.recursive ?? false },
+          call.metadata,
+          { deadline: call.deadline },
+          cb,
+        ),
+      );
+      res.status(204).end();
+    }),
+  );
+
+  router.get(
+    `${V1_PREFIX}/list`,
+    route('list', async (req, res, { client, call }) => {
+      const { path } = query(req, PathQuery);
+      const result = await unary<ListDirResponse>(call, (cb) =>
+        client.listDir({ path }, call.metadata, { deadline: call.deadline }, cb),
+      );
+      res.json({ entries: result.entries.map(fileInfoJson) });
+    }),
+  );
+
+  router.get(
+    `${V1_PREFIX}/stat`,
+    route('stat', async (req, res, { client, call }) => {
+      const { path } = query(req, PathQuery);
+      const result = await unary<StatResponse>(call, (cb) =>
+        client.stat({ path }, call.metadata, { deadline: call.deadline }, cb),
+      );
+      res.json(fileInfoJson(result.info));
+    }),
+  );
+  return router;
+}

@@ -1,0 +1,32 @@
+/** @sandbank/router: the app factory, its configuration, auth modes, resolution and error codes. */
+export { buildRouterApp } from './app.js';
+export type { RouterApp, RouterDeps } from './app.js';
+export { loadConfig, ConfigError, AuthMode, DEFAULT_LIMITS, DEFAULT_AGENT_PORTS } from './config.js';
+export type { RouterConfig, AuthConfig, Limits, AgentPorts } from './config.js';
+export { RouterError, ErrorCodes, ERROR_CODE_NAMES } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { tokenAuthenticator, noAuthenticator, kubernetesAuthenticator, bearerToken } from './auth/index.js';
+export type { Authenticator, Principal, Credentials, AuthTarget } from './auth/index.js';
+export {
+  createClusterLookup,
+  createAccessReviewer,
+  loadKubeConfig,
+  resolveSandbox,
+  AGENT_PROTOCOL_LABEL,
+  ROUTABLE_POD_SELECTOR,
+} from './resolve/index.js';
+export type {
+  SandboxLookup,
+  Endpoint,
+  Resolution,
+  SandboxRef,
+  AccessReviewer,
+  UserInfo,
+  CacheReader,
+} from './resolve/index.js';
+export { createLogger } from './observability/logger.js';
+export { createMetrics } from './observability/metrics.js';
+export type { RouterMetrics } from './observability/metrics.js';
+export { installPropagator, W3CTraceContext } from './observability/tracing.js';
+export { EXEC_SUBPROTOCOL, STDOUT_CHANNEL, STDERR_CHANNEL } from './ws/frames.js';
+export { openApiDocument } from './http/openapi.js';

@@ -1,0 +1,75 @@
+/**
+ * Prometheus metrics, on a registry of their own per app (so that two routers in one process,
+ * as in tests, never collide). Label values come from closed sets only: surface, route template,
+ * error code, auth mode and decision. Never a sandbox name, a UID or a raw error.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ErrorCode } from '../errors.js';
+
+export type Surface = 'legacy' | 'v1' | 'ws' | 'grpc' | 'proxy' | 'system';
+
+export interface RouterMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'surface' | 'route' | 'code'>;
+  readonly duration: Histogram<'surface' | 'route'>;
+  readonly inflight: Gauge<'surface'>;
+  readonly upstreamErrors: Counter<'code'>;
+  readonly authDecisions: Counter<'mode' | 'decision'>;
+  readonly wsSessions: Gauge;
+  readonly bytes: Counter<'direction'>;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'sandbank_router_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'sandbank_router_requests_total',
+      help: 'Requests and streams handled, by surface, route template and result code ("ok" or an error code).',
+      labelNames: ['surface', 'route', 'code'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'sandbank_router_request_duration_seconds',
+      help: 'Time from request (or upgrade) to the end of the response (or stream).',
+      labelNames: ['surface', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    inflight: new Gauge({
+      name: 'sandbank_router_inflight_requests',
+      help: 'Requests and streams in progress.',
+      labelNames: ['surface'],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'sandbank_router_upstream_errors_total',
+      help: 'Failures talking to a sandbox (agent or legacy HTTP runtime), by router error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    authDecisions: new Counter({
+      name: 'sandbank_router_auth_decisions_total',
+      help: 'Authentication and authorization decisions, by mode and decision.',
+      labelNames: ['mode', 'decision'],
+      registers,
+    }),
+    wsSessions: new Gauge({
+      name: 'sandbank_router_websocket_sessions',
+      help: 'Open WebSocket exec sessions.',
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'sandbank_router_stream_bytes_total',
+      help: 'Payload bytes relayed, by direction (to_sandbox, from_sandbox).',
+      labelNames: ['direction'],
+      registers,
+    }),
+  };
+}
+
+export function resultLabel(code: ErrorCode | undefined): string {
+  return code ?? 'ok';
+}

@@ -1,0 +1,235 @@
+/**
+ * One WebSocket exec session bridged to one agent `Exec` bidi stream. One AbortController ties
+ * them: the client going away cancels the gRPC call (the agent kills the process group), and the
+ * call's end closes the socket with a mapped code. Backpressure runs both ways: agent output
+ * pauses while the socket's send buffer is over the high-water mark, and client stdin pauses the
+ * socket while the gRPC send buffer is full.
+ */
+import type { ClientDuplexStream, Metadata } from '@grpc/grpc-js';
+import type { WebSocket, RawData } from 'ws';
+import { formatZodError } from '@sandbank/api';
+import type { AgentClient, ExecRequest, ExecResponse } from '@sandbank/proto';
+import { ExecRequestSchema, create } from '@sandbank/proto';
+import { fromAgentError } from '../agent/status.js';
+import { RouterError } from '../errors.js';
+import { exitJson, processSpec } from '../exec-spec.js';
+import type { Logger } from '../observability/logger.js';
+import type { RouterMetrics } from '../observability/metrics.js';
+import {
+  ControlFrame,
+  SIGNALS,
+  STDERR_CHANNEL,
+  STDOUT_CHANNEL,
+  StartFrame,
+  channelFrame,
+  parseJsonFrame,
+} from './frames.js';
+
+export interface TunnelOptions {
+  readonly ws: WebSocket;
+  readonly client: AgentClient;
+  readonly metadata: Metadata;
+  readonly idleTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+  readonly log: Logger;
+  readonly metrics: RouterMetrics;
+  /** Aborted by shutdown (reason: a RouterError). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Output pauses above this many bytes queued on the socket and resumes below half of it.
+ * 1 MiB keeps a fast reader's pipe full (a few gRPC messages in flight) while bounding what a
+ * slow reader costs the router per session.
+ */
+const HIGH_WATER = 1024 * 1024;
+/** WebSocket pings find dead clients (and keep idle NATs open) well inside the idle timeout. */
+const PING_INTERVAL_MS = 30_000;
+
+/** Runs the session; resolves when the socket is closed. */
+export function runExecTunnel(opts: TunnelOptions): Promise<void> {
+  const { ws, log, metrics } = opts;
+  return new Promise<void>((resolve) => {
+    let call: ClientDuplexStream<ExecRequest, ExecResponse> | undefined;
+    let finished = false;
+    let exitSent = false;
+    let unacked = 0;
+    let paused = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+
+    const fail = (error: RouterError): void => {
+      if (finished) return;
+      finished = true;
+      call?.cancel();
+      if (ws.readyState === ws.OPEN) {
+        ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message }));
+        ws.close(error.wsCloseCode, error.wsCloseReason);
+      }
+    };
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      if (ws.readyState === ws.OPEN) ws.close(1000, 'exit');
+    };
+    const touch = (): void => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(
+        () =>
+          fail(
+            new RouterError(
+              'idle_timeout',
+              `no frame in either direction for ${opts.idleTimeoutMs / 1000} s`,
+            ),
+          ),
+        opts.idleTimeoutMs,
+      );
+    };
+    const lifetime = setTimeout(
+      () =>
+        fail(
+          new RouterError('lifetime_exceeded', `session reached its ${opts.maxLifetimeMs / 1000} s lifetime`),
+        ),
+      opts.maxLifetimeMs,
+    );
+    const ping = setInterval(() => {
+      if (ws.readyState === ws.OPEN) ws.ping();
+    }, PING_INTERVAL_MS);
+    ping.unref();
+    const onShutdown = (): void => fail(RouterError.from(opts.signal.reason));
+    opts.signal.addEventListener('abort', onShutdown, { once: true });
+    touch();
+
+    const sendOut = (channel: number, data: Uint8Array): void => {
+      if (ws.readyState !== ws.OPEN) return;
+      unacked += data.length;
+      metrics.bytes.inc({ direction: 'from_sandbox' }, data.length);
+      ws.send(channelFrame(channel, data), { binary: true }, () => {
+        unacked -= data.length;
+        if (paused && unacked < HIGH_WATER / 2) {
+          paused = false;
+          call?.resume();
+        }
+      });
+      if (!paused && unacked >= HIGH_WATER) {
+        paused = true;
+        call?.pause();
+      }
+    };
+
+    const start = (frame: StartFrame): void => {
+      const stream = opts.client.exec(opts.metadata, { deadline: Date.now() + opts.maxLifetimeMs });
+      call = stream;
+      stream.on('data', (msg: ExecResponse) => {
+        touch();
+        switch (msg.event.case) {
+          case 'started':
+            ws.send(JSON.stringify({ type: 'started', pid: msg.event.value.pid }));
+            break;
+          case 'stdout':
+            sendOut(STDOUT_CHANNEL, msg.event.value);
+            break;
+          case 'stderr':
+            sendOut(STDERR_CHANNEL, msg.event.value);
+            break;
+          case 'exit':
+            exitSent = true;
+            ws.send(JSON.stringify({ type: 'exit', ...exitJson(msg.event.value) }));
+            break;
+          case undefined:
+            break;
+        }
+      });
+      stream.on('error', (error: Error) => fail(fromAgentError(error)));
+      stream.on('end', () => {
+        if (!exitSent)
+          fail(new RouterError('upstream_failed', 'the agent ended the stream without an exit frame'));
+        else finish();
+      });
+      stream.write(
+        create(ExecRequestSchema, {
+          frame: {
+            case: 'start',
+            value: {
+              process: processSpec(frame),
+              stdin: frame.stdin,
+              ...(frame.tty ? { tty: frame.tty } : {}),
+              ...(frame.maxOutputBytes === undefined ? {} : { maxOutputBytes: BigInt(frame.maxOutputBytes) }),
+            },
+          },
+        }),
+      );
+    };
+
+    let stdinBlocked = false;
+    const writeIn = (req: ExecRequest): void => {
+      if (!call) return;
+      if (!call.write(req) && !stdinBlocked) {
+        stdinBlocked = true;
+        ws.pause();
+        call.once('drain', () => {
+          stdinBlocked = false;
+          ws.resume();
+        });
+      }
+    };
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      touch();
+      if (finished) return;
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      if (isBinary) {
+        if (!call)
+          return fail(new RouterError('invalid_argument', 'the first frame must be a text start frame'));
+        metrics.bytes.inc({ direction: 'to_sandbox' }, bytes.length);
+        writeIn(create(ExecRequestSchema, { frame: { case: 'stdin', value: bytes } }));
+        return;
+      }
+      const json = parseJsonFrame(bytes.toString('utf8'));
+      if (!call) {
+        const parsed = StartFrame.safeParse(json);
+        if (!parsed.success) {
+          return fail(new RouterError('invalid_argument', `start frame: ${formatZodError(parsed.error)}`));
+        }
+        start(parsed.data);
+        return;
+      }
+      const parsed = ControlFrame.safeParse(json);
+      if (!parsed.success)
+        return fail(new RouterError('invalid_argument', `frame: ${formatZodError(parsed.error)}`));
+      const f = parsed.data;
+      switch (f.type) {
+        case 'stdin':
+          writeIn(
+            create(ExecRequestSchema, { frame: { case: 'stdin', value: Buffer.from(f.data, 'utf8') } }),
+          );
+          break;
+        case 'close_stdin':
+          writeIn(create(ExecRequestSchema, { frame: { case: 'closeStdin', value: {} } }));
+          break;
+        case 'signal':
+          writeIn(create(ExecRequestSchema, { frame: { case: 'signal', value: SIGNALS[f.signal] } }));
+          break;
+        case 'resize':
+          writeIn(
+            create(ExecRequestSchema, { frame: { case: 'resize', value: { cols: f.cols, rows: f.rows } } }),
+          );
+          break;
+      }
+    });
+    ws.on('pong', touch);
+    ws.on('error', (error) => log.debug({ err: String(error) }, 'websocket error'));
+    ws.on('close', (code) => {
+      if (!finished) {
+        finished = true;
+        // 1009 is ws's own verdict on an oversized message.
+        if (code === 1009) log.info('websocket message over the size limit; session closed');
+        call?.cancel();
+      }
+      clearTimeout(idleTimer);
+      clearTimeout(lifetime);
+      clearInterval(ping);
+      opts.signal.removeEventListener('abort', onShutdown);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * Kubernetes objects for the router's integration tests: a namespace per suite, and claims,
+ * Sandboxes and Pods created the way the controller binds them, with the Pod's status (Ready,
+ * podIP = a loopback address where a real agent listens) written through the status subresource.
+ * The pods name a scheduler that does not exist, so neither the scheduler nor kwok touch them.
+ */
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { Annotations, Labels, nameHash } from '@sandbank/api';
+
+const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' };
+const AGENTS = { group: 'agents.x-k8s.io', version: 'v1alpha1' };
+
+export class TestCluster {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly namespace: string;
+
+  constructor(
+    readonly kc: KubeConfig,
+    prefix: string,
+  ) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.namespace = `${prefix}-${randomBytes(3).toString('hex')}`;
+  }
+
+  async setUp(): Promise<void> {
+    await this.core.createNamespace({ body: { metadata: { name: this.namespace } } });
+  }
+
+  async tearDown(): Promise<void> {
+    await this.core.deleteNamespace({ name: this.namespace }).catch(() => undefined);
+  }
+
+  async createClaim(name: string): Promise<string> {
+    const claim = (await this.custom.createNamespacedCustomObject({
+      ...EXT,
+      plural: 'sandboxclaims',
+      namespace: this.namespace,
+      body: {
+        apiVersion: `${EXT.group}/${EXT.version}`,
+        kind: 'SandboxClaim',
+        metadata: { name },
+        spec: { sandboxTemplateRef: { name: 'tpl' } },
+      },
+    })) as { metadata: { uid: string } };
+    return claim.metadata.uid;
+  }
+
+  async createSandbox(name: string, opts: { podName: string; claimUid?: string }): Promise<void> {
+    await this.custom.createNamespacedCustomObject({
+      ...AGENTS,
+      plural: 'sandboxes',
+      namespace: this.namespace,
+      body: {
+        apiVersion: `${AGENTS.group}/${AGENTS.version}`,
+        kind: 'Sandbox',
+        metadata: {
+          name,
+          annotations: { [Annotations.podName]: opts.podName },
+          ...(opts.claimUid
+            ? {
+                ownerReferences: [
+                  {
+                    apiVersion: `${EXT.group}/${EXT.version}`,
+                    kind: 'SandboxClaim',
+                    name,
+                    uid: opts.claimUid,
+                    controller: true,
+                  },
+                ],
+              }
+            : {}),
+        },
+        spec: { podTemplate: { spec: { containers: [{ name: 'agent', image: 'sandbank/agent:test' }] } } },
+      },
+    });
+  }
+
+  async createPod(name: string, labels: Record<string, string>): Promise<V1Pod> {
+    return this.core.createNamespacedPod({
+      namespace: this.namespace,
+      body: {
+        metadata: { name, labels },
+        spec: {
+          schedulerName: 'sandbank-router-test-no-scheduler',
+          containers: [{ name: 'agent', image: 'sandbank/agent:test' }],
+        },
+      },
+    });
+  }
+
+  async setPodStatus(name: string, ip: string, ready: boolean): Promise<void> {
+    const pod = await this.core.readNamespacedPod({ name, namespace: this.namespace });
+    pod.status = {
+      phase: 'Running',
+      podIP: ip,
+      podIPs: [{ ip }],
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+    };
+    await this.core.replaceNamespacedPodStatus({ name, namespace: this.namespace, body: pod });
+  }
+
+  /** A claim, its Sandbox and a bound (adopted) Pod that is Ready at `ip`: a routable sandbox. */
+  async bindSandbox(name: string, ip: string, extraLabels: Record<string, string> = {}): Promise<void> {
+    const uid = await this.createClaim(name);
+    const podName = `${name}-pod`;
+    await this.createPod(podName, {
+      [Labels.sandboxNameHash]: nameHash(name),
+      [Labels.claimUid]: uid,
+      ...extraLabels,
+    });
+    await this.setPodStatus(podName, ip, true);
+    await this.createSandbox(name, { podName, claimUid: uid });
+  }
+}

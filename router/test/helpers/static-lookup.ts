@@ -1,0 +1,48 @@
+/** A SandboxLookup over fixed entries, for unit tests (resolution itself is the real function). */
+import { nameHash } from '@sandbank/api';
+import { resolveSandbox } from '../../src/index.js';
+import type { SandboxLookup } from '../../src/index.js';
+
+export interface StaticSandbox {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly protocol?: 'grpc' | 'http' | 'unknown';
+}
+
+export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup {
+  const find = (ns: string, name: string): StaticSandbox | undefined =>
+    sandboxes.find((s) => s.namespace === ns && s.name === name);
+  return {
+    resolve: (ref) =>
+      resolveSandbox(
+        {
+          claim: (ns, name) => (find(ns, name) ? { namespace: ns, name, uid: `uid-${name}` } : undefined),
+          sandbox: (ns, name) =>
+            find(ns, name)
+              ? { namespace: ns, name, podName: `pod-${name}`, claimUid: `uid-${name}` }
+              : undefined,
+          pod: (ns, podName) => {
+            const s = sandboxes.find((x) => x.namespace === ns && `pod-${x.name}` === podName);
+            return s
+              ? {
+                  namespace: ns,
+                  name: podName,
+                  uid: `pod-uid-${s.name}`,
+                  ip: s.ip,
+                  ready: true,
+                  deleting: false,
+                  pooled: false,
+                  claimUid: `uid-${s.name}`,
+                  sandboxNameHash: nameHash(s.name),
+                  protocol: s.protocol ?? 'grpc',
+                }
+              : undefined;
+          },
+        },
+        ref,
+      ),
+    hasSynced: () => true,
+    close: () => Promise.resolve(),
+  };
+}

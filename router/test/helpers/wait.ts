@@ -1,0 +1,36 @@
+/** Waiting on the router's watch-fed cache: woken by its change events, bounded by a timeout. */
+import { EventEmitter } from 'node:events';
+import type { SandboxLookup, SandboxRef } from '../../src/index.js';
+
+export class Changes extends EventEmitter {
+  readonly notify = (): void => void this.emit('change');
+
+  /** Resolves once `check()` holds, re-checking on every cache change. */
+  until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onChange = (): void => {
+        if (!check()) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('change', onChange);
+      };
+      this.on('change', onChange);
+      onChange();
+    });
+  }
+
+  routable(
+    lookup: SandboxLookup,
+    ref: SandboxRef,
+    want: 'ready' | 'not_found' | 'not_ready' = 'ready',
+  ): Promise<void> {
+    return this.until(() => lookup.resolve(ref).kind === want, `${ref.namespace}/${ref.name} ${want}`);
+  }
+}

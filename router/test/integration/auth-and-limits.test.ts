@@ -1,0 +1,314 @@
+/**
+ * Auth in all three modes (kubernetes: real TokenReview + SubjectAccessReview against the API
+ * server, a ServiceAccount allowed on claim A is refused on claim B) and every limit, each with
+ * its clear error.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { integrationKubeConfig } from '@sandbank/e2e';
+import {
+  createAccessReviewer,
+  createClusterLookup,
+  createLogger,
+  createMetrics,
+  kubernetesAuthenticator,
+  tokenAuthenticator,
+} from '../../src/index.js';
+import type { SandboxLookup } from '../../src/index.js';
+import { startAgent } from '../helpers/agent.js';
+import type { TestAgent } from '../helpers/agent.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { startRouter } from '../helpers/router.js';
+import type { TestRouter } from '../helpers/router.js';
+import { Changes } from '../helpers/wait.js';
+import { openExec } from '../helpers/ws.js';
+
+const kc = integrationKubeConfig();
+const cluster = new TestCluster(kc, 'router-auth');
+const ns = cluster.namespace;
+const changes = new Changes();
+let agent: TestAgent;
+let lookup: SandboxLookup;
+const routers: TestRouter[] = [];
+
+const ports = (): { grpcPort: number; legacyPort: number } => ({
+  grpcPort: agent.grpcPort,
+  legacyPort: agent.restPort,
+});
+const statUrl = (r: TestRouter, name: string): string =>
+  `${r.url}/v1/namespaces/${ns}/sandboxes/${name}/stat`;
+const execWs = (r: TestRouter, name: string): string =>
+  `${r.wsUrl}/v1/namespaces/${ns}/sandboxes/${name}/exec`;
+const errorCode = async (res: Response): Promise<string> =>
+  ((await res.json()) as { error: { code: string } }).error.code;
+
+async function router(deps: Parameters<typeof startRouter>[0]): Promise<TestRouter> {
+  const r = await startRouter(deps);
+  routers.push(r);
+  return r;
+}
+
+beforeAll(async () => {
+  await cluster.setUp();
+  agent = await startAgent({ ip: '127.0.0.4', grpcPort: 0, env: { SANDBANK_AGENT_TOKEN_SHA256: '' } });
+  lookup = createClusterLookup({
+    kc,
+    namespaces: [ns],
+    log: createLogger('silent'),
+    onChange: changes.notify,
+  });
+  await cluster.bindSandbox('claim-a', '127.0.0.4');
+  await cluster.bindSandbox('claim-b', '127.0.0.4');
+  await changes.routable(lookup, { namespace: ns, name: 'claim-a' });
+  await changes.routable(lookup, { namespace: ns, name: 'claim-b' });
+});
+
+afterAll(async () => {
+  for (const r of routers) await r.close();
+  await lookup?.close();
+  await agent?.close();
+  await cluster.tearDown();
+});
+
+describe('auth', () => {
+  test('token mode: missing and wrong tokens are 401, the right one passes (HTTP, legacy, WebSocket)', async () => {
+    const token = randomBytes(24).toString('base64url');
+    const metrics = createMetrics();
+    const r = await router({
+      lookup,
+      agentPorts: ports(),
+      auth: tokenAuthenticator(token, metrics),
+      metrics,
+    });
+    expect((await fetch(statUrl(r, 'claim-a'))).status).toBe(401);
+    const wrong = await fetch(statUrl(r, 'claim-a'), { headers: { authorization: 'Bearer nope-nope-nope' } });
+    expect(wrong.status).toBe(401);
+    expect(await errorCode(wrong)).toBe('unauthenticated');
+    expect(
+      (await fetch(statUrl(r, 'claim-a'), { headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(200);
+    const legacy = await fetch(`${r.url}/exists/x`, {
+      headers: { 'x-sandbox-id': 'claim-a', 'x-sandbox-namespace': ns },
+    });
+    expect(legacy.status).toBe(401);
+    expect(await legacy.json()).toEqual({
+      detail: 'missing credentials: send Authorization: Bearer <router token>',
+    });
+    await expect(openExec(execWs(r, 'claim-a'))).rejects.toMatchObject({ statusCode: 401 });
+    const ok = await openExec(execWs(r, 'claim-a'), { authorization: `Bearer ${token}` });
+    ok.ws.close();
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/sandbank_router_auth_decisions_total\{mode="token",decision="allowed"\} [1-9]/);
+    expect(text).toMatch(/sandbank_router_auth_decisions_total\{mode="token",decision="denied"\} [1-9]/);
+  });
+
+  test('kubernetes mode: TokenReview + SubjectAccessReview; allowed on claim A, refused on claim B', async () => {
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await cluster.core.createNamespacedServiceAccount({
+      namespace: ns,
+      body: { metadata: { name: 'alice' } },
+    });
+    await rbac.createNamespacedRole({
+      namespace: ns,
+      body: {
+        metadata: { name: 'use-claim-a' },
+        rules: [
+          {
+            apiGroups: ['extensions.agents.x-k8s.io'],
+            resources: ['sandboxclaims'],
+            verbs: ['get'],
+            resourceNames: ['claim-a'],
+          },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: {
+        metadata: { name: 'alice-use-claim-a' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'use-claim-a' },
+        subjects: [{ kind: 'ServiceAccount', name: 'alice', namespace: ns }],
+      },
+    });
+    const tr = await cluster.core.createNamespacedServiceAccountToken({
+      name: 'alice',
+      namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    });
+    const token = tr.status?.token ?? '';
+    expect(token).not.toBe('');
+    const metrics = createMetrics();
+    const auth = kubernetesAuthenticator({ reviewer: createAccessReviewer(kc), ttlMs: 10_000, metrics });
+    const r = await router({ lookup, agentPorts: ports(), auth, metrics });
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await fetch(statUrl(r, 'claim-a'), { headers: bearer })).status).toBe(200);
+    const b = await fetch(statUrl(r, 'claim-b'), { headers: bearer });
+    expect(b.status).toBe(403);
+    expect(await b.json()).toEqual({
+      error: {
+        code: 'permission_denied',
+        message: `system:serviceaccount:${ns}:alice may not get sandboxclaims/claim-b in namespace ${ns}`,
+      },
+    });
+    expect((await fetch(statUrl(r, 'claim-a'))).status).toBe(401);
+    expect(
+      (await fetch(statUrl(r, 'claim-a'), { headers: { authorization: 'Bearer not.a.token' } })).status,
+    ).toBe(401);
+    // The legacy surface asks the same question about X-Sandbox-ID.
+    const legacyB = await fetch(`${r.url}/exists/x`, {
+      headers: { ...bearer, 'x-sandbox-id': 'claim-b', 'x-sandbox-namespace': ns },
+    });
+    expect(legacyB.status).toBe(403);
+    // WebSocket upgrades too.
+    await expect(openExec(execWs(r, 'claim-b'), bearer)).rejects.toMatchObject({ statusCode: 403 });
+    // Answers are cached: a second round costs no new reviews (decisions still counted).
+    expect((await fetch(statUrl(r, 'claim-a'), { headers: bearer })).status).toBe(200);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/decision="denied"\} 3/);
+  });
+});
+
+describe('router → agent token', () => {
+  test('an agent that requires a token accepts the router with it and refuses it without', async () => {
+    const token = randomBytes(16).toString('hex');
+    const sha = createHash('sha256').update(token).digest('hex');
+    const guarded = await startAgent({
+      ip: '127.0.0.6',
+      grpcPort: agent.grpcPort,
+      env: { SANDBANK_AGENT_TOKEN_SHA256: sha },
+    });
+    try {
+      await cluster.bindSandbox('claim-t', '127.0.0.6');
+      await changes.routable(lookup, { namespace: ns, name: 'claim-t' });
+      const withToken = await router({ lookup, agentPorts: ports(), agentToken: token });
+      expect((await fetch(statUrl(withToken, 'claim-t'))).status).toBe(200);
+      const without = await router({ lookup, agentPorts: ports() });
+      const refused = await fetch(statUrl(without, 'claim-t'));
+      expect(refused.status).toBe(502);
+      expect(await errorCode(refused)).toBe('upstream_failed');
+    } finally {
+      await guarded.close();
+    }
+  });
+});
+
+describe('limits', () => {
+  test('request body over the limit is 413', async () => {
+    const r = await router({
+      lookup,
+      agentPorts: ports(),
+      limits: { maxBodyBytes: 1024 * 1024, maxJsonBytes: 1024 },
+    });
+    const put = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/files/too-big`, {
+      method: 'PUT',
+      body: randomBytes(2 * 1024 * 1024),
+    });
+    expect(put.status).toBe(413);
+    expect(await errorCode(put)).toBe('payload_too_large');
+    const json = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/exec`, {
+      method: 'POST',
+      body: JSON.stringify({ shell: 'x'.repeat(2000) }),
+    });
+    expect(json.status).toBe(413);
+    const legacy = await fetch(`${r.url}/execute`, {
+      method: 'POST',
+      headers: {
+        'x-sandbox-id': 'claim-a',
+        'x-sandbox-namespace': ns,
+        'x-sandbox-port': String(agent.restPort),
+      },
+      body: JSON.stringify({ command: 'x'.repeat(2000) }),
+    });
+    expect(legacy.status).toBe(413);
+    expect(((await legacy.json()) as { detail: string }).detail).toBe('request body over 1024 bytes');
+  });
+
+  test('X-Sandbox-Timeout is honoured and capped: 504', async () => {
+    const r = await router({ lookup, agentPorts: ports(), limits: { requestTimeoutMs: 1_000 } });
+    const started = Date.now();
+    const slow = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/exec`, {
+      method: 'POST',
+      headers: { 'x-sandbox-timeout': '0.3' },
+      body: JSON.stringify({ shell: 'sleep 5' }),
+    });
+    expect(slow.status).toBe(504);
+    expect(await errorCode(slow)).toBe('deadline_exceeded');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // Asking for more than the cap gets the cap.
+    const capped = await fetch(`${r.url}/execute`, {
+      method: 'POST',
+      headers: {
+        'x-sandbox-id': 'claim-a',
+        'x-sandbox-namespace': ns,
+        'x-sandbox-port': String(agent.restPort),
+        'x-sandbox-timeout': '600',
+      },
+      body: JSON.stringify({ command: 'sleep 5' }),
+    });
+    expect(capped.status).toBe(504);
+    expect(((await capped.json()) as { detail: string }).detail).toMatch(/did not finish within its timeout/);
+    const bad = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/stat`, {
+      headers: { 'x-sandbox-timeout': 'soon' },
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  test('WebSocket idle timeout, max lifetime and per-message size', async () => {
+    const r = await router({
+      lookup,
+      agentPorts: ports(),
+      limits: { wsIdleTimeoutMs: 300, wsMaxLifetimeMs: 1_500, wsMaxMessageBytes: 1024 },
+    });
+    const idle = await openExec(execWs(r, 'claim-a'));
+    idle.ws.send(JSON.stringify({ type: 'start', shell: 'sleep 30' }));
+    const idleClosed = await idle.closed;
+    expect(idleClosed.code).toBe(4408);
+    expect(idleClosed.reason).toMatch(/^idle_timeout: /);
+
+    const busy = await openExec(execWs(r, 'claim-a'));
+    busy.ws.send(JSON.stringify({ type: 'start', shell: 'while true; do echo tick; sleep 0.1; done' }));
+    const busyClosed = await busy.closed;
+    expect(busyClosed.code).toBe(4408);
+    expect(busyClosed.reason).toMatch(/^lifetime_exceeded: /);
+
+    const big = await openExec(execWs(r, 'claim-a'));
+    big.ws.send(JSON.stringify({ type: 'start', command: ['cat'], stdin: true }));
+    big.ws.send(randomBytes(4096));
+    expect((await big.closed).code).toBe(1009);
+  });
+
+  test('concurrent streams per caller: 429 with Retry-After', async () => {
+    const r = await router({ lookup, agentPorts: ports(), limits: { maxStreamsPerCaller: 2 } });
+    const a = await openExec(execWs(r, 'claim-a'));
+    const b = await openExec(execWs(r, 'claim-b'));
+    await expect(openExec(execWs(r, 'claim-a'))).rejects.toMatchObject({ statusCode: 429 });
+    const http = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/stat`);
+    expect(http.status).toBe(429);
+    expect(http.headers.get('retry-after')).toBe('1');
+    expect(await errorCode(http)).toBe('too_many_streams');
+    a.ws.close();
+    await a.closed;
+    b.ws.close();
+    await b.closed;
+    // Slots come back when sessions end.
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/stat`);
+      if (res.status === 200) return;
+      await res.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error('slots were not released');
+  });
+
+  test('shutdown drains: new requests get shutting_down, open sessions are closed 1001', async () => {
+    const r = await startRouter({ lookup, agentPorts: ports(), limits: { shutdownGraceMs: 200 } });
+    const s = await openExec(execWs(r, 'claim-a'));
+    s.ws.send(JSON.stringify({ type: 'start', shell: 'sleep 30' }));
+    await s.waitForText((f) => f['type'] === 'started');
+    const closing = r.close();
+    const closed = await s.closed;
+    expect(closed.code).toBe(1001);
+    expect(closed.reason).toMatch(/^shutting_down: /);
+    await closing;
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * The agent's configuration, from environment variables only (a sandbox pod has no config
+ * files of its own). Every variable is parsed with zod; a bad value stops the agent with a
+ * message naming the variable. Empty values count as unset, as the legacy runtime treats them.
+ *
+ * The legacy python-runtime variables `SANDBOX_BASE_DIR` and `SANDBOX_EXEC_TIMEOUT_SECONDS` are
+ * honoured when the Sandbank ones are unset, so templates written for that image keep working.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** Every agent setting starts with this; none of them reaches a sandboxed process. */
+export const ENV_PREFIX = 'SANDBANK_AGENT_';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+const EnvSchema = z.object({
+  SANDBANK_AGENT_HOST: z.string().default('0.0.0.0'),
+  /** gRPC (ExecService, FileService, Health). 0: any free port. */
+  SANDBANK_AGENT_GRPC_PORT: port.default(8889),
+  /** The legacy python-runtime REST API. 0: any free port. */
+  SANDBANK_AGENT_REST_PORT: port.default(8888),
+  SANDBANK_AGENT_WORKSPACE: z.string().startsWith('/', 'must be an absolute path').optional(),
+  SANDBOX_BASE_DIR: z.string().startsWith('/', 'must be an absolute path').optional(),
+  /**
+   * Processes alive at once. 64: far above what an agent driving a sandbox runs at once, low
+   * enough that a runaway client cannot fork-bomb the sandbox through the API (each process
+   * costs the agent two pipes and up to 256 KiB of queued output).
+   */
+  SANDBANK_AGENT_MAX_PROCESSES: positiveInt.default(64),
+  /** Wall-clock limit of a process whose caller sets none: the legacy runtime's 300 s. */
+  SANDBANK_AGENT_DEFAULT_TIMEOUT_MS: positiveInt.optional(),
+  SANDBOX_EXEC_TIMEOUT_SECONDS: z.coerce.number().positive().optional(),
+  /**
+   * SIGTERM → SIGKILL grace when a limit passes. 2 s lets a process flush and clean up; longer
+   * keeps a caller who set a timeout waiting past it, shorter denies well-behaved programs
+   * their cleanup. 0: SIGKILL at once.
+   */
+  SANDBANK_AGENT_KILL_GRACE_MS: nonNegativeInt.default(2000),
+  /** Output kept per stream by Run and POST /execute when the caller sets no cap: 1 MiB. */
+  SANDBANK_AGENT_RUN_MAX_OUTPUT_BYTES: positiveInt.default(1024 * 1024),
+  /**
+   * On SIGTERM: how long running calls may finish before their processes are killed. Kubelet's
+   * default grace period is 30 s; 10 s leaves the rest for the kill and the exit.
+   */
+  SANDBANK_AGENT_DRAIN_TIMEOUT_MS: nonNegativeInt.default(10_000),
+  /**
+   * Optional per-sandbox token check: the hex SHA-256 of the token the router presents as
+   * `authorization: Bearer <token>`. Only the hash is in the sandbox, so code running there
+   * cannot learn the token. Unset: no token, and the NetworkPolicy alone decides who connects.
+   */
+  SANDBANK_AGENT_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the token)')
+    .optional(),
+  SANDBANK_AGENT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface AgentConfig {
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly restPort: number;
+  /** Absolute path of the workspace root. Default /workspace. */
+  readonly workspace: string;
+  readonly maxProcesses: number;
+  readonly defaultTimeoutMs: number;
+  readonly killGraceMs: number;
+  readonly runMaxOutputBytes: number;
+  readonly drainTimeoutMs: number;
+  /** SHA-256 of the expected bearer token; undefined: no token required. */
+  readonly tokenSha256: Buffer | undefined;
+  readonly logLevel: string;
+}
+
+/** Parses the agent's settings from `env`; throws an Error naming each bad variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): AgentConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid agent configuration: ${problems.join('; ')}`);
+  }
+  const c = parsed.data;
+  return {
+    host: c.SANDBANK_AGENT_HOST,
+    grpcPort: c.SANDBANK_AGENT_GRPC_PORT,
+    restPort: c.SANDBANK_AGENT_REST_PORT,
+    workspace: c.SANDBANK_AGENT_WORKSPACE ?? c.SANDBOX_BASE_DIR ?? '/workspace',
+    maxProcesses: c.SANDBANK_AGENT_MAX_PROCESSES,
+    defaultTimeoutMs:
+      c.SANDBANK_AGENT_DEFAULT_TIMEOUT_MS ??
+      (c.SANDBOX_EXEC_TIMEOUT_SECONDS === undefined ? 300_000 : Math.ceil(c.SANDBOX_EXEC_TIMEOUT_SECONDS * 1000)),
+    killGraceMs: c.SANDBANK_AGENT_KILL_GRACE_MS,
+    runMaxOutputBytes: c.SANDBANK_AGENT_RUN_MAX_OUTPUT_BYTES,
+    drainTimeoutMs: c.SANDBANK_AGENT_DRAIN_TIMEOUT_MS,
+    tokenSha256: c.SANDBANK_AGENT_TOKEN_SHA256 === undefined ? undefined : Buffer.from(c.SANDBANK_AGENT_TOKEN_SHA256, 'hex'),
+    logLevel: c.SANDBANK_AGENT_LOG_LEVEL,
+  };
+}
+
+/** The environment sandboxed processes start from: the agent's own, less its settings. */
+export function childEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && !name.startsWith(ENV_PREFIX)) out[name] = value;
+  }
+  return out;
+}
+
+/** The value for SANDBANK_AGENT_TOKEN_SHA256 that accepts `token`. */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

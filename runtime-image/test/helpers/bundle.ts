@@ -1,0 +1,65 @@
+/**
+ * The agent as the image runs it: the esbuild bundle (scripts/bundle.mjs) started as its own
+ * process. Used where a test needs a separate process (peak memory, SIGTERM, gVisor).
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Bundles the agent into a fresh temporary directory and returns the file's path. */
+export function buildBundle(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sandbank-agent-bundle-'));
+  chmodSync(dir, 0o755); // readable by the sandbox's user 1000 when bind-mounted into gVisor
+  const out = join(dir, 'agent.mjs');
+  execFileSync(process.execPath, [join(AGENT_DIR, 'scripts', 'bundle.mjs'), out], { stdio: 'inherit' });
+  return out;
+}
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly grpcPort: number;
+  readonly restPort: number;
+  /** Log lines (parsed JSON) seen so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts the bundled agent with `env` on free loopback ports and waits until it listens. */
+export async function startAgentProcess(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [bundle], {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      SANDBANK_AGENT_HOST: '127.0.0.1',
+      SANDBANK_AGENT_GRPC_PORT: '0',
+      SANDBANK_AGENT_REST_PORT: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const logs: Record<string, unknown>[] = [];
+  const ready = new Promise<{ grpcPort: number; restPort: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      logs.push(entry);
+      if (entry['msg'] === 'agent listening') resolve(entry as unknown as { grpcPort: number; restPort: number });
+    });
+    void exited.then((code) => reject(new Error(`agent exited with ${code} before listening`)));
+  });
+  const { grpcPort, restPort } = await ready;
+  return { child, grpcPort, restPort, logs, exited };
+}
+
+/** Peak and current resident memory of a process, in bytes (from /proc). */
+export function memoryOf(pid: number): { peak: number; current: number } {
+  const status = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { peak: kb('VmHWM'), current: kb('VmRSS') };
+}

@@ -1,0 +1,97 @@
+/**
+ * The agent process as the image runs it (the bundle): configuration errors stop it with a
+ * message naming the variable; SIGTERM drains (health NOT_SERVING, running processes killed
+ * after the drain timeout, exit frames still delivered) and exits 0.
+ */
+import { jest } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, makeGenericClientConstructor, Metadata, status } from '@grpc/grpc-js';
+import type { ClientReadableStream, requestCallback, ServiceError } from '@grpc/grpc-js';
+import { createAgentClient, HealthCheckResponse_ServingStatus as Serving, HealthServiceDefinition } from '@sandbank/proto';
+import type { HealthCheckResponse, RunResponse } from '@sandbank/proto';
+import { tokenDigest } from '../../src/index.js';
+import { buildBundle, startAgentProcess } from '../helpers/bundle.js';
+import { alive, eventually, execResult, failure, frameWhere, started, unary } from '../helpers/calls.js';
+
+jest.setTimeout(30_000);
+
+interface HealthClient {
+  check(request: { service: string }, callback: requestCallback<HealthCheckResponse>): void;
+  watch(request: { service: string }): ClientReadableStream<HealthCheckResponse>;
+  close(): void;
+}
+const HealthClientCtor = makeGenericClientConstructor(HealthServiceDefinition, 'grpc.health.v1.Health');
+
+let bundle: string;
+let workspace: string;
+beforeAll(async () => {
+  bundle = buildBundle();
+  workspace = await mkdtemp(join(tmpdir(), 'sandbank-main-test-'));
+});
+afterAll(async () => rm(workspace, { recursive: true, force: true }));
+
+it('refuses bad configuration with a message naming the variable, exit code 2', async () => {
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = execFile(process.execPath, [bundle], { env: { SANDBANK_AGENT_GRPC_PORT: 'ninety' } }, () => undefined);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(/SANDBANK_AGENT_GRPC_PORT/);
+});
+
+it('serves health, requires the token when configured, and drains on SIGTERM', async () => {
+  const agent = await startAgentProcess(bundle, {
+    SANDBANK_AGENT_WORKSPACE: workspace,
+    SANDBANK_AGENT_DRAIN_TIMEOUT_MS: '500',
+    SANDBANK_AGENT_TOKEN_SHA256: tokenDigest('sandbox-token'),
+  });
+  const address = `127.0.0.1:${agent.grpcPort}`;
+  const health = new HealthClientCtor(address, credentials.createInsecure()) as unknown as HealthClient;
+  const client = createAgentClient(address, credentials.createInsecure());
+  const auth = new Metadata();
+  auth.set('authorization', 'Bearer sandbox-token');
+  try {
+    // Probes need no token; agent calls do.
+    const check = await unary<HealthCheckResponse>((cb) => health.check({ service: '' }, cb));
+    expect(check.status).toBe(Serving.SERVING);
+    const unknown = await failure(unary<HealthCheckResponse>((cb) => health.check({ service: 'nope' }, cb)));
+    expect(unknown.code).toBe(status.NOT_FOUND);
+    const denied = await failure(unary<RunResponse>((cb) => client.run({ process: { command: { case: 'shell', value: 'true' } } }, cb)));
+    expect(denied.code).toBe(status.UNAUTHENTICATED);
+    const ok = await unary<RunResponse>((cb) =>
+      client.run({ process: { command: { case: 'shell', value: 'echo authed' } } }, auth, cb),
+    );
+    expect(Buffer.from(ok.stdout).toString()).toBe('authed\n');
+
+    const watch = health.watch({ service: '' });
+    const statuses: Serving[] = [];
+    watch.on('data', (r: HealthCheckResponse) => statuses.push(r.status));
+    watch.on('error', () => undefined);
+    await eventually(() => (statuses.length > 0 ? true : undefined));
+
+    const call = client.exec(auth);
+    call.write({ frame: { case: 'start', value: { process: { command: { case: 'argv', value: { args: ['sleep', '60'] } } } } } });
+    const startedFrame = await frameWhere(call, started);
+    const pid = startedFrame.event.case === 'started' ? startedFrame.event.value.pid : 0;
+    const result = execResult(call);
+
+    agent.child.kill('SIGTERM');
+    await eventually(() => (statuses.includes(Serving.NOT_SERVING) ? true : undefined));
+    const r = await result;
+    // The running process was killed at the drain timeout, and its exit still reached the caller.
+    expect(r.error as ServiceError | undefined).toBeUndefined();
+    expect(r.exit).toMatchObject({ signal: 'SIGKILL', exitCode: 137 });
+    expect(await agent.exited).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(agent.logs.map((l) => l['msg'])).toEqual(expect.arrayContaining(['agent listening', 'draining', 'stopped']));
+  } finally {
+    health.close();
+    client.close();
+    if (agent.child.exitCode === null) agent.child.kill('SIGKILL');
+  }
+});
