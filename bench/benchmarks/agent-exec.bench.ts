@@ -37,20 +37,25 @@ const benchmark: Benchmark = {
   async run({ log }) {
     const bundle = buildBundle();
     const results: ResultInput[] = [];
-    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp', SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp' });
     try {
       results.push({
         name: 'agent-exec-roundtrip-native',
         unit: 'ms',
         samples: await roundTrips(`127.0.0.1:${native.grpcPort}`, log),
         target: 3,
-        params: { runs: RUNS, command: 'true', transport: 'grpc loopback', agent: 'bundle, node ' + process.version },
+        params: {
+          runs: RUNS,
+          command: 'true',
+          transport: 'grpc loopback',
+          agent: 'bundle, node ' + process.version,
+        },
       });
     } finally {
       native.child.kill('SIGKILL');
       await native.exited;
     }
-    const sandbox = await startGvisorAgent(bundle, { SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const sandbox = await startGvisorAgent(bundle);
     try {
       results.push({
         name: 'agent-exec-roundtrip-runsc',

@@ -41,20 +41,34 @@ const benchmark: Benchmark = {
   async run({ log }) {
     const bundle = buildBundle();
     const results: ResultInput[] = [];
-    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp', SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp' });
     try {
-      const m = await idleSamples(`127.0.0.1:${native.grpcPort}`, () => [native.child.pid!]);
-      results.push({ name: 'agent-idle-rss-native', unit: 'MiB', samples: m.rss, target: 45, params: { what: 'agent process VmRSS' } });
-      results.push({ name: 'agent-idle-pss-native', unit: 'MiB', samples: m.pss, params: { what: 'agent process Pss' } });
+      const m = await idleSamples(`127.0.0.1:${native.grpcPort}`, () => [native.pid]);
+      results.push({
+        name: 'agent-idle-rss-native',
+        unit: 'MiB',
+        samples: m.rss,
+        target: 45,
+        params: { what: 'agent process VmRSS' },
+      });
+      results.push({
+        name: 'agent-idle-pss-native',
+        unit: 'MiB',
+        samples: m.pss,
+        params: { what: 'agent process Pss' },
+      });
     } finally {
       native.child.kill('SIGKILL');
       await native.exited;
     }
-    const sandbox = await startGvisorAgent(bundle, { SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const sandbox = await startGvisorAgent(bundle);
     try {
       const m = await idleSamples(sandbox.grpcAddress, () => sandbox.sandboxPids());
       log(`sandbox processes: ${sandbox.sandboxPids().length}`);
-      const params = { what: 'sentry + gofer + stubs (agent inside)', runsc: 'Debian 0.0~20221219, ptrace, hostinet' };
+      const params = {
+        what: 'sentry + gofer + stubs (agent inside)',
+        runsc: 'Debian 0.0~20221219, ptrace, hostinet',
+      };
       results.push({ name: 'agent-idle-rss-runsc-sandbox', unit: 'MiB', samples: m.rss, target: 64, params });
       results.push({ name: 'agent-idle-pss-runsc-sandbox', unit: 'MiB', samples: m.pss, params });
     } finally {

@@ -34,7 +34,7 @@ const benchmark: Benchmark = {
   async run({ log }) {
     const bundle = buildBundle();
     const results: ResultInput[] = [];
-    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp', SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp' });
     try {
       results.push({
         name: 'agent-stdout-throughput-native',
@@ -48,7 +48,7 @@ const benchmark: Benchmark = {
       native.child.kill('SIGKILL');
       await native.exited;
     }
-    const sandbox = await startGvisorAgent(bundle, { SANDBANK_AGENT_LOG_LEVEL: 'warn' });
+    const sandbox = await startGvisorAgent(bundle);
     try {
       results.push({
         name: 'agent-stdout-throughput-runsc',

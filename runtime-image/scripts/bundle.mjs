@@ -6,6 +6,7 @@
  */
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,7 +16,9 @@ const outfile = process.argv[2] ?? join(root, 'dist', 'agent.mjs');
 const protoFromSource = {
   name: 'sandbank-proto-source',
   setup(b) {
-    b.onResolve({ filter: /^@sandbank\/proto$/ }, () => ({ path: join(root, '..', 'proto', 'src', 'index.ts') }));
+    b.onResolve({ filter: /^@sandbank\/proto$/ }, () => ({
+      path: join(root, '..', 'proto', 'src', 'index.ts'),
+    }));
   },
 };
 
@@ -27,9 +30,11 @@ await build({
   target: 'node20',
   format: 'esm',
   plugins: [protoFromSource],
-  minify: true,
+  minify: process.env['SANDBANK_BUNDLE_NO_MINIFY'] !== '1',
   legalComments: 'linked',
   // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __sbkCreateRequire } from 'node:module'; const require = __sbkCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __sbkCreateRequire } from 'node:module'; const require = __sbkCreateRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });

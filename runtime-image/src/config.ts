@@ -55,7 +55,9 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the token)')
     .optional(),
-  SANDBANK_AGENT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SANDBANK_AGENT_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info'),
 });
 
 export interface AgentConfig {
@@ -76,7 +78,9 @@ export interface AgentConfig {
 
 /** Parses the agent's settings from `env`; throws an Error naming each bad variable. */
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): AgentConfig {
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  );
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -91,17 +95,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     maxProcesses: c.SANDBANK_AGENT_MAX_PROCESSES,
     defaultTimeoutMs:
       c.SANDBANK_AGENT_DEFAULT_TIMEOUT_MS ??
-      (c.SANDBOX_EXEC_TIMEOUT_SECONDS === undefined ? 300_000 : Math.ceil(c.SANDBOX_EXEC_TIMEOUT_SECONDS * 1000)),
+      (c.SANDBOX_EXEC_TIMEOUT_SECONDS === undefined
+        ? 300_000
+        : Math.ceil(c.SANDBOX_EXEC_TIMEOUT_SECONDS * 1000)),
     killGraceMs: c.SANDBANK_AGENT_KILL_GRACE_MS,
     runMaxOutputBytes: c.SANDBANK_AGENT_RUN_MAX_OUTPUT_BYTES,
     drainTimeoutMs: c.SANDBANK_AGENT_DRAIN_TIMEOUT_MS,
-    tokenSha256: c.SANDBANK_AGENT_TOKEN_SHA256 === undefined ? undefined : Buffer.from(c.SANDBANK_AGENT_TOKEN_SHA256, 'hex'),
+    tokenSha256:
+      c.SANDBANK_AGENT_TOKEN_SHA256 === undefined
+        ? undefined
+        : Buffer.from(c.SANDBANK_AGENT_TOKEN_SHA256, 'hex'),
     logLevel: c.SANDBANK_AGENT_LOG_LEVEL,
   };
 }
 
 /** The environment sandboxed processes start from: the agent's own, less its settings. */
-export function childEnvironment(env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+export function childEnvironment(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && !name.startsWith(ENV_PREFIX)) out[name] = value;

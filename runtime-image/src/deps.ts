@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { childEnvironment } from './config.js';
 import type { AgentConfig } from './config.js';
 import { Workspace } from './fs/workspace.js';
-import { cgroupOomCounter } from './process/oom.js';
+import { cgroupOomWatch } from './process/oom.js';
 import { ProcessRunner } from './process/runner.js';
 import { HealthState } from './services/health.js';
 
@@ -33,9 +33,13 @@ export async function createAgentDeps(
   return {
     workspace: await Workspace.open(config.workspace),
     runner: new ProcessRunner(
-      { maxProcesses: config.maxProcesses, defaultTimeoutMs: config.defaultTimeoutMs, killGraceMs: config.killGraceMs },
+      {
+        maxProcesses: config.maxProcesses,
+        defaultTimeoutMs: config.defaultTimeoutMs,
+        killGraceMs: config.killGraceMs,
+      },
       childEnvironment(options.env ?? process.env),
-      cgroupOomCounter(),
+      cgroupOomWatch(),
     ),
     health: new HealthState(),
     logger,

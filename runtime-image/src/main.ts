@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   await once(rest, 'listening');
   const address = rest.address();
   const restPort = typeof address === 'object' && address ? address.port : config.restPort;
-  logger.info({ grpcPort, restPort, workspace: deps.workspace.root, auth: deps.tokenSha256 ? 'token' : 'none' }, 'agent listening');
+  logger.info(
+    { grpcPort, restPort, workspace: deps.workspace.root, auth: deps.tokenSha256 ? 'token' : 'none' },
+    'agent listening',
+  );
 
   let draining = false;
   const drain = (signal: string): void => {
@@ -58,7 +61,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => drain('SIGINT'));
 }
 
-async function shutdown(deps: AgentDeps, grpc: GrpcServer, rest: HttpServer, drainTimeoutMs: number): Promise<void> {
+async function shutdown(
+  deps: AgentDeps,
+  grpc: GrpcServer,
+  rest: HttpServer,
+  drainTimeoutMs: number,
+): Promise<void> {
   deps.health.setNotServing();
   rest.close();
   rest.closeIdleConnections();
@@ -78,6 +86,8 @@ function delay(ms: number): Promise<void> {
 }
 
 void main().catch((error: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'agent failed to start', err: String(error) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', msg: 'agent failed to start', err: String(error) })}\n`,
+  );
   process.exit(1);
 });

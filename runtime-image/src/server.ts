@@ -4,9 +4,10 @@
  */
 import { Server } from '@grpc/grpc-js';
 import type { ServerOptions } from '@grpc/grpc-js';
-import { ExecServiceDefinition, FileServiceDefinition, HealthServiceDefinition } from '@sandbank/proto';
+import { FileServiceDefinition, HealthServiceDefinition } from '@sandbank/proto';
 import type { AgentDeps } from './deps.js';
 import { tokenInterceptor } from './services/auth.js';
+import { fastExecServiceDefinition } from './services/exec-codec.js';
 import { execHandler } from './services/exec.js';
 import { fileHandlers } from './services/files.js';
 import { healthHandlers } from './services/health.js';
@@ -29,7 +30,7 @@ export function buildAgentServer(deps: AgentDeps, options: ServerOptions = {}): 
     ...options,
     ...(deps.tokenSha256 ? { interceptors: [tokenInterceptor(deps.tokenSha256)] } : {}),
   });
-  server.addService(ExecServiceDefinition, { exec: execHandler(deps), run: runHandler(deps) });
+  server.addService(fastExecServiceDefinition(), { exec: execHandler(deps), run: runHandler(deps) });
   server.addService(FileServiceDefinition, fileHandlers(deps));
   server.addService(HealthServiceDefinition, healthHandlers(deps.health));
   return server;

@@ -3,21 +3,11 @@
  * reconciler re-reads everything from the caches), and map children to owners through
  * controller references, the `claim-uid` label and cache indexes.
  */
-import {
-  controllerOf,
-  keyOf,
-  Labels,
-  type ObjectMeta,
-  type Pod,
-  type Sandbox,
-  type SandboxClaim,
-  type SandboxTemplate,
-  type SandboxWarmPool,
-} from '@sandbank/api';
-import type { Informer, InformerEvent, KubeObject } from '../kube/types.js';
+import { controllerOf, keyOf, Labels, type ObjectMeta } from '@sandbank/api';
+import type { Cache, Informer, InformerEvent, KubeObject } from '../kube/types.js';
 import type { Controller } from '../runtime/controller.js';
 import type { Expectations } from '../runtime/expectations.js';
-import type { Cached, Caches, OpaqueObject } from './deps.js';
+import type { Caches } from './deps.js';
 import { Index } from './indexes.js';
 import type { ClaimReconciler } from './sandbox-claim/index.js';
 
@@ -28,16 +18,10 @@ export interface Controllers {
   readonly templates: Controller;
 }
 
-export interface Informers {
-  readonly claims: Informer<Cached<SandboxClaim>>;
-  readonly sandboxes: Informer<Cached<Sandbox>>;
-  readonly templates: Informer<Cached<SandboxTemplate>>;
-  readonly pools: Informer<Cached<SandboxWarmPool>>;
-  readonly pods: Informer<Cached<Pod>>;
-  readonly services: Informer<OpaqueObject>;
-  readonly networkPolicies: Informer<OpaqueObject>;
-  readonly persistentVolumeClaims: Informer<OpaqueObject>;
-}
+/** One informer per cache, each feeding its cache. */
+export type Informers = {
+  readonly [K in keyof Caches]: Caches[K] extends Cache<infer T> ? Informer<T> : never;
+};
 
 function ownerKey(meta: ObjectMeta, kind: string): string | undefined {
   const owner = controllerOf(meta);

@@ -105,7 +105,10 @@ export async function openForRead(
   try {
     const st = await handle.stat({ bigint: true });
     if (!st.isFile()) {
-      throw new AgentError('failed_precondition', `'${target.rel}' is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`);
+      throw new AgentError(
+        'failed_precondition',
+        `'${target.rel}' is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`,
+      );
     }
     const meta = metaOf(target.rel, st);
     const start = options.offset ?? 0n;
@@ -185,9 +188,13 @@ function failMkdir(target: ResolvedPath): (error: unknown) => never {
   return (error) => {
     const mapped = AgentError.from(error, target.rel);
     if (mapped.code === 'not_found') {
-      throw new AgentError('not_found', `parent of '${target.rel}' does not exist; set parents to create it`, {
-        cause: error,
-      });
+      throw new AgentError(
+        'not_found',
+        `parent of '${target.rel}' does not exist; set parents to create it`,
+        {
+          cause: error,
+        },
+      );
     }
     throw mapped;
   };

@@ -101,7 +101,10 @@ export class Workspace {
         .map((root) => relativeInside(root, absolute))
         .find((r) => r !== undefined);
       if (under === undefined) {
-        throw new AgentError('permission_denied', `path '${input}' is outside the workspace ${this.configuredRoot}`);
+        throw new AgentError(
+          'permission_denied',
+          `path '${input}' is outside the workspace ${this.configuredRoot}`,
+        );
       }
       relative = under;
     } else {
@@ -136,7 +139,10 @@ export class Workspace {
       throw AgentError.from(error, rel);
     }
     if (relativeInside(this.root, resolved.real) === undefined) {
-      throw new AgentError('permission_denied', `path '${rel}' resolves outside the workspace (through a symbolic link)`);
+      throw new AgentError(
+        'permission_denied',
+        `path '${rel}' resolves outside the workspace (through a symbolic link)`,
+      );
     }
     return { rel, abs: resolved.real, exists: resolved.exists };
   }

@@ -60,14 +60,21 @@ export async function writeFileAtomic(
   } else {
     const parent = await stat(dir).catch((error: unknown) => {
       if (errnoOf(error) === 'ENOENT') {
-        throw new AgentError('not_found', `parent of '${target.rel}' does not exist; set create_parents to create it`);
+        throw new AgentError(
+          'not_found',
+          `parent of '${target.rel}' does not exist; set create_parents to create it`,
+        );
       }
       throw AgentError.from(error, ws.relativeOf(dir));
     });
-    if (!parent.isDirectory()) throw new AgentError('failed_precondition', `parent of '${target.rel}' is not a directory`);
+    if (!parent.isDirectory())
+      throw new AgentError('failed_precondition', `parent of '${target.rel}' is not a directory`);
   }
 
-  const temp = posix.join(dir, `.${posix.basename(target.abs).slice(0, 200)}.${randomBytes(6).toString('hex')}.sandbank-tmp`);
+  const temp = posix.join(
+    dir,
+    `.${posix.basename(target.abs).slice(0, 200)}.${randomBytes(6).toString('hex')}.sandbank-tmp`,
+  );
   const handle = await open(temp, 'wx', mode).catch(fail(target.rel));
   let committed = false;
   try {

@@ -20,6 +20,15 @@ export interface OutputChunk {
  */
 export const DEFAULT_HIGH_WATER_BYTES = 256 * 1024;
 
+/**
+ * Largest chunk the iterator hands out. Small pipe reads waiting for the reader are merged up to
+ * this size (same stream only, order kept), so a chatty writer costs a few frames instead of one
+ * per write(2). 64 KiB, not more: measured with grpc-js on loopback, 64 KiB messages stream
+ * faster than 1 MiB ones (559 vs 348 MB/s server and client in one process), and every merge is
+ * a copy.
+ */
+export const MAX_CHUNK_BYTES = 64 * 1024;
+
 export class OutputQueue implements AsyncIterable<OutputChunk> {
   private readonly items: OutputChunk[] = [];
   private bytes = 0;
@@ -61,7 +70,7 @@ export class OutputQueue implements AsyncIterable<OutputChunk> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<OutputChunk> {
     for (;;) {
-      const item = this.items.shift();
+      const item = this.takeMerged();
       if (item) {
         this.bytes -= item.data.length;
         if (this.paused && this.bytes <= this.highWaterBytes / 2) {
@@ -75,6 +84,24 @@ export class OutputQueue implements AsyncIterable<OutputChunk> {
       if (this.open <= 0) return;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
+  }
+
+  /** The next chunk, merged with the ones right behind it from the same stream. */
+  private takeMerged(): OutputChunk | undefined {
+    const first = this.items.shift();
+    if (!first) return undefined;
+    let next = this.items[0];
+    if (!next || next.stream !== first.stream || first.data.length + next.data.length > MAX_CHUNK_BYTES)
+      return first;
+    const parts = [first.data];
+    let size = first.data.length;
+    while (next && next.stream === first.stream && size + next.data.length <= MAX_CHUNK_BYTES) {
+      parts.push(next.data);
+      size += next.data.length;
+      this.items.shift();
+      next = this.items[0];
+    }
+    return { stream: first.stream, data: Buffer.concat(parts, size) };
   }
 
   private notify(): void {

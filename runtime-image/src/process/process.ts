@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { AgentError, errnoOf } from '../errors.js';
 import { SecretMasker } from './mask.js';
-import type { OomCounter } from './oom.js';
+import type { OomWatch } from './oom.js';
 import { OutputQueue } from './output-queue.js';
 import type { OutputChunk, StreamName } from './output-queue.js';
 import { signalGroup, signalNumber } from './signals.js';
@@ -35,7 +35,8 @@ export interface ProcessRequest {
   readonly maxOutputBytes?: number | undefined;
   /** Values replaced by `***` in stdout and stderr. */
   readonly secrets?: readonly string[] | undefined;
-  readonly oomCounter?: OomCounter | undefined;
+  /** Consulted when the process dies of a SIGKILL the agent did not send. */
+  readonly oomWatch?: OomWatch | undefined;
 }
 
 /** How a process ended (the transports map it onto their own shapes). */
@@ -68,7 +69,6 @@ export class ManagedProcess {
   constructor(
     private readonly child: ChildProcess & { pid: number },
     private readonly request: ProcessRequest,
-    private readonly oomBefore: Promise<number | undefined> | undefined,
   ) {
     const startedAt = performance.now();
     const stdout = child.stdout as Readable;
@@ -133,7 +133,9 @@ export class ManagedProcess {
     signalGroup(this.child.pid, 'SIGTERM');
     // The leader may exit on SIGTERM while children that ignore it hold the pipes: the SIGKILL
     // still goes to the group until the pipes close.
-    this.timers.push(setTimeout(() => this.closed || signalGroup(this.child.pid, 'SIGKILL'), this.request.killGraceMs));
+    this.timers.push(
+      setTimeout(() => this.closed || signalGroup(this.child.pid, 'SIGKILL'), this.request.killGraceMs),
+    );
   }
 
   /** Masks and caps one pipe's chunks into the queue. */
@@ -161,11 +163,14 @@ export class ManagedProcess {
     source.once('error', () => queue.end());
   }
 
-  private async describe(code: number | null, signal: NodeJS.Signals | null, durationMs: number): Promise<ExitInfo> {
+  private async describe(
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    durationMs: number,
+  ): Promise<ExitInfo> {
     let oomKilled = false;
-    if (signal === 'SIGKILL' && this.endReason === undefined && this.oomBefore) {
-      const [before, after] = await Promise.all([this.oomBefore, this.request.oomCounter?.()]);
-      oomKilled = before !== undefined && after !== undefined && after > before;
+    if (signal === 'SIGKILL' && this.endReason === undefined && this.request.oomWatch) {
+      oomKilled = await this.request.oomWatch.killedSinceLastCheck();
     }
     return {
       exitCode: signal ? 128 + (signalNumber(signal) ?? 0) : (code ?? 0),
@@ -184,7 +189,6 @@ export class ManagedProcess {
  * if it is not executable, `invalid_argument` for an argument list the kernel refuses.
  */
 export async function spawnProcess(request: ProcessRequest): Promise<ManagedProcess> {
-  const oomBefore = request.oomCounter?.();
   const [program, ...args] = request.argv;
   const child = spawn(program, args, {
     cwd: request.cwd,
@@ -197,13 +201,15 @@ export async function spawnProcess(request: ProcessRequest): Promise<ManagedProc
     throw spawnError(error, program);
   }
   child.on('error', () => undefined); // later errors (a failed kill) surface through 'close'
-  return new ManagedProcess(child as ChildProcess & { pid: number }, request, oomBefore);
+  return new ManagedProcess(child as ChildProcess & { pid: number }, request);
 }
 
 function spawnError(error: unknown, program: string): AgentError {
   switch (errnoOf(error)) {
     case 'ENOENT':
-      return new AgentError('not_found', `executable '${program}' not found (looked up in PATH)`, { cause: error });
+      return new AgentError('not_found', `executable '${program}' not found (looked up in PATH)`, {
+        cause: error,
+      });
     case 'EACCES':
       return new AgentError('permission_denied', `'${program}' is not executable (permission denied)`, {
         cause: error,

@@ -4,7 +4,7 @@
  * legacy REST API start every process through one runner, so they share one cap.
  */
 import { AgentError } from '../errors.js';
-import type { OomCounter } from './oom.js';
+import type { OomWatch } from './oom.js';
 import { spawnProcess } from './process.js';
 import type { ManagedProcess } from './process.js';
 
@@ -41,7 +41,7 @@ export class ProcessRunner {
     readonly limits: RunnerLimits,
     /** The environment every process starts from (the agent's own settings already removed). */
     private readonly baseEnv: Readonly<Record<string, string>>,
-    private readonly oomCounter?: OomCounter,
+    private readonly oomWatch?: OomWatch,
   ) {}
 
   /** Processes alive now. */
@@ -53,7 +53,8 @@ export class ProcessRunner {
   async start(input: ProcessInput): Promise<ManagedProcess> {
     const argv = commandOf(input);
     const env = this.environmentOf(input);
-    if (this.draining) throw new AgentError('unavailable', 'the agent is shutting down; retry on another sandbox');
+    if (this.draining)
+      throw new AgentError('unavailable', 'the agent is shutting down; retry on another sandbox');
     if (this.live.size + this.reserved >= this.limits.maxProcesses) {
       throw new AgentError(
         'resource_exhausted',
@@ -72,7 +73,7 @@ export class ProcessRunner {
         stdin: input.stdin,
         maxOutputBytes: input.maxOutputBytes,
         secrets: Object.values(input.secretEnv ?? {}),
-        oomCounter: this.oomCounter,
+        oomWatch: this.oomWatch,
       });
     } finally {
       this.reserved--;
@@ -96,9 +97,13 @@ export class ProcessRunner {
     ] as const) {
       for (const [name, value] of Object.entries(vars ?? {})) {
         if (name === '' || name.includes('=') || name.includes('\0')) {
-          throw new AgentError('invalid_argument', `${field}: name '${name}' must be non-empty and contain neither '=' nor NUL`);
+          throw new AgentError(
+            'invalid_argument',
+            `${field}: name '${name}' must be non-empty and contain neither '=' nor NUL`,
+          );
         }
-        if (value.includes('\0')) throw new AgentError('invalid_argument', `${field}.${name}: value contains a NUL byte`);
+        if (value.includes('\0'))
+          throw new AgentError('invalid_argument', `${field}.${name}: value contains a NUL byte`);
         if (field === 'secret_env' && input.env && Object.hasOwn(input.env, name)) {
           throw new AgentError('invalid_argument', `'${name}' is in both env and secret_env; name it in one`);
         }
@@ -115,10 +120,12 @@ function commandOf(input: ProcessInput): [string, ...string[]] {
   }
   if (input.shell !== undefined) {
     if (input.shell.trim() === '') throw new AgentError('invalid_argument', 'command.shell is empty');
-    if (input.shell.includes('\0')) throw new AgentError('invalid_argument', 'command.shell contains a NUL byte');
+    if (input.shell.includes('\0'))
+      throw new AgentError('invalid_argument', 'command.shell contains a NUL byte');
     return ['/bin/sh', '-c', input.shell];
   }
-  if (input.argv === undefined) throw new AgentError('invalid_argument', 'command is required: set argv or shell');
+  if (input.argv === undefined)
+    throw new AgentError('invalid_argument', 'command is required: set argv or shell');
   const [program, ...args] = input.argv;
   if (program === undefined || program === '') {
     throw new AgentError('invalid_argument', 'command.argv is empty: its first element names the program');

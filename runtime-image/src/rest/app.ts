@@ -37,13 +37,34 @@ const ROUTES: readonly Route[] = [
     method: 'GET',
     path: '/',
     prefix: false,
-    handle: async (_deps, _req, res) => sendJson(res, 200, { status: 'ok', message: 'Sandbox Runtime is active.' }),
+    handle: async (_deps, _req, res) =>
+      sendJson(res, 200, { status: 'ok', message: 'Sandbox Runtime is active.' }),
   },
-  { method: 'POST', path: '/execute', prefix: false, handle: (deps, req, res) => handleExecute(deps, req, res) },
-  { method: 'POST', path: '/upload', prefix: false, handle: (deps, req, res) => handleUpload(deps, req, res) },
-  { method: 'GET', path: '/download/', prefix: true, handle: (deps, _req, res, p) => handleDownload(deps, res, p) },
+  {
+    method: 'POST',
+    path: '/execute',
+    prefix: false,
+    handle: (deps, req, res) => handleExecute(deps, req, res),
+  },
+  {
+    method: 'POST',
+    path: '/upload',
+    prefix: false,
+    handle: (deps, req, res) => handleUpload(deps, req, res),
+  },
+  {
+    method: 'GET',
+    path: '/download/',
+    prefix: true,
+    handle: (deps, _req, res, p) => handleDownload(deps, res, p),
+  },
   { method: 'GET', path: '/list/', prefix: true, handle: (deps, _req, res, p) => handleList(deps, res, p) },
-  { method: 'GET', path: '/exists/', prefix: true, handle: (deps, _req, res, p) => handleExists(deps, res, p) },
+  {
+    method: 'GET',
+    path: '/exists/',
+    prefix: true,
+    handle: (deps, _req, res, p) => handleExists(deps, res, p),
+  },
 ];
 
 function matching(path: string): Route[] {

@@ -21,7 +21,11 @@ export const MAX_EXECUTE_BODY_BYTES = 4 * 1024 * 1024;
 
 const ExecuteBody = z.object({ command: z.string() });
 
-export async function handleExecute(deps: AgentDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleExecute(
+  deps: AgentDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const body = await readBody(req, MAX_EXECUTE_BODY_BYTES);
   if (body === undefined) {
     sendJson(res, 413, { detail: `Request body is larger than ${MAX_EXECUTE_BODY_BYTES} bytes` });
@@ -48,12 +52,19 @@ export async function handleExecute(deps: AgentDeps, req: IncomingMessage, res: 
     const { exit } = result;
     if (exit.timedOut) {
       const seconds = pyFloat(deps.runner.limits.defaultTimeoutMs / 1000);
-      throw new AgentError('deadline_exceeded', `Command '${pyListRepr(args)}' timed out after ${seconds} seconds`);
+      throw new AgentError(
+        'deadline_exceeded',
+        `Command '${pyListRepr(args)}' timed out after ${seconds} seconds`,
+      );
     }
     const exitCode = exit.signal ? -(signalNumber(exit.signal) ?? 0) : exit.exitCode;
     sendJson(res, 200, { stdout: pyText(result.stdout), stderr: pyText(result.stderr), exit_code: exitCode });
   } catch (error) {
-    sendJson(res, 200, { stdout: '', stderr: `Failed to execute command: ${pythonMessage(error, args)}`, exit_code: 1 });
+    sendJson(res, 200, {
+      stdout: '',
+      stderr: `Failed to execute command: ${pythonMessage(error, args)}`,
+      exit_code: 1,
+    });
   }
 }
 
@@ -71,18 +82,34 @@ function pythonMessage(error: unknown, args: readonly string[]): string {
  * FastAPI's body handling for a pydantic model: JSON when the content type is JSON or absent,
  * the same 422 issues for a missing body, bad JSON, a non-object, or a non-string `command`.
  */
-function parseExecuteBody(body: Buffer, contentType: string | undefined): { command: string } | { issues: ValidationIssue[] } {
-  if (body.length === 0) return { issues: [{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }] };
+function parseExecuteBody(
+  body: Buffer,
+  contentType: string | undefined,
+): { command: string } | { issues: ValidationIssue[] } {
+  if (body.length === 0)
+    return { issues: [{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }] };
   let value: unknown = body.toString('utf8');
   const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
-  if (mediaType === undefined || mediaType === 'application/json' || /^application\/.+\+json$/.test(mediaType)) {
+  if (
+    mediaType === undefined ||
+    mediaType === 'application/json' ||
+    /^application\/.+\+json$/.test(mediaType)
+  ) {
     const text = body.toString('utf8');
     try {
       value = JSON.parse(text);
     } catch (error) {
       const { position, reason } = pythonJsonError(error instanceof Error ? error.message : '', text);
       return {
-        issues: [{ type: 'json_invalid', loc: ['body', position], msg: 'JSON decode error', input: {}, ctx: { error: reason } }],
+        issues: [
+          {
+            type: 'json_invalid',
+            loc: ['body', position],
+            msg: 'JSON decode error',
+            input: {},
+            ctx: { error: reason },
+          },
+        ],
       };
     }
   }
@@ -105,7 +132,12 @@ function parseExecuteBody(body: Buffer, contentType: string | undefined): { comm
     issues: [
       command === undefined
         ? { type: 'missing', loc: ['body', 'command'], msg: 'Field required', input: value }
-        : { type: 'string_type', loc: ['body', 'command'], msg: 'Input should be a valid string', input: command },
+        : {
+            type: 'string_type',
+            loc: ['body', 'command'],
+            msg: 'Input should be a valid string',
+            input: command,
+          },
     ],
   };
 }
@@ -118,7 +150,8 @@ function pythonJsonError(message: string, text: string): { position: number; rea
   const at = /at position (\d+)/.exec(message)?.[1];
   const position = at === undefined ? (/end of JSON input/.test(message) ? text.length : 0) : Number(at);
   if (/non-whitespace character after JSON/.test(message)) return { position, reason: 'Extra data' };
-  if (/Expected property name/.test(message)) return { position, reason: 'Expecting property name enclosed in double quotes' };
+  if (/Expected property name/.test(message))
+    return { position, reason: 'Expecting property name enclosed in double quotes' };
   if (/Expected ',' or '}'/.test(message)) return { position, reason: "Expecting ',' delimiter" };
   if (/Expected ',' or ']'/.test(message)) return { position, reason: "Expecting ',' delimiter" };
   if (/Expected ':'/.test(message)) return { position, reason: "Expecting ':' delimiter" };

@@ -22,7 +22,11 @@ import { RawJson, sendJson, sendMessage, sendValidationError } from './respond.j
 const STREAM_CHUNK_BYTES = 64 * 1024;
 
 /** Confines `path` the legacy way; undefined (after answering 403) if it may not be used. */
-async function confine(deps: AgentDeps, res: ServerResponse, path: string): Promise<ResolvedPath | undefined> {
+async function confine(
+  deps: AgentDeps,
+  res: ServerResponse,
+  path: string,
+): Promise<ResolvedPath | undefined> {
   try {
     return await deps.workspace.resolve(path, { style: 'legacy' });
   } catch (error) {
@@ -35,9 +39,15 @@ async function confine(deps: AgentDeps, res: ServerResponse, path: string): Prom
   }
 }
 
-export async function handleUpload(deps: AgentDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleUpload(
+  deps: AgentDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const missing = (): void =>
-    sendValidationError(res, [{ type: 'missing', loc: ['body', 'file'], msg: 'Field required', input: null }]);
+    sendValidationError(res, [
+      { type: 'missing', loc: ['body', 'file'], msg: 'Field required', input: null },
+    ]);
   let parser: busboy.Busboy;
   try {
     // preservePath: the filename is the destination path, directories included.
@@ -97,7 +107,8 @@ async function saveUpload(
   } catch (error) {
     stream.resume(); // let the parser finish the body
     const code = AgentError.from(error).code;
-    if (code === 'permission_denied' || code === 'invalid_argument') return () => sendMessage(res, 403, 'Access denied');
+    if (code === 'permission_denied' || code === 'invalid_argument')
+      return () => sendMessage(res, 403, 'Access denied');
     return () => sendMessage(res, 500, `File upload failed: ${AgentError.from(error, filename).message}`);
   }
   try {
@@ -131,10 +142,13 @@ export async function handleDownload(deps: AgentDeps, res: ServerResponse, path:
   res.writeHead(200, {
     'content-type': 'application/octet-stream',
     'accept-ranges': 'bytes',
-    'content-disposition': quoted === path ? `attachment; filename="${path}"` : `attachment; filename*=utf-8''${quoted}`,
+    'content-disposition':
+      quoted === path ? `attachment; filename="${path}"` : `attachment; filename*=utf-8''${quoted}`,
     'content-length': String(meta.size),
     'last-modified': new Date(Math.floor(mtime) * 1000).toUTCString(),
-    etag: `"${createHash('md5').update(`${pyFloat(mtime)}-${meta.size}`).digest('hex')}"`,
+    etag: `"${createHash('md5')
+      .update(`${pyFloat(mtime)}-${meta.size}`)
+      .digest('hex')}"`,
   });
   if (stream) await pipeline(stream, res);
   else res.end();

@@ -27,9 +27,18 @@ export function pyJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const bytes = Buffer.from(pyJson(body));
-  res.writeHead(status, { ...headers, 'content-length': String(bytes.length), 'content-type': 'application/json' });
+  res.writeHead(status, {
+    ...headers,
+    'content-length': String(bytes.length),
+    'content-type': 'application/json',
+  });
   res.end(bytes);
 }
 

@@ -22,7 +22,10 @@ export function tokenInterceptor(expected: Buffer): ServerInterceptor {
     const listener = new ServerListenerBuilder()
       .withOnReceiveMetadata((metadata: Metadata, next: (metadata: Metadata) => void) => {
         const value = metadata.get('authorization')[0];
-        if (method.path.startsWith(HEALTH_PREFIX) || bearerMatches(typeof value === 'string' ? value : undefined, expected)) {
+        if (
+          method.path.startsWith(HEALTH_PREFIX) ||
+          bearerMatches(typeof value === 'string' ? value : undefined, expected)
+        ) {
           next(metadata);
           return;
         }

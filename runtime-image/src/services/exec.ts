@@ -76,7 +76,9 @@ class ExecSession {
       case 'signal': {
         const name = SIGNALS[f.value];
         if (!name) {
-          this.fail(new AgentError('invalid_argument', `signal ${f.value} is not one of HUP, INT, KILL, TERM`));
+          this.fail(
+            new AgentError('invalid_argument', `signal ${f.value} is not one of HUP, INT, KILL, TERM`),
+          );
           return;
         }
         this.proc?.signal(name);
@@ -89,13 +91,16 @@ class ExecSession {
         this.fail(new AgentError('invalid_argument', 'start is only valid as the first frame'));
         return;
       case undefined:
-        this.fail(new AgentError('invalid_argument', 'empty frame: set start, stdin, close_stdin, signal or resize'));
+        this.fail(
+          new AgentError('invalid_argument', 'empty frame: set start, stdin, close_stdin, signal or resize'),
+        );
         return;
     }
   }
 
   private async start(start: ExecStart): Promise<void> {
-    if (start.tty) throw new AgentError('unimplemented', 'tty is not supported by this agent; run without tty');
+    if (start.tty)
+      throw new AgentError('unimplemented', 'tty is not supported by this agent; run without tty');
     const input = await processInputOf(start.process, this.deps.workspace);
     const proc = await this.deps.runner.start({
       ...input,
@@ -135,8 +140,14 @@ class ExecSession {
 
   private writeStdin(data: Uint8Array): void {
     if (!this.stdinOpen) {
-      const why = this.proc && this.halfClosed ? 'stdin is already closed' : 'stdin is closed or was not requested';
-      this.fail(new AgentError('failed_precondition', `${why}; set ExecStart.stdin and send stdin before close_stdin`));
+      const why =
+        this.proc && this.halfClosed ? 'stdin is already closed' : 'stdin is closed or was not requested';
+      this.fail(
+        new AgentError(
+          'failed_precondition',
+          `${why}; set ExecStart.stdin and send stdin before close_stdin`,
+        ),
+      );
       return;
     }
     const proc = this.proc;

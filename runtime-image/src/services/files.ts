@@ -93,7 +93,8 @@ export function fileHandlers(deps: AgentDeps): FileServiceHandlers {
             const next = await frames.next();
             if (next.done) return;
             const frame = next.value.frame;
-            if (frame.case !== 'data') throw new AgentError('invalid_argument', 'after the header, only data frames');
+            if (frame.case !== 'data')
+              throw new AgentError('invalid_argument', 'after the header, only data frames');
             yield frame.value;
           }
         }
@@ -128,7 +129,9 @@ export function fileHandlers(deps: AgentDeps): FileServiceHandlers {
     makeDir(call, callback) {
       const { path, parents, mode } = call.request;
       if (mode !== undefined && mode > 0o777) {
-        callback(toStatus(new AgentError('invalid_argument', `mode 0${mode.toString(8)} is above 0777`), logger));
+        callback(
+          toStatus(new AgentError('invalid_argument', `mode 0${mode.toString(8)} is above 0777`), logger),
+        );
         return;
       }
       makeDir(workspace, path, { parents, mode })

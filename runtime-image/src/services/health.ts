@@ -7,7 +7,11 @@ import { status } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as Serving } from '@sandbank/proto';
 import type { HealthServiceHandlers } from '@sandbank/proto';
 
-export const HEALTH_SERVICES = ['', 'sandbank.agent.v1.ExecService', 'sandbank.agent.v1.FileService'] as const;
+export const HEALTH_SERVICES = [
+  '',
+  'sandbank.agent.v1.ExecService',
+  'sandbank.agent.v1.FileService',
+] as const;
 
 /** The agent's serving state; `main` flips it on SIGTERM, Watch streams follow it. */
 export class HealthState {
@@ -44,7 +48,9 @@ export function healthHandlers(state: HealthState): HealthServiceHandlers {
       callback(null, { status: current() });
     },
     list(_call, callback) {
-      callback(null, { statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status: current() }])) });
+      callback(null, {
+        statuses: Object.fromEntries(HEALTH_SERVICES.map((s) => [s, { status: current() }])),
+      });
     },
     watch(call) {
       if (!known(call.request.service)) {

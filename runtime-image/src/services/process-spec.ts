@@ -43,6 +43,7 @@ export async function processInputOf(
 
 /** Resolves `cwd` (empty: the root) to an existing directory inside the workspace. */
 export async function workingDirectory(workspace: Workspace, cwd: string): Promise<string> {
+  if (cwd === '' || cwd === '.') return workspace.root; // checked when the workspace was opened
   const dir = await workspace.resolve(cwd);
   const st = await stat(dir.abs).catch((error: unknown) => {
     const mapped = AgentError.from(error, dir.rel);

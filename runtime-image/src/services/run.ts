@@ -26,7 +26,12 @@ export function runHandler(deps: AgentDeps): ExecServiceHandlers['run'] {
         );
       }
       const input = await processInputOf(call.request.process, deps.workspace);
-      const result = await runBuffered(deps.runner, { ...input, maxOutputBytes: cap }, call.request.stdin, abort.signal);
+      const result = await runBuffered(
+        deps.runner,
+        { ...input, maxOutputBytes: cap },
+        call.request.stdin,
+        abort.signal,
+      );
       callback(null, { exit: exitStatusOf(result.exit), stdout: result.stdout, stderr: result.stderr });
     })().catch((error: unknown) => callback(toStatus(error, deps.logger)));
   };

@@ -24,7 +24,11 @@ const GRPC_STATUS: Readonly<Record<AgentErrorCode, status>> = {
 };
 
 /** The status a call ends with for `error`; internal errors are logged with their cause. */
-export function toStatus(error: unknown, logger: Logger, subject?: string): Partial<StatusObject> & { code: status; details: string } {
+export function toStatus(
+  error: unknown,
+  logger: Logger,
+  subject?: string,
+): Partial<StatusObject> & { code: status; details: string } {
   const agentError = AgentError.from(error, subject);
   if (agentError.code === 'internal') logger.error({ err: agentError.cause ?? agentError }, 'internal error');
   return { code: GRPC_STATUS[agentError.code], details: agentError.message };

@@ -33,7 +33,9 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
   const deps = await createAgentDeps(config, { logger: pino({ level: 'silent' }) });
   const server: Server = buildAgentServer(deps);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, p) => (error ? reject(error) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
   );
   const rest = buildLegacyApp(deps);
   await new Promise<void>((resolve) => rest.listen(0, '127.0.0.1', resolve));

@@ -23,6 +23,7 @@ export function buildBundle(): string {
 
 export interface AgentProcess {
   readonly child: ChildProcess;
+  readonly pid: number;
   readonly grpcPort: number;
   readonly restPort: number;
   /** Log lines (parsed JSON) seen so far. */
@@ -31,9 +32,16 @@ export interface AgentProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts the bundled agent with `env` on free loopback ports and waits until it listens. */
-export async function startAgentProcess(bundle: string, env: Record<string, string>): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [bundle], {
+/**
+ * Starts the bundled agent with `env` on free loopback ports and waits until it listens (its
+ * info-level "agent listening" line: keep SANDBANK_AGENT_LOG_LEVEL at info or lower).
+ */
+export async function startAgentProcess(
+  bundle: string,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Promise<AgentProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, bundle], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       SANDBANK_AGENT_HOST: '127.0.0.1',
@@ -43,23 +51,33 @@ export async function startAgentProcess(bundle: string, env: Record<string, stri
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const { pid, stdout } = child;
+  if (pid === undefined || !stdout) throw new Error('could not start the agent');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const logs: Record<string, unknown>[] = [];
   const ready = new Promise<{ grpcPort: number; restPort: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
+    createInterface({ input: stdout }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return; // not a log line (e.g. V8 tracing)
+      }
       logs.push(entry);
-      if (entry['msg'] === 'agent listening') resolve(entry as unknown as { grpcPort: number; restPort: number });
+      if (entry['msg'] === 'agent listening')
+        resolve(entry as unknown as { grpcPort: number; restPort: number });
     });
     void exited.then((code) => reject(new Error(`agent exited with ${code} before listening`)));
+    setTimeout(() => reject(new Error('agent did not log "agent listening" within 20 s')), 20_000).unref();
   });
   const { grpcPort, restPort } = await ready;
-  return { child, grpcPort, restPort, logs, exited };
+  return { child, pid, grpcPort, restPort, logs, exited };
 }
 
 /** Peak and current resident memory of a process, in bytes (from /proc). */
 export function memoryOf(pid: number): { peak: number; current: number } {
   const status = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
-  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { peak: kb('VmHWM'), current: kb('VmRSS') };
 }

@@ -78,7 +78,10 @@ export function frameWhere(call: ExecCall, predicate: (f: ExecResponse) => boole
 export const started = (f: ExecResponse): boolean => f.event.case === 'started';
 
 /** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+export async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 5000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -16,7 +16,17 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -53,7 +63,10 @@ function run(cmd: string, args: string[]): string {
 }
 
 /** Starts `bundle` (the agent's agent.mjs) under runsc and waits until it listens. */
-export async function startGvisorAgent(bundle: string, env: Record<string, string> = {}): Promise<GvisorAgent> {
+export async function startGvisorAgent(
+  bundle: string,
+  env: Record<string, string> = {},
+): Promise<GvisorAgent> {
   requireRunsc();
   const tag = `${process.pid % 100000}${Math.floor(Math.random() * 100)}`;
   const id = `sbk-agent-${tag}`;
@@ -125,7 +138,17 @@ export async function startGvisorAgent(bundle: string, env: Record<string, strin
     // Root filesystem and mounts.
     const bundleDir = join(dir, 'bundle');
     const rootfs = join(bundleDir, 'rootfs');
-    for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'workspace', 'etc', 'opt/sandbank', 'opt/node/bin']) {
+    for (const d of [
+      'usr',
+      'proc',
+      'dev',
+      'sys',
+      'tmp',
+      'workspace',
+      'etc',
+      'opt/sandbank',
+      'opt/node/bin',
+    ]) {
       mkdirSync(join(rootfs, d), { recursive: true });
     }
     const mounts: object[] = [
@@ -154,7 +177,10 @@ export async function startGvisorAgent(bundle: string, env: Record<string, strin
         mounts.push({ destination: `/${top}`, type: 'bind', source: `/${top}`, options: ['rbind', 'ro'] });
       }
     }
-    writeFileSync(join(rootfs, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\nsandbox:x:${AGENT_UID}:${AGENT_UID}::/workspace:/bin/sh\n`);
+    writeFileSync(
+      join(rootfs, 'etc/passwd'),
+      `root:x:0:0:root:/root:/bin/sh\nsandbox:x:${AGENT_UID}:${AGENT_UID}::/workspace:/bin/sh\n`,
+    );
     writeFileSync(join(rootfs, 'etc/group'), `root:x:0:\nsandbox:x:${AGENT_UID}:\n`);
     writeFileSync(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost\n');
     mkdirSync(workspace);
@@ -196,22 +222,26 @@ export async function startGvisorAgent(bundle: string, env: Record<string, strin
     writeFileSync(join(bundleDir, 'config.json'), JSON.stringify(spec, null, 2));
 
     mkdirSync(stateRoot);
-    child = spawn(
+    const runsc = spawn(
       'runsc',
       [`--root=${stateRoot}`, '--platform=ptrace', '--network=host', 'run', '--bundle', bundleDir, id],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    child = runsc;
     let stderr = '';
-    child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
+    runsc.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the agent under runsc did not listen within 30 s: ${stderr}`)), 30_000);
-      createInterface({ input: child!.stdout! }).on('line', (line) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the agent under runsc did not listen within 30 s: ${stderr}`)),
+        30_000,
+      );
+      createInterface({ input: runsc.stdout }).on('line', (line) => {
         if (line.includes('"agent listening"')) {
           clearTimeout(timer);
           resolve();
         }
       });
-      child!.once('exit', (code) => {
+      runsc.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`runsc exited with ${code} before the agent listened: ${stderr}`));
       });

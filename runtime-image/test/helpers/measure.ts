@@ -26,7 +26,9 @@ export function timedExec(client: AgentClient, args: string[]): Promise<ExecTimi
     });
     call.on('error', reject);
     call.on('end', () => resolve({ ms: performance.now() - start, bytes, exitCode }));
-    call.write({ frame: { case: 'start', value: { process: { command: { case: 'argv', value: { args } } } } } });
+    call.write({
+      frame: { case: 'start', value: { process: { command: { case: 'argv', value: { args } } } } },
+    });
     call.end();
   });
 }

@@ -23,7 +23,11 @@ it('honours the legacy python-runtime variables, with Sandbank ones taking prece
     defaultTimeoutMs: 2500,
   });
   expect(
-    loadConfig({ SANDBOX_BASE_DIR: '/app', SANDBANK_AGENT_WORKSPACE: '/w', SANDBANK_AGENT_DEFAULT_TIMEOUT_MS: '7' }),
+    loadConfig({
+      SANDBOX_BASE_DIR: '/app',
+      SANDBANK_AGENT_WORKSPACE: '/w',
+      SANDBANK_AGENT_DEFAULT_TIMEOUT_MS: '7',
+    }),
   ).toMatchObject({ workspace: '/w', defaultTimeoutMs: 7 });
 });
 
@@ -44,6 +48,11 @@ it.each([
 });
 
 it('parses the token digest and keeps agent settings out of child environments', () => {
-  expect(loadConfig({ SANDBANK_AGENT_TOKEN_SHA256: tokenDigest('x') }).tokenSha256?.toString('hex')).toBe(tokenDigest('x'));
-  expect(childEnvironment({ PATH: '/bin', SANDBANK_AGENT_TOKEN_SHA256: 'h', HOME: '/w' })).toEqual({ PATH: '/bin', HOME: '/w' });
+  expect(loadConfig({ SANDBANK_AGENT_TOKEN_SHA256: tokenDigest('x') }).tokenSha256?.toString('hex')).toBe(
+    tokenDigest('x'),
+  );
+  expect(childEnvironment({ PATH: '/bin', SANDBANK_AGENT_TOKEN_SHA256: 'h', HOME: '/w' })).toEqual({
+    PATH: '/bin',
+    HOME: '/w',
+  });
 });

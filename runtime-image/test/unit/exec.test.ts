@@ -23,9 +23,17 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-type Spec = ReturnType<typeof argv> & { env?: Record<string, string>; secretEnv?: Record<string, string>; cwd?: string; timeoutMs?: number };
+type Spec = (ReturnType<typeof argv> | ReturnType<typeof shell>) & {
+  env?: Record<string, string>;
+  secretEnv?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+};
 
-function exec(spec: Spec, options: { stdin?: boolean; maxOutputBytes?: bigint; deadline?: number } = {}): ExecCall {
+function exec(
+  spec: Spec,
+  options: { stdin?: boolean; maxOutputBytes?: bigint; deadline?: number } = {},
+): ExecCall {
   const call = options.deadline
     ? agent.client.exec(new Metadata(), { deadline: Date.now() + options.deadline })
     : agent.client.exec();
@@ -75,7 +83,11 @@ describe('output and exit', () => {
 
   it('runs a shell line with env, cwd and both streams, and reports the exit code', async () => {
     await import('node:fs/promises').then((fs) => fs.mkdir(join(agent.dir, 'sub')));
-    const call = exec({ ...shell('echo "$GREETING from $(pwd)"; echo oops >&2; exit 3'), env: { GREETING: 'hi' }, cwd: 'sub' });
+    const call = exec({
+      ...shell('echo "$GREETING from $(pwd)"; echo oops >&2; exit 3'),
+      env: { GREETING: 'hi' },
+      cwd: 'sub',
+    });
     call.end();
     const r = await execResult(call);
     expect(r.stdout).toBe(`hi from ${join(agent.dir, 'sub')}\n`);
@@ -98,7 +110,9 @@ describe('output and exit', () => {
   });
 
   it('truncates each stream at max_output_bytes without killing the process', async () => {
-    const call = exec(shell('head -c 100000 /dev/zero; head -c 5 /dev/zero >&2; echo done >&2'), { maxOutputBytes: 1000n });
+    const call = exec(shell('head -c 100000 /dev/zero; head -c 5 /dev/zero >&2; echo done >&2'), {
+      maxOutputBytes: 1000n,
+    });
     call.end();
     const r = await execResult(call);
     expect(r.stdout.length).toBe(1000);
@@ -109,7 +123,9 @@ describe('output and exit', () => {
   it('masks secret values in stdout and stderr, also when split across writes', async () => {
     const secret = 's3cr3t-V4lue';
     const call = exec({
-      ...shell('echo "token=$TOKEN"; printf "s3cr"; sleep 0.1; printf "3t-V4lue!\\n"; echo "$TOKEN$TOKEN" >&2; printf s3c'),
+      ...shell(
+        'echo "token=$TOKEN"; printf "s3cr"; sleep 0.1; printf "3t-V4lue!\\n"; echo "$TOKEN$TOKEN" >&2; printf s3c',
+      ),
       secretEnv: { TOKEN: secret },
     });
     call.end();
@@ -263,7 +279,8 @@ describe('backpressure', () => {
     const call = exec(argv(process.execPath, '-e', writer));
     await frameWhere(call, started);
     call.pause(); // the client stops reading
-    const readProgress = async (): Promise<number> => Number(await readFile(progress, 'utf8').catch(() => '0'));
+    const readProgress = async (): Promise<number> =>
+      Number(await readFile(progress, 'utf8').catch(() => '0'));
     // Wait until the writer is stuck: its progress stops moving.
     let last = -1;
     const stalledAt = await eventually(async () => {
@@ -325,7 +342,9 @@ describe('limits', () => {
 
 describe('bad requests get a clear status, never a hang', () => {
   beforeAll(async () => {
-    await import('node:fs/promises').then((fs) => fs.writeFile(join(agent.dir, 'data.txt'), 'not a program', { mode: 0o644 }));
+    await import('node:fs/promises').then((fs) =>
+      fs.writeFile(join(agent.dir, 'data.txt'), 'not a program', { mode: 0o644 }),
+    );
   });
 
   const startWith = (process: object | undefined, extra: object = {}): ExecCall => {
@@ -342,11 +361,21 @@ describe('bad requests get a clear status, never a hang', () => {
     ['blank shell', shell('  '), status.INVALID_ARGUMENT, /shell is empty/],
     ['NUL in argv', argv('echo', 'a\0b'), status.INVALID_ARGUMENT, /NUL/],
     ['env name with =', { ...argv('true'), env: { 'A=B': 'x' } }, status.INVALID_ARGUMENT, /env: name 'A=B'/],
-    ['env in both maps', { ...argv('true'), env: { K: '1' }, secretEnv: { K: '2' } }, status.INVALID_ARGUMENT, /both/],
+    [
+      'env in both maps',
+      { ...argv('true'), env: { K: '1' }, secretEnv: { K: '2' } },
+      status.INVALID_ARGUMENT,
+      /both/,
+    ],
     ['missing executable', argv('no-such-program-xyz'), status.NOT_FOUND, /no-such-program-xyz/],
     ['not executable', argv('./data.txt'), status.PERMISSION_DENIED, /not executable/],
     ['cwd outside', { ...argv('true'), cwd: '../..' }, status.PERMISSION_DENIED, /outside the workspace/],
-    ['cwd absolute outside', { ...argv('true'), cwd: '/etc' }, status.PERMISSION_DENIED, /outside the workspace/],
+    [
+      'cwd absolute outside',
+      { ...argv('true'), cwd: '/etc' },
+      status.PERMISSION_DENIED,
+      /outside the workspace/,
+    ],
     ['cwd missing', { ...argv('true'), cwd: 'nope' }, status.NOT_FOUND, /cwd 'nope' does not exist/],
   ])('%s', async (_name, process, code, message) => {
     const r = await execResult(startWith(process));
@@ -370,7 +399,10 @@ describe('bad requests get a clear status, never a hang', () => {
     const call = agent.client.exec();
     call.write({ frame: { case: 'stdin', value: Buffer.from('x') } });
     const r = await execResult(call);
-    expect(r.error).toMatchObject({ code: status.INVALID_ARGUMENT, details: 'the first frame must be start' });
+    expect(r.error).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'the first frame must be start',
+    });
   });
 
   it('a stream that ends before start', async () => {
@@ -381,7 +413,11 @@ describe('bad requests get a clear status, never a hang', () => {
   });
 
   it('an empty frame, a second start and a resize without tty end the call and kill the process', async () => {
-    for (const frame of [{ case: undefined }, { case: 'start', value: {} }, { case: 'resize', value: { cols: 1, rows: 1 } }]) {
+    for (const frame of [
+      { case: undefined },
+      { case: 'start', value: {} },
+      { case: 'resize', value: { cols: 1, rows: 1 } },
+    ]) {
       const call = exec(argv('sleep', '30'));
       const pid = pidOf(await frameWhere(call, started));
       call.write({ frame } as never);

@@ -52,7 +52,8 @@ afterAll(async () => {
 const c = () => agent.client;
 const stat_ = (path: string) => unary<StatResponse>((cb) => c().stat({ path }, cb));
 const list = (path: string) => unary<ListDirResponse>((cb) => c().listDir({ path }, cb));
-const remove = (path: string, recursive = false) => unary<RemoveResponse>((cb) => c().remove({ path, recursive }, cb));
+const remove = (path: string, recursive = false) =>
+  unary<RemoveResponse>((cb) => c().remove({ path, recursive }, cb));
 const makeDir = (path: string, parents = false, mode?: number) =>
   unary<MakeDirResponse>((cb) => c().makeDir({ path, parents, ...(mode === undefined ? {} : { mode }) }, cb));
 const read = (path: string, extra: { offset?: bigint; limit?: bigint; chunkSize?: number } = {}) =>
@@ -138,7 +139,12 @@ describe('ReadFile', () => {
     await writeFile(join(agent.dir, 'bytes.bin'), content);
     const all = await read('bytes.bin', { chunkSize: 100 });
     expect(all).toHaveLength(10);
-    expect(all[0]?.info).toMatchObject({ name: 'bytes.bin', path: 'bytes.bin', size: 1000n, type: FileType.FILE });
+    expect(all[0]?.info).toMatchObject({
+      name: 'bytes.bin',
+      path: 'bytes.bin',
+      size: 1000n,
+      type: FileType.FILE,
+    });
     expect(all.slice(1).every((r) => r.info === undefined)).toBe(true);
     expect(Buffer.concat(all.map((r) => Buffer.from(r.data)))).toEqual(content);
 
@@ -159,7 +165,10 @@ describe('ReadFile', () => {
     expect((await failure(read('real-dir'))).code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(read(''))).code).toBe(status.FAILED_PRECONDITION);
     const missing = await failure(read('missing.txt'));
-    expect(missing).toMatchObject({ code: status.NOT_FOUND, details: "'missing.txt': no such file or directory" });
+    expect(missing).toMatchObject({
+      code: status.NOT_FOUND,
+      details: "'missing.txt': no such file or directory",
+    });
   });
 });
 
@@ -179,8 +188,12 @@ describe('WriteFile', () => {
   });
 
   it('fails without create_parents, on exclusive over an existing file, and over a directory', async () => {
-    expect((await failure(write({ path: 'nowhere/x.txt', createParents: false }, 'x'))).code).toBe(status.NOT_FOUND);
-    expect((await failure(write({ path: 'data.txt', exclusive: true }, 'x'))).code).toBe(status.ALREADY_EXISTS);
+    expect((await failure(write({ path: 'nowhere/x.txt', createParents: false }, 'x'))).code).toBe(
+      status.NOT_FOUND,
+    );
+    expect((await failure(write({ path: 'data.txt', exclusive: true }, 'x'))).code).toBe(
+      status.ALREADY_EXISTS,
+    );
     expect((await failure(write({ path: 'real-dir' }, 'x'))).code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(write({ path: 'data.txt/x' }, 'x'))).code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(write({ path: '' }, 'x'))).code).toBe(status.INVALID_ARGUMENT);
@@ -202,7 +215,10 @@ describe('WriteFile', () => {
       call.write({ frame: { case: 'header', value: { path: 'data.txt' } } });
       call.end();
     });
-    expect(await failure(twoHeaders)).toMatchObject({ code: status.INVALID_ARGUMENT, details: 'after the header, only data frames' });
+    expect(await failure(twoHeaders)).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'after the header, only data frames',
+    });
     expect(await readFile(join(agent.dir, 'data.txt'), 'utf8')).toBe('data');
     expect((await readdir(agent.dir)).filter((n) => n.includes('sandbank-tmp'))).toEqual([]);
   });
@@ -265,11 +281,24 @@ describe('ListDir and Stat', () => {
     const before = Date.now();
     await writeFile(join(agent.dir, 'stat.txt'), '12345');
     const { info } = await stat_('stat.txt');
-    expect(info).toMatchObject({ name: 'stat.txt', path: 'stat.txt', size: 5n, type: FileType.FILE, mode: 0o644 });
-    expect(timestampMs(info!.modTime!)).toBeGreaterThanOrEqual(before - 1000);
-    expect((await stat_('file-link')).info).toMatchObject({ name: 'file-link', type: FileType.FILE, size: 5n });
+    expect(info?.modTime && timestampMs(info.modTime)).toBeGreaterThanOrEqual(before - 1000);
+    expect(info).toMatchObject({
+      name: 'stat.txt',
+      path: 'stat.txt',
+      size: 5n,
+      type: FileType.FILE,
+      mode: 0o644,
+    });
+    expect((await stat_('file-link')).info).toMatchObject({
+      name: 'file-link',
+      type: FileType.FILE,
+      size: 5n,
+    });
     expect((await stat_('')).info).toMatchObject({ name: '.', path: '.', type: FileType.DIRECTORY });
-    expect((await stat_(`${agent.dir}/real-dir/`)).info).toMatchObject({ path: 'real-dir', type: FileType.DIRECTORY });
+    expect((await stat_(`${agent.dir}/real-dir/`)).info).toMatchObject({
+      path: 'real-dir',
+      type: FileType.DIRECTORY,
+    });
     expect((await failure(stat_('nope'))).code).toBe(status.NOT_FOUND);
   });
 });
@@ -299,7 +328,8 @@ describe('Remove and MakeDir', () => {
     expect(missing.code).toBe(status.NOT_FOUND);
     expect(missing.details).toMatch(/set parents/);
     await makeDir('x/y/z', true, 0o750);
-    for (const dir of ['x', 'x/y', 'x/y/z']) expect((await stat(join(agent.dir, dir))).mode & 0o777).toBe(0o750);
+    for (const dir of ['x', 'x/y', 'x/y/z'])
+      expect((await stat(join(agent.dir, dir))).mode & 0o777).toBe(0o750);
     expect((await failure(makeDir('bad-mode', false, 0o1777))).code).toBe(status.INVALID_ARGUMENT);
   });
 });

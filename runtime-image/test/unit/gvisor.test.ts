@@ -52,7 +52,9 @@ it('runs Exec inside gVisor: the kernel the process sees is gVisor’s', async (
 
 it('streams stdin through the sandbox and writes files the host sees in the workspace', async () => {
   const call = client.exec();
-  call.write({ frame: { case: 'start', value: { process: shell('tr a-z A-Z > shout.txt; cat shout.txt'), stdin: true } } });
+  call.write({
+    frame: { case: 'start', value: { process: shell('tr a-z A-Z > shout.txt; cat shout.txt'), stdin: true } },
+  });
   call.write({ frame: { case: 'stdin', value: Buffer.from('hello from the host\n') } });
   call.end();
   const r = await execResult(call);

@@ -19,8 +19,13 @@ jest.setTimeout(120_000);
 
 const SIZE = 1024 * 1024 * 1024;
 const FRAME = 1024 * 1024;
-/** Peak growth allowed over the idle agent: a fraction of the file, far below holding it. */
-const MAX_GROWTH = 96 * 1024 * 1024;
+/**
+ * Peak growth allowed over the idle agent: an eighth of the file. What it does hold is dead
+ * buffers: V8 frees ArrayBuffers only when a GC runs, which external-memory pressure triggers
+ * every ~64 MiB of garbage, plus the frames in flight (gRPC windows, the pipe to the disk).
+ * Measured: 60-75 MiB.
+ */
+const MAX_GROWTH = 128 * 1024 * 1024;
 
 let workspace: string;
 let agent: AgentProcess;
@@ -43,15 +48,20 @@ function frame(i: number): Buffer {
 }
 
 it('round-trips 1 GiB through the agent with bounded memory', async () => {
-  const idle = memoryOf(agent.child.pid!).current;
+  const idle = memoryOf(agent.pid).current;
   const client = createAgentClient(`127.0.0.1:${agent.grpcPort}`, credentials.createInsecure(), {
     'grpc.max_receive_message_length': 8 * FRAME,
+    // A receive window larger than HTTP/2's 64 KiB default, as the router sets it: otherwise
+    // every 64 KiB of ReadFile waits for a WINDOW_UPDATE round trip.
+    'grpc-node.flow_control_window': 8 * FRAME,
   });
   try {
     const t0 = Date.now();
     const sent = createHash('sha256');
     const written = await new Promise<WriteFileResponse>((resolve, reject) => {
-      const call = client.writeFile((error, response) => (error ? reject(error) : resolve(response!)));
+      const call = client.writeFile((error, response) =>
+        error || !response ? reject(error) : resolve(response),
+      );
       call.write({ frame: { case: 'header', value: { path: 'big/one-gib.bin' } } });
       void (async () => {
         for (let i = 0; i < SIZE / FRAME; i++) {
@@ -80,8 +90,10 @@ it('round-trips 1 GiB through the agent with bounded memory', async () => {
 
     const t2 = Date.now();
     process.stderr.write(`large-file: write ${t1 - t0} ms, read ${t2 - t1} ms, `);
-    const { peak } = memoryOf(agent.child.pid!);
-    process.stderr.write(`agent RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB\n`);
+    const { peak } = memoryOf(agent.pid);
+    process.stderr.write(
+      `agent RSS idle ${(idle / 2 ** 20).toFixed(1)} MiB, peak ${(peak / 2 ** 20).toFixed(1)} MiB\n`,
+    );
     expect(peak - idle).toBeLessThan(MAX_GROWTH);
   } finally {
     client.close();

@@ -10,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, Metadata, status } from '@grpc/grpc-js';
 import type { ClientReadableStream, requestCallback, ServiceError } from '@grpc/grpc-js';
-import { createAgentClient, HealthCheckResponse_ServingStatus as Serving, HealthServiceDefinition } from '@sandbank/proto';
+import {
+  createAgentClient,
+  HealthCheckResponse_ServingStatus as Serving,
+  HealthServiceDefinition,
+} from '@sandbank/proto';
 import type { HealthCheckResponse, RunResponse } from '@sandbank/proto';
 import { tokenDigest } from '../../src/index.js';
 import { buildBundle, startAgentProcess } from '../helpers/bundle.js';
@@ -35,7 +39,12 @@ afterAll(async () => rm(workspace, { recursive: true, force: true }));
 
 it('refuses bad configuration with a message naming the variable, exit code 2', async () => {
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, [bundle], { env: { SANDBANK_AGENT_GRPC_PORT: 'ninety' } }, () => undefined);
+    const child = execFile(
+      process.execPath,
+      [bundle],
+      { env: { SANDBANK_AGENT_GRPC_PORT: 'ninety' } },
+      () => undefined,
+    );
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (code) => resolve({ code, stderr }));
@@ -61,7 +70,9 @@ it('serves health, requires the token when configured, and drains on SIGTERM', a
     expect(check.status).toBe(Serving.SERVING);
     const unknown = await failure(unary<HealthCheckResponse>((cb) => health.check({ service: 'nope' }, cb)));
     expect(unknown.code).toBe(status.NOT_FOUND);
-    const denied = await failure(unary<RunResponse>((cb) => client.run({ process: { command: { case: 'shell', value: 'true' } } }, cb)));
+    const denied = await failure(
+      unary<RunResponse>((cb) => client.run({ process: { command: { case: 'shell', value: 'true' } } }, cb)),
+    );
     expect(denied.code).toBe(status.UNAUTHENTICATED);
     const ok = await unary<RunResponse>((cb) =>
       client.run({ process: { command: { case: 'shell', value: 'echo authed' } } }, auth, cb),
@@ -75,7 +86,12 @@ it('serves health, requires the token when configured, and drains on SIGTERM', a
     await eventually(() => (statuses.length > 0 ? true : undefined));
 
     const call = client.exec(auth);
-    call.write({ frame: { case: 'start', value: { process: { command: { case: 'argv', value: { args: ['sleep', '60'] } } } } } });
+    call.write({
+      frame: {
+        case: 'start',
+        value: { process: { command: { case: 'argv', value: { args: ['sleep', '60'] } } } },
+      },
+    });
     const startedFrame = await frameWhere(call, started);
     const pid = startedFrame.event.case === 'started' ? startedFrame.event.value.pid : 0;
     const result = execResult(call);
@@ -88,7 +104,9 @@ it('serves health, requires the token when configured, and drains on SIGTERM', a
     expect(r.exit).toMatchObject({ signal: 'SIGKILL', exitCode: 137 });
     expect(await agent.exited).toBe(0);
     expect(alive(pid)).toBe(false);
-    expect(agent.logs.map((l) => l['msg'])).toEqual(expect.arrayContaining(['agent listening', 'draining', 'stopped']));
+    expect(agent.logs.map((l) => l['msg'])).toEqual(
+      expect.arrayContaining(['agent listening', 'draining', 'stopped']),
+    );
   } finally {
     health.close();
     client.close();

@@ -55,7 +55,11 @@ function http(
 const json = { 'content-type': 'application/json' };
 const execute = (command: unknown) => http('POST', '/execute', JSON.stringify({ command }), json);
 
-function multipart(filename: string, content: Buffer | string, field = 'file'): { body: Buffer; headers: Record<string, string> } {
+function multipart(
+  filename: string,
+  content: Buffer | string,
+  field = 'file',
+): { body: Buffer; headers: Record<string, string> } {
   const boundary = '----sandbank-test-boundary';
   const body = Buffer.concat([
     Buffer.from(
@@ -68,7 +72,8 @@ function multipart(filename: string, content: Buffer | string, field = 'file'): 
   return { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
-const python = (script: string, ...args: string[]): string => execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
+const python = (script: string, ...args: string[]): string =>
+  execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
 
 describe('GET /', () => {
   it('answers the health document', async () => {
@@ -92,7 +97,10 @@ describe('POST /execute', () => {
       'no-such-command --flag',
       `{"stdout":"","stderr":"Failed to execute command: [Errno 2] No such file or directory: 'no-such-command'","exit_code":1}`,
     ],
-    ['echo "unclosed', '{"stdout":"","stderr":"Failed to execute command: No closing quotation","exit_code":1}'],
+    [
+      'echo "unclosed',
+      '{"stdout":"","stderr":"Failed to execute command: No closing quotation","exit_code":1}',
+    ],
     ['   ', '{"stdout":"","stderr":"Failed to execute command: list index out of range","exit_code":1}'],
     [
       'sleep 5',
@@ -110,7 +118,11 @@ describe('POST /execute', () => {
   });
 
   it.each([
-    ['a missing command', '{}', '{"detail":[{"type":"missing","loc":["body","command"],"msg":"Field required","input":{}}]}'],
+    [
+      'a missing command',
+      '{}',
+      '{"detail":[{"type":"missing","loc":["body","command"],"msg":"Field required","input":{}}]}',
+    ],
     [
       'a command that is not a string',
       '{"command":5}',
@@ -121,7 +133,11 @@ describe('POST /execute', () => {
       '["ls"]',
       '{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":["ls"]}]}',
     ],
-    ['an empty body', '', '{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}'],
+    [
+      'an empty body',
+      '',
+      '{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}',
+    ],
     [
       'invalid JSON',
       '{"command": ',
@@ -167,7 +183,9 @@ describe('POST /upload and GET /download', () => {
     const { body, headers } = multipart('x.txt', 'x', 'other');
     const r = await http('POST', '/upload', body, headers);
     expect(r.status).toBe(422);
-    expect(r.text).toBe('{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}');
+    expect(r.text).toBe(
+      '{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}',
+    );
     const notMultipart = await http('POST', '/upload', '{}', json);
     expect(notMultipart.status).toBe(422);
   });
@@ -212,7 +230,12 @@ describe('POST /upload and GET /download', () => {
       const r = await http('GET', path);
       expect([r.status, r.text]).toEqual([404, '{"message":"File not found"}']);
     }
-    for (const path of ['/download/..%2F..%2Fetc%2Fpasswd', '/download/%252e%252e/%252e%252e/etc/passwd', '/download/tmp-link/x', '/download/a%00b']) {
+    for (const path of [
+      '/download/..%2F..%2Fetc%2Fpasswd',
+      '/download/%252e%252e/%252e%252e/etc/passwd',
+      '/download/tmp-link/x',
+      '/download/a%00b',
+    ]) {
       const r = await http('GET', path);
       expect([r.status, r.text]).toEqual([403, '{"message":"Access denied"}']);
     }
@@ -242,7 +265,12 @@ describe('GET /list and GET /exists', () => {
       join(agent.dir, 'ls'),
     );
     expect(r.text).toBe(expected);
-    expect(JSON.parse(r.text).map((e: { name: string }) => e.name)).toEqual(['b.txt', 'link-to-dir', 'sub', 'ä.txt']);
+    expect(JSON.parse(r.text).map((e: { name: string }) => e.name)).toEqual([
+      'b.txt',
+      'link-to-dir',
+      'sub',
+      'ä.txt',
+    ]);
   });
 
   it('lists the root at /list/, and answers 404 and 403 like upstream', async () => {
@@ -289,7 +317,13 @@ describe('with a sandbox token', () => {
       expect([denied.status, denied.text]).toEqual([401, '{"detail":"Not authenticated"}']);
       const wrong = await http('GET', '/list/', undefined, { authorization: 'Bearer nope' }, secured.restUrl);
       expect(wrong.status).toBe(401);
-      const ok = await http('POST', '/execute', '{"command":"true"}', { ...json, authorization: 'Bearer t0ken' }, secured.restUrl);
+      const ok = await http(
+        'POST',
+        '/execute',
+        '{"command":"true"}',
+        { ...json, authorization: 'Bearer t0ken' },
+        secured.restUrl,
+      );
       expect(ok.text).toBe('{"stdout":"","stderr":"","exit_code":0}');
     } finally {
       await secured.close();

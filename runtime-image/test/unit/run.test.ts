@@ -78,5 +78,7 @@ it('kills the group when the deadline passes (DEADLINE_EXCEEDED)', async () => {
 it('maps bad requests to statuses', async () => {
   expect((await failure(run({}))).code).toBe(status.INVALID_ARGUMENT);
   expect((await failure(run({ process: argv('nope-not-here') }))).code).toBe(status.NOT_FOUND);
-  expect((await failure(run({ process: { ...argv('true'), cwd: '/' } }))).code).toBe(status.PERMISSION_DENIED);
+  expect((await failure(run({ process: { ...argv('true'), cwd: '/' } }))).code).toBe(
+    status.PERMISSION_DENIED,
+  );
 });

@@ -111,7 +111,10 @@ async function bindFirst(
 ): Promise<Pod | undefined> {
   const ns = claim.metadata.namespace ?? '';
   for (const candidate of candidates) {
-    let pod: Readonly<Pod> | undefined = deps.caches.pods.get(ns, candidate.name);
+    // The cache may have moved on since the plan chose this candidate: another claim's bind may
+    // be in it now, and a write guarded by *that* resourceVersion would succeed and steal the Pod.
+    const cached = deps.caches.pods.get(ns, candidate.name);
+    let pod: Readonly<Pod> | undefined = cached && isFree(cached) ? cached : undefined;
     for (let attempt = 0; attempt < 2 && pod && pod.metadata.uid === candidate.uid; attempt++) {
       try {
         return await deps.client.replace(PODS, ns, boundPod(pod, claim));

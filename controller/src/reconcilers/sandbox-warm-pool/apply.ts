@@ -40,11 +40,14 @@ export async function applyPoolPlan(
         await Promise.all(
           action.pods.map(async (pod) => {
             try {
-              const deleted = await deps.client.delete(PODS, ns, pod.name, { uid: pod.uid });
+              const deleted = await deps.client.delete(PODS, ns, pod.name, {
+                uid: pod.uid,
+                resourceVersion: pod.resourceVersion,
+              });
               if (!deleted) deps.poolExpectations.deletionObserved(key, pod.uid);
             } catch (error) {
               deps.poolExpectations.deletionObserved(key, pod.uid);
-              // Conflict: the uid precondition failed — the Pod was claimed or replaced meanwhile.
+              // Conflict: a precondition failed — the Pod was claimed, changed or replaced meanwhile.
               if (!isKubeError(error, 'Conflict')) throw error;
             }
           }),

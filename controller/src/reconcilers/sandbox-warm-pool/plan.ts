@@ -26,9 +26,14 @@ export interface PoolObserved {
 
 export type PoolAction =
   | { readonly type: 'create-pods'; readonly count: number; readonly pod: Pod }
+  /** Deleted only at the version seen here: a Pod a claim bound meanwhile is not touched. */
   | {
       readonly type: 'delete-pods';
-      readonly pods: readonly { readonly name: string; readonly uid: string }[];
+      readonly pods: readonly {
+        readonly name: string;
+        readonly uid: string;
+        readonly resourceVersion: string;
+      }[];
     }
   | {
       readonly type: 'event';
@@ -99,7 +104,11 @@ export function planPool(o: PoolObserved): PoolPlan {
   if (toDelete.length > 0) {
     actions.push({
       type: 'delete-pods',
-      pods: toDelete.map((p) => ({ name: p.metadata.name ?? '', uid: p.metadata.uid ?? '' })),
+      pods: toDelete.map((p) => ({
+        name: p.metadata.name ?? '',
+        uid: p.metadata.uid ?? '',
+        resourceVersion: p.metadata.resourceVersion ?? '',
+      })),
     });
   }
   if (kept.length < desired) {

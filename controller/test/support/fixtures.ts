@@ -1,0 +1,207 @@
+/**
+ * Objects the controller's process-level tests and benchmarks create on a real API server: a
+ * namespace, the `gvisor` RuntimeClass (kwok runs no containers, so the handler only has to
+ * exist), a template like the GKE guide's, a warm pool, claims; and list helpers.
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  NodeV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+
+export const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' } as const;
+export const CORE_GROUP = { group: 'agents.x-k8s.io', version: 'v1alpha1' } as const;
+
+export interface Condition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+}
+
+export type Obj = KubernetesObject & {
+  metadata: NonNullable<KubernetesObject['metadata']>;
+  spec?: Record<string, unknown>;
+  status?: {
+    conditions?: Condition[];
+    readyReplicas?: number;
+    replicas?: number;
+    sandbox?: { name?: string };
+  };
+};
+
+export const isReady = (o: Obj | undefined): boolean =>
+  o?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+export function collectionPaths(ns: string) {
+  return {
+    claims: `/apis/${EXT.group}/${EXT.version}/namespaces/${ns}/sandboxclaims`,
+    pools: `/apis/${EXT.group}/${EXT.version}/namespaces/${ns}/sandboxwarmpools`,
+    sandboxes: `/apis/${CORE_GROUP.group}/${CORE_GROUP.version}/namespaces/${ns}/sandboxes`,
+    pods: `/api/v1/namespaces/${ns}/pods`,
+  };
+}
+
+const ignoreConflict = (error: { code?: number }) => {
+  if (error.code !== 409) throw error;
+};
+
+export async function ensureRuntimeClass(kc: KubeConfig): Promise<void> {
+  await kc
+    .makeApiClient(NodeV1Api)
+    .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
+    .then(() => undefined, ignoreConflict);
+}
+
+export async function createNamespace(kc: KubeConfig, name: string): Promise<void> {
+  await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+}
+
+/** Deletes the namespace without waiting for it to be gone. */
+export async function deleteNamespace(kc: KubeConfig, name: string): Promise<void> {
+  await kc
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name })
+    .catch(() => undefined);
+}
+
+/** A template like the GKE guide's: gvisor, one container with a readiness probe. */
+export async function createTemplate(kc: KubeConfig, ns: string, name: string): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    ...EXT,
+    namespace: ns,
+    plural: 'sandboxtemplates',
+    body: {
+      apiVersion: `${EXT.group}/${EXT.version}`,
+      kind: 'SandboxTemplate',
+      metadata: { name },
+      spec: {
+        podTemplate: {
+          metadata: { labels: { sandbox: name } },
+          spec: {
+            runtimeClassName: 'gvisor',
+            containers: [
+              {
+                name: 'runtime',
+                image: 'registry.k8s.io/agent-sandbox/python-runtime-sandbox:v0.1.0',
+                ports: [{ containerPort: 8888 }],
+                readinessProbe: { httpGet: { path: '/', port: 8888 }, periodSeconds: 1 },
+                resources: { requests: { cpu: '10m', memory: '16Mi' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+}
+
+export async function createPool(
+  kc: KubeConfig,
+  ns: string,
+  name: string,
+  template: string,
+  replicas: number,
+): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    ...EXT,
+    namespace: ns,
+    plural: 'sandboxwarmpools',
+    body: {
+      apiVersion: `${EXT.group}/${EXT.version}`,
+      kind: 'SandboxWarmPool',
+      metadata: { name },
+      spec: { replicas, sandboxTemplateRef: { name: template } },
+    },
+  });
+}
+
+export async function scalePool(kc: KubeConfig, ns: string, name: string, replicas: number): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject({
+    ...EXT,
+    namespace: ns,
+    plural: 'sandboxwarmpools',
+    name,
+    body: [{ op: 'replace', path: '/spec/replicas', value: replicas }],
+  });
+}
+
+export function claimBody(name: string, template: string): Record<string, unknown> {
+  return {
+    apiVersion: `${EXT.group}/${EXT.version}`,
+    kind: 'SandboxClaim',
+    metadata: { name },
+    spec: { sandboxTemplateRef: { name: template } },
+  };
+}
+
+export async function createClaim(kc: KubeConfig, ns: string, name: string, template: string): Promise<Obj> {
+  return (await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    ...EXT,
+    namespace: ns,
+    plural: 'sandboxclaims',
+    body: claimBody(name, template),
+  })) as Obj;
+}
+
+export async function deleteAllClaims(kc: KubeConfig, ns: string): Promise<void> {
+  await kc.makeApiClient(CustomObjectsApi).deleteCollectionNamespacedCustomObject({
+    ...EXT,
+    namespace: ns,
+    plural: 'sandboxclaims',
+  });
+}
+
+export async function listClaims(kc: KubeConfig, ns: string): Promise<Obj[]> {
+  const list = (await kc
+    .makeApiClient(CustomObjectsApi)
+    .listNamespacedCustomObject({ ...EXT, namespace: ns, plural: 'sandboxclaims' })) as { items: Obj[] };
+  return list.items;
+}
+
+export async function listSandboxes(kc: KubeConfig, ns: string): Promise<Obj[]> {
+  const list = (await kc
+    .makeApiClient(CustomObjectsApi)
+    .listNamespacedCustomObject({ ...CORE_GROUP, namespace: ns, plural: 'sandboxes' })) as { items: Obj[] };
+  return list.items;
+}
+
+export async function listPods(kc: KubeConfig, ns: string): Promise<Obj[]> {
+  return (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns })).items as unknown as Obj[];
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Polls `check` (bounded) until it returns undefined; on timeout throws its last complaint. */
+export async function eventually(
+  what: string,
+  check: () => Promise<string | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const problem = await check();
+    if (problem === undefined) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not true after ${timeoutMs} ms: ${problem}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
