@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
-import { buildBundle, startAgentProcess } from '../../runtime-image/test/helpers/bundle.js';
+import { buildBundle, removeBundle, startAgentProcess } from '../../runtime-image/test/helpers/bundle.js';
 import { startGvisorAgent } from '../../runtime-image/test/helpers/gvisor.js';
 import { memoryMiB, timedExec } from '../../runtime-image/test/helpers/measure.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
@@ -73,6 +73,7 @@ const benchmark: Benchmark = {
       results.push({ name: 'agent-idle-pss-runsc-sandbox', unit: 'MiB', samples: m.pss, params });
     } finally {
       await sandbox.stop();
+      removeBundle(bundle);
     }
     return results;
   },

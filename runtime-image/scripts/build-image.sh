@@ -40,6 +40,8 @@ work=$(mktemp -d)
 containers=()
 cleanup() {
   for c in "${containers[@]}"; do b rm "$c" >/dev/null 2>&1 || true; done
+  # bud leaves working containers of stages used only by COPY --from; the storage is ours alone.
+  b rm --all >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT

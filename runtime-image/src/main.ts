@@ -29,6 +29,16 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { component: 'sandbank-agent' } });
+  // A bug must not die silently or as plain text: log it as JSON, then exit non-zero (the
+  // kubelet restarts the container).
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled rejection');
+    process.exit(1);
+  });
   const deps = await createAgentDeps(config, { logger });
 
   const grpc = buildAgentServer(deps);

@@ -59,12 +59,14 @@ export async function handleUpload(
   }
   const outcome = new Promise<() => void>((resolve) => {
     let upload: Promise<() => void> | undefined;
+    let uploading: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     let plainField: string | undefined;
     parser.on('file', (field, stream, info) => {
       if (field !== 'file' || upload) {
         stream.resume();
         return;
       }
+      uploading = stream;
       upload = saveUpload(deps, res, info.filename ?? '', stream);
     });
     parser.on('field', (field, value) => {
@@ -89,7 +91,12 @@ export async function handleUpload(
             ]),
       );
     });
-    parser.on('error', () => resolve(missing));
+    parser.on('error', (error: Error) => {
+      // A malformed or truncated body: stop the write (its temporary file is removed), then 422.
+      uploading?.destroy(error);
+      if (upload) void upload.then(() => resolve(missing));
+      else resolve(missing);
+    });
   });
   req.pipe(parser);
   (await outcome)();

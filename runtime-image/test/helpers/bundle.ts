@@ -4,7 +4,7 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,13 +12,22 @@ import { fileURLToPath } from 'node:url';
 
 export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Bundles the agent into a fresh temporary directory and returns the file's path. */
+/** The Node flags the image's ENTRYPOINT runs the agent with (keep in step with the Dockerfile). */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/** Bundles the agent into a fresh temporary directory (removed when this process exits). */
 export function buildBundle(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sandbank-agent-bundle-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o755); // readable by the sandbox's user 1000 when bind-mounted into gVisor
   const out = join(dir, 'agent.mjs');
   execFileSync(process.execPath, [join(AGENT_DIR, 'scripts', 'bundle.mjs'), out], { stdio: 'inherit' });
   return out;
+}
+
+/** Removes a bundle made by `buildBundle` (tests call it in afterAll: jest does not run exit hooks). */
+export function removeBundle(bundle: string): void {
+  rmSync(dirname(bundle), { recursive: true, force: true });
 }
 
 export interface AgentProcess {
@@ -39,7 +48,7 @@ export interface AgentProcess {
 export async function startAgentProcess(
   bundle: string,
   env: Record<string, string>,
-  nodeArgs: readonly string[] = [],
+  nodeArgs: readonly string[] = AGENT_NODE_FLAGS,
 ): Promise<AgentProcess> {
   const child = spawn(process.execPath, [...nodeArgs, bundle], {
     env: {

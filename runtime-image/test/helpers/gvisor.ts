@@ -30,6 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { AGENT_NODE_FLAGS } from './bundle.js';
 
 export const AGENT_UID = 1000;
 const GRPC_PORT = 8889;
@@ -191,7 +192,7 @@ export async function startGvisorAgent(
       process: {
         terminal: false,
         user: { uid: AGENT_UID, gid: AGENT_UID },
-        args: ['/opt/node/bin/node', `/opt/sandbank/${basename(bundle)}`],
+        args: ['/opt/node/bin/node', ...AGENT_NODE_FLAGS, `/opt/sandbank/${basename(bundle)}`],
         env: [
           'PATH=/usr/local/bin:/usr/bin:/bin',
           'HOME=/workspace',

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
 import type { AgentClient, ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
-import { buildBundle } from '../helpers/bundle.js';
+import { buildBundle, removeBundle } from '../helpers/bundle.js';
 import { collect, execResult, shell, unary } from '../helpers/calls.js';
 import { requireRunsc, startGvisorAgent } from '../helpers/gvisor.js';
 import type { GvisorAgent } from '../helpers/gvisor.js';
@@ -20,14 +20,17 @@ jest.setTimeout(60_000);
 
 let sandbox: GvisorAgent;
 let client: AgentClient;
+let bundle: string;
 beforeAll(async () => {
   requireRunsc();
-  sandbox = await startGvisorAgent(buildBundle());
+  bundle = buildBundle();
+  sandbox = await startGvisorAgent(bundle);
   client = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
 });
 afterAll(async () => {
   client?.close();
   await sandbox?.stop();
+  if (bundle) removeBundle(bundle);
 });
 
 it('runs Exec inside gVisor: the kernel the process sees is gVisor’s', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
 import type { ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
-import { buildBundle, memoryOf, startAgentProcess } from '../helpers/bundle.js';
+import { buildBundle, memoryOf, removeBundle, startAgentProcess } from '../helpers/bundle.js';
 import type { AgentProcess } from '../helpers/bundle.js';
 
 jest.setTimeout(120_000);
@@ -28,14 +28,17 @@ const FRAME = 1024 * 1024;
 const MAX_GROWTH = 128 * 1024 * 1024;
 
 let workspace: string;
+let bundle: string;
 let agent: AgentProcess;
 beforeAll(async () => {
   workspace = await mkdtemp(join(tmpdir(), 'sandbank-large-'));
-  agent = await startAgentProcess(buildBundle(), { SANDBANK_AGENT_WORKSPACE: workspace });
+  bundle = buildBundle();
+  agent = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: workspace });
 });
 afterAll(async () => {
   agent.child.kill('SIGKILL');
   await agent.exited;
+  removeBundle(bundle);
   await rm(workspace, { recursive: true, force: true });
 });
 

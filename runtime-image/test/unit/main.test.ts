@@ -17,7 +17,7 @@ import {
 } from '@sandbank/proto';
 import type { HealthCheckResponse, RunResponse } from '@sandbank/proto';
 import { tokenDigest } from '../../src/index.js';
-import { buildBundle, startAgentProcess } from '../helpers/bundle.js';
+import { buildBundle, removeBundle, startAgentProcess } from '../helpers/bundle.js';
 import { alive, eventually, execResult, failure, frameWhere, started, unary } from '../helpers/calls.js';
 
 jest.setTimeout(30_000);
@@ -35,7 +35,10 @@ beforeAll(async () => {
   bundle = buildBundle();
   workspace = await mkdtemp(join(tmpdir(), 'sandbank-main-test-'));
 });
-afterAll(async () => rm(workspace, { recursive: true, force: true }));
+afterAll(async () => {
+  removeBundle(bundle);
+  await rm(workspace, { recursive: true, force: true });
+});
 
 it('refuses bad configuration with a message naming the variable, exit code 2', async () => {
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {

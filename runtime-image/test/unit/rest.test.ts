@@ -190,6 +190,16 @@ describe('POST /upload and GET /download', () => {
     expect(notMultipart.status).toBe(422);
   });
 
+  it('answers a truncated multipart body with 422 and leaves no temporary file', async () => {
+    const { body, headers } = multipart('cut/short.txt', 'x'.repeat(100_000));
+    const r = await http('POST', '/upload', body.subarray(0, 50_000), headers);
+    expect(r.status).toBe(422);
+    const leftovers = await import('node:fs/promises').then((fs) =>
+      fs.readdir(join(agent.dir, 'cut')).catch(() => []),
+    );
+    expect(leftovers.filter((n) => n.includes('sandbank-tmp'))).toEqual([]);
+  });
+
   it('downloads with FileResponse headers (Starlette’s ETag recipe, computed by python3)', async () => {
     const content = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 256));
     await mkdir(join(agent.dir, 'dl'), { recursive: true });
