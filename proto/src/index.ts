@@ -100,3 +100,15 @@ export type {
 export { create } from '@bufbuild/protobuf';
 export { timestampDate, timestampFromDate, timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 export type { Timestamp } from '@bufbuild/protobuf/wkt';
+
+// The legacy REST contract's Python-isms (agent and router must produce the same bytes).
+export {
+  pyFloat,
+  pyListRepr,
+  pyQuote,
+  pyStatSeconds,
+  pyStrRepr,
+  pyText,
+  pyUnquote,
+} from './legacy/python.js';
+export { ShlexError, shlexSplit } from './legacy/shlex.js';

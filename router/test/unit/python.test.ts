@@ -1,4 +1,4 @@
-import { pyFloatRepr, pyJson, PyFloat, pyText, shlexSplit, pyUnquote } from '../../src/http/legacy/python.js';
+import { pyFloat, pyJson, PyFloat, pyText, shlexSplit, pyUnquote } from '../../src/http/legacy/python.js';
 
 describe('Python behaviours of the legacy runtime', () => {
   test.each([
@@ -28,7 +28,7 @@ describe('Python behaviours of the legacy runtime', () => {
     [1.5e-7, '1.5e-07'],
     [0, '0.0'],
   ])('repr(%p) is %s', (v, want) => {
-    expect(pyFloatRepr(v)).toBe(want);
+    expect(pyFloat(v)).toBe(want);
   });
 
   test('json.dumps spacing, floats and text-mode newlines', () => {

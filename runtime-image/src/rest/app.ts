@@ -19,7 +19,7 @@ import type { AgentDeps } from '../deps.js';
 import { bearerMatches } from '../services/auth.js';
 import { handleExecute } from './execute.js';
 import { handleDownload, handleExists, handleList, handleUpload } from './files.js';
-import { pyUnquote } from './python.js';
+import { pyUnquote } from '@sandbank/proto';
 import { sendJson } from './respond.js';
 
 type Handler = (deps: AgentDeps, req: IncomingMessage, res: ServerResponse, param: string) => Promise<void>;

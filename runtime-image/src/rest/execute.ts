@@ -11,10 +11,10 @@ import type { AgentDeps } from '../deps.js';
 import { AgentError } from '../errors.js';
 import { runBuffered } from '../process/run-buffered.js';
 import { signalNumber } from '../process/signals.js';
-import { pyFloat, pyListRepr, pyStrRepr, pyText } from './python.js';
+import { pyFloat, pyListRepr, pyStrRepr, pyText } from '@sandbank/proto';
 import { sendJson, sendValidationError } from './respond.js';
 import type { ValidationIssue } from './respond.js';
-import { ShlexError, shlexSplit } from './shlex.js';
+import { ShlexError, shlexSplit } from '@sandbank/proto';
 
 /** Largest request body: a command line cannot be longer than the kernel's ARG_MAX (2 MiB). */
 export const MAX_EXECUTE_BODY_BYTES = 4 * 1024 * 1024;

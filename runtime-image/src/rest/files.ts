@@ -16,7 +16,7 @@ import { listDir, openForRead, statPath } from '../fs/files.js';
 import type { FileMeta } from '../fs/files.js';
 import type { ResolvedPath } from '../fs/workspace.js';
 import { writeFileAtomic } from '../fs/write.js';
-import { pyFloat, pyQuote, pyStatSeconds } from './python.js';
+import { pyFloat, pyQuote, pyStatSeconds } from '@sandbank/proto';
 import { RawJson, sendJson, sendMessage, sendValidationError } from './respond.js';
 
 const STREAM_CHUNK_BYTES = 64 * 1024;

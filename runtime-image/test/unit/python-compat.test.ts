@@ -3,8 +3,7 @@
  * inputs: shlex.split, float repr, str/list repr, urllib.parse.quote/unquote.
  */
 import { execFileSync } from 'node:child_process';
-import { pyFloat, pyListRepr, pyQuote, pyUnquote } from '../../src/rest/python.js';
-import { ShlexError, shlexSplit } from '../../src/rest/shlex.js';
+import { ShlexError, pyFloat, pyListRepr, pyQuote, pyUnquote, shlexSplit } from '@sandbank/proto';
 
 /** Runs `fn` (a Python expression of `x`) over every input in one python3 process. */
 function python(fn: string, inputs: readonly unknown[]): unknown[] {

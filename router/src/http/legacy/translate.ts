@@ -25,7 +25,7 @@ import { readJson } from '../validate.js';
 import {
   PyFloat,
   ShlexError,
-  pyFloatRepr,
+  pyFloat,
   pyListRepr,
   pyQuote,
   pyStrRepr,
@@ -120,7 +120,7 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
     return;
   }
   if (result.exit?.timedOut) {
-    failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloatRepr(LEGACY_TIMEOUT_SECONDS)} seconds`);
+    failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloat(LEGACY_TIMEOUT_SECONDS)} seconds`);
     return;
   }
   sendPyJson(res, 200, {
@@ -232,7 +232,7 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
           'content-length': size,
           'last-modified': new Date(Math.floor(mtime) * 1000).toUTCString(),
           etag: `"${createHash('md5')
-            .update(`${pyFloatRepr(mtime)}-${size}`)
+            .update(`${pyFloat(mtime)}-${size}`)
             .digest('hex')}"`,
         });
       }

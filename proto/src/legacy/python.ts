@@ -1,6 +1,6 @@
 /**
- * The few Python behaviours the legacy REST API exposes in its bytes, reimplemented so responses
- * match the FastAPI runtime exactly: float `repr` (for `mod_time`), `str` `repr` (in error
+ * The few Python behaviours the legacy REST API (upstream's FastAPI python-runtime) exposes in its
+ * bytes, shared by the agent, which serves that API, and the router, which translates it to gRPC: float `repr` (for `mod_time`), `str` `repr` (in error
  * messages that print an argv list), `urllib.parse.unquote` / `quote`, and text-mode newline
  * translation of subprocess output.
  */
@@ -82,6 +82,8 @@ export function pyQuote(text: string): string {
  * Output as `subprocess` returns it in text mode: UTF-8 decoded (invalid bytes become U+FFFD,
  * where Python would fail the whole call) with universal newlines (`\r\n` and `\r` → `\n`).
  */
-export function pyText(bytes: Buffer): string {
-  return bytes.toString('utf8').replace(/\r\n?/g, '\n');
+export function pyText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    .toString('utf8')
+    .replace(/\r\n?/g, '\n');
 }
