@@ -1,0 +1,263 @@
+/**
+ * Policy over the rendered YAML of every overlay, component and example: pinned tags, non-root
+ * pods with capabilities dropped, and GKE Autopilot's rules (requests everywhere, nothing
+ * privileged or host-level, sandbox pods on gVisor, no RuntimeClass of our own).
+ */
+import { OVERLAYS, arr, containersOf, kindOf, nameOf, obj, podSpecs, render, str } from '../render.js';
+import type { Obj } from '../render.js';
+
+const rendered = new Map<string, Obj[]>(OVERLAYS.map((dir) => [dir, render(dir)]));
+
+function objectsOf(dir: string): Obj[] {
+  const objects = rendered.get(dir);
+  if (!objects) throw new Error(`not rendered: ${dir}`);
+  return objects;
+}
+
+function find(dir: string, kind: string, name: string): Obj {
+  const o = objectsOf(dir).find((x) => kindOf(x) === kind && nameOf(x) === name);
+  if (!o) throw new Error(`${dir}: no ${kind}/${name}`);
+  return o;
+}
+
+function env(container: Obj): Map<string, string> {
+  return new Map(arr(container['env']).map((e) => [str(obj(e)['name']), str(obj(e)['value'])]));
+}
+
+/** Image references in every pod spec. */
+function images(objects: readonly Obj[]): string[] {
+  return podSpecs(objects).flatMap((p) => containersOf(p.spec).map((c) => str(c['image'])));
+}
+
+describe.each(OVERLAYS.map((d) => [d]))('%s', (dir) => {
+  const objects = objectsOf(dir);
+
+  it('renders', () => {
+    expect(objects.length).toBeGreaterThan(0);
+  });
+
+  it('pins every image tag (no :latest, no untagged)', () => {
+    const all = images(objects);
+    expect(all.length).toBeGreaterThan(0);
+    for (const image of all) {
+      const tag = /:([^/:@]+)$/.exec(image)?.[1];
+      expect({ image, tag }).toEqual({ image, tag: expect.any(String) as unknown });
+      expect(tag).not.toBe('latest');
+    }
+  });
+
+  it('runs every pod non-root, seccomp RuntimeDefault, no privilege escalation, all capabilities dropped', () => {
+    for (const { owner, spec } of podSpecs(objects)) {
+      const podSc = obj(spec['securityContext']);
+      expect({ owner, runAsNonRoot: podSc['runAsNonRoot'] }).toEqual({ owner, runAsNonRoot: true });
+      expect({ owner, seccomp: obj(podSc['seccompProfile'])['type'] }).toEqual({
+        owner,
+        seccomp: 'RuntimeDefault',
+      });
+      for (const c of containersOf(spec)) {
+        const sc = obj(c['securityContext']);
+        const who = `${owner}/${str(c['name'])}`;
+        expect({ who, allowPrivilegeEscalation: sc['allowPrivilegeEscalation'] }).toEqual({
+          who,
+          allowPrivilegeEscalation: false,
+        });
+        expect({ who, drop: arr(obj(sc['capabilities'])['drop']) }).toEqual({ who, drop: ['ALL'] });
+        expect({ who, add: arr(obj(sc['capabilities'])['add']) }).toEqual({ who, add: [] });
+        expect({ who, privileged: sc['privileged'] === true }).toEqual({ who, privileged: false });
+      }
+    }
+  });
+
+  it('gives the controller and router a read-only root filesystem', () => {
+    for (const { owner, spec, sandbox } of podSpecs(objects)) {
+      if (sandbox) continue; // the sandbox writes to /workspace and its own home
+      for (const c of containersOf(spec)) {
+        expect({ owner, ro: obj(c['securityContext'])['readOnlyRootFilesystem'] }).toEqual({
+          owner,
+          ro: true,
+        });
+      }
+    }
+  });
+
+  it('uses nothing host-level', () => {
+    for (const { owner, spec } of podSpecs(objects)) {
+      expect({ owner, hostNetwork: spec['hostNetwork'] ?? false }).toEqual({ owner, hostNetwork: false });
+      expect({ owner, hostPID: spec['hostPID'] ?? false }).toEqual({ owner, hostPID: false });
+      expect({ owner, hostIPC: spec['hostIPC'] ?? false }).toEqual({ owner, hostIPC: false });
+      const hostPaths = arr(spec['volumes']).filter((v) => obj(v)['hostPath'] !== undefined);
+      expect({ owner, hostPaths }).toEqual({ owner, hostPaths: [] });
+      for (const c of containersOf(spec)) {
+        const hostPorts = arr(c['ports']).filter((p) => obj(p)['hostPort'] !== undefined);
+        expect({ owner, hostPorts }).toEqual({ owner, hostPorts: [] });
+      }
+    }
+  });
+});
+
+describe('base', () => {
+  const dir = 'manifests/base';
+
+  it('lists the four generated CRDs and the sandbank-system namespace', () => {
+    const crds = objectsOf(dir)
+      .filter((o) => kindOf(o) === 'CustomResourceDefinition')
+      .map(nameOf)
+      .sort();
+    expect(crds).toEqual([
+      'sandboxclaims.extensions.agents.x-k8s.io',
+      'sandboxes.agents.x-k8s.io',
+      'sandboxtemplates.extensions.agents.x-k8s.io',
+      'sandboxwarmpools.extensions.agents.x-k8s.io',
+    ]);
+    expect(find(dir, 'Namespace', 'sandbank-system')).toBeDefined();
+  });
+
+  it('runs one leader-elected controller with probes, resources and scrape annotations', () => {
+    const d = find(dir, 'Deployment', 'sandbank-controller');
+    const spec = obj(d['spec']);
+    expect(spec['replicas']).toBe(1);
+    const template = obj(spec['template']);
+    expect(obj(obj(template['metadata'])['annotations'])).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '8080',
+    });
+    const [c] = containersOf(obj(template['spec']));
+    expect(c).toBeDefined();
+    const container = obj(c);
+    expect(str(container['image'])).toBe('ghcr.io/sandbank/controller:0.1.0');
+    expect(env(container).get('LEADER_ELECT')).toBe('true');
+    expect(env(container).get('ROUTER_NAMESPACE')).toBe('sandbank-system');
+    expect(obj(container['livenessProbe'])['httpGet']).toBeDefined();
+    expect(obj(obj(container['readinessProbe'])['httpGet'])['path']).toBe('/readyz');
+    expect(obj(obj(container['resources'])['limits'])['memory']).toBeDefined();
+  });
+
+  it('runs two spread router replicas behind sandbox-router-svc:8080 with a PDB and token auth', () => {
+    const d = find(dir, 'Deployment', 'sandbox-router-deployment');
+    const spec = obj(d['spec']);
+    expect(spec['replicas']).toBe(2);
+    const podSpec = obj(obj(spec['template'])['spec']);
+    expect(arr(podSpec['topologySpreadConstraints']).length).toBeGreaterThan(0);
+    const container = obj(containersOf(podSpec)[0]);
+    expect(env(container).get('ROUTER_AUTH_MODE')).toBe('token');
+    const tokenFile = env(container).get('ROUTER_AUTH_TOKEN_FILE') ?? '';
+    const mount = arr(container['volumeMounts'])
+      .map(obj)
+      .find((m) => tokenFile.startsWith(str(m['mountPath'])));
+    const volume = arr(podSpec['volumes'])
+      .map(obj)
+      .find((v) => v['name'] === mount?.['name']);
+    expect(obj(volume?.['secret'])['secretName']).toBe('sandbox-router-auth');
+
+    const svc = obj(find(dir, 'Service', 'sandbox-router-svc')['spec']);
+    expect(svc['selector']).toEqual({ app: 'sandbox-router' });
+    expect(arr(svc['ports']).map((p) => obj(p)['port'])).toContain(8080);
+    const pdb = obj(find(dir, 'PodDisruptionBudget', 'sandbox-router')['spec']);
+    expect(obj(pdb['selector'])['matchLabels']).toEqual({ app: 'sandbox-router' });
+  });
+
+  it('has a NetworkPolicy for the controller and for the router', () => {
+    const policies = objectsOf(dir).filter((o) => kindOf(o) === 'NetworkPolicy');
+    expect(policies.map(nameOf).sort()).toEqual(['sandbank-controller', 'sandbox-router']);
+    for (const p of policies) expect(obj(p['spec'])['policyTypes']).toEqual(['Ingress', 'Egress']);
+  });
+});
+
+describe('local overlay', () => {
+  const dir = 'manifests/overlays/local';
+
+  it('creates RuntimeClass gvisor with handler runsc', () => {
+    expect(find(dir, 'RuntimeClass', 'gvisor')['handler']).toBe('runsc');
+  });
+
+  it('uses the locally built images and never pulls', () => {
+    for (const { spec } of podSpecs(objectsOf(dir))) {
+      for (const c of containersOf(spec)) {
+        expect(str(c['image'])).toMatch(/^localhost\/sandbank-(controller|router):local$/);
+        expect(c['imagePullPolicy']).toBe('Never');
+      }
+    }
+  });
+});
+
+describe.each([['manifests/overlays/gke-autopilot'], ['manifests/test/fixtures/gke-autopilot-gateway']])(
+  'GKE Autopilot (%s)',
+  (dir) => {
+    it('sets CPU and memory requests on every container', () => {
+      for (const { owner, spec } of podSpecs(objectsOf(dir))) {
+        for (const c of containersOf(spec)) {
+          const requests = obj(obj(c['resources'])['requests']);
+          expect({ owner, cpu: typeof requests['cpu'] }).toEqual({ owner, cpu: 'string' });
+          expect({ owner, memory: typeof requests['memory'] }).toEqual({ owner, memory: 'string' });
+        }
+      }
+    });
+
+    it("does not create a RuntimeClass (GKE's gvisor is used)", () => {
+      expect(objectsOf(dir).filter((o) => kindOf(o) === 'RuntimeClass')).toEqual([]);
+    });
+  },
+);
+
+describe('sandbox pods', () => {
+  it.each([['examples/python-runtime'], ['examples/gke-standard']])(
+    '%s: every SandboxTemplate uses runtimeClassName gvisor and has requests',
+    (dir) => {
+      const sandboxes = podSpecs(objectsOf(dir)).filter((p) => p.sandbox);
+      expect(sandboxes.length).toBeGreaterThan(0);
+      for (const { spec } of sandboxes) {
+        expect(spec['runtimeClassName']).toBe('gvisor');
+        for (const c of containersOf(spec)) {
+          expect(obj(obj(c['resources'])['requests'])['cpu']).toBeDefined();
+          expect(obj(obj(c['resources'])['requests'])['memory']).toBeDefined();
+        }
+      }
+    },
+  );
+
+  it('gke-standard examples go to the gVisor node pool', () => {
+    for (const { spec } of podSpecs(objectsOf('examples/gke-standard'))) {
+      expect(spec['nodeSelector']).toEqual({ 'sandbox.gke.io/runtime': 'gvisor' });
+      expect(spec['tolerations']).toEqual([
+        { key: 'sandbox.gke.io/runtime', operator: 'Equal', value: 'gvisor', effect: 'NoSchedule' },
+      ]);
+    }
+  });
+});
+
+describe('gateway component', () => {
+  const dir = 'manifests/test/fixtures/gke-autopilot-gateway';
+
+  it('routes a Gateway to sandbox-router-svc:8080 and health-checks /healthz', () => {
+    const route = obj(find(dir, 'HTTPRoute', 'sandbox-router')['spec']);
+    expect(arr(route['parentRefs'])).toEqual([{ name: 'sandbox-router-gateway' }]);
+    const backends = arr(route['rules']).flatMap((r) => arr(obj(r)['backendRefs']));
+    expect(backends).toEqual([{ name: 'sandbox-router-svc', port: 8080 }]);
+    const hc = obj(find(dir, 'HealthCheckPolicy', 'sandbox-router')['spec']);
+    expect(obj(obj(obj(hc['default'])['config'])['httpHealthCheck'])).toEqual({
+      port: 8080,
+      requestPath: '/healthz',
+    });
+    expect(obj(hc['targetRef'])['name']).toBe('sandbox-router-svc');
+    expect(find(dir, 'Gateway', 'sandbox-router-gateway')).toBeDefined();
+  });
+});
+
+describe('per-namespace router', () => {
+  it('puts sandbox-router-svc and a namespace-scoped router into the target namespace', () => {
+    const objects = objectsOf('manifests/namespace-router');
+    // No namespace in the YAML: `kubectl apply -k ... -n <ns>` places everything.
+    for (const o of objects)
+      expect({ o: nameOf(o), ns: obj(o['metadata'])['namespace'] }).toEqual({ o: nameOf(o), ns: undefined });
+    expect(objects.filter((o) => kindOf(o).startsWith('Cluster'))).toEqual([]);
+    const svc = obj(find('manifests/namespace-router', 'Service', 'sandbox-router-svc')['spec']);
+    expect(svc['selector']).toEqual({ app: 'sandbox-router' });
+  });
+
+  it('the component lets template NetworkPolicies admit a router in the sandbox namespace', () => {
+    const d = find('manifests/test/fixtures/per-namespace-router', 'Deployment', 'sandbank-controller');
+    const c = obj(containersOf(obj(obj(obj(d['spec'])['template'])['spec']))[0]);
+    expect(env(c).has('ROUTER_NAMESPACE')).toBe(false);
+    expect(env(c).get('LEADER_ELECT')).toBe('true');
+  });
+});
