@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-unit lint generate bench cluster-build node-build control-plane up down \
+.PHONY: help install test test-deps test-unit lint generate bench cluster-build node-build control-plane up down \
 	cluster-up cluster-down cluster-smoke test-cluster
 
 # Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet).
@@ -20,7 +20,10 @@ install: node_modules ## install npm dependencies (the locked versions)
 cluster-build: ## build etcd, kube-apiserver & co., kwok from Go modules (cached by version)
 	bash e2e/cluster/build-control-plane.sh
 
-test: node_modules cluster-build ## all tests: unit, then integration against a real etcd + kube-apiserver
+test-deps: ## install the Debian packages the tests need (runsc, iproute2, openssl, …) when missing
+	bash e2e/cluster/install-test-deps.sh
+
+test: test-deps node_modules cluster-build ## all tests: unit, then integration against a real etcd + kube-apiserver
 	npm test
 
 test-unit: node_modules ## unit tests only (no control plane)

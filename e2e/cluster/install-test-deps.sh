@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs when they are missing: openssl (test PKI),
+# runsc (the agent's gVisor test), iproute2 (its network namespace), plus git, make, curl and
+# python3 (the legacy-API tests compare against Python itself). Idempotent: installs nothing when
+# all are present.
+. "$(dirname "$0")/lib/common.sh"
+
+need=()
+for tool in openssl:openssl git:git make:make curl:curl python3:python3 runsc:runsc ip:iproute2; do
+  command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+[ "$(id -u)" -eq 0 ] || die "missing ${need[*]}; install them (apt-get install ${need[*]}) or run this as root"
+log "installing ${need[*]} (apt)"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" ca-certificates
