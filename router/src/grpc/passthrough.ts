@@ -5,6 +5,7 @@
  * sandbox's agent without decoding them. Auth is the same as on HTTP (`authorization` metadata);
  * the caller's `authorization` and `x-sandbox-*` entries never reach the agent.
  */
+import type { Readable, Writable } from 'node:stream';
 import { Metadata, Server } from '@grpc/grpc-js';
 import type {
   MethodDefinition,
@@ -27,6 +28,32 @@ import type { SandboxRef } from '../resolve/index.js';
 import { fromAgentError, isGrpcError } from '../agent/status.js';
 
 const identity = (b: Buffer): Buffer => b;
+
+/** The metric label of an agent call's outcome. */
+const codeOf = (error: ServiceError | null): string => (error ? fromAgentError(error).code : 'ok');
+
+/** Pipes `from` into `to` chunk by chunk, pausing the source while the sink's buffer is full. */
+function forward(from: Readable, to: Writable, onEnd: () => void): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.on('end', onEnd);
+}
+
+/** The agent's response stream back to the caller; its status settles the call's metrics. */
+function relayResponses(up: Readable, call: Writable, o: Opened): void {
+  forward(up, call, () => {
+    o.done('ok');
+    call.end();
+  });
+  up.on('error', (err: ServiceError) => {
+    o.done(codeOf(err));
+    call.emit('error', err);
+  });
+}
 
 type RawMethod = MethodDefinition<Buffer, Buffer>;
 
@@ -167,7 +194,6 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
 
   const fail = (error: unknown): Partial<ServiceError> =>
     grpcError(isGrpcError(error) ? fromAgentError(error) : RouterError.from(error));
-  const codeOf = (error: ServiceError | null): string => (error ? fromAgentError(error).code : 'ok');
   const deadlineOf = (call: AnyCall): { deadline: number | Date } => {
     const d = call.getDeadline();
     return { deadline: d === Infinity ? Date.now() + ctx.limits.requestTimeoutMs : d };
@@ -214,20 +240,7 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
                 deadlineOf(call),
               );
               call.on('cancelled', () => up.cancel());
-              up.on('data', (d: Buffer) => {
-                if (!call.write(d)) {
-                  up.pause();
-                  call.once('drain', () => up.resume());
-                }
-              });
-              up.on('error', (err: ServiceError) => {
-                o.done(codeOf(err));
-                call.emit('error', err);
-              });
-              up.on('end', () => {
-                o.done('ok');
-                call.end();
-              });
+              relayResponses(up, call, o);
             },
             (error: unknown) => call.emit('error', fail(error)),
           );
@@ -250,13 +263,7 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
                 },
               );
               call.on('cancelled', () => up.cancel());
-              call.on('data', (d: Buffer) => {
-                if (!up.write(d)) {
-                  call.pause();
-                  up.once('drain', () => call.resume());
-                }
-              });
-              call.on('end', () => up.end());
+              forward(call, up, () => up.end());
               call.resume();
             },
             (error: unknown) => callback(fail(error)),
@@ -275,27 +282,8 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
                 deadlineOf(call),
               );
               call.on('cancelled', () => up.cancel());
-              call.on('data', (d: Buffer) => {
-                if (!up.write(d)) {
-                  call.pause();
-                  up.once('drain', () => call.resume());
-                }
-              });
-              call.on('end', () => up.end());
-              up.on('data', (d: Buffer) => {
-                if (!call.write(d)) {
-                  up.pause();
-                  call.once('drain', () => up.resume());
-                }
-              });
-              up.on('error', (err: ServiceError) => {
-                o.done(codeOf(err));
-                call.emit('error', err);
-              });
-              up.on('end', () => {
-                o.done('ok');
-                call.end();
-              });
+              forward(call, up, () => up.end());
+              relayResponses(up, call, o);
               call.resume();
             },
             (error: unknown) => call.emit('error', fail(error)),
