@@ -316,6 +316,24 @@ export const openApiDocument = {
         responses: { '204': { description: 'Removed' }, ...errorResponses('v1', V1_ERRORS) },
       },
     },
+    '/v1/namespaces/{namespace}/sandboxes/{name}/mkdir': {
+      post: {
+        summary: 'Create a directory',
+        parameters: [
+          ...sandboxParams,
+          { name: 'path', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'parents', in: 'query', schema: { type: 'boolean', default: false } },
+          { name: 'mode', in: 'query', schema: { type: 'string', pattern: '^0?[0-7]{1,4}$' } },
+        ],
+        responses: {
+          '201': {
+            description: 'Created (or, with parents, the existing directory)',
+            content: json('FileInfo'),
+          },
+          ...errorResponses('v1', V1_ERRORS),
+        },
+      },
+    },
     '/v1/namespaces/{namespace}/sandboxes/{name}/list': {
       get: {
         summary: 'List a directory',

@@ -1,6 +1,6 @@
 /**
  * The Sandbank API under `/v1/namespaces/{namespace}/sandboxes/{name}/`: exec (buffered JSON;
- * the WebSocket form is in ws/), files (streamed GET and PUT, DELETE), list and stat. Every call
+ * the WebSocket form is in ws/), files (streamed GET and PUT, DELETE), mkdir, list and stat. Every call
  * goes to the pod's agent over gRPC.
  */
 import { Router } from 'express';
@@ -8,6 +8,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type {
   ListDirResponse,
+  MakeDirResponse,
   ReadFileResponse,
   RemoveResponse,
   RunResponse,
@@ -49,6 +50,11 @@ const WriteQuery = z.object({
 });
 const RemoveQuery = z.object({ recursive: bool.optional() });
 const PathQuery = z.object({ path: z.string().max(4096).default('') });
+const MakeDirQuery = z.object({
+  path: z.string().min(1, 'a directory path is required').max(4096),
+  parents: bool.optional(),
+  mode: WriteQuery.shape.mode,
+});
 
 function query<S extends z.ZodType>(req: Request, schema: S): z.infer<S> {
   const parsed = schema.safeParse(req.query);
@@ -215,6 +221,22 @@ export function v1Routes(ctx: RouterContext): Router {
         ),
       );
       res.status(204).end();
+    }),
+  );
+
+  router.post(
+    `${V1_PREFIX}/mkdir`,
+    route('mkdir', async (req, res, { client, call }) => {
+      const q = query(req, MakeDirQuery);
+      const result = await unary<MakeDirResponse>(call, (cb) =>
+        client.makeDir(
+          { path: q.path, parents: q.parents ?? false, ...(q.mode === undefined ? {} : { mode: q.mode }) },
+          call.metadata,
+          { deadline: call.deadline },
+          cb,
+        ),
+      );
+      res.status(201).json(fileInfoJson(result.info));
     }),
   );
 

@@ -308,6 +308,22 @@ describe('Sandbank API', () => {
     expect(escape.status).toBe(403);
   });
 
+  test('mkdir creates a directory, with parents as mkdir -p, and names the field it rejects', async () => {
+    const post = (path: string) => fetch(v1('sb-grpc', path), { method: 'POST' });
+    const made = await post('mkdir?path=made%2Fa%2Fb&parents=true&mode=0700');
+    expect(made.status).toBe(201);
+    expect(await made.json()).toMatchObject({ path: 'made/a/b', type: 'directory', mode: 0o700 });
+    expect((await post('mkdir?path=made%2Fa%2Fb&parents=true')).status).toBe(201);
+    const exists = await post('mkdir?path=made%2Fa%2Fb');
+    expect(exists.status).toBe(409);
+    expect(((await exists.json()) as { error: { code: string } }).error.code).toBe('already_exists');
+    expect((await post('mkdir?path=missing%2Fparent')).status).toBe(404);
+    const noPath = await post('mkdir');
+    expect(noPath.status).toBe(400);
+    expect(((await noPath.json()) as { error: { message: string } }).error.message).toContain('path');
+    expect((await fetch(v1('sb-grpc', 'files/made?recursive=true'), { method: 'DELETE' })).status).toBe(204);
+  });
+
   test('the OpenAPI document is served', async () => {
     const doc = (await (await fetch(`${router.url}/openapi.json`)).json()) as {
       openapi: string;
