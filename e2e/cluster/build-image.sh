@@ -52,6 +52,14 @@ if ! buildah_ inspect --type image "$DEBIAN_BASE_IMAGE" >/dev/null 2>&1; then
   bash "$CLUSTER_DIR/build-node.sh" base
 fi
 mkdir -p "$IMAGES_DIR"
+# bud leaves a working container (in vfs a full copy) of every stage used only by COPY --from;
+# the ones that were not there before the build are removed after it.
+before=$(buildah_ containers -q 2>/dev/null | sort)
+remove_new_containers() {
+  comm -13 <(echo "$before") <(buildah_ containers -q 2>/dev/null | sort) | xargs -r buildah --root "$BUILDAH_ROOT" \
+    --runroot "$BUILDAH_RUNROOT" --storage-driver vfs rm >/dev/null 2>&1 || true
+}
+trap remove_new_containers EXIT
 log "image $ref: buildah bud --isolation chroot (vfs) $dockerfile, context $context, BASE_IMAGE=$DEBIAN_BASE_IMAGE"
 buildah_ bud --isolation chroot --pull=never -f "$dockerfile" --build-arg "BASE_IMAGE=$DEBIAN_BASE_IMAGE" \
   "${extra[@]}" -t "$ref" "$context" >&2 || die "buildah bud failed for $ref"

@@ -1,35 +1,51 @@
 /**
- * Bundles the agent (src/main.ts and everything it imports, @sandbank/proto's TypeScript
- * sources included) into one ESM file, dist/agent.mjs: what the runtime image carries, with no
- * node_modules. One file also loads faster and keeps the agent's idle memory lower than
- * hundreds of modules would.
+ * Bundles one of Sandbank's processes (its src/main.ts and everything it imports, the
+ * @sandbank/api and @sandbank/proto TypeScript sources included) into one ESM file: what the
+ * images carry, with no node_modules. One file also loads faster and keeps idle memory lower than
+ * hundreds of modules would, and the images stay small.
+ *
+ *   node runtime-image/scripts/bundle.mjs [outfile] [--process agent|controller|router]
+ *
+ * Defaults: the agent, into <package>/dist/<process>.mjs. Used by the three Dockerfiles (registry
+ * builds) and by e2e/cluster/build-sandbank-images.sh (local builds, on the host).
  */
 import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outfile = process.argv[2] ?? join(root, 'dist', 'agent.mjs');
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const packages = { agent: 'runtime-image', controller: 'controller', router: 'router' };
 
-/** @sandbank/proto from its TypeScript sources, so the image needs no separate proto build. */
-const protoFromSource = {
-  name: 'sandbank-proto-source',
+const args = process.argv.slice(2);
+const flag = args.indexOf('--process');
+const name = flag === -1 ? 'agent' : args.splice(flag, 2)[1];
+const outArg = args[0];
+const dir = packages[name];
+if (!dir || args.length > 1) {
+  process.stderr.write(`usage: bundle.mjs [outfile] [--process ${Object.keys(packages).join('|')}]\n`);
+  process.exit(2);
+}
+const outfile = outArg ?? join(repo, dir, 'dist', `${name}.mjs`);
+
+/** Our workspaces from their TypeScript sources, so no image needs a separate tsc build. */
+const workspacesFromSource = {
+  name: 'sandbank-workspaces-from-source',
   setup(b) {
-    b.onResolve({ filter: /^@sandbank\/proto$/ }, () => ({
-      path: join(root, '..', 'proto', 'src', 'index.ts'),
+    b.onResolve({ filter: /^@sandbank\/(api|proto)$/ }, (args) => ({
+      path: join(repo, args.path.slice('@sandbank/'.length), 'src', 'index.ts'),
     }));
   },
 };
 
 await build({
-  entryPoints: [join(root, 'src', 'main.ts')],
+  entryPoints: [join(repo, dir, 'src', 'main.ts')],
   outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  plugins: [protoFromSource],
+  plugins: [workspacesFromSource],
   minify: process.env['SANDBANK_BUNDLE_NO_MINIFY'] !== '1',
   legalComments: 'linked',
   // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
