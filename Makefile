@@ -57,9 +57,10 @@ cluster-smoke: ## smoke test of the running local cluster (gVisor pods, exec, Se
 test-cluster: node_modules node-build ## local-cluster suite: up, smoke, down, verify-clean (root)
 	node --experimental-vm-modules node_modules/jest/bin/jest.js -c e2e/test/cluster/jest.config.js
 
-up: ## bring up the local cluster with Sandbank and run the quickstart (not yet available: see README)
-	@echo "make up needs the install manifests and the Python client, which are not written yet." >&2
-	@echo "Until then: 'make cluster-up' starts the one-node gVisor cluster, 'make control-plane' a control plane." >&2
-	@exit 2
+images: node_modules node-build ## build the controller, router and runtime images without Docker (OCI archives, cached)
+	bash e2e/cluster/build-sandbank-images.sh
 
-down: cluster-down ## stop everything make up started
+up: node_modules node-build ## the local cluster with Sandbank and a warm pool, then the Python quickstart (root)
+	bash e2e/cluster/up.sh $(CLUSTER_STATE)
+
+down: cluster-down ## stop everything make up started and check that nothing is left

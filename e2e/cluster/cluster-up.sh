@@ -7,6 +7,8 @@
 # Nothing leaves the machine: no masquerade, FORWARD drops for pod traffic, the Service range
 # routed to a port-less bridge. Run as root. Build first: build-control-plane.sh, build-node.sh.
 # Usage: cluster-up.sh <state-dir>      then: export KUBECONFIG=<state-dir>/kubeconfig
+# Env:   SANDBANK_NODE_IP (default: the address of the default route's interface),
+#        SANDBANK_APISERVER_PORT (default 6443)
 # Stdout: one word, "started" or "already-up" (progress goes to stderr).
 # Stop:  cluster-down.sh <state-dir>    Check: verify-clean.sh <state-dir>
 . "$(dirname "$0")/lib/common.sh"
@@ -128,7 +130,10 @@ ip route add "$SERVICE_CIDR" dev "$SVC_SINK"
 
 # --- 3. control plane --------------------------------------------------------------------------
 log "[3/11] control plane on $NODE_IP (control-plane-up.sh, no kwok)"
-SANDBANK_CP_NODE_IP=$NODE_IP SANDBANK_CP_KWOK=0 bash "$CLUSTER_DIR/control-plane-up.sh" "$CP" >/dev/null
+# Port 6443: pods reach the apiserver through the `kubernetes` Service, and NetworkPolicy egress
+# rules (kube-router matches after kube-proxy's DNAT) see the endpoint's port, which Sandbank's
+# policies admit as in most clusters (443 or 6443); a random port would be refused.
+SANDBANK_CP_NODE_IP=$NODE_IP SANDBANK_CP_KWOK=0 SANDBANK_CP_APISERVER_PORT=${SANDBANK_APISERVER_PORT:-6443} bash "$CLUSTER_DIR/control-plane-up.sh" "$CP" >/dev/null
 cp "$CP/kubeconfig" "$STATE/kubeconfig"
 # shellcheck source=/dev/null
 . "$CP/ports.env"

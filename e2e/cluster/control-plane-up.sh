@@ -11,6 +11,8 @@
 #                                     authorization, a client certificate for kubelets, node CIDRs
 #                                     allocated from 10.244.0.0/16; kubeconfigs point at <ip>
 #        SANDBANK_CP_KWOK=0           no kwok and no fake Node (a real kubelet joins instead)
+#        SANDBANK_CP_APISERVER_PORT=<port>  a fixed apiserver port instead of a free one
+#                                     (cluster-up.sh: 6443, which NetworkPolicies admit)
 # Stdout: one word, "started" or "already-up" (progress goes to stderr).
 # Stop:  control-plane-down.sh <state-dir>
 . "$(dirname "$0")/lib/common.sh"
@@ -100,6 +102,10 @@ chmod 600 "$PKI"/*.key
 log "[2/8] free ports"
 read -r ETCD_CLIENT_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT <<<"$(free_ports 5)"
 [ -n "$SCHEDULER_PORT" ] || die "could not get free ports (needs python3 or node)"
+if [ -n "${SANDBANK_CP_APISERVER_PORT:-}" ]; then
+  APISERVER_PORT=$SANDBANK_CP_APISERVER_PORT
+  ! port_in_use "$APISERVER_PORT" || die "port $APISERVER_PORT is taken (another kube-apiserver?): ss -ltnp 'sport = :$APISERVER_PORT'"
+fi
 cat >"$STATE/ports.env" <<EOF
 ETCD_CLIENT_PORT=$ETCD_CLIENT_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT

@@ -100,6 +100,9 @@ next();' "$1"
   fi
 }
 
+# port_in_use <port>: something listens on it (any address).
+port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
+
 b64() { base64 -w0 <"$1"; }
 # kubeconfig <file> <cert-name>: for $SERVER, certificates (from $PKI) embedded, so the file stands alone.
 kubeconfig() {

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# `make up`: the local one-node cluster with Sandbank installed and a warm pool ready.
+#   1. builds the three images (build-sandbank-images.sh; cached by content hash)
+#   2. starts the cluster (cluster-up.sh; a running one is reused)
+#   3. loads the images into its containerd (those not loaded into this cluster yet)
+#   4. deploys manifests/overlays/local and waits for the controller and router rollouts
+#   5. applies manifests/overlays/local/examples (the python-runtime template + pool of 2 with the
+#      local runtime image) into namespace default and waits for 2 ready members
+#   6. runs examples/quickstart.py with the Python client in a venv under $SANDBANK_CACHE
+# then prints how to use the cluster. Needs root and the builds of make cluster-build/node-build.
+# Usage: up.sh <state-dir> [--no-quickstart]
+. "$(dirname "$0")/lib/common.sh"
+. "$CLUSTER_DIR/lib/node.sh"
+
+[ $# -ge 1 ] || die "usage: $0 <state-dir> [--no-quickstart]"
+mkdir -p "$1"
+STATE=$(cd "$1" && pwd)
+QUICKSTART=1
+[ "${2:-}" != --no-quickstart ] || QUICKSTART=0
+REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
+KUBECTL_DIR=$SANDBANK_CACHE/kubernetes-$KUBERNETES_VERSION/bin
+KUBECTL=$KUBECTL_DIR/kubectl
+[ -x "$KUBECTL" ] || die "kubectl is missing: run make cluster-build"
+kc() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
+POOL=python-runtime
+POOL_NS=default
+T_ALL=$EPOCHREALTIME
+step() {
+  STEP_NAME=$1
+  T0=$EPOCHREALTIME
+  log "== $STEP_NAME"
+}
+done_step() { log "== $STEP_NAME: done in $(elapsed)"; }
+
+step "images (controller, router, runtime)"
+mapfile -t archives < <(bash "$CLUSTER_DIR/build-sandbank-images.sh" controller router runtime)
+[ ${#archives[@]} -eq 3 ] || die "expected three image archives, got: ${archives[*]}"
+done_step
+
+step "cluster"
+cluster_out=$(bash "$CLUSTER_DIR/cluster-up.sh" "$STATE")
+log "cluster: $cluster_out"
+done_step
+
+# Which archive of each image this cluster's containerd holds (the file lives and dies with the
+# cluster's state dir). An image is imported only when its archive changed.
+step "load images"
+LOADED=$STATE/sandbank-images
+touch "$LOADED"
+changed=()
+for a in "${archives[@]}"; do
+  name=$(basename "$a" | sed -E 's/^localhost_sandbank-([a-z]+)_local-.*/\1/')
+  if grep -qxF "$name $(basename "$a")" "$LOADED"; then
+    log "$name: $(basename "$a") already loaded"
+    continue
+  fi
+  bash "$CLUSTER_DIR/load-images.sh" "$STATE" "$a"
+  sed -i "/^$name /d" "$LOADED"
+  echo "$name $(basename "$a")" >>"$LOADED"
+  changed+=("$name")
+done
+done_step
+
+step "deploy manifests/overlays/local"
+had_deployments=$(kc -n sandbank-system get deployments -o name 2>/dev/null || true)
+kc apply --server-side --force-conflicts --field-manager=sandbank-up -k "$REPO/manifests/overlays/local" >&2
+kc wait --for=condition=Established --timeout=60s \
+  crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
+  crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >&2
+# Same tag, new content: running pods keep the old image until they are replaced.
+for name in "${changed[@]}"; do
+  case $name in
+    controller) d=deployment.apps/sandbank-controller ;;
+    router) d=deployment.apps/sandbox-router-deployment ;;
+    *) continue ;;
+  esac
+  if grep -qxF "$d" <<<"$had_deployments"; then
+    log "$name image changed: restarting $d"
+    kc -n sandbank-system rollout restart "$d" >&2
+  fi
+done
+for d in sandbank-controller sandbox-router-deployment; do
+  log "waiting for deployment $d"
+  kc -n sandbank-system rollout status "deployment/$d" --timeout=180s >&2 ||
+    die "deployment $d did not become available (kubectl -n sandbank-system describe deployment $d)"
+done
+done_step
+
+step "warm pool $POOL_NS/$POOL (manifests/overlays/local/examples)"
+kc apply --server-side --force-conflicts --field-manager=sandbank-up -n "$POOL_NS" \
+  -k "$REPO/manifests/overlays/local/examples" >&2
+if [[ " ${changed[*]} " == *" runtime "* ]]; then
+  # unclaimed members still run the old image; the pool replaces them
+  kc -n "$POOL_NS" delete pods -l agents.x-k8s.io/pool --wait=false >&2
+fi
+log "waiting for $POOL_NS/$POOL to have 2 ready members"
+kc -n "$POOL_NS" wait --for=jsonpath='{.status.readyReplicas}'=2 --timeout=180s "sandboxwarmpool/$POOL" >&2 || {
+  kc -n "$POOL_NS" get sandboxwarmpools,sandboxes,pods -o wide >&2 || true
+  die "warm pool $POOL_NS/$POOL is not ready"
+}
+done_step
+
+VENV=$SANDBANK_CACHE/venv
+if [ "$QUICKSTART" = 1 ]; then
+  step "quickstart (examples/quickstart.py, Python client in $VENV)"
+  [ -f "$REPO/clients/python/pyproject.toml" ] || die "clients/python is missing"
+  if [ ! -x "$VENV/bin/python" ]; then
+    if ! python3 -c 'import ensurepip' 2>/dev/null; then
+      log "python3 has no venv support: installing python3-venv (apt)"
+      apt-get install -y -qq --no-install-recommends python3-venv >&2 || die "apt-get install python3-venv failed"
+    fi
+    python3 -m venv "$VENV"
+  fi
+  # reinstalled only when the client's files change
+  client_hash=$(cd "$REPO" && git ls-files -co --exclude-standard clients/python | LC_ALL=C sort |
+    tr '\n' '\0' | xargs -0 -r sha256sum | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENV/.sandbank-client" 2>/dev/null)" != "$client_hash" ]; then
+    log "pip install ./clients/python"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$REPO/clients/python" >&2 ||
+      die "pip install ./clients/python failed"
+    echo "$client_hash" >"$VENV/.sandbank-client"
+  fi
+  # the client's dev mode runs `kubectl port-forward`: the cluster's own kubectl, on PATH
+  KUBECONFIG=$STATE/kubeconfig PATH=$KUBECTL_DIR:$PATH \
+    "$VENV/bin/python" "$REPO/examples/quickstart.py" --namespace "$POOL_NS" --template "$POOL" >&2 ||
+    die "the quickstart failed"
+  done_step
+fi
+
+T0=$T_ALL
+cat >&2 <<EOF
+
+Sandbank is up: controller and router in namespace sandbank-system, a warm pool of 2 python-runtime
+sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
+
+  export KUBECONFIG=$STATE/kubeconfig
+  export PATH=$KUBECTL_DIR:\$PATH
+  kubectl get sandboxwarmpools,sandboxclaims,sandboxes -n $POOL_NS
+  kubectl apply -n $POOL_NS -f examples/claim.yaml     # a claim alone binds a warm sandbox
+
+  $VENV/bin/python - <<'PY'
+  from agentic_sandbox import SandboxClient
+  with SandboxClient(template_name="$POOL", namespace="$POOL_NS") as sb:
+      print(sb.run("echo hello").stdout)
+  PY
+
+make down stops everything and checks that nothing is left.
+EOF
+log "make up: total $(elapsed)"
