@@ -226,20 +226,35 @@ describe('sandbox pods', () => {
 });
 
 describe('gateway component', () => {
+  // Its objects also pass server-side dry-run (integration/dry-run.test.ts): Gateway and HTTPRoute
+  // against the Gateway API CRDs, the HealthCheckPolicy against a structural stand-in only. What
+  // neither schema can say is checked here: the references between the objects.
   const dir = 'manifests/test/fixtures/gke-autopilot-gateway';
+  const namespaceOf = (o: Obj): unknown => obj(o['metadata'])['namespace'];
 
   it('routes a Gateway to sandbox-router-svc:8080 and health-checks /healthz', () => {
-    const route = obj(find(dir, 'HTTPRoute', 'sandbox-router')['spec']);
-    expect(arr(route['parentRefs'])).toEqual([{ name: 'sandbox-router-gateway' }]);
-    const backends = arr(route['rules']).flatMap((r) => arr(obj(r)['backendRefs']));
+    const gateway = find(dir, 'Gateway', 'sandbox-router-gateway');
+    const route = find(dir, 'HTTPRoute', 'sandbox-router');
+    const policy = find(dir, 'HealthCheckPolicy', 'sandbox-router');
+    const service = find(dir, 'Service', 'sandbox-router-svc');
+    // Routes attach only from the Gateway's own namespace (allowedRoutes: Same); GKE attaches a
+    // HealthCheckPolicy only to a Service in the policy's namespace.
+    for (const o of [gateway, route, policy]) expect(namespaceOf(o)).toBe(namespaceOf(service));
+    const [listener] = arr(obj(gateway['spec'])['listeners']).map(obj);
+    expect(obj(obj(listener?.['allowedRoutes'])['namespaces'])['from']).toBe('Same');
+
+    const routeSpec = obj(route['spec']);
+    expect(arr(routeSpec['parentRefs'])).toEqual([{ name: 'sandbox-router-gateway' }]);
+    const backends = arr(routeSpec['rules']).flatMap((r) => arr(obj(r)['backendRefs']));
     expect(backends).toEqual([{ name: 'sandbox-router-svc', port: 8080 }]);
-    const hc = obj(find(dir, 'HealthCheckPolicy', 'sandbox-router')['spec']);
-    expect(obj(obj(obj(hc['default'])['config'])['httpHealthCheck'])).toEqual({
-      port: 8080,
-      requestPath: '/healthz',
+    expect(arr(obj(service['spec'])['ports']).map((p) => obj(p)['port'])).toContain(8080);
+
+    const hc = obj(policy['spec']);
+    expect(obj(obj(hc['default'])['config'])).toEqual({
+      type: 'HTTP',
+      httpHealthCheck: { port: 8080, requestPath: '/healthz' },
     });
-    expect(obj(hc['targetRef'])['name']).toBe('sandbox-router-svc');
-    expect(find(dir, 'Gateway', 'sandbox-router-gateway')).toBeDefined();
+    expect(hc['targetRef']).toEqual({ group: '', kind: 'Service', name: 'sandbox-router-svc' });
   });
 });
 
