@@ -2,11 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-deps test-unit lint generate bench cluster-build node-build control-plane up down \
+.PHONY: help install test test-python test-deps test-unit lint generate bench cluster-build node-build control-plane up down \
 	cluster-up cluster-down cluster-smoke test-cluster
 
-# Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet).
-CLUSTER_STATE ?= $(HOME)/.cache/sandbank/cluster-state
+# Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet); the scripts'
+# cache dir is $SANDBANK_CACHE, else $XDG_CACHE_HOME/sandbank, else ~/.cache/sandbank.
+CLUSTER_STATE ?= $(or $(SANDBANK_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sandbank)/cluster-state
+# The e2e suite on the local cluster (its global setup runs e2e/cluster/up.sh, the teardown
+# cluster-down.sh + verify-clean.sh).
+CLUSTER_SUITE = SANDBANK_CLUSTER_STATE=$(CLUSTER_STATE) node --experimental-vm-modules node_modules/jest/bin/jest.js \
+	-c e2e/test/cluster/jest.config.js
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -23,8 +28,13 @@ cluster-build: ## build etcd, kube-apiserver & co., kwok from Go modules (cached
 test-deps: ## install the Debian packages the tests need (runsc, iproute2, openssl, …) when missing
 	bash e2e/cluster/install-test-deps.sh
 
-test: test-deps node_modules cluster-build ## all tests: unit, then integration against a real etcd + kube-apiserver
+test: test-deps node_modules cluster-build node-build ## all tests: unit, integration (real etcd + kube-apiserver), the Python client, e2e on the local cluster (root)
 	npm test
+	bash clients/python/scripts/test.sh
+	$(CLUSTER_SUITE)
+
+test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest (unit + integration against the real stack)
+	bash clients/python/scripts/test.sh
 
 test-unit: node_modules ## unit tests only (no control plane)
 	npm run test:unit
@@ -54,8 +64,8 @@ cluster-down: ## stop the local cluster and check that nothing is left behind
 cluster-smoke: ## smoke test of the running local cluster (gVisor pods, exec, Services, NetworkPolicy)
 	bash e2e/cluster/smoke.sh $(CLUSTER_STATE)
 
-test-cluster: node_modules node-build ## local-cluster suite: up, smoke, down, verify-clean (root)
-	node --experimental-vm-modules node_modules/jest/bin/jest.js -c e2e/test/cluster/jest.config.js
+test-cluster: node_modules node-build ## only the e2e suite: cluster + Sandbank up, the journeys, down, verify-clean (root)
+	$(CLUSTER_SUITE)
 
 images: node_modules node-build ## build the controller, router and runtime images without Docker (OCI archives, cached)
 	bash e2e/cluster/build-sandbank-images.sh

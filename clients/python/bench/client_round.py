@@ -1,0 +1,117 @@
+"""Benchmark: the whole `with SandboxClient(...) as sb: sb.run("true")` round in direct mode on a
+warm pool: create the claim, watch it bind and turn Ready, run one command through the router,
+delete the claim. Against the real stack of the integration tests (real apiserver, controller,
+router and agent; pods on kwok), so the number is the client + control plane + router + agent,
+without a kubelet. Writes bench/results/python-client-round-direct.json (same fields as the
+TypeScript benchmarks: name, unit, value = p50, n, p50, p95, p99, …, target, params, env).
+
+    python bench/client_round.py [--rounds 100] [--out ../../bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agentic_sandbox import SandboxClient  # noqa: E402
+from tests import stack as stack_mod  # noqa: E402
+from tests.stack import POOL, REPO, TEMPLATE  # noqa: E402
+
+TARGET_MS = 100.0
+
+
+def percentile(sorted_samples: list[float], q: float) -> float:
+    # Nearest rank, as bench/src/stats.ts computes it.
+    rank = max(1, int(-(-q * len(sorted_samples) // 1)))
+    return sorted_samples[min(rank, len(sorted_samples)) - 1]
+
+
+def environment() -> dict[str, object]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cores": os.cpu_count(),
+        "memoryGiB": round(mem),
+        "commit": commit.stdout.strip() or "unknown",
+        "ci": bool(os.environ.get("CI")),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    args = parser.parse_args()
+
+    stack = stack_mod.start()
+    samples: list[float] = []
+    warm = 0
+    try:
+        for i in range(args.warmup + args.rounds):
+            # Each round starts with a full pool, as a user arriving at an idle cluster would.
+            deadline = time.monotonic() + 30
+            while stack.ready_warm_pods() < stack_mod.POOL_REPLICAS and time.monotonic() < deadline:
+                time.sleep(0.05)
+            started = time.perf_counter()
+            with SandboxClient(
+                template_name=TEMPLATE,
+                namespace=stack.namespace,
+                api_url=stack.router_url,
+                server_port=stack.agent_legacy_port,
+                token=stack.token,
+            ) as sb:
+                if sb.run("true").exit_code != 0:
+                    raise SystemExit("`true` failed in the sandbox")
+                pod = sb.pod_name or ""
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if i >= args.warmup:
+                samples.append(elapsed_ms)
+                warm += pod.startswith(f"{POOL}-")
+    finally:
+        stack_mod.stop(stack)
+
+    s = sorted(samples)
+    p50 = percentile(s, 0.5)
+    result = {
+        "name": "python-client-round-direct",
+        "unit": "ms",
+        "value": p50,
+        "n": len(s),
+        "p50": p50,
+        "p95": percentile(s, 0.95),
+        "p99": percentile(s, 0.99),
+        "mean": statistics.fmean(s),
+        "min": s[0],
+        "max": s[-1],
+        "target": {"value": TARGET_MS, "met": p50 <= TARGET_MS},
+        "params": {
+            "rounds": args.rounds,
+            "round": 'with SandboxClient(api_url=router) as sb: sb.run("true")',
+            "warmRounds": warm,
+            "pods": "kwok (no kubelet); real apiserver, controller, router, agent",
+        },
+        "env": environment(),
+        "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{result['name']}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{result['name']}: p50 {p50:.1f} ms, p95 {result['p95']:.1f} ms over {len(s)} rounds ({warm} warm) -> {path}")
+
+
+if __name__ == "__main__":
+    main()

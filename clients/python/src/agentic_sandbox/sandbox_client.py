@@ -1,0 +1,232 @@
+"""``SandboxClient``: the agent-sandbox client's context manager, same arguments and methods.
+
+It speaks the legacy router contract (``X-Sandbox-*`` headers, ``/execute``, ``/upload``,
+``/download``, ``/list``, ``/exists``), so it works against Sandbank's router and upstream's.
+What differs, on purpose:
+- ``run`` is sent again only when the router proves the command never started (upstream retried
+  POST /execute on any 5xx, which can run a command twice);
+- the router token is sent (``token=``, ``$SANDBANK_ROUTER_TOKEN``, in dev mode the router's token
+  Secret, or the kubeconfig's bearer token); upstream sent none;
+- dev mode port-forwards ``sandbox-router-svc`` in the claim's namespace as upstream did, or, when
+  that namespace has none, in Sandbank's ``sandbank-system``;
+- ``write`` keeps the path you give (upstream kept only its basename);
+- errors are ``sandbank.errors`` types (all ``SandbankError``); timeouts are also ``TimeoutError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from sandbank._http import SyncHttp
+from sandbank._kube import POD_NAME_ANNOTATION, TRACE_CONTEXT_ANNOTATION, ClaimSpec
+from sandbank._lifecycle import Connection, Provisioned, provision, release
+from sandbank._protocol import LEGACY_AGENT_PORT, legacy_headers, quote_path, request_timeout
+from sandbank._route import DEFAULT_ROUTER_NAMESPACE
+from sandbank.errors import ConfigurationError, SandbankError
+
+log = logging.getLogger("agentic_sandbox")
+
+
+@dataclass
+class ExecutionResult:
+    """What ``run`` returns."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+@dataclass
+class FileEntry:
+    """One entry of ``list``: ``type`` is ``file`` or ``directory``; ``mod_time`` is a Unix time."""
+
+    name: str
+    size: int
+    type: str
+    mod_time: float
+
+
+def _trace_carrier(enabled: bool, service_name: str) -> dict[str, str]:
+    """W3C trace headers of the current OpenTelemetry context, when tracing is on and installed."""
+    if not enabled:
+        return {}
+    try:
+        from opentelemetry import propagate  # type: ignore[import-not-found]
+    except ImportError:
+        log.warning(
+            "enable_tracing=True but opentelemetry is not installed; continuing without traces (%s)", service_name
+        )
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+class SandboxClient:
+    """Claims a sandbox of ``template_name`` on ``with`` entry and deletes the claim on exit
+    (also on exceptions and Ctrl-C).
+
+    Modes, as agent-sandbox chooses them: ``api_url`` → direct; ``gateway_name`` → the Gateway's
+    address; otherwise dev mode (``kubectl port-forward svc/sandbox-router-svc``)."""
+
+    def __init__(
+        self,
+        template_name: str,
+        namespace: str = "default",
+        gateway_name: str | None = None,
+        gateway_namespace: str = "default",
+        api_url: str | None = None,
+        server_port: int = LEGACY_AGENT_PORT,
+        sandbox_ready_timeout: float = 180,
+        gateway_ready_timeout: float = 180,
+        port_forward_ready_timeout: float = 30,
+        enable_tracing: bool = False,
+        trace_service_name: str = "sandbox-client",
+        *,
+        token: str | None = None,
+        router_namespace: str = DEFAULT_ROUTER_NAMESPACE,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        if not template_name:
+            raise ConfigurationError("template_name: name a SandboxTemplate")
+        self.template_name = template_name
+        self.namespace = namespace
+        self.server_port = server_port
+        self.sandbox_ready_timeout = sandbox_ready_timeout
+        self.enable_tracing = enable_tracing
+        self.trace_service_name = trace_service_name
+        self._connection = Connection(
+            api_url=api_url,
+            gateway_name=gateway_name,
+            gateway_namespace=gateway_namespace,
+            gateway_ready_timeout=gateway_ready_timeout,
+            port_forward_ready_timeout=port_forward_ready_timeout,
+            router_namespace=router_namespace,
+            token=token,
+            kubeconfig=kubeconfig,
+            context=context,
+        )
+        self._p: Provisioned | None = None
+        self._http: SyncHttp | None = None
+        self.claim_name: str | None = None
+        self.sandbox_name: str | None = None
+        self.pod_name: str | None = None
+        self.base_url: str | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxClient:
+        carrier = _trace_carrier(self.enable_tracing, self.trace_service_name)
+        annotations = {TRACE_CONTEXT_ANNOTATION: _json(carrier)} if carrier else None
+        self._p = provision(
+            self._connection,
+            self.namespace,
+            ClaimSpec(template=self.template_name, annotations=annotations),
+            ready_timeout=self.sandbox_ready_timeout,
+            wait_for="sandbox",
+        )
+        self.claim_name = self.sandbox_name = self._p.name
+        sandbox = self._p.kube.get_sandbox(self.namespace, self._p.name) or {}
+        self.pod_name = ((sandbox.get("metadata") or {}).get("annotations") or {}).get(
+            POD_NAME_ANNOTATION
+        ) or self._p.name
+        self.base_url = self._p.route.url()
+        self._http = SyncHttp(self._p.route, extra_headers=carrier)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        p, http = self._p, self._http
+        self._p = self._http = None
+        if p is None:
+            return
+        try:
+            if http is not None:
+                http.close()
+        finally:
+            release(p, delete=True)
+
+    def is_ready(self) -> bool:
+        return self._p is not None
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def _session(self) -> tuple[SyncHttp, Provisioned]:
+        if self._http is None or self._p is None:
+            raise SandbankError("the sandbox is not open: use SandboxClient(...) in a `with` block")
+        return self._http, self._p
+
+    def _headers(self, timeout: float | None) -> dict[str, str]:
+        _, p = self._session()
+        # The token travels in the session's own headers; these name the sandbox.
+        return legacy_headers(p.name, p.namespace, self.server_port, None, timeout)
+
+    def run(self, command: str, timeout: float = 60) -> ExecutionResult:
+        """Runs ``command`` (split like a shell would, no shell features) and waits for it."""
+        http, _ = self._session()
+        r = http.request(
+            "POST",
+            "/execute",
+            idempotent=False,
+            timeout=request_timeout(timeout),
+            headers=self._headers(timeout),
+            json={"command": command},
+        )
+        body: dict[str, Any] = r.json()
+        return ExecutionResult(str(body.get("stdout", "")), str(body.get("stderr", "")), int(body.get("exit_code", -1)))
+
+    def write(self, path: str, content: bytes | str, timeout: float = 60) -> None:
+        """Uploads ``content`` to ``path`` in the sandbox's workspace."""
+        http, _ = self._session()
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        http.request(
+            "POST",
+            "/upload",
+            idempotent=True,
+            timeout=request_timeout(timeout),
+            headers=self._headers(timeout),
+            files={"file": (path, data)},
+        )
+
+    def read(self, path: str, timeout: float = 60) -> bytes:
+        http, _ = self._session()
+        return http.request(
+            "GET",
+            f"/download/{quote_path(path)}",
+            idempotent=True,
+            timeout=request_timeout(timeout),
+            headers=self._headers(timeout),
+        ).content
+
+    def list(self, path: str, timeout: float = 60) -> list[FileEntry]:
+        http, _ = self._session()
+        entries = http.request(
+            "GET",
+            f"/list/{quote_path(path)}",
+            idempotent=True,
+            timeout=request_timeout(timeout),
+            headers=self._headers(timeout),
+        ).json()
+        return [FileEntry(str(e["name"]), int(e["size"]), str(e["type"]), float(e["mod_time"])) for e in entries]
+
+    def exists(self, path: str, timeout: float = 60) -> bool:
+        http, _ = self._session()
+        body = http.request(
+            "GET",
+            f"/exists/{quote_path(path)}",
+            idempotent=True,
+            timeout=request_timeout(timeout),
+            headers=self._headers(timeout),
+        ).json()
+        return bool(body.get("exists"))
+
+
+def _json(carrier: dict[str, str]) -> str:
+    import json
+
+    return json.dumps(carrier, sort_keys=True)

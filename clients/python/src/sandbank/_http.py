@@ -1,0 +1,189 @@
+"""HTTP to the router with one retry policy, for the sync (``httpx.Client``) and async
+(``httpx.AsyncClient``) clients.
+
+Retries are safe by construction: a request is sent again only when it provably never reached
+the sandbox (connection refused, a dev tunnel that died and was restarted, or a router answer
+whose code says so: not ready yet, too many streams, agent unreachable, router shutting down),
+or when it is idempotent (reads, stat, list) and failed on the way. So ``run`` never executes
+twice, unlike agent-sandbox's client, which retried POST /execute on any 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from ._protocol import RETRY_SAFE_CODES, auth_headers, error_from_response
+from ._route import Route
+from .errors import RouterError, RouterUnavailable
+
+#: Attempts per request, and the first back-off (doubled each time, capped): about 3 s in all,
+#: enough to ride over a router replica restarting; longer outages surface as errors.
+ATTEMPTS = 6
+FIRST_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 1.0
+#: Connect timeout: the router is close by; a long wait means it is not there.
+CONNECT_TIMEOUT_S = 10.0
+
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+_TRANSFER_ERRORS = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+
+
+def backoff(attempt: int, retry_after: str | None = None) -> float:
+    if retry_after and retry_after.isdigit():
+        return float(min(float(retry_after), MAX_BACKOFF_S * 2))
+    return float(min(FIRST_BACKOFF_S * (2**attempt), MAX_BACKOFF_S))
+
+
+def retry_decision(
+    attempt: int, *, error: BaseException | None, status_error: RouterError | None, idempotent: bool
+) -> bool:
+    """Whether attempt number ``attempt`` (0-based) may be followed by another."""
+    if attempt + 1 >= ATTEMPTS:
+        return False
+    if status_error is not None:
+        return status_error.error_code in RETRY_SAFE_CODES
+    if isinstance(error, _CONNECT_ERRORS):
+        return True
+    return idempotent and isinstance(error, _TRANSFER_ERRORS)
+
+
+def _timeout(seconds: float | None) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=CONNECT_TIMEOUT_S)
+
+
+def _unreachable(route: Route, e: BaseException) -> RouterUnavailable:
+    return RouterUnavailable(f"router at {route.url() if route.tunnel is None else 'the dev tunnel'} unreachable: {e}")
+
+
+class SyncHttp:
+    def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
+        self.route = route
+        self.headers = {**auth_headers(route.token), **(extra_headers or {})}
+        # Redirects are refused: a router never redirects, and following one could send the token elsewhere.
+        self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None))
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        replayable: bool = True,
+        **kwargs: Any,
+    ) -> Iterator[httpx.Response]:
+        """A request whose answer is read as a stream; raises the typed router error on non-2xx."""
+        attempt = 0
+        while True:
+            try:
+                request = self.client.build_request(
+                    method,
+                    self.route.url() + path,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=_timeout(timeout),
+                    **kwargs,
+                )
+                response = self.client.send(request, stream=True)
+            except httpx.HTTPError as e:
+                if replayable and retry_decision(attempt, error=e, status_error=None, idempotent=idempotent):
+                    self.route.recover()
+                    time.sleep(backoff(attempt))
+                    attempt += 1
+                    continue
+                raise _unreachable(self.route, e) from e
+            if response.status_code >= 400:
+                body = response.read()
+                response.close()
+                err = error_from_response(response.status_code, response.headers, body)
+                if replayable and retry_decision(attempt, error=None, status_error=err, idempotent=idempotent):
+                    time.sleep(backoff(attempt, response.headers.get("retry-after")))
+                    attempt += 1
+                    continue
+                raise err
+            try:
+                yield response
+            finally:
+                response.close()
+            return
+
+    def request(
+        self, method: str, path: str, *, idempotent: bool, timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """A buffered request: the whole body is read before returning."""
+        with self.stream(method, path, idempotent=idempotent, timeout=timeout, **kwargs) as response:
+            response.read()
+            return response
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncHttp:
+    def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
+        self.route = route
+        self.headers = {**auth_headers(route.token), **(extra_headers or {})}
+        self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None))
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        replayable: bool = True,
+        **kwargs: Any,
+    ) -> AsyncIterator[httpx.Response]:
+        attempt = 0
+        while True:
+            try:
+                base = await asyncio.to_thread(self.route.url) if self.route.tunnel is not None else self.route.url()
+                request = self.client.build_request(
+                    method,
+                    base + path,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=_timeout(timeout),
+                    **kwargs,
+                )
+                response = await self.client.send(request, stream=True)
+            except httpx.HTTPError as e:
+                if replayable and retry_decision(attempt, error=e, status_error=None, idempotent=idempotent):
+                    await asyncio.to_thread(self.route.recover)
+                    await asyncio.sleep(backoff(attempt))
+                    attempt += 1
+                    continue
+                raise _unreachable(self.route, e) from e
+            if response.status_code >= 400:
+                body = await response.aread()
+                await response.aclose()
+                err = error_from_response(response.status_code, response.headers, body)
+                if replayable and retry_decision(attempt, error=None, status_error=err, idempotent=idempotent):
+                    await asyncio.sleep(backoff(attempt, response.headers.get("retry-after")))
+                    attempt += 1
+                    continue
+                raise err
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+
+    async def request(
+        self, method: str, path: str, *, idempotent: bool, timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        async with self.stream(method, path, idempotent=idempotent, timeout=timeout, **kwargs) as response:
+            await response.aread()
+            return response
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,171 @@
+"""Dev mode's tunnel: ``kubectl port-forward svc/sandbox-router-svc <free local port>:8080``.
+
+The client starts kubectl, waits until the local port accepts connections, restarts the forward
+once if it dies, and stops it on exit. kubectl (not a Python SPDY implementation) because it is
+what users already have configured: exec credential plugins, proxies and contexts just work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+
+from .errors import PortForwardError
+
+#: How often the local port is probed while kubectl starts. Small: the forward is usually up
+#: within ~100 ms of kubectl connecting, and a probe is one loopback connect.
+PROBE_INTERVAL_S = 0.05
+
+
+def free_local_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubectl_path() -> str:
+    """``$KUBECTL`` or ``kubectl`` on PATH; a clear error otherwise."""
+    explicit = os.environ.get("KUBECTL")
+    if explicit:
+        if os.access(explicit, os.X_OK):
+            return explicit
+        raise PortForwardError(f"KUBECTL={explicit} is not an executable file")
+    found = shutil.which("kubectl")
+    if found is None:
+        raise PortForwardError(
+            "dev mode needs kubectl on PATH (it runs `kubectl port-forward svc/sandbox-router-svc`): "
+            "install kubectl, or connect without it with api_url= (direct mode) or gateway_name="
+        )
+    return found
+
+
+class PortForward:
+    """One ``kubectl port-forward`` process to a Service port, with one automatic restart."""
+
+    def __init__(
+        self,
+        namespace: str,
+        service: str = "sandbox-router-svc",
+        remote_port: int = 8080,
+        *,
+        ready_timeout: float = 30.0,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        max_restarts: int = 1,
+    ) -> None:
+        self.namespace = namespace
+        self.service = service
+        self.remote_port = remote_port
+        self.ready_timeout = ready_timeout
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.max_restarts = max_restarts
+        self.restarts = 0
+        self.local_port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._output: deque[str] = deque(maxlen=20)
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}"
+
+    def _argv(self, port: int) -> list[str]:
+        argv = [kubectl_path(), "port-forward", f"svc/{self.service}", f"{port}:{self.remote_port}"]
+        argv += ["-n", self.namespace, "--address", "127.0.0.1"]
+        if self.kubeconfig:
+            argv += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            argv += ["--context", self.context]
+        return argv
+
+    def _pump(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._output.append(line.decode(errors="replace").rstrip())
+
+    def start(self) -> str:
+        """Starts kubectl and returns the local URL once the port accepts connections."""
+        with self._lock:
+            self._start_locked()
+            return self.url
+
+    def _start_locked(self) -> None:
+        port = free_local_port()
+        self._output.clear()
+        try:
+            proc = subprocess.Popen(
+                self._argv(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        except OSError as e:
+            raise PortForwardError(f"could not run kubectl: {e}") from e
+        self._proc = proc
+        threading.Thread(target=self._pump, args=(proc,), daemon=True, name="sandbank-port-forward").start()
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            if proc.poll() is not None:
+                self._proc = None
+                raise PortForwardError(self._explain(f"kubectl port-forward exited with status {proc.returncode}"))
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=PROBE_INTERVAL_S * 4):
+                    self.local_port = port
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self._stop_locked()
+                raise PortForwardError(
+                    self._explain(f"the port-forward did not accept connections within {self.ready_timeout:g} s")
+                )
+            time.sleep(PROBE_INTERVAL_S)
+
+    def _explain(self, what: str) -> str:
+        output = " | ".join(line for line in self._output if line)
+        return (
+            f"{what} (svc/{self.service} in namespace {self.namespace}). kubectl said: {output or '(nothing)'}. "
+            f"Check that the router runs: kubectl get pods -n {self.namespace} -l app=sandbox-router"
+        )
+
+    def ensure_alive(self) -> str:
+        """The URL of a live forward: restarts a dead one (up to ``max_restarts`` times), then fails."""
+        with self._lock:
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                return self.url
+            if proc is None and self.local_port == 0:
+                self._start_locked()
+                return self.url
+            if self.restarts >= self.max_restarts:
+                code = proc.returncode if proc is not None else "?"
+                raise PortForwardError(
+                    self._explain(
+                        f"kubectl port-forward died (status {code}) and was already restarted {self.restarts} time(s)"
+                    )
+                )
+            self.restarts += 1
+            self._start_locked()
+            return self.url
+
+    def alive(self) -> bool:
+        proc = self._proc
+        return proc is not None and proc.poll() is None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,235 @@
+"""Typed errors of the Sandbank clients.
+
+Every error the clients raise is a :class:`SandbankError`. Router answers map one to one from the
+router's closed table of error codes (``router/README.md``), claim failures carry the claim's
+``Ready`` reason, and errors that are worth retrying say so in :attr:`SandbankError.retryable`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "SandbankError",
+    "ConfigurationError",
+    "KubernetesError",
+    "ClaimFailed",
+    "TemplateNotFound",
+    "WarmPoolNotFound",
+    "SandboxNotReady",
+    "SandboxTimeout",
+    "GatewayNotReady",
+    "PortForwardError",
+    "RouterError",
+    "InvalidArgument",
+    "Unauthenticated",
+    "PermissionDenied",
+    "NotFound",
+    "AlreadyExists",
+    "PayloadTooLarge",
+    "TooManyStreams",
+    "Canceled",
+    "UpstreamUnavailable",
+    "RouterUnavailable",
+    "DeadlineExceeded",
+    "ResourceExhausted",
+    "CommandTimeout",
+    "CommandFailed",
+    "StreamClosed",
+    "error_for_code",
+]
+
+
+class SandbankError(Exception):
+    """Base of every error raised by ``sandbank`` and ``agentic_sandbox``."""
+
+    #: Whether the same request may succeed when sent again (nothing reached the sandbox).
+    retryable: bool = False
+
+
+class ConfigurationError(SandbankError, ValueError):
+    """A constructor argument or environment variable is invalid; the message names it."""
+
+
+class KubernetesError(SandbankError):
+    """The Kubernetes API refused or failed a call the client needed (creating the claim, …)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ClaimFailed(SandbankError):
+    """The SandboxClaim reached a terminal state: its ``Ready`` condition's reason and message."""
+
+    def __init__(self, claim: str, reason: str, message: str) -> None:
+        super().__init__(
+            f"SandboxClaim {claim} failed: {reason}: {message}" if message else f"SandboxClaim {claim} failed: {reason}"
+        )
+        self.claim = claim
+        self.reason = reason
+        self.message = message
+
+
+class TemplateNotFound(ClaimFailed):
+    """The claim names a SandboxTemplate that does not exist (reason ``TemplateNotFound``)."""
+
+
+class WarmPoolNotFound(ClaimFailed):
+    """The claim names a SandboxWarmPool that does not exist (reason ``WarmPoolNotFound``)."""
+
+
+class SandboxTimeout(SandbankError, TimeoutError):
+    """The sandbox did not become Ready within ``sandbox_ready_timeout``."""
+
+    def __init__(self, claim: str, timeout: float, last_reason: str | None) -> None:
+        detail = f" (last reason: {last_reason})" if last_reason else ""
+        super().__init__(f"SandboxClaim {claim} was not Ready after {timeout:g} s{detail}")
+        self.claim = claim
+        self.timeout = timeout
+        self.last_reason = last_reason
+
+
+class GatewayNotReady(SandbankError, TimeoutError):
+    """The Gateway has no address in its status within ``gateway_ready_timeout``."""
+
+
+class PortForwardError(SandbankError):
+    """Dev mode: ``kubectl port-forward`` is missing, cannot start, or died (the message says what to check)."""
+
+
+class RouterError(SandbankError):
+    """An error answered by the Sandbank router: its ``code``, HTTP ``status`` and message."""
+
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error_code = code or type(self).code
+        self.status = status
+
+
+class InvalidArgument(RouterError, ValueError):
+    code = "invalid_argument"
+
+
+class Unauthenticated(RouterError):
+    """No or a wrong router token: pass ``token=`` or set ``SANDBANK_ROUTER_TOKEN``."""
+
+    code = "unauthenticated"
+
+
+class PermissionDenied(RouterError):
+    code = "permission_denied"
+
+
+class NotFound(RouterError):
+    """No such sandbox (claim), or no such file in it."""
+
+    code = "not_found"
+
+
+class AlreadyExists(RouterError):
+    code = "already_exists"
+
+
+class PayloadTooLarge(RouterError):
+    code = "payload_too_large"
+
+
+class TooManyStreams(RouterError):
+    code = "too_many_streams"
+    retryable = True
+
+
+class Canceled(RouterError):
+    code = "canceled"
+
+
+class UpstreamUnavailable(RouterError):
+    """The router could not reach the sandbox's agent (nothing was sent to it)."""
+
+    code = "upstream_unavailable"
+    retryable = True
+
+
+class RouterUnavailable(RouterError):
+    """The router is shutting down or cannot be reached; another replica will answer."""
+
+    code = "shutting_down"
+    retryable = True
+
+
+class DeadlineExceeded(RouterError, TimeoutError):
+    code = "deadline_exceeded"
+
+
+class ResourceExhausted(RouterError):
+    code = "resource_exhausted"
+
+
+class SandboxNotReady(RouterError):
+    """The claim exists but its sandbox is not bound or not Ready yet (the router says retry)."""
+
+    code = "sandbox_not_ready"
+    retryable = True
+
+
+class CommandTimeout(SandbankError, TimeoutError):
+    """A command ran past its timeout (the agent killed it), or a local ``wait(timeout=)`` expired."""
+
+
+class CommandFailed(SandbankError):
+    """Raised by ``CommandResult.check()`` for a non-zero exit; ``result`` is the CommandResult."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class StreamClosed(SandbankError):
+    """The exec stream ended without an exit status (the connection dropped)."""
+
+
+_BY_CODE: dict[str, type[RouterError]] = {
+    "invalid_argument": InvalidArgument,
+    "unauthenticated": Unauthenticated,
+    "permission_denied": PermissionDenied,
+    "not_found": NotFound,
+    "already_exists": AlreadyExists,
+    "failed_precondition": AlreadyExists,
+    "payload_too_large": PayloadTooLarge,
+    "too_many_streams": TooManyStreams,
+    "canceled": Canceled,
+    "upstream_unavailable": UpstreamUnavailable,
+    "shutting_down": RouterUnavailable,
+    "deadline_exceeded": DeadlineExceeded,
+    "idle_timeout": DeadlineExceeded,
+    "lifetime_exceeded": DeadlineExceeded,
+    "resource_exhausted": ResourceExhausted,
+    "sandbox_not_ready": SandboxNotReady,
+}
+
+# When a response carries no code (a proxy in between, an old router), the HTTP status decides.
+_BY_STATUS: dict[int, str] = {
+    400: "invalid_argument",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    408: "deadline_exceeded",
+    409: "already_exists",
+    413: "payload_too_large",
+    429: "too_many_streams",
+    502: "upstream_unavailable",
+    503: "shutting_down",
+    504: "deadline_exceeded",
+    507: "resource_exhausted",
+}
+
+
+def error_for_code(code: str | None, message: str, status: int | None = None) -> RouterError:
+    """The typed error for a router error ``code`` (or, without one, for the HTTP ``status``)."""
+    if not code and status is not None:
+        code = _BY_STATUS.get(status)
+    cls = _BY_CODE.get(code or "", RouterError)
+    return cls(message, code=code or "internal", status=status)

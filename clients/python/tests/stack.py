@@ -1,0 +1,275 @@
+"""The real Sandbank stack for the integration tests, started as processes the way a developer
+runs them: a control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok;
+``e2e/cluster/control-plane-up.sh``, built from Go modules by ``make cluster-build``), the CRDs,
+the controller, the router (token auth) and one runtime agent on 127.0.0.1.
+
+Sandbox pods land on kwok's fake node. The test template uses ``hostNetwork: true``, so kwok gives
+every pod the node's address, 127.0.0.1, where the real agent listens (on ports the router is
+told about): the controller binds real claims to real warm pods, the router resolves them through
+its watches and tunnels to a real agent. Only the kubelet is not real here (the local-cluster
+suite covers that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+REPO = Path(__file__).resolve().parents[3]
+TEMPLATE = "py-runtime"
+POOL = "py-runtime"
+POOL_REPLICAS = 2
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in (REPO / "e2e/cluster/versions.env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SANDBANK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "sandbank"
+    )
+    return Path(base)
+
+
+def kubectl_bin() -> Path:
+    path = cache_dir() / f"kubernetes-{_versions()['KUBERNETES_VERSION']}" / "bin" / "kubectl"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `make cluster-build` first")
+    return path
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (the sockets are held together so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_until(what: str, check: object, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if callable(check) and check():
+                return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not ready after {timeout:g} s")
+        time.sleep(0.1)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return 200 <= r.status < 300
+    except Exception:
+        return False
+
+
+@dataclass
+class Stack:
+    dir: Path
+    kubeconfig: Path
+    namespace: str
+    router_url: str
+    token: str
+    agent_workspace: Path
+    #: The agent's legacy REST port: agentic_sandbox's server_port (8888 in a real pod).
+    agent_legacy_port: int = 0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: list[IO[bytes]] = field(default_factory=list)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        r = subprocess.run(
+            [str(kubectl_bin()), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+        )
+        if check and r.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {r.stderr.strip()}")
+        return r.stdout
+
+    def get(self, kind: str, name: str) -> dict[str, object] | None:
+        out = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", "--ignore-not-found")
+        return json.loads(out) if out.strip() else None
+
+    def ready_warm_pods(self) -> int:
+        pool = self.get("sandboxwarmpools", POOL) or {}
+        status = pool.get("status") or {}
+        return int(status.get("readyReplicas") or 0) if isinstance(status, dict) else 0
+
+    def env(self) -> dict[str, str]:
+        """Environment for a user's process: the kubeconfig, kubectl on PATH, the router token."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{kubectl_bin().parent}{os.pathsep}{env.get('PATH', '')}"
+        env["SANDBANK_ROUTER_TOKEN"] = self.token
+        return env
+
+
+def _spawn(stack: Stack, name: str, script: str, env: dict[str, str]) -> None:
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    log = open(stack.dir / "logs" / f"{name}.log", "wb")  # noqa: SIM115 (closed by stop())
+    stack.logs.append(log)
+    stack.procs[name] = subprocess.Popen(
+        [str(tsx), "--conditions=source", str(REPO / script)],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start() -> Stack:
+    root = Path(tempfile.mkdtemp(prefix="sandbank-py-"))
+    logs = root / "logs"
+    logs.mkdir()
+    cp = root / "control-plane"
+    t0 = time.monotonic()
+    subprocess.run(
+        ["bash", str(REPO / "e2e/cluster/control-plane-up.sh"), str(cp)],
+        check=True,
+        # The control plane's watchdog stops it if this test process dies without cleaning up.
+        env={**os.environ, "SANDBANK_CP_WATCH_PID": str(os.getpid())},
+        stdout=subprocess.DEVNULL,
+    )
+    token = secrets.token_urlsafe(24)
+    workspace = root / "workspace"
+    workspace.mkdir()
+    stack = Stack(root, cp / "kubeconfig", f"py-{secrets.token_hex(3)}", "", token, workspace)
+    try:
+        stack.kubectl("apply", "--server-side", "-f", str(REPO / "manifests/base/crds"))
+        stack.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        agent_grpc, agent_rest, ctl_http, r_http, r_grpc, r_metrics = free_ports(6)
+        _spawn(
+            stack,
+            "agent",
+            "runtime-image/src/main.ts",
+            {
+                "SANDBANK_AGENT_HOST": "127.0.0.1",
+                "SANDBANK_AGENT_GRPC_PORT": str(agent_grpc),
+                "SANDBANK_AGENT_REST_PORT": str(agent_rest),
+                "SANDBANK_AGENT_WORKSPACE": str(workspace),
+                "SANDBANK_AGENT_LOG_LEVEL": "warn",
+            },
+        )
+        _spawn(
+            stack,
+            "controller",
+            "controller/src/main.ts",
+            {
+                "KUBECONFIG": str(stack.kubeconfig),
+                "LEADER_ELECT": "false",
+                "HTTP_PORT": str(ctl_http),
+                "HTTP_BIND_ADDRESS": "127.0.0.1",
+                "LOG_LEVEL": "warn",
+            },
+        )
+        _spawn(
+            stack,
+            "router",
+            "router/src/main.ts",
+            {
+                "KUBECONFIG": str(stack.kubeconfig),
+                "ROUTER_AUTH_MODE": "token",
+                "ROUTER_AUTH_TOKEN": token,
+                "ROUTER_HOST": "127.0.0.1",
+                "ROUTER_PORT": str(r_http),
+                "ROUTER_GRPC_PORT": str(r_grpc),
+                "ROUTER_METRICS_PORT": str(r_metrics),
+                "ROUTER_AGENT_GRPC_PORT": str(agent_grpc),
+                "ROUTER_AGENT_LEGACY_PORT": str(agent_rest),
+                "ROUTER_LOG_LEVEL": "warn",
+            },
+        )
+        stack.router_url = f"http://127.0.0.1:{r_http}"
+        stack.agent_legacy_port = agent_rest
+        wait_until(
+            "agent",
+            lambda: socket.create_connection(("127.0.0.1", agent_rest), 1).close() is None,
+            proc=stack.procs["agent"],
+        )
+        wait_until("controller", lambda: http_ok(f"http://127.0.0.1:{ctl_http}/readyz"), proc=stack.procs["controller"])
+        wait_until("router", lambda: http_ok(f"{stack.router_url}/readyz"), proc=stack.procs["router"])
+        stack.kubectl("create", "namespace", stack.namespace)
+        stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=_template_and_pool())
+        wait_until("warm pool", lambda: stack.ready_warm_pods() >= POOL_REPLICAS, timeout=60)
+    except BaseException:
+        stop(stack)
+        raise
+    print(f"\nsandbank stack up in {time.monotonic() - t0:.1f} s ({root})")
+    return stack
+
+
+def stop(stack: Stack) -> None:
+    for proc in stack.procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in stack.procs.values():
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for log in stack.logs:
+        log.close()
+    subprocess.run(
+        ["bash", str(REPO / "e2e/cluster/control-plane-down.sh"), str(stack.dir / "control-plane")],
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    if os.environ.get("SANDBANK_KEEP_LOGS"):
+        print(f"logs kept in {stack.dir / 'logs'}")
+    else:
+        shutil.rmtree(stack.dir, ignore_errors=True)
+
+
+def _template_and_pool() -> str:
+    # No container ports: with hostNetwork they would become host ports, and the scheduler would
+    # refuse a second pod on the one fake node.
+    template = {
+        "apiVersion": "extensions.agents.x-k8s.io/v1alpha1",
+        "kind": "SandboxTemplate",
+        "metadata": {"name": TEMPLATE},
+        "spec": {
+            "podTemplate": {
+                "metadata": {"labels": {"sandbank.dev/agent-protocol": "grpc"}},
+                "spec": {
+                    "hostNetwork": True,
+                    "automountServiceAccountToken": False,
+                    "containers": [{"name": "runtime", "image": "sandbank/runtime:test"}],
+                },
+            }
+        },
+    }
+    pool = {
+        "apiVersion": "extensions.agents.x-k8s.io/v1alpha1",
+        "kind": "SandboxWarmPool",
+        "metadata": {"name": POOL},
+        "spec": {"replicas": POOL_REPLICAS, "sandboxTemplateRef": {"name": TEMPLATE}},
+    }
+    return json.dumps(template) + "\n---\n" + json.dumps(pool)
