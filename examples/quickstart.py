@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Sandbank quickstart with the agent-sandbox Python client (dev mode: port-forward).
+"""Sandbank quickstart with the `agentic_sandbox` client (dev mode: kubectl port-forward).
 
-    pip install k8s-agent-sandbox   # the pre-rename `agentic_sandbox` client
+    pip install ./clients/python
     python3 examples/quickstart.py --namespace default --template python-runtime
 
-Dev mode runs `kubectl port-forward svc/sandbox-router-svc <port>:8080 -n <namespace>`, so the
-namespace needs a router of its own (manifests/namespace-router) and the template and pool from
-examples/python-runtime. This client sends no credentials: see docs/deploy for the router auth
-mode it needs.
+Needs KUBECONFIG pointing at a cluster with Sandbank, and the template and pool of
+examples/python-runtime in the namespace. Dev mode runs `kubectl port-forward
+svc/sandbox-router-svc` in that namespace, or in `sandbank-system` when it has no router of its
+own, and presents the router token from `$SANDBANK_ROUTER_TOKEN` or the router's Secret.
 """
 
 import argparse
