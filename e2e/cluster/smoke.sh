@@ -78,7 +78,9 @@ check "kubectl logs of the gVisor pod" grep -qE 'started-in: Linux version (4\.4
 
 # --- 3. port-forward ---------------------------------------------------------------------------
 read -r PF_PORT <<<"$(free_ports 1)"
-k port-forward pod/bb-gvisor "$PF_PORT:8080" >"$STATE/logs/smoke-port-forward.log" 2>&1 &
+# kubectl itself in the background (not the k function: $! would be a subshell, and killing it
+# would leave kubectl running)
+"$KUBECTL" -n "$NS" port-forward pod/bb-gvisor "$PF_PORT:8080" >"$STATE/logs/smoke-port-forward.log" 2>&1 &
 pf=$!
 retry 10 port_open "$PF_PORT"
 check "kubectl port-forward to the gVisor pod (127.0.0.1:$PF_PORT)" \
