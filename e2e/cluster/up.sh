@@ -9,6 +9,7 @@
 #   6. runs examples/quickstart.py with the Python client in a venv under $SANDBANK_CACHE
 # then prints how to use the cluster. Needs root and the builds of make cluster-build/node-build.
 # Usage: up.sh <state-dir> [--no-quickstart]
+# Stdout: "started" or "already-up" (the cluster's state before; progress goes to stderr).
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/node.sh"
 
@@ -103,26 +104,10 @@ done_step
 VENV=$SANDBANK_CACHE/venv
 if [ "$QUICKSTART" = 1 ]; then
   step "quickstart (examples/quickstart.py, Python client in $VENV)"
-  [ -f "$REPO/clients/python/pyproject.toml" ] || die "clients/python is missing"
-  if [ ! -x "$VENV/bin/python" ]; then
-    if ! python3 -c 'import ensurepip' 2>/dev/null; then
-      log "python3 has no venv support: installing python3-venv (apt)"
-      apt-get install -y -qq --no-install-recommends python3-venv >&2 || die "apt-get install python3-venv failed"
-    fi
-    python3 -m venv "$VENV"
-  fi
-  # reinstalled only when the client's files change
-  client_hash=$(cd "$REPO" && git ls-files -co --exclude-standard clients/python | LC_ALL=C sort |
-    tr '\n' '\0' | xargs -0 -r sha256sum | sha256sum | cut -c1-16)
-  if [ "$(cat "$VENV/.sandbank-client" 2>/dev/null)" != "$client_hash" ]; then
-    log "pip install ./clients/python"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$REPO/clients/python" >&2 ||
-      die "pip install ./clients/python failed"
-    echo "$client_hash" >"$VENV/.sandbank-client"
-  fi
+  python=$(bash "$CLUSTER_DIR/python-client.sh") || die "the Python client could not be installed"
   # the client's dev mode runs `kubectl port-forward`: the cluster's own kubectl, on PATH
   KUBECONFIG=$STATE/kubeconfig PATH=$KUBECTL_DIR:$PATH \
-    "$VENV/bin/python" "$REPO/examples/quickstart.py" --namespace "$POOL_NS" --template "$POOL" >&2 ||
+    "$python" "$REPO/examples/quickstart.py" --namespace "$POOL_NS" --template "$POOL" >&2 ||
     die "the quickstart failed"
   done_step
 fi
@@ -147,3 +132,5 @@ sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
 make down stops everything and checks that nothing is left.
 EOF
 log "make up: total $(elapsed)"
+# for scripts (the e2e suite): whether the cluster was started or already ran
+echo "$cluster_out"

@@ -1,6 +1,7 @@
 // The local one-node cluster (real kubelet + containerd + gVisor), started and stopped by
 // e2e/cluster/cluster-{up,down}.sh, checked by verify-clean.sh. Needs root and the builds of
-// build-control-plane.sh and build-node.sh. Images: buildImage() + loadImages().
+// build-control-plane.sh and build-node.sh. Images: buildImage() + loadImages(); Sandbank on top:
+// startLocalCluster({ withSandbank: true }) (up.sh, as make up).
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -26,6 +27,11 @@ export interface StartLocalClusterOptions {
   stateDir?: string;
   /** Each progress line of the scripts; defaults to writing them to stderr. */
   onProgress?: (line: string) => void;
+  /**
+   * Also install Sandbank as `make up` does (up.sh --no-quickstart): the three images built and
+   * loaded, manifests/overlays/local deployed, the python-runtime warm pool (2) ready in `default`.
+   */
+  withSandbank?: boolean;
 }
 
 const writeToStderr = (line: string): void => {
@@ -40,9 +46,10 @@ export function defaultClusterStateDir(): string {
 export async function startLocalCluster(opts: StartLocalClusterOptions = {}): Promise<LocalCluster> {
   const stateDir = resolve(opts.stateDir ?? defaultClusterStateDir());
   const onProgress = opts.onProgress ?? writeToStderr;
-  const { stdout } = await run('bash', [join(clusterDir, 'cluster-up.sh'), stateDir], {
-    onStderrLine: onProgress,
-  });
+  const script = opts.withSandbank
+    ? [join(clusterDir, 'up.sh'), stateDir, '--no-quickstart']
+    : [join(clusterDir, 'cluster-up.sh'), stateDir];
+  const { stdout } = await run('bash', script, { onStderrLine: onProgress });
   const reused = stdout.trim() === 'already-up';
   const nodeIp = (await readFile(join(stateDir, 'baseline', 'node-ip'), 'utf8')).trim();
   const ports = await readFile(join(stateDir, 'control-plane', 'ports.env'), 'utf8');

@@ -1,0 +1,163 @@
+// The controller pod killed (force delete) while 50 claims are being bound: the Deployment's new
+// controller takes the Lease over, every claim ends Ready, and no Pod is ever bound to two claims
+// (a watch records every claim-uid each Pod carries; the final Sandbox -> Pod map is one-to-one).
+// A light template (busybox under gVisor, tiny requests) so 50 sandboxes fit on one 2-core node;
+// a pool of 5 makes the first binds warm and the rest cold.
+import { Watch } from '@kubernetes/client-node';
+import {
+  CONTROLLER_DEPLOYMENT,
+  SYSTEM_NS,
+  cluster,
+  getJson,
+  isReady,
+  since,
+  waitPoolReady,
+  waitRollout,
+} from './helpers.js';
+import type { Cluster, Obj } from './helpers.js';
+
+const NS = 'e2e-burst';
+const N = 50;
+const POOL_SIZE = 5;
+let c: Cluster;
+let stopWatch: AbortController | undefined;
+
+const templateAndPool = `
+apiVersion: extensions.agents.x-k8s.io/v1alpha1
+kind: SandboxTemplate
+metadata:
+  name: burst
+spec:
+  podTemplate:
+    spec:
+      runtimeClassName: gvisor
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      securityContext: { runAsNonRoot: true, runAsUser: 1000 }
+      containers:
+        - name: c
+          image: localhost/busybox:sandbank-1
+          imagePullPolicy: Never
+          command: [sleep, '3600']
+          resources:
+            requests: { cpu: 5m, memory: 16Mi }
+            limits: { memory: 64Mi }
+---
+apiVersion: extensions.agents.x-k8s.io/v1alpha1
+kind: SandboxWarmPool
+metadata:
+  name: burst
+spec:
+  replicas: ${POOL_SIZE}
+  sandboxTemplateRef: { name: burst }
+`;
+
+const claims = (): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: Array.from({ length: N }, (_, i) => ({
+      apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+      kind: 'SandboxClaim',
+      metadata: { name: `burst-${String(i).padStart(2, '0')}` },
+      spec: { sandboxTemplateRef: { name: 'burst' } },
+    })),
+  });
+
+beforeAll(async () => {
+  c = cluster();
+  await c.kubectl(['create', 'namespace', NS]).catch(() => undefined);
+  await c.kubectl(['apply', '-n', NS, '-f', '-'], { input: templateAndPool });
+  await waitPoolReady(c, POOL_SIZE, NS, 'burst', 180_000);
+}, 240_000);
+
+afterAll(async () => {
+  stopWatch?.abort();
+  const t0 = performance.now();
+  await c.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s'], {
+    timeoutMs: 320_000,
+  });
+  process.stderr.write(`[e2e] namespace ${NS} (${N + POOL_SIZE} gVisor pods) deleted in ${since(t0)} ms\n`);
+}, 360_000);
+
+const listClaims = async (): Promise<Obj[]> =>
+  (await getJson<{ items: Obj[] }>(c, ['sandboxclaims', '-n', NS])).items;
+
+test(`controller killed during a burst of ${N} claims: all Ready, none double-bound`, async () => {
+  // every claim-uid each pod of the namespace ever carries
+  const seen = new Map<string, Set<string>>();
+  stopWatch = await new Watch(c.kc).watch(
+    `/api/v1/namespaces/${NS}/pods`,
+    {},
+    (_type: string, pod: Obj) => {
+      const uid = pod.metadata.labels?.['agents.x-k8s.io/claim-uid'];
+      if (!uid) return;
+      const uids = seen.get(pod.metadata.name) ?? new Set<string>();
+      uids.add(uid);
+      seen.set(pod.metadata.name, uids);
+    },
+    () => undefined,
+  );
+  const controllerPods = async (): Promise<string[]> =>
+    (
+      await getJson<{ items: Obj[] }>(c, [
+        'pods',
+        '-n',
+        SYSTEM_NS,
+        '-l',
+        'app.kubernetes.io/name=sandbank-controller',
+      ])
+    ).items.map((p) => p.metadata.name);
+  const before = await controllerPods();
+  expect(before).toHaveLength(1);
+
+  const t0 = performance.now();
+  await c.kubectl(['create', '-n', NS, '-f', '-'], { input: claims() });
+  const createdMs = since(t0);
+  await c.kubectl(['delete', 'pod', '-n', SYSTEM_NS, before[0] ?? '', '--grace-period=0', '--force']);
+  const readyAtKill = (await listClaims()).filter(isReady).length;
+  const killMs = since(t0);
+
+  let all: Obj[] = [];
+  for (;;) {
+    all = await listClaims();
+    if (all.length === N && all.every(isReady)) break;
+    if (since(t0) > 300_000) break;
+    await new Promise((res) => setTimeout(res, 1_000));
+  }
+  const allReadyMs = since(t0);
+  await waitRollout(c, CONTROLLER_DEPLOYMENT);
+  const after = await controllerPods();
+
+  const sandboxes = (await getJson<{ items: Obj[] }>(c, ['sandboxes', '-n', NS])).items;
+  const pods = (await getJson<{ items: Obj[] }>(c, ['pods', '-n', NS])).items;
+  const podByName = new Map(pods.map((p) => [p.metadata.name, p]));
+  const warm = sandboxes.filter((s) => s.metadata.labels?.['sandbank.dev/launch-type'] === 'warm').length;
+  process.stderr.write(
+    `[e2e] burst: ${N} claims created in ${createdMs} ms, controller killed at ${killMs} ms with ` +
+      `${readyAtKill} Ready, all Ready at ${allReadyMs} ms (${warm} warm, ${N - warm} cold)\n`,
+  );
+
+  expect(readyAtKill).toBeLessThan(N);
+  expect(after).toHaveLength(1);
+  expect(after[0]).not.toBe(before[0]);
+  expect(all.filter((cl) => !isReady(cl)).map((cl) => cl.metadata.name)).toEqual([]);
+  expect(all).toHaveLength(N);
+
+  // claim -> Sandbox (same name) -> Pod: one-to-one, and the Pod carries that claim's uid
+  const boundPods = all.map((cl) => {
+    const sb = sandboxes.find((s) => s.metadata.name === cl.metadata.name);
+    expect(sb).toBeDefined();
+    const podName = sb?.metadata.annotations?.['agents.x-k8s.io/pod-name'] ?? cl.metadata.name;
+    expect(podByName.get(podName)?.metadata.labels?.['agents.x-k8s.io/claim-uid']).toBe(cl.metadata.uid);
+    return podName;
+  });
+  expect(new Set(boundPods).size).toBe(N);
+  const claimUids = pods
+    .map((p) => p.metadata.labels?.['agents.x-k8s.io/claim-uid'])
+    .filter((u) => u !== undefined);
+  expect(new Set(claimUids).size).toBe(claimUids.length);
+  // no pod ever moved from one claim to another
+  const moved = [...seen].filter(([, uids]) => uids.size > 1).map(([name]) => name);
+  expect(moved).toEqual([]);
+}, 420_000);

@@ -1,0 +1,320 @@
+// Shared by the cluster suite's files: the cluster the global setup started, kubectl, the
+// router (HTTP and WebSocket exec) and waits on claims and pools.
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import WebSocket from 'ws';
+import { kubectlFor } from '../../src/cluster/kubectl.js';
+import type { Kubectl } from '../../src/cluster/kubectl.js';
+import { waitFor } from '../../src/wait.js';
+
+/** The example template and pool make up installs. */
+export const POOL_NS = 'default';
+export const POOL = 'python-runtime';
+export const SYSTEM_NS = 'sandbank-system';
+export const ROUTER_DEPLOYMENT = 'sandbox-router-deployment';
+export const CONTROLLER_DEPLOYMENT = 'sandbank-controller';
+
+export const CLAIMS = '/apis/extensions.agents.x-k8s.io/v1alpha1';
+export const SANDBOXES = '/apis/agents.x-k8s.io/v1alpha1';
+
+export interface Cluster {
+  stateDir: string;
+  kubeconfigPath: string;
+  nodeIp: string;
+  kubectl: Kubectl;
+  kc: KubeConfig;
+}
+
+/** The cluster of the global setup (SANDBANK_CLUSTER_STATE). */
+export function cluster(): Cluster {
+  const stateDir = process.env['SANDBANK_CLUSTER_STATE'];
+  if (!stateDir) throw new Error('SANDBANK_CLUSTER_STATE is not set: run this file in the cluster suite');
+  const kubeconfigPath = join(stateDir, 'kubeconfig');
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return {
+    stateDir,
+    kubeconfigPath,
+    nodeIp: readFileSync(join(stateDir, 'baseline', 'node-ip'), 'utf8').trim(),
+    kubectl: kubectlFor(kubeconfigPath),
+    kc,
+  };
+}
+
+export interface Meta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+}
+export interface Obj {
+  metadata: Meta;
+  status?: {
+    conditions?: Condition[];
+    readyReplicas?: number;
+    podIP?: string;
+    phase?: string;
+  };
+}
+
+export async function getJson<T>(c: Cluster, args: readonly string[]): Promise<T> {
+  return JSON.parse(await c.kubectl(['get', ...args, '-o', 'json'])) as T;
+}
+
+export function isReady(o: Obj | undefined): boolean {
+  return o?.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ?? false;
+}
+
+export function claimYaml(name: string, template = POOL): string {
+  return [
+    'apiVersion: extensions.agents.x-k8s.io/v1alpha1',
+    'kind: SandboxClaim',
+    'metadata:',
+    `  name: ${name}`,
+    'spec:',
+    '  sandboxTemplateRef:',
+    `    name: ${template}`,
+    '',
+  ].join('\n');
+}
+
+/** Applies a claim and waits until it is Ready; resolves with the claim. */
+export async function claimSandbox(c: Cluster, name: string, ns = POOL_NS, template = POOL): Promise<Obj> {
+  await c.kubectl(['apply', '-n', ns, '-f', '-'], { input: claimYaml(name, template) });
+  return waitClaimReady(c, ns, name);
+}
+
+export async function waitClaimReady(c: Cluster, ns: string, name: string, timeoutMs = 60_000): Promise<Obj> {
+  const claim = await waitFor<Obj & { apiVersion?: string; kind?: string }>(
+    c.kc,
+    `${CLAIMS}/namespaces/${ns}/sandboxclaims`,
+    name,
+    isReady,
+    { timeoutMs, description: `claim ${ns}/${name} Ready` },
+  );
+  if (!claim) throw new Error(`claim ${ns}/${name} vanished`);
+  return claim;
+}
+
+/** Deletes a claim and waits until its Sandbox is gone (the pod follows by garbage collection). */
+export async function releaseSandbox(c: Cluster, name: string, ns = POOL_NS): Promise<void> {
+  await c.kubectl(['delete', 'sandboxclaim', name, '-n', ns, '--ignore-not-found', '--wait=true']);
+}
+
+export async function waitPoolReady(
+  c: Cluster,
+  n = 2,
+  ns = POOL_NS,
+  pool = POOL,
+  timeoutMs = 120_000,
+): Promise<void> {
+  await waitFor<Obj>(
+    c.kc,
+    `${CLAIMS}/namespaces/${ns}/sandboxwarmpools`,
+    pool,
+    (p) => p?.status?.readyReplicas === n,
+    { timeoutMs, description: `pool ${ns}/${pool} with ${n} ready members` },
+  );
+}
+
+export async function waitRollout(c: Cluster, deployment: string, ns = SYSTEM_NS): Promise<void> {
+  await c.kubectl(['rollout', 'status', '-n', ns, `deployment/${deployment}`, '--timeout=180s'], {
+    timeoutMs: 200_000,
+  });
+}
+
+// --- the router ---------------------------------------------------------------------------------
+
+export interface Router {
+  /** http://<ClusterIP of sandbox-router-svc>:8080 (the host reaches ClusterIPs through kube-proxy). */
+  url: string;
+  token: string;
+}
+
+export async function router(c: Cluster): Promise<Router> {
+  const ip = await c.kubectl([
+    'get',
+    'svc',
+    'sandbox-router-svc',
+    '-n',
+    SYSTEM_NS,
+    '-o',
+    'jsonpath={.spec.clusterIP}',
+  ]);
+  const b64 = await c.kubectl([
+    'get',
+    'secret',
+    'sandbox-router-auth',
+    '-n',
+    SYSTEM_NS,
+    '-o',
+    'jsonpath={.data.token}',
+  ]);
+  return { url: `http://${ip}:8080`, token: Buffer.from(b64, 'base64').toString('utf8') };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface HttpOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** Whole request, default 30 s. */
+  timeoutMs?: number;
+  /** Receives the body as it arrives instead of keeping it (body is then empty). */
+  onData?: (chunk: Buffer) => void;
+}
+
+/** One HTTP request on its own connection (no keep-alive: each request picks a router anew). */
+export function http(url: string, opts: HttpOptions = {}): Promise<HttpResult> {
+  return new Promise((resolvePromise, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => (opts.onData ? opts.onData(c) : chunks.push(c)));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    const timer = setTimeout(() => {
+      const err = new Error(`timeout after ${opts.timeoutMs ?? 30_000} ms`) as NodeJS.ErrnoException;
+      err.code = 'ETIMEDOUT';
+      req.destroy(err);
+    }, opts.timeoutMs ?? 30_000);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(opts.body);
+  });
+}
+
+export interface ExecResult {
+  exitCode: number;
+  signal: string;
+  timedOut: boolean;
+  durationMs: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function sandboxUrl(r: Router, ns: string, name: string, path: string): string {
+  return `${r.url}/v1/namespaces/${ns}/sandboxes/${name}/${path}`;
+}
+
+/** POST …/exec; rejects on any status but 200. */
+export async function exec(
+  r: Router,
+  ns: string,
+  name: string,
+  body: Record<string, unknown>,
+  timeoutMs = 60_000,
+): Promise<ExecResult> {
+  const res = await http(sandboxUrl(r, ns, name, 'exec'), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    timeoutMs,
+  });
+  if (res.status !== 200) throw new Error(`exec ${name}: HTTP ${res.status}: ${res.body.toString()}`);
+  return JSON.parse(res.body.toString()) as ExecResult;
+}
+
+export const sh = (r: Router, name: string, script: string, ns = POOL_NS): Promise<ExecResult> =>
+  exec(r, ns, name, { shell: script });
+
+export interface WsSession {
+  ws: WebSocket;
+  /** stdout so far */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout contains `text`. */
+  waitStdout(text: string, timeoutMs?: number): Promise<void>;
+  /** The `exit` frame (the session closes after it). */
+  exit: Promise<Record<string, unknown>>;
+}
+
+/** WebSocket exec (subprotocol sandbank.exec.v1): sends `start`, collects output until `exit`. */
+export function wsExec(
+  r: Router,
+  ns: string,
+  name: string,
+  start: Record<string, unknown>,
+): Promise<WsSession> {
+  const url = sandboxUrl(r, ns, name, 'exec').replace(/^http/, 'ws');
+  const ws = new WebSocket(url, 'sandbank.exec.v1', { headers: { authorization: `Bearer ${r.token}` } });
+  let out = '';
+  let err = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const exit = new Promise<Record<string, unknown>>((resolveExit, rejectExit) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) {
+        if (data[0] === 1) out += data.subarray(1).toString('utf8');
+        else if (data[0] === 2) err += data.subarray(1).toString('utf8');
+        for (const w of waiters.filter((x) => out.includes(x.text))) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+        return;
+      }
+      const msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+      if (msg['type'] === 'exit') resolveExit(msg);
+      else if (msg['type'] === 'error') rejectExit(new Error(`exec error frame: ${JSON.stringify(msg)}`));
+    });
+    ws.on('close', (code, reason) =>
+      rejectExit(new Error(`closed before exit: ${code} ${reason.toString()}`)),
+    );
+    ws.on('error', rejectExit);
+  });
+  exit.catch(() => undefined);
+  return new Promise((resolvePromise, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => {
+      ws.send(JSON.stringify({ type: 'start', ...start }));
+      resolvePromise({
+        ws,
+        stdout: () => out,
+        stderr: () => err,
+        waitStdout: (text, timeoutMs = 30_000) =>
+          out.includes(text)
+            ? Promise.resolve()
+            : new Promise<void>((res, rej) => {
+                const t = setTimeout(
+                  () =>
+                    rej(
+                      new Error(`no "${text}" on stdout within ${timeoutMs} ms; got ${JSON.stringify(out)}`),
+                    ),
+                  timeoutMs,
+                );
+                waiters.push({
+                  text,
+                  resolve: () => {
+                    clearTimeout(t);
+                    res();
+                  },
+                });
+              }),
+        exit,
+      });
+    });
+  });
+}
+
+/** Milliseconds since `t0` (performance.now()), rounded. */
+export const since = (t0: number): number => Math.round(performance.now() - t0);
