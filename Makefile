@@ -47,6 +47,7 @@ generate: node_modules ## regenerate CRD YAML (from api/ zod schemas) and proto 
 
 bench: node_modules cluster-build ## run the benchmarks; JSON results land in bench/results/
 	npm run bench
+	bash clients/python/scripts/bench.sh
 
 control-plane: node_modules cluster-build ## start a throwaway control plane (etcd + apiserver + kwok) until Ctrl-C
 	npm run cluster:control-plane

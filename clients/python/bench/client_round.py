@@ -49,6 +49,33 @@ def environment() -> dict[str, object]:
     }
 
 
+def measure(stack: stack_mod.Stack, warmup: int, rounds: int) -> tuple[list[float], int]:
+    """Times `rounds` with-blocks after `warmup` untimed ones; also counts rounds served warm."""
+    samples: list[float] = []
+    warm = 0
+    for i in range(warmup + rounds):
+        # Each round starts with a full pool, as a user arriving at an idle cluster would.
+        deadline = time.monotonic() + 30
+        while stack.ready_warm_pods() < stack_mod.POOL_REPLICAS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = time.perf_counter()
+        with SandboxClient(
+            template_name=TEMPLATE,
+            namespace=stack.namespace,
+            api_url=stack.router_url,
+            server_port=stack.agent_legacy_port,
+            token=stack.token,
+        ) as sb:
+            if sb.run("true").exit_code != 0:
+                raise SystemExit("`true` failed in the sandbox")
+            pod = sb.pod_name or ""
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if i >= warmup:
+            samples.append(elapsed_ms)
+            warm += pod.startswith(f"{POOL}-")
+    return samples, warm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
@@ -57,29 +84,9 @@ def main() -> None:
     args = parser.parse_args()
 
     stack = stack_mod.start()
-    samples: list[float] = []
-    warm = 0
     try:
-        for i in range(args.warmup + args.rounds):
-            # Each round starts with a full pool, as a user arriving at an idle cluster would.
-            deadline = time.monotonic() + 30
-            while stack.ready_warm_pods() < stack_mod.POOL_REPLICAS and time.monotonic() < deadline:
-                time.sleep(0.05)
-            started = time.perf_counter()
-            with SandboxClient(
-                template_name=TEMPLATE,
-                namespace=stack.namespace,
-                api_url=stack.router_url,
-                server_port=stack.agent_legacy_port,
-                token=stack.token,
-            ) as sb:
-                if sb.run("true").exit_code != 0:
-                    raise SystemExit("`true` failed in the sandbox")
-                pod = sb.pod_name or ""
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            if i >= args.warmup:
-                samples.append(elapsed_ms)
-                warm += pod.startswith(f"{POOL}-")
+        with stack.as_user():
+            samples, warm = measure(stack, args.warmup, args.rounds)
     finally:
         stack_mod.stop(stack)
 
@@ -110,7 +117,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{result['name']}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{result['name']}: p50 {p50:.1f} ms, p95 {result['p95']:.1f} ms over {len(s)} rounds ({warm} warm) -> {path}")
+    print(
+        f"{result['name']}: p50 {p50:.1f} ms, p95 {result['p95']:.1f} ms over {len(s)} rounds ({warm} warm) -> {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ suite covers that).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -121,6 +123,23 @@ class Stack:
         pool = self.get("sandboxwarmpools", POOL) or {}
         status = pool.get("status") or {}
         return int(status.get("readyReplicas") or 0) if isinstance(status, dict) else 0
+
+    @contextlib.contextmanager
+    def as_user(self) -> Iterator[Stack]:
+        """This process as the stack's user: KUBECONFIG and kubectl on PATH, no router token in
+        the environment (tests pass it, or set it, explicitly). Restores the environment after."""
+        saved = {k: os.environ.get(k) for k in ("KUBECONFIG", "PATH", "SANDBANK_ROUTER_TOKEN")}
+        env = self.env()
+        os.environ["KUBECONFIG"], os.environ["PATH"] = env["KUBECONFIG"], env["PATH"]
+        os.environ.pop("SANDBANK_ROUTER_TOKEN", None)
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
     def env(self) -> dict[str, str]:
         """Environment for a user's process: the kubeconfig, kubectl on PATH, the router token."""

@@ -114,7 +114,7 @@ class SandboxClient:
         self._http: SyncHttp | None = None
         self.claim_name: str | None = None
         self.sandbox_name: str | None = None
-        self.pod_name: str | None = None
+        self._pod_name: str | None = None
         self.base_url: str | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -127,13 +127,9 @@ class SandboxClient:
             self.namespace,
             ClaimSpec(template=self.template_name, annotations=annotations),
             ready_timeout=self.sandbox_ready_timeout,
-            wait_for="sandbox",
         )
         self.claim_name = self.sandbox_name = self._p.name
-        sandbox = self._p.kube.get_sandbox(self.namespace, self._p.name) or {}
-        self.pod_name = ((sandbox.get("metadata") or {}).get("annotations") or {}).get(
-            POD_NAME_ANNOTATION
-        ) or self._p.name
+        self._pod_name = None
         self.base_url = self._p.route.url()
         self._http = SyncHttp(self._p.route, extra_headers=carrier)
         return self
@@ -150,6 +146,16 @@ class SandboxClient:
                 http.close()
         finally:
             release(p, delete=True)
+
+    @property
+    def pod_name(self) -> str | None:
+        """The sandbox's Pod (a warm pod keeps its pool-generated name): the Sandbox's
+        ``agents.x-k8s.io/pod-name`` annotation, else the Sandbox's name. Read on first use."""
+        if self._pod_name is None and self._p is not None:
+            sandbox = self._p.kube.get_sandbox(self.namespace, self._p.name) or {}
+            annotations = (sandbox.get("metadata") or {}).get("annotations") or {}
+            self._pod_name = str(annotations.get(POD_NAME_ANNOTATION) or self._p.name)
+        return self._pod_name
 
     def is_ready(self) -> bool:
         return self._p is not None

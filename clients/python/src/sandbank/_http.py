@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
+import certifi
 import httpx
 
 from ._protocol import RETRY_SAFE_CODES, auth_headers, error_from_response
@@ -53,6 +56,13 @@ def retry_decision(
     return idempotent and isinstance(error, _TRANSFER_ERRORS)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: building one loads the CA bundle (~40 ms), which would
+    otherwise be paid by every handle, i.e. on every `with SandboxClient(...)`."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _timeout(seconds: float | None) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=CONNECT_TIMEOUT_S)
 
@@ -66,7 +76,7 @@ class SyncHttp:
         self.route = route
         self.headers = {**auth_headers(route.token), **(extra_headers or {})}
         # Redirects are refused: a router never redirects, and following one could send the token elsewhere.
-        self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None))
+        self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None), verify=_tls())
 
     @contextlib.contextmanager
     def stream(
@@ -130,7 +140,7 @@ class AsyncHttp:
     def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
         self.route = route
         self.headers = {**auth_headers(route.token), **(extra_headers or {})}
-        self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None))
+        self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None), verify=_tls())
 
     @contextlib.asynccontextmanager
     async def stream(

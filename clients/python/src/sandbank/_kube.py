@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,23 +57,39 @@ def new_claim_name(prefix: str = "sandbox-claim") -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
+#: API clients by (kubeconfig, its mtime, context): handles opened one after another share one
+#: client and so its connection pool (no new TLS handshake with the API server per sandbox).
+_API_CLIENTS: dict[tuple[str, float, str], k8s.ApiClient] = {}
+_API_CLIENTS_LOCK = threading.Lock()
+
+
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
     """In a pod: its service account (unless a kubeconfig is named); elsewhere the kubeconfig
     (``kubeconfig`` argument, ``$KUBECONFIG``, ``~/.kube/config``)."""
-    cfg = k8s.Configuration()
+    in_cluster = kubeconfig is None and context is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    # $KUBECONFIG is read now, not when the kubernetes package was imported (its default).
+    path = "" if in_cluster else (kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"))
     try:
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=cfg)
-        else:
-            # $KUBECONFIG is read now, not when the kubernetes package was imported (its default).
-            path = kubeconfig or os.environ.get("KUBECONFIG") or None
-            k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
-    except (ConfigException, OSError) as e:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise ConfigurationError(
-            f"no usable Kubernetes credentials ({where}): {e}. Set KUBECONFIG or pass kubeconfig="
-        ) from e
-    return k8s.ApiClient(configuration=cfg)
+        mtime = max((os.stat(p).st_mtime for p in path.split(os.pathsep) if p and os.path.exists(p)), default=0.0)
+    except OSError:
+        mtime = 0.0
+    key = (path, mtime, context or "")
+    with _API_CLIENTS_LOCK:
+        cached = _API_CLIENTS.get(key)
+        if cached is not None:
+            return cached
+        cfg = k8s.Configuration()
+        try:
+            if in_cluster:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+            else:
+                k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+        except (ConfigException, OSError) as e:
+            raise ConfigurationError(
+                f"no usable Kubernetes credentials ({path or 'in-cluster'}): {e}. Set KUBECONFIG or pass kubeconfig="
+            ) from e
+        client = _API_CLIENTS[key] = k8s.ApiClient(configuration=cfg)
+        return client
 
 
 def bearer_token(api: k8s.ApiClient) -> str | None:
@@ -161,11 +178,6 @@ def claim_outcome(claim: str, obj: Obj) -> bool:
     return False
 
 
-def sandbox_outcome(_: str, obj: Obj) -> bool:
-    cond = ready_condition(obj)
-    return cond is not None and cond.get("status") == "True"
-
-
 class Kube:
     """The few Kubernetes calls the clients make, with errors that say what failed."""
 
@@ -227,110 +239,73 @@ class Kube:
                 return None
             raise _explain(e, f"reading Sandbox {namespace}/{name}") from e
 
-    def wait_claim_ready(self, namespace: str, name: str, timeout: float) -> Obj:
-        """Watches the claim until Ready; fails fast on a terminal reason or when it is deleted."""
-        return self._wait(CLAIM_GROUP, "sandboxclaims", namespace, name, timeout, claim_outcome)
+    def wait_claim_ready(self, namespace: str, name: str, timeout: float, created: Obj | None = None) -> Obj:
+        """Watches the claim until its ``Ready`` condition is True (the controller sets it once the
+        Sandbox is Ready and its Pod routable); fails fast on a terminal reason or a deletion.
 
-    def wait_sandbox_ready(self, namespace: str, name: str, timeout: float) -> Obj:
-        """Watches the Sandbox named after the claim until ``Ready=True`` (what agentic_sandbox does),
-        and the claim beside it, so a terminal claim reason fails at once instead of at the timeout."""
+        With ``created`` (the create call's answer) the watch starts at its resourceVersion, which
+        saves the initial list; otherwise, and after ``410 Gone``, it lists first."""
         deadline = time.monotonic() + timeout
-        claim = self.get_claim(namespace, name)
-        if claim is not None:
-            claim_outcome(name, claim)
-        return self._wait(
-            SANDBOX_GROUP,
-            "sandboxes",
-            namespace,
-            name,
-            max(0.0, deadline - time.monotonic()),
-            sandbox_outcome,
-            on_idle=lambda: self._check_claim(namespace, name),
-        )
-
-    def _check_claim(self, namespace: str, name: str) -> None:
-        claim = self.get_claim(namespace, name)
-        if claim is None:
-            raise ClaimFailed(name, "Deleted", "the SandboxClaim was deleted while waiting for it")
-        claim_outcome(name, claim)
-
-    def _wait(
-        self,
-        group: str,
-        plural: str,
-        namespace: str,
-        name: str,
-        timeout: float,
-        outcome: Callable[[str, Obj], bool],
-        on_idle: Callable[[], None] | None = None,
-    ) -> Obj:
-        deadline = time.monotonic() + timeout
-        last: Obj | None = None
-        kind = "SandboxClaim" if plural == "sandboxclaims" else "Sandbox"
+        last: Obj | None = created
+        rv: str | None = None
+        if created is not None:
+            if claim_outcome(name, created):
+                return created
+            rv = (created.get("metadata") or {}).get("resourceVersion")
         selector = f"metadata.name={name}"
         while True:
-            # List: the current state and where the watch starts.
-            try:
-                listed = self.custom.list_namespaced_custom_object(
-                    group, VERSION, namespace, plural, field_selector=selector
-                )
-            except ApiException as e:
-                raise _explain(e, f"listing {kind} {namespace}/{name}") from e
-            items: list[Obj] = listed.get("items") or []
-            for item in items:
-                last = item
-                if outcome(name, item):
-                    return item
-            if plural == "sandboxclaims" and not listed.get("items"):
-                raise ClaimFailed(name, "Deleted", "the SandboxClaim does not exist (deleted while waiting?)")
-            rv = (listed.get("metadata") or {}).get("resourceVersion")
-            gone = False
-            while not gone:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    cond = ready_condition(last) if last else None
-                    raise SandboxTimeout(name, timeout, str(cond.get("reason")) if cond else None)
-                # Wake up at least every 10 s for on_idle, and never past the deadline.
-                window = int(min(remaining, 10.0)) or 1
-                w = k8s_watch.Watch()
+            if rv is None:
                 try:
-                    for event in w.stream(
-                        self.custom.list_namespaced_custom_object,
-                        group,
-                        VERSION,
-                        namespace,
-                        plural,
-                        field_selector=selector,
-                        resource_version=rv,
-                        timeout_seconds=window,
-                        allow_watch_bookmarks=True,
-                    ):
-                        kind_of = event.get("type")
-                        obj = event.get("object") or {}
-                        if kind_of == "ERROR":
-                            if obj.get("code") == 410:
-                                gone = True
-                                break
-                            raise KubernetesError(f"watching {kind} {namespace}/{name}: {obj.get('message')}")
-                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                        if kind_of == "BOOKMARK":
-                            continue
-                        if kind_of == "DELETED":
-                            if plural == "sandboxclaims":
-                                raise ClaimFailed(name, "Deleted", "the SandboxClaim was deleted while waiting for it")
-                            continue
-                        last = obj
-                        if outcome(name, obj):
-                            return obj
+                    listed = self.custom.list_namespaced_custom_object(
+                        CLAIM_GROUP, VERSION, namespace, "sandboxclaims", field_selector=selector
+                    )
                 except ApiException as e:
-                    if e.status == 410:
-                        gone = True
-                    else:
-                        raise _explain(e, f"watching {kind} {namespace}/{name}") from e
-                finally:
-                    w.stop()
-                if on_idle is not None and not gone:
-                    on_idle()
+                    raise _explain(e, f"listing SandboxClaim {namespace}/{name}") from e
+                items: list[Obj] = listed.get("items") or []
+                if not items:
+                    raise ClaimFailed(name, "Deleted", "the SandboxClaim does not exist (deleted while waiting?)")
+                last = items[0]
+                if claim_outcome(name, last):
+                    return last
+                rv = (listed.get("metadata") or {}).get("resourceVersion")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                cond = ready_condition(last) if last else None
+                raise SandboxTimeout(name, timeout, str(cond.get("reason")) if cond else None)
+            w = k8s_watch.Watch()
+            try:
+                for event in w.stream(
+                    self.custom.list_namespaced_custom_object,
+                    CLAIM_GROUP,
+                    VERSION,
+                    namespace,
+                    "sandboxclaims",
+                    field_selector=selector,
+                    resource_version=rv,
+                    # The server ends the watch by the deadline; the loop then raises the timeout.
+                    timeout_seconds=max(1, int(remaining + 0.999)),
+                    allow_watch_bookmarks=True,
+                ):
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        if obj.get("code") == 410:
+                            rv = None
+                            break
+                        raise KubernetesError(f"watching SandboxClaim {namespace}/{name}: {obj.get('message')}")
+                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                    if event.get("type") == "BOOKMARK":
+                        continue
+                    if event.get("type") == "DELETED":
+                        raise ClaimFailed(name, "Deleted", "the SandboxClaim was deleted while waiting for it")
+                    last = obj
+                    if claim_outcome(name, obj):
+                        return obj
+            except ApiException as e:
+                if e.status != 410:
+                    raise _explain(e, f"watching SandboxClaim {namespace}/{name}") from e
+                rv = None
+            finally:
+                w.stop()
 
     # --- routes ---------------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from ._kube import ClaimSpec, Kube, load_api_client, new_claim_name
 from ._route import Mode, Route, RouteOptions, prepare_route, select_mode
@@ -47,7 +46,6 @@ def provision(
     *,
     attach: str | None = None,
     ready_timeout: float,
-    wait_for: Literal["claim", "sandbox"] = "claim",
     name: str | None = None,
 ) -> Provisioned:
     """Creates a claim from ``spec`` (or attaches to the claim ``attach``), waits until it is Ready,
@@ -56,6 +54,7 @@ def provision(
     kube = kube_for(opts)
     open_route = prepare_route(kube, opts, namespace)
     owned = attach is None
+    created = None
     if attach is not None:
         claim = attach
     else:
@@ -63,12 +62,9 @@ def provision(
         if not spec.template and spec.warmpool:
             spec = replace(spec, template=kube.pool_template(namespace, spec.warmpool))
         claim = name or new_claim_name()
-        kube.create_claim(namespace, claim, spec)
+        created = kube.create_claim(namespace, claim, spec)
     try:
-        if wait_for == "sandbox":
-            kube.wait_sandbox_ready(namespace, claim, ready_timeout)
-        else:
-            kube.wait_claim_ready(namespace, claim, ready_timeout)
+        kube.wait_claim_ready(namespace, claim, ready_timeout, created)
         route = open_route()
     except BaseException:
         if owned:
