@@ -34,13 +34,18 @@ alive() { pid_alive "$(recorded_pid "$1" "$2")"; }
 # --- 1. workloads, while the kubelet and containerd still run (CNI DEL, runsc delete, unmounts) --
 if alive "$STATE" kubelet && alive "$STATE" containerd && kc get --raw /readyz >/dev/null 2>&1; then
   log "[1/9] deleting every pod through the kubelet"
-  # no controller may recreate them meanwhile
+  # No controller may recreate them meanwhile, and no new pod may reach the node: controllers
+  # that run as pods (Sandbank's refills its warm pools) keep creating pods until they are gone,
+  # so the scheduler stops too and what they create stays Pending.
   stop_pid_file "$CP/pids/kube-controller-manager.pid" 15
-  kc delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
-  # Done when the API has no pod and containerd runs no task: every sandbox was stopped through
-  # CRI (network torn down); the kubelet's garbage collection of the stopped ones is not awaited.
+  stop_pid_file "$CP/pids/kube-scheduler.pid" 15
+  # Done when no pod is bound to the node and containerd runs no task: every sandbox was stopped
+  # through CRI (network torn down); the kubelet's garbage collection of the stopped ones is not
+  # awaited. Deleting again each round removes Pending pods created in between.
   for _ in $(seq 1 120); do
-    [ -z "$(kc get pods -A -o name 2>/dev/null)" ] && [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
+    kc delete pods --all --all-namespaces --grace-period=1 --wait=false >/dev/null 2>&1
+    [ -z "$(kc get pods -A -o name --field-selector "spec.nodeName=$NODE_NAME" 2>/dev/null)" ] &&
+      [ -z "$(ctr_ tasks ls -q 2>/dev/null)" ] && break
     sleep 0.5
   done
   left=$(ctr_ tasks ls -q 2>/dev/null | wc -l)
@@ -77,12 +82,21 @@ ours() {
     { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qE -- "-address $SOCK|--root[= ]$STATE/(runsc|runc)-root|$STATE/bin/runsc-cri-wrapper" && echo "$p"
   done
 }
-pids=$(ours)
+# Processes in the pod cgroups (kubepods* did not exist before `up`) are ours too: a container
+# whose shim is gone (e.g. created while the node was being stopped) would outlive it.
+in_pod_cgroups() {
+  local d
+  while read -r d; do
+    in_baseline cgroups "$d" || find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done < <(find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name 'kubepods*' 2>/dev/null)
+}
+ours_all() { { ours; in_pod_cgroups; } | sort -u; }
+pids=$(ours_all)
 if [ -n "$pids" ]; then
   log "  stopping leftover shims and sandboxes: $(echo $pids)"
   kill -TERM $pids 2>/dev/null
-  for _ in $(seq 1 50); do [ -z "$(ours)" ] && break; sleep 0.1; done
-  pids=$(ours); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+  for _ in $(seq 1 50); do [ -z "$(ours_all)" ] && break; sleep 0.1; done
+  pids=$(ours_all); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
   sleep 0.2
 fi
 
