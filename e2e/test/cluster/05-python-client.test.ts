@@ -1,7 +1,8 @@
 // DESIGN §1 with the real Python client (clients/python, in the venv make up uses): the
 // quickstart in dev mode (kubectl port-forward svc/sandbox-router-svc, token from the Secret) and
 // a SandboxClient in direct mode (api_url = the router Service, token from the environment).
-// Each claims a sandbox on `with` entry and deletes the claim on exit.
+// Each claims a sandbox on `with` entry and deletes the claim on exit. Then the client's own e2e
+// tests (clients/python/tests/e2e, pytest in the client's test venv) against this cluster.
 import { join } from 'node:path';
 import { clusterBinary, clusterDir, repoRoot } from '../../src/cluster/paths.js';
 import { run } from '../../src/cluster/process.js';
@@ -75,3 +76,26 @@ test('SandboxClient in direct mode (api_url = the router Service)', async () => 
   expect(out.stdout).toMatch(/gvisor|Linux version 4\.4\.0/);
   expect(await claimNames()).toEqual(before);
 }, 180_000);
+
+test("the Python client's e2e tests (clients/python/tests/e2e) pass on this cluster", async () => {
+  const clientDir = join(repoRoot, 'clients', 'python');
+  const venv = await run('bash', [join(clientDir, 'scripts', 'venv.sh')], {
+    onStderrLine: (l) => process.stderr.write(`${l}\n`),
+  });
+  const t0 = performance.now();
+  // pytest's report to stderr: streamed here, and its tail is in the error when a test fails
+  await run(
+    'bash',
+    [
+      '-c',
+      'cd "$0" && exec "$1" -m pytest -p no:cacheprovider -q tests/e2e 1>&2',
+      clientDir,
+      venv.stdout.trim(),
+    ],
+    {
+      env: env({ SANDBANK_E2E_KUBECONFIG: c.kubeconfigPath, SANDBANK_E2E_NAMESPACE: POOL_NS }),
+      onStderrLine: (l) => process.stderr.write(`${l}\n`),
+    },
+  );
+  process.stderr.write(`[e2e] clients/python/tests/e2e passed in ${since(t0)} ms\n`);
+}, 600_000);
