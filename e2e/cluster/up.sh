@@ -101,10 +101,9 @@ kc -n "$POOL_NS" wait --for=jsonpath='{.status.readyReplicas}'=2 --timeout=180s 
 }
 done_step
 
-VENV=$SANDBANK_CACHE/venv
 if [ "$QUICKSTART" = 1 ]; then
-  step "quickstart (examples/quickstart.py, Python client in $VENV)"
-  python=$(bash "$CLUSTER_DIR/python-client.sh") || die "the Python client could not be installed"
+  step "quickstart (examples/quickstart.py, the Python client in a venv under $SANDBANK_CACHE)"
+  python=$(bash "$REPO/clients/python/scripts/venv.sh") || die "the Python client could not be installed"
   # the client's dev mode runs `kubectl port-forward`: the cluster's own kubectl, on PATH
   KUBECONFIG=$STATE/kubeconfig PATH=$KUBECTL_DIR:$PATH \
     "$python" "$REPO/examples/quickstart.py" --namespace "$POOL_NS" --template "$POOL" >&2 ||
@@ -123,7 +122,7 @@ sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
   kubectl get sandboxwarmpools,sandboxclaims,sandboxes -n $POOL_NS
   kubectl apply -n $POOL_NS -f examples/claim.yaml     # a claim alone binds a warm sandbox
 
-  $VENV/bin/python - <<'PY'
+  ${python:-python3} - <<'PY'
   from agentic_sandbox import SandboxClient
   with SandboxClient(template_name="$POOL", namespace="$POOL_NS") as sb:
       print(sb.run("echo hello").stdout)

@@ -1,10 +1,10 @@
-// DESIGN §1 with the real Python client (clients/python, in the venv make up uses): the
+// DESIGN §1 with the real Python client (clients/python, in its venv: scripts/venv.sh): the
 // quickstart in dev mode (kubectl port-forward svc/sandbox-router-svc, token from the Secret) and
 // a SandboxClient in direct mode (api_url = the router Service, token from the environment).
 // Each claims a sandbox on `with` entry and deletes the claim on exit. Then the client's own e2e
-// tests (clients/python/tests/e2e, pytest in the client's test venv) against this cluster.
+// tests (clients/python/tests/e2e, pytest in the same venv) against this cluster.
 import { join } from 'node:path';
-import { clusterBinary, clusterDir, repoRoot } from '../../src/cluster/paths.js';
+import { clusterBinary, repoRoot } from '../../src/cluster/paths.js';
 import { run } from '../../src/cluster/process.js';
 import { POOL, POOL_NS, cluster, getJson, router, since, waitPoolReady } from './helpers.js';
 import type { Cluster, Obj, Router } from './helpers.js';
@@ -26,7 +26,7 @@ with SandboxClient(template_name=sys.argv[1], namespace=sys.argv[2], api_url=sys
 beforeAll(async () => {
   c = cluster();
   r = await router(c);
-  const out = await run('bash', [join(clusterDir, 'python-client.sh')], {
+  const out = await run('bash', [join(repoRoot, 'clients', 'python', 'scripts', 'venv.sh')], {
     onStderrLine: (l) => process.stderr.write(`${l}\n`),
   });
   python = out.stdout.trim();
@@ -79,19 +79,11 @@ test('SandboxClient in direct mode (api_url = the router Service)', async () => 
 
 test("the Python client's e2e tests (clients/python/tests/e2e) pass on this cluster", async () => {
   const clientDir = join(repoRoot, 'clients', 'python');
-  const venv = await run('bash', [join(clientDir, 'scripts', 'venv.sh')], {
-    onStderrLine: (l) => process.stderr.write(`${l}\n`),
-  });
   const t0 = performance.now();
   // pytest's report to stderr: streamed here, and its tail is in the error when a test fails
   await run(
     'bash',
-    [
-      '-c',
-      'cd "$0" && exec "$1" -m pytest -p no:cacheprovider -q tests/e2e 1>&2',
-      clientDir,
-      venv.stdout.trim(),
-    ],
+    ['-c', 'cd "$0" && exec "$1" -m pytest -p no:cacheprovider -q tests/e2e 1>&2', clientDir, python],
     {
       env: env({ SANDBANK_E2E_KUBECONFIG: c.kubeconfigPath, SANDBANK_E2E_NAMESPACE: POOL_NS }),
       onStderrLine: (l) => process.stderr.write(`${l}\n`),

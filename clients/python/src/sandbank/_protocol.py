@@ -46,7 +46,9 @@ def quote_path(path: str) -> str:
         raise ValueError("path: must not be empty")
     if "\0" in path:
         raise ValueError("path: must not contain NUL")
-    return quote(path, safe="")
+    # "." and ".." would be dot segments that URL normalisation removes (`/list/.` → `/list/`);
+    # percent-encoded they reach the agent as the path they are.
+    return quote(path, safe="").replace(".", "%2E") if path.strip(".") == "" else quote(path, safe="")
 
 
 def auth_headers(token: str | None) -> dict[str, str]:

@@ -46,7 +46,8 @@ def test_the_readme_quickstart_exactly_as_written(cluster: Cluster) -> None:
         [sys.executable, "-c", snippet], env=cluster.env(), capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "Hello from the sandboxed environment!\n"
+    # print() adds its newline to the command's own.
+    assert result.stdout == "Hello from the sandboxed environment!\n\n"
     assert claims(cluster) == before
 
 

@@ -63,6 +63,7 @@ def test_files_round_trip_through_the_legacy_api(stack: Stack) -> None:
         sandbox.write("compat/hello.txt", "héllo\n")
         assert sandbox.read("compat/data.bin") == payload
         assert sandbox.read("compat/hello.txt").decode() == "héllo\n"
+        assert "compat" in {e.name for e in sandbox.list(".")}
         entries = {e.name: e for e in sandbox.list("compat")}
         assert set(entries) == {"data.bin", "hello.txt"}
         assert (entries["data.bin"].size, entries["data.bin"].type) == (len(payload), "file")

@@ -63,6 +63,7 @@ class TestRequests:
 
     def test_paths_are_one_encoded_segment(self) -> None:
         assert _protocol.quote_path("dir/a b?.txt") == "dir%2Fa%20b%3F.txt"
+        assert _protocol.quote_path(".") == "%2E" and _protocol.quote_path("..") == "%2E%2E"
         assert _protocol.v1_prefix("ns", "claim") == "/v1/namespaces/ns/sandboxes/claim"
         with pytest.raises(ValueError, match="path: must not contain NUL"):
             _protocol.quote_path("a\0b")
