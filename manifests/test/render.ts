@@ -16,6 +16,7 @@ export type Obj = Record<string, unknown>;
 export const OVERLAYS = [
   'manifests/base',
   'manifests/overlays/local',
+  'manifests/overlays/local/examples',
   'manifests/overlays/gke-autopilot',
   'manifests/overlays/gke-standard',
   'manifests/test/fixtures/gke-autopilot-gateway',
