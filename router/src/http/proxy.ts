@@ -40,6 +40,23 @@ export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolea
   return out;
 }
 
+/**
+ * A redirect from the pod names the pod's own address (`http://10.244.0.7:8888/list/`): the
+ * client cannot reach it, and it tells the client the cluster's internal addresses. Such a
+ * Location becomes its path (resolved against the router by the client); others pass unchanged.
+ */
+export function relativeLocation(location: string, podIp: string, podPort: number): string {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    return location; // already relative
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return host === podIp && port === podPort ? `${url.pathname}${url.search}${url.hash}` : location;
+}
+
 export interface ProxyOptions {
   readonly port: number;
   readonly maxBodyBytes: number;
@@ -114,7 +131,11 @@ export async function proxyHttp(
     upstream.on('response', (up) => {
       clearTimeout(connectTimer);
       responded = true;
-      res.writeHead(up.statusCode ?? 502, forwardableHeaders(up.headers, false));
+      const headers = forwardableHeaders(up.headers, false);
+      if (typeof headers.location === 'string') {
+        headers.location = relativeLocation(headers.location, endpoint.ip, opts.port);
+      }
+      res.writeHead(up.statusCode ?? 502, headers);
       up.pipe(res);
       up.on('end', () => resolve());
       up.on('error', () => {

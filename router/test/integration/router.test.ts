@@ -246,6 +246,10 @@ describe('legacy contract', () => {
     // Paths the translation does not know are proxied too, with the runtime's own answer.
     const other = await fetch(`${router.url}/`, { headers: legacy('sb-http') });
     expect(await other.json()).toEqual({ status: 'ok', message: 'Sandbox Runtime is active.' });
+    // The runtime redirects `/list` to `/list/` with its own address; the client gets the path.
+    const redirect = await fetch(`${router.url}/list`, { headers: legacy('sb-http'), redirect: 'manual' });
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers.get('location')).toBe('/list/');
   });
 });
 
