@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-python test-deps test-unit lint generate bench cluster-build node-build control-plane up down \
+.PHONY: help install test test-python test-deps test-unit lint generate bench bench-cluster cluster-build node-build control-plane up down \
 	cluster-up cluster-down cluster-smoke test-cluster
 
 # Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet); the scripts'
@@ -48,6 +48,9 @@ generate: node_modules ## regenerate CRD YAML (from api/ zod schemas) and proto 
 bench: node_modules cluster-build ## run the benchmarks; JSON results land in bench/results/
 	npm run bench
 	bash clients/python/scripts/bench.sh
+
+bench-cluster: node_modules node-build ## benchmarks on the local cluster: up as make up, measure, down + verify-clean (root); JSON in bench/results/
+	SANDBANK_CLUSTER_STATE=$(CLUSTER_STATE) npm run bench -- --local-cluster --filter cluster-
 
 control-plane: node_modules cluster-build ## start a throwaway control plane (etcd + apiserver + kwok) until Ctrl-C
 	npm run cluster:control-plane

@@ -2,12 +2,26 @@
  * `make bench`: runs every bench/benchmarks/*.bench.ts (or those whose file name contains
  * `--filter X`), writes one JSON per result into bench/results/ (or `--out DIR`) and prints a
  * summary table. A real control plane is started once if any selected benchmark needs one.
+ * Benchmarks on the local one-node cluster run only with `--local-cluster` (`make
+ * bench-cluster`): it needs root and owns the machine's one cluster. That cluster is brought up
+ * with Sandbank as `make up` does and taken down (checked clean) afterwards, unless it already
+ * ran, in which case it is used and left running.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { applyManifests, crdManifests, startControlPlane, type ControlPlane } from '@sandbank/e2e';
+import {
+  applyManifests,
+  crdManifests,
+  defaultClusterStateDir,
+  startControlPlane,
+  startLocalCluster,
+  stopLocalCluster,
+  verifyClean,
+  type ControlPlane,
+  type LocalCluster,
+} from '@sandbank/e2e';
 import type { Benchmark } from './benchmark.js';
 import { buildResult, writeResult } from './result.js';
 
@@ -16,7 +30,11 @@ const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { filter: { type: 'string' }, out: { type: 'string', default: join(benchRoot, 'results') } },
+    options: {
+      filter: { type: 'string' },
+      out: { type: 'string', default: join(benchRoot, 'results') },
+      'local-cluster': { type: 'boolean', default: false },
+    },
   });
   const files = readdirSync(join(benchRoot, 'benchmarks'))
     .filter((f) => f.endsWith('.bench.ts') && (!values.filter || f.includes(values.filter)))
@@ -28,14 +46,35 @@ async function main(): Promise<void> {
     const mod = (await import(pathToFileURL(join(benchRoot, 'benchmarks', file)).href)) as {
       default: Benchmark;
     };
+    if (mod.default.needs === 'local-cluster' && !values['local-cluster']) {
+      log(`skipping ${file}: it needs the local cluster (--local-cluster, make bench-cluster)`);
+      continue;
+    }
     benchmarks.push(mod.default);
   }
+  if (benchmarks.length === 0) throw new Error('every selected benchmark needs --local-cluster');
 
   let controlPlane: ControlPlane | undefined;
+  let cluster: LocalCluster | undefined;
   try {
     if (benchmarks.some((b) => b.needs === 'control-plane')) {
       controlPlane = await startControlPlane({ onProgress: log });
       await applyManifests(controlPlane.kubeconfigPath, crdManifests(), { onProgress: log });
+    }
+    if (benchmarks.some((b) => b.needs === 'local-cluster')) {
+      const stateDir = defaultClusterStateDir();
+      const ranBefore = existsSync(join(stateDir, '.sandbank-cluster'));
+      cluster = await startLocalCluster({ stateDir, withSandbank: true, onProgress: log }).catch(
+        async (error: unknown) => {
+          // a half-started cluster of our own is stopped; one that ran before is left to its owner
+          if (!ranBefore) {
+            await stopLocalCluster(stateDir, log).catch(() => undefined);
+            await verifyClean(stateDir).then(log, (e: unknown) => log(String(e)));
+          }
+          throw error;
+        },
+      );
+      log(`local cluster ${cluster.reused ? 'reused (left running)' : 'started'}: ${cluster.stateDir}`);
     }
     const rows: string[] = [];
     for (const benchmark of benchmarks) {
@@ -43,6 +82,9 @@ async function main(): Promise<void> {
       const inputs = await benchmark.run({
         log,
         ...(controlPlane ? { kubeconfigPath: controlPlane.kubeconfigPath } : {}),
+        ...(cluster
+          ? { localCluster: { kubeconfigPath: cluster.kubeconfigPath, stateDir: cluster.stateDir } }
+          : {}),
       });
       for (const input of inputs) {
         const result = buildResult(input);
@@ -59,6 +101,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${rows.join('\n')}\n`);
   } finally {
     await controlPlane?.stop();
+    if (cluster && !cluster.reused) {
+      await cluster.stop();
+      log(await verifyClean(cluster.stateDir));
+    }
   }
 }
 

@@ -2,4 +2,4 @@
 export { percentile, summarize, type Summary } from './stats.js';
 export { buildResult, writeResult, type BenchResult, type ResultInput } from './result.js';
 export { benchEnvironment, type BenchEnvironment } from './environment.js';
-export type { Benchmark, BenchContext } from './benchmark.js';
+export type { Benchmark, BenchContext, LocalClusterContext } from './benchmark.js';
