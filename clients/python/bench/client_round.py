@@ -1,11 +1,19 @@
 """Benchmark: the whole `with SandboxClient(...) as sb: sb.run("true")` round in direct mode on a
 warm pool: create the claim, watch it bind and turn Ready, run one command through the router,
-delete the claim. Against the real stack of the integration tests (real apiserver, controller,
+delete the claim.
+
+Without --api-url: against the real stack of the integration tests (real apiserver, controller,
 router and agent; pods on kwok), so the number is the client + control plane + router + agent,
 without a kubelet. Writes bench/results/python-client-round-direct.json (same fields as the
 TypeScript benchmarks: name, unit, value = p50, n, p50, p95, p99, …, target, params, env).
 
+With --api-url (and KUBECONFIG, SANDBANK_ROUTER_TOKEN, kubectl on PATH or $KUBECTL): against a
+running cluster's router and warm pool, e.g. the local cluster's (make bench-cluster runs it
+from bench/benchmarks/cluster-python-client.bench.ts); prints {"samples", "warmRounds",
+"python"} as JSON on stdout and writes no file.
+
     python bench/client_round.py [--rounds 100] [--out ../../bench/results]
+    python bench/client_round.py --api-url http://<router> --namespace default --template T --pool P
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,22 +59,37 @@ def environment() -> dict[str, object]:
     }
 
 
-def measure(stack: stack_mod.Stack, warmup: int, rounds: int) -> tuple[list[float], int]:
+@dataclass
+class Target:
+    """Where the rounds run: a router, a namespace with a warm pool, and how to tell it is full."""
+
+    api_url: str
+    namespace: str
+    template: str
+    pool: str
+    token: str
+    server_port: int
+    pool_full: Callable[[], bool]
+
+
+def measure(target: Target, warmup: int, rounds: int) -> tuple[list[float], int]:
     """Times `rounds` with-blocks after `warmup` untimed ones; also counts rounds served warm."""
     samples: list[float] = []
     warm = 0
     for i in range(warmup + rounds):
         # Each round starts with a full pool, as a user arriving at an idle cluster would.
-        deadline = time.monotonic() + 30
-        while stack.ready_warm_pods() < stack_mod.POOL_REPLICAS and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while not target.pool_full():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"warm pool {target.pool} not full after 120 s")
             time.sleep(0.05)
         started = time.perf_counter()
         with SandboxClient(
-            template_name=TEMPLATE,
-            namespace=stack.namespace,
-            api_url=stack.router_url,
-            server_port=stack.agent_legacy_port,
-            token=stack.token,
+            template_name=target.template,
+            namespace=target.namespace,
+            api_url=target.api_url,
+            server_port=target.server_port,
+            token=target.token,
         ) as sb:
             if sb.run("true").exit_code != 0:
                 raise SystemExit("`true` failed in the sandbox")
@@ -72,8 +97,29 @@ def measure(stack: stack_mod.Stack, warmup: int, rounds: int) -> tuple[list[floa
         elapsed_ms = (time.perf_counter() - started) * 1000
         if i >= warmup:
             samples.append(elapsed_ms)
-            warm += pod.startswith(f"{POOL}-")
+            warm += pod.startswith(f"{target.pool}-")
     return samples, warm
+
+
+def cluster_pool_full(namespace: str, pool: str) -> Callable[[], bool]:
+    """Full: every member of the pool Ready and no pod of the namespace still terminating (a
+    sandbox being torn down competes for the node's two cores with the next round)."""
+
+    def check() -> bool:
+        out = subprocess.run(
+            [os.environ.get("KUBECTL", "kubectl"), "get", "sandboxwarmpools,pods", "-n", namespace, "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        items = json.loads(out)["items"]
+        found = next(o for o in items if o["kind"] == "SandboxWarmPool" and o["metadata"]["name"] == pool)
+        want = found["spec"].get("replicas", 0)
+        ready = (found.get("status") or {}).get("readyReplicas", 0)
+        terminating = any(o["metadata"].get("deletionTimestamp") for o in items if o["kind"] == "Pod")
+        return bool(ready == want and not terminating)
+
+    return check
 
 
 def main() -> None:
@@ -81,12 +127,45 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--api-url", help="a running cluster's router; KUBECONFIG and SANDBANK_ROUTER_TOKEN set")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--template", default="python-runtime")
+    parser.add_argument("--pool", default="python-runtime")
     args = parser.parse_args()
+
+    if args.api_url:
+        samples, warm = measure(
+            Target(
+                api_url=args.api_url,
+                namespace=args.namespace,
+                template=args.template,
+                pool=args.pool,
+                token=os.environ["SANDBANK_ROUTER_TOKEN"],
+                server_port=8888,
+                pool_full=cluster_pool_full(args.namespace, args.pool),
+            ),
+            args.warmup,
+            args.rounds,
+        )
+        print(json.dumps({"samples": samples, "warmRounds": warm, "python": platform.python_version()}))
+        return
 
     stack = stack_mod.start()
     try:
         with stack.as_user():
-            samples, warm = measure(stack, args.warmup, args.rounds)
+            samples, warm = measure(
+                Target(
+                    api_url=stack.router_url,
+                    namespace=stack.namespace,
+                    template=TEMPLATE,
+                    pool=POOL,
+                    token=stack.token,
+                    server_port=stack.agent_legacy_port,
+                    pool_full=lambda: stack.ready_warm_pods() >= stack_mod.POOL_REPLICAS,
+                ),
+                args.warmup,
+                args.rounds,
+            )
     finally:
         stack_mod.stop(stack)
 
