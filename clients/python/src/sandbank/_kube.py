@@ -197,15 +197,6 @@ class Kube:
         except ApiException as e:
             raise _explain(e, f"creating SandboxClaim {namespace}/{name}") from e
 
-    def get_claim(self, namespace: str, name: str) -> Obj | None:
-        try:
-            obj: Obj = self.custom.get_namespaced_custom_object(CLAIM_GROUP, VERSION, namespace, "sandboxclaims", name)
-            return obj
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise _explain(e, f"reading SandboxClaim {namespace}/{name}") from e
-
     def delete_claim(self, namespace: str, name: str) -> bool:
         """Deletes the claim (its Sandbox and Pod follow by garbage collection). False if it was gone."""
         try:
