@@ -10,5 +10,7 @@ cd "$here"
 "$py" -m ruff check src tests
 "$py" -m ruff format --check src tests
 "$py" -m mypy
+# tests/e2e needs the local cluster: the cluster suite (e2e/test/cluster) runs it.
+if [ $# -eq 0 ]; then set -- tests/unit tests/integration; fi
 # -p no:cacheprovider: nothing is written into the source tree.
-exec "$py" -m pytest -p no:cacheprovider "${@:-tests}"
+exec "$py" -m pytest -p no:cacheprovider "$@"
