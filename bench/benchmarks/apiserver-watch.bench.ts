@@ -4,9 +4,9 @@
  * claim can never be faster than this round trip.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { watchCollection } from '../../controller/test/support/watch.js';
 import type { Benchmark } from '../src/index.js';
-import { getJson } from '@sandbank/e2e';
 
 const SAMPLES = 200;
 const GROUP = 'extensions.agents.x-k8s.io';
@@ -24,41 +24,23 @@ const benchmark: Benchmark = {
     const namespace = `bench-watch-${randomBytes(3).toString('hex')}`;
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
 
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`;
-    // Right after the CRDs are applied the collection answers 429 "storage is (re)initializing"
-    // for a moment; a watch opened then ends at once. Wait until it lists.
-    for (const deadline = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 250))) {
-      try {
-        await getJson(kc, path);
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-      }
-    }
-
     const created = new Map<string, number>();
     const samples: number[] = [];
     let resolveSeen: (() => void) | undefined;
-    // A watch that ends mid-run must fail the benchmark, not leave it waiting for an event that
-    // never comes (Node would then exit 0 with nothing written).
-    let rejectEnded: ((e: Error) => void) | undefined;
-    const ended = new Promise<never>((_, reject) => (rejectEnded = reject));
-    ended.catch(() => undefined);
-    const watch = await new Watch(kc).watch(
-      path,
-      {},
-      (type: string, obj: { metadata?: { name?: string } }) => {
-        const start = created.get(obj.metadata?.name ?? '');
+    // The shared collection watch: it waits out a fresh CRD's 429s and resumes a watch the
+    // server ends, so no event is missed and the run never hangs on one.
+    const watch = watchCollection(
+      kc,
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+      (type, obj, atMs) => {
+        const start = created.get(obj.metadata.name ?? '');
         if (type === 'ADDED' && start !== undefined) {
-          samples.push(performance.now() - start);
+          samples.push(atMs - start);
           resolveSeen?.();
         }
       },
-      (err: unknown) =>
-        rejectEnded?.(
-          new Error(`the watch ended during the benchmark: ${String(err ?? 'closed by the server')}`),
-        ),
     );
+    await watch.started;
     try {
       for (let i = 0; i < SAMPLES; i++) {
         const name = `claim-${i}`;
@@ -76,11 +58,11 @@ const benchmark: Benchmark = {
             spec: { sandboxTemplateRef: { name: 't' } },
           },
         });
-        await Promise.race([seen, ended]);
+        await seen;
         if ((i + 1) % 50 === 0) log(`${i + 1}/${SAMPLES}`);
       }
     } finally {
-      watch.abort();
+      watch.stop();
       await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
     }
     return [
