@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -68,11 +68,13 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def wait_until(what: str, check: object, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    what: str, check: Callable[[], bool], timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if callable(check) and check():
+            if check():
                 return
         except OSError:
             pass

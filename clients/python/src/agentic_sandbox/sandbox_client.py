@@ -15,6 +15,7 @@ What differs, on purpose:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from types import TracebackType
@@ -233,6 +234,4 @@ class SandboxClient:
 
 
 def _json(carrier: dict[str, str]) -> str:
-    import json
-
     return json.dumps(carrier, sort_keys=True)

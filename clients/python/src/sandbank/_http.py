@@ -71,10 +71,58 @@ def _unreachable(route: Route, e: BaseException) -> RouterUnavailable:
     return RouterUnavailable(f"router at {route.url() if route.tunnel is None else 'the dev tunnel'} unreachable: {e}")
 
 
-class SyncHttp:
-    def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
+class Attempts:
+    """The attempts of one request: after a failure, how long to wait before the next, or None
+    when it must not be sent again (see :func:`retry_decision`)."""
+
+    def __init__(self, *, idempotent: bool, replayable: bool) -> None:
+        self.idempotent = idempotent
+        self.replayable = replayable
+        self.count = 0
+
+    def _next(
+        self, error: BaseException | None, status_error: RouterError | None, retry_after: str | None
+    ) -> float | None:
+        if not self.replayable or not retry_decision(
+            self.count, error=error, status_error=status_error, idempotent=self.idempotent
+        ):
+            return None
+        delay = backoff(self.count, retry_after)
+        self.count += 1
+        return delay
+
+    def after_error(self, error: BaseException) -> float | None:
+        return self._next(error, None, None)
+
+    def after_status(self, error: RouterError, retry_after: str | None) -> float | None:
+        return self._next(None, error, retry_after)
+
+
+class _Http:
+    """What the sync and async transports share: the route, the headers, how a request is built."""
+
+    def __init__(self, route: Route, extra_headers: Mapping[str, str] | None) -> None:
         self.route = route
         self.headers = {**auth_headers(route.token), **(extra_headers or {})}
+
+    def _build(
+        self,
+        client: httpx.Client | httpx.AsyncClient,
+        base: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Request:
+        return client.build_request(
+            method, base + path, headers={**self.headers, **(headers or {})}, timeout=_timeout(timeout), **kwargs
+        )
+
+
+class SyncHttp(_Http):
+    def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(route, extra_headers)
         # Redirects are refused: a router never redirects, and following one could send the token elsewhere.
         self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None), verify=_tls())
 
@@ -91,33 +139,25 @@ class SyncHttp:
         **kwargs: Any,
     ) -> Iterator[httpx.Response]:
         """A request whose answer is read as a stream; raises the typed router error on non-2xx."""
-        attempt = 0
+        attempts = Attempts(idempotent=idempotent, replayable=replayable)
         while True:
             try:
-                request = self.client.build_request(
-                    method,
-                    self.route.url() + path,
-                    headers={**self.headers, **(headers or {})},
-                    timeout=_timeout(timeout),
-                    **kwargs,
-                )
+                request = self._build(self.client, self.route.url(), method, path, headers, timeout, kwargs)
                 response = self.client.send(request, stream=True)
             except httpx.HTTPError as e:
-                if replayable and retry_decision(attempt, error=e, status_error=None, idempotent=idempotent):
-                    self.route.recover()
-                    time.sleep(backoff(attempt))
-                    attempt += 1
-                    continue
-                raise _unreachable(self.route, e) from e
+                if (delay := attempts.after_error(e)) is None:
+                    raise _unreachable(self.route, e) from e
+                self.route.recover()
+                time.sleep(delay)
+                continue
             if response.status_code >= 400:
                 body = response.read()
                 response.close()
                 err = error_from_response(response.status_code, response.headers, body)
-                if replayable and retry_decision(attempt, error=None, status_error=err, idempotent=idempotent):
-                    time.sleep(backoff(attempt, response.headers.get("retry-after")))
-                    attempt += 1
-                    continue
-                raise err
+                if (delay := attempts.after_status(err, response.headers.get("retry-after"))) is None:
+                    raise err
+                time.sleep(delay)
+                continue
             try:
                 yield response
             finally:
@@ -136,10 +176,9 @@ class SyncHttp:
         self.client.close()
 
 
-class AsyncHttp:
+class AsyncHttp(_Http):
     def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
-        self.route = route
-        self.headers = {**auth_headers(route.token), **(extra_headers or {})}
+        super().__init__(route, extra_headers)
         self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None), verify=_tls())
 
     @contextlib.asynccontextmanager
@@ -154,34 +193,27 @@ class AsyncHttp:
         replayable: bool = True,
         **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
-        attempt = 0
+        attempts = Attempts(idempotent=idempotent, replayable=replayable)
         while True:
             try:
+                # A dev tunnel may need restarting (a blocking kubectl start): off the event loop.
                 base = await asyncio.to_thread(self.route.url) if self.route.tunnel is not None else self.route.url()
-                request = self.client.build_request(
-                    method,
-                    base + path,
-                    headers={**self.headers, **(headers or {})},
-                    timeout=_timeout(timeout),
-                    **kwargs,
-                )
+                request = self._build(self.client, base, method, path, headers, timeout, kwargs)
                 response = await self.client.send(request, stream=True)
             except httpx.HTTPError as e:
-                if replayable and retry_decision(attempt, error=e, status_error=None, idempotent=idempotent):
-                    await asyncio.to_thread(self.route.recover)
-                    await asyncio.sleep(backoff(attempt))
-                    attempt += 1
-                    continue
-                raise _unreachable(self.route, e) from e
+                if (delay := attempts.after_error(e)) is None:
+                    raise _unreachable(self.route, e) from e
+                await asyncio.to_thread(self.route.recover)
+                await asyncio.sleep(delay)
+                continue
             if response.status_code >= 400:
                 body = await response.aread()
                 await response.aclose()
                 err = error_from_response(response.status_code, response.headers, body)
-                if replayable and retry_decision(attempt, error=None, status_error=err, idempotent=idempotent):
-                    await asyncio.sleep(backoff(attempt, response.headers.get("retry-after")))
-                    attempt += 1
-                    continue
-                raise err
+                if (delay := attempts.after_status(err, response.headers.get("retry-after"))) is None:
+                    raise err
+                await asyncio.sleep(delay)
+                continue
             try:
                 yield response
             finally:

@@ -7,6 +7,8 @@ passes.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 import threading
@@ -112,11 +114,11 @@ def _explain(e: ApiException, what: str) -> KubernetesError:
     reason = e.reason or ""
     body = e.body.decode() if isinstance(e.body, bytes) else (e.body or "")
     try:
-        import json
-
-        reason = json.loads(body).get("message", reason)
+        parsed = json.loads(body)
     except ValueError:
-        pass
+        parsed = None  # not a Status object: keep the HTTP reason
+    if isinstance(parsed, dict):
+        reason = parsed.get("message", reason)
     hint = ""
     if e.status == 404 and "the server could not find the requested resource" in str(reason):
         hint = " (are the Sandbank CRDs installed? kubectl apply -k manifests/base)"
@@ -311,8 +313,6 @@ class Kube:
 
     def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
         """A Secret's key, or None when it is missing or not readable with these credentials."""
-        import base64
-
         try:
             secret = self.core.read_namespaced_secret(name, namespace)
         except ApiException as e:

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from ._kube import ClaimSpec, Kube, load_api_client, new_claim_name
-from ._route import Mode, Route, RouteOptions, prepare_route, select_mode
+from ._route import Route, RouteOptions, prepare_route
+from .errors import ConfigurationError
 
 Connection = RouteOptions
 
@@ -89,8 +90,6 @@ def claim_spec(
     labels: Mapping[str, str] | None,
     env: Mapping[str, str] | None,
 ) -> ClaimSpec:
-    from .errors import ConfigurationError
-
     if not template and not warmpool:
         raise ConfigurationError("template: name a SandboxTemplate (or pass warmpool= to use a pool's template)")
     return ClaimSpec(
@@ -102,13 +101,4 @@ def claim_spec(
     )
 
 
-__all__ = [
-    "Connection",
-    "Mode",
-    "Provisioned",
-    "connection_options",
-    "provision",
-    "release",
-    "claim_spec",
-    "select_mode",
-]
+__all__ = ["Connection", "Provisioned", "claim_spec", "connection_options", "provision", "release"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ._kube import Kube, bearer_token
@@ -41,7 +41,7 @@ def select_mode(api_url: str | None, gateway_name: str | None) -> Mode:
 
 def resolve_token(
     explicit: str | None,
-    env: dict[str, str] | os._Environ[str],
+    env: Mapping[str, str],
     *,
     secret: Callable[[], str | None] | None,
     kube_bearer: Callable[[], str | None] | None,

@@ -7,7 +7,9 @@ below. Iterating a process yields :class:`Output` chunks as they arrive; ``wait(
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -142,8 +144,6 @@ class Process:
     def wait(self, timeout: float | None = None) -> CommandResult:
         """Waits for the exit; output not iterated yet is collected into the result.
         Raises CommandTimeout if ``timeout`` seconds pass first (the process keeps running)."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._state.result is None:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -212,8 +212,6 @@ class AsyncProcess:
         await self.signal("SIGKILL")
 
     async def wait(self, timeout: float | None = None) -> CommandResult:
-        import asyncio
-
         async def drain() -> CommandResult:
             while self._state.result is None:
                 await self._next(keep=True)

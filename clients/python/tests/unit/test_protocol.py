@@ -177,6 +177,15 @@ class TestRetries:
         assert _http.retry_decision(0, error=read, status_error=None, idempotent=True)
         assert not _http.retry_decision(_http.ATTEMPTS - 1, error=connect, status_error=None, idempotent=True)
 
+    def test_attempts_wait_then_give_up_and_never_replay_a_consumed_body(self) -> None:
+        connect = httpx.ConnectError("refused")
+        attempts = _http.Attempts(idempotent=False, replayable=True)
+        delays = [attempts.after_error(connect) for _ in range(_http.ATTEMPTS)]
+        assert delays[:-1] == [_http.backoff(i) for i in range(_http.ATTEMPTS - 1)] and delays[-1] is None
+        not_ready = errors.error_for_code("sandbox_not_ready", "x")
+        assert _http.Attempts(idempotent=False, replayable=True).after_status(not_ready, "1") == 1.0
+        assert _http.Attempts(idempotent=True, replayable=False).after_error(connect) is None
+
     def test_backoff_grows_is_capped_and_honours_retry_after(self) -> None:
         delays = [_http.backoff(i) for i in range(6)]
         assert delays == sorted(delays) and max(delays) == _http.MAX_BACKOFF_S
