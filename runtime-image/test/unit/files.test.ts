@@ -5,7 +5,7 @@
  * dangling links, NUL bytes, over-long names), for every rpc.
  */
 import { jest } from '@jest/globals';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -96,10 +96,13 @@ describe('path confinement', () => {
     ['Remove', (p) => remove(p, true)],
   ];
 
+  // A bare name is the link itself: Remove deletes the link and never follows it (checked below).
+  const linkItself = ([, path]: [string, string, RegExp]): boolean => !path.includes('/');
+
   for (const [op, call] of ops) {
     describe(op, () => {
-      it.each(escapes)('refuses %s with PERMISSION_DENIED', async (_n, path, message) => {
-        if (op === 'Remove' && !path.includes('/')) return; // removing a link itself is allowed (below)
+      const refused = op === 'Remove' ? escapes.filter((e) => !linkItself(e)) : escapes;
+      it.each(refused)('refuses %s with PERMISSION_DENIED', async (_n, path, message) => {
         const error = await failure(call(path));
         expect(error.code).toBe(status.PERMISSION_DENIED);
         expect(error.details).toMatch(message);
@@ -124,6 +127,23 @@ describe('path confinement', () => {
     expect(await readText(join(agent.dir, 'real-dir', 'inner.txt'))).toBe('inner');
     expect(await readText('real-dir/../data.txt')).toBe('data');
   });
+
+  it.each(escapes.filter(linkItself))(
+    'Remove of the %s removes the link itself, never its target',
+    async (_n, path) => {
+      const link = join(agent.dir, path);
+      const target = await readlink(link);
+      try {
+        await remove(path, true);
+        await expect(lstat(link)).rejects.toMatchObject({ code: 'ENOENT' });
+        expect((await readdir(outside)).sort()).toEqual(['secret.txt']);
+        expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside secret');
+      } finally {
+        await rm(link, { force: true });
+        await symlink(target, link); // as it was, for the checks that follow
+      }
+    },
+  );
 
   it('Remove of a link that points out removes the link, never its target', async () => {
     await symlink(outside, join(agent.dir, 'doomed-link'));
