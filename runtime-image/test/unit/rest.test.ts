@@ -17,10 +17,18 @@ import type { TestAgent } from '../helpers/agent.js';
 jest.setTimeout(20_000);
 
 let agent: TestAgent;
+/** A second agent whose exec timeout is short, for the one case where the timeout is the point. */
+let hasty: TestAgent;
 beforeAll(async () => {
-  agent = await startTestAgent({ SANDBOX_EXEC_TIMEOUT_SECONDS: '0.5' });
+  // Every other command finishes in milliseconds: a generous timeout, so a busy machine never
+  // turns a slow fork into a timeout.
+  agent = await startTestAgent({ SANDBOX_EXEC_TIMEOUT_SECONDS: '60' });
+  hasty = await startTestAgent({ SANDBOX_EXEC_TIMEOUT_SECONDS: '0.5' });
 });
-afterAll(async () => agent.close());
+afterAll(async () => {
+  await agent.close();
+  await hasty.close();
+});
 
 interface Raw {
   status: number;
@@ -102,15 +110,22 @@ describe('POST /execute', () => {
       '{"stdout":"","stderr":"Failed to execute command: No closing quotation","exit_code":1}',
     ],
     ['   ', '{"stdout":"","stderr":"Failed to execute command: list index out of range","exit_code":1}'],
-    [
-      'sleep 5',
-      `{"stdout":"","stderr":"Failed to execute command: Command '['sleep', '5']' timed out after 0.5 seconds","exit_code":1}`,
-    ],
   ])('%s', async (command, expected) => {
     const r = await execute(command);
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.text).toBe(expected);
+  });
+
+  it('reports a command that outlives SANDBOX_EXEC_TIMEOUT_SECONDS as Python does, and kills it', async () => {
+    // 0.5 s against a 60 s sleep: the timeout always wins, however loaded the machine.
+    const r = await http('POST', '/execute', JSON.stringify({ command: 'sleep 60' }), json, hasty.restUrl);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(r.text).toBe(
+      `{"stdout":"","stderr":"Failed to execute command: Command '['sleep', '60']' timed out after 0.5 seconds","exit_code":1}`,
+    );
+    expect(hasty.deps.runner.size).toBe(0); // the sleep was killed, not left behind
   });
 
   it('runs in the workspace root', async () => {
