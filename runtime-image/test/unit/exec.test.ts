@@ -52,19 +52,25 @@ function exec(
 
 const pidOf = (f: ExecResponse): number => (f.event.case === 'started' ? f.event.value.pid : 0);
 
-/** The first stdout line, once it has arrived (used to learn a grandchild's pid). */
+/**
+ * The first stdout line, once it has arrived (used to learn a grandchild's pid). Rejects if the
+ * call ends first, so a test that missed its line fails with a reason instead of hanging.
+ */
 function firstLine(call: ExecCall): Promise<string> {
   let text = '';
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const onData = (f: ExecResponse): void => {
       if (f.event.case === 'stdout') text += Buffer.from(f.event.value).toString();
       const newline = text.indexOf('\n');
       if (newline >= 0) {
         call.off('data', onData);
         resolve(text.slice(0, newline));
+      } else if (f.event.case === 'exit') {
+        reject(new Error(`the process exited before printing a line: ${JSON.stringify(text)}`));
       }
     };
     call.on('data', onData);
+    call.once('error', reject);
   });
 }
 
@@ -225,16 +231,19 @@ describe('signals', () => {
 
 describe('timeouts and cancellation', () => {
   it('kills the whole group, grandchildren that ignore SIGTERM included, when timeout_ms passes', async () => {
+    // The shell must set its trap and print the pid before the timeout: 2 s is ample on a busy
+    // machine (it takes milliseconds), and the test waits on the exit event, not on the clock.
+    const timeoutMs = 2_000;
     const call = exec({
       ...shell('trap "" TERM; (trap "" TERM; exec sleep 60) & echo $!; wait'),
-      timeoutMs: 300,
+      timeoutMs,
     });
     const grandchild = Number(await firstLine(call));
     expect(alive(grandchild)).toBe(true);
     call.end();
     const r = await execResult(call);
     expect(r.exit).toMatchObject({ timedOut: true, signal: 'SIGKILL', exitCode: 137 });
-    expect(r.exit?.durationMs).toBeGreaterThanOrEqual(300);
+    expect(r.exit?.durationMs).toBeGreaterThanOrEqual(timeoutMs);
     await eventually(() => (alive(grandchild) ? undefined : true));
   });
 
@@ -256,7 +265,8 @@ describe('timeouts and cancellation', () => {
   });
 
   it("kills the process group when the call's deadline passes", async () => {
-    const call = exec(shell('sleep 60 & echo $!; wait'), { deadline: 500 });
+    // Long enough for the pid line to arrive first on a busy machine; far below the sleep.
+    const call = exec(shell('sleep 60 & echo $!; wait'), { deadline: 3_000 });
     const grandchild = Number(await firstLine(call));
     const r = await execResult(call);
     expect(r.error?.code).toBe(status.DEADLINE_EXCEEDED);
@@ -281,16 +291,22 @@ describe('backpressure', () => {
     call.pause(); // the client stops reading
     const readProgress = async (): Promise<number> =>
       Number(await readFile(progress, 'utf8').catch(() => '0'));
-    // Wait until the writer is stuck: its progress stops moving.
+    // Wait until the writer is stuck: its progress has not moved for a whole second (several
+    // samples), so a writer that merely lost the CPU for a moment on a busy machine is not
+    // mistaken for a stalled one.
     let last = -1;
+    let since = Date.now();
     const stalledAt = await eventually(async () => {
       const now = await readProgress();
-      const stuck = now > 0 && now === last;
-      last = now;
-      if (stuck) return now;
-      await new Promise((r) => setTimeout(r, 150));
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (now > 0 && Date.now() - since >= 1_000) {
+        return now;
+      }
+      await new Promise((r) => setTimeout(r, 100));
       return undefined;
-    }, 10_000);
+    }, 15_000);
     // Pipe, queue, gRPC and loopback socket buffers together hold a few MiB, not 64.
     expect(stalledAt).toBeLessThan(16 * 1024 * 1024);
 
