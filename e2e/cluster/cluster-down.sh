@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Stops the cluster started by cluster-up.sh and leaves the machine as it was: pods deleted
 # through the kubelet (CNI DEL, runsc/runc delete), then every recorded process (SIGTERM, SIGKILL
-# after a grace period), iptables chains and rules, ipsets, links, mounts, cgroup dirs, host paths
-# (/run/containerd, /var/lib/cni, /var/lib/kubelet, /var/log/containers, …) that were not there
+# after a grace period), the network guard (nft table), iptables chains and rules, ipsets, links,
+# mounts, cgroup dirs, host paths (/run/containerd, /var/lib/cni, /var/lib/kubelet,
+# /var/log/containers, …) that were not there
 # before `up`, and the sysctls `up` recorded. The state dir is removed except baseline/ (what the
 # machine looked like before `up`, read by verify-clean.sh); KEEP_STATE=1 keeps all of it.
 # Usage: cluster-down.sh <state-dir>      A missing or empty state dir is a no-op.
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/control-plane.sh"
 . "$CLUSTER_DIR/lib/node.sh"
+. "$CLUSTER_DIR/lib/netguard.sh"
 set +e # best effort from here on: every step runs even if an earlier one failed
 
 [ $# -eq 1 ] || die "usage: $0 <state-dir>"
@@ -124,7 +126,10 @@ for l in $(ip -o link show master "$CNI_BRIDGE" 2>/dev/null | awk -F': ' '{print
 for l in "$CNI_BRIDGE" "$SVC_SINK"; do ip link show "$l" >/dev/null 2>&1 && ip link delete "$l"; done
 
 # --- 6. iptables and ipsets --------------------------------------------------------------------
-log "[6/9] iptables rules and chains, ipsets"
+log "[6/9] network guard, iptables rules and chains, ipsets"
+# The network guard (lib/netguard.sh) stays until no pod and no pod link is left.
+netguard_down || log "  could not remove the nft table $NETGUARD_FAMILY $NETGUARD_TABLE (verify-clean.sh will list it)"
+# FORWARD drops of clusters started before the guard moved to its own nftables table
 for t in filter mangle; do
   for r in "${FORWARD_DROPS[@]}"; do
     # shellcheck disable=SC2086

@@ -4,8 +4,9 @@
 # `kubernetes` Service), Debian's containerd as a plain process with a private config, runc and
 # gVisor (RuntimeClass `gvisor` -> handler `runsc` -> lib/runsc-cri-wrapper.sh -> runsc built from
 # its Go module), CNI bridge, kubelet, kube-proxy (iptables) and kube-router (NetworkPolicy only).
-# Nothing leaves the machine: no masquerade, FORWARD drops for pod traffic, the Service range
-# routed to a port-less bridge. Run as root. Build first: build-control-plane.sh, build-node.sh.
+# Nothing leaves the machine: no masquerade, drops for pod traffic in an nftables table of our
+# own (lib/netguard.sh), the Service range routed to a port-less bridge. Run as root.
+# Build first: build-control-plane.sh, build-node.sh.
 # Usage: cluster-up.sh <state-dir>      then: export KUBECONFIG=<state-dir>/kubeconfig
 # Env:   SANDBANK_NODE_IP (default: the address of the default route's interface),
 #        SANDBANK_APISERVER_PORT (default 6443)
@@ -14,6 +15,7 @@
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/control-plane.sh"
 . "$CLUSTER_DIR/lib/node.sh"
+. "$CLUSTER_DIR/lib/netguard.sh"
 
 [ $# -eq 1 ] || die "usage: $0 <state-dir>"
 STATE=$(abs_dir "$1")
@@ -33,7 +35,7 @@ built_ok() { [ -f "$1/.built" ]; }
 built_ok "$RUNSC_DIR" || die "missing runsc $GVISOR_VERSION: run e2e/cluster/build-node.sh first"
 built_ok "$KUBE_ROUTER_DIR" || die "missing kube-router $KUBE_ROUTER_VERSION: run e2e/cluster/build-node.sh first"
 [ -s "$PAUSE_ARCHIVE" ] || die "missing $PAUSE_ARCHIVE: run e2e/cluster/build-node.sh first"
-for c in containerd containerd-shim-runc-v2 ctr runc jq iptables ip6tables ipset ip; do
+for c in containerd containerd-shim-runc-v2 ctr runc jq iptables ip6tables ipset ip nft; do
   command -v "$c" >/dev/null || die "missing $c: run e2e/cluster/build-node.sh apt"
 done
 [ -x /usr/lib/cni/bridge ] || die "missing /usr/lib/cni/bridge: run e2e/cluster/build-node.sh apt"
@@ -60,13 +62,14 @@ if [ -f "$STATE/$CLUSTER_MARKER" ]; then
 elif [ -e "$STATE" ] && [ -n "$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline | head -1)" ]; then
   die "$STATE exists, is not empty and is not a cluster state dir (no $CLUSTER_MARKER); pick another"
 fi
-# One local cluster per machine: bridges, FORWARD rules and the pod range are host-global.
+# One local cluster per machine: bridges, the network guard and the pod range are host-global.
 for l in "$CNI_BRIDGE" "$SVC_SINK"; do
   ! ip link show "$l" >/dev/null 2>&1 ||
     die "link $l exists: another sandbank cluster runs on this machine (stop it with cluster-down.sh <its state dir>)"
 done
-! iptables -C FORWARD ${FORWARD_DROPS[0]} 2>/dev/null ||
-  die "the pod-range FORWARD drops exist: another sandbank cluster runs on this machine"
+guard=$(netguard_state) || die "cannot read the nftables tables (nft list tables), needed for the network guard"
+[ "$guard" = absent ] ||
+  die "nft table $NETGUARD_FAMILY $NETGUARD_TABLE exists: another sandbank cluster runs on this machine"
 
 NODE_IP=$(node_ip)
 [ -n "$NODE_IP" ] || die "could not find this machine's address (set SANDBANK_NODE_IP)"
@@ -108,16 +111,11 @@ find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d \( -name 'kubepods*' -o -nam
 echo "$NODE_IP" >"$B/node-ip"
 
 # --- 2. network safety (before anything can start a pod) --------------------------------------
-log "[2/11] network safety: FORWARD drops for $POD_CIDR (filter and mangle), $SERVICE_CIDR routed to bridge $SVC_SINK"
-# filter FORWARD: re-inserted on top after kube-proxy and kube-router add their jumps (step 9, 10).
-# mangle FORWARD runs before every filter rule, so the drops hold even when kube-router moves its
-# jump to the top of filter FORWARD again on a later sync.
-for t in filter mangle; do
-  for r in "${FORWARD_DROPS[@]}"; do
-    # shellcheck disable=SC2086
-    iptables -t "$t" -I FORWARD 1 $r -m comment --comment "sandbank: pod traffic stays on this machine"
-  done
-done
+log "[2/11] network safety: nft table $NETGUARD_FAMILY $NETGUARD_TABLE (pod traffic stays on $CNI_BRIDGE), $SERVICE_CIDR routed to bridge $SVC_SINK"
+# Our own nftables table, not rules in iptables' FORWARD: kube-proxy and kube-router rewrite
+# FORWARD on every sync, while a drop in a table nobody else writes holds whatever they do
+# (lib/netguard.sh explains it). In place before any pod exists; removed by cluster-down.sh.
+netguard_up || die "could not add the network guard (nft table $NETGUARD_FAMILY $NETGUARD_TABLE)"
 # This kernel has no dummy links: a bridge without ports is the sink for ClusterIPs that
 # kube-proxy did not translate, so they die here instead of following the default route.
 ip link add "$SVC_SINK" type bridge
@@ -269,17 +267,6 @@ wait_until "node $NODE_NAME to register" 60 kc get node "$NODE_NAME"
 wait_until "node $NODE_NAME Ready" 90 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
 log "  node Ready after $(elapsed)"
 
-# put the filter FORWARD drops back on top (kube-proxy and kube-router prepend their jumps)
-reassert_forward_drops() {
-  local r
-  for r in "${FORWARD_DROPS[@]}"; do
-    # shellcheck disable=SC2086
-    while iptables -D FORWARD $r -m comment --comment "sandbank: pod traffic stays on this machine" 2>/dev/null; do :; done
-    # shellcheck disable=SC2086
-    iptables -I FORWARD 1 $r -m comment --comment "sandbank: pod traffic stays on this machine"
-  done
-}
-
 # --- 8. kube-proxy -----------------------------------------------------------------------------
 log "[8/11] kube-proxy (iptables mode)"
 cat >"$STATE/node/kube-proxy.yaml" <<EOF
@@ -298,7 +285,6 @@ nodePortAddresses: [primary]
 EOF
 start kube-proxy "$K8S_BIN/kube-proxy" --config="$STATE/node/kube-proxy.yaml" --v=1
 wait_until "kube-proxy's FORWARD rules" 60 sh -c 'iptables -S FORWARD | grep -q KUBE-FORWARD'
-reassert_forward_drops
 
 # --- 9. kube-router ----------------------------------------------------------------------------
 log "[9/11] kube-router $KUBE_ROUTER_VERSION (NetworkPolicy firewall only)"
@@ -331,7 +317,6 @@ start kube-router "$KUBE_ROUTER_BIN" --kubeconfig="$STATE/node/kubeconfig.kube-r
   --hostname-override="$NODE_NAME" --health-port=0 \
   --service-cluster-ip-range="$SERVICE_CIDR" --v=1
 wait_until "kube-router's FORWARD rules" 60 sh -c 'iptables -S FORWARD | grep -q KUBE-ROUTER-FORWARD'
-reassert_forward_drops
 
 # --- 10. RuntimeClass --------------------------------------------------------------------------
 log "[10/11] RuntimeClass gvisor (handler runsc)"
@@ -345,7 +330,7 @@ EOF
 log "[11/11] checks"
 wait_until "ServiceAccount default/default" 60 kc -n default get serviceaccount default
 check_alive
-iptables -S FORWARD | sed -n 2,3p | grep -q 'sandbank: pod traffic' || die "the FORWARD drops are not on top"
+netguard_check || die "the network guard (nft table $NETGUARD_FAMILY $NETGUARD_TABLE) is not complete"
 
 trap - EXIT
 log "cluster up in $(elapsed): node $NODE_NAME Ready at $NODE_IP, apiserver $SERVER"
