@@ -4,10 +4,12 @@
 # host path or sysctl of the cluster. Compares with <state-dir>/baseline (written by up, kept by
 # down) where it can; without a baseline it looks for anything the cluster would have made.
 # Usage: verify-clean.sh <state-dir>
-# Exit:  0 clean; 1 with one line per leftover on stdout.
+# Exit:  0 clean; 1 with one line per leftover on stdout ("LEFTOVER …"), or per check whose tool
+#        failed ("CANNOT VERIFY …": a tool that cannot answer never counts as clean).
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/control-plane.sh"
 . "$CLUSTER_DIR/lib/node.sh"
+. "$CLUSTER_DIR/lib/netguard.sh"
 set +e
 
 [ $# -eq 1 ] || die "usage: $0 <state-dir>"
@@ -17,6 +19,25 @@ SOCK=$STATE/containerd/containerd.sock
 leftovers=0
 leftover() { echo "LEFTOVER $*"; leftovers=$((leftovers + 1)); }
 note() { echo "note     $*"; }
+unverified=0
+cannot_verify() { echo "CANNOT VERIFY $*"; unverified=$((unverified + 1)); }
+# run_tool <command...>: the command's stdout in $TOOL_OUT; on failure "CANNOT VERIFY" with its
+# stderr, and a non-zero status.
+run_tool() {
+  local err rc=0
+  err=$(mktemp)
+  TOOL_OUT=$("$@" 2>"$err") || rc=$?
+  [ "$rc" = 0 ] || cannot_verify "$* failed (exit $rc): $(tr '\n' ' ' <"$err")"
+  rm -f "$err"
+  return "$rc"
+}
+# have_tool <command> <what it checks>: a missing tool cannot verify what `up` may have made with
+# it; only without a baseline (no `up` in this state dir) is its absence just noted.
+have_tool() {
+  command -v "$1" >/dev/null && return 0
+  if [ -d "$B" ]; then cannot_verify "$2: $1 is not installed"; else note "$1 is not installed: no $2 to check"; fi
+  return 1
+}
 in_baseline() { [ -f "$B/$1" ] && grep -qxF -- "$2" "$B/$1"; }
 [ -d "$B" ] || note "no baseline in $B: checking for anything the cluster makes"
 ours_pattern='KUBE-|CNI-|sandbank|10\.244\.|10\.96\.|sbk-'
@@ -33,10 +54,27 @@ for p in /proc/[0-9]*; do
     leftover "process $p: ${cmd:0:160}"
   fi
 done
-# links and routes
-for l in "$CNI_BRIDGE" "$SVC_SINK"; do ip link show "$l" >/dev/null 2>&1 && leftover "link $l"; done
-while read -r l; do leftover "link $l (on $CNI_BRIDGE)"; done < <(ip -o link show master "$CNI_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}')
-while read -r r; do leftover "route $r"; done < <(ip route | grep -E "^(10\.244\.|10\.96\.)")
+# links and routes (the pod bridge, its veths, the Service sink and the routes of both ranges)
+if run_tool ip -o link show; then
+  while read -r _ l rest; do
+    l=${l%:}; l=${l%@*}
+    case " $rest " in *" master $CNI_BRIDGE "*) leftover "link $l (on $CNI_BRIDGE)"; continue ;; esac
+    case $l in "$CNI_BRIDGE" | "$SVC_SINK") leftover "link $l" ;; esac
+  done <<<"$TOOL_OUT"
+fi
+if run_tool ip -4 route show; then
+  while read -r r; do
+    case $r in 10.244.* | 10.96.*) leftover "route $r" ;; esac
+  done <<<"$TOOL_OUT"
+fi
+# the network guard (nft table of lib/netguard.sh)
+if have_tool nft "network guard (nft table $NETGUARD_FAMILY $NETGUARD_TABLE)"; then
+  if guard=$(netguard_state 2>&1); then
+    [ "$guard" = absent ] || leftover "nft table $NETGUARD_FAMILY $NETGUARD_TABLE"
+  else
+    cannot_verify "nft table $NETGUARD_FAMILY $NETGUARD_TABLE: ${guard#*] }"
+  fi
+fi
 # network namespaces (pod netns are cni-*)
 for ns in /run/netns/cni-*; do
   [ -e "$ns" ] || continue
@@ -52,10 +90,11 @@ while read -r d; do
   in_baseline cgroups "$d" || leftover "cgroup $d"
 done < <(find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d \( -name 'kubepods*' -o -name k8s.io \) 2>/dev/null)
 # iptables / ip6tables: every chain or rule that was not there before (counters ignored)
-norm() { grep -vE '^#' | sed -E 's/\[[0-9]+:[0-9]+\]//; s/ +$//'; }
+norm() { sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//; s/ +$//'; }
 for ipt in iptables ip6tables; do
-  command -v "$ipt-save" >/dev/null || continue
-  now=$("$ipt-save" 2>/dev/null | norm)
+  have_tool "$ipt-save" "$ipt rules" || continue
+  run_tool "$ipt-save" || continue
+  now=$(norm <<<"$TOOL_OUT")
   if [ -s "$B/$ipt" ]; then
     before=$(norm <"$B/$ipt")
     while read -r line; do
@@ -74,7 +113,9 @@ for ipt in iptables ip6tables; do
   fi
 done
 # ipsets (kube-router)
-for s in $(ipset list -n 2>/dev/null); do
+sets=""
+if have_tool ipset ipsets && run_tool ipset list -n; then sets=$TOOL_OUT; fi
+for s in $sets; do
   in_baseline ipsets "$s" && continue
   case $s in KUBE-* | kube-* | inet6:*) leftover "ipset $s" ;; *) note "ipset $s (not in baseline; not ours?)" ;; esac
 done
@@ -106,9 +147,9 @@ if [ -d "$STATE" ]; then
   [ -z "$rest" ] || leftover "files in $STATE: $(echo $rest)"
 fi
 
-if [ "$leftovers" = 0 ]; then
+if [ "$leftovers" = 0 ] && [ "$unverified" = 0 ]; then
   echo "clean: nothing of the cluster in $STATE is left on this machine"
   exit 0
 fi
-echo "$leftovers leftover(s)"
+echo "$leftovers leftover(s), $unverified check(s) that could not run"
 exit 1
