@@ -21,6 +21,8 @@ const HTTP_RUNS = 10_000;
 const RAW_RUNS = 300;
 const WS_RUNS = 300;
 const TOKEN = 'fuzz-token-0123456789abcdef';
+/** Any single input that takes longer than this hung: a failure, never a pass. */
+const HANG_MS = 30_000;
 
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;
@@ -197,6 +199,12 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
   const samples = fc.sample(request, { numRuns: HTTP_RUNS, seed: 20261123 });
   const statuses = new Map<number, number>();
   const failures: string[] = [];
+  // What reached the router, counted by its own HTTP server: a run where most inputs never got
+  // there would prove nothing.
+  const seen = { requests: 0, upgrades: 0 };
+  router.app.server.on('request', () => seen.requests++);
+  router.app.server.on('upgrade', () => seen.upgrades++);
+  let refusedByFetch = 0;
   const send = async (r: (typeof samples)[number]): Promise<void> => {
     const h: Record<string, string> = {};
     for (const [k, v] of Object.entries(r.headers)) h[k] = v === 'LEGACY' ? String(agent.restPort) : v;
@@ -207,13 +215,18 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
         method: r.method,
         headers: h,
         ...(withBody && r.body !== undefined ? { body: r.body } : {}),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(HANG_MS),
       });
       status = res.status;
       await res.arrayBuffer();
     } catch (error) {
-      // fetch itself refuses some inputs (an invalid URL, a forbidden header value) before sending.
-      if (error instanceof TypeError && !/fetch failed/.test(error.message)) return;
+      // fetch itself refuses some inputs (an invalid URL, a forbidden header value) before
+      // sending: counted, and their share is bounded below. A timeout (hang) or a failed
+      // exchange is a failure.
+      if (error instanceof TypeError && !/fetch failed/.test(error.message)) {
+        refusedByFetch++;
+        return;
+      }
       failures.push(`${r.method} ${r.url}: ${String(error)}`);
       return;
     }
@@ -226,6 +239,7 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
   await pool(samples.slice(0, warmup), 16, send);
   const heapBefore = heapMiB();
   await pool(samples.slice(warmup), 16, send);
+  const httpReached = seen.requests;
 
   // Raw bytes on the socket: the HTTP parser's errors are 400, never a crash.
   const raw = fc.sample(
@@ -240,16 +254,28 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
     { numRuns: RAW_RUNS, seed: 7 },
   );
   const port = Number(new URL(router.url).port);
+  // Each raw input ends one of three ways: a status line (answered), the router closing without
+  // one (bytes that are not a request, e.g. none at all, or a request cut short by our end()),
+  // or a socket error; never a hang.
+  const rawOutcomes = { answered: 0, closedUnanswered: 0, errors: 0 };
   await pool(raw, 16, (bytes) => {
     return new Promise<void>((resolve) => {
       const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
-      socket.setTimeout(5_000, () => socket.destroy());
+      const timer = setTimeout(() => {
+        failures.push(`raw request hung for ${HANG_MS} ms: ${JSON.stringify(bytes.toString('latin1'))}`);
+        socket.destroy();
+      }, HANG_MS);
       let head = '';
+      let error = false;
       socket.on('data', (d: Buffer) => (head += d.toString('latin1')));
-      socket.on('error', () => resolve());
+      socket.on('error', () => (error = true));
       socket.on('close', () => {
+        clearTimeout(timer);
         const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
         if (status >= 500) failures.push(`raw request → ${status}`);
+        if (status > 0) rawOutcomes.answered++;
+        else if (error) rawOutcomes.errors++;
+        else rawOutcomes.closedUnanswered++;
         resolve();
       });
     });
@@ -294,7 +320,10 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
           headers: { authorization: `Bearer ${TOKEN}` },
         },
       );
-      const timer = setTimeout(() => ws.terminate(), 5_000);
+      const timer = setTimeout(() => {
+        failures.push(`ws session hung for ${HANG_MS} ms: ${JSON.stringify(frames).slice(0, 300)}`);
+        ws.terminate();
+      }, HANG_MS);
       ws.on('open', () => {
         for (const f of frames) {
           if ('text' in f) ws.send(f.text);
@@ -303,7 +332,7 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
         // Leave the session open briefly, then close politely if the router has not.
         setTimeout(() => ws.close(1000), 50);
       });
-      ws.on('error', () => undefined);
+      ws.on('error', (error) => failures.push(`ws error: ${error.message}`));
       ws.on('unexpected-response', (_req, res) => {
         failures.push(`ws upgrade → ${res.statusCode ?? 0}`);
         clearTimeout(timer);
@@ -312,7 +341,8 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
       ws.on('close', (code) => {
         clearTimeout(timer);
         closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
-        if (code === 1011) failures.push('ws closed 1011');
+        // 1011 is the router failing; 1006 is the connection dropped without a close frame.
+        if (code === 1011 || code === 1006) failures.push(`ws closed ${code}`);
         resolve();
       });
     });
@@ -325,9 +355,24 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
   process.stdout.write(
     `fuzz: ${total} inputs (${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw, ${WS_RUNS} WebSocket sessions); ` +
       `statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ws close codes ${JSON.stringify(Object.fromEntries(closeCodes))}; ` +
+      `reached the router: ${httpReached} HTTP requests (${refusedByFetch} refused by fetch before sending), ` +
+      `${seen.upgrades} upgrades; raw ${JSON.stringify(rawOutcomes)}; ` +
       `heap after warm-up ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB; ${failures.length} failures\n`,
   );
   expect(failures.slice(0, 20)).toEqual([]);
+  // Every generated HTTP request was either answered or refused by fetch before it was sent, and
+  // the refused ones are a small share: the rest reached the router and got a status.
+  const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
+  expect(answered + refusedByFetch).toBe(HTTP_RUNS);
+  expect(refusedByFetch).toBeLessThan(HTTP_RUNS / 10);
+  // The router's server saw exactly the requests that were answered, each once.
+  expect(httpReached).toBe(answered);
+  // Every WebSocket session reached the router's upgrade handler and ended with a close frame.
+  expect(seen.upgrades).toBe(WS_RUNS);
+  expect([...closeCodes.values()].reduce((a, b) => a + b, 0)).toBe(WS_RUNS);
+  // Most raw inputs were answered (a 400 for the junk), the rest closed without a hang.
+  expect(rawOutcomes.answered + rawOutcomes.closedUnanswered + rawOutcomes.errors).toBe(RAW_RUNS);
+  expect(rawOutcomes.answered).toBeGreaterThan(RAW_RUNS / 2);
   expect(health.status).toBe(200);
   expect(heapAfter - heapBefore).toBeLessThan(48);
   // Nothing is left in flight: every slot and stream was released.
