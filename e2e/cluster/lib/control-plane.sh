@@ -27,13 +27,20 @@ pid_alive() {
 # PID recorded for a component in the state dir, or nothing.
 recorded_pid() { cat "$1/pids/$2.pid" 2>/dev/null || true; }
 
+# cmdline_has <pid> <text>: the process's command line contains <text>.
+cmdline_has() {
+  local cmdline
+  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$2"* ]]
+}
+
 # Stops one recorded process: SIGTERM, wait up to $2 seconds, then SIGKILL. The PID file is
 # only trusted while the process still has the command line we started (PIDs get reused).
 stop_pid_file() {
   local file=$1 grace=${2:-15} pid name
   [ -f "$file" ] || return 0
   pid=$(cat "$file"); name=$(basename "$file" .pid)
-  if pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(dirname "$(dirname "$file")")"; then
+  if pid_alive "$pid" && cmdline_has "$pid" "$(dirname "$(dirname "$file")")"; then
     kill -TERM "$pid" 2>/dev/null || true
     local waited=0
     while pid_alive "$pid" && [ "$waited" -lt $((grace * 10)) ]; do sleep 0.1; waited=$((waited + 1)); done
@@ -101,7 +108,10 @@ next();' "$1"
 }
 
 # port_in_use <port>: something listens on it (any address).
-port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
+port_in_use() {
+  local listening
+  listening=$(ss -Hltn "sport = :$1") && [ -n "$listening" ]
+}
 
 b64() { base64 -w0 <"$1"; }
 # kubeconfig <file> <cert-name>: for $SERVER, certificates (from $PKI) embedded, so the file stands alone.
@@ -131,10 +141,11 @@ KUBECONFIG
 # start <name> <command...>: in the background, stdio to $STATE/logs/<name>.log, PID to
 # $STATE/pids/<name>.pid.
 start() {
-  local name=$1; shift
-  "$@" >"$STATE/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE/pids/$name.pid"
-  log "  $name: pid $!, log $STATE/logs/$name.log"
+  local name=$1 state=${STATE:?}
+  shift
+  "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$state/pids/$name.pid"
+  log "  $name: pid $!, log $state/logs/$name.log"
 }
 # check_alive [components]: fails (the caller's EXIT trap prints the log tail) as soon as a
 # started component has exited. Default: the control-plane components of $STATE.

@@ -43,9 +43,10 @@ buildah_() { buildah --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" --stora
 node_ip() {
   if [ -n "${SANDBANK_NODE_IP:-}" ]; then echo "$SANDBANK_NODE_IP"; return; fi
   local dev
-  dev=$(ip -4 -o route show default | awk '{for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit }}')
-  [ -n "$dev" ] || dev=$(ip -4 -o addr show scope global | awk '{print $2; exit}')
-  ip -4 -o addr show dev "$dev" scope global | awk '{split($4, a, "/"); print a[1]; exit}'
+  # (the awk programs read all their input: one that exits early could kill `ip` with SIGPIPE)
+  dev=$(ip -4 -o route show default | awk 'dev == "" { for (i = 1; i < NF; i++) if ($i == "dev") { dev = $(i + 1); break } } END { if (dev != "") print dev }')
+  [ -n "$dev" ] || dev=$(ip -4 -o addr show scope global | awk 'NR == 1 { print $2 }')
+  ip -4 -o addr show dev "$dev" scope global | awk 'NR == 1 { split($4, a, "/"); print a[1] }'
 }
 
 # elapsed seconds since $T0 (EPOCHREALTIME), as "12.3 s"
