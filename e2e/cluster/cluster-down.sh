@@ -23,7 +23,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 if [ ! -d "$STATE" ]; then log "nothing to stop: $STATE does not exist"; exit 0; fi
 if [ ! -f "$STATE/$CLUSTER_MARKER" ]; then
-  if [ -z "$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline | head -1)" ]; then log "nothing to stop in $STATE"; exit 0; fi
+  if [ -z "$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -print -quit)" ]; then log "nothing to stop in $STATE"; exit 0; fi
   die "$STATE is not a cluster state dir (no $CLUSTER_MARKER); refusing to touch it"
 fi
 [ "$(id -u)" = 0 ] || die "the node needs root to be stopped"
@@ -51,7 +51,7 @@ if alive "$STATE" kubelet && alive "$STATE" containerd && kc get --raw /readyz >
     sleep 0.5
   done
   left=$(ctr_ tasks ls -q 2>/dev/null | wc -l)
-  [ "$left" = 0 ] && log "  all pods gone" || log "  $left tasks still running in containerd after 60 s: removing them directly"
+  if [ "$left" = 0 ]; then log "  all pods gone"; else log "  $left tasks still running in containerd after 60 s: removing them directly"; fi
 else
   log "[1/9] kubelet, containerd or apiserver not running: removing containers directly"
 fi
@@ -77,11 +77,12 @@ stop_pid_file "$STATE/pids/containerd.pid" 15
 # Processes containerd started for us: shims (addressed to our socket) and gVisor sandboxes and
 # gofers (state under our runsc root). Ours by command line; stopped by PID.
 ours() {
-  local p
+  local p cmd re="-address $SOCK|--root[= ]$STATE/(runsc|runc)-root|$STATE/bin/runsc-cri-wrapper"
   for p in /proc/[0-9]*; do
     p=${p#/proc/}
     [ "$p" = $$ ] && continue
-    { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qE -- "-address $SOCK|--root[= ]$STATE/(runsc|runc)-root|$STATE/bin/runsc-cri-wrapper" && echo "$p"
+    cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
+    [[ $cmd =~ $re ]] && echo "$p"
   done
 }
 # Processes in the pod cgroups (kubepods* did not exist before `up`) are ours too: a container
@@ -95,10 +96,13 @@ in_pod_cgroups() {
 ours_all() { { ours; in_pod_cgroups; } | sort -u; }
 pids=$(ours_all)
 if [ -n "$pids" ]; then
-  log "  stopping leftover shims and sandboxes: $(echo $pids)"
+  log "  stopping leftover shims and sandboxes: ${pids//$'\n'/ }"
+  # shellcheck disable=SC2086 # one PID per word
   kill -TERM $pids 2>/dev/null
   for _ in $(seq 1 50); do [ -z "$(ours_all)" ] && break; sleep 0.1; done
-  pids=$(ours_all); [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+  pids=$(ours_all)
+  # shellcheck disable=SC2086 # one PID per word
+  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
   sleep 0.2
 fi
 
@@ -149,8 +153,10 @@ clean_chains() { # <iptables|ip6tables>
       grep -q -- "^:$c " <(sed -n "/^\*$t\$/,/^COMMIT/p" "$B/$ipt" 2>/dev/null) || new="$new $c"
     done
     [ -n "$new" ] || continue
+    local alt=${new# }
+    alt=${alt// /|}
     # rules anywhere that jump to one of them, then the chains themselves
-    "$ipt" -t "$t" -S | grep -E -- "^-A .* -(j|g) ($(echo $new | tr ' ' '|'))( |$)" | sed 's/^-A /-D /' |
+    "$ipt" -t "$t" -S | grep -E -- "^-A .* -(j|g) ($alt)( |$)" | sed 's/^-A /-D /' |
       while read -r rule; do eval "$ipt -t $t $rule" 2>/dev/null; done
     for c in $new; do "$ipt" -t "$t" -F "$c" 2>/dev/null; done
     for c in $new; do "$ipt" -t "$t" -X "$c" 2>/dev/null; done
@@ -205,7 +211,7 @@ if [ "${KEEP_STATE:-}" = 1 ]; then
   log "[9/9] KEEP_STATE=1: kept $STATE (logs in $STATE/logs)"
 else
   find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -exec rm -rf {} + 2>/dev/null ||
-    log "  could not remove everything under $STATE: $(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline | head -3)"
+    log "  could not remove everything under $STATE: $(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -printf '%p ')"
   log "[9/9] removed $STATE (kept baseline/ for verify-clean.sh)"
 fi
 log "cluster down in $(elapsed)"

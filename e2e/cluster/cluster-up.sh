@@ -59,7 +59,7 @@ if [ -f "$STATE/$CLUSTER_MARKER" ]; then
   fi
   log "$STATE holds a stopped or partial cluster: cleaning it up, then starting afresh"
   bash "$CLUSTER_DIR/cluster-down.sh" "$STATE" >&2
-elif [ -e "$STATE" ] && [ -n "$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline | head -1)" ]; then
+elif [ -e "$STATE" ] && [ -n "$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -print -quit)" ]; then
   die "$STATE exists, is not empty and is not a cluster state dir (no $CLUSTER_MARKER); pick another"
 fi
 # One local cluster per machine: bridges, the network guard and the pod range are host-global.
@@ -106,7 +106,7 @@ for p in $NODE_HOST_PATHS; do [ -e "$p" ] && echo "$p"; done >"$B/host-paths" ||
 iptables-save >"$B/iptables" 2>/dev/null || true
 ip6tables-save >"$B/ip6tables" 2>/dev/null || true
 ipset list -n 2>/dev/null | sort >"$B/ipsets" || true
-ls /run/netns 2>/dev/null | sort >"$B/netns" || true
+find /run/netns -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort >"$B/netns" || true
 find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d \( -name 'kubepods*' -o -name k8s.io \) 2>/dev/null | sort >"$B/cgroups" || true
 echo "$NODE_IP" >"$B/node-ip"
 

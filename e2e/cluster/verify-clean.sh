@@ -43,12 +43,13 @@ in_baseline() { [ -f "$B/$1" ] && grep -qxF -- "$2" "$B/$1"; }
 ours_pattern='KUBE-|CNI-|sandbank|10\.244\.|10\.96\.|sbk-'
 
 # processes: anything running from the state dir, shims on our socket, gVisor under our root
+procs_pattern="$STATE/|-address $SOCK"
 for p in /proc/[0-9]*; do
   p=${p#/proc/}
   [ "$p" = $$ ] && continue
   cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
   case $cmd in *verify-clean.sh*) continue ;; esac
-  if printf '%s' "$cmd" | grep -qE -- "$STATE/|-address $SOCK"; then
+  if [[ $cmd =~ $procs_pattern ]]; then
     stat=$(cat "/proc/$p/stat" 2>/dev/null); stat=${stat##*) }
     [ "${stat%% *}" = Z ] && continue
     leftover "process $p: ${cmd:0:160}"
@@ -100,9 +101,9 @@ for ipt in iptables ip6tables; do
     while read -r line; do
       [ -n "$line" ] || continue
       case $line in \*[a-z]* | COMMIT) continue ;; esac
-      if printf '%s' "$line" | grep -qE -- "$ours_pattern"; then
+      if [[ $line =~ $ours_pattern ]]; then
         leftover "$ipt: $line"
-      elif printf '%s' "$line" | grep -qE '^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT$'; then
+      elif [[ $line =~ ^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)\ ACCEPT$ ]]; then
         note "$ipt: empty built-in chain $line (iptables-nft keeps a table it registered; no rule in it)"
       else
         note "$ipt differs (not ours?): $line"
@@ -143,8 +144,8 @@ if [ -f "$B/sysctl" ]; then
 fi
 # the state dir itself: only baseline/ may remain
 if [ -d "$STATE" ]; then
-  rest=$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline | head -5)
-  [ -z "$rest" ] || leftover "files in $STATE: $(echo $rest)"
+  rest=$(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -printf '%p ')
+  [ -z "$rest" ] || leftover "files in $STATE: ${rest% }"
 fi
 
 if [ "$leftovers" = 0 ] && [ "$unverified" = 0 ]; then
