@@ -41,9 +41,9 @@ test('a SandboxClaim applied alone binds a warm pod; deleting it removes Sandbox
   });
   const claim = await waitClaimReady(c, POOL_NS, CLAIM, 30_000);
   const readyMs = since(t0);
+  // Reported, not asserted: how fast a warm claim gets Ready is measured by bench/ (make
+  // bench-cluster); here the bind must be warm, which is checked below.
   process.stderr.write(`[e2e] kubectl apply -> claim Ready: ${readyMs} ms (kubectl process included)\n`);
-  // a warm bind is one pod write plus status writes; a cold gVisor pod takes seconds
-  expect(readyMs).toBeLessThan(5_000);
 
   const sandbox = await getJson<Obj>(c, ['sandbox', CLAIM, '-n', POOL_NS]);
   const podName = sandbox.metadata.annotations?.['agents.x-k8s.io/pod-name'] ?? CLAIM;

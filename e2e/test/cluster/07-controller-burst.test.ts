@@ -1,6 +1,8 @@
 // The controller pod killed (force delete) while 50 claims are being bound: the Deployment's new
 // controller takes the Lease over, every claim ends Ready, and no Pod is ever bound to two claims
 // (a watch records every claim-uid each Pod carries; the final Sandbox -> Pod map is one-to-one).
+// That watch must prove it saw the whole run: it never ends or fails while the test runs, and at
+// the end it has delivered every pod of the namespace at its current resourceVersion.
 // A light template (busybox under gVisor, tiny requests) so 50 sandboxes fit on one 2-core node;
 // a pool of 5 makes the first binds warm and the rest cold.
 import { Watch } from '@kubernetes/client-node';
@@ -21,6 +23,9 @@ const N = 50;
 const POOL_SIZE = 5;
 let c: Cluster;
 let stopWatch: AbortController | undefined;
+let watchStopped = false;
+
+type Versioned = Obj & { metadata: { resourceVersion?: string } };
 
 const templateAndPool = `
 apiVersion: extensions.agents.x-k8s.io/v1alpha1
@@ -72,6 +77,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  watchStopped = true;
   stopWatch?.abort();
   const t0 = performance.now();
   await c.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=300s'], {
@@ -86,17 +92,37 @@ const listClaims = async (): Promise<Obj[]> =>
 test(`controller killed during a burst of ${N} claims: all Ready, none double-bound`, async () => {
   // every claim-uid each pod of the namespace ever carries
   const seen = new Map<string, Set<string>>();
+  // what the watch delivered (each live pod's last resourceVersion) and how it failed, if it did
+  const delivered = new Map<string, string>();
+  const watchProblems: string[] = [];
+  const watchStart = performance.now();
   stopWatch = await new Watch(c.kc).watch(
     `/api/v1/namespaces/${NS}/pods`,
     {},
-    (_type: string, pod: Obj) => {
+    (type: string, pod: Versioned) => {
+      if (type === 'ERROR') {
+        watchProblems.push(`ERROR event: ${JSON.stringify(pod).slice(0, 300)}`);
+        return;
+      }
+      if (type === 'DELETED') delivered.delete(pod.metadata.name);
+      else delivered.set(pod.metadata.name, pod.metadata.resourceVersion ?? '');
       const uid = pod.metadata.labels?.['agents.x-k8s.io/claim-uid'];
       if (!uid) return;
       const uids = seen.get(pod.metadata.name) ?? new Set<string>();
       uids.add(uid);
       seen.set(pod.metadata.name, uids);
     },
-    () => undefined,
+    (err: unknown) => {
+      // Not resumed: whatever happened after this point would go unchecked.
+      if (watchStopped) return;
+      const why =
+        err === undefined || err === null
+          ? 'closed by the server'
+          : err instanceof Error
+            ? err.message
+            : JSON.stringify(err);
+      watchProblems.push(`pod watch ended ${since(watchStart)} ms into the test: ${why}`);
+    },
   );
   const controllerPods = async (): Promise<string[]> =>
     (
@@ -164,6 +190,27 @@ test(`controller killed during a burst of ${N} claims: all Ready, none double-bo
     .map((p) => p.metadata.labels?.['agents.x-k8s.io/claim-uid'])
     .filter((u) => u !== undefined);
   expect(new Set(claimUids).size).toBe(claimUids.length);
+  // The watch was alive for the whole run: it never ended or failed, and it has delivered every
+  // pod of the namespace at the version the API server holds now (it was still delivering).
+  let lag = 'not compared yet';
+  for (const deadline = performance.now() + 60_000; lag !== '' && performance.now() < deadline;) {
+    const now = (await getJson<{ items: Versioned[] }>(c, ['pods', '-n', NS])).items;
+    const current = new Map(now.map((p) => [p.metadata.name, p.metadata.resourceVersion ?? '']));
+    const behind = [
+      ...[...current]
+        .filter(([name, rv]) => delivered.get(name) !== rv)
+        .map(([name, rv]) => `${name} at ${rv}, delivered ${delivered.get(name) ?? 'never'}`),
+      ...[...delivered.keys()]
+        .filter((name) => !current.has(name))
+        .map((name) => `${name} gone, not delivered`),
+    ];
+    lag = behind.slice(0, 5).join('; ');
+    if (lag !== '') await new Promise((res) => setTimeout(res, 1_000));
+  }
+  expect(watchProblems).toEqual([]);
+  expect(lag).toBe('');
+  expect(delivered.size).toBeGreaterThanOrEqual(N); // the N bound pods at least: not vacuous
+
   // no pod ever moved from one claim to another
   const moved = [...seen].filter(([, uids]) => uids.size > 1).map(([name]) => name);
   expect(moved).toEqual([]);
