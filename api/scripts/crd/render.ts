@@ -1,5 +1,4 @@
 /** Builds a CustomResourceDefinition object from a `CrdDefinition`. Pure. */
-import type { z } from 'zod';
 import type { CrdDefinition } from '../../src/crd-definition.js';
 import type { Definitions, JsonSchema } from './openapi.js';
 import { structuralSchema } from './structural.js';
@@ -12,7 +11,7 @@ export interface CustomResourceDefinition {
 }
 
 export function renderCrd(def: CrdDefinition, definitions: Definitions): CustomResourceDefinition {
-  const objectSchema = structuralSchema(def.schema as z.ZodType, definitions);
+  const objectSchema = structuralSchema(def.schema, definitions);
   const props = objectSchema.properties ?? {};
   const spec = props.spec;
   if (!spec) throw new Error(`${def.kind}: schema has no spec`);

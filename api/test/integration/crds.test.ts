@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { crdDefinitions, formatZodError, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
 import { clusterBinary, integrationKubeConfig } from '@sandbank/e2e';
-import type { z } from 'zod';
 import {
   invalidCases,
   validClaim,
@@ -109,7 +108,7 @@ it.each([validTemplate, validPool, validClaim, validSandbox].map((make) => [make
   async (_kind, make) => {
     const object = make();
     const stored = await create(object);
-    const schema = target(object).def.schema as z.ZodType;
+    const schema = target(object).def.schema;
     const result = schema.safeParse(stored);
     expect(result.error ? formatZodError(result.error) : '').toBe('');
   },
@@ -132,7 +131,7 @@ describe('invalid objects: the server and zod both refuse them, naming the same 
   it.each(invalidCases.map((c) => [c.title, c] as const))('%s', async (_title, c) => {
     const message = await rejection({ ...c.object, metadata: { name: `bad-${invalidCases.indexOf(c)}` } });
     expect(message).toContain(c.field);
-    const zodResult = (target(c.object).def.schema as z.ZodType).safeParse(c.object);
+    const zodResult = target(c.object).def.schema.safeParse(c.object);
     expect(zodResult.success).toBe(false);
     expect(zodResult.error ? formatZodError(zodResult.error) : '').toContain(c.field);
   });

@@ -24,7 +24,8 @@ export function shlexSplit(input: string): string[] {
   /** Whether the current word exists even if empty (it had quotes). */
   let inWord = false;
   let quote: "'" | '"' | undefined;
-  const chars = [...input];
+  // Code points, not UTF-16 units: what Python's shlex iterates over in a str.
+  const chars = Array.from(input);
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i] as string;
     if (quote === "'") {
