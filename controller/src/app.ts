@@ -118,7 +118,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
   const controller = (name: string, reconcile: Reconcile) =>
     createController({ name, workers: workersFor(config, name), reconcile, log, metrics: opts.metrics });
   const controllers = {
-    claims: controller(CLAIM_CONTROLLER, claimReconciler.reconcile),
+    claims: controller(CLAIM_CONTROLLER, (key, ctx) => claimReconciler.reconcile(key, ctx)),
     sandboxes: controller(SANDBOX_CONTROLLER, createSandboxReconciler(deps)),
     pools: controller(POOL_CONTROLLER, createPoolReconciler(deps)),
     templates: controller(TEMPLATE_CONTROLLER, createTemplateReconciler(deps)),

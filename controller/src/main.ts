@@ -43,7 +43,11 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: draining reconciles, releasing the lease');
-    void app.manager.stop();
+    app.manager.stop().catch((err: unknown) => {
+      // `done` never resolves after a failed stop: exit here rather than hang.
+      log.error({ err }, 'stop failed');
+      process.exit(1);
+    });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

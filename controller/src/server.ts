@@ -18,7 +18,7 @@ export interface HealthServerOptions {
 
 export function buildHealthServer(opts: HealthServerOptions): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       text(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
       return;

@@ -3,6 +3,7 @@
  * next (404 → gone, 409 → lost a race, 5xx → retry). `toKubeError` maps anything thrown by our
  * transport, by @kubernetes/client-node (ApiException, watch errors) or by Node's sockets.
  */
+import { inspect } from 'node:util';
 import type { KubeErrorKind } from './types.js';
 
 export class KubeError extends Error {
@@ -76,7 +77,7 @@ export function toKubeError(err: unknown, what = 'kube request'): KubeError {
       name?: unknown;
       message?: unknown;
     };
-    const message = typeof e.message === 'string' ? e.message : String(err);
+    const message = typeof e.message === 'string' ? e.message : inspect(err, { breakLength: Infinity });
     // Before the status check: DOMExceptions carry a numeric legacy `code` (AbortError is 20).
     if (e.name === 'AbortError' || e.name === 'TimeoutError') {
       return new KubeError('Unavailable', 0, `${what}: ${message}`, undefined, { cause: err });
@@ -114,11 +115,11 @@ function parseStatus(body: unknown): StatusBody | undefined {
     if (body === '') return undefined;
     try {
       const parsed: unknown = JSON.parse(body);
-      return typeof parsed === 'object' && parsed !== null ? (parsed as StatusBody) : { message: body };
+      return typeof parsed === 'object' && parsed !== null ? parsed : { message: body };
     } catch {
       return { message: body.slice(0, 500) };
     }
   }
-  if (typeof body === 'object' && body !== null) return body as StatusBody;
+  if (typeof body === 'object' && body !== null) return body;
   return undefined;
 }

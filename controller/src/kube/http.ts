@@ -117,6 +117,8 @@ export function exchange(
   });
 }
 
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 /**
  * Sends `call` and hands each line of a 200 response to `onLine`, in order. Resolves when the
  * server ends the response or `signal` aborts; rejects on a non-200 status (as a KubeError), a
@@ -135,7 +137,7 @@ export function streamLines(
       return;
     }
     let settled = false;
-    const finish = (err?: unknown): void => {
+    const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
@@ -169,7 +171,7 @@ export function streamLines(
             start = nl + 1;
           }
         } catch (err) {
-          finish(err);
+          finish(asError(err));
         }
         pending = text.slice(start);
       });
@@ -178,7 +180,7 @@ export function streamLines(
           deliver(pending);
           finish();
         } catch (err) {
-          finish(err);
+          finish(asError(err));
         }
       });
       res.on('error', (err) => finish(err));

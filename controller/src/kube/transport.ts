@@ -239,7 +239,7 @@ export function createTransport(kc: KubeConfig, opts: TransportOptions = {}): Ku
 
     close() {
       closed = true;
-      void connection?.then(
+      connection?.then(
         (c) => {
           c.requestAgent.destroy();
           c.watchAgent.destroy();

@@ -90,11 +90,19 @@ export function createManager(opts: ManagerOptions): Manager {
         onStartedLeading: startControllers,
         onStoppedLeading: stopControllers,
       });
-      void elector.done.then((end) => {
-        if (end !== 'lost') return;
-        lost = true;
-        resolveDone('lost-leadership');
-      });
+      elector.done.then(
+        (end) => {
+          if (end !== 'lost') return;
+          lost = true;
+          resolveDone('lost-leadership');
+        },
+        (err: unknown) => {
+          // The campaign itself failed: the lease can no longer be trusted, as when it is lost.
+          log.error({ err }, 'leader election failed');
+          lost = true;
+          resolveDone('lost-leadership');
+        },
+      );
     },
 
     stop() {

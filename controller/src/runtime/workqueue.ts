@@ -75,7 +75,7 @@ export class WorkQueue {
   /** Earliest pending due time per delayed key; heap entries that disagree are stale. */
   private readonly delayed = new Map<string, number>();
   private readonly heap = new DelayHeap<string>();
-  private timer: TimerHandle | undefined;
+  private timer?: TimerHandle;
   private timerAt = Infinity;
 
   private shuttingDown = false;

@@ -114,14 +114,14 @@ export async function startController(opts: ControllerProcessOptions): Promise<C
   };
   child.stdout.on('data', append);
   child.stderr.on('data', append);
+  let gone = false;
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
+      gone = true;
       resolve(code ?? signal ?? 'unknown');
     });
   });
-  let gone = false;
-  void exited.then(() => (gone = true));
 
   return {
     pid,
@@ -154,7 +154,10 @@ export async function startController(opts: ControllerProcessOptions): Promise<C
 export async function waitControllerReady(proc: ControllerProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: number | string | undefined;
-  void proc.exited.then((code) => (exited = code));
+  proc.exited.then(
+    (code) => (exited = code),
+    (error: unknown) => (exited = `unknown: ${String(error)}`),
+  );
   for (;;) {
     if (exited !== undefined) {
       throw new Error(`controller ${proc.pid} exited (${exited}) before ready:\n${proc.output()}`);

@@ -44,8 +44,8 @@ export function collectionPaths(ns: string) {
   };
 }
 
-const ignoreConflict = (error: { code?: number }) => {
-  if (error.code !== 409) throw error;
+const ignoreConflict = (error: unknown) => {
+  if ((error as { code?: unknown }).code !== 409) throw error;
 };
 
 export async function ensureRuntimeClass(kc: KubeConfig): Promise<void> {

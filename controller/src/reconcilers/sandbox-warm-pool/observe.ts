@@ -1,5 +1,5 @@
 /** Reads, from the caches only, everything `planPool` decides on. */
-import type { ObjectKey, Pod } from '@sandbank/api';
+import type { ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
 import { Index } from '../indexes.js';
 import type { PoolObserved } from './plan.js';
@@ -15,7 +15,7 @@ export function observePool(
   return {
     pool,
     template: caches.templates.get(key.namespace, pool.spec.sandboxTemplateRef.name),
-    members: uid ? (caches.pods.byIndex(Index.controllerUid, uid) as readonly Readonly<Pod>[]) : [],
+    members: uid ? caches.pods.byIndex(Index.controllerUid, uid) : [],
     expectationsSatisfied,
   };
 }

@@ -72,9 +72,10 @@ export function podFailureMessage(pod: Readonly<Pod>): string {
   if (pod.status?.message) parts.push(pod.status.message);
   for (const cs of pod.status?.containerStatuses ?? []) {
     const terminated = asObject(cs.state?.['terminated']);
-    if (terminated['reason'] !== undefined || terminated['exitCode'] !== undefined) {
+    const { reason, exitCode } = terminated;
+    if (reason !== undefined || exitCode !== undefined) {
       parts.push(
-        `container ${cs.name}: ${String(terminated['reason'] ?? 'terminated')} (exit ${String(terminated['exitCode'] ?? '?')})`,
+        `container ${cs.name}: ${typeof reason === 'string' ? reason : 'terminated'} (exit ${typeof exitCode === 'number' ? exitCode : '?'})`,
       );
     }
   }

@@ -10,7 +10,7 @@ export class FaultyTransport implements KubeTransport {
   watches = 0;
   private gate: Promise<void> | undefined;
   private openGate: (() => void) | undefined;
-  private cut: ((err: unknown) => void) | undefined;
+  private cut: ((err: Error) => void) | undefined;
   private nextWatchFrom: string | undefined;
   private watchWaiters: (() => void)[] = [];
 
@@ -27,7 +27,7 @@ export class FaultyTransport implements KubeTransport {
     const local = new AbortController();
     const forward = (): void => local.abort();
     opts.signal.addEventListener('abort', forward, { once: true });
-    let injected: unknown;
+    let injected: Error | undefined;
     this.cut = (err) => {
       injected = err;
       local.abort();
@@ -55,7 +55,7 @@ export class FaultyTransport implements KubeTransport {
   }
 
   /** Fails the live watch as a dropped connection would. */
-  breakWatch(err: unknown = new KubeError('Unavailable', 0, 'injected: connection reset')): void {
+  breakWatch(err: Error = new KubeError('Unavailable', 0, 'injected: connection reset')): void {
     this.cut?.(err);
   }
 

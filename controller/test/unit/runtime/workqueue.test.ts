@@ -28,13 +28,14 @@ describe('WorkQueue', () => {
     q.add('a'); // changed while processing
     expect(q.len()).toBe(0);
     let second: string | undefined;
-    void q.get().then((k) => (second = k));
+    const handedOut = q.get().then((k) => (second = k));
     await flush();
     expect(second).toBeUndefined(); // not handed to a second worker
 
     q.done('a');
     await flush();
     expect(second).toBe('a'); // the change was not lost
+    await handedOut;
     q.done('a');
     expect(q.len()).toBe(0);
     expect(q.inFlight()).toBe(0);
@@ -129,13 +130,14 @@ describe('WorkQueue', () => {
         const q = new WorkQueue();
         q.addAfter('a', 1_000);
         let got: string | undefined;
-        void q.get().then((k) => (got = k));
+        const handedOut = q.get().then((k) => (got = k));
         jest.advanceTimersByTime(999);
         await flush();
         expect(got).toBeUndefined();
         jest.advanceTimersByTime(1);
         await flush();
         expect(got).toBe('a');
+        await handedOut;
         q.shutDown();
       } finally {
         jest.useRealTimers();
