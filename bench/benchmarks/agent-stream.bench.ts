@@ -22,8 +22,9 @@ async function throughput(address: string, runs: number, log: (line: string) => 
     for (let i = 0; i < runs; i++) {
       const t = await timedExec(client, ['head', '-c', String(BYTES), '/dev/zero']);
       if (t.bytes !== BYTES) throw new Error(`received ${t.bytes} of ${BYTES} bytes`);
-      samples.push(BYTES / 1e6 / (t.ms / 1000));
-      log(`${address}: run ${i + 1}/${runs}: ${samples.at(-1)?.toFixed(0)} MB/s`);
+      const rate = BYTES / 1e6 / (t.ms / 1000);
+      samples.push(rate);
+      log(`${address}: run ${i + 1}/${runs}: ${rate.toFixed(0)} MB/s`);
     }
     return samples;
   } finally {

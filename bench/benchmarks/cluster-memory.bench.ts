@@ -123,7 +123,7 @@ const benchmark: Benchmark = {
     await sleep(IDLE_MS);
     const roles = podProcesses(localCluster.stateDir, containerId);
     const pids = Object.values(roles).flat();
-    log(`pod ${pod.metadata.name}: ${pids.length} address spaces`);
+    log(`pod ${String(pod.metadata.name)}: ${pids.length} address spaces`);
     const rss: number[] = [];
     const pss: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {

@@ -39,7 +39,7 @@ function post(agent: Agent, url: string, headers: Record<string, string>, body: 
         res.on('end', () =>
           res.statusCode === 200
             ? resolve(text)
-            : reject(new Error(`${url}: HTTP ${res.statusCode}: ${text}`)),
+            : reject(new Error(`${url}: HTTP ${String(res.statusCode)}: ${text}`)),
         );
         res.on('error', reject);
       },

@@ -95,13 +95,10 @@ const benchmark: Benchmark = {
   async run({ log }) {
     const agent = await spawnAgent(IP);
     const router = await spawnRouter(IP, agent.info);
-    const direct = createAgentClient(`${IP}:${agent.info['grpcPort']}`, credentials.createInsecure());
-    const passthrough = createAgentClient(
-      `127.0.0.1:${router.info['grpcPort']}`,
-      credentials.createInsecure(),
-    );
-    const base = `http://127.0.0.1:${router.info['httpPort']}/v1/namespaces/default/sandboxes/sb`;
-    const wsUrl = `ws://127.0.0.1:${router.info['httpPort']}/v1/namespaces/default/sandboxes/sb/exec`;
+    const direct = createAgentClient(`${IP}:${agent.info.grpcPort}`, credentials.createInsecure());
+    const passthrough = createAgentClient(`127.0.0.1:${router.info.grpcPort}`, credentials.createInsecure());
+    const base = `http://127.0.0.1:${router.info.httpPort}/v1/namespaces/default/sandboxes/sb`;
+    const wsUrl = `ws://127.0.0.1:${router.info.httpPort}/v1/namespaces/default/sandboxes/sb/exec`;
     const md = new Metadata();
     md.set('x-sandbox-id', 'sb');
     const results: ResultInput[] = [];

@@ -20,6 +20,8 @@ interface List<T> {
  * (e.g. `/api/v1/namespaces/ns/pods`). The predicate sees `undefined` while the object does not
  * exist, so `(o) => o === undefined` waits for a deletion. Resolves with the last object seen.
  */
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 export async function waitFor<T extends KubernetesObject>(
   kc: KubeConfig,
   collectionPath: string,
@@ -51,7 +53,7 @@ export async function waitFor<T extends KubernetesObject>(
       try {
         if (predicate(current)) finish();
       } catch (err) {
-        finish(err instanceof Error ? err : new Error(String(err)));
+        finish(asError(err));
       }
     };
 
@@ -79,14 +81,14 @@ export async function waitFor<T extends KubernetesObject>(
         (err: unknown) => {
           if (settled) return;
           if (err && !restart) {
-            finish(err instanceof Error ? err : new Error(String(err)));
+            finish(asError(err));
             return;
           }
-          listAndWatch().catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+          listAndWatch().catch((e: unknown) => finish(asError(e)));
         },
       );
       if (settled) abort.abort();
     };
-    listAndWatch().catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+    listAndWatch().catch((e: unknown) => finish(asError(e)));
   });
 }

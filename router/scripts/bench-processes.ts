@@ -17,14 +17,25 @@ import { staticLookup } from '../test/helpers/static-lookup.js';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NODE_ARGS = ['--conditions=source', '--import', 'tsx'];
 
-export interface Child {
+export interface Child<Info> {
   readonly process: ChildProcess;
-  readonly info: Record<string, number>;
+  readonly info: Info;
   stop(): Promise<void>;
 }
 
-function lines(child: ChildProcess, onLine: (line: string) => boolean): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+export interface AgentPorts {
+  readonly grpcPort: number;
+  readonly restPort: number;
+}
+
+export interface RouterPorts {
+  readonly httpPort: number;
+  readonly grpcPort: number;
+}
+
+/** The first line of the child's stdout that `pattern` matches, with its two numeric groups. */
+function portsLine(child: ChildProcess, pattern: RegExp): Promise<[number, number]> {
+  return new Promise((resolve, reject) => {
     let buffer = '';
     child.stdout?.on('data', (d: Buffer) => {
       buffer += d.toString('utf8');
@@ -32,7 +43,8 @@ function lines(child: ChildProcess, onLine: (line: string) => boolean): Promise<
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        if (onLine(line)) resolve();
+        const m = pattern.exec(line);
+        if (m) resolve([Number(m[1]), Number(m[2])]);
       }
     });
     child.once('exit', (code) => reject(new Error(`child exited with ${String(code)} before it was ready`)));
@@ -53,7 +65,7 @@ function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> 
 }
 
 /** The real agent on `ip`, any free ports; resolves once it logged that it listens. */
-export async function spawnAgent(ip: string, env: Record<string, string> = {}): Promise<Child> {
+export async function spawnAgent(ip: string, env: Record<string, string> = {}): Promise<Child<AgentPorts>> {
   const workspace = mkdtempSync(join(tmpdir(), 'sandbank-bench-agent-'));
   const child = spawn(process.execPath, [...NODE_ARGS, join(repo, 'runtime-image', 'src', 'main.ts')], {
     cwd: repo,
@@ -68,23 +80,16 @@ export async function spawnAgent(ip: string, env: Record<string, string> = {}): 
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const info: Record<string, number> = {};
-  await lines(child, (line) => {
-    const m = /"grpcPort":(\d+),"restPort":(\d+)/.exec(line);
-    if (!m) return false;
-    info['grpcPort'] = Number(m[1]);
-    info['restPort'] = Number(m[2]);
-    return true;
-  });
+  const [grpcPort, restPort] = await portsLine(child, /"grpcPort":(\d+),"restPort":(\d+)/);
   return {
     process: child,
-    info,
+    info: { grpcPort, restPort },
     stop: stopper(child, () => rmSync(workspace, { recursive: true, force: true })),
   };
 }
 
 /** A router process in front of one sandbox `sb` at `ip`; answers `{type:'mem'}` IPC messages. */
-export async function spawnRouter(ip: string, agent: Record<string, number>): Promise<Child> {
+export async function spawnRouter(ip: string, agent: AgentPorts): Promise<Child<RouterPorts>> {
   const child = spawn(
     process.execPath,
     ['--expose-gc', ...NODE_ARGS, fileURLToPath(import.meta.url), '--router'],
@@ -93,25 +98,18 @@ export async function spawnRouter(ip: string, agent: Record<string, number>): Pr
       env: {
         ...process.env,
         BENCH_IP: ip,
-        BENCH_GRPC: String(agent['grpcPort']),
-        BENCH_REST: String(agent['restPort']),
+        BENCH_GRPC: String(agent.grpcPort),
+        BENCH_REST: String(agent.restPort),
       },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     },
   );
-  const info: Record<string, number> = {};
-  await lines(child, (line) => {
-    const m = /^ROUTER (\d+) (\d+)$/.exec(line);
-    if (!m) return false;
-    info['httpPort'] = Number(m[1]);
-    info['grpcPort'] = Number(m[2]);
-    return true;
-  });
-  return { process: child, info, stop: stopper(child, () => undefined) };
+  const [httpPort, grpcPort] = await portsLine(child, /^ROUTER (\d+) (\d+)$/);
+  return { process: child, info: { httpPort, grpcPort }, stop: stopper(child, () => undefined) };
 }
 
 /** Heap + external + array buffers of the child after GC, and its RSS, in bytes. */
-export function childMemory(child: Child): Promise<{ heap: number; rss: number }> {
+export function childMemory(child: Child<unknown>): Promise<{ heap: number; rss: number }> {
   return new Promise((resolve) => {
     child.process.once('message', (m: { heap: number; rss: number }) => resolve(m));
     child.process.send({ type: 'mem' });
@@ -143,7 +141,15 @@ async function routerMain(): Promise<void> {
     const m = process.memoryUsage();
     process.send?.({ heap: m.heapUsed + m.external + m.arrayBuffers, rss: m.rss });
   });
-  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+  process.on('SIGTERM', () => {
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`router close: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  });
   process.stdout.write(`ROUTER ${(app.server.address() as AddressInfo).port} ${grpcPort}\n`);
 }
 

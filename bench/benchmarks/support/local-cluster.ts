@@ -64,8 +64,8 @@ export async function deleteClaim(kc: KubeConfig, name: string): Promise<void> {
   await kc
     .makeApiClient(CustomObjectsApi)
     .deleteNamespacedCustomObject({ ...EXT, namespace: NS, plural: 'sandboxclaims', name })
-    .catch((error: { code?: number }) => {
-      if (error.code !== 404) throw error;
+    .catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== 404) throw error;
     });
 }
 

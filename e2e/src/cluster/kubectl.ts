@@ -33,7 +33,10 @@ export function kubectlFor(kubeconfigPath: string): Kubectl {
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         if (code === 0) resolvePromise(stdout);
-        else reject(new Error(`kubectl ${args.join(' ')}: ${signal ?? `exit ${code}`}: ${stderr.trim()}`));
+        else
+          reject(
+            new Error(`kubectl ${args.join(' ')}: ${signal ?? `exit ${String(code)}`}: ${stderr.trim()}`),
+          );
       });
       child.stdin.end(opts.input ?? '');
     });
@@ -80,7 +83,7 @@ export function portForward(
     }, timeoutMs);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`port-forward ${target} exited (${code}): ${stderr}`));
+      reject(new Error(`port-forward ${target} exited (${String(code)}): ${stderr}`));
     });
     if (!child.stdout) return;
     createInterface({ input: child.stdout }).on('line', (line) => {

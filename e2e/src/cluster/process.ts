@@ -27,8 +27,11 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code === 0) return resolvePromise({ stdout });
-      const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
+      if (code === 0) {
+        resolvePromise({ stdout });
+        return;
+      }
+      const how = signal ? `was killed by ${signal}` : `exited with ${String(code)}`;
       reject(new Error(`${command} ${args.join(' ')} ${how}:\n${tail.join('\n')}`));
     });
   });
