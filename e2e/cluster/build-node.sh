@@ -8,56 +8,79 @@
 #   busybox busybox-static packed with umoci   -> $SANDBANK_CACHE/images/busybox-<tag>.tar
 #   base    debootstrap bookworm minbase, committed into buildah's storage as $DEBIAN_BASE_IMAGE
 # Usage: build-node.sh [apt] [runsc] [kube-router] [pause] [busybox] [base]   (default: all)
+# runsc and kube-router are built in a temp dir, checked (Go build info names the pinned version,
+# the binary runs), stamped and renamed into place (lib/common.sh: stage_dir, publish); the image
+# archives are written to a temp name, checked and renamed. An interrupted build leaves nothing
+# that looks finished.
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/node.sh"
 
-built() { [ -f "$1/.built" ]; }
 step_t0() { STEP_T0=$EPOCHREALTIME; }
 step_done() { log "$1: done in $(awk -v a="$STEP_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"; }
 
 build_apt() {
-  local missing="" p
-  for p in $NODE_APT_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+  local p status
+  local -a wanted missing=()
+  # iproute2 (ip, ss): the node's links, routes and netns, and the port checks; Debian's cloud
+  # images have it, minimal ones do not.
+  read -ra wanted <<<"$NODE_APT_PACKAGES iproute2"
+  for p in "${wanted[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=""
+    [ "$status" = "install ok installed" ] || missing+=("$p")
   done
-  if [ -z "$missing" ]; then log "apt: all $(echo "$NODE_APT_PACKAGES" | wc -w) packages installed"; return; fi
-  [ "$(id -u)" = 0 ] || die "apt: missing packages:$missing (run as root, or install them)"
+  if [ ${#missing[@]} -eq 0 ]; then log "apt: all ${#wanted[@]} packages installed"; return; fi
+  [ "$(id -u)" = 0 ] || die "apt: missing packages: ${missing[*]} (run as root, or install them)"
   step_t0
-  log "apt: installing$missing"
+  log "apt: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # apt never starts containerd here (no systemd); the node runs its own instance.
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   step_done apt
 }
 
 build_runsc() {
-  built "$RUNSC_DIR" && { log "runsc $GVISOR_VERSION: cached"; return; }
-  command -v go >/dev/null || die "Go is required to build runsc"
+  cached "$RUNSC_DIR" bin/runsc && { log "runsc $GVISOR_VERSION: cached"; return; }
+  command -v go >/dev/null || die "Go >= $GO_MIN_VERSION is required to build runsc"
   go_env; step_t0
-  log "runsc $GVISOR_VERSION: building from gvisor.dev/gvisor (about 1 min cold)"
-  local work; work=$(mktemp -d); trap 'rm -rf "$work"' RETURN
+  log "runsc $GVISOR_VERSION: building from gvisor.dev/gvisor (about 1 min 30 s cold, module downloads included)"
+  local stage work check
+  stage=$(stage_dir "$RUNSC_DIR")
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "rm -rf '$work' '$stage'" RETURN
   (cd "$work" && go mod init sandbank.local/runsc-build >/dev/null 2>&1 &&
     go get "gvisor.dev/gvisor/runsc@$GVISOR_VERSION" &&
-    go build -trimpath -ldflags "-s -w -X gvisor.dev/gvisor/runsc/version.version=${GVISOR_VERSION#v}" \
-      -o "$RUNSC_DIR/bin/runsc" gvisor.dev/gvisor/runsc)
-  "$RUNSC_DIR/bin/runsc" --version | head -1 >&2
-  touch "$RUNSC_DIR/.built"; step_done runsc
+    with_progress "runsc: go build" "1 min" \
+      go build -trimpath -ldflags "-s -w -X gvisor.dev/gvisor/runsc/version.version=${GVISOR_VERSION#v}" \
+      -o "$stage/bin/runsc" gvisor.dev/gvisor/runsc)
+  check=$(verify_go_binary "$stage/bin/runsc" gvisor.dev/gvisor "$GVISOR_VERSION" --version)
+  log "  $check"
+  publish "$stage" "$RUNSC_DIR" "$check"
+  step_done runsc
 }
 
 build_kube_router() {
-  built "$KUBE_ROUTER_DIR" && { log "kube-router $KUBE_ROUTER_VERSION: cached"; return; }
-  command -v go >/dev/null || die "Go is required to build kube-router"
+  cached "$KUBE_ROUTER_DIR" bin/kube-router && { log "kube-router $KUBE_ROUTER_VERSION: cached"; return; }
+  command -v go >/dev/null || die "Go >= $GO_MIN_VERSION is required to build kube-router"
   go_env; step_t0
-  log "kube-router $KUBE_ROUTER_VERSION: building (about 1 min cold)"
-  local work; work=$(mktemp -d); trap 'rm -rf "$work"' RETURN
+  log "kube-router $KUBE_ROUTER_VERSION: building (about 1 min 30 s cold, module downloads included)"
+  local stage work check
+  stage=$(stage_dir "$KUBE_ROUTER_DIR")
+  work=$(mktemp -d)
+  # shellcheck disable=SC2064 # the paths are fixed now
+  trap "rm -rf '$work' '$stage'" RETURN
   # The checksum database does not know these versions: skip it for the two module families.
   (cd "$work" && export GONOSUMDB=github.com/cloudnativelabs,github.com/osrg GOFLAGS="-mod=mod $GOFLAGS" &&
     go mod init sandbank.local/kube-router-build >/dev/null 2>&1 &&
     go get "github.com/cloudnativelabs/kube-router@$KUBE_ROUTER_VERSION" &&
-    go build -trimpath -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/pkg/version.Version=$KUBE_ROUTER_VERSION" \
-      -o "$KUBE_ROUTER_DIR/bin/kube-router" github.com/cloudnativelabs/kube-router/cmd/kube-router)
-  touch "$KUBE_ROUTER_DIR/.built"; step_done kube-router
+    with_progress "kube-router: go build" "1 min" \
+      go build -trimpath -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+      -o "$stage/bin/kube-router" github.com/cloudnativelabs/kube-router/cmd/kube-router)
+  check=$(verify_go_binary "$stage/bin/kube-router" github.com/cloudnativelabs/kube-router "$KUBE_ROUTER_VERSION" --version)
+  log "  $check"
+  publish "$stage" "$KUBE_ROUTER_DIR" "$check"
+  step_done kube-router
 }
 
 # pack_rootfs <rootfs> <tag> <archive> <umoci config args...>: one-layer OCI image, tarred layout.
@@ -69,8 +92,15 @@ pack_rootfs() {
   umoci new --image "$layout:$tag"
   umoci insert --image "$layout:$tag" "$rootfs" / >/dev/null
   umoci config --image "$layout:$tag" --architecture amd64 --os linux "$@"
-  tar -C "$layout" -cf "$archive.tmp" . && mv -f "$archive.tmp" "$archive"
+  tar -C "$layout" -cf "$archive.tmp" .
   rm -rf "$layout"
+  # an OCI layout with the image's tag in its index, before it takes the archive's name
+  local listing index
+  listing=$(tar -tf "$archive.tmp") || die "$archive.tmp is not a readable tar"
+  grep -qxF ./oci-layout <<<"$listing" || die "$archive.tmp has no oci-layout"
+  index=$(tar -xOf "$archive.tmp" ./index.json) || die "$archive.tmp has no index.json"
+  [[ $index == *org.opencontainers.image.ref.name*"\"$tag\""* ]] || die "$archive.tmp does not hold tag $tag"
+  mv -f "$archive.tmp" "$archive"
 }
 
 build_pause() {

@@ -13,8 +13,9 @@
 . "$(dirname "$0")/lib/common.sh"
 
 out="$SANDBANK_CACHE/gateway-api-$GATEWAY_API_VERSION"
-# The stamp is written last, so an interrupted copy is redone instead of leaving half the CRDs.
-if [ -f "$out/.built" ]; then
+# The copy is made in a temp dir, checked, stamped and then renamed into place, so an interrupted
+# copy is redone instead of leaving half the CRDs.
+if [ -f "$out/.built" ] && [ -f "$out/crds/gateway.networking.k8s.io_gateways.yaml" ]; then
   log "gateway-api $GATEWAY_API_VERSION: cached"
   echo "$out/crds"
   exit 0
@@ -26,7 +27,7 @@ log "gateway-api $GATEWAY_API_VERSION: downloading sigs.k8s.io/gateway-api from 
 # `go mod download -json` prints a JSON object with "Dir" (the extracted module) or "Error".
 json=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" 2>&1) || true
 src=$(sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p' <<<"$json")
-[ -n "$src" ] && [ -d "$src/config/crd/standard" ] ||
+[ -d "${src:-/nonexistent}/config/crd/standard" ] ||
   die "could not download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION: $json"
 
 tmp="$out.tmp.$$"
@@ -42,8 +43,8 @@ for kind in gateways httproutes; do
     die "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION has no standard CRD for $kind"
 done
 printf '%s\n' "$GATEWAY_API_VERSION" >"$tmp/VERSION"
+touch "$tmp/.built"
 rm -rf "$out"
-mv "$tmp" "$out"
-touch "$out/.built"
+mv -T "$tmp" "$out"
 log "gateway-api: $(find "$out/crds" -name '*.yaml' | wc -l) CRDs in $out/crds"
 echo "$out/crds"

@@ -9,8 +9,9 @@
 [ $# -ge 2 ] || die "usage: $0 <state-dir> <archive>..."
 STATE=$(abs_dir "$1"); shift
 SOCK=$STATE/containerd/containerd.sock
-pid_alive "$(recorded_pid "$STATE" containerd)" && [ -S "$SOCK" ] ||
+if ! pid_alive "$(recorded_pid "$STATE" containerd)" || [ ! -S "$SOCK" ]; then
   die "containerd of $STATE is not running (cluster-up.sh $STATE first)"
+fi
 T0=$EPOCHREALTIME
 for a in "$@"; do
   [ -s "$a" ] || die "no image archive at $a"

@@ -23,7 +23,7 @@ KUBECTL_DIR=$SANDBANK_CACHE/kubernetes-$KUBERNETES_VERSION/bin
 KUBECTL=$KUBECTL_DIR/kubectl
 [ -x "$KUBECTL" ] || die "kubectl is missing: run make cluster-build"
 kc() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
-POOL=python-runtime
+POOL="python-runtime"
 POOL_NS=default
 T_ALL=$EPOCHREALTIME
 step() {

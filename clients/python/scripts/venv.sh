@@ -23,11 +23,12 @@ fi
 cache=${SANDBANK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sandbank}
 key=$( { "$python" --version 2>&1; sha256sum <"$here/pyproject.toml"; } | sha256sum | cut -c1-12)
 venv=$cache/python-venv-$key
-if [ ! -f "$venv/.ready" ]; then
+# .ready is written last: a venv without it (an interrupted install) is made again.
+if [ ! -f "$venv/.ready" ] || [ ! -x "$venv/bin/python" ]; then
   log "creating $venv (dependencies of clients/python, pytest, ruff, mypy)"
   rm -rf "$venv"
   "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "$here[test,dev]" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${here}[test,dev]" >&2
   touch "$venv/.ready"
   # Older virtualenvs of other keys are superseded.
   for old in "$cache"/python-venv-*; do [ "$old" = "$venv" ] || rm -rf "$old"; done
