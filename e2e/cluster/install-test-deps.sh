@@ -2,12 +2,12 @@
 # Installs the Debian packages the test suite needs when they are missing: openssl (test PKI),
 # runsc (the agent's gVisor test), iproute2 (its network namespace), plus git, make, curl and
 # python3 (the legacy-API tests compare against Python itself; the Python client's tests need its
-# venv module). Idempotent: installs nothing when
-# all are present.
+# venv module), and shellcheck (make lint). Idempotent: installs nothing when all are present.
+# The list (command:package) is TEST_DEP_TOOLS in lib/common.sh; doctor.sh checks the same.
 . "$(dirname "$0")/lib/common.sh"
 
 need=()
-for tool in openssl:openssl git:git make:make curl:curl python3:python3 runsc:runsc ip:iproute2; do
+for tool in $TEST_DEP_TOOLS; do
   command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
 done
 # The Python client's tests run in a virtualenv (Debian splits venv out of python3).

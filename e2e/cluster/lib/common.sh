@@ -12,6 +12,10 @@ export SANDBANK_CACHE
 # The toolchains the README asks for (doctor.sh checks them).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 GO_MIN_VERSION=1.26.3 NODE_MIN_VERSION=20.19 PYTHON_MIN_VERSION=3.10
+# What the tests need on PATH (command:Debian package); install-test-deps.sh (make test-deps)
+# installs the missing ones.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TEST_DEP_TOOLS="openssl:openssl git:git make:make curl:curl python3:python3 runsc:runsc ip:iproute2 shellcheck:shellcheck"
 
 log() { printf '[sandbank %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
