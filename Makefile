@@ -2,8 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-python test-deps test-unit lint generate bench bench-cluster cluster-build node-build control-plane up down \
-	cluster-up cluster-down cluster-smoke test-cluster
+.PHONY: help install node_modules test test-python test-deps test-unit lint lint-shell generate bench bench-cluster cluster-build \
+	node-build control-plane up down cluster-up cluster-down cluster-smoke test-cluster doctor doctor-up doctor-test
+# The steps share apt, the Go caches and the machine's one local cluster, and doctor must run
+# before the builds: prerequisites run one after another, in the order written, even under -j.
+.NOTPARALLEL:
 
 # Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet); the scripts'
 # cache dir is $SANDBANK_CACHE, else $XDG_CACHE_HOME/sandbank, else ~/.cache/sandbank.
@@ -16,19 +19,31 @@ CLUSTER_SUITE = SANDBANK_CLUSTER_STATE=$(CLUSTER_STATE) node --experimental-vm-m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-node_modules: package.json package-lock.json
+# `npm install` fills node_modules as it goes; the stamp is written after it succeeded, so an
+# interrupted install is redone instead of passing for a finished one.
+NPM_STAMP := node_modules/.sandbank-npm-installed
+node_modules: $(NPM_STAMP)
+$(NPM_STAMP): package.json package-lock.json $(wildcard */package.json)
 	npm install --no-audit --no-fund
-	@touch node_modules
+	@touch $@
 
 install: node_modules ## install npm dependencies (the locked versions)
 
 cluster-build: ## build etcd, kube-apiserver & co., kwok from Go modules (cached by version)
 	bash e2e/cluster/build-control-plane.sh
 
-test-deps: ## install the Debian packages the tests need (runsc, iproute2, openssl, …) when missing
+test-deps: ## install the Debian packages the tests need (runsc, iproute2, openssl, shellcheck, …) when missing
 	bash e2e/cluster/install-test-deps.sh
 
-test: test-deps node_modules cluster-build node-build ## all tests: unit, integration (real etcd + kube-apiserver), the Python client, e2e on the local cluster (root)
+doctor: ## check in seconds what make up and make test need from this machine; prints the fix for each missing piece
+	bash e2e/cluster/doctor.sh all $(CLUSTER_STATE)
+# run first by make up / make test-cluster, and by make test after test-deps
+doctor-up:
+	bash e2e/cluster/doctor.sh up $(CLUSTER_STATE)
+doctor-test: test-deps
+	bash e2e/cluster/doctor.sh test $(CLUSTER_STATE)
+
+test: doctor-test node_modules cluster-build node-build ## all tests: unit, integration (real etcd + kube-apiserver), the Python client, e2e on the local cluster (root)
 	npm test
 	bash clients/python/scripts/test.sh
 	$(CLUSTER_SUITE)
@@ -39,8 +54,12 @@ test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest
 test-unit: node_modules ## unit tests only (no control plane)
 	npm run test:unit
 
-lint: node_modules ## typecheck, ESLint, Prettier, dependency-cruiser layering rules
+lint: node_modules ## shellcheck + SIGPIPE-prone pipes in every script, typecheck, ESLint, Prettier, dependency-cruiser layering rules
+	bash e2e/cluster/lint-shell.sh
 	npm run lint
+
+lint-shell: ## only the shell checks: shellcheck, and pipes under pipefail whose reader can stop early (| head, | grep -q, …)
+	bash e2e/cluster/lint-shell.sh
 
 generate: node_modules ## regenerate CRD YAML (from api/ zod schemas) and proto code
 	npm run generate
@@ -68,13 +87,13 @@ cluster-down: ## stop the local cluster and check that nothing is left behind
 cluster-smoke: ## smoke test of the running local cluster (gVisor pods, exec, Services, NetworkPolicy)
 	bash e2e/cluster/smoke.sh $(CLUSTER_STATE)
 
-test-cluster: node_modules node-build ## only the e2e suite: cluster + Sandbank up, the journeys, down, verify-clean (root)
+test-cluster: doctor-up node_modules node-build ## only the e2e suite: cluster + Sandbank up, the journeys, down, verify-clean (root)
 	$(CLUSTER_SUITE)
 
 images: node_modules node-build ## build the controller, router and runtime images without Docker (OCI archives, cached)
 	bash e2e/cluster/build-sandbank-images.sh
 
-up: node_modules node-build ## the local cluster with Sandbank and a warm pool, then the Python quickstart (root)
+up: doctor-up node_modules node-build ## the local cluster with Sandbank and a warm pool, then the Python quickstart (root)
 	bash e2e/cluster/up.sh $(CLUSTER_STATE)
 
 down: cluster-down ## stop everything make up started and check that nothing is left
