@@ -54,12 +54,13 @@ NETGUARD_FORWARD_DROPS=4
 NETGUARD_POSTROUTING_DROPS=2
 
 # Prints "present" or "absent"; fails, saying why, when nft cannot tell (never guesses "absent").
-netguard_state() {
+netguard_state() { nft_table_state "$NETGUARD_FAMILY" "$NETGUARD_TABLE"; }
+nft_table_state() { # <family> <table>
   local tables
   command -v nft >/dev/null || { log "nft is not installed (Debian package nftables)"; return 1; }
   tables=$(nft list tables 2>&1) || { log "nft list tables failed: $tables"; return 1; }
   case $'\n'$tables$'\n' in
-    *$'\n'"table $NETGUARD_FAMILY $NETGUARD_TABLE"$'\n'*) echo present ;;
+    *$'\n'"table $1 $2"$'\n'*) echo present ;;
     *) echo absent ;;
   esac
 }
