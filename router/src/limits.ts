@@ -6,7 +6,8 @@
 import { RouterError } from './errors.js';
 
 export interface StreamSlot {
-  release(): void;
+  /** A detached callback: safe to pass around without its slot. */
+  readonly release: () => void;
 }
 
 export class StreamLimiter {

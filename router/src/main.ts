@@ -95,13 +95,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'draining');
-    void (async () => {
+    (async () => {
       await app.close();
       metricsServer?.close();
       await lookup.close();
       log.info('stopped');
       process.exit(0);
-    })();
+    })().catch((err: unknown) => {
+      log.error({ err }, 'could not drain; exiting');
+      process.exit(1);
+    });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -31,7 +31,8 @@ interface Entry {
 /** A channel held for one request; `release()` exactly once when the request is over. */
 export interface AgentLease {
   readonly client: AgentClient;
-  release(): void;
+  /** A detached callback: safe to pass around without its lease. */
+  readonly release: () => void;
 }
 
 export class AgentPool {

@@ -18,7 +18,8 @@ const BY_STATUS: Partial<Record<GrpcStatus, ErrorCode>> = {
 };
 
 interface GrpcErrorLike {
-  code: number;
+  /** A number checked at run time; values outside the enum map to upstream_failed. */
+  code: GrpcStatus;
   details?: string;
 }
 
@@ -33,7 +34,7 @@ export function isGrpcError(error: unknown): error is Error & GrpcErrorLike {
 export function fromAgentError(error: unknown): RouterError {
   if (error instanceof RouterError) return error;
   if (!isGrpcError(error)) return RouterError.from(error);
-  const code = BY_STATUS[error.code as GrpcStatus] ?? 'upstream_failed';
+  const code = BY_STATUS[error.code] ?? 'upstream_failed';
   const details = error.details ?? error.message;
   const message =
     error.code === GrpcStatus.DEADLINE_EXCEEDED

@@ -26,7 +26,7 @@ const STRIPPED = new Set(['host', 'authorization', 'cookie']);
 /** The headers that may travel between client and pod, in either direction. */
 export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolean): OutgoingHttpHeaders {
   const listed = new Set(
-    String(headers.connection ?? '')
+    (headers.connection ?? '')
       .split(',')
       .map((h) => h.trim().toLowerCase())
       .filter((h) => h !== ''),

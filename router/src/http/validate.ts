@@ -15,7 +15,7 @@ const dnsLabel = z
 
 const single = (v: unknown): unknown => (Array.isArray(v) ? v[0] : v);
 
-export const TimeoutHeader = z.preprocess(single, z.coerce.number().positive().finite().optional());
+export const TimeoutHeader = z.preprocess(single, z.coerce.number().positive().optional());
 
 export const LegacyHeaders = z.object({
   'x-sandbox-id': z.preprocess(single, dnsLabel),

@@ -99,7 +99,11 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
 
   return {
     handle(req, socket, head) {
-      void handle(req, socket, head);
+      // handle() answers every failure itself; this only guards against a bug in that path.
+      handle(req, socket, head).catch((err: unknown) => {
+        ctx.log.error({ err }, 'websocket upgrade failed');
+        socket.destroy();
+      });
     },
     close() {
       for (const client of wss.clients) client.terminate();

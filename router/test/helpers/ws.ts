@@ -54,7 +54,11 @@ export function openExec(url: string, headers: Record<string, string> = {}): Pro
       }),
     );
     ws.once('unexpected-response', (_req, res) => {
-      reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode }));
+      reject(
+        Object.assign(new Error(`upgrade refused: ${String(res.statusCode)}`), {
+          statusCode: res.statusCode,
+        }),
+      );
     });
     ws.once('error', reject);
   });

@@ -157,7 +157,7 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
     | { kind: 'written'; name: string }
     | { kind: 'failed'; error: unknown; name: string }
     | { kind: 'missing' };
-  const outcome = new Promise<Outcome>((resolve) => {
+  const outcome = new Promise<Outcome>((resolve, reject) => {
     let pending: Promise<Outcome> | undefined;
     parser.on('file', (field, stream, info) => {
       if (field !== 'file' || pending) {
@@ -185,7 +185,7 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
       );
     });
     parser.on('close', () => {
-      if (pending) void pending.then(resolve);
+      if (pending) pending.then(resolve, reject);
       else resolve({ kind: 'missing' });
     });
     parser.on('error', () =>
@@ -197,11 +197,19 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
   req.pipe(parser);
   const result = await outcome;
   req.unpipe(parser);
-  if (result.kind === 'missing') return sendPyJson(res, 422, missingFile);
-  if (result.kind === 'written')
-    return sendPyMessage(res, 200, `File '${result.name}' uploaded successfully.`);
+  if (result.kind === 'missing') {
+    sendPyJson(res, 422, missingFile);
+    return;
+  }
+  if (result.kind === 'written') {
+    sendPyMessage(res, 200, `File '${result.name}' uploaded successfully.`);
+    return;
+  }
   const error = result.error;
-  if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+  if (isAccessDenied(error)) {
+    sendPyMessage(res, 403, 'Access denied');
+    return;
+  }
   if (error instanceof RouterError && (RETHROWN.has(error.code) || error.code === 'payload_too_large'))
     throw error;
   const message = error instanceof RouterError ? agentDetails(error) : String(error);
@@ -246,9 +254,14 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
   } catch (thrown) {
     if (res.headersSent) throw thrown;
     const error = fromAgentError(thrown);
-    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
-    if (error.code === 'not_found' || error.code === 'failed_precondition')
-      return sendPyMessage(res, 404, 'File not found');
+    if (isAccessDenied(error)) {
+      sendPyMessage(res, 403, 'Access denied');
+      return;
+    }
+    if (error.code === 'not_found' || error.code === 'failed_precondition') {
+      sendPyMessage(res, 404, 'File not found');
+      return;
+    }
     throw error;
   } finally {
     c.call.signal?.removeEventListener('abort', onAbort);
@@ -285,15 +298,20 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
       c.client.listDir({ path }, c.call.metadata, { deadline: c.call.deadline }, cb),
     );
   } catch (error) {
-    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+    if (isAccessDenied(error)) {
+      sendPyMessage(res, 403, 'Access denied');
+      return;
+    }
     if (
       error instanceof RouterError &&
       (error.code === 'not_found' || error.code === 'failed_precondition')
     ) {
-      return sendPyMessage(res, 404, 'Path is not a directory');
+      sendPyMessage(res, 404, 'Path is not a directory');
+      return;
     }
     if (error instanceof RouterError && !RETHROWN.has(error.code)) {
-      return sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
+      sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
+      return;
     }
     throw error;
   }
@@ -308,7 +326,10 @@ export async function exists(res: Response, c: LegacyCall, rawPath: string): Pro
       c.client.stat({ path: legacyPath(rawPath) }, c.call.metadata, { deadline: c.call.deadline }, cb),
     );
   } catch (error) {
-    if (isAccessDenied(error)) return sendPyMessage(res, 403, 'Access denied');
+    if (isAccessDenied(error)) {
+      sendPyMessage(res, 403, 'Access denied');
+      return;
+    }
     if (error instanceof RouterError && RETHROWN.has(error.code)) throw error;
     found = false; // os.path.exists: any other error is False
   }
