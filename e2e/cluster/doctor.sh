@@ -25,10 +25,13 @@ MODE=${1:-all}
 case $MODE in up | test | all) ;; *) die "usage: $0 [up|test|all] [state-dir]" ;; esac
 STATE=$(abs_dir "${2:-$SANDBANK_CACHE/cluster-state}")
 APISERVER_PORT=${SANDBANK_APISERVER_PORT:-6443}
-# Free disk for a cold build under $SANDBANK_CACHE and the Go caches (measured after a cold
-# `make up` + `make test` on 2 cores: about 11 GiB of builds, images and caches, plus room for the
-# cluster's containers and logs), and what a warm cache still needs (images, cluster state, logs).
-DISK_COLD_GIB=15
+# Free disk for a cold build. Measured after the cold builds on 2 cores: Go's build cache 5.1 GiB
+# and module cache 2.0 GiB, $SANDBANK_CACHE 1.4 GiB before Sandbank's images, node_modules 0.4
+# GiB; the images (buildah's vfs storage keeps a full copy per layer) and the cluster's containerd
+# and logs add a few GiB. So: 7 GiB where Go keeps its caches, 8 GiB under $SANDBANK_CACHE, 15 when
+# both are on one filesystem; once everything is built, 3 GiB for images, cluster state and logs.
+DISK_GO_GIB=7
+DISK_CACHE_GIB=8
 DISK_WARM_GIB=3
 # MemAvailable: a Go link of kube-apiserver takes about 2 GiB; the cluster with Sandbank and the
 # tests about 3 GiB.
@@ -200,24 +203,33 @@ df_avail_kib() {
   out=$(df -Pk "$p" 2>/dev/null) || return 1
   awk 'NR == 2 { print $4 }' <<<"$out"
 }
+# dev_of <path>: the device of the filesystem holding it (or its nearest existing parent)
+dev_of() {
+  local p=$1
+  while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+  stat -c %d "$p"
+}
+# check_disk <path> <GiB> <why> <fix>
+check_disk() {
+  local avail
+  avail=$(df_avail_kib "$1")
+  if [ -z "$avail" ]; then warn "could not read the free space under $1"
+  elif [ $((avail / 1048576)) -ge "$2" ]; then ok "disk: $((avail / 1048576)) GiB free under $1 (>= $2 GiB for $3)"
+  else fail "disk: $((avail / 1048576)) GiB free under $1, $2 GiB needed for $3" "$4"
+  fi
+}
+fix_disk="free space there, or point SANDBANK_CACHE (and GOMODCACHE, GOCACHE) at a bigger disk"
 if cached "$SANDBANK_CACHE/kubernetes-$KUBERNETES_VERSION" bin/kube-apiserver && cached "$RUNSC_DIR" bin/runsc &&
   [ -s "$DEBIAN_BASE_DIR/rootfs.tar" ]; then
-  need=$DISK_WARM_GIB why="the builds are cached"
+  check_disk "$SANDBANK_CACHE" "$DISK_WARM_GIB" "images, cluster state and logs; the builds are cached" "$fix_disk"
 else
-  need=$DISK_COLD_GIB why="a cold build"
-fi
-avail=$(df_avail_kib "$SANDBANK_CACHE")
-if [ -z "$avail" ]; then warn "could not read the free space under $SANDBANK_CACHE"
-elif [ $((avail / 1048576)) -ge "$need" ]; then ok "disk: $((avail / 1048576)) GiB free under $SANDBANK_CACHE (>= $need GiB for $why)"
-else fail "disk: $((avail / 1048576)) GiB free under $SANDBANK_CACHE, $need GiB needed for $why" \
-  "free space there, or point SANDBANK_CACHE (and GOMODCACHE, GOCACHE) at a bigger disk"
-fi
-gomod=${GOMODCACHE:-}
-[ -n "$gomod" ] || { have go && gomod=$(go env GOMODCACHE 2>/dev/null); }
-if [ -n "$gomod" ] && [ "$need" = "$DISK_COLD_GIB" ]; then
-  gavail=$(df_avail_kib "$gomod")
-  if [ -n "$gavail" ] && [ $((gavail / 1048576)) -lt 4 ]; then
-    fail "disk: $((gavail / 1048576)) GiB free for Go's module cache ($gomod), about 4 GiB needed" "free space there, or set GOMODCACHE and GOCACHE to a bigger disk"
+  gocache=${GOCACHE:-}
+  [ -n "$gocache" ] || { have go && gocache=$(go env GOCACHE 2>/dev/null); }
+  if [ -z "$gocache" ] || [ "$(dev_of "$gocache")" = "$(dev_of "$SANDBANK_CACHE")" ]; then
+    check_disk "$SANDBANK_CACHE" $((DISK_CACHE_GIB + DISK_GO_GIB)) "a cold build, Go's caches included" "$fix_disk"
+  else
+    check_disk "$SANDBANK_CACHE" "$DISK_CACHE_GIB" "a cold build" "$fix_disk"
+    check_disk "$gocache" "$DISK_GO_GIB" "Go's build and module caches" "free space there, or set GOCACHE and GOMODCACHE to a bigger disk"
   fi
 fi
 mem=$(awk '/^MemAvailable:/ { print int($2 / 1048576) }' /proc/meminfo)

@@ -56,14 +56,18 @@ cached() {
   for f in "$@"; do [ -x "$dir/$f" ] || return 1; done
 }
 
-# stage_dir <dir>: prints a new empty temp dir next to <dir> to build it in; temp dirs of earlier,
-# interrupted builds of <dir> are removed.
+# stage_dir <dir>: prints a new empty temp dir next to <dir> to build it in (named after this
+# script's PID); temp dirs of earlier builds whose process is gone (interrupted) are removed.
 stage_dir() {
-  local dir=$1 old
+  local dir=$1 old pid stage
   mkdir -p "$(dirname "$dir")"
-  for old in "$dir".building.*; do [ -e "$old" ] && rm -rf "$old"; done
-  local stage
-  stage=$(mktemp -d "$dir.building.XXXXXX")
+  for old in "$dir".building.*; do
+    [ -e "$old" ] || continue
+    pid=${old#"$dir".building.}
+    pid=${pid%%.*}
+    kill -0 "$pid" 2>/dev/null || rm -rf "$old"
+  done
+  stage=$(mktemp -d "$dir.building.$$.XXXXXX")
   chmod 755 "$stage"
   printf '%s\n' "$stage"
 }
