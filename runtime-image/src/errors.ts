@@ -64,7 +64,7 @@ export class AgentError extends Error {
 /** The `code` of a Node system error (`ENOENT`, …), if `error` is one. */
 export function errnoOf(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
+    const code = error.code;
     if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
   }
   return undefined;

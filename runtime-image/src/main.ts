@@ -62,10 +62,16 @@ async function main(): Promise<void> {
     if (draining) return;
     draining = true;
     logger.info({ signal, processes: deps.runner.size }, 'draining');
-    void shutdown(deps, grpc, rest, config.drainTimeoutMs).then(() => {
-      logger.info('stopped');
-      process.exit(0);
-    });
+    shutdown(deps, grpc, rest, config.drainTimeoutMs).then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'could not drain; exiting');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => drain('SIGTERM'));
   process.on('SIGINT', () => drain('SIGINT'));

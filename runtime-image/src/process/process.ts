@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { AgentError, errnoOf } from '../errors.js';
 import { SecretMasker } from './mask.js';
 import type { OomWatch } from './oom.js';
@@ -84,7 +84,7 @@ export class ManagedProcess {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         this.closed = true;
         for (const timer of this.timers) clearTimeout(timer);
-        void this.describe(code, signal, exitedAt - startedAt).then(resolve);
+        resolve(this.describe(code, signal, exitedAt - startedAt));
       });
     });
     if (request.timeoutMs > 0) {
@@ -101,7 +101,7 @@ export class ManagedProcess {
    * write never buffers more than one chunk), or at once if stdin is already gone.
    */
   async writeStdin(data: Uint8Array): Promise<void> {
-    const stdin = this.child.stdin as Writable | null;
+    const stdin = this.child.stdin;
     if (!stdin || stdin.destroyed || stdin.writableEnded) return;
     if (stdin.write(data)) return;
     await Promise.race([once(stdin, 'drain'), once(stdin, 'close')]).catch(() => undefined);
@@ -170,7 +170,9 @@ export class ManagedProcess {
   ): Promise<ExitInfo> {
     let oomKilled = false;
     if (signal === 'SIGKILL' && this.endReason === undefined && this.request.oomWatch) {
-      oomKilled = await this.request.oomWatch.killedSinceLastCheck();
+      // An unreadable counter means "not known to be OOM-killed", as for a missing one; a
+      // rejection here would leave `exited` pending for ever.
+      oomKilled = await this.request.oomWatch.killedSinceLastCheck().catch(() => false);
     }
     return {
       exitCode: signal ? 128 + (signalNumber(signal) ?? 0) : (code ?? 0),
@@ -205,16 +207,16 @@ export async function spawnProcess(request: ProcessRequest): Promise<ManagedProc
 }
 
 function spawnError(error: unknown, program: string): AgentError {
-  switch (errnoOf(error)) {
-    case 'ENOENT':
-      return new AgentError('not_found', `executable '${program}' not found (looked up in PATH)`, {
-        cause: error,
-      });
-    case 'EACCES':
-      return new AgentError('permission_denied', `'${program}' is not executable (permission denied)`, {
-        cause: error,
-      });
-    default:
-      return AgentError.from(error, program);
+  const errno = errnoOf(error);
+  if (errno === 'ENOENT') {
+    return new AgentError('not_found', `executable '${program}' not found (looked up in PATH)`, {
+      cause: error,
+    });
   }
+  if (errno === 'EACCES') {
+    return new AgentError('permission_denied', `'${program}' is not executable (permission denied)`, {
+      cause: error,
+    });
+  }
+  return AgentError.from(error, program);
 }

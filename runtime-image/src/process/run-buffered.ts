@@ -28,7 +28,12 @@ export async function runBuffered(
   if (signal?.aborted) proc.kill();
   try {
     if (stdinBytes.length > 0) {
-      void proc.writeStdin(stdinBytes).then(() => proc.closeStdin());
+      // writeStdin settles quietly when the pipe goes away; should it fail, kill the process
+      // rather than leave it waiting for an EOF that never comes.
+      proc.writeStdin(stdinBytes).then(
+        () => proc.closeStdin(),
+        () => proc.kill(),
+      );
     }
     const out: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
     for await (const chunk of proc.output) out[chunk.stream].push(chunk.data);

@@ -79,7 +79,10 @@ export class ProcessRunner {
       this.reserved--;
     }
     this.live.add(proc);
-    void proc.exited.then(() => this.live.delete(proc));
+    const forget = (): void => {
+      this.live.delete(proc);
+    };
+    proc.exited.then(forget, forget);
     return proc;
   }
 

@@ -57,7 +57,7 @@ export async function handleUpload(
     missing();
     return;
   }
-  const outcome = new Promise<() => void>((resolve) => {
+  const outcome = new Promise<() => void>((resolve, reject) => {
     let upload: Promise<() => void> | undefined;
     let uploading: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     let plainField: string | undefined;
@@ -74,7 +74,7 @@ export async function handleUpload(
     });
     parser.on('close', () => {
       if (upload) {
-        void upload.then(resolve);
+        upload.then(resolve, reject);
         return;
       }
       resolve(() =>
@@ -94,8 +94,10 @@ export async function handleUpload(
     parser.on('error', (error: Error) => {
       // A malformed or truncated body: stop the write (its temporary file is removed), then 422.
       uploading?.destroy(error);
-      if (upload) void upload.then(() => resolve(missing));
-      else resolve(missing);
+      if (upload) {
+        const answerMissing = (): void => resolve(missing);
+        upload.then(answerMissing, answerMissing);
+      } else resolve(missing);
     });
   });
   req.pipe(parser);

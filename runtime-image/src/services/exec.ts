@@ -116,7 +116,7 @@ class ExecSession {
       this.call.write({ event: { case: 'started', value: { pid: proc.pid } } });
       if (this.halfClosed) proc.closeStdin();
     }
-    void this.pump(proc);
+    this.pump(proc).catch((error: unknown) => this.fail(error));
   }
 
   /** Forwards output with backpressure, then the exit frame; always drains the process. */
@@ -155,7 +155,10 @@ class ExecSession {
     // Stop reading frames until the pipe has taken this chunk: a fast sender cannot make the
     // agent buffer more than one frame per call.
     this.call.pause();
-    void proc.writeStdin(data).then(() => this.call.resume());
+    proc.writeStdin(data).then(
+      () => this.call.resume(),
+      (error: unknown) => this.fail(error),
+    );
   }
 
   private onHalfClose(): void {

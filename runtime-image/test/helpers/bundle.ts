@@ -76,7 +76,7 @@ export async function startAgentProcess(
       if (entry['msg'] === 'agent listening')
         resolve(entry as unknown as { grpcPort: number; restPort: number });
     });
-    void exited.then((code) => reject(new Error(`agent exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`agent exited with ${String(code)} before listening`)));
     setTimeout(() => reject(new Error('agent did not log "agent listening" within 20 s')), 20_000).unref();
   });
   const { grpcPort, restPort } = await ready;

@@ -244,7 +244,7 @@ export async function startGvisorAgent(
       });
       runsc.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`runsc exited with ${code} before the agent listened: ${stderr}`));
+        reject(new Error(`runsc exited with ${String(code)} before the agent listened: ${stderr}`));
       });
     });
   } catch (error) {

@@ -270,13 +270,16 @@ describe('WriteFile', () => {
     await pending;
     expect(await readText('atomic.txt')).toBe('new content');
 
+    let tempSeen = Promise.resolve();
     const cancelled = unary<WriteFileResponse>((cb) => {
       const call = c().writeFile(cb);
       call.write({ frame: { case: 'header', value: { path: 'atomic.txt' } } });
       call.write({ frame: { case: 'data', value: Buffer.from('never') } });
-      void expectEventuallyTemp(1).then(() => call.cancel());
+      // Cancelled either way, so the call settles; a missing temporary file fails below.
+      tempSeen = expectEventuallyTemp(1).finally(() => call.cancel());
     });
     expect((await failure(cancelled)).code).toBe(status.CANCELLED);
+    await tempSeen;
     await expectEventuallyTemp(0);
     expect(await readText('atomic.txt')).toBe('new content');
   });

@@ -63,7 +63,7 @@ it('round-trips 1 GiB through the agent with bounded memory', async () => {
     const sent = createHash('sha256');
     const written = await new Promise<WriteFileResponse>((resolve, reject) => {
       const call = client.writeFile((error, response) =>
-        error || !response ? reject(error) : resolve(response),
+        error || !response ? reject(error ?? new Error('writeFile: no response')) : resolve(response),
       );
       call.write({ frame: { case: 'header', value: { path: 'big/one-gib.bin' } } });
       void (async () => {
@@ -75,7 +75,7 @@ it('round-trips 1 GiB through the agent with bounded memory', async () => {
           }
         }
         call.end();
-      })();
+      })().catch(reject);
     });
     const digest = sent.digest('hex');
     expect(written.info?.size).toBe(BigInt(SIZE));

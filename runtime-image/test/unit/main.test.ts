@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, makeGenericClientConstructor, Metadata, status } from '@grpc/grpc-js';
-import type { ClientReadableStream, requestCallback, ServiceError } from '@grpc/grpc-js';
+import type { ClientReadableStream, requestCallback } from '@grpc/grpc-js';
 import {
   createAgentClient,
   HealthCheckResponse_ServingStatus as Serving,
@@ -103,7 +103,7 @@ it('serves health, requires the token when configured, and drains on SIGTERM', a
     await eventually(() => (statuses.includes(Serving.NOT_SERVING) ? true : undefined));
     const r = await result;
     // The running process was killed at the drain timeout, and its exit still reached the caller.
-    expect(r.error as ServiceError | undefined).toBeUndefined();
+    expect(r.error).toBeUndefined();
     expect(r.exit).toMatchObject({ signal: 'SIGKILL', exitCode: 137 });
     expect(await agent.exited).toBe(0);
     expect(alive(pid)).toBe(false);

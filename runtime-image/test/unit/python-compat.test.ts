@@ -17,7 +17,7 @@ function python(fn: string, inputs: readonly unknown[]): unknown[] {
   ].join('\n');
   return JSON.parse(
     execFileSync('python3', ['-c', script], { input: JSON.stringify(inputs), encoding: 'utf8' }),
-  );
+  ) as unknown[];
 }
 
 const splitOrError = (text: string): unknown => {

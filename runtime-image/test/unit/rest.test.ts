@@ -129,7 +129,7 @@ describe('POST /execute', () => {
   });
 
   it('runs in the workspace root', async () => {
-    expect(JSON.parse((await execute('pwd')).text).stdout).toBe(`${agent.dir}\n`);
+    expect((JSON.parse((await execute('pwd')).text) as { stdout: string }).stdout).toBe(`${agent.dir}\n`);
   });
 
   it.each([
@@ -236,7 +236,7 @@ describe('POST /upload and GET /download', () => {
     )
       .trim()
       .split('\n');
-    expect(r.headers['etag']).toBe(`"${etag}"`);
+    expect(r.headers['etag']).toBe(`"${String(etag)}"`);
     expect(r.headers['last-modified']).toBe(lastModified);
   });
 
@@ -290,7 +290,7 @@ describe('GET /list and GET /exists', () => {
       join(agent.dir, 'ls'),
     );
     expect(r.text).toBe(expected);
-    expect(JSON.parse(r.text).map((e: { name: string }) => e.name)).toEqual([
+    expect((JSON.parse(r.text) as { name: string }[]).map((e) => e.name)).toEqual([
       'b.txt',
       'link-to-dir',
       'sub',
@@ -299,7 +299,7 @@ describe('GET /list and GET /exists', () => {
   });
 
   it('lists the root at /list/, and answers 404 and 403 like upstream', async () => {
-    expect(JSON.parse((await http('GET', '/list/')).text).length).toBeGreaterThan(0);
+    expect((JSON.parse((await http('GET', '/list/')).text) as unknown[]).length).toBeGreaterThan(0);
     for (const path of ['/list/missing', '/list/ls/b.txt']) {
       const r = await http('GET', path);
       expect([r.status, r.text]).toEqual([404, '{"message":"Path is not a directory"}']);
