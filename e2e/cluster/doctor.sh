@@ -61,7 +61,7 @@ not_installed() {
 }
 
 T0=$EPOCHREALTIME
-printf 'sandbank doctor (%s): what %s needs; cluster state %s\n' "$MODE" \
+printf 'sandbank doctor (%s): this machine for %s; cluster state %s\n' "$MODE" \
   "$(case $MODE in up) echo "make up" ;; test) echo "make test" ;; *) echo "make up and make test" ;; esac)" "$STATE"
 
 # --- who we are --------------------------------------------------------------------------------
@@ -140,13 +140,14 @@ if [ -f "$CG/cgroup.controllers" ]; then
   miss=()
   for c in cpu memory pids; do [[ " $controllers " == *" $c "* ]] || miss+=("$c"); done
   if [ ${#miss[@]} -gt 0 ]; then fail "cgroup v2 without the ${miss[*]} controller(s) (the kubelet puts pods in cgroups)" "boot with those controllers enabled (or give this container a cgroup namespace with them)"
-  elif [ ! -w "$CG" ]; then fail "cgroup v2 at $CG is read-only (the kubelet creates kubepods there)" "run with a writable cgroup filesystem (a container: --cgroupns=private and cgroup rw)"
+  elif is_root && [ ! -w "$CG" ]; then fail "cgroup v2 at $CG is read-only (the kubelet creates kubepods there)" "run with a writable cgroup filesystem (a container: --cgroupns=private and cgroup rw)"
   else ok "cgroup v2 ($controllers)"
   fi
 else
   miss=() ro=()
   for c in cpu cpuacct cpuset memory pids devices freezer; do
-    if [ -d "$CG/$c" ]; then [ -w "$CG/$c" ] || ro+=("$c"); else miss+=("$c"); fi
+    # (writable only matters as root; without root the check above has failed already)
+    if [ -d "$CG/$c" ]; then [ -w "$CG/$c" ] || ! is_root || ro+=("$c"); else miss+=("$c"); fi
   done
   if [ ${#miss[@]} -gt 0 ]; then fail "cgroup v1 without the hierarchies ${miss[*]} under $CG (the kubelet puts pods in cgroups)" "mount them (mount -t cgroup -o <name> cgroup $CG/<name>) or boot with cgroup v2"
   elif [ ${#ro[@]} -gt 0 ]; then fail "cgroup v1 hierarchies ${ro[*]} are read-only" "run with a writable cgroup filesystem"
@@ -283,10 +284,12 @@ for l in "$CNI_BRIDGE" "$SVC_SINK"; do [ -d "/sys/class/net/$l" ] && others+=("l
 if have nft && is_root; then
   guard=$(netguard_state 2>/dev/null) && [ "$guard" = present ] && others+=("nft table $NETGUARD_FAMILY $NETGUARD_TABLE")
 fi
+others_list=$(printf '%s, ' "${others[@]}")
+others_list=${others_list%, }
 if [ ${#others[@]} -eq 0 ]; then
   ok "no other local cluster on this machine"
 elif [ "$ours_running" = 1 ]; then
-  ok "the cluster in $STATE runs (${others[*]})"
+  ok "the cluster in $STATE runs ($others_list)"
 else
   # the state dir of the cluster that made them: its kubelet's --root-dir is <state>/kubelet
   theirs=""
@@ -295,9 +298,9 @@ else
     [[ $c =~ kubelet\ .*--root-dir=([^ ]+)/kubelet ]] && { theirs=${BASH_REMATCH[1]}; break; }
   done
   if [ -f "$STATE/$CLUSTER_MARKER" ] && [ -z "$theirs" ]; then
-    note "${others[*]} left by a stopped cluster in $STATE: make up cleans it up (cluster-down.sh) and starts afresh"
+    note "$others_list left by a stopped cluster in $STATE: make up cleans it up (cluster-down.sh) and starts afresh"
   else
-    fail "${others[*]} exist: another sandbank cluster${theirs:+ (state dir $theirs)} runs on this machine, or one was killed" \
+    fail "$others_list exist: another sandbank cluster${theirs:+ (state dir $theirs)} runs on this machine, or one was killed" \
       "bash e2e/cluster/cluster-down.sh ${theirs:-<its state dir>} (then bash e2e/cluster/verify-clean.sh <that dir>)"
   fi
 fi
