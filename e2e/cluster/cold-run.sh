@@ -70,7 +70,10 @@ cluster_left() {
 }
 cleanup() {
   local rc=$?
+  set +e # every cleanup step runs
   [ "$failed_rc" != 0 ] && rc=$failed_rc
+  # the cluster's own logs, before a make down below removes its state dir
+  [ "$rc" = 0 ] || [ ! -d "$STATE/logs" ] || cp -a "$STATE/logs" "$LOGS/cluster-state-logs"
   if [ -n "$STRESS_PID" ]; then
     kill "$STRESS_PID" 2>/dev/null || true
     wait "$STRESS_PID" 2>/dev/null || true
@@ -88,12 +91,11 @@ cleanup() {
     local keep
     keep=$(mktemp -d "$PARENT/sandbank-cold-run-logs.XXXXXX")
     cp -a "$LOGS/." "$keep/"
-    [ ! -d "$STATE/logs" ] || cp -a "$STATE/logs" "$keep/cluster-state-logs"
-    chmod -R u+w "$TMP" 2>/dev/null || true # Go's module cache is read-only
+    chmod -R u+w "$TMP" 2>/dev/null # Go's module cache is read-only
     rm -rf "$TMP"
     say "logs kept in $keep"
   else
-    chmod -R u+w "$TMP" 2>/dev/null || true
+    chmod -R u+w "$TMP" 2>/dev/null
     rm -rf "$TMP"
     say "removed $TMP"
   fi
