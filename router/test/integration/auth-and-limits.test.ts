@@ -254,22 +254,32 @@ describe('limits', () => {
   });
 
   test('WebSocket idle timeout, max lifetime and per-message size', async () => {
+    // Margins that hold on a busy machine: a tick every 0.1 s against a 1.5 s idle timeout (a
+    // busy session would have to miss 15 ticks in a row to look idle), and a lifetime three
+    // times the idle timeout, so the busy session visibly outlives it.
+    const wsIdleTimeoutMs = 1_500;
+    const wsMaxLifetimeMs = 3 * wsIdleTimeoutMs;
     const r = await router({
       lookup,
       agentPorts: ports(),
-      limits: { wsIdleTimeoutMs: 300, wsMaxLifetimeMs: 1_500, wsMaxMessageBytes: 1024 },
+      limits: { wsIdleTimeoutMs, wsMaxLifetimeMs, wsMaxMessageBytes: 1024 },
     });
-    const idle = await openExec(execWs(r, 'claim-a'));
+    const openedAt = performance.now();
+    const [idle, busy] = await Promise.all([openExec(execWs(r, 'claim-a')), openExec(execWs(r, 'claim-a'))]);
     idle.ws.send(JSON.stringify({ type: 'start', shell: 'sleep 30' }));
+    busy.ws.send(JSON.stringify({ type: 'start', shell: 'while true; do echo tick; sleep 0.1; done' }));
+    const busyEnded = busy.closed.then((closed) => ({ ...closed, livedMs: performance.now() - openedAt }));
+
     const idleClosed = await idle.closed;
     expect(idleClosed.code).toBe(4408);
     expect(idleClosed.reason).toMatch(/^idle_timeout: /);
 
-    const busy = await openExec(execWs(r, 'claim-a'));
-    busy.ws.send(JSON.stringify({ type: 'start', shell: 'while true; do echo tick; sleep 0.1; done' }));
-    const busyClosed = await busy.closed;
+    const busyClosed = await busyEnded;
     expect(busyClosed.code).toBe(4408);
     expect(busyClosed.reason).toMatch(/^lifetime_exceeded: /);
+    // Output kept it alive past the idle timeout, until the lifetime ended it.
+    expect(busyClosed.livedMs).toBeGreaterThan(2 * wsIdleTimeoutMs);
+    expect(busy.stdout()).toMatch(/^(tick\n)+$/);
 
     const big = await openExec(execWs(r, 'claim-a'));
     big.ws.send(JSON.stringify({ type: 'start', command: ['cat'], stdin: true }));

@@ -51,10 +51,10 @@ const guide = parseAllDocuments(
   readFileSync(new URL('../../../../api/test/fixtures/gke-guide.yaml', import.meta.url), 'utf8'),
 ).map((d) => d.toJSON() as { kind: string; metadata: Record<string, unknown> });
 
-async function createCustom(plural: string, body: Record<string, unknown>) {
+async function createCustom(plural: string, body: Record<string, unknown>): Promise<unknown> {
   return custom.createNamespacedCustomObject({ ...EXT, namespace: ns, plural, body });
 }
-async function claim(name: string, spec: Record<string, unknown>) {
+async function claim(name: string, spec: Record<string, unknown>): Promise<unknown> {
   return createCustom('sandboxclaims', {
     apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
     kind: 'SandboxClaim',
@@ -75,8 +75,8 @@ beforeAll(async () => {
   await kc
     .makeApiClient(NodeV1Api)
     .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
-    .catch((error: { code?: number }) => {
-      if (error.code !== 409) throw error;
+    .catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== 409) throw error;
     });
   const config = loadConfig({
     WATCH_NAMESPACE: ns,
@@ -211,16 +211,23 @@ it('fails typed and terminal: TemplateNotFound, EnvVarsInjectionRejected, WarmPo
 });
 
 it('deletes a claim at its shutdownTime under policy Delete', async () => {
-  const at = new Date(Date.now() + 2000).toISOString();
+  // Whole seconds (the API's time format), far enough out that the claim is Ready well before
+  // on a busy machine; the watch for Ready starts before the create, so it cannot miss it.
+  const shutdownAt = Math.ceil((Date.now() + 8_000) / 1000) * 1000;
+  const becameReady = waitFor<Obj>(kc, paths.claims, 'short-lived', (o) => ready(o), {
+    description: 'short-lived Ready',
+  });
   await claim('short-lived', {
     sandboxTemplateRef: { name: 'python-runtime-template' },
-    lifecycle: { shutdownTime: at, shutdownPolicy: 'Delete' },
+    lifecycle: { shutdownTime: new Date(shutdownAt).toISOString(), shutdownPolicy: 'Delete' },
   });
-  await waitFor<Obj>(kc, paths.claims, 'short-lived', (o) => ready(o), { description: 'short-lived Ready' });
+  await becameReady;
   await waitFor<Obj>(kc, paths.claims, 'short-lived', (o) => o === undefined, {
-    timeoutMs: 20_000,
+    timeoutMs: 30_000,
     description: 'expired claim deleted',
   });
+  // Deleted at its shutdownTime, not before.
+  expect(Date.now()).toBeGreaterThanOrEqual(shutdownAt);
   await waitFor<Obj>(kc, paths.sandboxes, 'short-lived', (o) => o === undefined, {
     description: 'its sandbox deleted',
   });
