@@ -113,7 +113,7 @@ export function watchCollection(
           }
           await open();
         };
-        if (err && !gone) errors.push(err instanceof Error ? err.message : String(err));
+        if (err && !gone) errors.push(err instanceof Error ? err.message : JSON.stringify(err));
         setTimeout(() => {
           resume().catch((e: unknown) => errors.push(e instanceof Error ? e.message : String(e)));
         }, 50);
