@@ -23,7 +23,7 @@ from typing import Any
 
 from sandbank._http import SyncHttp
 from sandbank._kube import POD_NAME_ANNOTATION, TRACE_CONTEXT_ANNOTATION, ClaimSpec
-from sandbank._lifecycle import Connection, Provisioned, provision, release
+from sandbank._lifecycle import Connection, Provisioned, interrupted, provision, release, release_quietly
 from sandbank._protocol import LEGACY_AGENT_PORT, legacy_headers, quote_path, request_timeout
 from sandbank._route import DEFAULT_ROUTER_NAMESPACE
 from sandbank.errors import ConfigurationError, SandbankError
@@ -123,17 +123,29 @@ class SandboxClient:
     def __enter__(self) -> SandboxClient:
         carrier = _trace_carrier(self.enable_tracing, self.trace_service_name)
         annotations = {TRACE_CONTEXT_ANNOTATION: _json(carrier)} if carrier else None
-        self._p = provision(
-            self._connection,
-            self.namespace,
-            ClaimSpec(template=self.template_name, annotations=annotations),
-            ready_timeout=self.sandbox_ready_timeout,
-        )
-        self.claim_name = self.sandbox_name = self._p.name
-        self._pod_name = None
-        self.base_url = self._p.route.url()
-        self._http = SyncHttp(self._p.route, extra_headers=carrier)
+        # If __enter__ fails, `with` does not call __exit__: whatever was provisioned is released
+        # here, also when Ctrl-C lands just as provision() returns (it hands the claim over first).
+        try:
+            p = provision(
+                self._connection,
+                self.namespace,
+                ClaimSpec(template=self.template_name, annotations=annotations),
+                ready_timeout=self.sandbox_ready_timeout,
+                on_ready=self._adopt,
+            )
+            self.claim_name = self.sandbox_name = p.name
+            self._pod_name = None
+            self.base_url = p.route.url()
+            self._http = SyncHttp(p.route, extra_headers=carrier)
+        except BaseException as e:
+            adopted, self._p, self._http = self._p, None, None
+            if adopted is not None:
+                release_quietly(adopted, urgent=interrupted(e))
+            raise
         return self
+
+    def _adopt(self, p: Provisioned) -> None:
+        self._p = p
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -146,7 +158,8 @@ class SandboxClient:
             if http is not None:
                 http.close()
         finally:
-            release(p, delete=True)
+            # Leaving on Ctrl-C: the claim is still deleted, with a short deadline.
+            release(p, delete=True, urgent=exc is not None and interrupted(exc))
 
     @property
     def pod_name(self) -> str | None:

@@ -3,23 +3,31 @@
 Readiness is watched, never polled: list once (the current state and a resourceVersion), then
 watch from there, re-listing after ``410 Gone``, until the object is Ready, fails, or the deadline
 passes.
+
+Every call is bounded: ordinary calls by connect/read timeouts, a watch by its server-side
+``timeoutSeconds`` plus a read timeout, and a watch can be stopped from another thread
+(:class:`Abort`, used when an asyncio task is cancelled) by shutting its socket down. On the
+main thread Ctrl-C interrupts any of them at once (a blocked socket read returns EINTR).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import math
 import os
 import secrets
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -52,6 +60,91 @@ TERMINAL_CLAIM_REASONS = frozenset(
 )
 
 Obj = Mapping[str, Any]
+
+#: Connect and read timeouts of ordinary API calls. The API server answers in milliseconds, and
+#: within a few seconds on a loaded machine; these only bound a server that stopped answering.
+API_CONNECT_TIMEOUT_S = 10.0
+API_READ_TIMEOUT_S = 30.0
+#: A watch's read timeout beyond its ``timeoutSeconds`` (after which the server ends it).
+WATCH_READ_GRACE_S = 10.0
+
+
+class Aborted(Exception):
+    """A step was stopped through its :class:`Abort` (the asyncio task that ran it was cancelled)."""
+
+
+class Abort:
+    """Stops a step that runs in a worker thread, from another thread: :meth:`set` marks it
+    aborted and wakes what it blocks in (a watch's socket is shut down, a wait returns); the step
+    raises :class:`Aborted` at its next :meth:`check`.
+
+    It also carries what the step has under way that must be undone if it never finishes:
+    :attr:`claim` is set just before a claim is created."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._wakers: list[Callable[[], None]] = []
+        #: (kube, namespace, name) of a claim the step is creating or has created.
+        self.claim: tuple[Kube, str, str] | None = None
+        #: The step finished and its result was handed over before any :meth:`set`.
+        self.handed_over = False
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
+
+    def hand_over(self) -> bool:
+        """Called when the step has finished: True if its result goes to the caller (not aborted);
+        False if it was aborted first (whoever ran the step must undo the result)."""
+        with self._lock:
+            if self._set:
+                return False
+            self.handed_over = True
+            return True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def check(self) -> None:
+        if self._set:
+            raise Aborted("stopped: the task was cancelled")
+
+    def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Calls ``wake`` on :meth:`set` (at once if already set); returns what unregisters it."""
+        with self._lock:
+            self._wakers.append(wake)
+            already = self._set
+        if already:
+            wake()
+
+        def remove() -> None:
+            with self._lock:
+                if wake in self._wakers:
+                    self._wakers.remove(wake)
+
+        return remove
+
+
+def _shutdown(response: Any) -> None:
+    """Shuts a streamed response's socket down, from any thread: a read blocked on it returns."""
+    conn = getattr(response, "connection", None) or getattr(response, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    """The newline-separated records of a streamed (chunked) response, as they arrive."""
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        *records, buffer = buffer.split(b"\n")
+        yield from (r for r in records if r.strip())
 
 
 def new_claim_name(prefix: str = "sandbox-claim") -> str:
@@ -180,6 +273,18 @@ def claim_outcome(claim: str, obj: Obj) -> bool:
     return False
 
 
+def _timeouts(total: float | None = None) -> tuple[float, float]:
+    """``_request_timeout`` of an ordinary call: (connect, read), both within ``total`` if given."""
+    if total is None:
+        return (API_CONNECT_TIMEOUT_S, API_READ_TIMEOUT_S)
+    total = max(total, 0.1)
+    return (min(API_CONNECT_TIMEOUT_S, total), total)
+
+
+def _unreachable(e: urllib3.exceptions.HTTPError, what: str) -> KubernetesError:
+    return KubernetesError(f"{what}: the API server did not answer ({e})")
+
+
 class Kube:
     """The few Kubernetes calls the clients make, with errors that say what failed."""
 
@@ -191,69 +296,155 @@ class Kube:
     # --- claims ---------------------------------------------------------------------------------
 
     def create_claim(self, namespace: str, name: str, spec: ClaimSpec) -> Obj:
+        what = f"creating SandboxClaim {namespace}/{name}"
         try:
             obj: Obj = self.custom.create_namespaced_custom_object(
-                CLAIM_GROUP, VERSION, namespace, "sandboxclaims", spec.body(name)
+                CLAIM_GROUP, VERSION, namespace, "sandboxclaims", spec.body(name), _request_timeout=_timeouts()
             )
             return obj
         except ApiException as e:
-            raise _explain(e, f"creating SandboxClaim {namespace}/{name}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
 
-    def delete_claim(self, namespace: str, name: str) -> bool:
-        """Deletes the claim (its Sandbox and Pod follow by garbage collection). False if it was gone."""
+    def delete_claim(self, namespace: str, name: str, timeout: float | None = None) -> bool:
+        """Deletes the claim (its Sandbox and Pod follow by garbage collection). False if it was gone.
+        ``timeout`` bounds each of the connect and the answer."""
+        what = f"deleting SandboxClaim {namespace}/{name}"
         try:
             self.custom.delete_namespaced_custom_object(
-                CLAIM_GROUP, VERSION, namespace, "sandboxclaims", name, propagation_policy="Background"
+                CLAIM_GROUP,
+                VERSION,
+                namespace,
+                "sandboxclaims",
+                name,
+                propagation_policy="Background",
+                _request_timeout=_timeouts(timeout),
             )
             return True
         except ApiException as e:
             if e.status == 404:
                 return False
-            raise _explain(e, f"deleting SandboxClaim {namespace}/{name}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
 
     def pool_template(self, namespace: str, pool: str) -> str:
         """The SandboxTemplate a SandboxWarmPool serves."""
+        what = f"reading SandboxWarmPool {namespace}/{pool}"
         try:
-            obj = self.custom.get_namespaced_custom_object(CLAIM_GROUP, VERSION, namespace, "sandboxwarmpools", pool)
+            obj = self.custom.get_namespaced_custom_object(
+                CLAIM_GROUP, VERSION, namespace, "sandboxwarmpools", pool, _request_timeout=_timeouts()
+            )
         except ApiException as e:
             if e.status == 404:
                 raise WarmPoolNotFound(
                     pool, "WarmPoolNotFound", f"no SandboxWarmPool {pool} in namespace {namespace}"
                 ) from e
-            raise _explain(e, f"reading SandboxWarmPool {namespace}/{pool}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
         return str(((obj.get("spec") or {}).get("sandboxTemplateRef") or {}).get("name") or "")
 
     def get_sandbox(self, namespace: str, name: str) -> Obj | None:
+        what = f"reading Sandbox {namespace}/{name}"
         try:
-            obj: Obj = self.custom.get_namespaced_custom_object(SANDBOX_GROUP, VERSION, namespace, "sandboxes", name)
+            obj: Obj = self.custom.get_namespaced_custom_object(
+                SANDBOX_GROUP, VERSION, namespace, "sandboxes", name, _request_timeout=_timeouts()
+            )
             return obj
         except ApiException as e:
             if e.status == 404:
                 return None
-            raise _explain(e, f"reading Sandbox {namespace}/{name}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
 
-    def wait_claim_ready(self, namespace: str, name: str, timeout: float, created: Obj | None = None) -> Obj:
+    def _watch(
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        resource_version: str | None,
+        seconds: float,
+        abort: Abort | None,
+    ) -> Generator[Obj, None, None]:
+        """The watch events of the object ``name`` for about ``seconds`` (the server then ends the
+        watch), from ``resource_version`` (None: its current state first). Ends early when the
+        stream breaks (the caller watches again from its last resourceVersion); raises
+        :class:`Aborted` when ``abort`` is set, and ApiException as the API server answered."""
+        server_timeout = max(1, math.ceil(seconds))
+        extra: dict[str, Any] = {} if resource_version is None else {"resource_version": resource_version}
+        response = self.custom.list_namespaced_custom_object(
+            group,
+            version,
+            namespace,
+            plural,
+            field_selector=f"metadata.name={name}",
+            watch=True,
+            allow_watch_bookmarks=True,
+            timeout_seconds=server_timeout,
+            _preload_content=False,
+            # A server that stops sending (no event, no end) cannot hold the reader longer than this.
+            _request_timeout=(API_CONNECT_TIMEOUT_S, server_timeout + WATCH_READ_GRACE_S),
+            **extra,
+        )
+        remove = abort.add_waker(lambda: _shutdown(response)) if abort is not None else None
+        try:
+            for line in _lines(response):
+                yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            if abort is not None:
+                abort.check()
+            return
+        finally:
+            if remove is not None:
+                remove()
+            response.close()
+            response.release_conn()
+        if abort is not None:
+            abort.check()
+
+    def _list_claim(self, namespace: str, name: str) -> Obj:
+        what = f"listing SandboxClaim {namespace}/{name}"
+        try:
+            listed: Obj = self.custom.list_namespaced_custom_object(
+                CLAIM_GROUP,
+                VERSION,
+                namespace,
+                "sandboxclaims",
+                field_selector=f"metadata.name={name}",
+                _request_timeout=_timeouts(),
+            )
+            return listed
+        except ApiException as e:
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
+
+    def wait_claim_ready(
+        self, namespace: str, name: str, timeout: float, created: Obj | None = None, abort: Abort | None = None
+    ) -> Obj:
         """Watches the claim until its ``Ready`` condition is True (the controller sets it once the
         Sandbox is Ready and its Pod routable); fails fast on a terminal reason or a deletion.
 
         With ``created`` (the create call's answer) the watch starts at its resourceVersion, which
         saves the initial list; otherwise, and after ``410 Gone``, it lists first."""
         deadline = time.monotonic() + timeout
+        what = f"watching SandboxClaim {namespace}/{name}"
         last: Obj | None = created
         rv: str | None = None
         if created is not None:
             if claim_outcome(name, created):
                 return created
             rv = (created.get("metadata") or {}).get("resourceVersion")
-        selector = f"metadata.name={name}"
         while True:
+            if abort is not None:
+                abort.check()
             if rv is None:
-                try:
-                    listed = self.custom.list_namespaced_custom_object(
-                        CLAIM_GROUP, VERSION, namespace, "sandboxclaims", field_selector=selector
-                    )
-                except ApiException as e:
-                    raise _explain(e, f"listing SandboxClaim {namespace}/{name}") from e
+                listed = self._list_claim(namespace, name)
                 items: list[Obj] = listed.get("items") or []
                 if not items:
                     raise ClaimFailed(name, "Deleted", "the SandboxClaim does not exist (deleted while waiting?)")
@@ -265,91 +456,84 @@ class Kube:
             if remaining <= 0:
                 cond = ready_condition(last) if last else None
                 raise SandboxTimeout(name, timeout, str(cond.get("reason")) if cond else None)
-            w = k8s_watch.Watch()
             try:
-                for event in w.stream(
-                    self.custom.list_namespaced_custom_object,
-                    CLAIM_GROUP,
-                    VERSION,
-                    namespace,
-                    "sandboxclaims",
-                    field_selector=selector,
-                    resource_version=rv,
-                    # The server ends the watch by the deadline; the loop then raises the timeout.
-                    timeout_seconds=max(1, int(remaining + 0.999)),
-                    allow_watch_bookmarks=True,
-                ):
-                    obj = event.get("object") or {}
-                    if event.get("type") == "ERROR":
-                        if obj.get("code") == 410:
-                            rv = None
-                            break
-                        raise KubernetesError(f"watching SandboxClaim {namespace}/{name}: {obj.get('message')}")
-                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                    if event.get("type") == "BOOKMARK":
-                        continue
-                    if event.get("type") == "DELETED":
-                        raise ClaimFailed(name, "Deleted", "the SandboxClaim was deleted while waiting for it")
-                    last = obj
-                    if claim_outcome(name, obj):
-                        return obj
+                events = self._watch(CLAIM_GROUP, VERSION, namespace, "sandboxclaims", name, rv, remaining, abort)
+                with contextlib.closing(events):
+                    for event in events:
+                        obj = event.get("object") or {}
+                        if event.get("type") == "ERROR":
+                            if obj.get("code") == 410:
+                                rv = None
+                                break
+                            raise KubernetesError(f"{what}: {obj.get('message')}")
+                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                        if event.get("type") == "BOOKMARK":
+                            continue
+                        if event.get("type") == "DELETED":
+                            raise ClaimFailed(name, "Deleted", "the SandboxClaim was deleted while waiting for it")
+                        last = obj
+                        if claim_outcome(name, obj):
+                            return obj
             except ApiException as e:
                 if e.status != 410:
-                    raise _explain(e, f"watching SandboxClaim {namespace}/{name}") from e
+                    raise _explain(e, what) from e
                 rv = None
-            finally:
-                w.stop()
+            except urllib3.exceptions.HTTPError as e:
+                raise _unreachable(e, what) from e
 
     # --- routes ---------------------------------------------------------------------------------
 
     def service_exists(self, namespace: str, name: str) -> bool:
+        what = f"reading Service {namespace}/{name}"
         try:
-            self.core.read_namespaced_service(name, namespace)
+            self.core.read_namespaced_service(name, namespace, _request_timeout=_timeouts())
             return True
         except ApiException as e:
             if e.status in (403, 404):
                 return False
-            raise _explain(e, f"reading Service {namespace}/{name}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
 
     def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
         """A Secret's key, or None when it is missing or not readable with these credentials."""
+        what = f"reading Secret {namespace}/{name}"
         try:
-            secret = self.core.read_namespaced_secret(name, namespace)
+            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=_timeouts())
         except ApiException as e:
             if e.status in (403, 404):
                 return None
-            raise _explain(e, f"reading Secret {namespace}/{name}") from e
+            raise _explain(e, what) from e
+        except urllib3.exceptions.HTTPError as e:
+            raise _unreachable(e, what) from e
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode().strip() if value else None
 
-    def gateway_address(self, namespace: str, name: str, timeout: float) -> str:
+    def gateway_address(self, namespace: str, name: str, timeout: float, abort: Abort | None = None) -> str:
         """Watches the Gateway until ``status.addresses[0].value`` is set."""
         deadline = time.monotonic() + timeout
         group, version, plural = "gateway.networking.k8s.io", "v1", "gateways"
+        what = f"watching Gateway {namespace}/{name}"
         while True:
+            if abort is not None:
+                abort.check()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GatewayNotReady(f"Gateway {namespace}/{name} has no address after {timeout:g} s")
-            w = k8s_watch.Watch()
             try:
-                for event in w.stream(
-                    self.custom.list_namespaced_custom_object,
-                    group,
-                    version,
-                    namespace,
-                    plural,
-                    field_selector=f"metadata.name={name}",
-                    timeout_seconds=int(min(remaining, 10.0)) or 1,
-                ):
-                    obj = event.get("object") or {}
-                    for address in (obj.get("status") or {}).get("addresses") or []:
-                        if address.get("value"):
-                            return str(address["value"])
+                # From the current state each time (no resourceVersion): the first event is the Gateway as it is.
+                events = self._watch(group, version, namespace, plural, name, None, min(remaining, 10.0), abort)
+                with contextlib.closing(events):
+                    for event in events:
+                        obj = event.get("object") or {}
+                        for address in (obj.get("status") or {}).get("addresses") or []:
+                            if address.get("value"):
+                                return str(address["value"])
             except ApiException as e:
                 if e.status == 404:
                     raise KubernetesError(
                         f"Gateway {namespace}/{name}: the Gateway API is not installed on this cluster", status=404
                     ) from e
-                raise _explain(e, f"watching Gateway {namespace}/{name}") from e
-            finally:
-                w.stop()
+                raise _explain(e, what) from e
+            except urllib3.exceptions.HTTPError as e:
+                raise _unreachable(e, what) from e

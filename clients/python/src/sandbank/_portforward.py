@@ -20,6 +20,8 @@ from .errors import PortForwardError
 #: How often the local port is probed while kubectl starts. Small: the forward is usually up
 #: within ~100 ms of kubectl connecting, and a probe is one loopback connect.
 PROBE_INTERVAL_S = 0.05
+#: How long a stopped kubectl may take to exit on SIGTERM before it is killed.
+STOP_WAIT_S = 1.0
 
 
 def free_local_port() -> int:
@@ -105,24 +107,28 @@ class PortForward:
         except OSError as e:
             raise PortForwardError(f"could not run kubectl: {e}") from e
         self._proc = proc
-        threading.Thread(target=self._pump, args=(proc,), daemon=True, name="sandbank-port-forward").start()
-        deadline = time.monotonic() + self.ready_timeout
-        while True:
-            if proc.poll() is not None:
-                self._proc = None
-                raise PortForwardError(self._explain(f"kubectl port-forward exited with status {proc.returncode}"))
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=PROBE_INTERVAL_S * 4):
-                    self.local_port = port
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self._stop_locked()
-                raise PortForwardError(
-                    self._explain(f"the port-forward did not accept connections within {self.ready_timeout:g} s")
-                )
-            time.sleep(PROBE_INTERVAL_S)
+        try:
+            threading.Thread(target=self._pump, args=(proc,), daemon=True, name="sandbank-port-forward").start()
+            deadline = time.monotonic() + self.ready_timeout
+            while True:
+                if proc.poll() is not None:
+                    self._proc = None
+                    raise PortForwardError(self._explain(f"kubectl port-forward exited with status {proc.returncode}"))
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=PROBE_INTERVAL_S * 4):
+                        self.local_port = port
+                        return
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise PortForwardError(
+                        self._explain(f"the port-forward did not accept connections within {self.ready_timeout:g} s")
+                    )
+                time.sleep(PROBE_INTERVAL_S)
+        except BaseException:
+            # Also on Ctrl-C while waiting: no kubectl is left running.
+            self._stop_locked()
+            raise
 
     def _explain(self, what: str) -> str:
         output = " | ".join(line for line in self._output if line)
@@ -165,7 +171,8 @@ class PortForward:
             return
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            # kubectl ends at once on SIGTERM; the wait is short so that leaving a block stays quick.
+            proc.wait(timeout=STOP_WAIT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

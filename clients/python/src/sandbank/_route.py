@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ._kube import Kube, bearer_token
+from ._kube import Abort, Kube, bearer_token
 from ._portforward import PortForward, kubectl_path
 from .errors import ConfigurationError, PortForwardError
 
@@ -115,10 +115,13 @@ def dev_router_namespace(kube: Kube, claim_namespace: str, router_namespace: str
     )
 
 
-def prepare_route(kube: Kube | None, opts: RouteOptions, claim_namespace: str) -> Callable[[], Route]:
+def prepare_route(
+    kube: Kube | None, opts: RouteOptions, claim_namespace: str, abort: Abort | None = None
+) -> Callable[[], Route]:
     """Checks everything that can fail about the route (kubectl present, the router Service found,
     the Gateway's address, the token) and returns what opens it. Called before the claim is
-    created, so a misconfigured client fails at once and leaves nothing behind."""
+    created, so a misconfigured client fails at once and leaves nothing behind. ``abort`` stops
+    the wait for the Gateway's address from another thread."""
     mode = select_mode(opts.api_url, opts.gateway_name)
     kube_bearer = (lambda: bearer_token(kube.api)) if kube is not None else None
     if mode is Mode.DIRECT:
@@ -129,7 +132,7 @@ def prepare_route(kube: Kube | None, opts: RouteOptions, claim_namespace: str) -
         raise ConfigurationError("gateway and dev mode need Kubernetes credentials; pass api_url= to connect directly")
     if mode is Mode.GATEWAY:
         assert opts.gateway_name is not None
-        address = kube.gateway_address(opts.gateway_namespace, opts.gateway_name, opts.gateway_ready_timeout)
+        address = kube.gateway_address(opts.gateway_namespace, opts.gateway_name, opts.gateway_ready_timeout, abort)
         token = resolve_token(opts.token, os.environ, secret=None, kube_bearer=kube_bearer)
         gateway = Route(mode, f"{opts.gateway_scheme}://{address}", token)
         return lambda: gateway

@@ -4,14 +4,19 @@
         print((await sb.commands.run("echo hi")).stdout)
 
 Claiming and waiting use the (synchronous) Kubernetes client in a worker thread; HTTP and the
-exec stream are native asyncio (httpx, websockets).
+exec stream are native asyncio (httpx, websockets). Cancelling a task that creates or closes a
+sandbox (Ctrl-C under ``asyncio.run``, a timeout) stops the worker, deletes the claim within a
+few seconds, and then lets ``CancelledError`` propagate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from types import TracebackType
 from typing import IO, TypeVar
 
 from websockets.asyncio.client import connect as ws_connect
@@ -19,7 +24,20 @@ from websockets.exceptions import InvalidStatus
 
 from . import _ops
 from ._http import AsyncHttp
-from ._lifecycle import Connection, Provisioned, claim_spec, connection_options, provision, release
+from ._kube import Abort, Aborted, Kube
+from ._lifecycle import (
+    INTERRUPT_GRACE_S,
+    Connection,
+    Provisioned,
+    claim_spec,
+    connection_options,
+    delete_bounded,
+    interrupted,
+    log,
+    provision,
+    release,
+    release_quietly,
+)
 from ._protocol import (
     EXEC_SUBPROTOCOL,
     Command,
@@ -31,7 +49,7 @@ from ._protocol import (
     v1_prefix,
     ws_url,
 )
-from .errors import NotFound, RouterUnavailable
+from .errors import NotFound, RouterUnavailable, SandbankError
 from .process import AsyncProcess
 from .sandbox import CHUNK_BYTES, WS_MAX_MESSAGE_BYTES, _body
 
@@ -79,7 +97,9 @@ class AsyncSandbox:
     ) -> AsyncSandbox:
         spec = claim_spec(template, warmpool, shutdown_after_seconds, labels, env)
         opts = connection_options(connection, api_url, gateway_name, token)
-        return cls(await _in_thread(lambda: provision(opts, namespace, spec, ready_timeout=ready_timeout)))
+        return cls._adopt(
+            await _in_thread(lambda abort: provision(opts, namespace, spec, ready_timeout=ready_timeout, abort=abort))
+        )
 
     @classmethod
     async def attach(
@@ -94,7 +114,19 @@ class AsyncSandbox:
         connection: Connection | None = None,
     ) -> AsyncSandbox:
         opts = connection_options(connection, api_url, gateway_name, token)
-        return cls(await _in_thread(lambda: provision(opts, namespace, None, attach=name, ready_timeout=ready_timeout)))
+        return cls._adopt(
+            await _in_thread(
+                lambda abort: provision(opts, namespace, None, attach=name, ready_timeout=ready_timeout, abort=abort)
+            )
+        )
+
+    @classmethod
+    def _adopt(cls, provisioned: Provisioned) -> AsyncSandbox:
+        try:
+            return cls(provisioned)
+        except BaseException as e:
+            release_quietly(provisioned, urgent=interrupted(e))
+            raise
 
     async def close(self) -> None:
         await self._finish(delete=self._p.owned)
@@ -105,35 +137,113 @@ class AsyncSandbox:
     async def terminate(self) -> None:
         await self._finish(delete=True)
 
-    async def _finish(self, delete: bool) -> None:
+    async def _finish(self, delete: bool, urgent: bool = False) -> None:
         if self._closed:
             return
         self._closed = True
+        hurry = Abort()
         try:
             await self._http.close()
+        except asyncio.CancelledError:
+            hurry.set()
+            raise
         finally:
-            await asyncio.shield(asyncio.to_thread(release, self._p, delete))
+            # In a thread (the Kubernetes client blocks), shielded: a cancellation while it runs
+            # only shortens its deadline, and CancelledError propagates once the claim is deleted.
+            job = asyncio.ensure_future(asyncio.to_thread(release, self._p, delete, urgent=urgent, hurry=hurry))
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                hurry.set()
+                await asyncio.wait({job})
+                if not job.cancelled() and job.exception() is not None:
+                    log.warning("%s", job.exception())
+                raise
 
     async def __aenter__(self) -> AsyncSandbox:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._finish(delete=self._p.owned, urgent=exc is not None and interrupted(exc))
 
     async def _call(self, call: _ops.Call[T]) -> T:
         return call.parse(await self._http.request(call.method, call.path, **call.kwargs()))
 
 
-async def _in_thread(fn: Callable[[], Provisioned]) -> Provisioned:
-    """Runs a provisioning step in a thread; if the awaiting task is cancelled, the claim the step
-    creates is still cleaned up by the step itself (it deletes on any failure) or here."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn))
+async def _in_thread(step: Callable[[Abort], Provisioned]) -> Provisioned:
+    """Runs a provisioning step in a worker thread. If the awaiting task is cancelled, the step is
+    aborted (a watch it waits in is shut down), the claim it created is deleted — by the step on
+    its way out, and from here too in case the step is stuck in a call nothing can wake — and
+    then CancelledError propagates, within about INTERRUPT_GRACE_S."""
+    loop = asyncio.get_running_loop()
+    abort = Abort()
+    done: asyncio.Future[Provisioned] = loop.create_future()
+    # Retrieved even when nobody awaits it any more (the task was cancelled): no "never retrieved" noise.
+    done.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+    def settle(result: Provisioned | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            assert result is not None
+            done.set_result(result)
+
+    def run() -> None:
+        result: Provisioned | None = None
+        error: BaseException | None = None
+        try:
+            result = step(abort)
+        except BaseException as e:
+            error = e
+        if result is not None and not abort.hand_over():
+            # Aborted after the step finished: nobody takes the result; undo it here.
+            release_quietly(result, urgent=True)
+            result, error = None, Aborted("stopped: the task was cancelled")
+        # A daemon thread (not the loop's executor): one stuck in a call cannot hold up the exit.
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits the result
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="sandbank-provision", daemon=True).start()
     try:
-        return await asyncio.shield(task)
+        return await asyncio.shield(done)
     except asyncio.CancelledError:
-        provisioned = await task
-        await asyncio.to_thread(release, provisioned, provisioned.owned)
+        await _abandon(done, abort)
         raise
+
+
+async def _abandon(done: asyncio.Future[Provisioned], abort: Abort) -> None:
+    """The task awaiting a provisioning step was cancelled: leave nothing behind."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + INTERRUPT_GRACE_S
+    abort.set()
+    if abort.handed_over:
+        # The step had finished: its result is on the way; release it.
+        await asyncio.wait({done}, timeout=INTERRUPT_GRACE_S)
+        if done.done() and not done.cancelled() and done.exception() is None:
+            p = done.result()
+            await asyncio.to_thread(release_quietly, p, urgent=True)
+        return
+    claim = abort.claim
+    if claim is None:
+        return  # nothing created: the step stops at its next check
+    kube, namespace, name = claim
+    gone = await asyncio.to_thread(_delete_now, kube, namespace, name)
+    if not gone:
+        # Not deleted from here (not there yet: the create may still be on its way): the step
+        # deletes it itself when its create returns; give it until the deadline.
+        await asyncio.wait({done}, timeout=max(0.0, deadline - loop.time()))
+
+
+def _delete_now(kube: Kube, namespace: str, name: str) -> bool:
+    """True if the claim was there and is now deleted."""
+    try:
+        return delete_bounded(kube, namespace, name, urgent=True)
+    except SandbankError:
+        return False
 
 
 class AsyncCommands:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
 from typing import IO, Any, TypeVar
 
 from websockets.exceptions import InvalidStatus
@@ -18,7 +19,16 @@ from websockets.sync.client import connect as ws_connect
 
 from . import _ops
 from ._http import SyncHttp
-from ._lifecycle import Connection, Provisioned, claim_spec, connection_options, provision, release
+from ._lifecycle import (
+    Connection,
+    Provisioned,
+    claim_spec,
+    connection_options,
+    interrupted,
+    provision,
+    release,
+    release_quietly,
+)
 from ._protocol import (
     EXEC_SUBPROTOCOL,
     Command,
@@ -106,7 +116,7 @@ class Sandbox:
         token Secret, then the kubeconfig's bearer token). ``connection`` holds the rarer knobs."""
         spec = claim_spec(template, warmpool, shutdown_after_seconds, labels, env)
         opts = connection_options(connection, api_url, gateway_name, token)
-        return cls(provision(opts, namespace, spec, ready_timeout=ready_timeout))
+        return cls._open(lambda adopt: provision(opts, namespace, spec, ready_timeout=ready_timeout, on_ready=adopt))
 
     @classmethod
     def attach(
@@ -122,7 +132,23 @@ class Sandbox:
     ) -> Sandbox:
         """A handle on the existing claim ``name`` (waits until it is Ready). Closing it keeps the claim."""
         opts = connection_options(connection, api_url, gateway_name, token)
-        return cls(provision(opts, namespace, None, attach=name, ready_timeout=ready_timeout))
+        return cls._open(
+            lambda adopt: provision(opts, namespace, None, attach=name, ready_timeout=ready_timeout, on_ready=adopt)
+        )
+
+    @classmethod
+    def _open(cls, step: Callable[[Callable[[Provisioned], None]], Provisioned]) -> Sandbox:
+        """The handle on what ``step`` provisions. ``step`` hands its result over before returning,
+        so that if anything fails after (Ctrl-C as it returns, building the handle) it is released."""
+        adopted: list[Provisioned] = []
+        try:
+            step(adopted.append)
+            handle = cls(adopted[0])
+        except BaseException as e:
+            if adopted:
+                release_quietly(adopted[0], urgent=interrupted(e))
+            raise
+        return handle
 
     def close(self) -> None:
         """Stops the route; deletes the claim if this handle created it. Idempotent."""
@@ -136,20 +162,23 @@ class Sandbox:
         """Deletes the claim (its Sandbox and Pod follow) whoever created it."""
         self._finish(delete=True)
 
-    def _finish(self, delete: bool) -> None:
+    def _finish(self, delete: bool, urgent: bool = False) -> None:
         if self._closed:
             return
         self._closed = True
         try:
             self._http.close()
         finally:
-            release(self._p, delete)
+            release(self._p, delete, urgent=urgent)
 
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Leaving on Ctrl-C: the claim is still deleted, with a short deadline.
+        self._finish(delete=self._p.owned, urgent=exc is not None and interrupted(exc))
 
     def __repr__(self) -> str:
         return f"Sandbox(name={self.name!r}, namespace={self.namespace!r}, mode={self.mode!r})"
