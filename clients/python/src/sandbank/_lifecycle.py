@@ -1,6 +1,9 @@
 """A sandbox's life as the handles see it: claim → wait for Ready (a watch) → open the route;
 and on the way out, close the route and delete the claim. Synchronous (the ``kubernetes``
-client is); the asyncio handles run these in a worker thread."""
+client is); the asyncio handles run these in a worker thread.
+
+Whatever interrupts it (Ctrl-C at any point, a cancelled task, an error), a claim created here is
+deleted, and the way out is bounded: see :func:`delete_bounded`."""
 
 from __future__ import annotations
 
