@@ -24,6 +24,13 @@ export {
   type ObjectKey,
 } from './meta.js';
 export {
+  isStored,
+  storedSchema,
+  type NamespacedIdentity,
+  type Stored,
+  type StoredIdentity,
+} from './stored.js';
+export {
   Condition,
   ConditionStatus,
   Conditions,
