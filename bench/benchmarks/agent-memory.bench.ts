@@ -8,9 +8,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
-import { buildBundle, removeBundle, startAgentProcess } from '../../runtime-image/test/helpers/bundle.js';
-import { startGvisorAgent } from '../../runtime-image/test/helpers/gvisor.js';
-import { memoryMiB, timedExec } from '../../runtime-image/test/helpers/measure.js';
+import {
+  buildBundle,
+  memoryMiB,
+  removeBundle,
+  startAgentProcess,
+  startGvisorAgent,
+  timedExec,
+} from '@sandbank/testing';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
 const SAMPLES = 20;

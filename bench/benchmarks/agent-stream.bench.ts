@@ -5,9 +5,7 @@
  */
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
-import { buildBundle, removeBundle, startAgentProcess } from '../../runtime-image/test/helpers/bundle.js';
-import { startGvisorAgent } from '../../runtime-image/test/helpers/gvisor.js';
-import { timedExec } from '../../runtime-image/test/helpers/measure.js';
+import { buildBundle, removeBundle, startAgentProcess, startGvisorAgent, timedExec } from '@sandbank/testing';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
 const BYTES = 1024 ** 3;

@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
+import { EXT, claimBody, createClaim } from '@sandbank/testing';
 import { ClaimTracker, type ClaimTimes } from '../../controller/test/support/claim-tracker.js';
-import { EXT, claimBody, createClaim } from '../../controller/test/support/fixtures.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 import {
   NS,

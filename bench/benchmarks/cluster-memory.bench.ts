@@ -16,8 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Labels } from '@sandbank/api';
-import { listPods, type Obj } from '../../controller/test/support/fixtures.js';
-import { memoryMiB } from '../../runtime-image/test/helpers/measure.js';
+import { type Obj, listPods, memoryMiB } from '@sandbank/testing';
 import type { Benchmark } from '../src/index.js';
 import { NS, clusterParams, kubeConfig, load1, waitQuiet } from './support/local-cluster.js';
 

@@ -16,15 +16,11 @@
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { getJson } from '@sandbank/e2e';
-import { ClaimTracker, type ClaimTimes } from '../../controller/test/support/claim-tracker.js';
 import {
-  bundleController,
-  startController,
-  waitControllerReady,
   type ControllerProcess,
-} from '../../controller/test/support/controller-process.js';
-import {
   EXT,
+  type Obj,
+  bundleController,
   collectionPaths,
   createClaim,
   createNamespace,
@@ -37,8 +33,10 @@ import {
   listSandboxes,
   mapLimit,
   scalePool,
-  type Obj,
-} from '../../controller/test/support/fixtures.js';
+  startController,
+  waitControllerReady,
+} from '@sandbank/testing';
+import { ClaimTracker, type ClaimTimes } from '../../controller/test/support/claim-tracker.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
 const SEQUENTIAL = 300;

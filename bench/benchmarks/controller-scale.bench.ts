@@ -11,23 +11,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { ClaimTracker } from '../../controller/test/support/claim-tracker.js';
 import {
-  bundleController,
-  metricValue,
-  startController,
-  waitControllerReady,
   type ControllerProcess,
-} from '../../controller/test/support/controller-process.js';
-import {
   EXT,
+  bundleController,
   claimBody,
   createNamespace,
   createTemplate,
   deleteNamespace,
   ensureRuntimeClass,
   mapLimit,
-} from '../../controller/test/support/fixtures.js';
+  metricValue,
+  startController,
+  waitControllerReady,
+} from '@sandbank/testing';
+import { ClaimTracker } from '../../controller/test/support/claim-tracker.js';
 import type { Benchmark } from '../src/index.js';
 
 const SANDBOXES = 1000;

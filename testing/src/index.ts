@@ -1,2 +1,29 @@
 // Support shared by tests and benchmarks of several packages. Never imported by any package's src/.
-export {};
+export { buildBundle, removeBundle, startAgentProcess } from './agent-process.js';
+export type { AgentProcess } from './agent-process.js';
+export { bundleController, metricValue, startController, waitControllerReady } from './controller-process.js';
+export type { ControllerProcess, ControllerProcessOptions } from './controller-process.js';
+export {
+  EXT,
+  claimBody,
+  collectionPaths,
+  createClaim,
+  createNamespace,
+  createPool,
+  createTemplate,
+  deleteAllClaims,
+  deleteNamespace,
+  ensureRuntimeClass,
+  eventually,
+  isReady,
+  listClaims,
+  listPods,
+  listSandboxes,
+  mapLimit,
+  scalePool,
+} from './fixtures.js';
+export type { Obj } from './fixtures.js';
+export { requireRunsc, startGvisorAgent } from './gvisor-agent.js';
+export type { GvisorAgent } from './gvisor-agent.js';
+export { memoryMiB, memoryOf, timedExec } from './measure.js';
+export type { ExecTiming } from './measure.js';

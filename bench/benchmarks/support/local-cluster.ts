@@ -5,7 +5,7 @@
  */
 import { loadavg } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { EXT, eventually, listPods, type Obj } from '../../../controller/test/support/fixtures.js';
+import { EXT, type Obj, eventually, listPods } from '@sandbank/testing';
 
 export const NS = 'default';
 export const POOL = 'python-runtime';

@@ -6,7 +6,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Labels } from '@sandbank/api';
-import { collectionPaths, isReady, type Obj } from './fixtures.js';
+import { collectionPaths, isReady, type Obj } from '@sandbank/testing';
 import { watchCollection, type CollectionWatch } from './watch.js';
 
 export interface ClaimTimes {

@@ -11,7 +11,7 @@
  */
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { getJson } from '@sandbank/e2e';
-import type { Obj } from './fixtures.js';
+import type { Obj } from '@sandbank/testing';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 

@@ -11,10 +11,14 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
 import type { AgentClient, ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
-import { buildBundle, removeBundle } from '../helpers/bundle.js';
+import {
+  type GvisorAgent,
+  buildBundle,
+  removeBundle,
+  requireRunsc,
+  startGvisorAgent,
+} from '@sandbank/testing';
 import { collect, execResult, shell, unary } from '../helpers/calls.js';
-import { requireRunsc, startGvisorAgent } from '../helpers/gvisor.js';
-import type { GvisorAgent } from '../helpers/gvisor.js';
 
 jest.setTimeout(60_000);
 

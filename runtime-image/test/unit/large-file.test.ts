@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
 import type { ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
-import { buildBundle, memoryOf, removeBundle, startAgentProcess } from '../helpers/bundle.js';
-import type { AgentProcess } from '../helpers/bundle.js';
+import { type AgentProcess, buildBundle, memoryOf, removeBundle, startAgentProcess } from '@sandbank/testing';
 
 jest.setTimeout(120_000);
 

@@ -16,8 +16,8 @@ import {
   HealthServiceDefinition,
 } from '@sandbank/proto';
 import type { HealthCheckResponse, RunResponse } from '@sandbank/proto';
+import { buildBundle, removeBundle, startAgentProcess } from '@sandbank/testing';
 import { tokenDigest } from '../../src/index.js';
-import { buildBundle, removeBundle, startAgentProcess } from '../helpers/bundle.js';
 import { alive, eventually, execResult, failure, frameWhere, started, unary } from '../helpers/calls.js';
 
 jest.setTimeout(30_000);

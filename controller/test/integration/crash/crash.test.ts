@@ -17,12 +17,9 @@ import { CoordinationV1Api, CustomObjectsApi, type KubeConfig } from '@kubernete
 import { Labels } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
-  startController,
-  waitControllerReady,
   type ControllerProcess,
-} from '../../support/controller-process.js';
-import {
   EXT,
+  type Obj,
   collectionPaths,
   createClaim,
   createNamespace,
@@ -36,8 +33,9 @@ import {
   listPods,
   listSandboxes,
   mapLimit,
-  type Obj,
-} from '../../support/fixtures.js';
+  startController,
+  waitControllerReady,
+} from '@sandbank/testing';
 import { watchCollection, type CollectionWatch } from '../../support/watch.js';
 import { BindingInvariants, endStateProblems } from './invariants.js';
 

@@ -8,8 +8,7 @@
  *   and no Sandbox names a Pod bound to another claim.
  */
 import { Annotations, Labels } from '@sandbank/api';
-import type { Obj } from '../../support/fixtures.js';
-import { isReady } from '../../support/fixtures.js';
+import { type Obj, isReady } from '@sandbank/testing';
 import type { WatchEventType } from '../../support/watch.js';
 
 const controllerOf = (o: Obj) => o.metadata.ownerReferences?.find((r) => r.controller);

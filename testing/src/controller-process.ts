@@ -5,14 +5,12 @@
  * leaves none behind; tests still call `stopAllControllers()` in afterAll.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '@sandbank/e2e';
+import { memoryOf } from './measure.js';
 
-/** Repository root (this file is controller/test/support/). */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const MAIN = join(repoRoot, 'controller', 'src', 'main.ts');
 
 /**
  * Bundles main.ts and the api sources into one plain JavaScript file with esbuild (npm packages
@@ -21,9 +19,9 @@ const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
  * controller. Returns the file's path (under node_modules/.cache, which git ignores).
  */
 export function bundleController(): string {
-  const out = join(REPO_ROOT, 'node_modules', '.cache', 'sandbank-bench', 'controller.mjs');
+  const out = join(repoRoot, 'node_modules', '.cache', 'sandbank-bench', 'controller.mjs');
   const result = spawnSync(
-    join(REPO_ROOT, 'node_modules', '.bin', 'esbuild'),
+    join(repoRoot, 'node_modules', '.bin', 'esbuild'),
     [
       MAIN,
       '--bundle',
@@ -31,11 +29,11 @@ export function bundleController(): string {
       '--format=esm',
       '--target=node20',
       '--packages=external',
-      `--alias:@sandbank/api=${join(REPO_ROOT, 'api', 'src', 'index.ts')}`,
+      `--alias:@sandbank/api=${join(repoRoot, 'api', 'src', 'index.ts')}`,
       `--outfile=${out}`,
       '--log-level=warning',
     ],
-    { cwd: REPO_ROOT, encoding: 'utf8' },
+    { cwd: repoRoot, encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`esbuild failed: ${result.stderr || String(result.error)}`);
   return out;
@@ -91,7 +89,7 @@ export async function startController(opts: ControllerProcessOptions): Promise<C
   const args = opts.script ? [opts.script] : ['--import', 'tsx', '--conditions=source', MAIN];
   const startedAt = performance.now();
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -141,12 +139,7 @@ export async function startController(opts: ControllerProcessOptions): Promise<C
         return undefined;
       }
     },
-    rssBytes() {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-      if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
-      return Number(kb) * 1024;
-    },
+    rssBytes: () => memoryOf(pid).current,
   };
 }
 

@@ -9,8 +9,7 @@
  * runs as (as in the image). Nothing is mounted on the host: runsc's gofer makes these mounts
  * inside its own mount namespace.
  *
- * How runsc runs on these machines (shared/reference/gvisor-lab-notes.md): Debian's 2022 runsc
- * has only the ptrace platform; its netstack refuses to start from a netns given in the spec, so
+ * How Debian's runsc package (a 2022 build) behaves: it has only the ptrace platform; its netstack refuses to start from a netns given in the spec, so
  * the sandbox uses `--network=host` (hostinet) inside the namespace named in the spec. runsc is
  * never wrapped in `ip netns exec` (that remounts /sys and breaks its cgroup handling).
  */
@@ -30,9 +29,9 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { AGENT_NODE_FLAGS } from './bundle.js';
+import { AGENT_NODE_FLAGS } from './agent-process.js';
 
-export const AGENT_UID = 1000;
+const AGENT_UID = 1000;
 const GRPC_PORT = 8889;
 const REST_PORT = 8888;
 
@@ -280,18 +279,4 @@ function sandboxProcesses(root: number | undefined): number[] {
   };
   walk(root);
   return out;
-}
-
-/** Proportional set size (kB → bytes) of processes, from /proc/<pid>/smaps_rollup. */
-export function pssOf(pids: readonly number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-      total += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) * 1024;
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return total;
 }

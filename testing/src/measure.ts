@@ -1,6 +1,6 @@
 /**
- * Measurements shared by the agent's benchmarks (bench/benchmarks/agent-*.bench.ts): timed Exec
- * calls and memory of processes, against an agent wherever it runs (native or under runsc).
+ * Measurements shared by tests and benchmarks: timed Exec calls against an agent wherever it runs
+ * (native or under runsc), and memory of processes read from /proc.
  */
 import { readFileSync } from 'node:fs';
 import type { AgentClient, ExecResponse } from '@sandbank/proto';
@@ -47,4 +47,15 @@ export function memoryMiB(pids: readonly number[]): { rss: number; pss: number }
     }
   }
   return { rss: rss / 1024, pss: pss / 1024 };
+}
+
+/** Peak (VmHWM) and current (VmRSS) resident memory of one process, in bytes. */
+export function memoryOf(pid: number): { peak: number; current: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const bytes = (field: string): number => {
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1];
+    if (kb === undefined) throw new Error(`no ${field} for pid ${pid}`);
+    return Number(kb) * 1024;
+  };
+  return { peak: bytes('VmHWM'), current: bytes('VmRSS') };
 }

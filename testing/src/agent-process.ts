@@ -1,16 +1,16 @@
 /**
- * The agent as the image runs it: the esbuild bundle (scripts/bundle.mjs) started as its own
- * process. Used where a test needs a separate process (peak memory, SIGTERM, gVisor).
+ * The agent as the image runs it: the esbuild bundle (runtime-image/scripts/bundle.mjs) started
+ * as its own process. Used where a test needs a separate process (peak memory, SIGTERM, gVisor).
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '@sandbank/e2e';
 
-export const AGENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AGENT_DIR = join(repoRoot, 'runtime-image');
 
 /** The Node flags the image's ENTRYPOINT runs the agent with (keep in step with the Dockerfile). */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
@@ -81,12 +81,4 @@ export async function startAgentProcess(
   });
   const { grpcPort, restPort } = await ready;
   return { child, pid, grpcPort, restPort, logs, exited };
-}
-
-/** Peak and current resident memory of a process, in bytes (from /proc). */
-export function memoryOf(pid: number): { peak: number; current: number } {
-  const status = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
-  const kb = (field: string): number =>
-    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { peak: kb('VmHWM'), current: kb('VmRSS') };
 }
