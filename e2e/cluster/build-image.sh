@@ -5,7 +5,7 @@
 # with `ARG BASE_IMAGE=<registry default>` / `FROM ${BASE_IMAGE}`, so the same file serves registry
 # builds). Exports an OCI archive, cached by a content hash of Dockerfile + context + base + args.
 # Usage: build-image.sh <name[:tag]> <dockerfile> <context> [--build-arg K=V]...
-#        tag defaults to "local"; e.g. build-image.sh localhost/sandbank-router:dev router/Dockerfile .
+#        tag defaults to "local"; e.g. build-image.sh localhost/sandbank-router:dev Dockerfile . --build-arg PROCESS=router
 # Stdout: the archive path (for load-images.sh). Progress goes to stderr.
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/node.sh"

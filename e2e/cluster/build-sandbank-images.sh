@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Sandbank's three images (controller, router, runtime) for the local cluster from their
-# own Dockerfiles, without Docker, a registry or npm inside the build. Each Dockerfile takes three
-# images as build args; this script makes them here instead of pulling them:
+# Dockerfiles (the root Dockerfile with PROCESS=controller|router, runtime-image/Dockerfile),
+# without Docker, a registry or npm inside the build. Each Dockerfile takes three images as build
+# args; this script makes them here instead of pulling them:
 #   BASE_IMAGE   the debootstrap base of build-node.sh (localhost/debian-base:<suite>-<date>)
 #   NODE_IMAGE   localhost/sandbank-node:<version>: the host's `node` (>= 20) at /usr/local/bin/node
 #   BUNDLE_FROM  localhost/sandbank-<name>-bundle:<hash>: /out/<name>.mjs, bundled on the host by
@@ -66,9 +67,8 @@ bundle_image() { # <bundle name> -> image ref on stdout
 
 for name in "${names[@]}"; do
   case $name in
-    controller) dockerfile=$REPO/controller/Dockerfile bundle=controller ;;
-    router) dockerfile=$REPO/router/Dockerfile bundle=router ;;
-    runtime) dockerfile=$REPO/runtime-image/Dockerfile bundle=agent ;;
+    controller | router) dockerfile=$REPO/Dockerfile bundle=$name process_arg=(--build-arg "PROCESS=$name") ;;
+    runtime) dockerfile=$REPO/runtime-image/Dockerfile bundle=agent process_arg=() ;;
     *) die "unknown image $name (controller, router or runtime)" ;;
   esac
   T1=$EPOCHREALTIME
@@ -76,7 +76,7 @@ for name in "${names[@]}"; do
   from=$(bundle_image "$bundle")
   log "$name: bundle $from ($(awk -v a="$T1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'))"
   bash "$CLUSTER_DIR/build-image.sh" "localhost/sandbank-$name:local" "$dockerfile" "$work/context" \
-    --build-arg "NODE_IMAGE=$node_image" --build-arg "BUNDLE_FROM=$from" ||
+    --build-arg "NODE_IMAGE=$node_image" --build-arg "BUNDLE_FROM=$from" "${process_arg[@]}" ||
     die "building the $name image failed"
 done
 log "images ${names[*]} in $(elapsed)"

@@ -6,7 +6,7 @@
  *
  *   node runtime-image/scripts/bundle.mjs [outfile] [--process agent|controller|router]
  *
- * Defaults: the agent, into <package>/dist/<process>.mjs. Used by the three Dockerfiles (registry
+ * Defaults: the agent, into <package>/dist/<process>.mjs. Used by both Dockerfiles (registry
  * builds) and by e2e/cluster/build-sandbank-images.sh (local builds, on the host).
  */
 import { build } from 'esbuild';

@@ -1,12 +1,18 @@
-# The Sandbank controller image: Node 20 and the controller bundled into one file (no
+# The Sandbank controller and router images: Node 20 and one process bundled into one file (no
 # node_modules), as user 1000, nothing written at run time (readOnlyRootFilesystem: true; logs go
-# to stdout, the Lease and all state live in the API server). Build from the repository root:
+# to stdout; the controller's Lease and all its state live in the API server). The two differ only
+# in the bundled process, its entry point and its ports, so one file builds both, chosen by the
+# build arg PROCESS. Build from the repository root:
 #
-#   docker build -f controller/Dockerfile -t sandbank/controller .
+#   docker build --build-arg PROCESS=controller -t sandbank/controller .
+#   docker build --build-arg PROCESS=router -t sandbank/router .
 #
 # Without a Docker engine or a registry (the local cluster): e2e/cluster/build-sandbank-images.sh
 # builds this same file with buildah, passing images it makes itself for the three inputs below.
+# (The runtime image, runtime-image/Dockerfile, adds python3 and tini: a different image.)
 
+# controller | router: required, so an image is never built for the wrong process by default.
+ARG PROCESS
 # Where the final image's OS and the Node binary come from (locally: a debootstrap base and the
 # host's Node).
 ARG BASE_IMAGE=debian:bookworm-slim
@@ -22,19 +28,31 @@ FROM ${NODE_IMAGE} AS node
 # with does not serve). npm checks every workspace, so the whole workspace is copied (less what
 # .dockerignore drops); only this stage sees it.
 FROM ${NODE_IMAGE} AS bundle
+ARG PROCESS
 WORKDIR /src
 COPY . .
 RUN npm install --ignore-scripts --no-audit --no-fund \
- && node runtime-image/scripts/bundle.mjs /out/controller.mjs --process controller
+ && node runtime-image/scripts/bundle.mjs "/out/${PROCESS}.mjs" --process "${PROCESS}"
 
-FROM ${BUNDLE_FROM} AS controller-bundle
+FROM ${BUNDLE_FROM} AS process-bundle
 
 FROM ${BASE_IMAGE} AS runtime
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
-COPY --from=controller-bundle /out/ /opt/sandbank/
+COPY --from=process-bundle /out/ /opt/sandbank/
 ENV NODE_ENV=production
 USER 1000:1000
 WORKDIR /opt/sandbank
+
+# One final stage per process: an exec-form ENTRYPOINT cannot expand a build arg, and each
+# EXPOSE documents only the ports that process listens on.
+FROM runtime AS controller
 # /healthz, /readyz, /metrics (HTTP_PORT).
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/node", "/opt/sandbank/controller.mjs"]
+
+FROM runtime AS router
+# 8080 HTTP + WebSocket, 8081 gRPC passthrough, 9090 metrics.
+EXPOSE 8080 8081 9090
+ENTRYPOINT ["/usr/local/bin/node", "/opt/sandbank/router.mjs"]
+
+FROM ${PROCESS}
