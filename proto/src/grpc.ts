@@ -15,10 +15,12 @@
  * (`/sandbank.agent.v1.FileService/Stat`), so a single grpc-js client can carry both.
  */
 import { makeGenericClientConstructor } from '@grpc/grpc-js';
-import type { ChannelCredentials, ClientOptions } from '@grpc/grpc-js';
+import type { ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
 import { ExecService } from '../gen/ts/sandbank/agent/v1/exec_pb.js';
 import { FileService } from '../gen/ts/sandbank/agent/v1/files_pb.js';
 import { Health } from '../gen/ts/grpc/health/v1/health_pb.js';
+import { promiseClient } from './internal/promise-client.js';
+import type { PromiseClient } from './internal/promise-client.js';
 import { serviceDefinition } from './internal/service-definition.js';
 import type { ServiceClient, ServiceHandlers } from './internal/service-definition.js';
 
@@ -68,4 +70,19 @@ export function createAgentClient(
   // The generic constructor types its methods as `Function`; the definitions it was built from
   // are the typed ones above, so the methods have exactly the signatures AgentClient states.
   return new AgentClientConstructor(address, credentials, options) as unknown as AgentClient;
+}
+
+/**
+ * The agent's rpcs as promises and async iterables (see calls.ts): `run`, `stat`, `listDir`,
+ * `remove`, `makeDir` answer a promise; `readFile` is an async iterable; `writeFile` takes one;
+ * `exec` is a duplex. Every method takes `{ metadata, deadline, signal }` last.
+ */
+export type AgentPromiseClient = PromiseClient<typeof ExecService> & PromiseClient<typeof FileService>;
+
+/**
+ * The agent's rpcs over the channel of `client` (an AgentClient, or any grpc-js client connected
+ * to an agent); closing stays with whoever owns `client`.
+ */
+export function createAgentPromiseClient(client: Client): AgentPromiseClient {
+  return { ...promiseClient(ExecService, client), ...promiseClient(FileService, client) };
 }

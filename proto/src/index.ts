@@ -4,14 +4,31 @@
  * services are grpc-js definitions built from them. Import from here, never from `gen/`.
  */
 
-// grpc-js service definitions, handler types and the agent client.
+// grpc-js service definitions, handler types and the agent client (grpc-js, and as promises).
 export {
   createAgentClient,
+  createAgentPromiseClient,
   ExecServiceDefinition,
   FileServiceDefinition,
   HealthServiceDefinition,
 } from './grpc.js';
-export type { AgentClient, ExecServiceHandlers, FileServiceHandlers, HealthServiceHandlers } from './grpc.js';
+export type {
+  AgentClient,
+  AgentPromiseClient,
+  ExecServiceHandlers,
+  FileServiceHandlers,
+  HealthServiceHandlers,
+} from './grpc.js';
+
+// Calls by method kind, for any method definition (typed, or raw bytes for a relay).
+export {
+  bidiStreamingCall,
+  clientStreamingCall,
+  isServiceError,
+  serverStreamingCall,
+  unaryCall,
+} from './calls.js';
+export type { BidiStream, CallMethod, CallOptions } from './calls.js';
 
 // sandbank.agent.v1 ExecService messages.
 export {

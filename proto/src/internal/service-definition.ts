@@ -43,6 +43,8 @@ type OutputInit<M extends DescMethod> = MessageInitShape<M['output']>;
 export interface TypedMethodDefinition<M extends DescMethod> {
   /** `/<package>.<Service>/<Method>`, the HTTP/2 path of the call. */
   readonly path: string;
+  /** The rpc's kind; grpc-js reads only the two flags below, which say the same. */
+  readonly kind: M['methodKind'];
   readonly requestStream: boolean;
   readonly responseStream: boolean;
   readonly requestSerialize: (message: InputInit<M>) => Buffer;
@@ -121,10 +123,12 @@ export function serviceDefinition<S extends DescService>(service: S): TypedServi
   return Object.freeze(definition) as TypedServiceDefinition<S>;
 }
 
-function methodDefinition(method: DescMethod): TypedMethodDefinition<DescMethod> {
+/** The grpc-js definition of one rpc. */
+export function methodDefinition(method: DescMethod): TypedMethodDefinition<DescMethod> {
   const kind = method.methodKind;
   return {
     path: `/${method.parent.typeName}/${method.name}`,
+    kind,
     requestStream: kind === 'client_streaming' || kind === 'bidi_streaming',
     responseStream: kind === 'server_streaming' || kind === 'bidi_streaming',
     requestSerialize: serializer(method.input),
