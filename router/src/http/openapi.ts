@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 document of the router's HTTP surface, served at `/openapi.json` and checked
  * in as router/openapi.json (a unit test keeps the two equal).
  */
-import { ERROR_CODE_NAMES } from '../errors.js';
+import { ERROR_CODE_NAMES, ErrorCodes } from '../errors.js';
 
 const sandboxParams = [
   {
@@ -107,7 +107,17 @@ export const openApiDocument = {
             type: 'object',
             required: ['code', 'message'],
             properties: {
-              code: { type: 'string', enum: [...ERROR_CODE_NAMES] },
+              code: {
+                type: 'string',
+                enum: [...ERROR_CODE_NAMES],
+                // The code table itself, so clients check their own mapping against it.
+                'x-sandbank-codes': Object.fromEntries(
+                  ERROR_CODE_NAMES.map((code) => {
+                    const { http, ws, retryable } = ErrorCodes[code];
+                    return [code, { http, ws, retryable }];
+                  }),
+                ),
+              },
               message: { type: 'string' },
             },
           },

@@ -1,8 +1,9 @@
 """Typed errors of the Sandbank clients.
 
 Every error the clients raise is a :class:`SandbankError`. Router answers map one to one from the
-router's closed table of error codes (``router/README.md``), claim failures carry the claim's
-``Ready`` reason, and errors that are worth retrying say so in :attr:`SandbankError.retryable`.
+router's closed table of error codes (``x-sandbank-codes`` in ``router/openapi.json``; a unit test
+checks this module against it), claim failures carry the claim's ``Ready`` reason, and errors that
+are worth retrying say so in :attr:`SandbankError.retryable`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,20 @@ __all__ = [
     "Unauthenticated",
     "PermissionDenied",
     "NotFound",
+    "MethodNotAllowed",
     "AlreadyExists",
+    "FailedPrecondition",
     "PayloadTooLarge",
     "TooManyStreams",
     "Canceled",
+    "Internal",
+    "Unimplemented",
     "UpstreamUnavailable",
+    "UpstreamFailed",
     "RouterUnavailable",
     "DeadlineExceeded",
+    "IdleTimeout",
+    "LifetimeExceeded",
     "ResourceExhausted",
     "CommandTimeout",
     "CommandFailed",
@@ -43,7 +51,10 @@ __all__ = [
 class SandbankError(Exception):
     """Base of every error raised by ``sandbank`` and ``agentic_sandbox``."""
 
-    #: Whether the same request may succeed when sent again (nothing reached the sandbox).
+    #: Whether the same request may succeed when sent again unchanged. For router errors this is the
+    #: router's own table, where it also holds after the request reached the sandbox (a deadline, an
+    #: agent's error): sending a command again is then the caller's call. The client resends on its
+    #: own only what never reached the sandbox (``_protocol.RETRY_SAFE_CODES``).
     retryable: bool = False
 
 
@@ -99,9 +110,14 @@ class PortForwardError(SandbankError):
 
 
 class RouterError(SandbankError):
-    """An error answered by the Sandbank router: its ``code``, HTTP ``status`` and message."""
+    """An error answered by the Sandbank router: its ``code``, HTTP ``status`` and message.
 
-    code: ClassVar[str] = "internal"
+    Raised as itself only when the answer's code is one this client does not know (a newer router),
+    or when there is no code and the HTTP status alone names none (a proxy's 500 page); its
+    ``error_code`` is then that code, or ``unknown``.
+    """
+
+    code: ClassVar[str] = "unknown"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -129,8 +145,18 @@ class NotFound(RouterError):
     code = "not_found"
 
 
+class MethodNotAllowed(RouterError):
+    code = "method_not_allowed"
+
+
 class AlreadyExists(RouterError):
     code = "already_exists"
+
+
+class FailedPrecondition(RouterError):
+    """The request does not fit the target's state (a directory where a file is needed, …)."""
+
+    code = "failed_precondition"
 
 
 class PayloadTooLarge(RouterError):
@@ -146,10 +172,30 @@ class Canceled(RouterError):
     code = "canceled"
 
 
+class Internal(RouterError):
+    """A bug in the router; its log has the cause."""
+
+    code = "internal"
+    retryable = True
+
+
+class Unimplemented(RouterError):
+    """The sandbox does not support this (the Sandbank API on a pod without an agent)."""
+
+    code = "unimplemented"
+
+
 class UpstreamUnavailable(RouterError):
     """The router could not reach the sandbox's agent (nothing was sent to it)."""
 
     code = "upstream_unavailable"
+    retryable = True
+
+
+class UpstreamFailed(RouterError):
+    """The sandbox's agent answered with an error of its own: the request reached it."""
+
+    code = "upstream_failed"
     retryable = True
 
 
@@ -161,7 +207,24 @@ class RouterUnavailable(RouterError):
 
 
 class DeadlineExceeded(RouterError, TimeoutError):
+    """The request's deadline (``X-Sandbox-Timeout``, capped by the router) passed first."""
+
     code = "deadline_exceeded"
+    retryable = True
+
+
+class IdleTimeout(DeadlineExceeded):
+    """A WebSocket session saw no frame in either direction for the router's idle timeout."""
+
+    code = "idle_timeout"
+    retryable = False
+
+
+class LifetimeExceeded(DeadlineExceeded):
+    """A WebSocket session reached the router's maximum lifetime."""
+
+    code = "lifetime_exceeded"
+    retryable = False
 
 
 class ResourceExhausted(RouterError):
@@ -196,27 +259,32 @@ _BY_CODE: dict[str, type[RouterError]] = {
     "unauthenticated": Unauthenticated,
     "permission_denied": PermissionDenied,
     "not_found": NotFound,
+    "method_not_allowed": MethodNotAllowed,
+    "idle_timeout": IdleTimeout,
+    "lifetime_exceeded": LifetimeExceeded,
     "already_exists": AlreadyExists,
-    "failed_precondition": AlreadyExists,
+    "failed_precondition": FailedPrecondition,
     "payload_too_large": PayloadTooLarge,
     "too_many_streams": TooManyStreams,
     "canceled": Canceled,
+    "internal": Internal,
+    "unimplemented": Unimplemented,
     "upstream_unavailable": UpstreamUnavailable,
-    "shutting_down": RouterUnavailable,
-    "deadline_exceeded": DeadlineExceeded,
-    "idle_timeout": DeadlineExceeded,
-    "lifetime_exceeded": DeadlineExceeded,
-    "resource_exhausted": ResourceExhausted,
+    "upstream_failed": UpstreamFailed,
     "sandbox_not_ready": SandboxNotReady,
+    "shutting_down": RouterUnavailable,
+    "resource_exhausted": ResourceExhausted,
+    "deadline_exceeded": DeadlineExceeded,
 }
 
-# When a response carries no code (a proxy in between, an old router), the HTTP status decides.
+# When a response carries no code (a proxy in between, an old router), the HTTP status decides:
+# one of the router's codes with that status (the router itself always sends the code).
 _BY_STATUS: dict[int, str] = {
     400: "invalid_argument",
     401: "unauthenticated",
     403: "permission_denied",
     404: "not_found",
-    408: "deadline_exceeded",
+    408: "idle_timeout",
     409: "already_exists",
     413: "payload_too_large",
     429: "too_many_streams",
@@ -232,4 +300,4 @@ def error_for_code(code: str | None, message: str, status: int | None = None) ->
     if not code and status is not None:
         code = _BY_STATUS.get(status)
     cls = _BY_CODE.get(code or "", RouterError)
-    return cls(message, code=code or "internal", status=status)
+    return cls(message, code=code, status=status)
