@@ -12,7 +12,7 @@ const shared = {
   testEnvironment: 'node',
   // Sources import siblings with `.js` suffixes (Node16 ESM); map them back to the `.ts` files.
   moduleNameMapper: {
-    '^@sandbank/(api|proto|e2e|bench|controller|router|testing)$': '<rootDir>/$1/src/index.ts',
+    '^@sandbank/(api|proto|e2e|bench|controller|router|testing|kube)$': '<rootDir>/$1/src/index.ts',
     '^@sandbank/agent$': '<rootDir>/runtime-image/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

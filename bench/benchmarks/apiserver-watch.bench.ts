@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { watchCollection } from '../../controller/test/support/watch.js';
+import { watchCollection } from '@sandbank/testing';
 import type { Benchmark } from '../src/index.js';
 
 const SAMPLES = 200;

@@ -7,12 +7,8 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
-import { createKubeClient } from '../../controller/src/kube/client.js';
-import { CONFIG_MAPS } from '../../controller/src/kube/resources.js';
-import { createTransport } from '../../controller/src/kube/transport.js';
-import type { KubeObject } from '../../controller/src/kube/types.js';
-import { createNamespace, deleteNamespace } from '../../controller/test/integration/kube/support.js';
+import { CONFIG_MAPS, NAMESPACES, createKubeClient, createTransport, loadKubeConfig } from '@sandbank/kube';
+import type { KubeObject } from '@sandbank/kube';
 import type { Benchmark } from '../src/index.js';
 
 const WARMUP = 20;
@@ -27,11 +23,11 @@ const benchmark: Benchmark = {
   needs: 'control-plane',
   async run({ kubeconfigPath, log }) {
     if (!kubeconfigPath) throw new Error('needs a control plane');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
+    const kc = loadKubeConfig(kubeconfigPath);
     const transport = createTransport(kc);
     const client = createKubeClient(kc, { transport });
-    const namespace = await createNamespace(client, 'bench-write');
+    const namespace = (await client.create(NAMESPACES, '', { metadata: { generateName: 'bench-write-' } }))
+      .metadata.name;
 
     const samples: number[] = [];
     const sent: ClientRequest[] = [];
@@ -52,7 +48,7 @@ const benchmark: Benchmark = {
       }
     } finally {
       unsubscribe('http.client.request.start', onRequest);
-      await deleteNamespace(client, namespace);
+      await client.delete(NAMESPACES, '', namespace);
       transport.close();
     }
     const newConnections = sent.filter((req) => !req.reusedSocket).length;

@@ -7,11 +7,10 @@ import { z } from 'zod';
 import { ObjectMeta, Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
 import type { ControllerConfig } from './config.js';
 import { workersFor } from './config.js';
-import { createKubeClient } from './kube/client.js';
-import { createEventRecorder } from './kube/events.js';
-import { createInformer } from './kube/informer.js';
-import type { KubeConfig } from './kube/kubeconfig.js';
 import {
+  createKubeClient,
+  createEventRecorder,
+  createInformer,
   NETWORK_POLICIES,
   PERSISTENT_VOLUME_CLAIMS,
   PODS,
@@ -20,8 +19,8 @@ import {
   SANDBOX_TEMPLATES,
   SANDBOX_WARM_POOLS,
   SERVICES,
-} from './kube/resources.js';
-import type { Informer, KubeObject, ResourceType } from './kube/types.js';
+} from '@sandbank/kube';
+import type { KubeConfig, Informer, KubeObject, ResourceType } from '@sandbank/kube';
 import type { Logger } from './observability/logger.js';
 import type { ControllerMetrics } from './observability/metrics.js';
 import type { Cached, Caches, OpaqueObject, ReconcilerDeps } from './reconcilers/deps.js';
@@ -65,7 +64,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
   const namespace = config.watchNamespace ?? '';
   const client = createKubeClient(opts.kubeConfig);
   const informer = <T extends KubeObject>(
-    type: ResourceType,
+    type: ResourceType<true>,
     schema: z.ZodType<T>,
     indexers: Record<string, (o: Readonly<T>) => string[]> = {},
   ): Informer<T> =>

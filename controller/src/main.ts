@@ -5,7 +5,7 @@
  */
 import { buildControllerApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { loadKubeConfig } from './kube/kubeconfig.js';
+import { loadKubeConfig } from '@sandbank/kube';
 import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { buildHealthServer } from './server.js';

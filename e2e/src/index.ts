@@ -14,9 +14,7 @@ export {
   sandbankCache,
 } from './cluster/paths.js';
 export type { ClusterBinaryName, ClusterVersions } from './cluster/paths.js';
-export { getJson, integrationKubeConfig, loadKubeConfig } from './kube.js';
-export { waitFor } from './wait.js';
-export type { WaitForOptions } from './wait.js';
+export { getJson, integrationKubeConfig } from './kube.js';
 export {
   buildImage,
   defaultClusterStateDir,

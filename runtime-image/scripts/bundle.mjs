@@ -1,8 +1,8 @@
 /**
  * Bundles one of Sandbank's processes (its src/main.ts and everything it imports, the
- * @sandbank/api and @sandbank/proto TypeScript sources included) into one ESM file: what the
- * images carry, with no node_modules. One file also loads faster and keeps idle memory lower than
- * hundreds of modules would, and the images stay small.
+ * @sandbank/api, @sandbank/kube and @sandbank/proto TypeScript sources included) into one ESM
+ * file: what the images carry, with no node_modules. One file also loads faster and keeps idle
+ * memory lower than hundreds of modules would, and the images stay small.
  *
  *   node runtime-image/scripts/bundle.mjs [outfile] [--process agent|controller|router]
  *
@@ -32,7 +32,7 @@ const outfile = outArg ?? join(repo, dir, 'dist', `${name}.mjs`);
 const workspacesFromSource = {
   name: 'sandbank-workspaces-from-source',
   setup(b) {
-    b.onResolve({ filter: /^@sandbank\/(api|proto)$/ }, (args) => ({
+    b.onResolve({ filter: /^@sandbank\/(api|proto|kube)$/ }, (args) => ({
       path: join(repo, args.path.slice('@sandbank/'.length), 'src', 'index.ts'),
     }));
   },

@@ -89,6 +89,13 @@ it.each([
     },
   ],
   [
+    'kube-stays-in-its-lane',
+    {
+      'controller/src/x.ts': 'export const x = 1;\n',
+      'kube/src/client.ts': "import { x } from '../../controller/src/x.js';\nexport const k = x;\n",
+    },
+  ],
+  [
     'proto-gen-only-through-proto',
     {
       'proto/gen/ts/a_pb.ts': 'export const m = 1;\n',

@@ -27,3 +27,5 @@ export { requireRunsc, startGvisorAgent } from './gvisor-agent.js';
 export type { GvisorAgent } from './gvisor-agent.js';
 export { memoryMiB, memoryOf, timedExec } from './measure.js';
 export type { ExecTiming } from './measure.js';
+export { EventLog, collectionAt, until, waitFor, watchCollection } from './wait.js';
+export type { CollectionWatch, WaitForOptions, WatchEventType } from './wait.js';

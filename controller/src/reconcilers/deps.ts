@@ -1,6 +1,6 @@
 /** What every reconciler is built from: caches to read, a client to write, events, a clock. */
 import type { Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
-import type { Cache, EventRecorder, KubeClient, KubeObject } from '../kube/types.js';
+import type { Cache, EventRecorder, KubeClient, KubeObject } from '@sandbank/kube';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Expectations } from '../runtime/expectations.js';
 

@@ -4,7 +4,7 @@
  * controller references, the `claim-uid` label and cache indexes.
  */
 import { controllerOf, keyOf, Labels, type ObjectMeta } from '@sandbank/api';
-import type { Cache, Informer, InformerEvent, KubeObject } from '../kube/types.js';
+import type { Cache, Informer, InformerEvent, KubeObject } from '@sandbank/kube';
 import type { Controller } from '../runtime/controller.js';
 import type { Expectations } from '../runtime/expectations.js';
 import type { Caches } from './deps.js';

@@ -11,10 +11,8 @@
  * that lost its lease should exit and be restarted; that is simpler to reason about than
  * re-entering with caches and queues left over from the old term.
  */
-import { isKubeError } from '../kube/errors.js';
-import { LEASES } from '../kube/resources.js';
-import { microTime } from '../kube/time.js';
-import type { KubeClient, KubeObject } from '../kube/types.js';
+import { isKubeError, LEASES, microTime } from '@sandbank/kube';
+import type { KubeClient, KubeObject } from '@sandbank/kube';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from './clock.js';
 import { realClock, sleep } from './clock.js';

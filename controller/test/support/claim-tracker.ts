@@ -6,8 +6,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Labels } from '@sandbank/api';
-import { collectionPaths, isReady, type Obj } from '@sandbank/testing';
-import { watchCollection, type CollectionWatch } from './watch.js';
+import { collectionPaths, isReady, type CollectionWatch, type Obj, watchCollection } from '@sandbank/testing';
 
 export interface ClaimTimes {
   uid?: string;

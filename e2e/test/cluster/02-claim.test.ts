@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/cluster/paths.js';
-import { waitFor } from '../../src/wait.js';
+import { waitFor } from '@sandbank/testing';
 import {
   POOL,
   POOL_NS,

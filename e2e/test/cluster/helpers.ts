@@ -7,7 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import { kubectlFor } from '../../src/cluster/kubectl.js';
 import type { Kubectl } from '../../src/cluster/kubectl.js';
-import { waitFor } from '../../src/wait.js';
+import { waitFor } from '@sandbank/testing';
 
 /** The example template and pool make up installs. */
 export const POOL_NS = 'default';

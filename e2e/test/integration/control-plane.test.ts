@@ -4,7 +4,7 @@
 import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import type { V1ConfigMap, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { integrationKubeConfig } from '../../src/kube.js';
-import { waitFor } from '../../src/wait.js';
+import { waitFor } from '@sandbank/testing';
 
 const kc = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);

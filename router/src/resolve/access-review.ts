@@ -2,9 +2,9 @@
  * TokenReview and SubjectAccessReview against the API server: the Kubernetes half of the
  * `kubernetes` auth mode, kept here because only resolve/ talks to the API server.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import { transportFor } from '@sandbank/kube';
+import type { KubeConfig } from '@sandbank/kube';
 import { z } from 'zod';
-import { kubeRequest } from './kube-http.js';
 
 export interface UserInfo {
   readonly username: string;
@@ -46,9 +46,12 @@ const SarStatus = z.looseObject({
 });
 
 export function createAccessReviewer(kc: KubeConfig): AccessReviewer {
+  const transport = transportFor(kc);
+  const create = (path: string, body: unknown): Promise<unknown> =>
+    transport.request<unknown>({ method: 'POST', path, body });
   return {
     async authenticate(token) {
-      const raw = await kubeRequest(kc, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      const raw = await create('/apis/authentication.k8s.io/v1/tokenreviews', {
         apiVersion: 'authentication.k8s.io/v1',
         kind: 'TokenReview',
         spec: { token },
@@ -59,7 +62,7 @@ export function createAccessReviewer(kc: KubeConfig): AccessReviewer {
       return { username: user.username, uid: user.uid, groups: user.groups ?? [], extra: user.extra ?? {} };
     },
     async authorize(user, attrs) {
-      const raw = await kubeRequest(kc, 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      const raw = await create('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
         spec: {

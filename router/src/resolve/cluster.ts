@@ -1,20 +1,17 @@
 /**
- * The informer-backed `SandboxLookup`: three small list+watch caches (SandboxClaims, Sandboxes,
- * and only those Pods that carry a sandbox-name-hash label and no warm-pool label), read by the
- * pure `resolveSandbox`. No DNS and no headless Service are involved.
+ * The informer-backed `SandboxLookup`: three small informers of @sandbank/kube (SandboxClaims,
+ * Sandboxes, and only those Pods that carry a sandbox-name-hash label and no warm-pool label),
+ * read by the pure `resolveSandbox`. No DNS and no headless Service are involved.
+ *
+ * The informers parse every object with model.ts's narrow views (an object that does not parse
+ * is logged and skipped, never trusted) and keep it frozen; the entries `resolveSandbox` decides
+ * on are projected from those parsed objects when a request asks.
  */
-import {
-  formatZodError,
-  Labels,
-  SANDBOX_API_VERSION,
-  SANDBOX_CLAIM_PLURAL,
-  SANDBOX_PLURAL,
-} from '@sandbank/api';
-import { EXTENSIONS_API_VERSION } from '@sandbank/api';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { Labels } from '@sandbank/api';
+import { createInformer, PODS, SANDBOX_CLAIMS, SANDBOXES } from '@sandbank/kube';
+import type { Cache, Informer, KubeConfig, KubeObject, ResourceType } from '@sandbank/kube';
 import type { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
-import { ListWatch } from './list-watch.js';
 import {
   ClaimView,
   PodView,
@@ -24,7 +21,7 @@ import {
   resolveSandbox,
   sandboxEntry,
 } from './model.js';
-import type { ClaimEntry, PodEntry, Resolution, SandboxEntry, SandboxRef } from './model.js';
+import type { Resolution, SandboxRef } from './model.js';
 
 /** What the HTTP, WebSocket and gRPC handlers need from resolution, and nothing more. */
 export interface SandboxLookup {
@@ -39,6 +36,7 @@ export interface ClusterLookupOptions {
   /** Watched namespaces; empty: all. */
   readonly namespaces: readonly string[];
   readonly log: Logger;
+  /** Backoff of the informers after a failed list or watch (see @sandbank/kube's informer). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Called after any cached object changed (tests wait on it instead of sleeping). */
   readonly onChange?: () => void;
@@ -50,68 +48,46 @@ export interface ClusterLookupOptions {
  */
 export const ROUTABLE_POD_SELECTOR = `${Labels.sandboxNameHash},!${Labels.pool}`;
 
-const key = (e: { namespace: string; name: string }): string => `${e.namespace}/${e.name}`;
-
-function parser<S extends z.ZodType, E>(schema: S, project: (o: z.infer<S>) => E) {
-  return (obj: unknown): { ok: true; entry: E } | { ok: false; error: string } => {
-    const parsed = schema.safeParse(obj);
-    return parsed.success
-      ? { ok: true, entry: project(parsed.data) }
-      : { ok: false, error: formatZodError(parsed.error) };
-  };
-}
-
 export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
-  const scopes = opts.namespaces.length === 0 ? [undefined] : opts.namespaces;
-  const collection = (apiPrefix: string, plural: string, ns: string | undefined): string =>
-    ns === undefined ? `${apiPrefix}/${plural}` : `${apiPrefix}/namespaces/${ns}/${plural}`;
+  const scopes = opts.namespaces.length === 0 ? [''] : opts.namespaces;
+  const informers = <T extends KubeObject>(
+    type: ResourceType<true>,
+    schema: z.ZodType<T>,
+    labelSelector?: string,
+  ): Informer<T>[] =>
+    scopes.map((namespace) =>
+      createInformer(opts.kc, {
+        type,
+        schema,
+        namespace,
+        log: opts.log,
+        ...(labelSelector === undefined ? {} : { labelSelector }),
+        ...(opts.backoff === undefined
+          ? {}
+          : { backoffInitialMs: opts.backoff.initialMs, backoffMaxMs: opts.backoff.maxMs }),
+      }),
+    );
+
+  const claims = informers(SANDBOX_CLAIMS, ClaimView);
+  const sandboxes = informers(SANDBOXES, SandboxView);
+  const pods = informers(PODS, PodView, ROUTABLE_POD_SELECTOR);
+  const all: Informer<KubeObject>[] = [...claims, ...sandboxes, ...pods];
   const onChange = opts.onChange;
-  const common = {
-    kc: opts.kc,
-    log: opts.log,
-    ...(opts.backoff ? { backoff: opts.backoff } : {}),
-    ...(onChange ? { onChange: () => onChange() } : {}),
-  };
+  for (const informer of all) {
+    if (onChange !== undefined) informer.onEvent(() => onChange());
+    informer.start().catch((err: unknown) => opts.log.error({ err }, 'informer did not start'));
+  }
 
-  const claims = scopes.map(
-    (ns) =>
-      new ListWatch<ClaimEntry>({
-        ...common,
-        path: collection(`/apis/${EXTENSIONS_API_VERSION}`, SANDBOX_CLAIM_PLURAL, ns),
-        parse: parser(ClaimView, claimEntry),
-        keyOf: key,
-      }),
-  );
-  const sandboxes = scopes.map(
-    (ns) =>
-      new ListWatch<SandboxEntry>({
-        ...common,
-        path: collection(`/apis/${SANDBOX_API_VERSION}`, SANDBOX_PLURAL, ns),
-        parse: parser(SandboxView, sandboxEntry),
-        keyOf: key,
-      }),
-  );
-  const pods = scopes.map(
-    (ns) =>
-      new ListWatch<PodEntry>({
-        ...common,
-        path: collection('/api/v1', 'pods', ns),
-        labelSelector: ROUTABLE_POD_SELECTOR,
-        parse: parser(PodView, podEntry),
-        keyOf: key,
-      }),
-  );
-  const all = [...claims, ...sandboxes, ...pods];
-  for (const lw of all) lw.start();
-
-  const find = <E>(
-    caches: readonly ListWatch<E>[],
+  /** The object from whichever namespace's cache holds it (at most one does). */
+  const find = <T extends KubeObject, E>(
+    caches: readonly Cache<T>[],
+    project: (obj: T) => E,
     namespace: string,
     name: string,
-  ): Readonly<E> | undefined => {
-    for (const c of caches) {
-      const hit = c.get(`${namespace}/${name}`);
-      if (hit) return hit;
+  ): E | undefined => {
+    for (const cache of caches) {
+      const hit = cache.get(namespace, name);
+      if (hit !== undefined) return project(hit);
     }
     return undefined;
   };
@@ -124,16 +100,17 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
       }
       return resolveSandbox(
         {
-          claim: (ns, name) => find(claims, ns, name),
-          sandbox: (ns, name) => find(sandboxes, ns, name),
-          pod: (ns, name) => find(pods, ns, name),
+          claim: (ns, name) => find(claims, claimEntry, ns, name),
+          sandbox: (ns, name) => find(sandboxes, sandboxEntry, ns, name),
+          pod: (ns, name) => find(pods, podEntry, ns, name),
         },
         ref,
       );
     },
-    hasSynced: () => all.every((lw) => lw.hasSynced()),
-    async close() {
-      await Promise.all(all.map((lw) => lw.stop()));
+    hasSynced: () => all.every((informer) => informer.hasSynced()),
+    close() {
+      for (const informer of all) informer.stop();
+      return Promise.resolve();
     },
   };
 }

@@ -14,8 +14,7 @@ import {
   type SandboxClaim,
   type SandboxClaimStatus,
 } from '@sandbank/api';
-import { isKubeError } from '../../kube/errors.js';
-import { PODS, SANDBOXES, SANDBOX_CLAIMS } from '../../kube/resources.js';
+import { isKubeError, PODS, SANDBOXES, SANDBOX_CLAIMS } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
 import { isPodReady, podIPs } from '../shared/pure-pods.js';

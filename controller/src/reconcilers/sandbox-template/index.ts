@@ -1,7 +1,6 @@
 /** The SandboxTemplate reconciler: its NetworkPolicy and warnings. */
 import { controllerOf, parseKey, type SandboxTemplate } from '@sandbank/api';
-import { isKubeError } from '../../kube/errors.js';
-import { NETWORK_POLICIES } from '../../kube/resources.js';
+import { isKubeError, NETWORK_POLICIES } from '@sandbank/kube';
 import type { ReconcileContext } from '../../runtime/controller.js';
 import { done, type Result } from '../../runtime/result.js';
 import type { ReconcilerDeps } from '../deps.js';

@@ -1,8 +1,7 @@
 /** Carries out a pool plan, recording expectations before each write so a lagging cache cannot
  * make the next pass create or delete twice. */
 import type { SandboxWarmPool } from '@sandbank/api';
-import { isKubeError } from '../../kube/errors.js';
-import { PODS, SANDBOX_WARM_POOLS } from '../../kube/resources.js';
+import { isKubeError, PODS, SANDBOX_WARM_POOLS } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
 import type { PoolPlan } from './plan.js';

@@ -1,7 +1,6 @@
 /** Carries out a Sandbox plan through the client. */
 import type { Sandbox, SandboxStatus } from '@sandbank/api';
-import { isKubeError } from '../../kube/errors.js';
-import { PERSISTENT_VOLUME_CLAIMS, PODS, SANDBOXES, SERVICES } from '../../kube/resources.js';
+import { isKubeError, PERSISTENT_VOLUME_CLAIMS, PODS, SANDBOXES, SERVICES } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
 import type { SandboxPlan } from './plan.js';

@@ -35,8 +35,9 @@ import {
   mapLimit,
   startController,
   waitControllerReady,
+  watchCollection,
+  type CollectionWatch,
 } from '@sandbank/testing';
-import { watchCollection, type CollectionWatch } from '../../support/watch.js';
 import { BindingInvariants, endStateProblems } from './invariants.js';
 
 // Each test takes about a minute on a quiet 2-core machine and about two with both cores busy:

@@ -8,8 +8,7 @@
  *   and no Sandbox names a Pod bound to another claim.
  */
 import { Annotations, Labels } from '@sandbank/api';
-import { type Obj, isReady } from '@sandbank/testing';
-import type { WatchEventType } from '../../support/watch.js';
+import { type Obj, type WatchEventType, isReady } from '@sandbank/testing';
 
 const controllerOf = (o: Obj) => o.metadata.ownerReferences?.find((r) => r.controller);
 

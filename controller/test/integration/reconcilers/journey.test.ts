@@ -12,7 +12,8 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
-import { integrationKubeConfig, waitFor } from '@sandbank/e2e';
+import { integrationKubeConfig } from '@sandbank/e2e';
+import { waitFor } from '@sandbank/testing';
 import { parseAllDocuments } from 'yaml';
 import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config.js';

@@ -4,14 +4,11 @@ import { jest } from '@jest/globals';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { ObjectMeta } from '@sandbank/api';
 import { z } from 'zod';
-import { createKubeClient } from '../../../src/kube/client.js';
-import { createInformer } from '../../../src/kube/informer.js';
-import { KubeError } from '../../../src/kube/errors.js';
-import { LEASES } from '../../../src/kube/resources.js';
-import { createTransport } from '../../../src/kube/transport.js';
-import type { KubeClient } from '../../../src/kube/types.js';
+import { KubeError, LEASES, createInformer, createKubeClient, createTransport } from '@sandbank/kube';
+import type { KubeClient } from '@sandbank/kube';
+import { EventLog } from '@sandbank/testing';
+import { captureLogs, createNamespace, deleteNamespace } from '../support.js';
 import { runLeaderElection, type LeaderElector } from '../../../src/runtime/leader-election.js';
-import { EventLog, captureLogs, createNamespace, deleteNamespace } from '../kube/support.js';
 
 // The integration project's testTimeout is not applied per project by jest; set it here.
 jest.setTimeout(60_000);
@@ -59,7 +56,9 @@ function partitionable(inner: KubeClient): { client: KubeClient; cut: () => void
     cut: () => (cut = true),
     client: {
       get: (t, n, name) => guard(() => inner.get(t, n, name)),
+      list: (t, n, o) => guard(() => inner.list(t, n, o)),
       create: (t, n, o) => guard(() => inner.create(t, n, o)),
+      createIfAbsent: (t, n, o) => guard(() => inner.createIfAbsent(t, n, o)),
       replace: (t, n, o) => guard(() => inner.replace(t, n, o)),
       mergePatch: (t, n, name, p, o) => guard(() => inner.mergePatch(t, n, name, p, o)),
       patchStatus: (t, n, name, s) => guard(() => inner.patchStatus(t, n, name, s)),

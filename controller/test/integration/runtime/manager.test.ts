@@ -4,16 +4,14 @@ import { jest } from '@jest/globals';
 import { ObjectMeta, keyOf, parseKey } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { z } from 'zod';
-import { createKubeClient } from '../../../src/kube/client.js';
-import { createInformer } from '../../../src/kube/informer.js';
-import { CONFIG_MAPS, LEASES } from '../../../src/kube/resources.js';
-import { createTransport } from '../../../src/kube/transport.js';
-import type { KubeObject } from '../../../src/kube/types.js';
+import { CONFIG_MAPS, LEASES, createInformer, createKubeClient, createTransport } from '@sandbank/kube';
+import type { KubeObject } from '@sandbank/kube';
+import { EventLog } from '@sandbank/testing';
+import { captureLogs, createNamespace, deleteNamespace } from '../support.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { createController } from '../../../src/runtime/controller.js';
 import { createManager } from '../../../src/runtime/manager.js';
 import { done } from '../../../src/runtime/result.js';
-import { EventLog, captureLogs, createNamespace, deleteNamespace } from '../kube/support.js';
 
 // The integration project's testTimeout is not applied per project by jest; set it here.
 jest.setTimeout(60_000);

@@ -1,8 +1,8 @@
 // Fault injection around the real transport: the API server stays real, but a test can cut the
 // live watch, hold new watches back (a "partition"), or make the next watch start from an old
 // resourceVersion so that the real server answers 410 Gone.
-import { KubeError } from '../../../src/kube/errors.js';
-import type { KubeTransport, RequestOptions, WatchOptions } from '../../../src/kube/transport.js';
+import { KubeError } from '../../src/errors.js';
+import type { KubeTransport, RequestOptions, WatchOptions } from '../../src/transport.js';
 
 export class FaultyTransport implements KubeTransport {
   /** Collection GETs (lists) and watches started, for assertions. */

@@ -1,16 +1,17 @@
 // EventRecorder on the real API server: an event per problem, repeats folded into its series.
 import { jest } from '@jest/globals';
-import { ObjectMeta } from '@sandbank/api';
+import { ObjectMeta, type Stored } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
+import { EventLog } from '@sandbank/testing';
 import { z } from 'zod';
-import { createKubeClient } from '../../../src/kube/client.js';
-import { createEventRecorder } from '../../../src/kube/events.js';
-import { createInformer } from '../../../src/kube/informer.js';
-import { CONFIG_MAPS, EVENTS } from '../../../src/kube/resources.js';
-import { createTransport } from '../../../src/kube/transport.js';
-import type { KubeObject } from '../../../src/kube/types.js';
-import type { Logger } from '../../../src/observability/logger.js';
-import { EventLog, captureLogs, createNamespace, deleteNamespace } from './support.js';
+import { createKubeClient } from '../../src/client.js';
+import { createEventRecorder } from '../../src/events.js';
+import { createInformer } from '../../src/informer.js';
+import { CONFIG_MAPS, EVENTS } from '../../src/resources.js';
+import { createTransport } from '../../src/transport.js';
+import type { Logger } from '../../src/logger.js';
+import type { InformerEvent, KubeObject } from '../../src/types.js';
+import { captureLogs, createNamespace, deleteNamespace } from './support.js';
 
 // The integration project's testTimeout is not applied per project by jest; set it here.
 jest.setTimeout(60_000);
@@ -55,8 +56,8 @@ describe('EventRecorder', () => {
 });
 
 async function recordAndCheck(
-  regarding: KubeObject,
-  events: EventLog<z.infer<typeof Event>>,
+  regarding: Stored<KubeObject>,
+  events: EventLog<InformerEvent<Stored<z.infer<typeof Event>>>>,
   log: Logger,
 ): Promise<void> {
   const recorder = createEventRecorder({

@@ -1,11 +1,14 @@
 /**
- * An informer that survives the API server: list, then watch from the list's resourceVersion;
- * on 410 Gone list again; on any other error, or a watch that ends too soon, wait with capped
- * exponential backoff and resume. (@kubernetes/client-node's ListWatch stops for good on most
- * errors, so this is our own loop on our transport.)
+ * An informer that survives the API server: list (page by page), then watch from the list's
+ * resourceVersion with bookmarks; when the server ends a watch, watch again from the last
+ * resourceVersion seen; on 410 Gone list again; on any other error, or a watch that ends at once
+ * without delivering a change, wait with capped exponential backoff and resume.
+ * (@kubernetes/client-node's ListWatch stops for good on most errors, so this is our own loop on
+ * our transport.)
  *
  * Guarantees:
- * - every object is parsed by the caller's zod schema; an invalid one is logged once per
+ * - every object is parsed by the caller's zod schema and must carry its stored identity (name,
+ *   uid, resourceVersion, and namespace for a namespaced kind); an invalid one is logged once per
  *   uid + resourceVersion and treated as absent (a cached object that turns invalid is deleted
  *   from the cache with a `delete` event: acting on its last valid version could undo the
  *   user's change);
@@ -16,35 +19,37 @@
  * - `hasSynced()` turns true after the first list and stays true;
  * - all work per event is O(1 + index values); a re-list is O(n).
  */
-import { formatZodError } from '@sandbank/api';
+import { formatZodError, storedSchema } from '@sandbank/api';
+import type { Stored } from '@sandbank/api';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { z } from 'zod';
-import type { Logger } from '../observability/logger.js';
-import type { Clock } from '../runtime/clock.js';
-import { realClock, sleep } from '../runtime/clock.js';
 import { KubeError, kubeErrorFromResponse, toKubeError } from './errors.js';
+import { listPages } from './list.js';
+import type { Logger } from './logger.js';
 import { resourcePath } from './resources.js';
 import { Store, objectKey } from './store.js';
 import type { KubeTransport, Query, WatchEvent } from './transport.js';
 import { transportFor } from './transport.js';
-import type { Indexer, Informer, InformerEvent, KubeObject, ResourceType } from './types.js';
+import type { ApiCollection, Indexer, Informer, InformerEvent, KubeObject } from './types.js';
 
-export interface InformerOptions<T extends KubeObject> {
-  readonly type: ResourceType;
+export interface InformerOptions<T extends KubeObject, N extends boolean> {
+  readonly type: ApiCollection<N>;
   readonly schema: z.ZodType<T>;
   /** Empty or absent: all namespaces. */
   readonly namespace?: string;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
-  readonly indexers?: Readonly<Record<string, Indexer<T>>>;
+  readonly indexers?: Readonly<Record<string, Indexer<Stored<T, N>>>>;
   readonly log: Logger;
+  /**
+   * Hears every failure of the list/watch loop (which then re-lists on `Gone`, or backs off and
+   * resumes), like client-go's watch error handler: a caller that must not miss a version
+   * learns here that it may have.
+   */
+  readonly onError?: (err: KubeError) => void;
   /** Defaults to the transport shared by everything built from the same KubeConfig. */
   readonly transport?: KubeTransport;
-  readonly clock?: Clock;
-  /**
-   * Objects per list page. 500 (client-go's default): big enough that 5,000 pods take ten round
-   * trips, small enough that one page never holds the API server or our heap for long.
-   */
+  /** Objects per list page; see list.ts. */
   readonly pageSize?: number;
   /**
    * Backoff after a failure: 200 ms doubling to 30 s. The first retry is quick because a watch
@@ -56,16 +61,13 @@ export interface InformerOptions<T extends KubeObject> {
   readonly backoffMaxMs?: number;
 }
 
-const DEFAULT_PAGE_SIZE = 500;
 const DEFAULT_BACKOFF_INITIAL_MS = 200;
 const DEFAULT_BACKOFF_MAX_MS = 30_000;
 /**
- * A watch that ends sooner than this without delivering anything counts as a failure (backoff
+ * A watch that ends sooner than this without delivering a change counts as a failure (backoff
  * applies): a server that closes watches at once would otherwise make us spin.
  */
 const MIN_HEALTHY_WATCH_MS = 1_000;
-/** Lists can be large; give them longer than a write. */
-const LIST_TIMEOUT_MS = 60_000;
 
 interface RawMeta {
   name?: unknown;
@@ -79,28 +81,27 @@ interface RawObject {
   metadata?: RawMeta;
 }
 
-interface RawList {
-  metadata?: { resourceVersion?: string; continue?: string };
-  items?: unknown[];
-}
-
-export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: InformerOptions<T>): Informer<T> {
+export function createInformer<T extends KubeObject, N extends boolean = true>(
+  kc: KubeConfig,
+  opts: InformerOptions<T, N>,
+): Informer<T, N> {
+  type S = Stored<T, N>;
   const transport = opts.transport ?? transportFor(kc);
-  const clock = opts.clock ?? realClock;
+  const schema = storedSchema(opts.schema, opts.type.namespaced);
   const log = opts.log.child({
     informer: opts.type.plural,
     ...(opts.namespace ? { namespace: opts.namespace } : {}),
   });
   const path = resourcePath(opts.type, opts.namespace);
+  const pageSize = opts.pageSize === undefined ? {} : { pageSize: opts.pageSize };
   const selectors: Query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
-  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
   const backoffInitialMs = opts.backoffInitialMs ?? DEFAULT_BACKOFF_INITIAL_MS;
   const backoffMaxMs = opts.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
 
-  const store = new Store<T>(opts.indexers, (index, obj, err) =>
+  const store = new Store<S>(opts.indexers, (index, obj, err) =>
     log.error({ err, index, name: obj.metadata.name }, 'indexer threw; object left out of that index'),
   );
-  const handlers: ((event: InformerEvent<T>) => void)[] = [];
+  const handlers: ((event: InformerEvent<S>) => void)[] = [];
   /** uid → resourceVersion of the invalid version already logged. */
   const invalidLogged = new Map<string, string>();
   let resourceVersion: string | undefined;
@@ -109,7 +110,7 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
   let listWaiters: (() => void)[] = [];
   let abort: AbortController | undefined;
 
-  const emit = (event: InformerEvent<T>): void => {
+  const emit = (event: InformerEvent<S>): void => {
     for (const handler of handlers) {
       try {
         handler(event);
@@ -126,9 +127,9 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
   };
 
   /** The schema-checked, frozen object; undefined (logged once) when invalid. */
-  const parse = (raw: RawObject): Readonly<T> | undefined => {
+  const parse = (raw: RawObject): Readonly<S> | undefined => {
     if (raw.metadata) delete raw.metadata.managedFields;
-    const result = opts.schema.safeParse(raw);
+    const result = schema.safeParse(raw);
     if (result.success) return deepFreeze(result.data);
     const uid = str(raw.metadata?.uid);
     const rv = str(raw.metadata?.resourceVersion);
@@ -149,7 +150,7 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
   };
 
   /** Applies a fresh object (or its absence when invalid) under `key` and emits the change. */
-  const apply = (key: string, obj: Readonly<T> | undefined): void => {
+  const apply = (key: string, obj: Readonly<S> | undefined): void => {
     const old = store.getByKey(key);
     if (obj === undefined) {
       if (old !== undefined) {
@@ -164,20 +165,12 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
   };
 
   const relist = async (signal: AbortSignal): Promise<void> => {
-    const fresh = new Map<string, Readonly<T> | undefined>();
+    const fresh = new Map<string, Readonly<S> | undefined>();
     const invalidUids = new Set<string>();
     let listRv: string | undefined;
-    let cont: string | undefined;
-    do {
-      const page = await transport.request<RawList>({
-        method: 'GET',
-        path,
-        query: { ...selectors, limit: pageSize, continue: cont },
-        timeoutMs: LIST_TIMEOUT_MS,
-        signal,
-      });
-      for (const item of page.items ?? []) {
-        const raw = item as RawObject;
+    for await (const page of listPages({ transport, path, query: selectors, signal, ...pageSize })) {
+      for (const item of page.items) {
+        const raw = (item ?? {}) as RawObject;
         const key = keyOfRaw(raw);
         const cached = store.getByKey(key);
         // Unchanged objects keep their cached (already parsed and frozen) version.
@@ -187,9 +180,8 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
         if (obj === undefined) invalidUids.add(str(raw.metadata?.uid));
         fresh.set(key, obj);
       }
-      listRv = page.metadata?.resourceVersion;
-      cont = page.metadata?.continue || undefined;
-    } while (cont !== undefined && !signal.aborted);
+      listRv = page.resourceVersion;
+    }
     if (signal.aborted) return;
 
     for (const [key, obj] of fresh) apply(key, obj);
@@ -223,7 +215,7 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
         if (old !== undefined) {
           // Report the final state when it parses (it carries the deletion's resourceVersion).
           if (raw.metadata) delete raw.metadata.managedFields;
-          const final = opts.schema.safeParse(raw);
+          const final = schema.safeParse(raw);
           emit({ type: 'delete', obj: final.success ? deepFreeze(final.data) : old });
         }
         break;
@@ -245,19 +237,19 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
   const watch = async (signal: AbortSignal): Promise<boolean> => {
     // Spread watch lifetimes (client-go uses 5–10 min) so many informers do not reconnect in step.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    const started = clock.now();
-    let events = 0;
+    const started = performance.now();
+    let changes = 0;
     await transport.watch({
       path,
       query: { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
       signal,
       deadlineMs: (timeoutSeconds + 30) * 1000,
       onEvent: (event) => {
-        events++;
+        if (event.type !== 'BOOKMARK') changes++;
         onWatchEvent(event);
       },
     });
-    return events > 0 || clock.now() - started >= MIN_HEALTHY_WATCH_MS;
+    return changes > 0 || performance.now() - started >= MIN_HEALTHY_WATCH_MS;
   };
 
   const run = async (signal: AbortSignal): Promise<void> => {
@@ -277,6 +269,7 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
       } catch (err) {
         if (signal.aborted) break;
         const e = toKubeError(err, `informer ${opts.type.plural}`);
+        opts.onError?.(e);
         if (e.kind === 'Gone' && !lastGone) {
           // The resourceVersion is older than the server's watch window: list again at once.
           // Twice in a row without a healthy watch in between gets backoff like any error.
@@ -292,7 +285,7 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
           { err: e.message, kind: e.kind, status: e.status, failures, delayMs },
           'list/watch failed; retrying',
         );
-        await sleep(clock, delayMs, signal);
+        await pause(delayMs, signal);
       }
     }
   };
@@ -328,6 +321,21 @@ export function createInformer<T extends KubeObject>(kc: KubeConfig, opts: Infor
       releaseListWaiters();
     },
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; never keeps the process alive. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+    if (signal.aborted) done();
+  });
 }
 
 function str(v: unknown): string {

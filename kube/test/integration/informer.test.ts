@@ -3,14 +3,15 @@
 import { jest } from '@jest/globals';
 import { EXTENSIONS_API_VERSION, ObjectMeta, SANDBOX_CLAIM_KIND, SandboxClaim } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
+import { EventLog, until } from '@sandbank/testing';
 import { z } from 'zod';
-import { createKubeClient } from '../../../src/kube/client.js';
-import { createInformer } from '../../../src/kube/informer.js';
-import { CONFIG_MAPS, SANDBOX_CLAIMS } from '../../../src/kube/resources.js';
-import { createTransport } from '../../../src/kube/transport.js';
-import type { Informer, KubeClient } from '../../../src/kube/types.js';
+import { createKubeClient } from '../../src/client.js';
+import { createInformer } from '../../src/informer.js';
+import { CONFIG_MAPS, SANDBOX_CLAIMS } from '../../src/resources.js';
+import { createTransport } from '../../src/transport.js';
+import type { Informer, KubeClient } from '../../src/types.js';
 import { FaultyTransport } from './faulty-transport.js';
-import { EventLog, captureLogs, createNamespace, deleteNamespace, until } from './support.js';
+import { captureLogs, createNamespace, deleteNamespace } from './support.js';
 
 // The integration project's testTimeout is not applied per project by jest; set it here.
 jest.setTimeout(60_000);

@@ -1,13 +1,24 @@
 /**
  * `KubeClient` for any ResourceType, core or custom, over the shared keep-alive transport. Every
- * write names field manager `sandbank-controller`; every failure is a `KubeError`.
+ * write names field manager `sandbank-controller` unless told otherwise; every failure is a
+ * `KubeError`; every object returned has been checked for its stored identity.
  */
+import { isStored } from '@sandbank/api';
+import type { Stored } from '@sandbank/api';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeError, isKubeError } from './errors.js';
+import { listPages } from './list.js';
 import { apiVersionOf, resourcePath } from './resources.js';
-import type { KubeTransport } from './transport.js';
+import type { KubeTransport, RequestOptions } from './transport.js';
 import { transportFor } from './transport.js';
-import type { DeleteOptions, KubeClient, KubeObject, ResourceType } from './types.js';
+import type {
+  DeleteOptions,
+  KubeClient,
+  KubeObject,
+  ListOptions,
+  ListResult,
+  ResourceType,
+} from './types.js';
 
 export const FIELD_MANAGER = 'sandbank-controller';
 
@@ -32,30 +43,75 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
     metadata: type.namespaced ? { ...obj.metadata, namespace } : obj.metadata,
   });
 
+  /** The object the server answered with; a `KubeError` when it lacks its stored identity. */
+  const read = async <T extends KubeObject, N extends boolean>(
+    type: ResourceType<N>,
+    req: RequestOptions,
+  ): Promise<Stored<T, N>> =>
+    storedOf<T, N>(type, await transport.request<T>(req), `${req.method} ${req.path}`);
+
+  const create = <T extends KubeObject, N extends boolean>(
+    type: ResourceType<N>,
+    namespace: string,
+    obj: T,
+  ): Promise<Stored<T, N>> =>
+    read<T, N>(type, {
+      method: 'POST',
+      path: resourcePath(type, namespace),
+      query: writeQuery,
+      body: complete(type, namespace, obj),
+    });
+
   return {
-    async get<T extends KubeObject>(
-      type: ResourceType,
+    async get<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
       namespace: string,
       name: string,
-    ): Promise<T | undefined> {
+    ): Promise<Stored<T, N> | undefined> {
       try {
-        return await transport.request<T>({ method: 'GET', path: resourcePath(type, namespace, name) });
+        return await read<T, N>(type, { method: 'GET', path: resourcePath(type, namespace, name) });
       } catch (err) {
         if (isKubeError(err, 'NotFound')) return undefined;
         throw err;
       }
     },
 
-    create<T extends KubeObject>(type: ResourceType, namespace: string, obj: T): Promise<T> {
-      return transport.request<T>({
-        method: 'POST',
-        path: resourcePath(type, namespace),
-        query: writeQuery,
-        body: complete(type, namespace, obj),
-      });
+    async list<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
+      namespace: string,
+      listOpts: ListOptions = {},
+    ): Promise<ListResult<Stored<T, N>>> {
+      const path = resourcePath(type, namespace);
+      const items: Stored<T, N>[] = [];
+      let resourceVersion = '';
+      const query = { labelSelector: listOpts.labelSelector, fieldSelector: listOpts.fieldSelector };
+      for await (const page of listPages({ transport, path, query })) {
+        for (const item of page.items) items.push(storedOf<T, N>(type, item as T, `GET ${path}`));
+        resourceVersion = page.resourceVersion;
+      }
+      return { items, resourceVersion };
     },
 
-    replace<T extends KubeObject>(type: ResourceType, namespace: string, obj: T): Promise<T> {
+    create,
+
+    async createIfAbsent<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
+      namespace: string,
+      obj: T,
+    ): Promise<Stored<T, N> | undefined> {
+      try {
+        return await create<T, N>(type, namespace, obj);
+      } catch (err) {
+        if (isKubeError(err, 'AlreadyExists')) return undefined;
+        throw err;
+      }
+    },
+
+    replace<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
+      namespace: string,
+      obj: T,
+    ): Promise<Stored<T, N>> {
       const name = obj.metadata.name;
       if (!name || !obj.metadata.resourceVersion) {
         // Without a resourceVersion a PUT overwrites whatever is there: never what we want.
@@ -67,7 +123,7 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
           ),
         );
       }
-      return transport.request<T>({
+      return read<T, N>(type, {
         method: 'PUT',
         path: resourcePath(type, namespace, name),
         query: writeQuery,
@@ -75,14 +131,14 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       });
     },
 
-    mergePatch<T extends KubeObject>(
-      type: ResourceType,
+    mergePatch<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
       namespace: string,
       name: string,
       patch: Record<string, unknown>,
       patchOpts?: { readonly resourceVersion?: string },
-    ): Promise<T> {
-      return transport.request<T>({
+    ): Promise<Stored<T, N>> {
+      return read<T, N>(type, {
         method: 'PATCH',
         path: resourcePath(type, namespace, name),
         query: writeQuery,
@@ -91,13 +147,13 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       });
     },
 
-    patchStatus<T extends KubeObject>(
-      type: ResourceType,
+    patchStatus<T extends KubeObject, N extends boolean>(
+      type: ResourceType<N>,
       namespace: string,
       name: string,
       status: Record<string, unknown>,
-    ): Promise<T> {
-      return transport.request<T>({
+    ): Promise<Stored<T, N>> {
+      return read<T, N>(type, {
         method: 'PATCH',
         path: resourcePath(type, namespace, name, 'status'),
         query: writeQuery,
@@ -133,6 +189,23 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       }
     },
   };
+}
+
+/**
+ * `obj` as a stored object of `type`'s scope. Only the identity is checked: the client has no
+ * schema for T (informers parse with one), and trusts the API server for the rest.
+ */
+function storedOf<T extends KubeObject, N extends boolean>(
+  type: ResourceType<N>,
+  obj: T,
+  what: string,
+): Stored<T, N> {
+  if (isStored(obj, type.namespaced)) return obj;
+  throw new KubeError(
+    'Other',
+    0,
+    `${what}: the ${type.kind} returned lacks its name, uid or resourceVersion`,
+  );
 }
 
 /** The patch with `metadata.resourceVersion` set: the server then refuses it (409) if stale. */

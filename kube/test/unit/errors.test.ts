@@ -1,4 +1,4 @@
-import { KubeError, isKubeError, kindOf, toKubeError } from '../../../src/kube/errors.js';
+import { KubeError, isKubeError, kindOf, toKubeError } from '../../src/errors.js';
 
 describe('kindOf', () => {
   it.each([

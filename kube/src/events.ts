@@ -4,7 +4,7 @@
  * aggregation window bumps the existing Event's `series` instead of creating another object, so
  * a reconciler stuck on a bad spec does not fill etcd with copies.
  */
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from './logger.js';
 import { apiVersionOf, EVENTS } from './resources.js';
 import { microTime } from './time.js';
 import type { EventRecorder, KubeClient, KubeObject } from './types.js';
@@ -98,7 +98,7 @@ export function createEventRecorder(opts: EventRecorderOptions): EventRecorder {
           resourceVersion: regarding.metadata.resourceVersion,
         },
       })
-      .then((event) => ({ name: event.metadata.name ?? '', namespace }));
+      .then((event) => ({ name: event.metadata.name, namespace }));
     const entry: Series = { created: created.catch(() => undefined), count: 1, firstAt: at };
     series.delete(key);
     series.set(key, entry);

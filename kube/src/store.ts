@@ -3,6 +3,7 @@
  * all kept in step on every change in O(1 + index values) — no scan per event, so thousands of
  * pods cost nothing per update. Objects are stored as given (the informer freezes them).
  */
+import type { Stored } from '@sandbank/api';
 import type { Indexer, KubeObject } from './types.js';
 
 /** `namespace/name`, or `name` for cluster-scoped objects (client-go's key format). */
@@ -17,7 +18,8 @@ interface Index<T> {
   readonly values: Map<string, Map<string, Readonly<T>>>;
 }
 
-export class Store<T extends KubeObject> {
+/** Holds stored objects: their name is always there, their namespace for namespaced kinds. */
+export class Store<T extends Stored<KubeObject, boolean>> {
   private readonly byKey = new Map<string, Readonly<T>>();
   private readonly byNamespace = new Map<string, Map<string, Readonly<T>>>();
   private readonly indexes = new Map<string, Index<T>>();
@@ -67,7 +69,7 @@ export class Store<T extends KubeObject> {
 
   /** Inserts or replaces; returns the previous object under the same key. */
   upsert(obj: Readonly<T>): Readonly<T> | undefined {
-    const name = obj.metadata.name ?? '';
+    const name = obj.metadata.name;
     const namespace = obj.metadata.namespace ?? '';
     const key = objectKey(namespace, name);
     const old = this.byKey.get(key);
@@ -90,7 +92,7 @@ export class Store<T extends KubeObject> {
     this.byKey.delete(key);
     const namespace = old.metadata.namespace ?? '';
     const ns = this.byNamespace.get(namespace);
-    ns?.delete(old.metadata.name ?? '');
+    ns?.delete(old.metadata.name);
     if (ns?.size === 0) this.byNamespace.delete(namespace);
     this.unindex(key, old);
     return old;

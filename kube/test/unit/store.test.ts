@@ -1,18 +1,27 @@
-import { Store, objectKey } from '../../../src/kube/store.js';
-import type { KubeObject } from '../../../src/kube/types.js';
+import type { Stored } from '@sandbank/api';
+import { Store, objectKey } from '../../src/store.js';
+import type { KubeObject } from '../../src/types.js';
 
-const pod = (ns: string, name: string, pool?: string, rv = '1'): KubeObject => ({
-  metadata: { namespace: ns, name, resourceVersion: rv, ...(pool ? { labels: { pool } } : {}) },
+type Pod = Stored<KubeObject>;
+
+const pod = (ns: string, name: string, pool?: string, rv = '1'): Pod => ({
+  metadata: {
+    namespace: ns,
+    name,
+    uid: `uid-${ns}-${name}`,
+    resourceVersion: rv,
+    ...(pool ? { labels: { pool } } : {}),
+  },
 });
 
-const byPool = (o: Readonly<KubeObject>): readonly string[] => {
+const byPool = (o: Readonly<Pod>): readonly string[] => {
   const p = o.metadata.labels?.['pool'];
-  return p ? [`${o.metadata.namespace ?? ''}/${p}`] : [];
+  return p ? [`${o.metadata.namespace}/${p}`] : [];
 };
 
 describe('Store', () => {
   it('gets and lists by key and namespace', () => {
-    const s = new Store<KubeObject>();
+    const s = new Store<Pod>();
     s.upsert(pod('a', 'p1'));
     s.upsert(pod('a', 'p2'));
     s.upsert(pod('b', 'p1'));
@@ -26,7 +35,7 @@ describe('Store', () => {
   });
 
   it('keeps indexes in step with updates and removals', () => {
-    const s = new Store<KubeObject>({ byPool });
+    const s = new Store<Pod>({ byPool });
     s.upsert(pod('ns', 'p1', 'x'));
     s.upsert(pod('ns', 'p2', 'x'));
     s.upsert(pod('ns', 'p3', 'y'));
@@ -57,12 +66,12 @@ describe('Store', () => {
   });
 
   it('throws on an unknown index name', () => {
-    expect(() => new Store<KubeObject>({ byPool }).byIndex('bypool', 'x')).toThrow(/no index named "bypool"/);
+    expect(() => new Store<Pod>({ byPool }).byIndex('bypool', 'x')).toThrow(/no index named "bypool"/);
   });
 
   it('survives a throwing indexer and reports it', () => {
     const errors: string[] = [];
-    const s = new Store<KubeObject>(
+    const s = new Store<Pod>(
       {
         bad: () => {
           throw new Error('nope');
@@ -76,7 +85,7 @@ describe('Store', () => {
   });
 
   it('handles thousands of objects in linear time', () => {
-    const s = new Store<KubeObject>({ byPool });
+    const s = new Store<Pod>({ byPool });
     const n = 20_000;
     const start = performance.now();
     for (let i = 0; i < n; i++) s.upsert(pod('ns', `p${i}`, `pool${i % 10}`));

@@ -1,5 +1,5 @@
 /**
- * Where each kind the controller touches lives in the API, and the URL paths built from that.
+ * Where each kind Sandbank touches lives in the API, and the URL paths built from that.
  * Events use `events.k8s.io/v1`: it carries the reporting controller and instance, has series
  * for repeats, and `kubectl describe` shows it like core events (same storage).
  */
@@ -17,10 +17,18 @@ import {
   SANDBOX_WARM_POOL_KIND,
   SANDBOX_WARM_POOL_PLURAL,
 } from '@sandbank/api';
-import type { ResourceType } from './types.js';
+import type { ApiCollection, ResourceType } from './types.js';
 
-const namespaced = (group: string, version: string, plural: string, kind: string): ResourceType =>
+const namespaced = (group: string, version: string, plural: string, kind: string): ResourceType<true> =>
   Object.freeze({ group, version, plural, kind, namespaced: true });
+
+export const NAMESPACES: ResourceType<false> = Object.freeze({
+  group: '',
+  version: 'v1',
+  plural: 'namespaces',
+  kind: 'Namespace',
+  namespaced: false,
+});
 
 export const PODS = namespaced('', 'v1', 'pods', 'Pod');
 export const SERVICES = namespaced('', 'v1', 'services', 'Service');
@@ -55,7 +63,7 @@ export const SANDBOX_CLAIMS = namespaced(
 );
 
 /** `v1` for the core group, `group/version` otherwise. */
-export function apiVersionOf(type: ResourceType): string {
+export function apiVersionOf(type: ApiCollection): string {
   return type.group === '' ? type.version : `${type.group}/${type.version}`;
 }
 
@@ -64,7 +72,7 @@ export function apiVersionOf(type: ResourceType): string {
  * absent namespace on a namespaced type means all namespaces (list and watch only).
  */
 export function resourcePath(
-  type: ResourceType,
+  type: ApiCollection,
   namespace?: string,
   name?: string,
   subresource?: string,

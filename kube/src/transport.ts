@@ -82,7 +82,8 @@ export interface TransportOptions {
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 const DEFAULT_MAX_SOCKETS = 64;
 const DEFAULT_AUTH_REFRESH_MS = 60_000;
-const USER_AGENT = 'sandbank-controller';
+// The controller and the router share this transport; audit logs tell them apart by service account.
+const USER_AGENT = 'sandbank';
 /**
  * Idle kept-alive sockets are closed after 30 s, well before the API server's own idle timeout
  * (90 s): otherwise a request can be written to a socket the server is closing at that moment,

@@ -1,4 +1,4 @@
-import { deepFreeze } from '../../../src/kube/informer.js';
+import { deepFreeze } from '../../src/informer.js';
 import {
   EVENTS,
   LEASES,
@@ -7,8 +7,8 @@ import {
   SANDBOX_CLAIMS,
   apiVersionOf,
   resourcePath,
-} from '../../../src/kube/resources.js';
-import { microTime } from '../../../src/kube/time.js';
+} from '../../src/resources.js';
+import { microTime } from '../../src/time.js';
 
 describe('resourcePath', () => {
   it.each([

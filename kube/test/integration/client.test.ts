@@ -4,11 +4,11 @@ import type { ClientRequest } from 'node:http';
 import { jest } from '@jest/globals';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { EXTENSIONS_API_VERSION, SANDBOX_CLAIM_KIND, type SandboxClaim } from '@sandbank/api';
-import { createKubeClient } from '../../../src/kube/client.js';
-import { KubeError, isKubeError } from '../../../src/kube/errors.js';
-import { CONFIG_MAPS, SANDBOX_CLAIMS } from '../../../src/kube/resources.js';
-import { createTransport } from '../../../src/kube/transport.js';
-import type { KubeClient, KubeObject } from '../../../src/kube/types.js';
+import { createKubeClient } from '../../src/client.js';
+import { KubeError, isKubeError } from '../../src/errors.js';
+import { CONFIG_MAPS, SANDBOX_CLAIMS } from '../../src/resources.js';
+import { createTransport } from '../../src/transport.js';
+import type { KubeClient, KubeObject } from '../../src/types.js';
 import { createNamespace, deleteNamespace } from './support.js';
 
 // The integration project's testTimeout is not applied per project by jest; set it here.
@@ -65,6 +65,33 @@ describe('KubeClient', () => {
     expect([dup.kind, dup.status]).toEqual(['AlreadyExists', 409]);
   });
 
+  it('returns stored objects: identity filled in by the server', async () => {
+    const created = await client.create<ConfigMap>(CONFIG_MAPS, ns, {
+      metadata: { generateName: 'generated-' },
+      data: {},
+    });
+    expect(created.metadata.name).toMatch(/^generated-/);
+    expect(created.metadata.namespace).toBe(ns);
+    expect(created.metadata.uid).not.toBe('');
+    expect(created.metadata.resourceVersion).not.toBe('');
+  });
+
+  it('createIfAbsent creates once and then answers undefined, leaving the first object as it was', async () => {
+    const first = await client.createIfAbsent<ConfigMap>(CONFIG_MAPS, ns, cm('once', { n: '1' }));
+    expect(first?.data).toEqual({ n: '1' });
+    expect(await client.createIfAbsent<ConfigMap>(CONFIG_MAPS, ns, cm('once', { n: '2' }))).toBeUndefined();
+    expect((await client.get<ConfigMap>(CONFIG_MAPS, ns, 'once'))?.metadata.uid).toBe(first?.metadata.uid);
+    expect((await client.get<ConfigMap>(CONFIG_MAPS, ns, 'once'))?.data).toEqual({ n: '1' });
+  });
+
+  it('lists a collection with its selectors', async () => {
+    await client.create<ConfigMap>(CONFIG_MAPS, ns, { metadata: { name: 'l1', labels: { list: 'yes' } } });
+    await client.create<ConfigMap>(CONFIG_MAPS, ns, { metadata: { name: 'l2', labels: { list: 'no' } } });
+    const listed = await client.list<ConfigMap>(CONFIG_MAPS, ns, { labelSelector: 'list=yes' });
+    expect(listed.items.map((o) => o.metadata.name)).toEqual(['l1']);
+    expect(listed.resourceVersion).not.toBe('');
+  });
+
   it('maps a server-side validation failure to Invalid', async () => {
     const e = await rejection(client.create(CONFIG_MAPS, ns, cm('Not_A_Name')));
     expect([e.kind, e.status]).toEqual(['Invalid', 422]);
@@ -96,7 +123,7 @@ describe('KubeClient', () => {
         ns,
         'p',
         { data: { a: 'x' } },
-        { resourceVersion: v1.metadata.resourceVersion ?? '' },
+        { resourceVersion: v1.metadata.resourceVersion },
       ),
     );
     expect(stale.kind).toBe('Conflict');
@@ -106,7 +133,7 @@ describe('KubeClient', () => {
       ns,
       'p',
       { metadata: { labels: { bound: 'yes' } }, data: { a: null } },
-      { resourceVersion: v2.metadata.resourceVersion ?? '' },
+      { resourceVersion: v2.metadata.resourceVersion },
     );
     expect(v3.data).toEqual({ b: '2', c: '3' });
     expect(v3.metadata.labels).toEqual({ bound: 'yes' });
@@ -163,14 +190,14 @@ describe('KubeClient', () => {
 
     const updated = await client.mergePatch<ConfigMap>(CONFIG_MAPS, ns, 'd', { data: { x: '1' } });
     const staleRv = await rejection(
-      client.delete(CONFIG_MAPS, ns, 'd', { resourceVersion: obj.metadata.resourceVersion ?? '' }),
+      client.delete(CONFIG_MAPS, ns, 'd', { resourceVersion: obj.metadata.resourceVersion }),
     );
     expect(staleRv.kind).toBe('Conflict');
 
     expect(
       await client.delete(CONFIG_MAPS, ns, 'd', {
-        uid: obj.metadata.uid ?? '',
-        resourceVersion: updated.metadata.resourceVersion ?? '',
+        uid: obj.metadata.uid,
+        resourceVersion: updated.metadata.resourceVersion,
         propagationPolicy: 'Background',
       }),
     ).toBe(true);

@@ -1,0 +1,56 @@
+/**
+ * @sandbank/kube — the one way Sandbank talks to the API server: a keep-alive transport, a typed
+ * client, one error type, kubeconfig loading, and informers (paged list + watch, cached, indexed).
+ */
+export { createKubeClient, FIELD_MANAGER } from './client.js';
+export type { KubeClientOptions } from './client.js';
+export { KubeError, isKubeError, toKubeError } from './errors.js';
+export { createEventRecorder } from './events.js';
+export type { EventRecorderOptions } from './events.js';
+export { createInformer } from './informer.js';
+export type { InformerOptions } from './informer.js';
+export { loadKubeConfig } from './kubeconfig.js';
+export type { KubeConfig } from './kubeconfig.js';
+export type { Logger } from './logger.js';
+export {
+  CONFIG_MAPS,
+  EVENTS,
+  LEASES,
+  NAMESPACES,
+  NETWORK_POLICIES,
+  PERSISTENT_VOLUME_CLAIMS,
+  PODS,
+  SANDBOXES,
+  SANDBOX_CLAIMS,
+  SANDBOX_TEMPLATES,
+  SANDBOX_WARM_POOLS,
+  SERVICES,
+  apiVersionOf,
+  resourcePath,
+} from './resources.js';
+export { microTime } from './time.js';
+export { createTransport, transportFor } from './transport.js';
+export type {
+  KubeTransport,
+  Query,
+  QueryValue,
+  RequestOptions,
+  TransportOptions,
+  WatchEvent,
+  WatchOptions,
+} from './transport.js';
+export type {
+  ApiCollection,
+  Cache,
+  DeleteOptions,
+  EventRecorder,
+  Indexer,
+  Informer,
+  InformerEvent,
+  KubeClient,
+  KubeErrorKind,
+  KubeObject,
+  ListOptions,
+  ListResult,
+  ResourceType,
+} from './types.js';

@@ -1,0 +1,40 @@
+// Shared by this package's integration suites: a namespace per suite and a log that keeps its lines.
+import { NAMESPACES } from '../../src/resources.js';
+import type { Logger } from '../../src/logger.js';
+import type { KubeClient } from '../../src/types.js';
+
+/** Creates a fresh namespace `<prefix>-xxxxx`; delete it with `deleteNamespace`. */
+export const createNamespace = async (client: KubeClient, prefix: string): Promise<string> =>
+  (await client.create(NAMESPACES, '', { metadata: { generateName: `${prefix}-` } })).metadata.name;
+
+export const deleteNamespace = (client: KubeClient, name: string): Promise<boolean> =>
+  client.delete(NAMESPACES, '', name);
+
+export interface LogCapture {
+  readonly log: Logger;
+  /** One record per line: the bindings of its logger, its fields, `level` and `msg`. */
+  readonly lines: Record<string, unknown>[];
+}
+
+/** A logger whose lines are kept for assertions (and printed with SANDBANK_TEST_LOGS=1). */
+export function captureLogs(): LogCapture {
+  const lines: Record<string, unknown>[] = [];
+  const echo = process.env['SANDBANK_TEST_LOGS'] === '1';
+  const logger = (bindings: Record<string, unknown>): Logger => {
+    const at =
+      (level: string) =>
+      (fields: object, msg: string): void => {
+        const line = { ...bindings, ...fields, level, msg };
+        if (echo) process.stderr.write(`${JSON.stringify(line)}\n`);
+        lines.push(line);
+      };
+    return {
+      child: (more) => logger({ ...bindings, ...more }),
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+    };
+  };
+  return { log: logger({}), lines };
+}
