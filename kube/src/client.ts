@@ -14,6 +14,7 @@ import { transportFor } from './transport.js';
 import type {
   DeleteOptions,
   KubeClient,
+  KubeErrorKind,
   KubeObject,
   ListOptions,
   ListResult,
@@ -68,12 +69,8 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       namespace: string,
       name: string,
     ): Promise<Stored<T, N> | undefined> {
-      try {
-        return await read<T, N>(type, { method: 'GET', path: resourcePath(type, namespace, name) });
-      } catch (err) {
-        if (isKubeError(err, 'NotFound')) return undefined;
-        throw err;
-      }
+      const path = resourcePath(type, namespace, name);
+      return answerOn('NotFound', undefined, read<T, N>(type, { method: 'GET', path }));
     },
 
     async list<T extends KubeObject, N extends boolean>(
@@ -94,17 +91,12 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
 
     create,
 
-    async createIfAbsent<T extends KubeObject, N extends boolean>(
+    createIfAbsent<T extends KubeObject, N extends boolean>(
       type: ResourceType<N>,
       namespace: string,
       obj: T,
     ): Promise<Stored<T, N> | undefined> {
-      try {
-        return await create<T, N>(type, namespace, obj);
-      } catch (err) {
-        if (isKubeError(err, 'AlreadyExists')) return undefined;
-        throw err;
-      }
+      return answerOn('AlreadyExists', undefined, create<T, N>(type, namespace, obj));
     },
 
     replace<T extends KubeObject, N extends boolean>(
@@ -162,7 +154,7 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       });
     },
 
-    async delete(
+    delete(
       type: ResourceType,
       namespace: string,
       name: string,
@@ -176,19 +168,28 @@ export function createKubeClient(kc: KubeConfig, opts: KubeClientOptions = {}): 
       if (Object.keys(preconditions).length > 0) body['preconditions'] = preconditions;
       if (deleteOpts.propagationPolicy !== undefined)
         body['propagationPolicy'] = deleteOpts.propagationPolicy;
-      try {
-        await transport.request<unknown>({
-          method: 'DELETE',
-          path: resourcePath(type, namespace, name),
-          body,
-        });
-        return true;
-      } catch (err) {
-        if (isKubeError(err, 'NotFound')) return false;
-        throw err;
-      }
+      const deleting = transport.request<unknown>({
+        method: 'DELETE',
+        path: resourcePath(type, namespace, name),
+        body,
+      });
+      return answerOn(
+        'NotFound',
+        false,
+        deleting.then(() => true),
+      );
     },
   };
+}
+
+/** What `call` resolves to, or `answer` when it fails with a `kind` error: an answer, not a failure. */
+async function answerOn<V, A>(kind: KubeErrorKind, answer: A, call: Promise<V>): Promise<V | A> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isKubeError(err, kind)) return answer;
+    throw err;
+  }
 }
 
 /**

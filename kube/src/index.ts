@@ -52,5 +52,6 @@ export type {
   KubeObject,
   ListOptions,
   ListResult,
+  ObjectWrite,
   ResourceType,
 } from './types.js';

@@ -54,6 +54,13 @@ export interface ListResult<T> {
   readonly resourceVersion: string;
 }
 
+/** Writes the whole object `obj` of `type` to `namespace`; resolves with what the server stored. */
+export type ObjectWrite = <T extends KubeObject, N extends boolean = true>(
+  type: ResourceType<N>,
+  namespace: string,
+  obj: T,
+) => Promise<Stored<T, N>>;
+
 /**
  * Writes and authoritative reads. Every method throws `KubeError` (see errors.ts) on failure.
  * Every object returned carries its stored identity (a response without it is a `KubeError`);
@@ -73,11 +80,7 @@ export interface KubeClient {
     namespace: string,
     opts?: ListOptions,
   ): Promise<ListResult<Stored<T, N>>>;
-  create<T extends KubeObject, N extends boolean = true>(
-    type: ResourceType<N>,
-    namespace: string,
-    obj: T,
-  ): Promise<Stored<T, N>>;
+  readonly create: ObjectWrite;
   /**
    * Creates `obj` unless an object of that name exists: undefined then (409 AlreadyExists is the
    * answer, not a failure). For objects whose name says what they are, e.g. a Service per pod.
@@ -91,11 +94,7 @@ export interface KubeClient {
    * PUT of the whole object. `obj.metadata.resourceVersion` must be set: the write succeeds only
    * if nobody changed the object since (409 Conflict otherwise) — the exclusive win of binding.
    */
-  replace<T extends KubeObject, N extends boolean = true>(
-    type: ResourceType<N>,
-    namespace: string,
-    obj: T,
-  ): Promise<Stored<T, N>>;
+  readonly replace: ObjectWrite;
   /**
    * JSON merge patch of the object (not its status). With `resourceVersion` the patch carries
    * it, so the server refuses it with 409 if the object changed since.

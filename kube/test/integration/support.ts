@@ -10,22 +10,18 @@ export const createNamespace = async (client: KubeClient, prefix: string): Promi
 export const deleteNamespace = (client: KubeClient, name: string): Promise<boolean> =>
   client.delete(NAMESPACES, '', name);
 
-export interface LogCapture {
-  readonly log: Logger;
-  /** One record per line: the bindings of its logger, its fields, `level` and `msg`. */
-  readonly lines: Record<string, unknown>[];
-}
-
-/** A logger whose lines are kept for assertions (and printed with SANDBANK_TEST_LOGS=1). */
-export function captureLogs(): LogCapture {
+/**
+ * A logger whose lines are kept for assertions (and printed with SANDBANK_TEST_LOGS=1): one
+ * record per line, with the bindings of its logger, its fields, `level` and `msg`.
+ */
+export function captureLogs(): { readonly log: Logger; readonly lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
-  const echo = process.env['SANDBANK_TEST_LOGS'] === '1';
   const logger = (bindings: Record<string, unknown>): Logger => {
     const at =
       (level: string) =>
       (fields: object, msg: string): void => {
         const line = { ...bindings, ...fields, level, msg };
-        if (echo) process.stderr.write(`${JSON.stringify(line)}\n`);
+        if (process.env['SANDBANK_TEST_LOGS'] === '1') process.stderr.write(`${JSON.stringify(line)}\n`);
         lines.push(line);
       };
     return {
