@@ -77,6 +77,21 @@ module.exports = {
       to: { path: '^(api|controller|router|clients)/' },
     },
     {
+      name: 'testing-only-from-tests',
+      comment: '@sandbank/testing is test and benchmark support: no package ships it.',
+      severity: 'error',
+      from: { path: '^(clients/ts|[^/]+)/src/', pathNot: '^testing/' },
+      to: { path: '^testing/' },
+    },
+    {
+      name: 'no-reaching-into-another-packages-tests',
+      comment:
+        "What tests of several packages share lives in @sandbank/testing, not in one package's test/ folder.",
+      severity: 'error',
+      from: { path: '^(clients/ts|[^/]+)/' },
+      to: { path: '^(clients/ts|[^/]+)/test/', pathNot: '^$1/test/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       from: {},

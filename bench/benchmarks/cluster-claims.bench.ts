@@ -10,8 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { EXT, claimBody, createClaim } from '@sandbank/testing';
-import { ClaimTracker, type ClaimTimes } from '../../controller/test/support/claim-tracker.js';
+import { type ClaimTimes, ClaimTracker, EXT, claimBody, createClaim } from '@sandbank/testing';
 import type { Benchmark, ResultInput } from '../src/index.js';
 import {
   NS,

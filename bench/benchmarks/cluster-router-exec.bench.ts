@@ -8,9 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { createClaim } from '@sandbank/testing';
+import { ClaimTracker, createClaim } from '@sandbank/testing';
 import { portForward } from '../../e2e/src/cluster/kubectl.js';
-import { ClaimTracker } from '../../controller/test/support/claim-tracker.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 import {
   NS,

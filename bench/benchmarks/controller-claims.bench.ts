@@ -17,6 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { getJson } from '@sandbank/e2e';
 import {
+  type ClaimTimes,
+  ClaimTracker,
   type ControllerProcess,
   EXT,
   type Obj,
@@ -36,7 +38,6 @@ import {
   startController,
   waitControllerReady,
 } from '@sandbank/testing';
-import { ClaimTracker, type ClaimTimes } from '../../controller/test/support/claim-tracker.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
 const SEQUENTIAL = 300;

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import {
+  ClaimTracker,
   type ControllerProcess,
   EXT,
   bundleController,
@@ -25,7 +26,6 @@ import {
   startController,
   waitControllerReady,
 } from '@sandbank/testing';
-import { ClaimTracker } from '../../controller/test/support/claim-tracker.js';
 import type { Benchmark } from '../src/index.js';
 
 const SANDBOXES = 1000;

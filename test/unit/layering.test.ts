@@ -53,6 +53,10 @@ const clean = {
   'controller/src/reconcilers/sandbox/index.ts': "import { p } from './plan.js';\nexport const r = p;\n",
   'controller/src/runtime/queue.ts': 'export const q = 1;\n',
   'router/src/app.ts': "import { a } from '../../api/src/index.js';\nexport const app = a;\n",
+  'testing/src/index.ts': 'export const t = 1;\n',
+  'router/test/helpers/agent.ts': 'export const h = 1;\n',
+  'router/test/unit/app.test.ts':
+    "import { t } from '../../../testing/src/index.js';\nimport { h } from '../helpers/agent.js';\nexport const u = t + h;\n",
 };
 
 it('passes a tree that keeps the rules', () => {
@@ -93,6 +97,17 @@ it.each([
     {
       'controller/src/x.ts': 'export const x = 1;\n',
       'kube/src/client.ts': "import { x } from '../../controller/src/x.js';\nexport const k = x;\n",
+    },
+  ],
+  [
+    'testing-only-from-tests',
+    { 'router/src/app.ts': "import { t } from '../../testing/src/index.js';\nexport const app = t;\n" },
+  ],
+  [
+    'no-reaching-into-another-packages-tests',
+    {
+      'bench/benchmarks/b.bench.ts':
+        "import { h } from '../../router/test/helpers/agent.js';\nexport const b = h;\n",
     },
   ],
   [

@@ -11,10 +11,13 @@ import { repoRoot } from '@sandbank/e2e';
 import { memoryOf } from './measure.js';
 
 const MAIN = join(repoRoot, 'controller', 'src', 'main.ts');
+/** The workspace packages the controller imports: bundled from their sources (they have no dist/ here). */
+const CONTROLLER_WORKSPACES = ['api', 'kube'] as const;
 
 /**
- * Bundles main.ts and the api sources into one plain JavaScript file with esbuild (npm packages
- * stay external and load from node_modules), so a benchmark runs what `node dist/main.js` runs:
+ * Bundles main.ts and the sources of the workspace packages it imports into one plain JavaScript
+ * file with esbuild (npm packages stay external and load from node_modules), so a benchmark runs
+ * what `node dist/main.js` runs:
  * no TypeScript loader in the process, whose memory and start-up would count against the
  * controller. Returns the file's path (under node_modules/.cache, which git ignores).
  */
@@ -29,7 +32,9 @@ export function bundleController(): string {
       '--format=esm',
       '--target=node20',
       '--packages=external',
-      `--alias:@sandbank/api=${join(repoRoot, 'api', 'src', 'index.ts')}`,
+      ...CONTROLLER_WORKSPACES.map(
+        (pkg) => `--alias:@sandbank/${pkg}=${join(repoRoot, pkg, 'src', 'index.ts')}`,
+      ),
       `--outfile=${out}`,
       '--log-level=warning',
     ],

@@ -6,7 +6,8 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Labels } from '@sandbank/api';
-import { collectionPaths, isReady, type CollectionWatch, type Obj, watchCollection } from '@sandbank/testing';
+import { collectionPaths, isReady, type Obj } from './fixtures.js';
+import { watchCollection, type CollectionWatch } from './wait.js';
 
 export interface ClaimTimes {
   uid?: string;
