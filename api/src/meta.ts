@@ -129,17 +129,24 @@ export function parseKey(key: string): ObjectKey {
     : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
-/** The ownerReference that marks `owner` as the controller of another object. */
+/**
+ * The ownerReference that marks `owner` as the controller of another object. Only a stored owner
+ * (see `Stored`) has the UID it names, which only the API server assigns. The server refuses a
+ * child whose reference lacks it, far from the code that built it: an empty name or UID throws
+ * here instead.
+ */
 export function controllerRef(owner: {
-  apiVersion: string;
-  kind: string;
-  metadata: { name?: string | undefined; uid?: string | undefined };
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly uid: string };
 }): OwnerReference {
+  const { name, uid } = owner.metadata;
+  if (!name || !uid) throw new TypeError(`controllerRef: the ${owner.kind} owner has no stored name and uid`);
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,
-    name: owner.metadata.name ?? '',
-    uid: owner.metadata.uid ?? '',
+    name,
+    uid,
     controller: true,
     blockOwnerDeletion: true,
   };

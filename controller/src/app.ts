@@ -4,7 +4,15 @@
  * against the real API server.
  */
 import { z } from 'zod';
-import { ObjectMeta, Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
+import {
+  ObjectMeta,
+  Pod,
+  Sandbox,
+  SandboxClaim,
+  SandboxTemplate,
+  SandboxWarmPool,
+  type Stored,
+} from '@sandbank/api';
 import type { ControllerConfig } from './config.js';
 import { workersFor } from './config.js';
 import {
@@ -20,10 +28,10 @@ import {
   SANDBOX_WARM_POOLS,
   SERVICES,
 } from '@sandbank/kube';
-import type { KubeConfig, Informer, KubeObject, ResourceType } from '@sandbank/kube';
+import type { KubeConfig, Indexer, Informer, KubeObject, ResourceType } from '@sandbank/kube';
 import type { Logger } from './observability/logger.js';
 import type { ControllerMetrics } from './observability/metrics.js';
-import type { Cached, Caches, OpaqueObject, ReconcilerDeps } from './reconcilers/deps.js';
+import type { Caches, Informers, OpaqueObject, ReconcilerDeps } from './reconcilers/deps.js';
 import {
   Index,
   byClaimUid,
@@ -32,12 +40,12 @@ import {
   byTemplateName,
   byUid,
 } from './reconcilers/indexes.js';
-import { createSandboxReconciler, SANDBOX_CONTROLLER } from './reconcilers/sandbox/index.js';
-import { createClaimReconciler, CLAIM_CONTROLLER } from './reconcilers/sandbox-claim/index.js';
-import { createTemplateReconciler, TEMPLATE_CONTROLLER } from './reconcilers/sandbox-template/index.js';
-import { createPoolReconciler, POOL_CONTROLLER } from './reconcilers/sandbox-warm-pool/index.js';
-import { wireEvents, type Informers } from './reconcilers/wiring.js';
-import { createController, type Reconcile } from './runtime/controller.js';
+import { createSandboxReconciler } from './reconcilers/sandbox/index.js';
+import { createClaimReconciler } from './reconcilers/sandbox-claim/index.js';
+import { createTemplateReconciler } from './reconcilers/sandbox-template/index.js';
+import { createPoolReconciler } from './reconcilers/sandbox-warm-pool/index.js';
+import { wireWatches } from './reconcilers/wiring.js';
+import { createController } from './runtime/controller.js';
 import { Expectations } from './runtime/expectations.js';
 import { createManager, type Manager } from './runtime/manager.js';
 
@@ -66,7 +74,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
   const informer = <T extends KubeObject>(
     type: ResourceType<true>,
     schema: z.ZodType<T>,
-    indexers: Record<string, (o: Readonly<T>) => string[]> = {},
+    indexers: Record<string, Indexer<Stored<T>>> = {},
   ): Informer<T> =>
     createInformer<T>(opts.kubeConfig, {
       type,
@@ -77,13 +85,11 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     });
 
   const informers: Informers = {
-    claims: informer(SANDBOX_CLAIMS, SandboxClaim as z.ZodType<Cached<SandboxClaim>>, { [Index.uid]: byUid }),
-    sandboxes: informer(SANDBOXES, Sandbox as z.ZodType<Cached<Sandbox>>),
-    templates: informer(SANDBOX_TEMPLATES, SandboxTemplate as z.ZodType<Cached<SandboxTemplate>>),
-    pools: informer(SANDBOX_WARM_POOLS, SandboxWarmPool as z.ZodType<Cached<SandboxWarmPool>>, {
-      [Index.templateName]: byTemplateName,
-    }),
-    pods: informer(PODS, Pod as z.ZodType<Cached<Pod>>, {
+    claims: informer(SANDBOX_CLAIMS, SandboxClaim, { [Index.uid]: byUid }),
+    sandboxes: informer(SANDBOXES, Sandbox),
+    templates: informer(SANDBOX_TEMPLATES, SandboxTemplate),
+    pools: informer(SANDBOX_WARM_POOLS, SandboxWarmPool, { [Index.templateName]: byTemplateName }),
+    pods: informer(PODS, Pod, {
       [Index.controllerUid]: byControllerUid,
       [Index.claimUid]: byClaimUid,
       [Index.templateHash]: byTemplateHash,
@@ -113,20 +119,27 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     clusterDomain: config.clusterDomain,
   };
 
-  const claimReconciler = createClaimReconciler(deps);
-  const controller = (name: string, reconcile: Reconcile) =>
-    createController({ name, workers: workersFor(config, name), reconcile, log, metrics: opts.metrics });
-  const controllers = {
-    claims: controller(CLAIM_CONTROLLER, (key, ctx) => claimReconciler.reconcile(key, ctx)),
-    sandboxes: controller(SANDBOX_CONTROLLER, createSandboxReconciler(deps)),
-    pools: controller(POOL_CONTROLLER, createPoolReconciler(deps)),
-    templates: controller(TEMPLATE_CONTROLLER, createTemplateReconciler(deps)),
-  };
-  wireEvents(informers, caches, controllers, claimReconciler, poolExpectations, () => now().getTime());
+  const reconcilers = [
+    createClaimReconciler(deps),
+    createSandboxReconciler(deps),
+    createPoolReconciler(deps),
+    createTemplateReconciler(deps),
+  ];
+  const controllers = reconcilers.map(({ name, watches, reconcile }) => {
+    const controller = createController({
+      name,
+      workers: workersFor(config, name),
+      reconcile,
+      log,
+      metrics: opts.metrics,
+    });
+    wireWatches(informers, watches, controller);
+    return controller;
+  });
 
   const manager = createManager({
     informers: { ...informers },
-    controllers: Object.values(controllers),
+    controllers,
     log,
     ...(config.leaderElection.enabled
       ? {

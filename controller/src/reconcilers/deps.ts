@@ -1,26 +1,33 @@
 /** What every reconciler is built from: caches to read, a client to write, events, a clock. */
 import type { Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
-import type { Cache, EventRecorder, KubeClient, KubeObject } from '@sandbank/kube';
+import type { Cache, EventRecorder, Informer, KubeClient, KubeObject } from '@sandbank/kube';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Expectations } from '../runtime/expectations.js';
-
-export type Cached<T> = T & KubeObject;
 
 /** A NetworkPolicy, Service or PVC as far as the reconcilers care: metadata and an opaque spec. */
 export interface OpaqueObject extends KubeObject {
   readonly spec?: unknown;
 }
 
-export interface Caches {
-  readonly claims: Cache<Cached<SandboxClaim>>;
-  readonly sandboxes: Cache<Cached<Sandbox>>;
-  readonly templates: Cache<Cached<SandboxTemplate>>;
-  readonly pools: Cache<Cached<SandboxWarmPool>>;
-  readonly pods: Cache<Cached<Pod>>;
-  readonly services: Cache<OpaqueObject>;
-  readonly networkPolicies: Cache<OpaqueObject>;
-  readonly persistentVolumeClaims: Cache<OpaqueObject>;
+/** Every kind the controller caches, by the name of its cache. */
+export interface CachedKinds {
+  readonly claims: SandboxClaim;
+  readonly sandboxes: Sandbox;
+  readonly templates: SandboxTemplate;
+  readonly pools: SandboxWarmPool;
+  readonly pods: Pod;
+  readonly services: OpaqueObject;
+  readonly networkPolicies: OpaqueObject;
+  readonly persistentVolumeClaims: OpaqueObject;
 }
+
+/** The name of one cache (and of the informer that fills it). */
+export type Source = keyof CachedKinds;
+
+export type Caches = { readonly [S in Source]: Cache<CachedKinds[S]> };
+
+/** One informer per cache, each feeding its cache. */
+export type Informers = { readonly [S in Source]: Informer<CachedKinds[S]> };
 
 export interface ReconcilerDeps {
   readonly caches: Caches;

@@ -2,11 +2,9 @@
  * Cache indexes the reconcilers look things up by, and the indexer functions that fill them.
  * Keys are namespaced (`<namespace>/<value>`) so one informer can serve every namespace.
  */
-import { Labels, controllerOf, type ObjectMeta } from '@sandbank/api';
+import { Labels, controllerOf, type ObjectMeta, type Stored } from '@sandbank/api';
 
-interface KubeObjectLike {
-  readonly metadata: ObjectMeta;
-}
+type StoredObject = Readonly<Stored<{ readonly metadata: ObjectMeta }>>;
 
 export const Index = {
   /** Objects by the UID of their controller owner (pool members, sandbox pods, claim sandboxes). */
@@ -21,23 +19,23 @@ export const Index = {
   uid: 'uid',
 } as const;
 
-export const byControllerUid = (o: KubeObjectLike): string[] => {
+export const byControllerUid = (o: StoredObject): string[] => {
   const uid = controllerOf(o.metadata)?.uid;
   return uid ? [uid] : [];
 };
 
-export const byClaimUid = (o: KubeObjectLike): string[] => {
+export const byClaimUid = (o: StoredObject): string[] => {
   const uid = o.metadata.labels?.[Labels.claimUid];
   return uid ? [uid] : [];
 };
 
-export const byTemplateHash = (o: KubeObjectLike): string[] => {
+export const byTemplateHash = (o: StoredObject): string[] => {
   const hash = o.metadata.labels?.[Labels.sandboxTemplateRefHash];
-  return hash ? [`${o.metadata.namespace ?? ''}/${hash}`] : [];
+  return hash ? [`${o.metadata.namespace}/${hash}`] : [];
 };
 
 export const byTemplateName = (
-  o: KubeObjectLike & { spec: { sandboxTemplateRef: { name: string } } },
-): string[] => [`${o.metadata.namespace ?? ''}/${o.spec.sandboxTemplateRef.name}`];
+  o: StoredObject & { readonly spec: { readonly sandboxTemplateRef: { readonly name: string } } },
+): string[] => [`${o.metadata.namespace}/${o.spec.sandboxTemplateRef.name}`];
 
-export const byUid = (o: KubeObjectLike): string[] => (o.metadata.uid ? [o.metadata.uid] : []);
+export const byUid = (o: StoredObject): string[] => [o.metadata.uid];

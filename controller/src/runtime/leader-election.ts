@@ -126,9 +126,10 @@ export function runLeaderElection(opts: LeaderElectionOptions): LeaderElector {
         return true;
       }
       observe(lease, now);
-      const holder = lease.spec?.holderIdentity ?? '';
+      // No holder, or an empty one (a released lease), is free to take.
+      const holder = lease.spec?.holderIdentity;
       const durationMs = (lease.spec?.leaseDurationSeconds ?? leaseDurationMs / 1000) * 1000;
-      if (holder !== '' && holder !== opts.identity && now < observedAt + durationMs) return false;
+      if (holder && holder !== opts.identity && now < observedAt + durationMs) return false;
       const updated = await opts.client.replace<Lease>(LEASES, opts.namespace, {
         ...lease,
         spec: { ...lease.spec, ...desired(lease.spec, now) },

@@ -5,20 +5,19 @@
  */
 import {
   Annotations,
-  SandboxConditionType,
-  SandboxReadyReason,
-  nameHash,
+  ClaimConditionType,
+  isConditionTrue,
   Labels,
   type Pod,
   type Sandbox,
   type SandboxClaim,
-  type SandboxClaimStatus,
+  type Stored,
 } from '@sandbank/api';
 import { isKubeError, PODS, SANDBOXES, SANDBOX_CLAIMS } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
-import { isPodReady, podIPs } from '../shared/pure-pods.js';
-import { boundPod, type ClaimAction, type ClaimPlan, type PodRef } from './plan.js';
+import { isPodReady } from '../shared/pure-pods.js';
+import { bindStatuses, boundPod, type ClaimAction, type ClaimPlan, type PodRef } from './plan.js';
 
 export interface ApplyOutcome {
   /** Set when this pass bound or created the claim's Sandbox. */
@@ -29,11 +28,11 @@ export interface ApplyOutcome {
 
 export async function applyClaimPlan(
   deps: ReconcilerDeps,
-  claim: Readonly<SandboxClaim>,
+  claim: Readonly<Stored<SandboxClaim>>,
   plan: ClaimPlan,
   log: Logger,
 ): Promise<ApplyOutcome> {
-  const ns = claim.metadata.namespace ?? '';
+  const ns = claim.metadata.namespace;
   let launched: ApplyOutcome['launched'];
   let becameReady = false;
   let statusWritten = false;
@@ -46,36 +45,40 @@ export async function applyClaimPlan(
     }
   }
   if (plan.status && !statusWritten) {
-    await deps.client.patchStatus(SANDBOX_CLAIMS, ns, claim.metadata.name ?? '', { ...plan.status });
-    becameReady = plan.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    await deps.client.patchStatus(SANDBOX_CLAIMS, ns, claim.metadata.name, { ...plan.status });
+    becameReady = isConditionTrue(plan.status.conditions, ClaimConditionType.Ready);
   }
   return { ...(launched ? { launched } : {}), becameReady };
 }
 
 async function applyAction(
   deps: ReconcilerDeps,
-  claim: Readonly<SandboxClaim>,
+  claim: Readonly<Stored<SandboxClaim>>,
   action: ClaimAction,
   log: Logger,
 ): Promise<{ launched: 'warm' | 'cold'; readyStatusWritten: boolean } | undefined> {
-  const ns = claim.metadata.namespace ?? '';
-  const name = claim.metadata.name ?? '';
+  const ns = claim.metadata.namespace;
+  const name = claim.metadata.name;
   switch (action.type) {
     case 'bind-warm': {
       const pod = await bindFirst(deps, claim, action.candidates, log);
       if (!pod) {
         log.info({ candidates: action.candidates.length }, 'every warm candidate was taken; cold-starting');
-        await createSandbox(deps, ns, action.fallback);
+        await deps.client.createIfAbsent(SANDBOXES, ns, action.fallback);
         return { launched: 'cold', readyStatusWritten: false };
       }
-      const sandbox = withPodName(action.sandbox, pod.metadata.name ?? '');
-      await createSandbox(deps, ns, sandbox);
-      await markReady(deps, claim, sandbox, pod);
+      // Undefined from the create: an earlier pass created it and the cache has not caught up.
+      const stored =
+        (await deps.client.createIfAbsent(SANDBOXES, ns, withPodName(action.sandbox, pod.metadata.name))) ??
+        (await deps.client.get<Sandbox>(SANDBOXES, ns, name));
       log.info({ pod: pod.metadata.name }, 'claim bound to a warm pod');
+      // Deleted again before its status could be written: the next pass starts over.
+      if (!stored) return { launched: 'warm', readyStatusWritten: false };
+      await writeBindStatuses(deps, claim, stored, pod);
       return { launched: 'warm', readyStatusWritten: true };
     }
     case 'create-sandbox':
-      await createSandbox(deps, ns, action.sandbox);
+      await deps.client.createIfAbsent(SANDBOXES, ns, action.sandbox);
       log.info({ launchType: action.launchType }, 'sandbox created for claim');
       return { launched: action.launchType, readyStatusWritten: false };
     case 'delete-sandbox':
@@ -87,7 +90,7 @@ async function applyAction(
     case 'delete-claim':
       log.info({ propagation: action.propagation }, 'claim expired; deleting it');
       await deps.client.delete(SANDBOX_CLAIMS, ns, name, {
-        uid: claim.metadata.uid ?? '',
+        uid: claim.metadata.uid,
         propagationPolicy: action.propagation,
       });
       return undefined;
@@ -104,16 +107,16 @@ async function applyAction(
  */
 async function bindFirst(
   deps: ReconcilerDeps,
-  claim: Readonly<SandboxClaim>,
+  claim: Readonly<Stored<SandboxClaim>>,
   candidates: readonly PodRef[],
   log: Logger,
-): Promise<Pod | undefined> {
-  const ns = claim.metadata.namespace ?? '';
+): Promise<Stored<Pod> | undefined> {
+  const ns = claim.metadata.namespace;
   for (const candidate of candidates) {
     // The cache may have moved on since the plan chose this candidate: another claim's bind may
     // be in it now, and a write guarded by *that* resourceVersion would succeed and steal the Pod.
     const cached = deps.caches.pods.get(ns, candidate.name);
-    let pod: Readonly<Pod> | undefined = cached && isFree(cached) ? cached : undefined;
+    let pod: Readonly<Stored<Pod>> | undefined = cached && isFree(cached) ? cached : undefined;
     for (let attempt = 0; attempt < 2 && pod && pod.metadata.uid === candidate.uid; attempt++) {
       try {
         return await deps.client.replace(PODS, ns, boundPod(pod, claim));
@@ -129,7 +132,7 @@ async function bindFirst(
   return undefined;
 }
 
-function isFree(pod: Readonly<Pod>): boolean {
+function isFree(pod: Readonly<Stored<Pod>>): boolean {
   const owner = pod.metadata.ownerReferences?.find((r) => r.controller);
   return owner?.kind === 'SandboxWarmPool' && !pod.metadata.labels?.[Labels.claimUid] && isPodReady(pod);
 }
@@ -144,60 +147,17 @@ function withPodName(sandbox: Sandbox, podName: string): Sandbox {
   };
 }
 
-async function createSandbox(deps: ReconcilerDeps, ns: string, sandbox: Sandbox): Promise<void> {
-  try {
-    await deps.client.create(SANDBOXES, ns, sandbox);
-  } catch (error) {
-    // An earlier pass created it and the cache has not caught up; the next pass mirrors it.
-    if (!isKubeError(error, 'AlreadyExists')) throw error;
-  }
-}
-
-/**
- * The Pod is already Ready, so the Sandbox's status and the claim's can both say so now, in
- * parallel, instead of waiting for the Sandbox reconciler's next pass.
- */
-async function markReady(
+/** Both statuses of a won bind, in parallel: the claim's Ready is on the critical path. */
+async function writeBindStatuses(
   deps: ReconcilerDeps,
-  claim: Readonly<SandboxClaim>,
-  sandbox: Sandbox,
-  pod: Readonly<Pod>,
+  claim: Readonly<Stored<SandboxClaim>>,
+  sandbox: Readonly<Stored<Sandbox>>,
+  pod: Readonly<Stored<Pod>>,
 ): Promise<void> {
-  const ns = claim.metadata.namespace ?? '';
-  const at = deps.now().toISOString();
-  const ips = podIPs(pod);
-  const nodeName = typeof pod.spec['nodeName'] === 'string' ? pod.spec['nodeName'] : undefined;
-  const sandboxStatus = {
-    conditions: [
-      {
-        type: SandboxConditionType.Ready,
-        status: 'True',
-        reason: SandboxReadyReason.DependenciesReady,
-        message: `Pod ${pod.metadata.name ?? ''} is Ready`,
-        observedGeneration: 1,
-        lastTransitionTime: at,
-      },
-    ],
-    podIPs: ips,
-    replicas: 1,
-    selector: `${Labels.sandboxNameHash}=${nameHash(sandbox.metadata.name ?? '')}`,
-    ...(nodeName ? { nodeName } : {}),
-  };
-  const claimStatus: SandboxClaimStatus = {
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'SandboxReady',
-        message: 'The sandbox is ready',
-        observedGeneration: claim.metadata.generation ?? 0,
-        lastTransitionTime: at,
-      },
-    ],
-    sandbox: { name: sandbox.metadata.name ?? '', podIPs: ips },
-  };
-  await Promise.all([
-    deps.client.patchStatus(SANDBOXES, ns, sandbox.metadata.name ?? '', sandboxStatus),
-    deps.client.patchStatus(SANDBOX_CLAIMS, ns, claim.metadata.name ?? '', { ...claimStatus }),
-  ]);
+  const ns = claim.metadata.namespace;
+  const statuses = bindStatuses({ claim, sandbox, pod, now: deps.now() });
+  const writes = [deps.client.patchStatus(SANDBOXES, ns, sandbox.metadata.name, { ...statuses.sandbox })];
+  if (statuses.claim)
+    writes.push(deps.client.patchStatus(SANDBOX_CLAIMS, ns, claim.metadata.name, { ...statuses.claim }));
+  await Promise.all(writes);
 }

@@ -1,51 +1,61 @@
-/** The SandboxClaim reconciler: observe → plan → apply, plus claim-latency bookkeeping. */
-import { Labels, parseKey } from '@sandbank/api';
-import type { ReconcileContext } from '../../runtime/controller.js';
-import { done, requeueAfter, type Result } from '../../runtime/result.js';
+/** The SandboxClaim reconciler: binds or cold-starts a Sandbox, mirrors it, measures claim latency. */
+import { Labels, SANDBOX_CLAIM_KIND, keyOf } from '@sandbank/api';
 import type { ReconcilerDeps } from '../deps.js';
+import { Index } from '../indexes.js';
+import { reconciler, type Reconciler } from '../reconciler.js';
 import { applyClaimPlan } from './apply.js';
 import { observeClaim } from './observe.js';
 import { planClaim } from './plan.js';
 
 export const CLAIM_CONTROLLER = 'sandboxclaim';
 
-export interface ClaimReconciler {
-  reconcile(key: string, ctx: ReconcileContext): Promise<Result>;
-  /** Call when the claim informer first sees a claim: the start of its latency measurement. */
-  claimSeen(key: string, atMs: number): void;
-  claimGone(key: string): void;
-}
-
-export function createClaimReconciler(deps: ReconcilerDeps): ClaimReconciler {
+export function createClaimReconciler(deps: ReconcilerDeps): Reconciler {
   // When each claim was first seen, in ms: creationTimestamp has one-second resolution, too
   // coarse for a latency measured in milliseconds. Entries leave when the claim is Ready or gone.
   const firstSeen = new Map<string, number>();
 
-  return {
-    claimSeen(key, atMs) {
-      if (!firstSeen.has(key)) firstSeen.set(key, atMs);
+  return reconciler(deps.now, {
+    name: CLAIM_CONTROLLER,
+    watches: {
+      for: 'claims',
+      kind: SANDBOX_CLAIM_KIND,
+      owns: ['sandboxes', 'pods'],
+      // A bound Pod carries its claim's UID before any owner reference names the claim.
+      watches: [
+        {
+          source: 'pods',
+          map: (pod) => {
+            const claimUid = pod.metadata.labels?.[Labels.claimUid];
+            return claimUid ? deps.caches.claims.byIndex(Index.uid, claimUid).map(keyOf) : [];
+          },
+        },
+      ],
+      // The latency clock starts when the informer sees the claim, not when a worker gets to it.
+      hooks: [
+        {
+          source: 'claims',
+          onEvent: (event) => {
+            const key = keyOf(event.obj);
+            if (event.type === 'add' && !firstSeen.has(key)) firstSeen.set(key, deps.now().getTime());
+            if (event.type === 'delete') firstSeen.delete(key);
+          },
+        },
+      ],
     },
-    claimGone(key) {
-      firstSeen.delete(key);
-    },
-    async reconcile(key, ctx) {
-      const observed = observeClaim(deps.caches, parseKey(key));
-      if (!observed) {
-        firstSeen.delete(key);
-        return done;
-      }
-      const plan = planClaim(observed, deps.now());
+    observe: (key) => observeClaim(deps.caches, key),
+    plan: planClaim,
+    async apply(observed, plan, ctx) {
       const outcome = await applyClaimPlan(deps, observed.claim, plan, ctx.log);
       if (outcome.launched) ctx.span.setAttribute('sandbank.launch_type', outcome.launched);
-      if (outcome.becameReady) {
-        const start = firstSeen.get(key);
-        const launch =
-          outcome.launched ??
-          (observed.sandbox?.metadata.labels?.[Labels.launchType] === 'warm' ? 'warm' : 'cold');
-        if (start !== undefined) deps.metrics.claimReady(launch, (deps.now().getTime() - start) / 1000);
-        firstSeen.delete(key);
-      }
-      return plan.requeueAfterMs === undefined ? done : requeueAfter(plan.requeueAfterMs);
+      if (!outcome.becameReady) return;
+      const key = keyOf(observed.claim);
+      const start = firstSeen.get(key);
+      const launch =
+        outcome.launched ??
+        (observed.sandbox?.metadata.labels?.[Labels.launchType] === 'warm' ? 'warm' : 'cold');
+      if (start !== undefined) deps.metrics.claimReady(launch, (deps.now().getTime() - start) / 1000);
+      firstSeen.delete(key);
     },
-  };
+    forget: (key) => firstSeen.delete(key),
+  });
 }

@@ -8,13 +8,12 @@ export function observeClaim(caches: Caches, key: ObjectKey): ClaimObserved | un
   const claim = caches.claims.get(key.namespace, key.name);
   if (!claim) return undefined;
   const templateName = claim.spec.sandboxTemplateRef.name;
-  const uid = claim.metadata.uid ?? '';
   return {
     claim,
     template: caches.templates.get(key.namespace, templateName),
     pools: caches.pools.list(key.namespace),
     sandbox: caches.sandboxes.get(key.namespace, key.name),
-    boundPods: uid ? caches.pods.byIndex(Index.claimUid, uid) : [],
+    boundPods: caches.pods.byIndex(Index.claimUid, claim.metadata.uid),
     templatePods: caches.pods.byIndex(Index.templateHash, `${key.namespace}/${nameHash(templateName)}`),
   };
 }

@@ -9,6 +9,7 @@
  */
 import {
   Annotations,
+  ClaimConditionType,
   ClaimReadyReason,
   EXTENSIONS_API_VERSION,
   Labels,
@@ -16,6 +17,7 @@ import {
   SANDBOX_CLAIM_KIND,
   SANDBOX_KIND,
   SandboxConditionType,
+  SandboxReadyReason,
   TERMINAL_CLAIM_REASONS,
   WARM_POOL_DEFAULT,
   WARM_POOL_NONE,
@@ -29,23 +31,26 @@ import {
   type Sandbox,
   type SandboxClaim,
   type SandboxClaimStatus,
+  type SandboxStatus,
   type SandboxTemplate,
   type SandboxWarmPool,
+  type Stored,
 } from '@sandbank/api';
-import { isPodReady, podTemplateHash } from '../shared/pure-pods.js';
+import { warningEvent, type EventAction } from '../shared/pure-events.js';
+import { isPodReady, podIPs, podNodeName, podTemplateHash, sandboxSelector } from '../shared/pure-pods.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {
-  readonly claim: Readonly<SandboxClaim>;
-  readonly template: Readonly<SandboxTemplate> | undefined;
+  readonly claim: Readonly<Stored<SandboxClaim>>;
+  readonly template: Readonly<Stored<SandboxTemplate>> | undefined;
   /** Warm pools in the claim's namespace. */
-  readonly pools: readonly Readonly<SandboxWarmPool>[];
+  readonly pools: readonly Readonly<Stored<SandboxWarmPool>>[];
   /** The Sandbox named after the claim, if any. */
-  readonly sandbox: Readonly<Sandbox> | undefined;
+  readonly sandbox: Readonly<Stored<Sandbox>> | undefined;
   /** Pods labelled with this claim's UID: bound to it. */
-  readonly boundPods: readonly Readonly<Pod>[];
+  readonly boundPods: readonly Readonly<Stored<Pod>>[];
   /** Pods of the claim's template (by template-ref-hash label), any owner. */
-  readonly templatePods: readonly Readonly<Pod>[];
+  readonly templatePods: readonly Readonly<Stored<Pod>>[];
 }
 
 export interface PodRef {
@@ -66,12 +71,7 @@ export type ClaimAction =
   | { readonly type: 'delete-sandbox' }
   | { readonly type: 'delete-pod'; readonly pod: PodRef }
   | { readonly type: 'delete-claim'; readonly propagation: 'Background' | 'Foreground' }
-  | {
-      readonly type: 'event';
-      readonly eventType: 'Normal' | 'Warning';
-      readonly reason: string;
-      readonly message: string;
-    };
+  | EventAction;
 
 export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
@@ -82,8 +82,7 @@ export interface ClaimPlan {
 export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   const { claim } = o;
   if (claim.metadata.deletionTimestamp) return { actions: [], status: null };
-  const nowIso = now.toISOString();
-  const ready = findCondition(claim.status?.conditions, 'Ready');
+  const ready = findCondition(claim.status?.conditions, ClaimConditionType.Ready);
 
   // Lifecycle first: an expired claim never binds again.
   const expiry = expiresAt(claim, o.sandbox);
@@ -99,19 +98,17 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     }
     return {
       actions: o.sandbox ? [{ type: 'delete-sandbox' }] : [],
-      status: statusWith(
-        claim,
-        nowIso,
-        'False',
-        ClaimReadyReason.ClaimExpired,
-        'The claim expired; its sandbox was deleted',
-        undefined,
-      ),
+      status: statusWith(claim, {
+        now,
+        status: 'False',
+        reason: ClaimReadyReason.ClaimExpired,
+        message: 'The claim expired; its sandbox was deleted',
+      }),
     };
   }
   const requeue = expiry === undefined ? {} : { requeueAfterMs: expiry - now.getTime() };
 
-  if (o.sandbox) return { ...mirrorSandbox(o, o.sandbox, nowIso), ...requeue };
+  if (o.sandbox) return { ...mirrorSandbox(o, o.sandbox, now), ...requeue };
 
   // A Pod bound to this claim but no Sandbox: a bind whose next step did not happen. Repair it.
   const bound = [...o.boundPods].filter((p) => !p.metadata.deletionTimestamp).sort(byName)[0];
@@ -124,18 +121,17 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
           launchType: 'warm',
         },
       ],
-      status: statusWith(
-        claim,
-        nowIso,
-        'False',
-        ClaimReadyReason.Pending,
-        `Re-attaching bound Pod ${bound.metadata.name ?? ''}`,
-        undefined,
-      ),
+      status: statusWith(claim, {
+        now,
+        status: 'False',
+        reason: ClaimReadyReason.Pending,
+        message: `Re-attaching bound Pod ${bound.metadata.name}`,
+      }),
       ...requeue,
     };
   }
 
+  const validated = validate(o);
   // A terminal failure stays put (no writes, no events) while its cause remains; an expired
   // claim or a failed sandbox never comes back.
   if (
@@ -145,27 +141,25 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   ) {
     const final =
       ready.reason === ClaimReadyReason.ClaimExpired || ready.reason === ClaimReadyReason.SandboxFailed;
-    if (final || terminalProblem(o) !== undefined) return { actions: [], status: null, ...requeue };
+    if (final || !validated.valid) return { actions: [], status: null, ...requeue };
   }
-
-  const problem = terminalProblem(o);
-  if (problem) {
+  if (!validated.valid) {
+    const { reason, message } = validated;
     return {
-      actions: [{ type: 'event', eventType: 'Warning', reason: problem.reason, message: problem.message }],
-      status: statusWith(claim, nowIso, 'False', problem.reason, problem.message, undefined),
+      actions: [warningEvent(reason, message)],
+      status: statusWith(claim, { now, status: 'False', reason, message }),
       ...requeue,
     };
   }
-  const template = o.template as Readonly<SandboxTemplate>;
+
+  const { template } = validated;
   const cold = sandboxFor(claim, template, undefined);
-  const pending = statusWith(
-    claim,
-    nowIso,
-    'False',
-    ClaimReadyReason.Pending,
-    'Binding a sandbox',
-    undefined,
-  );
+  const pending = statusWith(claim, {
+    now,
+    status: 'False',
+    reason: ClaimReadyReason.Pending,
+    message: 'Binding a sandbox',
+  });
   const candidates = warmEligible(claim, template) ? candidatesFor(o, template) : [];
   if (candidates.length === 0) {
     return {
@@ -181,14 +175,14 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   };
 }
 
-function byName(a: Readonly<Pod>, b: Readonly<Pod>): number {
-  return (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '');
+function byName(a: Readonly<Stored<Pod>>, b: Readonly<Stored<Pod>>): number {
+  return a.metadata.name.localeCompare(b.metadata.name);
 }
 
 /** Earliest of shutdownTime and (sandbox finished + ttlSecondsAfterFinished), in epoch ms. */
 export function expiresAt(
-  claim: Readonly<SandboxClaim>,
-  sandbox: Readonly<Sandbox> | undefined,
+  claim: Readonly<Stored<SandboxClaim>>,
+  sandbox: Readonly<Stored<Sandbox>> | undefined,
 ): number | undefined {
   const lifecycle = claim.spec.lifecycle;
   const times: number[] = [];
@@ -200,35 +194,43 @@ export function expiresAt(
   return times.length > 0 ? Math.min(...times) : undefined;
 }
 
-function terminalProblem(o: ClaimObserved): { reason: ClaimReason; message: string } | undefined {
+/** Whether the claim can be served as asked: its template, or the terminal reason it cannot. */
+type Validated =
+  | { readonly valid: true; readonly template: Readonly<Stored<SandboxTemplate>> }
+  | { readonly valid: false; readonly reason: ClaimReason; readonly message: string };
+
+function validate(o: ClaimObserved): Validated {
   const { claim, template } = o;
+  const invalid = (reason: ClaimReason, message: string): Validated => ({ valid: false, reason, message });
   if (!template) {
-    return {
-      reason: ClaimReadyReason.TemplateNotFound,
-      message: `SandboxTemplate ${claim.spec.sandboxTemplateRef.name} not found in namespace ${claim.metadata.namespace ?? ''}`,
-    };
+    return invalid(
+      ClaimReadyReason.TemplateNotFound,
+      `SandboxTemplate ${claim.spec.sandboxTemplateRef.name} not found in namespace ${claim.metadata.namespace}`,
+    );
   }
   const pool = claim.spec.warmpool;
   if (pool !== WARM_POOL_DEFAULT && pool !== WARM_POOL_NONE) {
     const named = o.pools.find((p) => p.metadata.name === pool);
-    if (!named)
-      return { reason: ClaimReadyReason.WarmPoolNotFound, message: `SandboxWarmPool ${pool} not found` };
+    if (!named) return invalid(ClaimReadyReason.WarmPoolNotFound, `SandboxWarmPool ${pool} not found`);
     if (named.spec.sandboxTemplateRef.name !== template.metadata.name) {
-      return {
-        reason: ClaimReadyReason.WarmPoolNotFound,
-        message: `SandboxWarmPool ${pool} serves template ${named.spec.sandboxTemplateRef.name}, not ${template.metadata.name ?? ''}`,
-      };
+      return invalid(
+        ClaimReadyReason.WarmPoolNotFound,
+        `SandboxWarmPool ${pool} serves template ${named.spec.sandboxTemplateRef.name}, not ${template.metadata.name}`,
+      );
     }
   }
   const metadata = additionalMetadataProblem(claim, template);
-  if (metadata) return { reason: ClaimReadyReason.InvalidMetadata, message: metadata };
+  if (metadata) return invalid(ClaimReadyReason.InvalidMetadata, metadata);
   const env = envProblem(claim, template);
-  if (env) return { reason: ClaimReadyReason.EnvVarsInjectionRejected, message: env };
-  return undefined;
+  if (env) return invalid(ClaimReadyReason.EnvVarsInjectionRejected, env);
+  return { valid: true, template };
 }
 
 /** Env, extra metadata and volumes change the Pod, so a pre-started one cannot serve the claim. */
-function warmEligible(claim: Readonly<SandboxClaim>, template: Readonly<SandboxTemplate>): boolean {
+function warmEligible(
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
+): boolean {
   const extra = claim.spec.additionalPodMetadata;
   const hasExtra = Object.keys(extra?.labels ?? {}).length + Object.keys(extra?.annotations ?? {}).length > 0;
   return (
@@ -244,8 +246,8 @@ function warmEligible(claim: Readonly<SandboxClaim>, template: Readonly<SandboxT
  * (current pod template) first, each group rotated by a hash of the claim's UID so concurrent
  * claims start at different Pods and rarely race for the same one.
  */
-function candidatesFor(o: ClaimObserved, template: Readonly<SandboxTemplate>): PodRef[] {
-  const poolUids = new Map(o.pools.map((p) => [p.metadata.uid ?? '', p]));
+function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTemplate>>): PodRef[] {
+  const poolUids = new Map(o.pools.map((p) => [p.metadata.uid, p]));
   const named = o.claim.spec.warmpool;
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
@@ -255,8 +257,8 @@ function candidatesFor(o: ClaimObserved, template: Readonly<SandboxTemplate>): P
     if (named !== WARM_POOL_DEFAULT && pool.metadata.name !== named) return false;
     return isPodReady(pod);
   });
-  const spread = Number.parseInt(nameHash(o.claim.metadata.uid ?? o.claim.metadata.name ?? ''), 16);
-  const rotate = (pods: Readonly<Pod>[]): Readonly<Pod>[] => {
+  const spread = Number.parseInt(nameHash(o.claim.metadata.uid), 16);
+  const rotate = (pods: Readonly<Stored<Pod>>[]): Readonly<Stored<Pod>>[] => {
     const sorted = [...pods].sort(byName);
     const k = sorted.length > 0 ? spread % sorted.length : 0;
     return [...sorted.slice(k), ...sorted.slice(0, k)];
@@ -264,8 +266,8 @@ function candidatesFor(o: ClaimObserved, template: Readonly<SandboxTemplate>): P
   const fresh = usable.filter((p) => p.metadata.labels?.[Labels.podTemplateHash] === currentHash);
   const stale = usable.filter((p) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash);
   return [...rotate(fresh), ...rotate(stale)].map((p) => ({
-    name: p.metadata.name ?? '',
-    uid: p.metadata.uid ?? '',
+    name: p.metadata.name,
+    uid: p.metadata.uid,
   }));
 }
 
@@ -274,8 +276,8 @@ function candidatesFor(o: ClaimObserved, template: Readonly<SandboxTemplate>): P
  * warm bind: the annotation names the adopted Pod (apply fills in '' with the Pod it won).
  */
 export function sandboxFor(
-  claim: Readonly<SandboxClaim>,
-  template: Readonly<SandboxTemplate>,
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
   podName: string | undefined,
 ): Sandbox {
   const traceContext = claim.metadata.annotations?.[Annotations.traceContext];
@@ -283,15 +285,15 @@ export function sandboxFor(
     apiVersion: SANDBOX_API_VERSION,
     kind: SANDBOX_KIND,
     metadata: {
-      name: claim.metadata.name ?? '',
-      namespace: claim.metadata.namespace ?? '',
+      name: claim.metadata.name,
+      namespace: claim.metadata.namespace,
       labels: {
-        [Labels.claimUid]: claim.metadata.uid ?? '',
-        [Labels.sandboxTemplateRefHash]: nameHash(template.metadata.name ?? ''),
+        [Labels.claimUid]: claim.metadata.uid,
+        [Labels.sandboxTemplateRefHash]: nameHash(template.metadata.name),
         [Labels.launchType]: podName === undefined ? 'cold' : 'warm',
       },
       annotations: {
-        [Annotations.sandboxTemplateRef]: template.metadata.name ?? '',
+        [Annotations.sandboxTemplateRef]: template.metadata.name,
         ...(podName === undefined ? {} : { [Annotations.podName]: podName }),
         ...(traceContext ? { [Annotations.traceContext]: traceContext } : {}),
       },
@@ -316,12 +318,12 @@ export function sandboxFor(
 }
 
 /** The Pod of a bind: out of the pool, labelled for the claim, owned by it. Pure. */
-export function boundPod(pod: Readonly<Pod>, claim: Readonly<SandboxClaim>): Pod {
+export function boundPod(pod: Readonly<Stored<Pod>>, claim: Readonly<Stored<SandboxClaim>>): Pod {
   const labels = Object.fromEntries(
     Object.entries(pod.metadata.labels ?? {}).filter(([key]) => key !== Labels.pool),
   );
-  labels[Labels.claimUid] = claim.metadata.uid ?? '';
-  labels[Labels.sandboxNameHash] = nameHash(claim.metadata.name ?? '');
+  labels[Labels.claimUid] = claim.metadata.uid;
+  labels[Labels.sandboxNameHash] = nameHash(claim.metadata.name);
   return {
     ...structuredClone(pod),
     metadata: {
@@ -339,88 +341,151 @@ export function boundPod(pod: Readonly<Pod>, claim: Readonly<SandboxClaim>): Pod
 }
 
 /** Claim status once its Sandbox exists: forwards readiness, turns a finished or foreign Sandbox into a reason. */
-function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Sandbox>, nowIso: string): ClaimPlan {
+function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now: Date): ClaimPlan {
   const { claim } = o;
-  const name = sandbox.metadata.name ?? '';
+  const name = sandbox.metadata.name;
   if (controllerOf(sandbox.metadata)?.uid !== claim.metadata.uid) {
     return {
       actions: [],
-      status: statusWith(
-        claim,
-        nowIso,
-        'False',
-        ClaimReadyReason.Pending,
-        `A Sandbox named ${name} exists and belongs to something else`,
-        undefined,
-      ),
+      status: statusWith(claim, {
+        now,
+        status: 'False',
+        reason: ClaimReadyReason.Pending,
+        message: `A Sandbox named ${name} exists and belongs to something else`,
+      }),
     };
   }
   // Bound Pods the Sandbox does not use (a lost race repaired by a cold start) are released.
   const used = sandbox.metadata.annotations?.[Annotations.podName] ?? name;
   const stray: ClaimAction[] = o.boundPods
     .filter((p) => p.metadata.name !== used && !p.metadata.deletionTimestamp)
-    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name ?? '', uid: p.metadata.uid ?? '' } }));
-  const sandboxStatus = { name, podIPs: sandbox.status?.podIPs ?? [] };
+    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
+  const claimed = { name, podIPs: sandbox.status?.podIPs ?? [] };
   const finished = findCondition(sandbox.status?.conditions, SandboxConditionType.Finished);
   if (finished?.status === 'True') {
     return {
       actions: stray,
-      status: statusWith(
-        claim,
-        nowIso,
-        'False',
-        ClaimReadyReason.SandboxFailed,
-        finished.message || finished.reason,
-        sandboxStatus,
-      ),
+      status: statusWith(claim, {
+        now,
+        status: 'False',
+        reason: ClaimReadyReason.SandboxFailed,
+        message: finished.message || finished.reason,
+        sandbox: claimed,
+      }),
     };
   }
   const sandboxReady = findCondition(sandbox.status?.conditions, SandboxConditionType.Ready);
-  if (sandboxReady?.status === 'True') {
-    return {
-      actions: stray,
-      status: statusWith(
-        claim,
-        nowIso,
-        'True',
-        ClaimReadyReason.SandboxReady,
-        'The sandbox is ready',
-        sandboxStatus,
-      ),
-    };
-  }
+  if (sandboxReady?.status === 'True') return { actions: stray, status: readyStatus(claim, now, claimed) };
   const why = sandboxReady?.message ? `: ${sandboxReady.message}` : '';
   return {
     actions: stray,
-    status: statusWith(
-      claim,
-      nowIso,
-      'False',
-      ClaimReadyReason.SandboxNotReady,
-      `Sandbox ${name} is not ready${why}`,
-      sandboxStatus,
-    ),
+    status: statusWith(claim, {
+      now,
+      status: 'False',
+      reason: ClaimReadyReason.SandboxNotReady,
+      message: `Sandbox ${name} is not ready${why}`,
+      sandbox: claimed,
+    }),
   };
 }
 
-/** The claim status with Ready set as given, or null when that is what it already is. */
-function statusWith(
-  claim: Readonly<SandboxClaim>,
-  nowIso: string,
-  status: 'True' | 'False',
-  reason: ClaimReason,
-  message: string,
-  sandbox: { name: string; podIPs: string[] } | undefined,
-): SandboxClaimStatus | null {
+/** The claim's Sandbox as its status names it. */
+interface ClaimedSandbox {
+  readonly name: string;
+  readonly podIPs: readonly string[];
+}
+
+interface ReadyUpdate {
+  readonly now: Date;
+  readonly status: 'True' | 'False';
+  readonly reason: ClaimReason;
+  readonly message: string;
+  /** The Sandbox to name in the status; absent keeps what the status names now. */
+  readonly sandbox?: ClaimedSandbox;
+}
+
+/**
+ * The claim status with its Ready condition set as asked (merged into the other conditions), or
+ * null when that is what it already is.
+ */
+function statusWith(claim: Readonly<Stored<SandboxClaim>>, update: ReadyUpdate): SandboxClaimStatus | null {
   const { list, changed } = setCondition(
     claim.status?.conditions,
-    { type: 'Ready', status, reason, message, observedGeneration: claim.metadata.generation ?? 0 },
-    nowIso,
+    {
+      type: ClaimConditionType.Ready,
+      status: update.status,
+      reason: update.reason,
+      message: update.message,
+      observedGeneration: claim.metadata.generation ?? 0,
+    },
+    update.now.toISOString(),
   );
-  const currentSandbox = claim.status?.sandbox;
+  const current = claim.status?.sandbox;
+  const { sandbox } = update;
   const sandboxChanged =
     sandbox !== undefined &&
-    (currentSandbox?.name !== sandbox.name || (currentSandbox.podIPs ?? []).join() !== sandbox.podIPs.join());
+    (current?.name !== sandbox.name || (current.podIPs ?? []).join() !== sandbox.podIPs.join());
   if (!changed && !sandboxChanged) return null;
-  return { conditions: list, ...(sandbox ? { sandbox } : currentSandbox ? { sandbox: currentSandbox } : {}) };
+  const named = sandbox ? { name: sandbox.name, podIPs: [...sandbox.podIPs] } : current;
+  return { conditions: list, ...(named ? { sandbox: named } : {}) };
+}
+
+function readyStatus(
+  claim: Readonly<Stored<SandboxClaim>>,
+  now: Date,
+  sandbox: ClaimedSandbox,
+): SandboxClaimStatus | null {
+  return statusWith(claim, {
+    now,
+    status: 'True',
+    reason: ClaimReadyReason.SandboxReady,
+    message: 'The sandbox is ready',
+    sandbox,
+  });
+}
+
+export interface BindStatuses {
+  readonly sandbox: SandboxStatus;
+  /** Null when the claim's status already says so. */
+  readonly claim: SandboxClaimStatus | null;
+}
+
+/**
+ * The statuses a warm bind writes as soon as it won `pod`: the Pod is Ready already, so the new
+ * Sandbox and the claim can both say so now instead of waiting for the Sandbox reconciler's next
+ * pass. Each Ready condition carries its own object's generation and is merged into the
+ * conditions that object already has.
+ */
+export function bindStatuses(input: {
+  readonly claim: Readonly<Stored<SandboxClaim>>;
+  /** The Sandbox as the API server stored it. */
+  readonly sandbox: Readonly<Stored<Sandbox>>;
+  readonly pod: Readonly<Stored<Pod>>;
+  readonly now: Date;
+}): BindStatuses {
+  const { claim, sandbox, pod, now } = input;
+  const name = sandbox.metadata.name;
+  const ips = podIPs(pod);
+  const nodeName = podNodeName(pod);
+  const { list } = setCondition(
+    sandbox.status?.conditions,
+    {
+      type: SandboxConditionType.Ready,
+      status: 'True',
+      reason: SandboxReadyReason.DependenciesReady,
+      message: `Pod ${pod.metadata.name} is Ready`,
+      observedGeneration: sandbox.metadata.generation ?? 0,
+    },
+    now.toISOString(),
+  );
+  return {
+    sandbox: {
+      conditions: list,
+      podIPs: ips,
+      replicas: 1,
+      selector: sandboxSelector(name),
+      ...(nodeName ? { nodeName } : {}),
+    },
+    claim: readyStatus(claim, now, { name, podIPs: ips }),
+  };
 }

@@ -2,7 +2,7 @@
  * What a claim may ask for beyond its template: extra pod metadata and environment variables.
  * Each check returns a message for the claim's terminal condition, or undefined. Pure.
  */
-import type { ClaimEnvVar, PodTemplate, SandboxClaim, SandboxTemplate } from '@sandbank/api';
+import type { ClaimEnvVar, PodTemplate, SandboxClaim, SandboxTemplate, Stored } from '@sandbank/api';
 
 /** Prefixes Sandbank and Kubernetes manage; a claim may not set them on its Pod. */
 const RESERVED_PREFIXES = ['agents.x-k8s.io/', 'sandbank.dev/', 'kubernetes.io/', 'k8s.io/'];
@@ -15,8 +15,8 @@ function reserved(key: string): boolean {
 }
 
 export function additionalMetadataProblem(
-  claim: Readonly<SandboxClaim>,
-  template: Readonly<SandboxTemplate>,
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
 ): string | undefined {
   const extra = claim.spec.additionalPodMetadata;
   if (!extra) return undefined;
@@ -52,14 +52,14 @@ function targetContainer(template: PodTemplate, v: ClaimEnvVar): string {
 }
 
 export function envProblem(
-  claim: Readonly<SandboxClaim>,
-  template: Readonly<SandboxTemplate>,
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
 ): string | undefined {
   const env = claim.spec.env ?? [];
   if (env.length === 0) return undefined;
   const policy = template.spec.envVarsInjectionPolicy;
   if (policy === 'Disallowed') {
-    return `SandboxTemplate ${template.metadata.name ?? ''} does not allow claims to set env (envVarsInjectionPolicy: Disallowed)`;
+    return `SandboxTemplate ${template.metadata.name} does not allow claims to set env (envVarsInjectionPolicy: Disallowed)`;
   }
   for (const v of env) {
     const container = targetContainer(template.spec.podTemplate, v);
@@ -74,8 +74,8 @@ export function envProblem(
 
 /** The template's pod template with the claim's env and extra metadata merged in. */
 export function podTemplateForClaim(
-  claim: Readonly<SandboxClaim>,
-  template: Readonly<SandboxTemplate>,
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
 ): PodTemplate {
   const base = template.spec.podTemplate;
   const extra = claim.spec.additionalPodMetadata ?? {};

@@ -10,7 +10,9 @@ import {
   nameHash,
   type OwnerReference,
   type SandboxTemplate,
+  type Stored,
 } from '@sandbank/api';
+import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import { stableJson } from '../shared/pure-json.js';
 
 export interface RouterPeer {
@@ -21,8 +23,7 @@ export interface RouterPeer {
 }
 
 export interface TemplateObserved {
-  readonly template: Readonly<SandboxTemplate>;
-  /** The NetworkPolicy this template owns, if any (its spec as stored). */
+  readonly template: Readonly<Stored<SandboxTemplate>>;
   /** The NetworkPolicy named for this template, if any. */
   readonly policy:
     | { readonly name: string; readonly specHash: string | undefined; readonly controlledByTemplate: boolean }
@@ -33,12 +34,11 @@ export interface TemplateObserved {
 export type TemplateAction =
   | { readonly type: 'apply-network-policy'; readonly policy: NetworkPolicy; readonly exists: boolean }
   | { readonly type: 'delete-network-policy'; readonly name: string }
-  | {
-      readonly type: 'event';
-      readonly eventType: 'Normal' | 'Warning';
-      readonly reason: string;
-      readonly message: string;
-    };
+  | EventAction;
+
+export interface TemplatePlan {
+  readonly actions: readonly TemplateAction[];
+}
 
 export interface NetworkPolicy {
   apiVersion: 'networking.k8s.io/v1';
@@ -52,22 +52,20 @@ export interface NetworkPolicy {
   spec: Record<string, unknown>;
 }
 
-/** One policy per template, named after it. */
 /** On the NetworkPolicy: hash of the spec Sandbank wrote. */
 export const SPEC_HASH_ANNOTATION = 'sandbank.dev/spec-hash';
 
+/** One policy per template, named after it. */
 export function networkPolicyName(templateName: string): string {
   return `${templateName}-sandbox-network-policy`.slice(0, 253);
 }
 
-export function planTemplate(o: TemplateObserved): { actions: TemplateAction[] } {
+export function planTemplate(o: TemplateObserved): TemplatePlan {
   const { template } = o;
   if (template.metadata.deletionTimestamp) return { actions: [] };
   const actions: TemplateAction[] = [];
 
-  for (const message of templateWarnings(template)) {
-    actions.push({ type: 'event', eventType: 'Warning', reason: 'TemplateWarning', message });
-  }
+  for (const message of templateWarnings(template)) actions.push(warningEvent('TemplateWarning', message));
 
   if (template.spec.networkPolicyManagement === 'Unmanaged') {
     if (o.policy?.controlledByTemplate) actions.push({ type: 'delete-network-policy', name: o.policy.name });
@@ -78,12 +76,12 @@ export function planTemplate(o: TemplateObserved): { actions: TemplateAction[] }
   // (protocols, policy types) to the stored spec, so it never equals what we send.
   if (o.policy?.specHash !== policy.metadata.annotations[SPEC_HASH_ANNOTATION]) {
     if (o.policy && !o.policy.controlledByTemplate) {
-      actions.push({
-        type: 'event',
-        eventType: 'Warning',
-        reason: 'NetworkPolicyConflict',
-        message: `NetworkPolicy ${o.policy.name} exists and is not managed by this template; leaving it alone`,
-      });
+      actions.push(
+        warningEvent(
+          'NetworkPolicyConflict',
+          `NetworkPolicy ${o.policy.name} exists and is not managed by this template; leaving it alone`,
+        ),
+      );
       return { actions };
     }
     actions.push({ type: 'apply-network-policy', policy, exists: o.policy !== undefined });
@@ -96,8 +94,11 @@ export function planTemplate(o: TemplateObserved): { actions: TemplateAction[] }
  * template's own ingress rules); egress only what the template lists. DNS is not opened by
  * default: a sandbox that needs it says so in `networkPolicy.egress`.
  */
-export function desiredPolicy(template: Readonly<SandboxTemplate>, router: RouterPeer): NetworkPolicy {
-  const name = template.metadata.name ?? '';
+export function desiredPolicy(
+  template: Readonly<Stored<SandboxTemplate>>,
+  router: RouterPeer,
+): NetworkPolicy {
+  const name = template.metadata.name;
   const fromRouter: Record<string, unknown> = { podSelector: { matchLabels: { ...router.podLabels } } };
   if (router.namespace) {
     fromRouter['namespaceSelector'] = { matchLabels: { 'kubernetes.io/metadata.name': router.namespace } };
@@ -127,7 +128,7 @@ export function desiredPolicy(template: Readonly<SandboxTemplate>, router: Route
   };
 }
 
-function templateWarnings(template: Readonly<SandboxTemplate>): string[] {
+function templateWarnings(template: Readonly<Stored<SandboxTemplate>>): string[] {
   const warnings: string[] = [];
   const spec = template.spec.podTemplate.spec;
   if (!spec.runtimeClassName) {

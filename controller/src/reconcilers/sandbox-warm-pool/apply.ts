@@ -1,6 +1,6 @@
 /** Carries out a pool plan, recording expectations before each write so a lagging cache cannot
  * make the next pass create or delete twice. */
-import type { SandboxWarmPool } from '@sandbank/api';
+import { keyOf, type SandboxWarmPool, type Stored } from '@sandbank/api';
 import { isKubeError, PODS, SANDBOX_WARM_POOLS } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
@@ -8,12 +8,12 @@ import type { PoolPlan } from './plan.js';
 
 export async function applyPoolPlan(
   deps: ReconcilerDeps,
-  key: string,
-  pool: Readonly<SandboxWarmPool>,
+  pool: Readonly<Stored<SandboxWarmPool>>,
   plan: PoolPlan,
   log: Logger,
 ): Promise<void> {
-  const ns = pool.metadata.namespace ?? '';
+  const key = keyOf(pool);
+  const ns = pool.metadata.namespace;
   for (const action of plan.actions) {
     switch (action.type) {
       case 'create-pods': {
@@ -59,9 +59,9 @@ export async function applyPoolPlan(
     }
   }
   if (plan.status) {
-    await deps.client.patchStatus(SANDBOX_WARM_POOLS, ns, pool.metadata.name ?? '', { ...plan.status });
+    await deps.client.patchStatus(SANDBOX_WARM_POOLS, ns, pool.metadata.name, { ...plan.status });
   }
-  deps.metrics.poolReplicas(ns, pool.metadata.name ?? '', {
+  deps.metrics.poolReplicas(ns, pool.metadata.name, {
     desired: pool.spec.replicas,
     ready: plan.status?.readyReplicas ?? pool.status?.readyReplicas ?? 0,
   });

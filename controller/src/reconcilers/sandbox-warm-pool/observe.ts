@@ -1,21 +1,24 @@
-/** Reads, from the caches only, everything `planPool` decides on. */
-import type { ObjectKey } from '@sandbank/api';
+/** Reads, from the caches and the pool's expectations only, everything `planPool` decides on. */
+import { keyOf, type ObjectKey } from '@sandbank/api';
+import type { Expectations } from '../../runtime/expectations.js';
 import type { Caches } from '../deps.js';
 import { Index } from '../indexes.js';
 import type { PoolObserved } from './plan.js';
 
 export function observePool(
   caches: Caches,
+  expectations: Expectations,
   key: ObjectKey,
-  expectationsSatisfied: boolean,
 ): PoolObserved | undefined {
   const pool = caches.pools.get(key.namespace, key.name);
   if (!pool) return undefined;
-  const uid = pool.metadata.uid ?? '';
+  const poolKey = keyOf(pool);
   return {
     pool,
     template: caches.templates.get(key.namespace, pool.spec.sandboxTemplateRef.name),
-    members: uid ? caches.pods.byIndex(Index.controllerUid, uid) : [],
-    expectationsSatisfied,
+    members: caches.pods.byIndex(Index.controllerUid, pool.metadata.uid),
+    // `satisfied` first: it drops an expired record, and then `remainingMs` is 0.
+    expectationsSatisfied: expectations.satisfied(poolKey),
+    expectationsExpireInMs: expectations.remainingMs(poolKey),
   };
 }

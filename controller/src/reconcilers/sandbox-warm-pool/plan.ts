@@ -12,16 +12,20 @@ import {
   type SandboxTemplate,
   type SandboxWarmPool,
   type SandboxWarmPoolStatus,
+  type Stored,
 } from '@sandbank/api';
+import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import { isPodReady, podFromTemplate, podTemplateHash } from '../shared/pure-pods.js';
 
 export interface PoolObserved {
-  readonly pool: Readonly<SandboxWarmPool>;
-  readonly template: Readonly<SandboxTemplate> | undefined;
+  readonly pool: Readonly<Stored<SandboxWarmPool>>;
+  readonly template: Readonly<Stored<SandboxTemplate>> | undefined;
   /** Pods whose controller is this pool (claimed Pods have left it). */
-  readonly members: readonly Readonly<Pod>[];
+  readonly members: readonly Readonly<Stored<Pod>>[];
   /** False while creates or deletes this controller made are not yet in the cache. */
   readonly expectationsSatisfied: boolean;
+  /** When the wait for them ends anyway (a watch event may have been lost). */
+  readonly expectationsExpireInMs: number;
 }
 
 export type PoolAction =
@@ -35,17 +39,14 @@ export type PoolAction =
         readonly resourceVersion: string;
       }[];
     }
-  | {
-      readonly type: 'event';
-      readonly eventType: 'Normal' | 'Warning';
-      readonly reason: string;
-      readonly message: string;
-    };
+  | EventAction;
 
 export interface PoolPlan {
   readonly actions: readonly PoolAction[];
   /** The status to write, or null when it is already what it should be. */
   readonly status: SandboxWarmPoolStatus | null;
+  /** Set while expectations are pending: look again when they expire. */
+  readonly requeueAfterMs?: number;
 }
 
 export function poolSelector(poolName: string): string {
@@ -54,7 +55,7 @@ export function poolSelector(poolName: string): string {
 
 export function planPool(o: PoolObserved): PoolPlan {
   const { pool } = o;
-  const poolName = pool.metadata.name ?? '';
+  const poolName = pool.metadata.name;
   const live = o.members.filter((p) => !p.metadata.deletionTimestamp);
   const status: SandboxWarmPoolStatus = {
     replicas: live.length,
@@ -65,20 +66,21 @@ export function planPool(o: PoolObserved): PoolPlan {
     pool.status?.replicas !== status.replicas ||
     pool.status?.readyReplicas !== status.readyReplicas ||
     pool.status?.selector !== status.selector;
+  // Pending expectations expire; look again then in case the watch missed an event.
+  const requeue = o.expectationsSatisfied ? {} : { requeueAfterMs: o.expectationsExpireInMs };
   const withStatus = (actions: PoolAction[]): PoolPlan => ({
     actions,
     status: statusChanged ? status : null,
+    ...requeue,
   });
 
-  if (pool.metadata.deletionTimestamp) return { actions: [], status: null };
+  if (pool.metadata.deletionTimestamp) return { actions: [], status: null, ...requeue };
   if (!o.template) {
     return withStatus([
-      {
-        type: 'event',
-        eventType: 'Warning',
-        reason: 'TemplateNotFound',
-        message: `SandboxTemplate ${pool.spec.sandboxTemplateRef.name} does not exist; the pool stays empty until it does`,
-      },
+      warningEvent(
+        'TemplateNotFound',
+        `SandboxTemplate ${pool.spec.sandboxTemplateRef.name} does not exist; the pool stays empty until it does`,
+      ),
     ]);
   }
   // Act only on a cache that reflects our own last writes; otherwise we would create twice.
@@ -86,10 +88,10 @@ export function planPool(o: PoolObserved): PoolPlan {
 
   const desired = pool.spec.replicas;
   const currentHash = podTemplateHash(o.template.spec.podTemplate);
-  const isStale = (p: Readonly<Pod>) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash;
+  const isStale = (p: Readonly<Stored<Pod>>) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash;
   const actions: PoolAction[] = [];
 
-  let toDelete: Readonly<Pod>[] = [];
+  let toDelete: Readonly<Stored<Pod>>[] = [];
   let kept = live;
   if (pool.spec.updateStrategy?.type === 'Recreate') {
     // Recreate: stale members go at once (they are unclaimed by definition), replacements follow.
@@ -105,9 +107,9 @@ export function planPool(o: PoolObserved): PoolPlan {
     actions.push({
       type: 'delete-pods',
       pods: toDelete.map((p) => ({
-        name: p.metadata.name ?? '',
-        uid: p.metadata.uid ?? '',
-        resourceVersion: p.metadata.resourceVersion ?? '',
+        name: p.metadata.name,
+        uid: p.metadata.uid,
+        resourceVersion: p.metadata.resourceVersion,
       })),
     });
   }
@@ -122,8 +124,8 @@ export function planPool(o: PoolObserved): PoolPlan {
 }
 
 /** Not-ready members first, then stale ones, then the newest: keeps the warmest pods. */
-function deletionOrder(isStale: (p: Readonly<Pod>) => boolean) {
-  return (a: Readonly<Pod>, b: Readonly<Pod>): number => {
+function deletionOrder(isStale: (p: Readonly<Stored<Pod>>) => boolean) {
+  return (a: Readonly<Stored<Pod>>, b: Readonly<Stored<Pod>>): number => {
     const ready = Number(isPodReady(a)) - Number(isPodReady(b));
     if (ready !== 0) return ready;
     const stale = Number(isStale(b)) - Number(isStale(a));
@@ -132,11 +134,15 @@ function deletionOrder(isStale: (p: Readonly<Pod>) => boolean) {
   };
 }
 
-function memberPod(pool: Readonly<SandboxWarmPool>, template: Readonly<SandboxTemplate>, hash: string): Pod {
-  const poolName = pool.metadata.name ?? '';
+function memberPod(
+  pool: Readonly<Stored<SandboxWarmPool>>,
+  template: Readonly<Stored<SandboxTemplate>>,
+  hash: string,
+): Pod {
+  const poolName = pool.metadata.name;
   const body = podFromTemplate({
     template: template.spec.podTemplate,
-    templateName: template.metadata.name ?? '',
+    templateName: template.metadata.name,
     owner: controllerRef({
       apiVersion: EXTENSIONS_API_VERSION,
       kind: SANDBOX_WARM_POOL_KIND,

@@ -1,5 +1,5 @@
 /** Carries out a Sandbox plan through the client. */
-import type { Sandbox, SandboxStatus } from '@sandbank/api';
+import type { Sandbox, SandboxStatus, Stored } from '@sandbank/api';
 import { isKubeError, PERSISTENT_VOLUME_CLAIMS, PODS, SANDBOXES, SERVICES } from '@sandbank/kube';
 import type { Logger } from '../../observability/logger.js';
 import type { ReconcilerDeps } from '../deps.js';
@@ -10,19 +10,16 @@ const CLEARABLE: readonly (keyof SandboxStatus)[] = ['nodeName', 'service', 'ser
 
 export async function applySandboxPlan(
   deps: ReconcilerDeps,
-  sandbox: Readonly<Sandbox>,
+  sandbox: Readonly<Stored<Sandbox>>,
   plan: SandboxPlan,
   log: Logger,
 ): Promise<void> {
-  const ns = sandbox.metadata.namespace ?? '';
-  const name = sandbox.metadata.name ?? '';
-  const ignoreExisting = (error: unknown) => {
-    if (!isKubeError(error, 'AlreadyExists')) throw error;
-  };
+  const ns = sandbox.metadata.namespace;
+  const name = sandbox.metadata.name;
   for (const action of plan.actions) {
     switch (action.type) {
       case 'create-pod':
-        await deps.client.create(PODS, ns, action.pod).catch(ignoreExisting);
+        await deps.client.createIfAbsent(PODS, ns, action.pod);
         log.info({ pod: action.pod.metadata.name }, 'sandbox pod created');
         break;
       case 'adopt-pod':
@@ -37,17 +34,17 @@ export async function applySandboxPlan(
         await deps.client.delete(PODS, ns, action.name, { uid: action.uid });
         break;
       case 'create-service':
-        await deps.client.create(SERVICES, ns, action.service).catch(ignoreExisting);
+        await deps.client.createIfAbsent(SERVICES, ns, action.service);
         break;
       case 'delete-service':
         await deps.client.delete(SERVICES, ns, action.name);
         break;
       case 'create-pvc':
-        await deps.client.create(PERSISTENT_VOLUME_CLAIMS, ns, action.pvc).catch(ignoreExisting);
+        await deps.client.createIfAbsent(PERSISTENT_VOLUME_CLAIMS, ns, action.pvc);
         break;
       case 'delete-sandbox':
         log.info('sandbox expired; deleting it');
-        await deps.client.delete(SANDBOXES, ns, name, { uid: sandbox.metadata.uid ?? '' });
+        await deps.client.delete(SANDBOXES, ns, name, { uid: sandbox.metadata.uid });
         return;
     }
   }

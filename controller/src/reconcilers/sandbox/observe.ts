@@ -1,7 +1,7 @@
 /** Reads, from the caches only, everything `planSandbox` decides on. */
 import { controllerOf, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
-import { podNameOf, type SandboxObserved } from './plan.js';
+import { podNameOf, sandboxVolumes, type SandboxObserved } from './plan.js';
 
 export function observeSandbox(
   caches: Caches,
@@ -11,7 +11,7 @@ export function observeSandbox(
   const sandbox = caches.sandboxes.get(key.namespace, key.name);
   if (!sandbox) return undefined;
   const service = caches.services.get(key.namespace, key.name);
-  const wanted = (sandbox.spec.volumeClaimTemplates ?? []).map((v) => `${v.metadata.name ?? ''}-${key.name}`);
+  const wanted = sandboxVolumes(sandbox).map((v) => v.claimName);
   return {
     sandbox,
     pod: caches.pods.get(key.namespace, podNameOf(sandbox)),

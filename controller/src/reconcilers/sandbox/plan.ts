@@ -21,9 +21,11 @@ import {
   type Condition,
   type ConditionUpdate,
   type ObjectMeta,
+  type PersistentVolumeClaimTemplate,
   type Pod,
   type Sandbox,
   type SandboxStatus,
+  type Stored,
 } from '@sandbank/api';
 import {
   isPodReady,
@@ -31,12 +33,14 @@ import {
   podFailureMessage,
   podFromTemplate,
   podIPs,
+  podNodeName,
+  sandboxSelector,
 } from '../shared/pure-pods.js';
 
 export interface SandboxObserved {
-  readonly sandbox: Readonly<Sandbox>;
+  readonly sandbox: Readonly<Stored<Sandbox>>;
   /** The Pod named by the annotation, or by the Sandbox's own name. */
-  readonly pod: Readonly<Pod> | undefined;
+  readonly pod: Readonly<Stored<Pod>> | undefined;
   /** Whether the headless Service named like the Sandbox exists, and who controls it. */
   readonly service: { readonly controllerUid: string | undefined } | undefined;
   /** Names of the PersistentVolumeClaims that exist in the namespace among the ones wanted. */
@@ -45,11 +49,11 @@ export interface SandboxObserved {
   readonly clusterDomain: string;
 }
 
-/** A Service or PersistentVolumeClaim to create: metadata and an opaque spec. */
+/** A Service or PersistentVolumeClaim to create: named metadata and an opaque spec. */
 export interface ChildObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: ObjectMeta;
+  readonly metadata: ObjectMeta & { readonly name: string };
   readonly spec: unknown;
 }
 
@@ -68,20 +72,20 @@ export interface SandboxPlan {
   readonly requeueAfterMs?: number;
 }
 
-export function podNameOf(sandbox: Readonly<Sandbox>): string {
-  return sandbox.metadata.annotations?.[Annotations.podName] || (sandbox.metadata.name ?? '');
+export function podNameOf(sandbox: Readonly<Stored<Sandbox>>): string {
+  return sandbox.metadata.annotations?.[Annotations.podName] || sandbox.metadata.name;
 }
 
 export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
   const { sandbox, pod } = o;
   if (sandbox.metadata.deletionTimestamp) return { actions: [], status: null };
-  const name = sandbox.metadata.name ?? '';
-  const uid = sandbox.metadata.uid ?? '';
+  const name = sandbox.metadata.name;
+  const uid = sandbox.metadata.uid;
   const nowIso = now.toISOString();
   const conditions = new StatusBuilder(sandbox, nowIso);
   const actions: SandboxAction[] = [];
-  const deletePod = (p: Readonly<Pod>) =>
-    actions.push({ type: 'delete-pod', name: p.metadata.name ?? '', uid: p.metadata.uid ?? '' });
+  const deletePod = (p: Readonly<Stored<Pod>>) =>
+    actions.push({ type: 'delete-pod', name: p.metadata.name, uid: p.metadata.uid });
   const podIsOurs = pod !== undefined && belongsTo(pod, sandbox);
 
   // Expiry.
@@ -106,7 +110,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
       SandboxConditionType.Ready,
       'False',
       SandboxReadyReason.DependenciesNotReady,
-      `Pod ${pod.metadata.name ?? ''} exists but belongs to something else`,
+      `Pod ${pod.metadata.name} exists but belongs to something else`,
     );
     return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
   }
@@ -125,7 +129,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
         SandboxConditionType.Suspended,
         'False',
         SandboxSuspendedReason.PodTerminating,
-        `Pod ${pod.metadata.name ?? ''} is terminating`,
+        `Pod ${pod.metadata.name} is terminating`,
       );
     else
       conditions.set(
@@ -140,7 +144,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
 
   // Volumes and Service, before the Pod that mounts them.
   for (const pvc of wantedClaims(sandbox)) {
-    if (!o.existingClaims.has(pvc.metadata.name ?? '')) actions.push({ type: 'create-pvc', pvc });
+    if (!o.existingClaims.has(pvc.metadata.name)) actions.push({ type: 'create-pvc', pvc });
   }
   const wantsService = sandbox.spec.service === true;
   if (wantsService && !o.service) actions.push({ type: 'create-service', service: headlessService(sandbox) });
@@ -177,14 +181,14 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     conditions.set(SandboxConditionType.Ready, 'False', reason, message);
     return {
       actions,
-      status: conditions.build({ podIPs: [], replicas: 1, nodeName: podNode(pod) }),
+      status: conditions.build({ podIPs: [], replicas: 1, nodeName: podNodeName(pod) }),
       ...requeue,
     };
   }
 
   const ips = podIPs(pod);
   const missing: string[] = [];
-  if (pod.metadata.deletionTimestamp) missing.push(`Pod ${pod.metadata.name ?? ''} is terminating`);
+  if (pod.metadata.deletionTimestamp) missing.push(`Pod ${pod.metadata.name} is terminating`);
   else if (pod.status?.phase !== 'Running')
     missing.push(`Pod exists with phase ${pod.status?.phase ?? 'Unknown'}`);
   else if (!isPodReady(pod)) missing.push('Pod is Running but not Ready');
@@ -195,7 +199,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
       SandboxConditionType.Ready,
       'True',
       SandboxReadyReason.DependenciesReady,
-      `Pod ${pod.metadata.name ?? ''} is Ready`,
+      `Pod ${pod.metadata.name} is Ready`,
     );
   } else {
     conditions.set(
@@ -210,22 +214,17 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     status: conditions.build({
       podIPs: missing.length === 0 ? ips : [],
       replicas: 1,
-      nodeName: podNode(pod),
+      nodeName: podNodeName(pod),
       ...(wantsService
-        ? { service: name, serviceFQDN: `${name}.${sandbox.metadata.namespace ?? ''}.svc.${o.clusterDomain}` }
+        ? { service: { name, fqdn: `${name}.${sandbox.metadata.namespace}.svc.${o.clusterDomain}` } }
         : {}),
     }),
     ...requeue,
   };
 }
 
-function podNode(pod: Readonly<Pod>): string | undefined {
-  const node = pod.spec['nodeName'];
-  return typeof node === 'string' ? node : undefined;
-}
-
 /** The Sandbox's own Pod, or a warm Pod bound to the claim that owns the Sandbox. */
-function belongsTo(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): boolean {
+function belongsTo(pod: Readonly<Stored<Pod>>, sandbox: Readonly<Stored<Sandbox>>): boolean {
   const owner = controllerOf(pod.metadata);
   if (owner?.uid === sandbox.metadata.uid) return true;
   const sandboxOwner = controllerOf(sandbox.metadata);
@@ -238,39 +237,58 @@ function belongsTo(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): boolean {
   );
 }
 
-function sandboxRef(sandbox: Readonly<Sandbox>) {
+function sandboxRef(sandbox: Readonly<Stored<Sandbox>>) {
   return controllerRef({ apiVersion: SANDBOX_API_VERSION, kind: SANDBOX_KIND, metadata: sandbox.metadata });
 }
 
-function adopted(pod: Readonly<Pod>, sandbox: Readonly<Sandbox>): Pod {
+function adopted(pod: Readonly<Stored<Pod>>, sandbox: Readonly<Stored<Sandbox>>): Pod {
   return {
     ...structuredClone(pod),
     metadata: {
       ...structuredClone(pod.metadata),
-      labels: { ...pod.metadata.labels, [Labels.sandboxNameHash]: nameHash(sandbox.metadata.name ?? '') },
+      labels: { ...pod.metadata.labels, [Labels.sandboxNameHash]: nameHash(sandbox.metadata.name) },
       ownerReferences: [sandboxRef(sandbox)],
     },
   };
 }
 
-function wantedClaims(sandbox: Readonly<Sandbox>): ChildObject[] {
-  const name = sandbox.metadata.name ?? '';
-  return (sandbox.spec.volumeClaimTemplates ?? []).map((vct) => ({
+export interface SandboxVolume {
+  readonly template: PersistentVolumeClaimTemplate;
+  /** The volume's name in the Pod: the template's. */
+  readonly volume: string;
+  /** The PersistentVolumeClaim behind it: `<template>-<sandbox>`, as a StatefulSet names them. */
+  readonly claimName: string;
+}
+
+/**
+ * The volumes a Sandbox's volume claim templates give its Pod. A template's name is optional in
+ * the schema (as upstream); without one the names are ones the API server refuses, and the
+ * writes fail where the user sees them.
+ */
+export function sandboxVolumes(sandbox: Readonly<Stored<Sandbox>>): SandboxVolume[] {
+  return (sandbox.spec.volumeClaimTemplates ?? []).map((template) => {
+    const volume = template.metadata.name ?? '';
+    return { template, volume, claimName: `${volume}-${sandbox.metadata.name}` };
+  });
+}
+
+function wantedClaims(sandbox: Readonly<Stored<Sandbox>>): ChildObject[] {
+  return sandboxVolumes(sandbox).map(({ template, claimName }) => ({
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: {
-      name: `${vct.metadata.name ?? ''}-${name}`,
-      labels: { ...vct.metadata.labels, [Labels.sandboxNameHash]: nameHash(name) },
-      ...(vct.metadata.annotations ? { annotations: vct.metadata.annotations } : {}),
+      name: claimName,
+      labels: { ...template.metadata.labels, [Labels.sandboxNameHash]: nameHash(sandbox.metadata.name) },
+      ...(template.metadata.annotations ? { annotations: template.metadata.annotations } : {}),
       ownerReferences: [sandboxRef(sandbox)],
     },
-    spec: vct.spec,
+    spec: template.spec,
   }));
 }
 
 /** The cold-start Pod: named like the Sandbox, its volume claims mounted by template name. */
-export function coldPod(sandbox: Readonly<Sandbox>): Pod {
-  const name = sandbox.metadata.name ?? '';
+export function coldPod(sandbox: Readonly<Stored<Sandbox>>): Pod {
+  const name = sandbox.metadata.name;
   const claimUid = sandbox.metadata.labels?.[Labels.claimUid];
   const body = podFromTemplate({
     template: sandbox.spec.podTemplate,
@@ -284,12 +302,9 @@ export function coldPod(sandbox: Readonly<Sandbox>): Pod {
   const volumes = Array.isArray(body.spec['volumes'])
     ? [...(body.spec['volumes'] as { name: string }[])]
     : [];
-  for (const vct of sandbox.spec.volumeClaimTemplates ?? []) {
-    const volumeName = vct.metadata.name ?? '';
-    if (!volumes.some((v) => v.name === volumeName)) {
-      volumes.push({ name: volumeName, persistentVolumeClaim: { claimName: `${volumeName}-${name}` } } as {
-        name: string;
-      });
+  for (const { volume, claimName } of sandboxVolumes(sandbox)) {
+    if (!volumes.some((v) => v.name === volume)) {
+      volumes.push({ name: volume, persistentVolumeClaim: { claimName } } as { name: string });
     }
   }
   return {
@@ -299,8 +314,8 @@ export function coldPod(sandbox: Readonly<Sandbox>): Pod {
   };
 }
 
-function headlessService(sandbox: Readonly<Sandbox>): ChildObject {
-  const name = sandbox.metadata.name ?? '';
+function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {
+  const name = sandbox.metadata.name;
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -318,7 +333,7 @@ class StatusBuilder {
   private conditions: Condition[];
   private changed = false;
   constructor(
-    private readonly sandbox: Readonly<Sandbox>,
+    private readonly sandbox: Readonly<Stored<Sandbox>>,
     private readonly nowIso: string,
   ) {
     this.conditions = [...(sandbox.status?.conditions ?? [])];
@@ -347,17 +362,16 @@ class StatusBuilder {
     podIPs: string[];
     replicas: number;
     nodeName?: string | undefined;
-    service?: string;
-    serviceFQDN?: string;
+    service?: { readonly name: string; readonly fqdn: string };
   }): SandboxStatus | null {
-    const name = this.sandbox.metadata.name ?? '';
+    const name = this.sandbox.metadata.name;
     const next: SandboxStatus = {
       conditions: this.conditions,
       podIPs: fields.podIPs,
       replicas: fields.replicas,
-      selector: `${Labels.sandboxNameHash}=${nameHash(name)}`,
+      selector: sandboxSelector(name),
       ...(fields.nodeName ? { nodeName: fields.nodeName } : {}),
-      ...(fields.service ? { service: fields.service, serviceFQDN: fields.serviceFQDN ?? '' } : {}),
+      ...(fields.service ? { service: fields.service.name, serviceFQDN: fields.service.fqdn } : {}),
     };
     const current = this.sandbox.status ?? {};
     const same =

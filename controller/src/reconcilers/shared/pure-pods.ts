@@ -9,6 +9,7 @@ import {
   type PodSpec,
   type PodTemplate,
   type OwnerReference,
+  type Stored,
 } from '@sandbank/api';
 import { stableJson } from './pure-json.js';
 
@@ -58,6 +59,17 @@ export function isPodTerminal(pod: Readonly<Pod>): boolean {
   return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 }
 
+/** The node the Pod was scheduled to, once it was. */
+export function podNodeName(pod: Readonly<Pod>): string | undefined {
+  const node = pod.spec['nodeName'];
+  return typeof node === 'string' ? node : undefined;
+}
+
+/** A Sandbox's `status.selector`: the label its Pod carries (for `kubectl scale` and HPA). */
+export function sandboxSelector(sandboxName: string): string {
+  return `${Labels.sandboxNameHash}=${nameHash(sandboxName)}`;
+}
+
 export function podIPs(pod: Readonly<Pod> | undefined): string[] {
   if (!pod) return [];
   const ips = pod.status?.podIPs?.map((p) => p.ip) ?? [];
@@ -66,8 +78,8 @@ export function podIPs(pod: Readonly<Pod> | undefined): string[] {
 }
 
 /** Why a pod is not running any more, in words a user can act on. */
-export function podFailureMessage(pod: Readonly<Pod>): string {
-  const parts = [`Pod ${pod.metadata.name ?? ''} is ${pod.status?.phase ?? 'gone'}`];
+export function podFailureMessage(pod: Readonly<Stored<Pod>>): string {
+  const parts = [`Pod ${pod.metadata.name} is ${pod.status?.phase ?? 'gone'}`];
   if (pod.status?.reason) parts.push(`reason ${pod.status.reason}`);
   if (pod.status?.message) parts.push(pod.status.message);
   for (const cs of pod.status?.containerStatuses ?? []) {

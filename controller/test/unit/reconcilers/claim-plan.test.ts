@@ -1,5 +1,10 @@
 import { Annotations, Labels, nameHash } from '@sandbank/api';
-import { boundPod, planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
+import {
+  bindStatuses,
+  boundPod,
+  planClaim,
+  type ClaimObserved,
+} from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
@@ -269,5 +274,76 @@ describe('boundPod', () => {
     ]);
     expect(bound.metadata.resourceVersion).toBe('10');
     expect(pod.metadata.labels).toHaveProperty([Labels.pool]);
+  });
+});
+
+describe('bindStatuses', () => {
+  const later = new Date(T0.getTime() + 5_000);
+  const withGeneration = <T extends { metadata: object }>(obj: T, generation: number): T => ({
+    ...obj,
+    metadata: { ...obj.metadata, generation },
+  });
+
+  it('marks the Sandbox and the claim Ready, each at its own generation', () => {
+    const c = withGeneration(claim('c1', tpl), 4);
+    const sandbox = withGeneration(claimedSandbox(c, [], 'warm-a'), 2);
+    const pod = member('warm-a', warm, tpl);
+    const statuses = bindStatuses({ claim: c, sandbox, pod, now: later });
+    expect(statuses.sandbox).toEqual({
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'DependenciesReady',
+          message: 'Pod warm-a is Ready',
+          observedGeneration: 2,
+          lastTransitionTime: later.toISOString(),
+        },
+      ],
+      podIPs: ['10.244.0.7'],
+      replicas: 1,
+      selector: `${Labels.sandboxNameHash}=${nameHash('c1')}`,
+    });
+    expect(statuses.claim?.conditions).toEqual([
+      expect.objectContaining({
+        type: 'Ready',
+        status: 'True',
+        reason: 'SandboxReady',
+        observedGeneration: 4,
+      }),
+    ]);
+    expect(statuses.claim?.sandbox).toEqual({ name: 'c1', podIPs: ['10.244.0.7'] });
+  });
+
+  it('merges Ready into the conditions each object has, leaving the others as they are', () => {
+    const reviewed = condition('Reviewed', 'True', 'ByHand');
+    const c = claim('c1', tpl, {}, { conditions: [reviewed, condition('Ready', 'False', 'Pending')] });
+    const suspended = condition('Suspended', 'False', 'PodTerminating');
+    const sandbox = claimedSandbox(c, [suspended], 'warm-a');
+    const statuses = bindStatuses({ claim: c, sandbox, pod: member('warm-a', warm, tpl), now: later });
+    expect(statuses.claim?.conditions).toEqual([
+      reviewed,
+      expect.objectContaining({ type: 'Ready', status: 'True', lastTransitionTime: later.toISOString() }),
+    ]);
+    expect(statuses.sandbox.conditions).toEqual([
+      suspended,
+      expect.objectContaining({ type: 'Ready', status: 'True' }),
+    ]);
+  });
+
+  it('writes no claim status when the claim already says it is Ready on that sandbox', () => {
+    const c = claim(
+      'c1',
+      tpl,
+      {},
+      {
+        conditions: [{ ...condition('Ready', 'True', 'SandboxReady'), message: 'The sandbox is ready' }],
+        sandbox: { name: 'c1', podIPs: ['10.244.0.7'] },
+      },
+    );
+    const sandbox = claimedSandbox(c, [], 'warm-a');
+    expect(
+      bindStatuses({ claim: c, sandbox, pod: member('warm-a', warm, tpl), now: later }).claim,
+    ).toBeNull();
   });
 });

@@ -9,7 +9,14 @@ function observed(
   members: PoolObserved['members'],
   extra: Partial<PoolObserved> = {},
 ): PoolObserved {
-  return { pool: pool('warm', tpl, replicas), template: tpl, members, expectationsSatisfied: true, ...extra };
+  return {
+    pool: pool('warm', tpl, replicas),
+    template: tpl,
+    members,
+    expectationsSatisfied: true,
+    expectationsExpireInMs: 0,
+    ...extra,
+  };
 }
 
 const creates = (plan: ReturnType<typeof planPool>) =>
@@ -55,10 +62,12 @@ describe('planPool', () => {
     expect(plan.status).toMatchObject({ replicas: 2, readyReplicas: 1 });
   });
 
-  it('does nothing but status while its own writes are not yet in the cache', () => {
-    const plan = planPool(observed(3, [], { expectationsSatisfied: false }));
+  it('does nothing but status while its own writes are not yet in the cache, and looks again when that wait expires', () => {
+    const plan = planPool(observed(3, [], { expectationsSatisfied: false, expectationsExpireInMs: 4_000 }));
     expect(plan.actions).toEqual([]);
     expect(plan.status).toMatchObject({ replicas: 0 });
+    expect(plan.requeueAfterMs).toBe(4_000);
+    expect(planPool(observed(3, [])).requeueAfterMs).toBeUndefined();
   });
 
   it('scales down not-ready first, then stale, then newest', () => {
@@ -110,6 +119,7 @@ describe('planPool', () => {
       template: tpl,
       members: [member('a', p, tpl)],
       expectationsSatisfied: true,
+      expectationsExpireInMs: 0,
     });
     expect(plan).toEqual({ actions: [], status: null });
   });

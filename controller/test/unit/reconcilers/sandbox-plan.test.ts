@@ -1,5 +1,4 @@
-import type { Sandbox } from '@sandbank/api';
-import { Annotations, Labels, nameHash, type Pod } from '@sandbank/api';
+import { Annotations, Labels, nameHash, type Pod, type Sandbox, type Stored } from '@sandbank/api';
 import { planSandbox, type SandboxObserved } from '../../../src/reconcilers/sandbox/plan.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 
@@ -7,7 +6,11 @@ const tpl = template('python');
 const warm = pool('warm', tpl, 1);
 const c = claim('c1', tpl);
 
-function observed(sandbox: Sandbox, pod?: Pod, extra: Partial<SandboxObserved> = {}): SandboxObserved {
+function observed(
+  sandbox: Stored<Sandbox>,
+  pod?: Stored<Pod>,
+  extra: Partial<SandboxObserved> = {},
+): SandboxObserved {
   return {
     sandbox,
     pod,
@@ -21,7 +24,7 @@ const cond = (plan: ReturnType<typeof planSandbox>, type: string) =>
   plan.status?.conditions?.find((x) => x.type === type);
 
 /** A warm pod already bound to claim c1 (owned by the claim). */
-function boundPod(o: { ready?: boolean; phase?: string } = {}): Pod {
+function boundPod(o: { ready?: boolean; phase?: string } = {}): Stored<Pod> {
   const pod = member('warm-a', warm, tpl, { claimUid: 'c1-uid', ...o });
   return {
     ...pod,
