@@ -1,7 +1,7 @@
 /**
- * Waiting on the API server in tests and benchmarks, never by polling or sleeping: each helper is
- * an informer of @sandbank/kube (paged list, watch with bookmarks, resume, 410 → re-list,
- * backoff), so tests wait the way the controller and the router watch.
+ * Waiting on the API server in tests and benchmarks by watching it: each helper is an informer of
+ * @sandbank/kube (paged list, watch with bookmarks, resume, 410 → re-list, backoff), so tests wait
+ * the way the controller and the router watch.
  *
  * - `waitFor`: one object reaches a state (or is gone).
  * - `watchCollection`: every version of every object of a collection, for as long as it runs,
