@@ -8,6 +8,7 @@ import {
   ClaimConditionType,
   isConditionTrue,
   Labels,
+  SANDBOX_WARM_POOL_KIND,
   type Pod,
   type Sandbox,
   type SandboxClaim,
@@ -134,7 +135,7 @@ async function bindFirst(
 
 function isFree(pod: Readonly<Stored<Pod>>): boolean {
   const owner = pod.metadata.ownerReferences?.find((r) => r.controller);
-  return owner?.kind === 'SandboxWarmPool' && !pod.metadata.labels?.[Labels.claimUid] && isPodReady(pod);
+  return owner?.kind === SANDBOX_WARM_POOL_KIND && !pod.metadata.labels?.[Labels.claimUid] && isPodReady(pod);
 }
 
 function withPodName(sandbox: Sandbox, podName: string): Sandbox {

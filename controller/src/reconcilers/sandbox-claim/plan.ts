@@ -16,6 +16,7 @@ import {
   SANDBOX_API_VERSION,
   SANDBOX_CLAIM_KIND,
   SANDBOX_KIND,
+  SANDBOX_WARM_POOL_KIND,
   SandboxConditionType,
   SandboxReadyReason,
   TERMINAL_CLAIM_REASONS,
@@ -251,7 +252,9 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
   const named = o.claim.spec.warmpool;
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
-    const owner = pod.metadata.ownerReferences?.find((r) => r.controller && r.kind === 'SandboxWarmPool');
+    const owner = pod.metadata.ownerReferences?.find(
+      (r) => r.controller && r.kind === SANDBOX_WARM_POOL_KIND,
+    );
     const pool = owner ? poolUids.get(owner.uid) : undefined;
     if (!pool || pod.metadata.labels?.[Labels.claimUid]) return false;
     if (named !== WARM_POOL_DEFAULT && pool.metadata.name !== named) return false;
