@@ -5,6 +5,7 @@ export { ClaimTracker } from './claim-tracker.js';
 export type { ClaimTimes } from './claim-tracker.js';
 export { bundleController, metricValue, startController, waitControllerReady } from './controller-process.js';
 export type { ControllerProcess, ControllerProcessOptions } from './controller-process.js';
+export { gkeGuideFile, gkeGuideObjects } from './gke-guide.js';
 export {
   EXT,
   claimBody,

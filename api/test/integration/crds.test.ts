@@ -5,10 +5,10 @@
  * stores parses with zod.
  */
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { crdDefinitions, formatZodError, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
 import { clusterBinary, integrationKubeConfig } from '@sandbank/e2e';
+import { gkeGuideFile } from '@sandbank/testing';
 import {
   invalidCases,
   validClaim,
@@ -77,10 +77,9 @@ it('serves every generated CRD, established, with the scale and status subresour
 
 it('applies the GKE guide YAML unchanged with kubectl, and zod parses what the server stored', () => {
   const kubectl = clusterBinary('kubectl');
-  const file = fileURLToPath(new URL('../fixtures/gke-guide.yaml', import.meta.url));
   const args = [`--kubeconfig=${process.env['SANDBANK_KUBECONFIG'] ?? ''}`];
   try {
-    const out = execFileSync(kubectl, [...args, 'apply', '-f', file], { encoding: 'utf8' });
+    const out = execFileSync(kubectl, [...args, 'apply', '-f', gkeGuideFile], { encoding: 'utf8' });
     expect(out).toContain('sandboxtemplate.extensions.agents.x-k8s.io/python-runtime-template');
     expect(out).toContain('sandboxwarmpool.extensions.agents.x-k8s.io/python-sandbox-warmpool');
     const stored = JSON.parse(
@@ -99,7 +98,9 @@ it('applies the GKE guide YAML unchanged with kubectl, and zod parses what the s
     expect(parsedTemplate.spec.networkPolicyManagement).toBe('Managed');
     expect(SandboxWarmPool.parse(pool).spec.replicas).toBe(2);
   } finally {
-    execFileSync(kubectl, [...args, 'delete', '--ignore-not-found', '-f', file], { encoding: 'utf8' });
+    execFileSync(kubectl, [...args, 'delete', '--ignore-not-found', '-f', gkeGuideFile], {
+      encoding: 'utf8',
+    });
   }
 });
 

@@ -3,7 +3,6 @@
  * with kwok making Pods Running and Ready on a fake node: pool fill and refill, warm bind, cold
  * start, typed failures, template roll-out, lifecycle, suspend, and the GC cascade on delete.
  */
-import { readFileSync } from 'node:fs';
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -13,8 +12,7 @@ import {
 } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { waitFor } from '@sandbank/testing';
-import { parseAllDocuments } from 'yaml';
+import { gkeGuideObjects, waitFor } from '@sandbank/testing';
 import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -48,9 +46,7 @@ const reason = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type
 
 let app: ControllerApp;
 
-const guide = parseAllDocuments(
-  readFileSync(new URL('../../../../api/test/fixtures/gke-guide.yaml', import.meta.url), 'utf8'),
-).map((d) => d.toJSON() as { kind: string; metadata: Record<string, unknown> });
+const guide = gkeGuideObjects() as { kind: string; metadata: Record<string, unknown> }[];
 
 async function createCustom(plural: string, body: Record<string, unknown>): Promise<unknown> {
   return custom.createNamespacedCustomObject({ ...EXT, namespace: ns, plural, body });
