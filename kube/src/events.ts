@@ -4,6 +4,7 @@
  * aggregation window bumps the existing Event's `series` instead of creating another object, so
  * a reconciler stuck on a bad spec does not fill etcd with copies.
  */
+import type { Stored } from '@sandbank/api';
 import type { Logger } from './logger.js';
 import { apiVersionOf, EVENTS } from './resources.js';
 import { microTime } from './time.js';
@@ -53,13 +54,13 @@ export function createEventRecorder(opts: EventRecorderOptions): EventRecorder {
   const series = new Map<string, Series>();
 
   const record = async (
-    regarding: KubeObject,
+    regarding: Stored<KubeObject>,
     type: 'Normal' | 'Warning',
     reason: string,
     note: string,
   ): Promise<void> => {
-    const namespace = regarding.metadata.namespace || 'default';
-    const key = [regarding.metadata.uid ?? '', type, reason, note].join('\u0000');
+    const namespace = regarding.metadata.namespace;
+    const key = [regarding.metadata.uid, type, reason, note].join('\u0000');
     const at = now();
     const existing = series.get(key);
     if (existing !== undefined && at - existing.firstAt < AGGREGATION_WINDOW_MS) {
@@ -127,9 +128,9 @@ export function createEventRecorder(opts: EventRecorderOptions): EventRecorder {
  * `<object>.<time in hex><random>` like client-go's names (a generateName ending in '.' is not a
  * valid prefix). The suffix keeps names unique across replicas and repeats in one millisecond.
  */
-function eventName(objectName: string | undefined, at: number): string {
+function eventName(objectName: string, at: number): string {
   const random = Math.floor(Math.random() * 0x10000)
     .toString(16)
     .padStart(4, '0');
-  return `${(objectName ?? 'object').slice(0, 200)}.${at.toString(16)}${random}`;
+  return `${objectName.slice(0, 200)}.${at.toString(16)}${random}`;
 }

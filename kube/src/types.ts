@@ -147,5 +147,5 @@ export type Indexer<T> = (obj: Readonly<T>) => readonly string[];
 
 /** An event on an object (`kubectl describe` shows it). Emitting never throws. */
 export interface EventRecorder {
-  event(regarding: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void;
+  event(regarding: Stored<KubeObject>, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
