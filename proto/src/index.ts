@@ -113,8 +113,10 @@ export type {
 } from '../gen/ts/grpc/health/v1/health_pb.js';
 
 // The protobuf-es helpers these messages need, so consumers need no second import for them:
-// `create` completes an init shape, and the timestamp helpers convert FileInfo.mod_time.
+// `create` completes an init shape (`MessageInitShape`), and the timestamp helpers convert
+// FileInfo.mod_time.
 export { create } from '@bufbuild/protobuf';
+export type { MessageInitShape } from '@bufbuild/protobuf';
 export { timestampDate, timestampFromDate, timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 export type { Timestamp } from '@bufbuild/protobuf/wkt';
 

@@ -69,7 +69,6 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     lookup: deps.lookup,
     pool,
     log,
-    metrics,
     agentToken: deps.agentToken,
     ...(deps.connect?.timeoutMs === undefined ? {} : { connectTimeoutMs: deps.connect.timeoutMs }),
     ...(deps.connect?.retryDelaysMs === undefined ? {} : { retryDelaysMs: deps.connect.retryDelaysMs }),

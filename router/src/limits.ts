@@ -44,12 +44,3 @@ export class StreamLimiter {
     return sum;
   }
 }
-
-/**
- * The deadline of one request: `X-Sandbox-Timeout` seconds (as upstream's Python router), capped
- * by the configured maximum, which is also the default.
- */
-export function requestDeadlineMs(timeoutSeconds: number | undefined, capMs: number): number {
-  const asked = timeoutSeconds === undefined ? capMs : Math.round(timeoutSeconds * 1000);
-  return Math.min(Math.max(asked, 1), capMs);
-}

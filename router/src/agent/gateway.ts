@@ -10,7 +10,6 @@ import type { Context } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { RouterError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { RouterMetrics } from '../observability/metrics.js';
 import { injectIntoMetadata } from '../observability/tracing.js';
 import type { Endpoint, SandboxLookup, SandboxRef } from '../resolve/index.js';
 import type { AgentLease, AgentPool } from './pool.js';
@@ -19,7 +18,6 @@ export interface GatewayOptions {
   readonly lookup: SandboxLookup;
   readonly pool: AgentPool;
   readonly log: Logger;
-  readonly metrics: RouterMetrics;
   /** Presented to every agent as `authorization: Bearer …` when set. */
   readonly agentToken?: string | undefined;
   /**
@@ -81,7 +79,6 @@ export class SandboxGateway {
           await sleep(delay, undefined, signal ? { signal } : {}).catch(() => undefined);
       }
     }
-    this.opts.metrics.upstreamErrors.inc({ code: 'upstream_unavailable' });
     throw new RouterError('upstream_unavailable', `could not connect to the sandbox ${ref.name}: retry`, {
       cause: lastError,
     });

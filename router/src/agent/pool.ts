@@ -6,8 +6,8 @@
  */
 import { connectivityState, credentials } from '@grpc/grpc-js';
 import type { ClientOptions } from '@grpc/grpc-js';
-import { createAgentClient } from '@sandbank/proto';
-import type { AgentClient } from '@sandbank/proto';
+import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
+import type { AgentClient, AgentPromiseClient } from '@sandbank/proto';
 
 export interface AgentPoolOptions {
   readonly grpcPort: number;
@@ -23,6 +23,7 @@ export interface AgentPoolOptions {
 
 interface Entry {
   readonly client: AgentClient;
+  readonly agent: AgentPromiseClient;
   lastUsed: number;
   /** Calls in progress; an entry in use is never swept. */
   active: number;
@@ -31,6 +32,8 @@ interface Entry {
 /** A channel held for one request; `release()` exactly once when the request is over. */
 export interface AgentLease {
   readonly client: AgentClient;
+  /** The same channel's rpcs as promises and async iterables. */
+  readonly agent: AgentPromiseClient;
   /** A detached callback: safe to pass around without its lease. */
   readonly release: () => void;
 }
@@ -65,11 +68,8 @@ export class AgentPool {
     const address = this.address(ip);
     let entry = this.entries.get(address);
     if (!entry) {
-      entry = {
-        client: createAgentClient(address, credentials.createInsecure(), this.options),
-        lastUsed: 0,
-        active: 0,
-      };
+      const client = createAgentClient(address, credentials.createInsecure(), this.options);
+      entry = { client, agent: createAgentPromiseClient(client), lastUsed: 0, active: 0 };
       this.entries.set(address, entry);
     }
     entry.lastUsed = Date.now();
@@ -98,6 +98,7 @@ export class AgentPool {
     let released = false;
     return {
       client: entry.client,
+      agent: entry.agent,
       release: () => {
         if (released) return;
         released = true;

@@ -1,5 +1,6 @@
 /** gRPC status from the agent → the router's error codes (the agent's message is kept). */
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { isServiceError } from '@sandbank/proto';
 import { RouterError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -17,25 +18,15 @@ const BY_STATUS: Partial<Record<GrpcStatus, ErrorCode>> = {
   [GrpcStatus.UNAVAILABLE]: 'upstream_unavailable',
 };
 
-interface GrpcErrorLike {
-  /** A number checked at run time; values outside the enum map to upstream_failed. */
-  code: GrpcStatus;
-  details?: string;
-}
-
-export function isGrpcError(error: unknown): error is Error & GrpcErrorLike {
-  return error instanceof Error && typeof (error as Partial<GrpcErrorLike>).code === 'number';
-}
-
 /**
  * An error of an agent call as a RouterError. UNAUTHENTICATED from the agent means the router
  * holds the wrong agent token: an operator's problem, not the caller's, so it is upstream_failed.
  */
 export function fromAgentError(error: unknown): RouterError {
   if (error instanceof RouterError) return error;
-  if (!isGrpcError(error)) return RouterError.from(error);
+  if (!isServiceError(error)) return RouterError.from(error);
   const code = BY_STATUS[error.code] ?? 'upstream_failed';
-  const details = error.details ?? error.message;
+  const details = error.details;
   const message =
     error.code === GrpcStatus.DEADLINE_EXCEEDED
       ? 'the request did not finish within its timeout (X-Sandbox-Timeout, capped by the router)'

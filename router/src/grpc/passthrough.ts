@@ -3,11 +3,12 @@
  * agent's own API to the router, naming the sandbox in metadata (`x-sandbox-id`, optional
  * `x-sandbox-namespace`, default `default`), and the router relays the calls' bytes to that
  * sandbox's agent without decoding them. Auth is the same as on HTTP (`authorization` metadata);
- * the caller's `authorization` and `x-sandbox-*` entries never reach the agent.
+ * the caller's `authorization` and `x-sandbox-*` entries never reach the agent. The agent's own
+ * failures reach the caller as the agent sent them; the router's as its code table says.
  */
-import type { Readable, Writable } from 'node:stream';
 import { Metadata, Server } from '@grpc/grpc-js';
 import type {
+  Client,
   MethodDefinition,
   ServerDuplexStream,
   ServerReadableStream,
@@ -16,80 +17,79 @@ import type {
   ServiceDefinition,
   ServiceError,
   UntypedHandleCall,
+  UntypedServiceImplementation,
   sendUnaryData,
 } from '@grpc/grpc-js';
-import { ExecServiceDefinition, FileServiceDefinition } from '@sandbank/proto';
-import type { AgentClient } from '@sandbank/proto';
+import {
+  ExecServiceDefinition,
+  FileServiceDefinition,
+  bidiStreamingCall,
+  clientStreamingCall,
+  isServiceError,
+  serverStreamingCall,
+  unaryCall,
+} from '@sandbank/proto';
+import type { CallMethod, CallOptions } from '@sandbank/proto';
+import { Admission } from '../admission/admission.js';
+import { callBudget } from '../admission/budget.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
+import { drainOrClose } from '../http/drain.js';
 import { LegacyHeaders } from '../http/validate.js';
-import { extractContext, tracer } from '../observability/tracing.js';
 import type { SandboxRef } from '../resolve/index.js';
-import { fromAgentError, isGrpcError } from '../agent/status.js';
 
 const identity = (b: Buffer): Buffer => b;
 
-/** The metric label of an agent call's outcome. */
-const codeOf = (error: ServiceError | null): string => (error ? fromAgentError(error).code : 'ok');
-
-/** Pipes `from` into `to` chunk by chunk, pausing the source while the sink's buffer is full. */
-function forward(from: Readable, to: Writable, onEnd: () => void): void {
-  from.on('data', (chunk: Buffer) => {
-    if (!to.write(chunk)) {
-      from.pause();
-      to.once('drain', () => from.resume());
-    }
-  });
-  from.on('end', onEnd);
+/** An agent rpc as @sandbank/proto defines it: all a relay needs is its path and kind. */
+interface AgentMethod {
+  readonly path: string;
+  readonly kind: 'unary' | 'server_streaming' | 'client_streaming' | 'bidi_streaming';
 }
 
-/** The agent's response stream back to the caller; its status settles the call's metrics. */
-function relayResponses(up: Readable, call: Writable, o: Opened): void {
-  forward(up, call, () => {
-    o.done('ok');
-    call.end();
-  });
-  up.on('error', (err: ServiceError) => {
-    o.done(codeOf(err));
-    call.emit('error', err);
-  });
+/** One agent rpc relayed as bytes: identity (de)serializers. */
+type RawMethod = AgentMethod & CallMethod<Buffer, Buffer>;
+
+function rawMethod(def: AgentMethod): RawMethod {
+  return { path: def.path, kind: def.kind, requestSerialize: identity, responseDeserialize: identity };
 }
 
-type RawMethod = MethodDefinition<Buffer, Buffer>;
-
-function rawService(def: Record<string, { path: string; requestStream: boolean; responseStream: boolean }>) {
-  const out: Record<string, RawMethod> = {};
+/** The grpc-js definition the router serves for a service: the agent's, with bytes in and out. */
+function rawService(def: Record<string, AgentMethod>): ServiceDefinition {
+  const out: Record<string, MethodDefinition<Buffer, Buffer>> = {};
   for (const [name, m] of Object.entries(def)) {
     out[name] = {
       path: m.path,
-      requestStream: m.requestStream,
-      responseStream: m.responseStream,
+      requestStream: m.kind === 'client_streaming' || m.kind === 'bidi_streaming',
+      responseStream: m.kind === 'server_streaming' || m.kind === 'bidi_streaming',
       requestSerialize: identity,
       requestDeserialize: identity,
       responseSerialize: identity,
       responseDeserialize: identity,
     };
   }
-  return out as ServiceDefinition;
+  return out;
 }
 
-function grpcError(error: RouterError): Partial<ServiceError> {
-  const trailer = new Metadata();
-  trailer.set('sandbank-error-code', error.code);
-  return { code: error.grpcStatus, details: `${error.code}: ${error.message}`, metadata: trailer };
+/** The router's own failure as the status the caller gets: the code table's, plus a trailer. */
+function grpcError(error: RouterError): ServiceError {
+  const metadata = new Metadata();
+  metadata.set('sandbank-error-code', error.code);
+  const details = `${error.code}: ${error.message}`;
+  return Object.assign(new Error(details), { code: error.grpcStatus, details, metadata });
+}
+
+function first(md: Metadata, key: string): string | undefined {
+  const v = md.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function targetOf(md: Metadata): SandboxRef {
-  const get = (k: string): string | undefined => {
-    const v = md.get(k)[0];
-    return typeof v === 'string' ? v : undefined;
-  };
-  if (get('x-sandbox-id') === undefined) {
+  if (first(md, 'x-sandbox-id') === undefined) {
     throw new RouterError('invalid_argument', 'x-sandbox-id: metadata is required (the sandbox claim name)');
   }
   const parsed = LegacyHeaders.safeParse({
-    'x-sandbox-id': get('x-sandbox-id'),
-    'x-sandbox-namespace': get('x-sandbox-namespace'),
+    'x-sandbox-id': first(md, 'x-sandbox-id'),
+    'x-sandbox-namespace': first(md, 'x-sandbox-namespace'),
   });
   if (!parsed.success) {
     throw new RouterError(
@@ -124,177 +124,138 @@ function forwarded(md: Metadata, extra: Metadata): Metadata {
   return out;
 }
 
-type AnyCall =
-  | ServerUnaryCall<Buffer, Buffer>
-  | ServerReadableStream<Buffer, Buffer>
-  | ServerWritableStream<Buffer, Buffer>
-  | ServerDuplexStream<Buffer, Buffer>;
+/** What the admission needs of a server call, whatever its kind. */
+type ServerCall = Pick<ServerUnaryCall<Buffer, Buffer>, 'metadata' | 'getPeer' | 'getDeadline'> &
+  NodeJS.EventEmitter;
 
-interface Opened {
-  readonly client: AgentClient;
-  readonly metadata: Metadata;
-  done(code: string): void;
+/**
+ * The caller's requests, in order. Read without destroying the call when they end (what iterating
+ * a stream does by default): the call's other half still has the responses to send.
+ */
+function requestsOf(
+  call: ServerReadableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>,
+): AsyncIterable<Buffer> {
+  return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
+}
+
+/** Writes every response to the caller as the caller reads them, then ends the call. */
+async function sendAll(
+  responses: AsyncIterable<Buffer>,
+  call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>,
+): Promise<void> {
+  for await (const response of responses) if (!call.write(response)) await drainOrClose(call);
+  call.end();
+}
+
+/** How a relayed call answers its caller: a failure status, or (unary) the response. */
+type Answer<T> = (status: ServiceError | null, value?: T) => void;
+
+/** A streaming call answers a failure with an error event (its success ends the stream). */
+function streamAnswer(
+  call: ServerWritableStream<Buffer, Buffer> | ServerDuplexStream<Buffer, Buffer>,
+): Answer<void> {
+  return (status) => {
+    if (status && !call.cancelled) call.emit('error', status);
+  };
 }
 
 export function buildGrpcPassthrough(ctx: RouterContext): Server {
   const server = new Server({ 'grpc.max_receive_message_length': ctx.limits.wsMaxMessageBytes });
 
-  /** Auth, limit, resolve and dial: what every relayed call does first. */
-  const open = async (call: AnyCall, path: string): Promise<Opened> => {
-    const started = process.hrtime.bigint();
-    const controller = new AbortController();
-    const untrack = ctx.tracker.add(controller);
-    let release: (() => void) | undefined;
-    let leaseRelease: (() => void) | undefined;
-    const finish = (code: string): void => {
-      leaseRelease?.();
-      release?.();
-      untrack();
-      ctx.metrics.requests.inc({ surface: 'grpc', route: path, code });
-      ctx.metrics.duration.observe(
-        { surface: 'grpc', route: path },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      ctx.metrics.inflight.dec({ surface: 'grpc' });
-    };
-    ctx.metrics.inflight.inc({ surface: 'grpc' });
+  /**
+   * Admits one call, relays it to the sandbox's agent with `relay`, and answers the caller: the
+   * agent's failures as the agent sent them, the router's own by its code table.
+   */
+  const serve = async <T>(
+    call: ServerCall,
+    path: string,
+    relay: (agent: Client, options: CallOptions) => Promise<T>,
+    answer: Answer<T>,
+  ): Promise<void> => {
+    const md = call.metadata;
+    await using admission = new Admission(ctx, {
+      surface: 'grpc',
+      route: path,
+      spanName: `grpc ${path}`,
+      carrier: { traceparent: first(md, 'traceparent'), tracestate: first(md, 'tracestate') },
+      remoteAddress: call.getPeer(),
+    });
+    call.on('cancelled', () => admission.abort(new RouterError('canceled', 'the caller cancelled')));
+    let value: T;
     try {
-      if (ctx.tracker.draining) throw new RouterError('shutting_down', 'the router is shutting down; retry');
-      const md = call.metadata;
-      const target = targetOf(md);
-      const auth = md.get('authorization')[0];
-      const principal = await ctx.auth.authorize(
-        { authorization: typeof auth === 'string' ? auth : undefined, remoteAddress: call.getPeer() },
-        target,
-      );
-      release = ctx.limiter.acquire(principal.callerKey).release;
-      const { lease } = await ctx.gateway.connect(target, controller.signal);
-      leaseRelease = lease.release;
-      const headers: Record<string, string | undefined> = {};
-      for (const k of ['traceparent', 'tracestate']) {
-        const v = md.get(k)[0];
-        if (typeof v === 'string') headers[k] = v;
-      }
-      const trace = extractContext(headers);
-      const span = tracer.startSpan(`grpc ${path}`, {}, trace);
-      span.end();
-      (call as NodeJS.EventEmitter).on('cancelled', () =>
-        controller.abort(new RouterError('canceled', 'the caller cancelled')),
-      );
-      return {
-        client: lease.client,
-        metadata: forwarded(md, ctx.gateway.metadata(trace, span)),
-        done: finish,
-      };
-    } catch (error) {
-      finish(RouterError.from(error).code);
-      throw error;
+      const scope = await admission.admit({
+        target: () => targetOf(md),
+        budget: () => callBudget(call.getDeadline(), ctx.limits.requestTimeoutMs),
+        authorization: first(md, 'authorization'),
+      });
+      const { client, options } = await scope.connect();
+      value = await relay(client, { ...options, metadata: forwarded(md, options.metadata) });
+    } catch (thrown) {
+      const error = admission.fail(thrown);
+      answer(isServiceError(thrown) ? thrown : grpcError(error));
+      return;
+    }
+    answer(null, value);
+  };
+
+  const handler = (method: RawMethod): UntypedHandleCall => {
+    const relayed = <T>(
+      call: ServerCall,
+      relay: (agent: Client, options: CallOptions) => Promise<T>,
+      answer: Answer<T>,
+    ): void => {
+      // serve() answers every failure itself; this only guards against a bug in it.
+      serve(call, method.path, relay, answer).catch((err: unknown) => {
+        ctx.log.error({ err, route: method.path }, 'gRPC relay failed');
+      });
+    };
+    switch (method.kind) {
+      case 'unary':
+        return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+          relayed(call, (agent, options) => unaryCall(agent, method, call.request, options), callback);
+      case 'server_streaming':
+        return (call: ServerWritableStream<Buffer, Buffer>) =>
+          relayed(
+            call,
+            (agent, options) => sendAll(serverStreamingCall(agent, method, call.request, options), call),
+            streamAnswer(call),
+          );
+      case 'client_streaming':
+        return (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+          relayed(
+            call,
+            (agent, options) => clientStreamingCall(agent, method, requestsOf(call), options),
+            callback,
+          );
+      case 'bidi_streaming':
+        return (call: ServerDuplexStream<Buffer, Buffer>) =>
+          relayed(
+            call,
+            async (agent, options) => {
+              const upstream = bidiStreamingCall(agent, method, options);
+              const sending = (async () => {
+                for await (const request of requestsOf(call)) {
+                  if (!upstream.write(request)) await upstream.drained();
+                }
+                upstream.end();
+              })();
+              // The call is over when the agent's responses are. The caller's stream fails only
+              // when the caller cancels, which reaches the agent through the admission's signal.
+              sending.catch(() => undefined);
+              await sendAll(upstream, call);
+            },
+            streamAnswer(call),
+          );
     }
   };
 
-  const fail = (error: unknown): Partial<ServiceError> =>
-    grpcError(isGrpcError(error) ? fromAgentError(error) : RouterError.from(error));
-  const deadlineOf = (call: AnyCall): { deadline: number | Date } => {
-    const d = call.getDeadline();
-    return { deadline: d === Infinity ? Date.now() + ctx.limits.requestTimeoutMs : d };
-  };
-
-  const handlers = (
-    def: Record<string, { path: string; requestStream: boolean; responseStream: boolean }>,
-  ) => {
-    const out: Record<string, UntypedHandleCall> = {};
-    for (const [name, m] of Object.entries(def)) {
-      const path = m.path;
-      if (!m.requestStream && !m.responseStream) {
-        out[name] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-          open(call, path).then(
-            (o) => {
-              const up = o.client.makeUnaryRequest(
-                path,
-                identity,
-                identity,
-                call.request,
-                o.metadata,
-                deadlineOf(call),
-                (err, res) => {
-                  o.done(codeOf(err));
-                  if (err) callback(err);
-                  else callback(null, res);
-                },
-              );
-              call.on('cancelled', () => up.cancel());
-            },
-            (error: unknown) => callback(fail(error)),
-          );
-        };
-      } else if (!m.requestStream && m.responseStream) {
-        out[name] = (call: ServerWritableStream<Buffer, Buffer>) => {
-          open(call, path).then(
-            (o) => {
-              const up = o.client.makeServerStreamRequest(
-                path,
-                identity,
-                identity,
-                call.request,
-                o.metadata,
-                deadlineOf(call),
-              );
-              call.on('cancelled', () => up.cancel());
-              relayResponses(up, call, o);
-            },
-            (error: unknown) => call.emit('error', fail(error)),
-          );
-        };
-      } else if (m.requestStream && !m.responseStream) {
-        out[name] = (call: ServerReadableStream<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
-          call.pause();
-          open(call, path).then(
-            (o) => {
-              const up = o.client.makeClientStreamRequest(
-                path,
-                identity,
-                identity,
-                o.metadata,
-                deadlineOf(call),
-                (err, res) => {
-                  o.done(codeOf(err));
-                  if (err) callback(err);
-                  else callback(null, res);
-                },
-              );
-              call.on('cancelled', () => up.cancel());
-              forward(call, up, () => up.end());
-              call.resume();
-            },
-            (error: unknown) => callback(fail(error)),
-          );
-        };
-      } else {
-        out[name] = (call: ServerDuplexStream<Buffer, Buffer>) => {
-          call.pause();
-          open(call, path).then(
-            (o) => {
-              const up = o.client.makeBidiStreamRequest(
-                path,
-                identity,
-                identity,
-                o.metadata,
-                deadlineOf(call),
-              );
-              call.on('cancelled', () => up.cancel());
-              forward(call, up, () => up.end());
-              relayResponses(up, call, o);
-              call.resume();
-            },
-            (error: unknown) => call.emit('error', fail(error)),
-          );
-        };
-      }
-    }
+  const implementation = (def: Record<string, AgentMethod>): UntypedServiceImplementation => {
+    const out: UntypedServiceImplementation = {};
+    for (const [name, m] of Object.entries(def)) out[name] = handler(rawMethod(m));
     return out;
   };
 
-  server.addService(rawService(ExecServiceDefinition), handlers(ExecServiceDefinition));
-  server.addService(rawService(FileServiceDefinition), handlers(FileServiceDefinition));
+  server.addService(rawService(ExecServiceDefinition), implementation(ExecServiceDefinition));
+  server.addService(rawService(FileServiceDefinition), implementation(FileServiceDefinition));
   return server;
 }

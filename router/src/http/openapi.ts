@@ -283,7 +283,15 @@ export const openApiDocument = {
       },
       get: {
         summary: 'WebSocket upgrade: streaming exec (subprotocol sandbank.exec.v1)',
-        parameters: sandboxParams,
+        parameters: sandboxParams.map((p) =>
+          p.name === 'X-Sandbox-Timeout'
+            ? {
+                ...p,
+                description:
+                  'Seconds; ends the session with close code 4504 (deadline_exceeded). Capped by ROUTER_WS_MAX_LIFETIME_SECONDS, also the default (4408 lifetime_exceeded).',
+              }
+            : p,
+        ),
         responses: { '101': { description: 'Switching protocols' }, ...errorResponses('v1', V1_ERRORS) },
       },
     },

@@ -6,28 +6,16 @@
 import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import type {
-  ListDirResponse,
-  MakeDirResponse,
-  ReadFileResponse,
-  RemoveResponse,
-  RunResponse,
-  StatResponse,
-} from '@sandbank/proto';
-import type { WriteFileRequest, WriteFileResponse } from '@sandbank/proto';
-import { pumpInto, unary } from '../agent/calls.js';
-import type { CallContext } from '../agent/calls.js';
-import { fromAgentError } from '../agent/status.js';
+import { formatZodError } from '@sandbank/api';
+import type { Connection } from '../admission/admission.js';
+import { writeFileRequests } from '../agent/write-file.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { ExecRequestBody, exitJson, fileInfoJson, processSpec } from '../exec-spec.js';
+import { drainOrClose } from './drain.js';
 import { sandboxRoute } from './pipeline.js';
 import type { Scope } from './pipeline.js';
 import { pathAfter, readJson, v1Target } from './validate.js';
-import { formatZodError } from '@sandbank/api';
-import type { AgentClient } from '@sandbank/proto';
-import { WriteFileRequestSchema, create } from '@sandbank/proto';
-import { drainOrClose } from './drain.js';
 
 export const V1_PREFIX = '/v1/namespaces/:namespace/sandboxes/:name';
 
@@ -71,47 +59,27 @@ function filePath(req: Request, route: string): string {
 
 export function v1Routes(ctx: RouterContext): Router {
   const router = Router();
-  type Handler = (
-    req: Request,
-    res: Response,
-    agent: { client: AgentClient; call: CallContext },
-    scope: Scope,
-  ) => Promise<void>;
+  type Handler = (req: Request, res: Response, agent: Connection, scope: Scope) => Promise<void>;
+  // Every route here is answered by the agent: dial before reading the body.
   const route = (name: string, handler: Handler) =>
     sandboxRoute(
       ctx,
       { surface: 'v1', route: `${V1_PREFIX}/${name}`, style: 'v1', target: (req) => v1Target(req.params) },
-      async (req, res, scope) => {
-        const { lease } = await ctx.gateway.connect(scope.target, scope.signal);
-        try {
-          const call = {
-            metadata: ctx.gateway.metadata(scope.trace, scope.span),
-            deadline: scope.deadline,
-            signal: scope.signal,
-          };
-          await handler(req, res, { client: lease.client, call }, scope);
-        } finally {
-          lease.release();
-        }
-      },
+      async (req, res, scope) => handler(req, res, await scope.connect(), scope),
     );
 
   router.post(
     `${V1_PREFIX}/exec`,
-    route('exec', async (req, res, { client, call }, scope) => {
+    route('exec', async (req, res, { agent, options }, scope) => {
       const body = await readJson(req, ctx.limits.maxJsonBytes, ExecRequestBody, scope.signal);
       const stdin = body.stdin === undefined ? new Uint8Array() : Buffer.from(body.stdin, body.stdinEncoding);
-      const result = await unary<RunResponse>(call, (cb) =>
-        client.run(
-          {
-            process: processSpec(body),
-            stdin,
-            ...(body.maxOutputBytes === undefined ? {} : { maxOutputBytes: BigInt(body.maxOutputBytes) }),
-          },
-          call.metadata,
-          { deadline: call.deadline },
-          cb,
-        ),
+      const result = await agent.run(
+        {
+          process: processSpec(body),
+          stdin,
+          ...(body.maxOutputBytes === undefined ? {} : { maxOutputBytes: BigInt(body.maxOutputBytes) }),
+        },
+        options,
       );
       const enc = body.outputEncoding;
       res.json({
@@ -125,51 +93,39 @@ export function v1Routes(ctx: RouterContext): Router {
 
   router.get(
     `${V1_PREFIX}/files/*path`,
-    route('files/{path}', async (req, res, { client, call }) => {
+    route('files/{path}', async (req, res, { agent, options }) => {
       const path = filePath(req, 'files');
       const q = query(req, ReadQuery);
-      const stream = client.readFile(
+      const chunks = agent.readFile(
         {
           path,
           offset: BigInt(q.offset ?? 0),
           ...(q.limit === undefined ? {} : { limit: BigInt(q.limit) }),
           chunkSize: 256 * 1024,
         },
-        call.metadata,
-        { deadline: call.deadline },
+        options,
       );
-      const onAbort = (): void => stream.cancel();
-      call.signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        for await (const msg of stream as AsyncIterable<ReadFileResponse>) {
-          if (!res.headersSent) {
-            const info = fileInfoJson(msg.info);
-            const remaining = Math.max(0, info.size - (q.offset ?? 0));
-            res.writeHead(200, {
-              'content-type': 'application/octet-stream',
-              'content-length': String(q.limit === undefined ? remaining : Math.min(remaining, q.limit)),
-              'x-sandbank-file-mode': info.mode.toString(8).padStart(4, '0'),
-              ...(info.modTime ? { 'last-modified': new Date(info.modTime).toUTCString() } : {}),
-            });
-          }
-          if (msg.data.length > 0 && !res.write(msg.data)) {
-            stream.pause();
-            await drainOrClose(res);
-            stream.resume();
-          }
+      for await (const msg of chunks) {
+        if (!res.headersSent) {
+          const info = fileInfoJson(msg.info);
+          const remaining = Math.max(0, info.size - (q.offset ?? 0));
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-length': String(q.limit === undefined ? remaining : Math.min(remaining, q.limit)),
+            'x-sandbank-file-mode': info.mode.toString(8).padStart(4, '0'),
+            ...(info.modTime ? { 'last-modified': new Date(info.modTime).toUTCString() } : {}),
+          });
         }
-        res.end();
-      } catch (error) {
-        throw fromAgentError(error);
-      } finally {
-        call.signal?.removeEventListener('abort', onAbort);
+        // Not asking for the next chunk while the client is slow holds the agent back.
+        if (msg.data.length > 0 && !res.write(msg.data)) await drainOrClose(res);
       }
+      res.end();
     }),
   );
 
   router.put(
     `${V1_PREFIX}/files/*path`,
-    route('files/{path}', async (req, res, { client, call }) => {
+    route('files/{path}', async (req, res, { agent, options }) => {
       const path = filePath(req, 'files');
       const q = query(req, WriteQuery);
       const declared = Number(req.headers['content-length']);
@@ -186,55 +142,34 @@ export function v1Routes(ctx: RouterContext): Router {
           yield chunk;
         }
       };
-      const result = await pumpInto<WriteFileRequest, WriteFileResponse>(
-        call,
-        (cb) => client.writeFile(call.metadata, { deadline: call.deadline }, cb),
-        create(WriteFileRequestSchema, {
-          frame: {
-            case: 'header',
-            value: {
-              path,
-              ...(q.mode === undefined ? {} : { mode: q.mode }),
-              ...(q.createParents === undefined ? {} : { createParents: q.createParents }),
-              exclusive: q.exclusive ?? false,
-            },
-          },
-        }),
-        limited(),
-        (chunk) => create(WriteFileRequestSchema, { frame: { case: 'data', value: chunk } }),
-      );
+      const header = {
+        path,
+        ...(q.mode === undefined ? {} : { mode: q.mode }),
+        ...(q.createParents === undefined ? {} : { createParents: q.createParents }),
+        exclusive: q.exclusive ?? false,
+      };
+      const result = await agent.writeFile(writeFileRequests(header, limited()), options);
       res.status(201).json(fileInfoJson(result.info));
     }),
   );
 
   router.delete(
     `${V1_PREFIX}/files/*path`,
-    route('files/{path}', async (req, res, { client, call }) => {
+    route('files/{path}', async (req, res, { agent, options }) => {
       const path = filePath(req, 'files');
       const q = query(req, RemoveQuery);
-      await unary<RemoveResponse>(call, (cb) =>
-        client.remove(
-          { path, recursive: q.recursive ?? false },
-          call.metadata,
-          { deadline: call.deadline },
-          cb,
-        ),
-      );
+      await agent.remove({ path, recursive: q.recursive ?? false }, options);
       res.status(204).end();
     }),
   );
 
   router.post(
     `${V1_PREFIX}/mkdir`,
-    route('mkdir', async (req, res, { client, call }) => {
+    route('mkdir', async (req, res, { agent, options }) => {
       const q = query(req, MakeDirQuery);
-      const result = await unary<MakeDirResponse>(call, (cb) =>
-        client.makeDir(
-          { path: q.path, parents: q.parents ?? false, ...(q.mode === undefined ? {} : { mode: q.mode }) },
-          call.metadata,
-          { deadline: call.deadline },
-          cb,
-        ),
+      const result = await agent.makeDir(
+        { path: q.path, parents: q.parents ?? false, ...(q.mode === undefined ? {} : { mode: q.mode }) },
+        options,
       );
       res.status(201).json(fileInfoJson(result.info));
     }),
@@ -242,22 +177,18 @@ export function v1Routes(ctx: RouterContext): Router {
 
   router.get(
     `${V1_PREFIX}/list`,
-    route('list', async (req, res, { client, call }) => {
+    route('list', async (req, res, { agent, options }) => {
       const { path } = query(req, PathQuery);
-      const result = await unary<ListDirResponse>(call, (cb) =>
-        client.listDir({ path }, call.metadata, { deadline: call.deadline }, cb),
-      );
+      const result = await agent.listDir({ path }, options);
       res.json({ entries: result.entries.map(fileInfoJson) });
     }),
   );
 
   router.get(
     `${V1_PREFIX}/stat`,
-    route('stat', async (req, res, { client, call }) => {
+    route('stat', async (req, res, { agent, options }) => {
       const { path } = query(req, PathQuery);
-      const result = await unary<StatResponse>(call, (cb) =>
-        client.stat({ path }, call.metadata, { deadline: call.deadline }, cb),
-      );
+      const result = await agent.stat({ path }, options);
       res.json(fileInfoJson(result.info));
     }),
   );

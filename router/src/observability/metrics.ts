@@ -4,7 +4,6 @@
  * error code, auth mode and decision. Never a sandbox name, a UID or a raw error.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ErrorCode } from '../errors.js';
 
 export type Surface = 'legacy' | 'v1' | 'ws' | 'grpc' | 'proxy' | 'system';
 
@@ -68,8 +67,4 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
       registers,
     }),
   };
-}
-
-export function resultLabel(code: ErrorCode | undefined): string {
-  return code ?? 'ok';
 }

@@ -1,15 +1,15 @@
 /**
  * One WebSocket exec session bridged to one agent `Exec` bidi stream. One AbortController ties
- * them: the client going away cancels the gRPC call (the agent kills the process group), and the
- * call's end closes the socket with a mapped code. Backpressure runs both ways: agent output
- * pauses while the socket's send buffer is over the high-water mark, and client stdin pauses the
- * socket while the gRPC send buffer is full.
+ * them: the client going away, an idle or expired session, or shutdown cancels the gRPC call (the
+ * agent kills the process group), and the call's end closes the socket with a mapped code.
+ * Backpressure runs both ways: agent output is not read while the socket's send buffer is over
+ * the high-water mark, and client stdin pauses the socket while the gRPC send buffer is full.
  */
-import type { ClientDuplexStream, Metadata } from '@grpc/grpc-js';
 import type { WebSocket, RawData } from 'ws';
 import { formatZodError } from '@sandbank/api';
-import type { AgentClient, ExecRequest, ExecResponse } from '@sandbank/proto';
+import type { AgentPromiseClient, ExecRequest, ExecResponse } from '@sandbank/proto';
 import { ExecRequestSchema, create } from '@sandbank/proto';
+import type { Connection } from '../admission/admission.js';
 import { fromAgentError } from '../agent/status.js';
 import { RouterError } from '../errors.js';
 import { exitJson, processSpec } from '../exec-spec.js';
@@ -27,14 +27,15 @@ import {
 
 export interface TunnelOptions {
   readonly ws: WebSocket;
-  readonly client: AgentClient;
-  readonly metadata: Metadata;
+  readonly agent: AgentPromiseClient;
+  /**
+   * The admitted session's call options. Its signal aborts (with a RouterError) at the session's
+   * deadline or lifetime, and at shutdown: the session then closes with that error's code.
+   */
+  readonly options: Connection['options'];
   readonly idleTimeoutMs: number;
-  readonly maxLifetimeMs: number;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
-  /** Aborted by shutdown (reason: a RouterError). */
-  readonly signal: AbortSignal;
 }
 
 /**
@@ -45,22 +46,31 @@ export interface TunnelOptions {
 const HIGH_WATER = 1024 * 1024;
 /** WebSocket pings find dead clients (and keep idle NATs open) well inside the idle timeout. */
 const PING_INTERVAL_MS = 30_000;
+/**
+ * How long after the session's deadline the agent's own deadline falls. The session's signal ends
+ * the session at its deadline with the session's reason (4408 lifetime_exceeded, 4504 for
+ * X-Sandbox-Timeout); the agent's deadline is only the backstop, and must not win that race.
+ */
+const AGENT_DEADLINE_SLACK_MS = 1_000;
 
 /** Runs the session; resolves when the socket is closed. */
 export function runExecTunnel(opts: TunnelOptions): Promise<void> {
   const { ws, log, metrics } = opts;
+  const { signal } = opts.options;
+  // Ends the agent call when the session ends for any reason (the socket, a timeout, shutdown).
+  const session = new AbortController();
   return new Promise<void>((resolve) => {
-    let call: ClientDuplexStream<ExecRequest, ExecResponse> | undefined;
+    let call: ReturnType<AgentPromiseClient['exec']> | undefined;
     let finished = false;
     let exitSent = false;
     let unacked = 0;
-    let paused = false;
+    let resumeOutput: (() => void) | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
 
     const fail = (error: RouterError): void => {
       if (finished) return;
       finished = true;
-      call?.cancel();
+      session.abort(error);
       if (ws.readyState === ws.OPEN) {
         ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message }));
         ws.close(error.wsCloseCode, error.wsCloseReason);
@@ -84,52 +94,41 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
         opts.idleTimeoutMs,
       );
     };
-    const lifetime = setTimeout(
-      () =>
-        fail(
-          new RouterError('lifetime_exceeded', `session reached its ${opts.maxLifetimeMs / 1000} s lifetime`),
-        ),
-      opts.maxLifetimeMs,
-    );
     const ping = setInterval(() => {
       if (ws.readyState === ws.OPEN) ws.ping();
     }, PING_INTERVAL_MS);
     ping.unref();
-    const onShutdown = (): void => fail(RouterError.from(opts.signal.reason));
-    opts.signal.addEventListener('abort', onShutdown, { once: true });
+    const onAbort = (): void => fail(RouterError.from(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
     touch();
 
-    const sendOut = (channel: number, data: Uint8Array): void => {
+    /** Sends output; resolves once the socket's queue is below the low-water mark again. */
+    const sendOut = async (channel: number, data: Uint8Array): Promise<void> => {
       if (ws.readyState !== ws.OPEN) return;
       unacked += data.length;
       metrics.bytes.inc({ direction: 'from_sandbox' }, data.length);
       ws.send(channelFrame(channel, data), { binary: true }, () => {
         unacked -= data.length;
-        if (paused && unacked < HIGH_WATER / 2) {
-          paused = false;
-          call?.resume();
-        }
+        if (unacked < HIGH_WATER / 2) resumeOutput?.();
       });
-      if (!paused && unacked >= HIGH_WATER) {
-        paused = true;
-        call?.pause();
-      }
+      // Not reading the next message holds the agent back (gRPC flow control).
+      if (unacked >= HIGH_WATER) await new Promise<void>((resume) => (resumeOutput = resume));
+      resumeOutput = undefined;
     };
 
-    const start = (frame: StartFrame): void => {
-      const stream = opts.client.exec(opts.metadata, { deadline: Date.now() + opts.maxLifetimeMs });
-      call = stream;
-      stream.on('data', (msg: ExecResponse) => {
+    /** The agent's events to the socket, until the call ends. */
+    const relay = async (stream: AsyncIterable<ExecResponse>): Promise<void> => {
+      for await (const msg of stream) {
         touch();
         switch (msg.event.case) {
           case 'started':
             ws.send(JSON.stringify({ type: 'started', pid: msg.event.value.pid }));
             break;
           case 'stdout':
-            sendOut(STDOUT_CHANNEL, msg.event.value);
+            await sendOut(STDOUT_CHANNEL, msg.event.value);
             break;
           case 'stderr':
-            sendOut(STDERR_CHANNEL, msg.event.value);
+            await sendOut(STDERR_CHANNEL, msg.event.value);
             break;
           case 'exit':
             exitSent = true;
@@ -138,13 +137,16 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
           case undefined:
             break;
         }
+      }
+    };
+
+    const start = (frame: StartFrame): void => {
+      const stream = opts.agent.exec({
+        metadata: opts.options.metadata,
+        deadline: opts.options.deadline + AGENT_DEADLINE_SLACK_MS,
+        signal: session.signal,
       });
-      stream.on('error', (error: Error) => fail(fromAgentError(error)));
-      stream.on('end', () => {
-        if (!exitSent)
-          fail(new RouterError('upstream_failed', 'the agent ended the stream without an exit frame'));
-        else finish();
-      });
+      call = stream;
       stream.write(
         create(ExecRequestSchema, {
           frame: {
@@ -158,6 +160,13 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
           },
         }),
       );
+      relay(stream).then(
+        () =>
+          exitSent
+            ? finish()
+            : fail(new RouterError('upstream_failed', 'the agent ended the stream without an exit frame')),
+        (error: unknown) => fail(fromAgentError(error)),
+      );
     };
 
     let stdinBlocked = false;
@@ -166,13 +175,15 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
       if (!call.write(req) && !stdinBlocked) {
         stdinBlocked = true;
         ws.pause();
-        call.once('drain', () => {
-          stdinBlocked = false;
-          ws.resume();
-        });
+        call.drained().then(
+          () => {
+            stdinBlocked = false;
+            ws.resume();
+          },
+          (error: unknown) => fail(RouterError.from(error)),
+        );
       }
     };
-
     ws.on('message', (data: RawData, isBinary: boolean) => {
       touch();
       if (finished) return;
@@ -223,12 +234,12 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
         finished = true;
         // 1009 is ws's own verdict on an oversized message.
         if (code === 1009) log.info('websocket message over the size limit; session closed');
-        call?.cancel();
       }
+      session.abort(new RouterError('canceled', 'the client closed the session'));
+      resumeOutput?.();
       clearTimeout(idleTimer);
-      clearTimeout(lifetime);
       clearInterval(ping);
-      opts.signal.removeEventListener('abort', onShutdown);
+      signal.removeEventListener('abort', onAbort);
       resolve();
     });
   });

@@ -1,15 +1,9 @@
 /** The WebSocket exec URL: `/v1/namespaces/{namespace}/sandboxes/{name}/exec`. */
 import { RouterError } from '../errors.js';
 import type { SandboxRef } from '../resolve/index.js';
-import { TimeoutHeader, v1Target } from '../http/validate.js';
-
-export { TimeoutHeader };
+import { v1Target } from '../http/validate.js';
 
 const EXEC_PATH = /^\/v1\/namespaces\/([^/?#]+)\/sandboxes\/([^/?#]+)\/exec\/?(?:\?.*)?$/;
-
-export function isExecPath(url: string): boolean {
-  return EXEC_PATH.test(url);
-}
 
 export function v1TargetFromPath(url: string): SandboxRef {
   const m = EXEC_PATH.exec(url);

@@ -9,12 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import { Admission } from '../admission/admission.js';
+import { sessionBudget } from '../admission/budget.js';
 import type { RouterContext } from '../context.js';
-import { RouterError } from '../errors.js';
-import { TimeoutHeader, v1TargetFromPath } from './path.js';
+import type { RouterError } from '../errors.js';
 import { EXEC_SUBPROTOCOL } from './frames.js';
 import { runExecTunnel } from './exec-tunnel.js';
-import { extractContext, tracer } from '../observability/tracing.js';
+import { v1TargetFromPath } from './path.js';
 
 function rejectUpgrade(socket: Duplex, error: RouterError): void {
   const body = JSON.stringify(error.toJSON());
@@ -43,57 +44,38 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
   });
 
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const started = process.hrtime.bigint();
-    const controller = new AbortController();
-    const untrack = ctx.tracker.add(controller);
-    let release: (() => void) | undefined;
-    let leaseRelease: (() => void) | undefined;
-    let code = 'ok';
+    await using admission = new Admission(ctx, {
+      surface: 'ws',
+      route: 'exec',
+      spanName: 'WS exec',
+      carrier: req.headers,
+      remoteAddress: req.socket.remoteAddress ?? 'unknown',
+    });
     socket.on('error', () => undefined);
     try {
-      if (ctx.tracker.draining) throw new RouterError('shutting_down', 'the router is shutting down; retry');
-      const target = v1TargetFromPath(req.url ?? '');
-      if (!TimeoutHeader.safeParse(req.headers['x-sandbox-timeout']).success) {
-        throw new RouterError('invalid_argument', 'X-Sandbox-Timeout: must be a positive number of seconds');
-      }
-      const principal = await ctx.auth.authorize(
-        { authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress ?? 'unknown' },
-        target,
-      );
-      release = ctx.limiter.acquire(principal.callerKey).release;
-      const { lease } = await ctx.gateway.connect(target, controller.signal);
-      leaseRelease = lease.release;
-      const span = tracer.startSpan('WS exec', {}, extractContext(req.headers));
-      const metadata = ctx.gateway.metadata(extractContext(req.headers), span);
+      const scope = await admission.admit({
+        target: () => v1TargetFromPath(req.url ?? ''),
+        budget: () => sessionBudget(req.headers['x-sandbox-timeout'], ctx.limits.wsMaxLifetimeMs),
+        authorization: req.headers.authorization,
+      });
+      const { agent, options } = await scope.connect();
       const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
       ctx.metrics.wsSessions.inc();
       try {
         await runExecTunnel({
           ws,
-          client: lease.client,
-          metadata,
+          agent,
+          options,
           idleTimeoutMs: ctx.limits.wsIdleTimeoutMs,
-          maxLifetimeMs: ctx.limits.wsMaxLifetimeMs,
           log: ctx.log,
           metrics: ctx.metrics,
-          signal: controller.signal,
         });
       } finally {
         ctx.metrics.wsSessions.dec();
-        span.end();
       }
     } catch (thrown) {
-      const error = RouterError.from(thrown);
-      code = error.code;
-      if (error.code === 'internal') ctx.log.error({ err: error.cause }, 'websocket upgrade failed');
+      const error = admission.fail(thrown);
       if (!socket.destroyed) rejectUpgrade(socket, error);
-    } finally {
-      leaseRelease?.();
-      release?.();
-      untrack();
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      ctx.metrics.requests.inc({ surface: 'ws', route: 'exec', code });
-      ctx.metrics.duration.observe({ surface: 'ws', route: 'exec' }, seconds);
     }
   };
 

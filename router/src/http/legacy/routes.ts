@@ -43,21 +43,13 @@ export function legacyRoutes(ctx: RouterContext): Router {
           port === ctx.agentPorts.legacyPort &&
           (await ctx.gateway.protocol(endpoint)) === 'grpc'
         ) {
-          const { lease } = await ctx.gateway.connect(scope.target, scope.signal);
-          try {
-            await translation(req, res, {
-              client: lease.client,
-              call: {
-                metadata: ctx.gateway.metadata(scope.trace, scope.span),
-                deadline: scope.deadline,
-                signal: scope.signal,
-              },
-              maxJsonBytes: ctx.limits.maxJsonBytes,
-              maxBodyBytes: ctx.limits.maxBodyBytes,
-            });
-          } finally {
-            lease.release();
-          }
+          const { agent, options } = await scope.connect();
+          await translation(req, res, {
+            agent,
+            options,
+            maxJsonBytes: ctx.limits.maxJsonBytes,
+            maxBodyBytes: ctx.limits.maxBodyBytes,
+          });
           return;
         }
         await proxyHttp(req, res, scope, endpoint, {

@@ -6,20 +6,12 @@ import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
-import { FileType, WriteFileRequestSchema, create } from '@sandbank/proto';
-import type {
-  AgentClient,
-  FileInfo,
-  ReadFileResponse,
-  RunResponse,
-  StatResponse,
-  WriteFileRequest,
-} from '@sandbank/proto';
-import type { WriteFileResponse, ListDirResponse } from '@sandbank/proto';
+import { FileType, isServiceError } from '@sandbank/proto';
+import type { FileInfo, ListDirResponse, RunResponse } from '@sandbank/proto';
 import { z } from 'zod';
-import { pumpInto, unary } from '../../agent/calls.js';
-import { fromAgentError, isGrpcError } from '../../agent/status.js';
-import type { CallContext } from '../../agent/calls.js';
+import type { Connection } from '../../admission/admission.js';
+import { fromAgentError } from '../../agent/status.js';
+import { writeFileRequests } from '../../agent/write-file.js';
 import { RouterError } from '../../errors.js';
 import { readJson } from '../validate.js';
 import {
@@ -37,8 +29,8 @@ import { sendPyJson, sendPyMessage } from './respond.js';
 import { drainOrClose } from '../drain.js';
 
 export interface LegacyCall {
-  readonly client: AgentClient;
-  readonly call: CallContext;
+  readonly agent: Connection['agent'];
+  readonly options: Connection['options'];
   readonly maxJsonBytes: number;
   readonly maxBodyBytes: number;
 }
@@ -50,7 +42,7 @@ const ExecuteBody = z.looseObject({ command: z.string() });
 
 /** The agent's own words for a failure (the gRPC status details), without the router's prefix. */
 function agentDetails(error: RouterError): string {
-  return isGrpcError(error.cause) ? (error.cause.details ?? error.message) : error.message;
+  return isServiceError(error.cause) ? error.cause.details : error.message;
 }
 
 /** What Python's exception would have said when running `program` failed this way. */
@@ -79,12 +71,7 @@ export function legacyPath(path: string): string {
 }
 
 export async function execute(req: Request, res: Response, c: LegacyCall): Promise<void> {
-  const body = await readJson(
-    req,
-    c.maxJsonBytes,
-    ExecuteBody,
-    c.call.signal ?? new AbortController().signal,
-  );
+  const body = await readJson(req, c.maxJsonBytes, ExecuteBody, c.options.signal);
   const failed = (message: string): void =>
     sendPyJson(res, 200, { stdout: '', stderr: `Failed to execute command: ${message}`, exit_code: 1 });
   let argv: string[];
@@ -102,20 +89,17 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
   }
   let result: RunResponse;
   try {
-    result = await unary<RunResponse>(c.call, (cb) =>
-      c.client.run(
-        {
-          process: { command: { case: 'argv', value: { args: argv } } },
-          maxOutputBytes: EXECUTE_MAX_OUTPUT_BYTES,
-        },
-        c.call.metadata,
-        { deadline: c.call.deadline },
-        cb,
-      ),
+    result = await c.agent.run(
+      {
+        process: { command: { case: 'argv', value: { args: argv } } },
+        maxOutputBytes: EXECUTE_MAX_OUTPUT_BYTES,
+      },
+      c.options,
     );
-  } catch (error) {
+  } catch (thrown) {
     // The router's own failures (deadline, cancel, dial) stay errors; the agent's are a result.
-    if (!(error instanceof RouterError) || !isGrpcError(error.cause) || RETHROWN.has(error.code)) throw error;
+    const error = agentFailure(thrown);
+    if (RETHROWN.has(error.code)) throw error;
     failed(pythonMessage(error, program));
     return;
   }
@@ -131,6 +115,15 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
 }
 
 const RETHROWN: ReadonlySet<string> = new Set(['deadline_exceeded', 'canceled', 'upstream_unavailable']);
+
+/**
+ * The agent's own failure of a call, as a RouterError; the router's own (an abort's reason: a
+ * deadline, a client gone, shutdown) is rethrown as it is, for the pipeline to answer.
+ */
+function agentFailure(thrown: unknown): RouterError {
+  if (!isServiceError(thrown)) throw thrown;
+  return fromAgentError(thrown);
+}
 
 /** Confinement failures are the runtime's `403 {"message":"Access denied"}`. */
 function isAccessDenied(error: unknown): boolean {
@@ -168,15 +161,8 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
       stream.on('limit', () => {
         stream.destroy(new RouterError('payload_too_large', `upload over ${c.maxBodyBytes} bytes`));
       });
-      pending = pumpInto<WriteFileRequest, WriteFileResponse>(
-        c.call,
-        (cb) => c.client.writeFile(c.call.metadata, { deadline: c.call.deadline }, cb),
-        create(WriteFileRequestSchema, {
-          frame: { case: 'header', value: { path: legacyPath(name), createParents: true } },
-        }),
-        stream,
-        (chunk) => create(WriteFileRequestSchema, { frame: { case: 'data', value: chunk } }),
-      ).then(
+      const requests = writeFileRequests({ path: legacyPath(name), createParents: true }, stream);
+      pending = c.agent.writeFile(requests, c.options).then(
         (): Outcome => ({ kind: 'written', name }),
         (error: unknown): Outcome => {
           stream.resume();
@@ -205,26 +191,22 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
     sendPyMessage(res, 200, `File '${result.name}' uploaded successfully.`);
     return;
   }
-  const error = result.error;
+  // The router's own failures (too large, deadline, cancel) stay errors.
+  if (result.error instanceof RouterError) throw result.error;
+  const error = isServiceError(result.error) ? fromAgentError(result.error) : undefined;
   if (isAccessDenied(error)) {
     sendPyMessage(res, 403, 'Access denied');
     return;
   }
-  if (error instanceof RouterError && (RETHROWN.has(error.code) || error.code === 'payload_too_large'))
-    throw error;
-  const message = error instanceof RouterError ? agentDetails(error) : String(error);
+  if (error && RETHROWN.has(error.code)) throw error;
+  const message = error ? agentDetails(error) : String(result.error);
   sendPyMessage(res, 500, `File upload failed: ${message}`);
 }
 
 export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   const path = legacyPath(rawPath);
-  const stream = c.client.readFile({ path, chunkSize: 256 * 1024 }, c.call.metadata, {
-    deadline: c.call.deadline,
-  });
-  const onAbort = (): void => stream.cancel();
-  c.call.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const msg of stream as AsyncIterable<ReadFileResponse>) {
+    for await (const msg of c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options)) {
       if (!res.headersSent) {
         const info = msg.info;
         const mtime = info?.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
@@ -244,16 +226,12 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
             .digest('hex')}"`,
         });
       }
-      if (msg.data.length > 0 && !res.write(msg.data)) {
-        stream.pause();
-        await drainOrClose(res);
-        stream.resume();
-      }
+      if (msg.data.length > 0 && !res.write(msg.data)) await drainOrClose(res);
     }
     res.end();
   } catch (thrown) {
     if (res.headersSent) throw thrown;
-    const error = fromAgentError(thrown);
+    const error = agentFailure(thrown);
     if (isAccessDenied(error)) {
       sendPyMessage(res, 403, 'Access denied');
       return;
@@ -263,8 +241,6 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
       return;
     }
     throw error;
-  } finally {
-    c.call.signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -273,9 +249,7 @@ async function legacyEntry(c: LegacyCall, info: FileInfo): Promise<Record<string
   let target = info;
   if (info.type === FileType.SYMLINK) {
     try {
-      const st = await unary<StatResponse>(c.call, (cb) =>
-        c.client.stat({ path: info.path }, c.call.metadata, { deadline: c.call.deadline }, cb),
-      );
+      const st = await c.agent.stat({ path: info.path }, c.options);
       if (st.info) target = { ...st.info, name: info.name };
     } catch {
       // A dangling link: described as itself.
@@ -294,26 +268,20 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
   const path = legacyPath(rawPath);
   let result: ListDirResponse;
   try {
-    result = await unary<ListDirResponse>(c.call, (cb) =>
-      c.client.listDir({ path }, c.call.metadata, { deadline: c.call.deadline }, cb),
-    );
-  } catch (error) {
+    result = await c.agent.listDir({ path }, c.options);
+  } catch (thrown) {
+    const error = agentFailure(thrown);
     if (isAccessDenied(error)) {
       sendPyMessage(res, 403, 'Access denied');
       return;
     }
-    if (
-      error instanceof RouterError &&
-      (error.code === 'not_found' || error.code === 'failed_precondition')
-    ) {
+    if (error.code === 'not_found' || error.code === 'failed_precondition') {
       sendPyMessage(res, 404, 'Path is not a directory');
       return;
     }
-    if (error instanceof RouterError && !RETHROWN.has(error.code)) {
-      sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
-      return;
-    }
-    throw error;
+    if (RETHROWN.has(error.code)) throw error;
+    sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
+    return;
   }
   const entries = await Promise.all(result.entries.map((e) => legacyEntry(c, e)));
   sendPyJson(res, 200, entries);
@@ -322,15 +290,14 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
 export async function exists(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   let found = true;
   try {
-    await unary<StatResponse>(c.call, (cb) =>
-      c.client.stat({ path: legacyPath(rawPath) }, c.call.metadata, { deadline: c.call.deadline }, cb),
-    );
-  } catch (error) {
+    await c.agent.stat({ path: legacyPath(rawPath) }, c.options);
+  } catch (thrown) {
+    const error = agentFailure(thrown);
     if (isAccessDenied(error)) {
       sendPyMessage(res, 403, 'Access denied');
       return;
     }
-    if (error instanceof RouterError && RETHROWN.has(error.code)) throw error;
+    if (RETHROWN.has(error.code)) throw error;
     found = false; // os.path.exists: any other error is False
   }
   sendPyJson(res, 200, { path: rawPath, exists: found });
