@@ -116,8 +116,8 @@ test('the sandboxed process is not root and holds no capabilities', async () => 
 
 test('egress to other pods and to the apiserver is refused; the router still reaches the agent', async () => {
   const podIp = async (selector: string): Promise<string> => {
-    const ip = (await getJson<{ items: Obj[] }>(c, ['pods', '-n', SYSTEM_NS, '-l', selector])).items[0]?.status
-      ?.podIP;
+    const ip = (await getJson<{ items: Obj[] }>(c, ['pods', '-n', SYSTEM_NS, '-l', selector])).items[0]
+      ?.status?.podIP;
     if (!ip) throw new Error(`no pod with an IP for ${selector} in ${SYSTEM_NS}`);
     return ip;
   };
