@@ -3,46 +3,22 @@
  * with kwok making Pods Running and Ready on a fake node: pool fill and refill, warm bind, cold
  * start, typed failures, template roll-out, lifecycle, suspend, and the GC cascade on delete.
  */
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  NodeV1Api,
-  type KubeConfig,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, NodeV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { gkeGuideObjects, waitFor } from '@sandbank/testing';
+import { EXT, collectionPaths, gkeGuideObjects, isReady, waitFor, type Obj } from '@sandbank/testing';
 import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 
-type Obj = KubernetesObject & {
-  metadata: NonNullable<KubernetesObject['metadata']>;
-  spec?: Record<string, unknown>;
-  status?: {
-    conditions?: { type: string; status: string; reason: string; message: string }[];
-    readyReplicas?: number;
-    replicas?: number;
-    sandbox?: { name?: string };
-  };
-};
-
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const ns = `ctrl-journey-${process.pid}`;
-const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' };
-const paths = {
-  claims: `/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/${ns}/sandboxclaims`,
-  pools: `/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/${ns}/sandboxwarmpools`,
-  sandboxes: `/apis/agents.x-k8s.io/v1alpha1/namespaces/${ns}/sandboxes`,
-  pods: `/api/v1/namespaces/${ns}/pods`,
-};
-const ready = (o: Obj | undefined, status = 'True') =>
-  o?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === status) ?? false;
-const reason = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
+const paths = collectionPaths(ns);
+const readyCondition = (o: Obj | undefined) => o?.status?.conditions?.find((c) => c.type === 'Ready');
+const reason = (o: Obj | undefined) => readyCondition(o)?.reason;
 
 let app: ControllerApp;
 
@@ -101,7 +77,7 @@ afterAll(async () => {
 }, 60_000);
 
 it('fills the pool with Ready warm pods of the template', async () => {
-  await waitFor<Obj>(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
+  await waitFor(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
     description: 'pool 2/2 ready',
   });
   const pods = await listPods();
@@ -118,16 +94,16 @@ it('fills the pool with Ready warm pods of the template', async () => {
 });
 
 it('binds a claim to a warm pod, names the Sandbox after the claim, and refills the pool', async () => {
-  await waitFor<Obj>(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2));
+  await waitFor(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2));
   const warmNames = new Set((await listPods()).map((p) => p.metadata.name));
   await claim('warm-claim', { sandboxTemplateRef: { name: 'python-runtime-template' } });
 
-  const sandbox = await waitFor<Obj>(kc, paths.sandboxes, 'warm-claim', (o) => ready(o), {
+  const sandbox = await waitFor(kc, paths.sandboxes, 'warm-claim', isReady, {
     description: 'sandbox Ready',
   });
   const podName = sandbox?.metadata.annotations?.[Annotations.podName] ?? '';
   expect(warmNames.has(podName)).toBe(true);
-  const bound = await waitFor<Obj>(
+  const bound = await waitFor(
     kc,
     paths.pods,
     podName,
@@ -138,11 +114,11 @@ it('binds a claim to a warm pod, names the Sandbox after the claim, and refills 
   );
   expect(bound?.metadata.labels).toMatchObject({ [Labels.sandboxNameHash]: nameHash('warm-claim') });
   expect(bound?.metadata.labels).not.toHaveProperty([Labels.pool]);
-  const claimObj = await waitFor<Obj>(kc, paths.claims, 'warm-claim', (o) => ready(o));
+  const claimObj = await waitFor(kc, paths.claims, 'warm-claim', isReady);
   expect(claimObj?.status?.sandbox?.name).toBe('warm-claim');
 
   // The pool replaces the member it lost.
-  await waitFor<Obj>(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
+  await waitFor(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
     description: 'pool refilled',
   });
   expect((await listPods()).length).toBe(3);
@@ -154,10 +130,10 @@ it('binds a claim to a warm pod, names the Sandbox after the claim, and refills 
     plural: 'sandboxclaims',
     name: 'warm-claim',
   });
-  await waitFor<Obj>(kc, paths.sandboxes, 'warm-claim', (o) => o === undefined, {
+  await waitFor(kc, paths.sandboxes, 'warm-claim', (o) => o === undefined, {
     description: 'sandbox gone',
   });
-  await waitFor<Obj>(kc, paths.pods, podName, (o) => o === undefined, { description: 'bound pod gone' });
+  await waitFor(kc, paths.pods, podName, (o) => o === undefined, { description: 'bound pod gone' });
 });
 
 it('cold-starts at once when no warm pod fits (env forces it)', async () => {
@@ -174,15 +150,15 @@ it('cold-starts at once when no warm pod fits (env forces it)', async () => {
     sandboxTemplateRef: { name: 'cold-template' },
     env: [{ name: 'MODE', value: 'cold' }],
   });
-  const sandbox = await waitFor<Obj>(kc, paths.sandboxes, 'cold-claim', (o) => ready(o), {
+  const sandbox = await waitFor(kc, paths.sandboxes, 'cold-claim', isReady, {
     description: 'cold sandbox Ready',
   });
   expect(sandbox?.metadata.annotations ?? {}).not.toHaveProperty([Annotations.podName]);
-  const pod = await waitFor<Obj>(kc, paths.pods, 'cold-claim', (p) => p !== undefined);
+  const pod = await waitFor(kc, paths.pods, 'cold-claim', (p) => p !== undefined);
   const containers = pod?.spec?.['containers'] as { env?: { name: string; value: string }[] }[];
   expect(containers[0]?.env).toEqual([{ name: 'MODE', value: 'cold' }]);
   expect(pod?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Sandbox', controller: true });
-  await waitFor<Obj>(kc, paths.claims, 'cold-claim', (o) => ready(o));
+  await waitFor(kc, paths.claims, 'cold-claim', isReady);
 });
 
 it('fails typed and terminal: TemplateNotFound, EnvVarsInjectionRejected, WarmPoolNotFound', async () => {
@@ -197,10 +173,10 @@ it('fails typed and terminal: TemplateNotFound, EnvVarsInjectionRejected, WarmPo
     ['env-refused', 'EnvVarsInjectionRejected'],
     ['no-pool', 'WarmPoolNotFound'],
   ] as const) {
-    const c = await waitFor<Obj>(kc, paths.claims, name, (o) => reason(o) === expected, {
+    const c = await waitFor(kc, paths.claims, name, (o) => reason(o) === expected, {
       description: `${name} ${expected}`,
     });
-    expect(ready(c, 'False')).toBe(true);
+    expect(readyCondition(c)?.status).toBe('False');
   }
   expect(
     (await listPods()).some((p) => ['no-template', 'env-refused', 'no-pool'].includes(p.metadata.name ?? '')),
@@ -211,7 +187,7 @@ it('deletes a claim at its shutdownTime under policy Delete', async () => {
   // Whole seconds (the API's time format), far enough out that the claim is Ready well before
   // on a busy machine; the watch for Ready starts before the create, so it cannot miss it.
   const shutdownAt = Math.ceil((Date.now() + 8_000) / 1000) * 1000;
-  const becameReady = waitFor<Obj>(kc, paths.claims, 'short-lived', (o) => ready(o), {
+  const becameReady = waitFor(kc, paths.claims, 'short-lived', isReady, {
     description: 'short-lived Ready',
   });
   await claim('short-lived', {
@@ -219,20 +195,20 @@ it('deletes a claim at its shutdownTime under policy Delete', async () => {
     lifecycle: { shutdownTime: new Date(shutdownAt).toISOString(), shutdownPolicy: 'Delete' },
   });
   await becameReady;
-  await waitFor<Obj>(kc, paths.claims, 'short-lived', (o) => o === undefined, {
+  await waitFor(kc, paths.claims, 'short-lived', (o) => o === undefined, {
     timeoutMs: 30_000,
     description: 'expired claim deleted',
   });
   // Deleted at its shutdownTime, not before.
   expect(Date.now()).toBeGreaterThanOrEqual(shutdownAt);
-  await waitFor<Obj>(kc, paths.sandboxes, 'short-lived', (o) => o === undefined, {
+  await waitFor(kc, paths.sandboxes, 'short-lived', (o) => o === undefined, {
     description: 'its sandbox deleted',
   });
 });
 
 it('suspends a Sandbox with replicas 0 and keeps the object', async () => {
   await claim('to-suspend', { sandboxTemplateRef: { name: 'python-runtime-template' } });
-  const sandbox = await waitFor<Obj>(kc, paths.sandboxes, 'to-suspend', (o) => ready(o));
+  const sandbox = await waitFor(kc, paths.sandboxes, 'to-suspend', isReady);
   const podName = sandbox?.metadata.annotations?.[Annotations.podName] ?? 'to-suspend';
   await custom.patchNamespacedCustomObject({
     group: 'agents.x-k8s.io',
@@ -242,10 +218,10 @@ it('suspends a Sandbox with replicas 0 and keeps the object', async () => {
     name: 'to-suspend',
     body: [{ op: 'replace', path: '/spec/replicas', value: 0 }],
   });
-  await waitFor<Obj>(kc, paths.pods, podName, (o) => o === undefined, {
+  await waitFor(kc, paths.pods, podName, (o) => o === undefined, {
     description: 'suspended pod deleted',
   });
-  const suspended = await waitFor<Obj>(
+  const suspended = await waitFor(
     kc,
     paths.sandboxes,
     'to-suspend',
@@ -262,7 +238,7 @@ it('rolls the pool when the template changes (Recreate)', async () => {
     name: 'python-sandbox-warmpool',
     body: [{ op: 'add', path: '/spec/updateStrategy', value: { type: 'Recreate' } }],
   });
-  await waitFor<Obj>(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2));
+  await waitFor(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2));
   const before = new Set(
     (await listPods()).filter((p) => p.metadata.labels?.[Labels.pool]).map((p) => p.metadata.name),
   );
@@ -280,7 +256,7 @@ it('rolls the pool when the template changes (Recreate)', async () => {
       members.every((p) => !before.has(p.metadata.name) && p.metadata.labels?.['rev'] === '2')
     );
   });
-  await waitFor<Obj>(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
+  await waitFor(kc, paths.pools, 'python-sandbox-warmpool', poolReady(2), {
     description: 'rolled pool ready',
   });
 });
