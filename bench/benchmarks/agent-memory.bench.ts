@@ -8,20 +8,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
-import {
-  buildBundle,
-  memoryMiB,
-  removeBundle,
-  startAgentProcess,
-  startGvisorAgent,
-  timedExec,
-} from '@sandbank/testing';
-import type { Benchmark, ResultInput } from '../src/index.js';
+import { memoryMiB, timedExec } from '@sandbank/testing';
+import type { Benchmark } from '../src/index.js';
+import { type AgentUnderTest, measureNativeAndRunsc } from './support/agents.js';
 
 const SAMPLES = 20;
 const SETTLE_MS = 2000;
 
-async function idleSamples(address: string, pids: () => number[]): Promise<{ rss: number[]; pss: number[] }> {
+async function idleSamples({ address, pids }: AgentUnderTest): Promise<{ rss: number[]; pss: number[] }> {
   const client = createAgentClient(address, credentials.createInsecure());
   try {
     await timedExec(client, ['true']);
@@ -43,45 +37,39 @@ async function idleSamples(address: string, pids: () => number[]): Promise<{ rss
 const benchmark: Benchmark = {
   title: 'agent: idle memory, native agent and whole runsc sandbox',
   needs: 'nothing',
-  async run({ log }) {
-    const bundle = buildBundle();
-    const results: ResultInput[] = [];
-    const native = await startAgentProcess(bundle, { SANDBANK_AGENT_WORKSPACE: '/tmp' });
-    try {
-      const m = await idleSamples(`127.0.0.1:${native.grpcPort}`, () => [native.pid]);
-      results.push({
-        name: 'agent-idle-rss-native',
-        unit: 'MiB',
-        samples: m.rss,
-        target: 45,
-        params: { what: 'agent process VmRSS' },
-      });
-      results.push({
-        name: 'agent-idle-pss-native',
-        unit: 'MiB',
-        samples: m.pss,
-        params: { what: 'agent process Pss' },
-      });
-    } finally {
-      native.child.kill('SIGKILL');
-      await native.exited;
-    }
-    const sandbox = await startGvisorAgent(bundle);
-    try {
-      const m = await idleSamples(sandbox.grpcAddress, () => sandbox.sandboxPids());
-      log(`sandbox processes: ${sandbox.sandboxPids().length}`);
-      const params = {
-        what: 'sentry + gofer + stubs (agent inside)',
-        runsc: 'Debian 0.0~20221219, ptrace, hostinet',
-      };
-      results.push({ name: 'agent-idle-rss-runsc-sandbox', unit: 'MiB', samples: m.rss, target: 64, params });
-      results.push({ name: 'agent-idle-pss-runsc-sandbox', unit: 'MiB', samples: m.pss, params });
-    } finally {
-      await sandbox.stop();
-      removeBundle(bundle);
-    }
-    return results;
-  },
+  run: ({ log }) =>
+    measureNativeAndRunsc(async (agent) => {
+      const m = await idleSamples(agent);
+      switch (agent.where) {
+        case 'native':
+          return [
+            {
+              name: 'agent-idle-rss-native',
+              unit: 'MiB',
+              samples: m.rss,
+              target: 45,
+              params: { what: 'agent process VmRSS' },
+            },
+            {
+              name: 'agent-idle-pss-native',
+              unit: 'MiB',
+              samples: m.pss,
+              params: { what: 'agent process Pss' },
+            },
+          ];
+        case 'runsc': {
+          log(`sandbox processes: ${agent.pids().length}`);
+          const params = {
+            what: 'sentry + gofer + stubs (agent inside)',
+            runsc: 'Debian 0.0~20221219, ptrace, hostinet',
+          };
+          return [
+            { name: 'agent-idle-rss-runsc-sandbox', unit: 'MiB', samples: m.rss, target: 64, params },
+            { name: 'agent-idle-pss-runsc-sandbox', unit: 'MiB', samples: m.pss, params },
+          ];
+        }
+      }
+    }),
 };
 
 export default benchmark;

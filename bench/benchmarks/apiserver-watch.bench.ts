@@ -4,8 +4,9 @@
  * claim can never be faster than this round trip.
  */
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { watchCollection } from '@sandbank/testing';
+import { controlPlane } from './support/control-plane.js';
 import type { Benchmark } from '../src/index.js';
 
 const SAMPLES = 200;
@@ -16,10 +17,9 @@ const PLURAL = 'sandboxclaims';
 const benchmark: Benchmark = {
   title: 'claim create → seen by a watch (real apiserver)',
   needs: 'control-plane',
-  async run({ kubeconfigPath, log }) {
-    if (!kubeconfigPath) throw new Error('needs a control plane');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc } = controlPlane(ctx);
     const custom = kc.makeApiClient(CustomObjectsApi);
     const namespace = `bench-watch-${randomBytes(3).toString('hex')}`;
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });

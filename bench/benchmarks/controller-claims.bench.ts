@@ -14,7 +14,7 @@
  * controller pod and its clients would.
  */
 import { randomBytes } from 'node:crypto';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import { getJson } from '@sandbank/e2e';
 import {
   type ClaimTimes,
@@ -38,6 +38,7 @@ import {
   startController,
   waitControllerReady,
 } from '@sandbank/testing';
+import { controlPlane } from './support/control-plane.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
 const SEQUENTIAL = 300;
@@ -50,10 +51,9 @@ const POOL = 'bench-pool';
 const benchmark: Benchmark = {
   title: 'controller: claim create → Ready (warm sequential / concurrent, cold), binds/s',
   needs: 'control-plane',
-  async run({ kubeconfigPath, log }) {
-    if (!kubeconfigPath) throw new Error('needs a control plane');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc, kubeconfigPath } = controlPlane(ctx);
     const ns = `bench-ctrl-${randomBytes(3).toString('hex')}`;
     const paths = collectionPaths(ns);
     await ensureRuntimeClass(kc);

@@ -10,7 +10,7 @@
  * to inflate either.
  */
 import { randomBytes } from 'node:crypto';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi } from '@kubernetes/client-node';
 import {
   ClaimTracker,
   type ControllerProcess,
@@ -26,6 +26,7 @@ import {
   startController,
   waitControllerReady,
 } from '@sandbank/testing';
+import { controlPlane } from './support/control-plane.js';
 import type { Benchmark } from '../src/index.js';
 
 const SANDBOXES = 1000;
@@ -36,10 +37,9 @@ const MB = 1024 * 1024;
 const benchmark: Benchmark = {
   title: 'controller: RSS with 1,000 sandboxes, resync after restart',
   needs: 'control-plane',
-  async run({ kubeconfigPath, log }) {
-    if (!kubeconfigPath) throw new Error('needs a control plane');
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc, kubeconfigPath } = controlPlane(ctx);
     const custom = kc.makeApiClient(CustomObjectsApi);
     const ns = `bench-scale-${randomBytes(3).toString('hex')}`;
     await ensureRuntimeClass(kc);

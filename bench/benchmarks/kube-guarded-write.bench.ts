@@ -7,8 +7,9 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
-import { CONFIG_MAPS, NAMESPACES, createKubeClient, createTransport, loadKubeConfig } from '@sandbank/kube';
+import { CONFIG_MAPS, NAMESPACES, createKubeClient, createTransport } from '@sandbank/kube';
 import type { KubeObject } from '@sandbank/kube';
+import { controlPlane } from './support/control-plane.js';
 import type { Benchmark } from '../src/index.js';
 
 const WARMUP = 20;
@@ -21,9 +22,9 @@ interface ConfigMap extends KubeObject {
 const benchmark: Benchmark = {
   title: 'guarded write (replace at resourceVersion) through the controller client',
   needs: 'control-plane',
-  async run({ kubeconfigPath, log }) {
-    if (!kubeconfigPath) throw new Error('needs a control plane');
-    const kc = loadKubeConfig(kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc } = controlPlane(ctx);
     const transport = createTransport(kc);
     const client = createKubeClient(kc, { transport });
     const namespace = (await client.create(NAMESPACES, '', { metadata: { generateName: 'bench-write-' } }))
