@@ -21,14 +21,17 @@ export interface Condition {
   readonly message?: string;
 }
 
+/** An object as the API server returns it (so it has a name): the fields the tests read. */
 export type Obj = KubernetesObject & {
-  metadata: NonNullable<KubernetesObject['metadata']>;
+  metadata: NonNullable<KubernetesObject['metadata']> & { name: string };
   spec?: Record<string, unknown>;
   status?: {
     conditions?: Condition[];
     readyReplicas?: number;
     replicas?: number;
     sandbox?: { name?: string };
+    podIP?: string;
+    phase?: string;
   };
 };
 

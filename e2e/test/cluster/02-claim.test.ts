@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/cluster/paths.js';
-import { waitFor } from '@sandbank/testing';
+import { type Obj, waitFor } from '@sandbank/testing';
 import {
   POOL,
   POOL_NS,
@@ -14,7 +14,7 @@ import {
   waitClaimReady,
   waitPoolReady,
 } from './helpers.js';
-import type { Cluster, Obj } from './helpers.js';
+import type { Cluster } from './helpers.js';
 
 let c: Cluster;
 const CLAIM = 'my-sandbox'; // the name in examples/claim.yaml

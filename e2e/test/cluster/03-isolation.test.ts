@@ -4,6 +4,7 @@
 // no policy) shows the same connections succeed without the policy, and that the node's own
 // address is unreachable from any pod (no route: part of the cluster's network safety).
 import { release } from 'node:os';
+import type { Obj } from '@sandbank/testing';
 import {
   POOL_NS,
   SYSTEM_NS,
@@ -15,7 +16,7 @@ import {
   router,
   sh,
 } from './helpers.js';
-import type { Cluster, Obj, Router } from './helpers.js';
+import type { Cluster, Router } from './helpers.js';
 
 const NAME = 'e2e-isolation';
 const CONTROL_NS = 'e2e-control';

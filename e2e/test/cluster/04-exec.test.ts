@@ -6,12 +6,10 @@ import { portForward } from '../../src/cluster/kubectl.js';
 import {
   POOL_NS,
   SYSTEM_NS,
-  claimSandbox,
-  cluster,
+  claimForSuite,
   exec,
   http,
   releaseSandbox,
-  router,
   sandboxUrl,
   sh,
   since,
@@ -24,9 +22,7 @@ let c: Cluster;
 let r: Router;
 
 beforeAll(async () => {
-  c = cluster();
-  r = await router(c);
-  await claimSandbox(c, NAME);
+  ({ c, r } = await claimForSuite(NAME));
 }, 120_000);
 
 afterAll(async () => {

@@ -6,8 +6,9 @@
 import { join } from 'node:path';
 import { clusterBinary, repoRoot } from '../../src/cluster/paths.js';
 import { run } from '../../src/cluster/process.js';
+import type { Obj } from '@sandbank/testing';
 import { POOL, POOL_NS, cluster, getJson, router, since, waitPoolReady } from './helpers.js';
-import type { Cluster, Obj, Router } from './helpers.js';
+import type { Cluster, Router } from './helpers.js';
 
 let c: Cluster;
 let r: Router;

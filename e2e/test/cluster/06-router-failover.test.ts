@@ -3,30 +3,27 @@
 // (502/503/504, connection refused/reset, unreachable, timeout) before its retry succeeds. Each
 // request opens its own connection to the Service's ClusterIP, so kube-proxy spreads them over
 // both replicas (a port-forward would pin one pod).
+import type { Obj } from '@sandbank/testing';
 import {
   POOL_NS,
   ROUTER_DEPLOYMENT,
   SYSTEM_NS,
-  claimSandbox,
-  cluster,
+  claimForSuite,
   getJson,
   http,
   releaseSandbox,
-  router,
   sandboxUrl,
   since,
   waitRollout,
 } from './helpers.js';
-import type { Cluster, Obj, Router } from './helpers.js';
+import type { Cluster, Router } from './helpers.js';
 
 const NAME = 'e2e-router';
 let c: Cluster;
 let r: Router;
 
 beforeAll(async () => {
-  c = cluster();
-  r = await router(c);
-  await claimSandbox(c, NAME);
+  ({ c, r } = await claimForSuite(NAME));
   await c.kubectl(['scale', '-n', SYSTEM_NS, `deployment/${ROUTER_DEPLOYMENT}`, '--replicas=2']);
   await waitRollout(c, ROUTER_DEPLOYMENT);
 }, 240_000);

@@ -6,17 +6,17 @@
 // A light template (busybox under gVisor, tiny requests) so 50 sandboxes fit on one 2-core node;
 // a pool of 5 makes the first binds warm and the rest cold.
 import { Watch } from '@kubernetes/client-node';
+import { type Obj, isReady } from '@sandbank/testing';
 import {
   CONTROLLER_DEPLOYMENT,
   SYSTEM_NS,
   cluster,
   getJson,
-  isReady,
   since,
   waitPoolReady,
   waitRollout,
 } from './helpers.js';
-import type { Cluster, Obj } from './helpers.js';
+import type { Cluster } from './helpers.js';
 
 const NS = 'e2e-burst';
 const N = 50;

@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type KubeConfig, loadKubeConfig } from '@sandbank/kube';
 import WebSocket from 'ws';
 import { kubectlFor } from '../../src/cluster/kubectl.js';
 import type { Kubectl } from '../../src/cluster/kubectl.js';
-import { waitFor } from '@sandbank/testing';
+import { type Obj, isReady, waitFor } from '@sandbank/testing';
 
 /** The example template and pool make up installs. */
 export const POOL_NS = 'default';
@@ -32,45 +32,17 @@ export function cluster(): Cluster {
   const stateDir = process.env['SANDBANK_CLUSTER_STATE'];
   if (!stateDir) throw new Error('SANDBANK_CLUSTER_STATE is not set: run this file in the cluster suite');
   const kubeconfigPath = join(stateDir, 'kubeconfig');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
   return {
     stateDir,
     kubeconfigPath,
     nodeIp: readFileSync(join(stateDir, 'baseline', 'node-ip'), 'utf8').trim(),
     kubectl: kubectlFor(kubeconfigPath),
-    kc,
-  };
-}
-
-export interface Meta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-}
-export interface Obj {
-  metadata: Meta;
-  status?: {
-    conditions?: Condition[];
-    readyReplicas?: number;
-    podIP?: string;
-    phase?: string;
+    kc: loadKubeConfig(kubeconfigPath),
   };
 }
 
 export async function getJson<T>(c: Cluster, args: readonly string[]): Promise<T> {
   return JSON.parse(await c.kubectl(['get', ...args, '-o', 'json'])) as T;
-}
-
-export function isReady(o: Obj | undefined): boolean {
-  return o?.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ?? false;
 }
 
 export function claimYaml(name: string, template = POOL): string {
@@ -104,6 +76,14 @@ export async function waitClaimReady(c: Cluster, ns: string, name: string, timeo
   return claim;
 }
 
+/** The setup of a file whose tests share one claimed sandbox: the cluster, its router, the claim Ready. */
+export async function claimForSuite(name: string): Promise<{ c: Cluster; r: Router }> {
+  const c = cluster();
+  const r = await router(c);
+  await claimSandbox(c, name);
+  return { c, r };
+}
+
 /** Deletes a claim and waits until its Sandbox is gone (the pod follows by garbage collection). */
 export async function releaseSandbox(c: Cluster, name: string, ns = POOL_NS): Promise<void> {
   await c.kubectl(['delete', 'sandboxclaim', name, '-n', ns, '--ignore-not-found', '--wait=true']);
@@ -116,7 +96,7 @@ export async function waitPoolReady(
   pool = POOL,
   timeoutMs = 120_000,
 ): Promise<void> {
-  await waitFor<Obj>(
+  await waitFor(
     c.kc,
     `${CLAIMS}/namespaces/${ns}/sandboxwarmpools`,
     pool,
