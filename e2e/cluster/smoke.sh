@@ -13,13 +13,10 @@
 # Usage: smoke.sh <state-dir>          Exit: 0 when every check passed.
 # shellcheck disable=SC2317 # functions run through check/retry/expect ("$@"): shellcheck cannot follow
 . "$(dirname "$0")/lib/common.sh"
-. "$CLUSTER_DIR/lib/control-plane.sh"
-. "$CLUSTER_DIR/lib/node.sh"
-. "$CLUSTER_DIR/lib/netguard.sh"
+. "$CLUSTER_DIR/lib/whole-cluster.sh"
 set +e
 
-[ $# -eq 1 ] || die "usage: $0 <state-dir>"
-STATE=$(abs_dir "$1")
+state_dir_arg "$@"
 export KUBECONFIG=$STATE/kubeconfig
 [ -f "$KUBECONFIG" ] || die "no cluster in $STATE (run cluster-up.sh first)"
 NS=sandbank-smoke

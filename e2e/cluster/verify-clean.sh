@@ -7,13 +7,10 @@
 # Exit:  0 clean; 1 with one line per leftover on stdout ("LEFTOVER …"), or per check whose tool
 #        failed ("CANNOT VERIFY …": a tool that cannot answer never counts as clean).
 . "$(dirname "$0")/lib/common.sh"
-. "$CLUSTER_DIR/lib/control-plane.sh"
-. "$CLUSTER_DIR/lib/node.sh"
-. "$CLUSTER_DIR/lib/netguard.sh"
+. "$CLUSTER_DIR/lib/whole-cluster.sh"
 set +e
 
-[ $# -eq 1 ] || die "usage: $0 <state-dir>"
-STATE=$(abs_dir "$1")
+state_dir_arg "$@"
 B=$STATE/baseline
 SOCK=$STATE/containerd/containerd.sock
 leftovers=0
