@@ -9,6 +9,16 @@ import { template } from '../../fixtures/builders.js';
 
 const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
 
+/** The policy as the controller left it for `t`: its own, with the spec hash it applied. */
+function appliedPolicy(t: ReturnType<typeof template>): NonNullable<TemplateObserved['policy']> {
+  const desired = desiredPolicy(t, router);
+  return {
+    name: desired.metadata.name,
+    specHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
+    controlledByTemplate: true,
+  };
+}
+
 function observed(t = template('python'), policy?: TemplateObserved['policy']): TemplateObserved {
   return { template: t, policy, router };
 }
@@ -39,13 +49,7 @@ describe('planTemplate', () => {
   });
 
   it('re-applies the policy when the template rules change', () => {
-    const t = template('python');
-    const desired = desiredPolicy(t, router);
-    const policy = {
-      name: desired.metadata.name,
-      specHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
-      controlledByTemplate: true,
-    };
+    const policy = appliedPolicy(template('python'));
     const changed = template('python', { networkPolicy: { egress: [{}] } });
     expect(planTemplate(observed(changed, policy)).actions).toEqual([
       expect.objectContaining({ type: 'apply-network-policy', exists: true }),
@@ -54,13 +58,7 @@ describe('planTemplate', () => {
 
   it('does nothing when the policy is already as desired', () => {
     const t = template('python');
-    const desired = desiredPolicy(t, router);
-    const policy = {
-      name: desired.metadata.name,
-      specHash: desired.metadata.annotations[SPEC_HASH_ANNOTATION],
-      controlledByTemplate: true,
-    };
-    expect(planTemplate(observed(t, policy)).actions).toEqual([]);
+    expect(planTemplate(observed(t, appliedPolicy(t))).actions).toEqual([]);
   });
 
   it('deletes its own policy when Unmanaged, and never touches a foreign one', () => {
