@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from sandbank._http import SyncHttp
 from sandbank._kube import POD_NAME_ANNOTATION, TRACE_CONTEXT_ANNOTATION, ClaimSpec
 from sandbank._lifecycle import Connection, Provisioned, interrupted, provision, release, release_quietly
@@ -186,63 +188,38 @@ class SandboxClient:
         # The token travels in the session's own headers; these name the sandbox.
         return legacy_headers(p.name, p.namespace, self.server_port, None, timeout)
 
-    def run(self, command: str, timeout: float = 60) -> ExecutionResult:
-        """Runs ``command`` (split like a shell would, no shell features) and waits for it."""
+    def _request(self, method: str, path: str, timeout: float, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        """One call of the legacy API on the open session, bounded by ``timeout``."""
         http, _ = self._session()
-        r = http.request(
-            "POST",
-            "/execute",
-            idempotent=False,
+        return http.request(
+            method,
+            path,
+            idempotent=idempotent,
             timeout=request_timeout(timeout),
             headers=self._headers(timeout),
-            json={"command": command},
+            **kwargs,
         )
+
+    def run(self, command: str, timeout: float = 60) -> ExecutionResult:
+        """Runs ``command`` (split like a shell would, no shell features) and waits for it."""
+        r = self._request("POST", "/execute", timeout, idempotent=False, json={"command": command})
         body: dict[str, Any] = r.json()
         return ExecutionResult(str(body.get("stdout", "")), str(body.get("stderr", "")), int(body.get("exit_code", -1)))
 
     def write(self, path: str, content: bytes | str, timeout: float = 60) -> None:
         """Uploads ``content`` to ``path`` in the sandbox's workspace."""
-        http, _ = self._session()
         data = content.encode() if isinstance(content, str) else bytes(content)
-        http.request(
-            "POST",
-            "/upload",
-            idempotent=True,
-            timeout=request_timeout(timeout),
-            headers=self._headers(timeout),
-            files={"file": (path, data)},
-        )
+        self._request("POST", "/upload", timeout, idempotent=True, files={"file": (path, data)})
 
     def read(self, path: str, timeout: float = 60) -> bytes:
-        http, _ = self._session()
-        return http.request(
-            "GET",
-            f"/download/{quote_path(path)}",
-            idempotent=True,
-            timeout=request_timeout(timeout),
-            headers=self._headers(timeout),
-        ).content
+        return self._request("GET", f"/download/{quote_path(path)}", timeout, idempotent=True).content
 
     def list(self, path: str, timeout: float = 60) -> list[FileEntry]:
-        http, _ = self._session()
-        entries = http.request(
-            "GET",
-            f"/list/{quote_path(path)}",
-            idempotent=True,
-            timeout=request_timeout(timeout),
-            headers=self._headers(timeout),
-        ).json()
+        entries = self._request("GET", f"/list/{quote_path(path)}", timeout, idempotent=True).json()
         return [FileEntry(str(e["name"]), int(e["size"]), str(e["type"]), float(e["mod_time"])) for e in entries]
 
     def exists(self, path: str, timeout: float = 60) -> bool:
-        http, _ = self._session()
-        body = http.request(
-            "GET",
-            f"/exists/{quote_path(path)}",
-            idempotent=True,
-            timeout=request_timeout(timeout),
-            headers=self._headers(timeout),
-        ).json()
+        body = self._request("GET", f"/exists/{quote_path(path)}", timeout, idempotent=True).json()
         return bool(body.get("exists"))
 
 

@@ -285,6 +285,24 @@ def _unreachable(e: urllib3.exceptions.HTTPError, what: str) -> KubernetesError:
     return KubernetesError(f"{what}: the API server did not answer ({e})")
 
 
+class _Absent(Exception):
+    """The call's object is not there (or, where the caller said so, not readable): an answer, not a failure."""
+
+
+@contextlib.contextmanager
+def _api_call(what: str, absent: tuple[int, ...] = ()) -> Iterator[None]:
+    """Turns a failed call into a KubernetesError that says ``what`` failed; a status in ``absent``
+    becomes :class:`_Absent` for the caller to answer."""
+    try:
+        yield
+    except ApiException as e:
+        if e.status in absent:
+            raise _Absent from e
+        raise _explain(e, what) from e
+    except urllib3.exceptions.HTTPError as e:
+        raise _unreachable(e, what) from e
+
+
 class Kube:
     """The few Kubernetes calls the clients make, with errors that say what failed."""
 
@@ -296,69 +314,52 @@ class Kube:
     # --- claims ---------------------------------------------------------------------------------
 
     def create_claim(self, namespace: str, name: str, spec: ClaimSpec) -> Obj:
-        what = f"creating SandboxClaim {namespace}/{name}"
-        try:
+        with _api_call(f"creating SandboxClaim {namespace}/{name}"):
             obj: Obj = self.custom.create_namespaced_custom_object(
                 CLAIM_GROUP, VERSION, namespace, "sandboxclaims", spec.body(name), _request_timeout=_timeouts()
             )
-            return obj
-        except ApiException as e:
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+        return obj
 
     def delete_claim(self, namespace: str, name: str, timeout: float | None = None) -> bool:
         """Deletes the claim (its Sandbox and Pod follow by garbage collection). False if it was gone.
         ``timeout`` bounds each of the connect and the answer."""
-        what = f"deleting SandboxClaim {namespace}/{name}"
         try:
-            self.custom.delete_namespaced_custom_object(
-                CLAIM_GROUP,
-                VERSION,
-                namespace,
-                "sandboxclaims",
-                name,
-                propagation_policy="Background",
-                _request_timeout=_timeouts(timeout),
-            )
-            return True
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+            with _api_call(f"deleting SandboxClaim {namespace}/{name}", absent=(404,)):
+                self.custom.delete_namespaced_custom_object(
+                    CLAIM_GROUP,
+                    VERSION,
+                    namespace,
+                    "sandboxclaims",
+                    name,
+                    propagation_policy="Background",
+                    _request_timeout=_timeouts(timeout),
+                )
+        except _Absent:
+            return False
+        return True
 
     def pool_template(self, namespace: str, pool: str) -> str:
         """The SandboxTemplate a SandboxWarmPool serves."""
-        what = f"reading SandboxWarmPool {namespace}/{pool}"
         try:
-            obj = self.custom.get_namespaced_custom_object(
-                CLAIM_GROUP, VERSION, namespace, "sandboxwarmpools", pool, _request_timeout=_timeouts()
-            )
-        except ApiException as e:
-            if e.status == 404:
-                raise WarmPoolNotFound(
-                    pool, "WarmPoolNotFound", f"no SandboxWarmPool {pool} in namespace {namespace}"
-                ) from e
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+            with _api_call(f"reading SandboxWarmPool {namespace}/{pool}", absent=(404,)):
+                obj = self.custom.get_namespaced_custom_object(
+                    CLAIM_GROUP, VERSION, namespace, "sandboxwarmpools", pool, _request_timeout=_timeouts()
+                )
+        except _Absent as e:
+            raise WarmPoolNotFound(
+                pool, "WarmPoolNotFound", f"no SandboxWarmPool {pool} in namespace {namespace}"
+            ) from e.__cause__
         return str(((obj.get("spec") or {}).get("sandboxTemplateRef") or {}).get("name") or "")
 
     def get_sandbox(self, namespace: str, name: str) -> Obj | None:
-        what = f"reading Sandbox {namespace}/{name}"
         try:
-            obj: Obj = self.custom.get_namespaced_custom_object(
-                SANDBOX_GROUP, VERSION, namespace, "sandboxes", name, _request_timeout=_timeouts()
-            )
-            return obj
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+            with _api_call(f"reading Sandbox {namespace}/{name}", absent=(404,)):
+                obj: Obj = self.custom.get_namespaced_custom_object(
+                    SANDBOX_GROUP, VERSION, namespace, "sandboxes", name, _request_timeout=_timeouts()
+                )
+        except _Absent:
+            return None
+        return obj
 
     def _watch(
         self,
@@ -408,8 +409,7 @@ class Kube:
             abort.check()
 
     def _list_claim(self, namespace: str, name: str) -> Obj:
-        what = f"listing SandboxClaim {namespace}/{name}"
-        try:
+        with _api_call(f"listing SandboxClaim {namespace}/{name}"):
             listed: Obj = self.custom.list_namespaced_custom_object(
                 CLAIM_GROUP,
                 VERSION,
@@ -418,11 +418,7 @@ class Kube:
                 field_selector=f"metadata.name={name}",
                 _request_timeout=_timeouts(),
             )
-            return listed
-        except ApiException as e:
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+        return listed
 
     def wait_claim_ready(
         self, namespace: str, name: str, timeout: float, created: Obj | None = None, abort: Abort | None = None
@@ -484,28 +480,20 @@ class Kube:
     # --- routes ---------------------------------------------------------------------------------
 
     def service_exists(self, namespace: str, name: str) -> bool:
-        what = f"reading Service {namespace}/{name}"
         try:
-            self.core.read_namespaced_service(name, namespace, _request_timeout=_timeouts())
-            return True
-        except ApiException as e:
-            if e.status in (403, 404):
-                return False
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+            with _api_call(f"reading Service {namespace}/{name}", absent=(403, 404)):
+                self.core.read_namespaced_service(name, namespace, _request_timeout=_timeouts())
+        except _Absent:
+            return False
+        return True
 
     def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
         """A Secret's key, or None when it is missing or not readable with these credentials."""
-        what = f"reading Secret {namespace}/{name}"
         try:
-            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=_timeouts())
-        except ApiException as e:
-            if e.status in (403, 404):
-                return None
-            raise _explain(e, what) from e
-        except urllib3.exceptions.HTTPError as e:
-            raise _unreachable(e, what) from e
+            with _api_call(f"reading Secret {namespace}/{name}", absent=(403, 404)):
+                secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=_timeouts())
+        except _Absent:
+            return None
         value = (secret.data or {}).get(key)
         return base64.b64decode(value).decode().strip() if value else None
 
