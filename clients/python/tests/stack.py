@@ -117,6 +117,10 @@ class Stack:
             raise RuntimeError(f"kubectl {' '.join(args)}: {r.stderr.strip()}")
         return r.stdout
 
+    def apply(self, manifest: str) -> None:
+        """Applies YAML in the stack's namespace."""
+        self.kubectl("apply", "-n", self.namespace, "-f", "-", input=manifest)
+
     def get(self, kind: str, name: str) -> dict[str, object] | None:
         out = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", "--ignore-not-found")
         return json.loads(out) if out.strip() else None
@@ -238,7 +242,7 @@ def start() -> Stack:
         wait_until("controller", lambda: http_ok(f"http://127.0.0.1:{ctl_http}/readyz"), proc=stack.procs["controller"])
         wait_until("router", lambda: http_ok(f"{stack.router_url}/readyz"), proc=stack.procs["router"])
         stack.kubectl("create", "namespace", stack.namespace)
-        stack.kubectl("apply", "-n", stack.namespace, "-f", "-", input=_template_and_pool())
+        stack.apply(_template_and_pool())
         wait_until("warm pool", lambda: stack.ready_warm_pods() >= POOL_REPLICAS, timeout=60)
     except BaseException:
         stop(stack)

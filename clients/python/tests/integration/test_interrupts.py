@@ -43,13 +43,8 @@ def claims(stack: Stack) -> set[str]:
 @pytest.fixture(scope="module")
 def never_ready(stack: Stack) -> str:
     """A template whose pods can never be scheduled: its claims wait until interrupted."""
-    stack.kubectl(
-        "apply",
-        "-n",
-        stack.namespace,
-        "-f",
-        "-",
-        input=f"""
+    stack.apply(
+        f"""
 apiVersion: extensions.agents.x-k8s.io/v1alpha1
 kind: SandboxTemplate
 metadata: {{name: {NEVER_READY}}}

@@ -125,13 +125,8 @@ def test_files_streamed_write_read_and_metadata(sb: Sandbox, tmp_path: os.PathLi
 
 
 def test_attach_detach_and_terminate(stack: Stack) -> None:
-    stack.kubectl(
-        "apply",
-        "-n",
-        stack.namespace,
-        "-f",
-        "-",
-        input=f"""
+    stack.apply(
+        f"""
 apiVersion: extensions.agents.x-k8s.io/v1alpha1
 kind: SandboxClaim
 metadata: {{name: attached}}
