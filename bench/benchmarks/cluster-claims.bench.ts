@@ -18,7 +18,7 @@ import {
   TEMPLATE,
   clusterParams,
   deleteClaim,
-  kubeConfig,
+  localCluster,
   load1,
   waitQuiet,
 } from './support/local-cluster.js';
@@ -36,9 +36,9 @@ interface Round {
 const benchmark: Benchmark = {
   title: 'local cluster: claim create → Ready, warm (pool of 2) and cold (gVisor pod started)',
   needs: 'local-cluster',
-  async run({ localCluster, log }) {
-    if (!localCluster) throw new Error('needs the local cluster');
-    const kc = kubeConfig(localCluster.kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc } = localCluster(ctx);
     const tracker = new ClaimTracker(kc, NS);
     const id = randomBytes(3).toString('hex');
     const loadBefore = load1();

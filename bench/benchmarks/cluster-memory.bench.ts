@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Labels } from '@sandbank/api';
 import { type Obj, listPods, memoryMiB } from '@sandbank/testing';
 import type { Benchmark } from '../src/index.js';
-import { NS, clusterParams, kubeConfig, load1, waitQuiet } from './support/local-cluster.js';
+import { NS, clusterParams, load1, localCluster, waitQuiet } from './support/local-cluster.js';
 
 const SAMPLES = 20;
 const IDLE_MS = 10_000;
@@ -109,9 +109,9 @@ function podProcesses(stateDir: string, containerId: string): Record<string, num
 const benchmark: Benchmark = {
   title: 'local cluster: memory of one idle warm sandbox (shim + pause + gofer + sentry)',
   needs: 'local-cluster',
-  async run({ localCluster, log }) {
-    if (!localCluster) throw new Error('needs the local cluster');
-    const kc = kubeConfig(localCluster.kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc, stateDir } = localCluster(ctx);
     const loadBefore = load1();
     await waitQuiet(kc);
     const ready = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -120,9 +120,9 @@ const benchmark: Benchmark = {
     if (!pod || !containerId) throw new Error('no ready warm pod with a container id');
     // Idle: started, probed, never claimed nor exec'd into.
     await sleep(IDLE_MS);
-    const roles = podProcesses(localCluster.stateDir, containerId);
+    const roles = podProcesses(stateDir, containerId);
     const pids = Object.values(roles).flat();
-    log(`pod ${String(pod.metadata.name)}: ${pids.length} address spaces`);
+    log(`pod ${pod.metadata.name}: ${pids.length} address spaces`);
     const rss: number[] = [];
     const pss: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {

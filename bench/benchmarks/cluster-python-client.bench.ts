@@ -16,7 +16,7 @@ import {
   TEMPLATE,
   clusterParams,
   load1,
-  kubeConfig,
+  localCluster,
   routerEndpoint,
 } from './support/local-cluster.js';
 
@@ -26,9 +26,10 @@ const WARMUP = 3;
 const benchmark: Benchmark = {
   title: 'local cluster: Python SandboxClient with-block round (direct mode, warm pool)',
   needs: 'local-cluster',
-  async run({ localCluster, log }) {
-    if (!localCluster) throw new Error('needs the local cluster');
-    const router = await routerEndpoint(kubeConfig(localCluster.kubeconfigPath));
+  async run(ctx) {
+    const { log } = ctx;
+    const cluster = localCluster(ctx);
+    const router = await routerEndpoint(cluster.kc);
     const python = (
       await run('bash', [join(repoRoot, 'clients', 'python', 'scripts', 'venv.sh')], { onStderrLine: log })
     ).stdout.trim();
@@ -44,7 +45,7 @@ const benchmark: Benchmark = {
       {
         env: {
           ...process.env,
-          KUBECONFIG: localCluster.kubeconfigPath,
+          KUBECONFIG: cluster.kubeconfigPath,
           KUBECTL: clusterBinary('kubectl'),
           SANDBANK_ROUTER_TOKEN: router.token,
         },

@@ -17,7 +17,7 @@ import {
   TEMPLATE,
   clusterParams,
   deleteClaim,
-  kubeConfig,
+  localCluster,
   load1,
   routerEndpoint,
   waitQuiet,
@@ -103,9 +103,9 @@ async function measure(base: string, token: string, claim: string): Promise<Meas
 const benchmark: Benchmark = {
   title: 'local cluster: exec `true` through the router (POST /v1/…/exec and legacy /execute)',
   needs: 'local-cluster',
-  async run({ localCluster, log }) {
-    if (!localCluster) throw new Error('needs the local cluster');
-    const kc = kubeConfig(localCluster.kubeconfigPath);
+  async run(ctx) {
+    const { log } = ctx;
+    const { kc, kubeconfigPath } = localCluster(ctx);
     const router = await routerEndpoint(kc);
     const claim = `bench-exec-${randomBytes(3).toString('hex')}`;
     const tracker = new ClaimTracker(kc, NS);
@@ -117,12 +117,7 @@ const benchmark: Benchmark = {
       await tracker.waitReady(claim, 60_000);
       log(`claimed ${claim}; ${CALLS} calls each via ClusterIP`);
       const direct = await measure(router.url, router.token, claim);
-      const forward = await portForward(
-        localCluster.kubeconfigPath,
-        SYSTEM_NS,
-        'svc/sandbox-router-svc',
-        8080,
-      );
+      const forward = await portForward(kubeconfigPath, SYSTEM_NS, 'svc/sandbox-router-svc', 8080);
       let viaForward: Measured;
       try {
         log(`${CALLS} calls each via kubectl port-forward`);

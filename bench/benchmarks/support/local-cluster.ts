@@ -4,18 +4,24 @@
  * and token, and waiting until the node is quiet between rounds.
  */
 import { loadavg } from 'node:os';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { type KubeConfig, loadKubeConfig } from '@sandbank/kube';
 import { EXT, type Obj, eventually, listPods } from '@sandbank/testing';
+import type { BenchContext, LocalClusterContext } from '../../src/index.js';
 
 export const NS = 'default';
 export const POOL = 'python-runtime';
 export const TEMPLATE = 'python-runtime';
 export const SYSTEM_NS = 'sandbank-system';
 
-export function kubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
+export interface LocalCluster extends LocalClusterContext {
+  readonly kc: KubeConfig;
+}
+
+/** The local cluster the runner was given; it passes one only to `needs: 'local-cluster'` benchmarks. */
+export function localCluster({ localCluster: given }: BenchContext): LocalCluster {
+  if (!given) throw new Error('needs the local cluster');
+  return { ...given, kc: loadKubeConfig(given.kubeconfigPath) };
 }
 
 export interface RouterEndpoint {
