@@ -15,15 +15,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { getJson } from '@sandbank/e2e';
 import {
   type ClaimTimes,
   ClaimTracker,
   type ControllerProcess,
   EXT,
-  type Obj,
   bundleController,
-  collectionPaths,
   createClaim,
   createNamespace,
   createPool,
@@ -34,6 +31,8 @@ import {
   eventually,
   listSandboxes,
   mapLimit,
+  poolShortfall,
+  readPool,
   scalePool,
   startController,
   waitControllerReady,
@@ -55,7 +54,6 @@ const benchmark: Benchmark = {
     const { log } = ctx;
     const { kc, kubeconfigPath } = controlPlane(ctx);
     const ns = `bench-ctrl-${randomBytes(3).toString('hex')}`;
-    const paths = collectionPaths(ns);
     await ensureRuntimeClass(kc);
     await createNamespace(kc, ns);
     await createTemplate(kc, ns, TEMPLATE);
@@ -66,13 +64,7 @@ const benchmark: Benchmark = {
       await scalePool(kc, ns, POOL, replicas);
       await eventually(
         `pool ${replicas} Ready`,
-        async () => {
-          const pool = await getJson<Obj>(kc, `${paths.pools}/${POOL}`);
-          const s = pool.status;
-          return s?.readyReplicas === replicas && s.replicas === replicas
-            ? undefined
-            : `${s?.readyReplicas ?? 0}/${replicas}`;
-        },
+        async () => poolShortfall(await readPool(kc, ns, POOL), replicas),
         timeoutMs,
         100,
       );

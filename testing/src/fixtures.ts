@@ -131,6 +131,22 @@ export async function scalePool(kc: KubeConfig, ns: string, name: string, replic
   });
 }
 
+/** The warm pool, or undefined while it cannot be read (not created yet, a restarting server). */
+export async function readPool(kc: KubeConfig, ns: string, name: string): Promise<Obj | undefined> {
+  return (await kc
+    .makeApiClient(CustomObjectsApi)
+    .getNamespacedCustomObject({ ...EXT, namespace: ns, plural: 'sandboxwarmpools', name })
+    .catch(() => undefined)) as Obj | undefined;
+}
+
+/** What a warm pool's status lacks to report exactly `replicas` members, all Ready; undefined once it does. */
+export function poolShortfall(pool: Obj | undefined, replicas: number): string | undefined {
+  const s = pool?.status;
+  return s?.readyReplicas === replicas && s.replicas === replicas
+    ? undefined
+    : `pool ${s?.readyReplicas ?? '?'}/${s?.replicas ?? '?'} ready, want ${replicas}`;
+}
+
 export function claimBody(name: string, template: string): Record<string, unknown> {
   return {
     apiVersion: `${EXT.group}/${EXT.version}`,

@@ -23,6 +23,8 @@ export {
   listPods,
   listSandboxes,
   mapLimit,
+  poolShortfall,
+  readPool,
   scalePool,
 } from './fixtures.js';
 export type { Obj } from './fixtures.js';

@@ -13,13 +13,11 @@
  * is back to `replicas`, and deleting the claims removes everything they owned. Waits are
  * bounded; no timing is asserted.
  */
-import { CoordinationV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Labels } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
   type ControllerProcess,
-  EXT,
-  type Obj,
   collectionPaths,
   createClaim,
   createNamespace,
@@ -33,6 +31,8 @@ import {
   listPods,
   listSandboxes,
   mapLimit,
+  poolShortfall,
+  readPool,
   startController,
   waitControllerReady,
   watchCollection,
@@ -61,20 +61,8 @@ async function controller(env: Record<string, string> = {}): Promise<ControllerP
   return proc;
 }
 
-async function readPool(): Promise<Obj | undefined> {
-  return (await kc
-    .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({ ...EXT, namespace: ns, plural: 'sandboxwarmpools', name: POOL })
-    .catch(() => undefined)) as Obj | undefined;
-}
-
-async function poolProblem(): Promise<string | undefined> {
-  const pool = await readPool();
-  const s = pool?.status;
-  return s?.readyReplicas === REPLICAS && s.replicas === REPLICAS
-    ? undefined
-    : `pool ${s?.readyReplicas ?? '?'}/${s?.replicas ?? '?'} ready`;
-}
+const poolProblem = async (): Promise<string | undefined> =>
+  poolShortfall(await readPool(kc, ns, POOL), REPLICAS);
 
 /** Creates the claims `<prefix>-0…` with 20 in flight; calls `progress(n)` after each create. */
 async function burst(prefix: string, progress: (created: number) => Promise<void>): Promise<string[]> {
@@ -104,7 +92,7 @@ async function expectConsistent(names: readonly string[]): Promise<void> {
         listClaims(kc, ns),
         listSandboxes(kc, ns),
         listPods(kc, ns),
-        readPool(),
+        readPool(kc, ns, POOL),
       ]);
       const problems = [
         ...invariants.violations,

@@ -6,7 +6,15 @@
 import { CoreV1Api, CustomObjectsApi, NodeV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { EXT, collectionPaths, gkeGuideObjects, isReady, waitFor, type Obj } from '@sandbank/testing';
+import {
+  EXT,
+  collectionPaths,
+  gkeGuideObjects,
+  isReady,
+  poolShortfall,
+  waitFor,
+  type Obj,
+} from '@sandbank/testing';
 import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
 import { loadConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -38,8 +46,7 @@ async function claim(name: string, spec: Record<string, unknown>): Promise<unkno
 async function listPods(): Promise<Obj[]> {
   return (await core.listNamespacedPod({ namespace: ns })).items as unknown as Obj[];
 }
-const poolReady = (n: number) => (o: Obj | undefined) =>
-  o?.status?.readyReplicas === n && o.status.replicas === n;
+const poolReady = (n: number) => (o: Obj | undefined) => poolShortfall(o, n) === undefined;
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
