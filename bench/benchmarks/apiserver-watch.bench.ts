@@ -33,7 +33,7 @@ const benchmark: Benchmark = {
       kc,
       `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
       (type, obj, atMs) => {
-        const start = created.get(obj.metadata.name ?? '');
+        const start = created.get(obj.metadata.name);
         if (type === 'ADDED' && start !== undefined) {
           samples.push(atMs - start);
           resolveSeen?.();

@@ -37,7 +37,7 @@ export class ClaimTracker {
       }),
       watchCollection(kc, paths.sandboxes, (type, sandbox, at) => {
         if (type !== 'ADDED') return;
-        const t = this.times(sandbox.metadata.name ?? '');
+        const t = this.times(sandbox.metadata.name);
         t.sandboxAt ??= at;
         t.launchType ??= sandbox.metadata.labels?.[Labels.launchType];
       }),
@@ -100,7 +100,7 @@ export class ClaimTracker {
 
   private onClaim(type: string, claim: Obj, at: number): void {
     if (type === 'DELETED') return;
-    const name = claim.metadata.name ?? '';
+    const name = claim.metadata.name;
     const t = this.times(name);
     t.seenAt ??= at;
     if (t.uid === undefined && claim.metadata.uid) {

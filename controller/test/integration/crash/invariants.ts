@@ -37,7 +37,7 @@ export class BindingInvariants {
   onPod = (type: WatchEventType, pod: Obj): void => {
     this.podEvents++;
     const uid = pod.metadata.uid ?? '';
-    const name = pod.metadata.name ?? '';
+    const name = pod.metadata.name;
     const label = pod.metadata.labels?.[Labels.claimUid];
     const before = this.podClaim.get(uid);
     const owner = controllerOf(pod);
@@ -59,7 +59,7 @@ export class BindingInvariants {
 
   onSandbox = (type: WatchEventType, sandbox: Obj): void => {
     this.sandboxEvents++;
-    const name = sandbox.metadata.name ?? '';
+    const name = sandbox.metadata.name;
     if (type === 'DELETED') {
       this.sandboxes.delete(name);
       return;
@@ -105,11 +105,11 @@ export interface Snapshot {
  */
 export function endStateProblems(s: Snapshot, expectedClaims: readonly string[], replicas: number): string[] {
   const problems: string[] = [];
-  const claims = new Map(s.claims.map((c) => [c.metadata.name ?? '', c]));
+  const claims = new Map(s.claims.map((c) => [c.metadata.name, c]));
   const claimUids = new Set(s.claims.map((c) => c.metadata.uid ?? ''));
-  const sandboxes = new Map(s.sandboxes.map((x) => [x.metadata.name ?? '', x]));
+  const sandboxes = new Map(s.sandboxes.map((x) => [x.metadata.name, x]));
   const sandboxUids = new Map(s.sandboxes.map((x) => [x.metadata.uid ?? '', x]));
-  const pods = new Map(s.pods.map((p) => [p.metadata.name ?? '', p]));
+  const pods = new Map(s.pods.map((p) => [p.metadata.name, p]));
 
   const notReady = expectedClaims.filter((n) => !isReady(claims.get(n)));
   if (notReady.length > 0)
@@ -126,13 +126,13 @@ export function endStateProblems(s: Snapshot, expectedClaims: readonly string[],
   }
   for (const sandbox of s.sandboxes) {
     if (!claimUids.has(controllerOf(sandbox)?.uid ?? '')) {
-      problems.push(`orphan Sandbox ${sandbox.metadata.name ?? ''}`);
+      problems.push(`orphan Sandbox ${sandbox.metadata.name}`);
     }
   }
 
   const named = new Map<string, string>();
   for (const sandbox of s.sandboxes) {
-    const name = sandbox.metadata.name ?? '';
+    const name = sandbox.metadata.name;
     const podName = sandbox.metadata.annotations?.[Annotations.podName] ?? name;
     const other = named.get(podName);
     if (other !== undefined) problems.push(`pod ${podName} named by Sandboxes ${other} and ${name}`);
@@ -146,7 +146,7 @@ export function endStateProblems(s: Snapshot, expectedClaims: readonly string[],
   let poolMembers = 0;
   for (const pod of s.pods) {
     if (pod.metadata.deletionTimestamp) continue;
-    const name = pod.metadata.name ?? '';
+    const name = pod.metadata.name;
     const owner = controllerOf(pod);
     const claimUid = pod.metadata.labels?.[Labels.claimUid];
     if (owner?.kind === 'SandboxWarmPool') {
@@ -163,7 +163,7 @@ export function endStateProblems(s: Snapshot, expectedClaims: readonly string[],
       problems.push(`pod ${name} claim-uid ${claimUid ?? '(none)'} is not its Sandbox's claim`);
     }
     if (named.get(name) !== sandbox.metadata.name) {
-      problems.push(`pod ${name} owned by Sandbox ${sandbox.metadata.name ?? ''} which names another pod`);
+      problems.push(`pod ${name} owned by Sandbox ${sandbox.metadata.name} which names another pod`);
     }
   }
   const status = s.pool?.status;

@@ -186,7 +186,7 @@ it('fails typed and terminal: TemplateNotFound, EnvVarsInjectionRejected, WarmPo
     expect(readyCondition(c)?.status).toBe('False');
   }
   expect(
-    (await listPods()).some((p) => ['no-template', 'env-refused', 'no-pool'].includes(p.metadata.name ?? '')),
+    (await listPods()).some((p) => ['no-template', 'env-refused', 'no-pool'].includes(p.metadata.name)),
   ).toBe(false);
 });
 
