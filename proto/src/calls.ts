@@ -11,7 +11,13 @@
  * "Cancelled on client" would not.
  */
 import { Metadata } from '@grpc/grpc-js';
-import type { CallOptions as GrpcCallOptions, Client, ServiceError, requestCallback } from '@grpc/grpc-js';
+import type {
+  CallOptions as GrpcCallOptions,
+  Client,
+  ClientDuplexStream,
+  ServiceError,
+  requestCallback,
+} from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { Readable, Writable } from 'node:stream';
 
@@ -60,16 +66,18 @@ export async function unaryCall<I, O>(
     grpcOptions(options),
     answer.callback,
   );
-  watch(call, options.signal);
+  // Cancelled when the signal aborts, until it answers.
+  new CallWatch(call, options.signal);
   return answer.response;
 }
 
-export async function* serverStreamingCall<I, O>(
+/** The responses, read as they are taken; throws (at once) only for an already aborted signal. */
+export function serverStreamingCall<I, O>(
   client: Client,
   method: CallMethod<I, O>,
   request: I,
   options: CallOptions = {},
-): AsyncGenerator<O, void, undefined> {
+): AsyncIterable<O> {
   options.signal?.throwIfAborted();
   const call = client.makeServerStreamRequest(
     method.path,
@@ -79,7 +87,7 @@ export async function* serverStreamingCall<I, O>(
     metadataOf(options),
     grpcOptions(options),
   );
-  yield* responses<O>(call, watch(call, options.signal), options.signal);
+  return new ResponseStream<O, typeof call>(call, options.signal);
 }
 
 /**
@@ -105,7 +113,7 @@ export async function clientStreamingCall<I, O>(
     grpcOptions(options),
     answer.callback,
   );
-  const state = watch(call, signal);
+  const state = new CallWatch(call, signal);
   // Settled while requests are still being written; awaited (and so handled) only afterwards.
   const failure = answer.response.then(
     () => undefined,
@@ -113,7 +121,7 @@ export async function clientStreamingCall<I, O>(
   );
   try {
     for await (const request of requests) {
-      if (state.ended()) break;
+      if (state.ended) break;
       if (!call.write(request)) await drained(call, state);
     }
     call.end();
@@ -127,6 +135,7 @@ export async function clientStreamingCall<I, O>(
   return answer.response;
 }
 
+/** A duplex; throws (at once) only for an already aborted signal. */
 export function bidiStreamingCall<I, O>(
   client: Client,
   method: CallMethod<I, O>,
@@ -140,15 +149,7 @@ export function bidiStreamingCall<I, O>(
     metadataOf(options),
     grpcOptions(options),
   );
-  const state = watch(call, options.signal);
-  return {
-    write: (request) => call.write(request),
-    drained: () => drained(call, state),
-    end: () => {
-      call.end();
-    },
-    [Symbol.asyncIterator]: () => responses<O>(call, state, options.signal),
-  };
+  return new BidiCall<I, O>(call, options.signal);
 }
 
 /** A grpc-js failure: an Error with a numeric status code. */
@@ -164,62 +165,109 @@ function grpcOptions(options: CallOptions): GrpcCallOptions {
   return options.deadline === undefined ? {} : { deadline: options.deadline };
 }
 
-/** What a running call has said so far; grpc-js tells each event once, to the listeners present. */
-interface CallState {
-  /** The call has its status: nothing more will be sent or received. */
-  ended(): boolean;
-  /** The call's error event, if there was one. */
-  failure(): ServiceError | undefined;
-}
-
 interface GrpcCall extends NodeJS.EventEmitter {
   cancel(): void;
 }
 
 /**
- * Cancels `call` when `signal` aborts, until the call ends, and records its error: an error
- * emitted before anyone iterates (or after they stopped) would otherwise go unseen, or crash the
- * process as an unhandled 'error' event.
+ * A running call, cancelled when `signal` aborts (until the call ends), with what it has said so
+ * far. grpc-js tells each event once, to the listeners present then: an error emitted before anyone
+ * iterates (or after they stopped) would otherwise go unseen, or crash the process as an unhandled
+ * 'error' event.
+ *
+ * The call objects here are classes, not closures: a router holds one for each of thousands of
+ * idle exec sessions, and methods on a prototype cost nothing per call.
  */
-function watch(call: GrpcCall, signal: AbortSignal | undefined): CallState {
-  let ended = false;
-  let failure: ServiceError | undefined;
-  const cancel = (): void => call.cancel();
-  signal?.addEventListener('abort', cancel, { once: true });
-  call.on('error', (error: ServiceError) => {
-    failure ??= error;
-  });
-  call.once('status', () => {
-    ended = true;
-    signal?.removeEventListener('abort', cancel);
-  });
-  return { ended: () => ended, failure: () => failure };
+class CallWatch {
+  /** The call has its status: nothing more will be sent or received. */
+  ended = false;
+  /** The call's error event, if there was one. */
+  failure: ServiceError | undefined;
+
+  constructor(call: GrpcCall, signal: AbortSignal | undefined) {
+    const cancel = (): void => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    call.on('error', (error: ServiceError) => {
+      this.failure ??= error;
+    });
+    call.once('status', () => {
+      this.ended = true;
+      signal?.removeEventListener('abort', cancel);
+    });
+  }
 }
 
-/** The responses of a streaming call, in order; leaving early cancels the call. */
-async function* responses<O>(
-  call: Readable & GrpcCall,
-  state: CallState,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<O, void, undefined> {
-  try {
-    // A grpc-js response stream reads the next message only when asked: a slow consumer here
-    // holds the sender back through HTTP/2 flow control.
-    for await (const message of call as AsyncIterable<O>) yield message;
-    // The stream ends before or after its error; an error emitted before iteration began is here.
-    const failure = state.failure();
-    if (failure !== undefined) throw failure;
-  } catch (error) {
-    throw signal?.aborted ? abortReason(signal) : error;
-  } finally {
+/**
+ * The responses of a streaming call, in order, to be iterated once. The stream is paused while a
+ * message waits to be taken, so a slow consumer holds the sender back through HTTP/2 flow control.
+ * Iteration ends with the call's failure (after an abort, the signal's reason); `return()`, which
+ * leaving a for-await early calls, cancels the call. (Node's own stream iterator would do, but keeps
+ * a few KB more alive per call.)
+ */
+class ResponseStream<O, C extends Readable & GrpcCall> extends CallWatch implements AsyncIterableIterator<O> {
+  private readonly messages: O[] = [];
+  private done = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    protected readonly call: C,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    super(call, signal);
+    call.on('data', (message: O) => {
+      this.messages.push(message);
+      call.pause();
+      this.wake?.();
+    });
+    call.once('end', () => {
+      this.done = true;
+      this.wake?.();
+    });
+  }
+
+  async next(): Promise<IteratorResult<O>> {
+    while (this.messages.length === 0 && !this.done)
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
+    const message = this.messages.shift();
+    if (message !== undefined) {
+      if (this.messages.length === 0) this.call.resume();
+      return { value: message, done: false };
+    }
+    if (this.signal?.aborted) throw abortReason(this.signal);
+    // The stream ends after its error event; one emitted before iteration began is here too.
+    if (this.failure) throw this.failure;
+    return { value: undefined, done: true };
+  }
+
+  async return(): Promise<IteratorResult<O>> {
     // A no-op when the call is over; otherwise the consumer stopped early and the call must end.
-    call.cancel();
+    this.call.cancel();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+class BidiCall<I, O> extends ResponseStream<O, ClientDuplexStream<I, O>> implements BidiStream<I, O> {
+  write(request: I): boolean {
+    return this.call.write(request);
+  }
+
+  drained(): Promise<void> {
+    return drained(this.call, this);
+  }
+
+  end(): void {
+    this.call.end();
   }
 }
 
 /** Resolves when `stream` can take more writes, or never will need to (closed, or the call ended). */
-function drained(stream: Writable & GrpcCall, state: CallState): Promise<void> {
-  if (state.ended()) return Promise.resolve();
+function drained(stream: Writable & GrpcCall, state: CallWatch): Promise<void> {
+  if (state.ended) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const done = (): void => {
       stream.off('drain', done);

@@ -1,7 +1,8 @@
 /**
- * One WebSocket exec session bridged to one agent `Exec` bidi stream. One AbortController ties
- * them: the client going away, an idle or expired session, or shutdown cancels the gRPC call (the
- * agent kills the process group), and the call's end closes the socket with a mapped code.
+ * One WebSocket exec session bridged to one agent `Exec` bidi stream. The admitted session's signal
+ * ties them: the client going away, an idle or expired session, or shutdown aborts it, which cancels
+ * the gRPC call (the agent kills the process group); the call's end closes the socket with a
+ * mapped code.
  * Backpressure runs both ways: agent output is not read while the socket's send buffer is over
  * the high-water mark, and client stdin pauses the socket while the gRPC send buffer is full.
  */
@@ -33,6 +34,8 @@ export interface TunnelOptions {
    * deadline or lifetime, and at shutdown: the session then closes with that error's code.
    */
   readonly options: Connection['options'];
+  /** Ends the admitted session for a reason of the tunnel's own (aborting the signal above). */
+  readonly end: (reason: RouterError) => void;
   readonly idleTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
@@ -57,8 +60,6 @@ const AGENT_DEADLINE_SLACK_MS = 1_000;
 export function runExecTunnel(opts: TunnelOptions): Promise<void> {
   const { ws, log, metrics } = opts;
   const { signal } = opts.options;
-  // Ends the agent call when the session ends for any reason (the socket, a timeout, shutdown).
-  const session = new AbortController();
   return new Promise<void>((resolve) => {
     let call: ReturnType<AgentPromiseClient['exec']> | undefined;
     let finished = false;
@@ -70,7 +71,7 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
     const fail = (error: RouterError): void => {
       if (finished) return;
       finished = true;
-      session.abort(error);
+      opts.end(error);
       if (ws.readyState === ws.OPEN) {
         ws.send(JSON.stringify({ type: 'error', code: error.code, message: error.message }));
         ws.close(error.wsCloseCode, error.wsCloseReason);
@@ -142,9 +143,8 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
 
     const start = (frame: StartFrame): void => {
       const stream = opts.agent.exec({
-        metadata: opts.options.metadata,
+        ...opts.options,
         deadline: opts.options.deadline + AGENT_DEADLINE_SLACK_MS,
-        signal: session.signal,
       });
       call = stream;
       stream.write(
@@ -235,11 +235,11 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
         // 1009 is ws's own verdict on an oversized message.
         if (code === 1009) log.info('websocket message over the size limit; session closed');
       }
-      session.abort(new RouterError('canceled', 'the client closed the session'));
+      // Whatever ended the socket ends the agent's call (a no-op when the call ended first).
+      opts.end(new RouterError('canceled', 'the client closed the session'));
       resumeOutput?.();
       clearTimeout(idleTimer);
       clearInterval(ping);
-      signal.removeEventListener('abort', onAbort);
       resolve();
     });
   });

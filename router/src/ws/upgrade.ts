@@ -66,6 +66,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
           ws,
           agent,
           options,
+          end: (reason) => admission.abort(reason),
           idleTimeoutMs: ctx.limits.wsIdleTimeoutMs,
           log: ctx.log,
           metrics: ctx.metrics,
