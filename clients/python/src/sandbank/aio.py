@@ -228,14 +228,15 @@ async def _abandon(done: asyncio.Future[Provisioned], abort: Abort) -> None:
             await asyncio.to_thread(release_quietly, p, urgent=True)
         return
     claim = abort.claim
-    if claim is None:
-        return  # nothing created: the step stops at its next check
-    kube, namespace, name = claim
-    gone = await asyncio.to_thread(_delete_now, kube, namespace, name)
-    if not gone:
-        # Not deleted from here (not there yet: the create may still be on its way): the step
-        # deletes it itself when its create returns; give it until the deadline.
-        await asyncio.wait({done}, timeout=max(0.0, deadline - loop.time()))
+    if claim is not None:
+        kube, namespace, name = claim
+        # If this cannot delete it (the create may still be on its way), the step deletes it
+        # itself when its create returns.
+        await asyncio.to_thread(_delete_now, kube, namespace, name)
+    # Either way the step's thread stops at its next check: give it until the deadline to end
+    # (and to log what it must) before the loop, and perhaps the interpreter, ends — a daemon
+    # thread still writing to stderr while Python finalizes can abort the whole process.
+    await asyncio.wait({done}, timeout=max(0.0, deadline - loop.time()))
 
 
 def _delete_now(kube: Kube, namespace: str, name: str) -> bool:
