@@ -63,7 +63,7 @@ trap remove_new_containers EXIT
 log "image $ref: buildah bud --isolation chroot (vfs) $dockerfile, context $context, BASE_IMAGE=$DEBIAN_BASE_IMAGE"
 buildah_ bud --isolation chroot --pull=never -f "$dockerfile" --build-arg "BASE_IMAGE=$DEBIAN_BASE_IMAGE" \
   "${extra[@]}" -t "$ref" "$context" >&2 || die "buildah bud failed for $ref"
-log "image $ref: built in $(elapsed); exporting the OCI archive"
+log "image $ref: built in $(since "$T0"); exporting the OCI archive"
 rm -f "$archive.tmp"
 buildah_ push -q "$ref" "oci-archive:$archive.tmp:$ref" >&2 || die "buildah push failed for $ref"
 mv -f "$archive.tmp" "$archive"
@@ -71,5 +71,5 @@ mv -f "$archive.tmp" "$archive"
 buildah_ rmi "$ref" >/dev/null 2>&1 || true
 # older archives of the same ref are superseded
 for old in "$IMAGES_DIR/$safe"-????????????????.tar; do [ "$old" = "$archive" ] || rm -f "$old"; done
-log "image $ref: $archive ($(du -h "$archive" | cut -f1)) in $(elapsed)"
+log "image $ref: $archive ($(du -h "$archive" | cut -f1)) in $(since "$T0")"
 echo "$archive"

@@ -16,7 +16,7 @@
 . "$CLUSTER_DIR/lib/node.sh"
 
 step_t0() { STEP_T0=$EPOCHREALTIME; }
-step_done() { log "$1: done in $(awk -v a="$STEP_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"; }
+step_done() { log "$1: done in $(since "$STEP_T0")"; }
 
 build_apt() {
   local p status
@@ -180,4 +180,4 @@ for p in $parts; do
     *) die "unknown part '$p' (expected apt, runsc, kube-router, pause, busybox or base)" ;;
   esac
 done
-log "node parts ready in $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"
+log "node parts ready in $(since "$T0")"

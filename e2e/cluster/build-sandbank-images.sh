@@ -79,4 +79,4 @@ for name in "${names[@]}"; do
     --build-arg "NODE_IMAGE=$node_image" --build-arg "BUNDLE_FROM=$from" "${process_arg[@]}" ||
     die "building the $name image failed"
 done
-log "images ${names[*]} in $(elapsed)"
+log "images ${names[*]} in $(since "$T0")"

@@ -214,4 +214,4 @@ else
     log "  could not remove everything under $STATE: $(find "$STATE" -mindepth 1 -maxdepth 1 ! -name baseline -printf '%p ')"
   log "[9/9] removed $STATE (kept baseline/ for verify-clean.sh)"
 fi
-log "cluster down in $(elapsed)"
+log "cluster down in $(since "$T0")"

@@ -80,6 +80,7 @@ mkdir -p "$STATE"/{baseline,logs,pids,bin,wrapper-state,runsc-root,runc-root,nod
 chmod 700 "$STATE"
 printf 'kubernetes %s\ngvisor %s\nkube-router %s\nnode-ip %s\n' "$KUBERNETES_VERSION" "$GVISOR_VERSION" \
   "$KUBE_ROUTER_VERSION" "$NODE_IP" >"$STATE/$CLUSTER_MARKER"
+# shellcheck disable=SC2034 # read by check_alive (lib/control-plane.sh)
 ALIVE_COMPONENTS=$NODE_COMPONENTS
 
 on_exit() {
@@ -93,7 +94,7 @@ on_exit() {
       tail -n 15 "$STATE/logs/$c.log" >&2 || true
     fi
   done
-  log "cluster failed to come up after $(elapsed); logs: $STATE/logs, $CP/logs; cleaning up"
+  log "cluster failed to come up after $(since "$T0"); logs: $STATE/logs, $CP/logs; cleaning up"
   KEEP_STATE=1 bash "$CLUSTER_DIR/cluster-down.sh" "$STATE" >&2 || true
 }
 trap on_exit EXIT
@@ -265,7 +266,7 @@ start kubelet "$K8S_BIN/kubelet" --config="$STATE/node/kubelet.yaml" \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
 wait_until "node $NODE_NAME to register" 60 kc get node "$NODE_NAME"
 wait_until "node $NODE_NAME Ready" 90 kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
-log "  node Ready after $(elapsed)"
+log "  node Ready after $(since "$T0")"
 
 # --- 8. kube-proxy -----------------------------------------------------------------------------
 log "[8/11] kube-proxy (iptables mode)"
@@ -333,6 +334,6 @@ check_alive
 netguard_check || die "the network guard (nft table $NETGUARD_FAMILY $NETGUARD_TABLE) is not complete"
 
 trap - EXIT
-log "cluster up in $(elapsed): node $NODE_NAME Ready at $NODE_IP, apiserver $SERVER"
+log "cluster up in $(since "$T0"): node $NODE_NAME Ready at $NODE_IP, apiserver $SERVER"
 log "export KUBECONFIG=$STATE/kubeconfig"
 echo started

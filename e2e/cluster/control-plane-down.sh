@@ -30,4 +30,4 @@ else
   rm -rf "$STATE"
   log "removed $STATE"
 fi
-log "control plane down in $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"
+log "control plane down in $(since "$T0")"

@@ -23,7 +23,6 @@ STATE=$(abs_dir "$1")
 NODE_IP=${SANDBANK_CP_NODE_IP:-}
 WITH_KWOK=${SANDBANK_CP_KWOK:-1}
 T0=$EPOCHREALTIME
-elapsed() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
 
 for b in "$ETCD_BIN" "$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler" \
   "$KUBECTL" $([ "$WITH_KWOK" = 0 ] || echo "$KWOK_DIR/bin/kwok"); do
@@ -57,6 +56,7 @@ chmod 700 "$STATE" "$STATE/etcd"
 printf 'etcd %s\nkubernetes %s\nkwok %s\n' "$ETCD_VERSION" "$KUBERNETES_VERSION" "$KWOK_VERSION" >"$STATE/$CP_MARKER"
 [ "$WITH_KWOK" != 0 ] || touch "$STATE/no-kwok"
 [ -z "$NODE_IP" ] || echo "$NODE_IP" >"$STATE/node-ip"
+# shellcheck disable=SC2034 # read by check_alive (lib/control-plane.sh)
 ALIVE_COMPONENTS=$(cp_components "$STATE")
 ADDR=${NODE_IP:-127.0.0.1}
 
@@ -73,7 +73,7 @@ on_exit() {
       tail -n 15 "$STATE/logs/$c.log" >&2 || true
     fi
   done
-  log "control plane failed to come up after $(elapsed); logs: $STATE/logs; stopping what was started"
+  log "control plane failed to come up after $(since "$T0"); logs: $STATE/logs; stopping what was started"
   stop_all "$STATE"
 }
 trap on_exit EXIT
@@ -176,7 +176,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
   --enable-bootstrap-token-auth=false --profiling=false
 wait_until "kube-apiserver /readyz" 90 kc get --raw /readyz
-log "  /readyz ok after $(elapsed)"
+log "  /readyz ok after $(since "$T0")"
 
 # The node exists (with its allocatable) before kwok starts, so kwok keeps those figures.
 if [ "$WITH_KWOK" = 0 ]; then
@@ -236,6 +236,6 @@ if [ -n "${SANDBANK_CP_WATCH_PID:-}" ]; then
 fi
 
 trap - EXIT
-log "control plane up in $(elapsed): $SERVER"
+log "control plane up in $(since "$T0"): $SERVER"
 log "export KUBECONFIG=$STATE/kubeconfig"
 echo started

@@ -319,9 +319,9 @@ if have ip; then
 fi
 
 # --- summary -----------------------------------------------------------------------------------
-secs=$(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+took=$(since "$T0")
 if [ "$failures" -gt 0 ]; then
-  printf 'doctor: %d missing piece(s) (FAIL above, each with its fix); %d todo left to the build (%s s)\n' "$failures" "$todos" "$secs"
+  printf 'doctor: %d missing piece(s) (FAIL above, each with its fix); %d todo left to the build (%s)\n' "$failures" "$todos" "$took"
   exit 1
 fi
-printf 'doctor: ready%s (%s s)\n' "$([ "$todos" = 0 ] || echo "; $todos todo(s) the build installs itself")" "$secs"
+printf 'doctor: ready%s (%s)\n' "$([ "$todos" = 0 ] || echo "; $todos todo(s) the build installs itself")" "$took"

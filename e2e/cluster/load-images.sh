@@ -19,4 +19,4 @@ for a in "$@"; do
   refs=$(printf '%s\n' "$out" | awk '/^unpacking / {print $2}')
   log "imported $(basename "$a"): ${refs:-$out}"
 done
-log "loaded $# archive(s) in $(elapsed)"
+log "loaded $# archive(s) in $(since "$T0")"

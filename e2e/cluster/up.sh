@@ -31,7 +31,7 @@ step() {
   T0=$EPOCHREALTIME
   log "== $STEP_NAME"
 }
-done_step() { log "== $STEP_NAME: done in $(elapsed)"; }
+done_step() { log "== $STEP_NAME: done in $(since "$T0")"; }
 
 step "images (controller, router, runtime)"
 mapfile -t archives < <(bash "$CLUSTER_DIR/build-sandbank-images.sh" controller router runtime)
@@ -130,6 +130,6 @@ sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
 
 make down stops everything and checks that nothing is left.
 EOF
-log "make up: total $(elapsed)"
+log "make up: total $(since "$T0")"
 # for scripts (the e2e suite): whether the cluster was started or already ran
 echo "$cluster_out"

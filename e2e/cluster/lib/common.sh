@@ -17,6 +17,9 @@ GO_MIN_VERSION=1.26.3 NODE_MIN_VERSION=20.19 PYTHON_MIN_VERSION=3.10
 # shellcheck disable=SC2034 # used by the scripts that source this file
 TEST_DEP_TOOLS="openssl:openssl git:git make:make curl:curl python3:python3 runsc:runsc ip:iproute2 shellcheck:shellcheck"
 
+# since <start>: the time since <start> (an $EPOCHREALTIME value), as "12.3 s".
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
+
 log() { printf '[sandbank %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

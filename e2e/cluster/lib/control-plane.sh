@@ -147,8 +147,8 @@ start() {
   echo $! >"$state/pids/$name.pid"
   log "  $name: pid $!, log $state/logs/$name.log"
 }
-# check_alive [components]: fails (the caller's EXIT trap prints the log tail) as soon as a
-# started component has exited. Default: the control-plane components of $STATE.
+# check_alive: fails (the caller's EXIT trap prints the log tail) as soon as a started component
+# has exited: those in $ALIVE_COMPONENTS, by default the control-plane components of $STATE.
 check_alive() {
   local c pid
   for c in ${ALIVE_COMPONENTS:-$CP_COMPONENTS}; do

@@ -49,5 +49,3 @@ node_ip() {
   ip -4 -o addr show dev "$dev" scope global | awk 'NR == 1 { split($4, a, "/"); print a[1] }'
 }
 
-# elapsed seconds since $T0 (EPOCHREALTIME), as "12.3 s"
-elapsed() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
