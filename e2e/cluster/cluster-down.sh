@@ -134,8 +134,9 @@ log "[6/9] network guard, iptables rules and chains, ipsets"
 # The network guard (lib/netguard.sh) stays until no pod and no pod link is left.
 netguard_down || log "  could not remove the nft table $NETGUARD_FAMILY $NETGUARD_TABLE (verify-clean.sh will list it)"
 # FORWARD drops of clusters started before the guard moved to its own nftables table
+legacy_forward_drops=("-s $POD_CIDR ! -d $POD_CIDR -j DROP" "-d $POD_CIDR ! -s $POD_CIDR -j DROP")
 for t in filter mangle; do
-  for r in "${FORWARD_DROPS[@]}"; do
+  for r in "${legacy_forward_drops[@]}"; do
     # shellcheck disable=SC2086
     while iptables -t "$t" -D FORWARD $r -m comment --comment "sandbank: pod traffic stays on this machine" 2>/dev/null; do :; done
   done

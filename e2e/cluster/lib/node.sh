@@ -24,8 +24,6 @@ SERVICE_CIDR=10.96.0.0/16
 CNI_BRIDGE=sbk-br0
 SVC_SINK=sbk-svc
 CNI_NETWORK=sandbank
-# The two rules that keep pod traffic on this machine (network safety).
-FORWARD_DROPS=("-s $POD_CIDR ! -d $POD_CIDR -j DROP" "-d $POD_CIDR ! -s $POD_CIDR -j DROP")
 # Sysctls the node may change (kubelet with protectKernelDefaults=false, the CNI bridge plugin,
 # kube-proxy, kube-router): recorded by up, restored by down.
 NODE_SYSCTLS="net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
