@@ -5,8 +5,10 @@ It speaks the legacy router contract (``X-Sandbox-*`` headers, ``/execute``, ``/
 What differs, on purpose:
 - ``run`` is sent again only when the router proves the command never started (upstream retried
   POST /execute on any 5xx, which can run a command twice);
-- the router token is sent (``token=``, ``$SANDBANK_ROUTER_TOKEN``, in dev mode the router's token
-  Secret, or the kubeconfig's bearer token); upstream sent none;
+- the router token is sent (``token=``, ``$SANDBANK_ROUTER_TOKEN``, or in dev mode the router's
+  token Secret); upstream sent none. Never over plain http:// beyond loopback (``allow_insecure``),
+  and never the kubeconfig's own token unless passed (``token=sandbank.kubernetes_token()``);
+- a Gateway is reached over https (``ca_file`` or ``$SANDBANK_CA_FILE`` for a private CA);
 - dev mode port-forwards ``sandbox-router-svc`` in the claim's namespace as upstream did, or, when
   that namespace has none, in Sandbank's ``sandbank-system``;
 - ``write`` keeps the path you give (upstream kept only its basename);
@@ -93,6 +95,8 @@ class SandboxClient:
         router_namespace: str = DEFAULT_ROUTER_NAMESPACE,
         kubeconfig: str | None = None,
         context: str | None = None,
+        ca_file: str | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         if not template_name:
             raise ConfigurationError("template_name: name a SandboxTemplate")
@@ -112,6 +116,8 @@ class SandboxClient:
             token=token,
             kubeconfig=kubeconfig,
             context=context,
+            ca_file=ca_file,
+            allow_insecure=allow_insecure,
         )
         self._p: Provisioned | None = None
         self._http: SyncHttp | None = None

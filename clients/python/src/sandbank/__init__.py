@@ -16,6 +16,7 @@ code written against the agent-sandbox client.
 """
 
 from . import errors
+from ._kube import kubernetes_token
 from ._lifecycle import Connection
 from ._protocol import CommandResult, FileInfo
 from .aio import AsyncSandbox
@@ -54,4 +55,5 @@ __all__ = [
     "SandboxTimeout",
     "Unauthenticated",
     "errors",
+    "kubernetes_token",
 ]

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-import certifi
 import httpx
 
 from ._protocol import RETRY_SAFE_CODES, auth_headers, error_from_response
 from ._route import Route
+from ._transport import CA_FILE_ENV
 from .errors import RouterError, RouterUnavailable
 
 #: Attempts per request, and the first back-off (doubled each time, capped): about 3 s in all,
@@ -52,23 +51,32 @@ def retry_decision(
     if status_error is not None:
         return status_error.error_code in RETRY_SAFE_CODES
     if isinstance(error, _CONNECT_ERRORS):
-        return True
+        return not certificate_rejected(error)
     return idempotent and isinstance(error, _TRANSFER_ERRORS)
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context per process: building one loads the CA bundle (~40 ms), which would
-    otherwise be paid by every handle, i.e. on every `with SandboxClient(...)`."""
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _timeout(seconds: float | None) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=CONNECT_TIMEOUT_S)
 
 
+def certificate_rejected(error: BaseException) -> bool:
+    """Whether ``error`` is the router's certificate failing verification: no retry will change that."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _unreachable(route: Route, e: BaseException) -> RouterUnavailable:
-    return RouterUnavailable(f"router at {route.url() if route.tunnel is None else 'the dev tunnel'} unreachable: {e}")
+    where = route.url() if route.tunnel is None else "the dev tunnel"
+    if certificate_rejected(e):
+        return RouterUnavailable(
+            f"router at {where}: its TLS certificate is not trusted ({e}); if it is signed by a private CA, "
+            f"pass ca_file= (Connection(ca_file=...)) or set {CA_FILE_ENV}"
+        )
+    return RouterUnavailable(f"router at {where} unreachable: {e}")
 
 
 class Attempts:
@@ -124,7 +132,7 @@ class SyncHttp(_Http):
     def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
         super().__init__(route, extra_headers)
         # Redirects are refused: a router never redirects, and following one could send the token elsewhere.
-        self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None), verify=_tls())
+        self.client = httpx.Client(follow_redirects=False, timeout=_timeout(None), verify=route.tls)
 
     @contextlib.contextmanager
     def stream(
@@ -153,7 +161,9 @@ class SyncHttp(_Http):
             if response.status_code >= 400:
                 body = response.read()
                 response.close()
-                err = error_from_response(response.status_code, response.headers, body)
+                err = error_from_response(
+                    response.status_code, response.headers, body, token_sent=bool(self.route.token)
+                )
                 if (delay := attempts.after_status(err, response.headers.get("retry-after"))) is None:
                     raise err
                 time.sleep(delay)
@@ -179,7 +189,7 @@ class SyncHttp(_Http):
 class AsyncHttp(_Http):
     def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
         super().__init__(route, extra_headers)
-        self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None), verify=_tls())
+        self.client = httpx.AsyncClient(follow_redirects=False, timeout=_timeout(None), verify=route.tls)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -209,7 +219,9 @@ class AsyncHttp(_Http):
             if response.status_code >= 400:
                 body = await response.aread()
                 await response.aclose()
-                err = error_from_response(response.status_code, response.headers, body)
+                err = error_from_response(
+                    response.status_code, response.headers, body, token_sent=bool(self.route.token)
+                )
                 if (delay := attempts.after_status(err, response.headers.get("retry-after"))) is None:
                     raise err
                 await asyncio.sleep(delay)

@@ -187,6 +187,20 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         return client
 
 
+def kubernetes_token(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The bearer token your Kubernetes credentials authenticate with (the kubeconfig's user, an
+    exec plugin's current token, or a pod's service account), for a router in ``kubernetes`` auth
+    mode: ``token=sandbank.kubernetes_token()``. The clients never send it on their own: whoever
+    holds it can act as you on the cluster, so handing it to a router is your explicit choice."""
+    token = bearer_token(load_api_client(kubeconfig, context))
+    if not token:
+        raise ConfigurationError(
+            "kubernetes_token: these Kubernetes credentials carry no bearer token (a client certificate?); "
+            "create one, e.g. `kubectl create token <service-account>`, and pass it as token="
+        )
+    return token
+
+
 def bearer_token(api: k8s.ApiClient) -> str | None:
     """The bearer token the kubeconfig authenticates with (static, exec plugin or in-cluster), if any."""
     cfg = api.configuration

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from .errors import CommandFailed, CommandTimeout, RouterError, error_for_code
+from .errors import CommandFailed, CommandTimeout, RouterError, Unauthenticated, error_for_code
 
 EXEC_SUBPROTOCOL = "sandbank.exec.v1"
 #: The agent's legacy REST port: what the agent-sandbox client sends as X-Sandbox-Port.
@@ -241,9 +241,19 @@ def parse_file_info(body: Mapping[str, Any]) -> FileInfo:
     )
 
 
-def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> RouterError:
+#: Added to an ``unauthenticated`` answer to a request that carried no token.
+NO_TOKEN_HINT = (
+    "no router token was sent: pass token= or set SANDBANK_ROUTER_TOKEN "
+    "(a router in kubernetes auth mode: token=sandbank.kubernetes_token())"
+)
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, token_sent: bool = True
+) -> RouterError:
     """The typed error of a non-2xx router answer: ``{"error":{code,message}}`` (Sandbank API),
-    ``{"detail": …}`` + ``X-Sandbank-Error-Code`` (legacy), or whatever a proxy sent."""
+    ``{"detail": …}`` + ``X-Sandbank-Error-Code`` (legacy), or whatever a proxy sent.
+    ``token_sent``: whether the request carried a token (if not, a 401 says how to send one)."""
     code = headers.get("x-sandbank-error-code") or headers.get("X-Sandbank-Error-Code")
     message = ""
     try:
@@ -259,7 +269,10 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
             message = str(parsed["detail"])
     if not message:
         message = body[:200].decode(errors="replace").strip() or f"HTTP {status}"
-    return error_for_code(code, f"router: {message} (HTTP {status})", status)
+    err = error_for_code(code, f"router: {message} (HTTP {status})", status)
+    if isinstance(err, Unauthenticated) and not token_sent:
+        err.args = (f"{err}; {NO_TOKEN_HINT}",)
+    return err
 
 
 def error_from_close(code: int, reason: str) -> RouterError:

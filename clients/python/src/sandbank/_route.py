@@ -1,15 +1,23 @@
 """How a client reaches the router: direct (``api_url``), gateway (``gateway_name``) or dev mode
-(a ``kubectl port-forward`` it starts and stops), and which token it presents."""
+(a ``kubectl port-forward`` it starts and stops), which token it presents, and over what.
+
+The user's Kubernetes credentials go to their own API server only (through the ``kubernetes``
+client and ``kubectl``). The router gets a token the user configured (``token=``,
+``$SANDBANK_ROUTER_TOKEN``) or, in dev mode, the router's own token Secret, which travels only
+through the loopback tunnel. Handing the kubeconfig's token to a router in ``kubernetes`` auth
+mode is the user's explicit act: ``token=sandbank.kubernetes_token()``."""
 
 from __future__ import annotations
 
 import enum
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ._kube import Abort, Kube, bearer_token
+from ._kube import Abort, Kube
 from ._portforward import PortForward, kubectl_path
+from ._transport import allow_insecure_from, check_plain_http, tls_context
 from .errors import ConfigurationError, PortForwardError
 
 ROUTER_SERVICE = "sandbox-router-svc"
@@ -40,25 +48,18 @@ def select_mode(api_url: str | None, gateway_name: str | None) -> Mode:
 
 
 def resolve_token(
-    explicit: str | None,
-    env: Mapping[str, str],
-    *,
-    secret: Callable[[], str | None] | None,
-    kube_bearer: Callable[[], str | None] | None,
+    explicit: str | None, env: Mapping[str, str], *, secret: Callable[[], str | None] | None
 ) -> str | None:
     """The router credential, first found wins: the ``token`` argument; ``$SANDBANK_ROUTER_TOKEN``;
     in dev mode the router's own token Secret when these credentials can read it (the caller can
-    already port-forward into the router's namespace); the kubeconfig's bearer token (the router's
-    ``kubernetes`` auth mode). None: send no Authorization (a router in ``none`` mode)."""
+    already port-forward into the router's namespace). None: send no Authorization (a router in
+    ``none`` mode). Never the kubeconfig's own credentials: those are the user's to hand over."""
     if explicit:
         return explicit
     if env.get(TOKEN_ENV):
         return env[TOKEN_ENV]
-    for source in (secret, kube_bearer):
-        if source is not None:
-            value = source()
-            if value:
-                return value
+    if secret is not None:
+        return secret() or None
     return None
 
 
@@ -67,23 +68,46 @@ class RouteOptions:
     api_url: str | None = None
     gateway_name: str | None = None
     gateway_namespace: str = "default"
-    gateway_scheme: str = "http"
+    #: ``https``; ``http`` only for a Gateway without a TLS listener (a token then needs ``allow_insecure``).
+    gateway_scheme: str = "https"
     gateway_ready_timeout: float = 180.0
     port_forward_ready_timeout: float = 30.0
     router_namespace: str = DEFAULT_ROUTER_NAMESPACE
     token: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
+    #: CA bundle that verifies the router's certificate (else ``$SANDBANK_CA_FILE``, ``$SSL_CERT_FILE``, certifi).
+    ca_file: str | None = None
+    #: Development only: allows a token over plain ``http://`` to a host that is not loopback.
+    allow_insecure: bool = False
 
 
 class Route:
-    """An open way to the router. ``url()`` is the base URL (restarting a dead dev tunnel once)."""
+    """An open way to the router. ``url()`` is the base URL (restarting a dead dev tunnel once);
+    ``tls`` verifies the router over https/wss. A route that would carry its token in cleartext
+    beyond this machine cannot be made (see :func:`check_plain_http`)."""
 
-    def __init__(self, mode: Mode, base_url: str, token: str | None, tunnel: PortForward | None = None) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        base_url: str,
+        token: str | None,
+        tunnel: PortForward | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        allow_insecure: bool = False,
+        what: str = "router URL",
+    ) -> None:
+        check_plain_http(base_url, token, allow_insecure=allow_insecure, what=what)
         self.mode = mode
         self._base_url = base_url.rstrip("/")
         self.token = token
         self.tunnel = tunnel
+        self.tls = tls if tls is not None else tls_context(None, os.environ)
+
+    def ws_tls(self, ws_url: str) -> ssl.SSLContext | None:
+        """``ssl=`` for a WebSocket to ``ws_url``: the router's TLS context for wss, none for ws."""
+        return self.tls if ws_url.startswith("wss://") else None
 
     def url(self) -> str:
         if self.tunnel is not None:
@@ -123,18 +147,24 @@ def prepare_route(
     created, so a misconfigured client fails at once and leaves nothing behind. ``abort`` stops
     the wait for the Gateway's address from another thread."""
     mode = select_mode(opts.api_url, opts.gateway_name)
-    kube_bearer = (lambda: bearer_token(kube.api)) if kube is not None else None
+    if opts.gateway_scheme not in ("http", "https"):
+        raise ConfigurationError(f"gateway_scheme: must be https or http, got {opts.gateway_scheme!r}")
+    insecure = allow_insecure_from(opts.allow_insecure, os.environ)
+    tls = tls_context(opts.ca_file, os.environ)
     if mode is Mode.DIRECT:
         assert opts.api_url is not None
-        direct = Route(mode, opts.api_url, resolve_token(opts.token, os.environ, secret=None, kube_bearer=kube_bearer))
+        token = resolve_token(opts.token, os.environ, secret=None)
+        direct = Route(mode, opts.api_url, token, tls=tls, allow_insecure=insecure, what="api_url")
         return lambda: direct
     if kube is None:
         raise ConfigurationError("gateway and dev mode need Kubernetes credentials; pass api_url= to connect directly")
     if mode is Mode.GATEWAY:
         assert opts.gateway_name is not None
+        token = resolve_token(opts.token, os.environ, secret=None)
         address = kube.gateway_address(opts.gateway_namespace, opts.gateway_name, opts.gateway_ready_timeout, abort)
-        token = resolve_token(opts.token, os.environ, secret=None, kube_bearer=kube_bearer)
-        gateway = Route(mode, f"{opts.gateway_scheme}://{address}", token)
+        url = f"{opts.gateway_scheme}://{address}"
+        what = f"Gateway {opts.gateway_namespace}/{opts.gateway_name} ({url}, gateway_scheme={opts.gateway_scheme!r})"
+        gateway = Route(mode, url, token, tls=tls, allow_insecure=insecure, what=what)
         return lambda: gateway
     kubectl_path()
     namespace = dev_router_namespace(kube, claim_namespace, opts.router_namespace)
@@ -142,7 +172,6 @@ def prepare_route(
         opts.token,
         os.environ,
         secret=lambda: kube.read_secret_key(namespace, ROUTER_TOKEN_SECRET, ROUTER_TOKEN_KEY),
-        kube_bearer=kube_bearer,
     )
 
     def open_tunnel() -> Route:
@@ -154,6 +183,7 @@ def prepare_route(
             kubeconfig=opts.kubeconfig,
             context=opts.context,
         )
-        return Route(mode, tunnel.start(), token, tunnel)
+        # The tunnel listens on 127.0.0.1: plain HTTP stays on this machine.
+        return Route(mode, tunnel.start(), token, tunnel, tls=tls, allow_insecure=insecure, what="dev tunnel")
 
     return open_tunnel

@@ -286,17 +286,22 @@ class AsyncCommands:
         frame = start_frame(command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, max_output_bytes=max_output_bytes)
         route = self._sb._p.route
         base = await asyncio.to_thread(route.url) if route.tunnel is not None else route.url()
+        url = ws_url(base) + self._sb._prefix + "/exec"
         try:
             ws = await ws_connect(
-                ws_url(base) + self._sb._prefix + "/exec",
+                url,
                 subprotocols=[EXEC_SUBPROTOCOL],  # type: ignore[list-item]
                 additional_headers=auth_headers(route.token),
+                ssl=route.ws_tls(url),
                 max_size=WS_MAX_MESSAGE_BYTES,
                 open_timeout=30,
             )
         except InvalidStatus as e:
             r = e.response
-            raise error_from_response(r.status_code, dict(r.headers.raw_items()), bytes(r.body or b"")) from None
+            headers = dict(r.headers.raw_items())
+            raise error_from_response(
+                r.status_code, headers, bytes(r.body or b""), token_sent=bool(route.token)
+            ) from None
         except OSError as e:
             raise RouterUnavailable(f"router unreachable for exec streaming: {e}") from e
         await ws.send(frame)

@@ -13,6 +13,7 @@ from typing import ClassVar
 __all__ = [
     "SandbankError",
     "ConfigurationError",
+    "InsecureTransport",
     "KubernetesError",
     "ClaimFailed",
     "TemplateNotFound",
@@ -60,6 +61,11 @@ class SandbankError(Exception):
 
 class ConfigurationError(SandbankError, ValueError):
     """A constructor argument or environment variable is invalid; the message names it."""
+
+
+class InsecureTransport(ConfigurationError):
+    """The router token would travel over plain ``http://`` to a host that is not loopback. Use
+    ``https://``; for development only, ``allow_insecure=True`` or ``SANDBANK_ALLOW_INSECURE=1``."""
 
 
 class KubernetesError(SandbankError):
@@ -130,7 +136,8 @@ class InvalidArgument(RouterError, ValueError):
 
 
 class Unauthenticated(RouterError):
-    """No or a wrong router token: pass ``token=`` or set ``SANDBANK_ROUTER_TOKEN``."""
+    """No or a wrong router token: pass ``token=`` or set ``SANDBANK_ROUTER_TOKEN`` (a router in
+    ``kubernetes`` auth mode: ``token=sandbank.kubernetes_token()``)."""
 
     code = "unauthenticated"
 

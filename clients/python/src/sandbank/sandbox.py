@@ -113,7 +113,8 @@ class Sandbox:
         The router is reached directly at ``api_url``, through the Gateway ``gateway_name``, or
         otherwise by a ``kubectl port-forward`` this handle runs (dev mode). ``token`` is the
         router credential (default: ``$SANDBANK_ROUTER_TOKEN``, then in dev mode the router's
-        token Secret, then the kubeconfig's bearer token). ``connection`` holds the rarer knobs."""
+        token Secret; the kubeconfig's own token only as ``token=sandbank.kubernetes_token()``).
+        ``connection`` holds the rarer knobs (``ca_file``, ``allow_insecure``, …)."""
         spec = claim_spec(template, warmpool, shutdown_after_seconds, labels, env)
         opts = connection_options(connection, api_url, gateway_name, token)
         return cls._open(lambda adopt: provision(opts, namespace, spec, ready_timeout=ready_timeout, on_ready=adopt))
@@ -239,12 +240,16 @@ class Commands:
                 url,
                 subprotocols=[EXEC_SUBPROTOCOL],  # type: ignore[list-item]
                 additional_headers=auth_headers(route.token),
+                ssl=route.ws_tls(url),
                 max_size=WS_MAX_MESSAGE_BYTES,
                 open_timeout=30,
             ).__enter__()
         except InvalidStatus as e:
             r = e.response
-            raise error_from_response(r.status_code, dict(r.headers.raw_items()), bytes(r.body or b"")) from None
+            headers = dict(r.headers.raw_items())
+            raise error_from_response(
+                r.status_code, headers, bytes(r.body or b""), token_sent=bool(route.token)
+            ) from None
         except OSError as e:
             raise RouterUnavailable(f"router unreachable for exec streaming: {e}") from e
         ws.send(frame)

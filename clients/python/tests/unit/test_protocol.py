@@ -29,24 +29,20 @@ class TestModes:
 
 
 class TestToken:
-    def test_order_is_argument_env_secret_kubeconfig(self) -> None:
+    def test_order_is_argument_env_secret_and_never_the_kubeconfig(self) -> None:
         calls: list[str] = []
 
         def secret() -> str | None:
             calls.append("secret")
             return "from-secret"
 
-        def bearer() -> str | None:
-            calls.append("bearer")
-            return "from-kubeconfig"
-
         env = {"SANDBANK_ROUTER_TOKEN": "from-env"}
-        assert resolve_token("explicit", env, secret=secret, kube_bearer=bearer) == "explicit"
-        assert resolve_token(None, env, secret=secret, kube_bearer=bearer) == "from-env"
+        assert resolve_token("explicit", env, secret=secret) == "explicit"
+        assert resolve_token(None, env, secret=secret) == "from-env"
         assert calls == []
-        assert resolve_token(None, {}, secret=secret, kube_bearer=bearer) == "from-secret"
-        assert resolve_token(None, {}, secret=lambda: None, kube_bearer=bearer) == "from-kubeconfig"
-        assert resolve_token(None, {}, secret=None, kube_bearer=lambda: None) is None
+        assert resolve_token(None, {}, secret=secret) == "from-secret"
+        assert resolve_token(None, {}, secret=lambda: None) is None
+        assert resolve_token(None, {}, secret=None) is None
 
 
 class TestRequests:
