@@ -2,11 +2,20 @@
  * Plain HTTP to a pod's port, streaming both ways, as upstream's router does: for runtimes that
  * serve the legacy REST API themselves (no Sandbank agent) and for ports other than the agent's.
  * Hop-by-hop headers, `Host`, `Authorization` and the router's own headers never reach the pod.
+ *
+ * The pod is untrusted: whatever it answers decides only its own request, never the router's
+ * life. Its status line and headers are checked before a byte is forwarded (a status outside
+ * 200–599 after at most `MAX_INFORMATIONAL` 1xx, a header Node would refuse to write: 502 with the
+ * router's own error body), and what it says may not speak for the router's origin (see
+ * `podResponseHeaders`).
  */
-import { request } from 'node:http';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { request, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import { RouterError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { RouterMetrics, UpstreamRejection } from '../observability/metrics.js';
 import type { Endpoint } from '../resolve/index.js';
 import type { Scope } from './pipeline.js';
 
@@ -23,6 +32,39 @@ const HOP_BY_HOP = new Set([
 ]);
 const STRIPPED = new Set(['host', 'authorization', 'cookie']);
 
+/**
+ * Response headers a pod may not send to API clients as if the router had: cookies and
+ * credential prompts (credentials travel only between the client and the router), headers that
+ * bind the router's whole origin (HSTS, Alt-Svc, Clear-Site-Data, key pins), the security
+ * headers the router sets itself, and the router's own `X-Sandbank-*` (a pod must not forge an
+ * error code).
+ */
+const POD_MAY_NOT_SEND = new Set([
+  'set-cookie',
+  'set-cookie2',
+  'www-authenticate',
+  'strict-transport-security',
+  'alt-svc',
+  'clear-site-data',
+  'public-key-pins',
+  'public-key-pins-report-only',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'x-content-type-options',
+]);
+
+/**
+ * Set on every proxied response: the pod's HTML (or anything a browser would sniff as HTML)
+ * renders as an opaque origin with scripts off, so it can never act as the router's origin.
+ */
+const SANDBOXED = { 'content-security-policy': 'sandbox', 'x-content-type-options': 'nosniff' } as const;
+
+/**
+ * 1xx answers skipped before the final one. Each is parsed and dropped with no backpressure, so a
+ * pod sending them forever would burn the router's CPU at line rate until the deadline.
+ */
+export const MAX_INFORMATIONAL = 100;
+
 /** The headers that may travel between client and pod, in either direction. */
 export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolean): OutgoingHttpHeaders {
   const listed = new Set(
@@ -38,6 +80,40 @@ export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolea
     out[name] = value;
   }
   return out;
+}
+
+/** The pod's response headers as the client gets them: forwardable, allowed, sandboxed. */
+export function podResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const allowed = Object.entries(forwardableHeaders(headers, false)).filter(
+    ([name]) => !POD_MAY_NOT_SEND.has(name) && !name.startsWith('x-sandbank-'),
+  );
+  return { ...Object.fromEntries(allowed), ...SANDBOXED };
+}
+
+/** Why a pod's response cannot be forwarded, or undefined when it can. */
+export function unforwardable(
+  status: number | undefined,
+  headers: OutgoingHttpHeaders,
+): { reason: UpstreamRejection; detail: string } | undefined {
+  if (status === undefined || !Number.isInteger(status) || status < 200 || status > 599) {
+    return { reason: 'bad_status', detail: `status ${String(status)}` };
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) validateHeaderValue(name, String(v));
+    } catch {
+      return { reason: 'bad_header', detail: `header ${JSON.stringify(name.slice(0, 64))}` };
+    }
+  }
+  return undefined;
+}
+
+/** The HTTP parser's (or the socket's) failure, as a rejection reason. */
+function failureReason(error: unknown): UpstreamRejection {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  return code.startsWith('HPE_') ? 'malformed' : 'closed';
 }
 
 /**
@@ -62,6 +138,8 @@ export interface ProxyOptions {
   readonly maxBodyBytes: number;
   /** Connect timeout, as upstream's min(timeout, 5 s). */
   readonly connectTimeoutMs: number;
+  readonly log: Logger;
+  readonly metrics: RouterMetrics;
 }
 
 export async function proxyHttp(
@@ -80,10 +158,22 @@ export async function proxyHttp(
   headers['x-forwarded-for'] = forwardedFor;
   headers['x-forwarded-proto'] = 'http';
   if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  const sandbox = `${endpoint.namespace}/${endpoint.sandbox}`;
+
+  /** One line and one count per refused or failed pod response; the request alone ends. */
+  const refused = (reason: UpstreamRejection, detail: Record<string, unknown>): void => {
+    opts.metrics.upstreamRejected.inc({ reason });
+    opts.log.warn({ sandbox, port: opts.port, reason, ...detail }, 'upstream response refused');
+  };
 
   await new Promise<void>((resolve, reject) => {
     let connected = false;
-    let responded = false;
+    /**
+     * waiting: no final answer yet; forwarding: the pod's status and headers went out;
+     * settled: the request failed (a refusal, a dial failure, a body over the limit).
+     */
+    let state: 'waiting' | 'forwarding' | 'settled' = 'waiting';
+    let informational = 0;
     const upstream = request({
       host: endpoint.ip,
       port: opts.port,
@@ -95,22 +185,58 @@ export async function proxyHttp(
     const connectTimer = setTimeout(() => {
       if (!connected) upstream.destroy(new Error('connect timeout'));
     }, opts.connectTimeoutMs);
+    const fail = (error: Error): void => {
+      clearTimeout(connectTimer);
+      if (state !== 'waiting') return;
+      state = 'settled';
+      upstream.destroy();
+      reject(error);
+    };
+    /** Before any byte reached the client: the request fails with the router's own 502. */
+    const refuse = (reason: UpstreamRejection, detail: string, status?: number): void => {
+      if (state !== 'waiting') return;
+      refused(reason, { detail, status });
+      fail(
+        new RouterError(
+          'upstream_failed',
+          `the backend sandbox ${endpoint.sandbox} sent an invalid response`,
+        ),
+      );
+    };
+    /** After the status went out: only cutting the response is left. */
+    const cut = (error: unknown): void => {
+      if (!scope.signal.aborted && !res.writableFinished) {
+        refused(failureReason(error), { detail: 'after the response began', err: String(error) });
+      }
+      res.destroy();
+      resolve();
+    };
     upstream.on('socket', (socket) => {
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));
     });
+    upstream.on('information', (info: { statusCode: number }) => {
+      if (++informational > MAX_INFORMATIONAL) {
+        refuse('bad_status', `more than ${MAX_INFORMATIONAL} 1xx answers (last ${info.statusCode})`);
+      }
+    });
+    // 101 to a request that asked for no upgrade: a 1xx as the final answer.
+    upstream.on('upgrade', (_up: IncomingMessage, socket: Socket) => {
+      socket.destroy();
+      refuse('bad_status', 'status 101 without an upgrade');
+    });
     upstream.on('error', (error) => {
-      clearTimeout(connectTimer);
-      if (responded) {
-        res.destroy();
-        resolve();
+      if (state === 'forwarding') {
+        cut(error);
         return;
       }
+      if (state !== 'waiting') return;
       if (scope.signal.aborted) {
-        reject(scope.signal.reason instanceof Error ? scope.signal.reason : error);
+        fail(scope.signal.reason instanceof Error ? scope.signal.reason : error);
         return;
       }
-      reject(
+      if (connected) refused(failureReason(error), { err: String(error) });
+      fail(
         connected
           ? new RouterError(
               'upstream_failed',
@@ -130,28 +256,53 @@ export async function proxyHttp(
     });
     upstream.on('response', (up) => {
       clearTimeout(connectTimer);
-      responded = true;
-      const headers = forwardableHeaders(up.headers, false);
-      if (typeof headers.location === 'string') {
-        headers.location = relativeLocation(headers.location, endpoint.ip, opts.port);
+      if (state !== 'waiting') {
+        up.destroy();
+        return;
       }
-      res.writeHead(up.statusCode ?? 502, headers);
+      const out = podResponseHeaders(up.headers);
+      if (typeof out.location === 'string') {
+        out.location = relativeLocation(out.location, endpoint.ip, opts.port);
+      }
+      const problem = unforwardable(up.statusCode, out);
+      if (problem) {
+        refuse(problem.reason, problem.detail, up.statusCode);
+        return;
+      }
+      try {
+        res.writeHead(up.statusCode ?? 502, out);
+      } catch (error) {
+        // Checked above; if Node still refuses, the half-set headers must not reach the error.
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        refuse('bad_header', String(error));
+        return;
+      }
+      state = 'forwarding';
+      // The status goes out now, not with the first body byte: a client of a pod that streams
+      // slowly (or fails mid-body) sees the pod's answer begin, then end.
+      res.flushHeaders();
+      res.on('error', () => up.destroy());
       up.pipe(res);
       up.on('end', () => resolve());
-      up.on('error', () => {
-        res.destroy();
+      up.on('error', cut);
+      up.on('close', () => {
+        if (!up.complete) res.destroy();
         resolve();
       });
     });
     let sent = 0;
-    req.on('data', (chunk: Buffer) => {
+    const counted = (chunk: Buffer): void => {
       sent += chunk.length;
-      if (sent > opts.maxBodyBytes) {
+      if (sent <= opts.maxBodyBytes) return;
+      req.off('data', counted);
+      req.unpipe(upstream);
+      if (state === 'forwarding') {
         upstream.destroy();
-        req.unpipe(upstream);
-        reject(new RouterError('payload_too_large', `request body over ${opts.maxBodyBytes} bytes`));
-      }
-    });
+        res.destroy();
+        resolve();
+      } else fail(new RouterError('payload_too_large', `request body over ${opts.maxBodyBytes} bytes`));
+    };
+    req.on('data', counted);
     req.pipe(upstream);
   });
 }

@@ -7,12 +7,19 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Surface = 'legacy' | 'v1' | 'ws' | 'grpc' | 'proxy' | 'system';
 
+/**
+ * Why a pod's HTTP response was refused or cut: a status outside 200–599 (or too many 1xx), a
+ * header that cannot be forwarded, bytes the HTTP parser refused, the connection closing early.
+ */
+export type UpstreamRejection = 'bad_status' | 'bad_header' | 'malformed' | 'closed';
+
 export interface RouterMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'surface' | 'route' | 'code'>;
   readonly duration: Histogram<'surface' | 'route'>;
   readonly inflight: Gauge<'surface'>;
   readonly upstreamErrors: Counter<'code'>;
+  readonly upstreamRejected: Counter<'reason'>;
   readonly authDecisions: Counter<'mode' | 'decision'>;
   readonly wsSessions: Gauge;
   readonly bytes: Counter<'direction'>;
@@ -47,6 +54,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
       name: 'sandbank_router_upstream_errors_total',
       help: 'Failures talking to a sandbox (agent or legacy HTTP runtime), by router error code.',
       labelNames: ['code'],
+      registers,
+    }),
+    upstreamRejected: new Counter({
+      name: 'sandbank_router_upstream_rejected_total',
+      help: 'Pod HTTP responses refused (502) or cut by the port proxy, by reason (bad_status, bad_header, malformed, closed).',
+      labelNames: ['reason'],
       registers,
     }),
     authDecisions: new Counter({

@@ -56,6 +56,8 @@ export function legacyRoutes(ctx: RouterContext): Router {
           port,
           maxBodyBytes: ctx.limits.maxBodyBytes,
           connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
+          log: ctx.log,
+          metrics: ctx.metrics,
         });
       },
     );
