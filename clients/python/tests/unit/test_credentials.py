@@ -28,7 +28,7 @@ from sandbank._http import AsyncHttp, SyncHttp, retry_decision
 from sandbank._kube import Kube, load_api_client
 from sandbank._lifecycle import Provisioned
 from sandbank._route import Mode, Route, RouteOptions, prepare_route
-from sandbank._transport import is_loopback_host, tls_context
+from sandbank._transport import check_plain_http, is_loopback_host, tls_context
 from sandbank.errors import ConfigurationError, InsecureTransport, RouterUnavailable, Unauthenticated
 from sandbank.sandbox import Sandbox
 
@@ -322,6 +322,11 @@ class TestNoTokenInCleartext:
     )
     def test_not_loopback(self, host: str) -> None:
         assert not is_loopback_host(host)
+
+    @pytest.mark.parametrize("url", ["http://localhost@evil.example", "http://127.0.0.1:80@evil.example/x"])
+    def test_the_host_is_what_the_url_connects_to_not_its_user_part(self, url: str) -> None:
+        with pytest.raises(InsecureTransport, match="'evil.example'"):
+            check_plain_http(url, "router-token", allow_insecure=False, what="api_url")
 
 
 @pytest.mark.usefixtures("far_host")
