@@ -32,6 +32,7 @@ __all__ = [
     "FailedPrecondition",
     "PayloadTooLarge",
     "TooManyStreams",
+    "RateLimited",
     "Canceled",
     "Internal",
     "Unimplemented",
@@ -175,6 +176,14 @@ class TooManyStreams(RouterError):
     retryable = True
 
 
+class RateLimited(RouterError):
+    """Too many requests whose credentials the router had not verified yet came from this address
+    (its limit before authentication); ``Retry-After`` says when to try again."""
+
+    code = "rate_limited"
+    retryable = True
+
+
 class Canceled(RouterError):
     code = "canceled"
 
@@ -276,6 +285,7 @@ _BY_CODE: dict[str, type[RouterError]] = {
         FailedPrecondition,
         PayloadTooLarge,
         TooManyStreams,
+        RateLimited,
         Canceled,
         Internal,
         Unimplemented,
