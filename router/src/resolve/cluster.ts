@@ -44,7 +44,8 @@ export interface ClusterLookupOptions {
 
 /**
  * Pods worth caching: those of a sandbox, and never an unclaimed warm one. The server filters, so
- * the cache stays as small as the number of live sandboxes.
+ * the cache stays as small as the number of live sandboxes. Anyone who may edit a Pod can set
+ * these labels, so the selector only narrows the watch; `resolveSandbox` decides by controller UIDs.
  */
 export const ROUTABLE_POD_SELECTOR = `${Labels.sandboxNameHash},!${Labels.pool}`;
 

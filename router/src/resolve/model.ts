@@ -4,8 +4,20 @@
  *
  * Objects are parsed with narrow, loose zod schemas: the router reads a handful of fields, and
  * an object it cannot read is skipped (and logged by the watch), never trusted.
+ *
+ * Names, labels and annotations only say where to look. What proves that a Pod serves a sandbox
+ * is the chain of controller owner references by UID, the links the controller writes and checks
+ * itself: whoever may create Sandboxes in a namespace chooses a Sandbox's name and annotations,
+ * and a 32-bit name hash collides after seconds of searching.
  */
-import { Annotations, Labels, ObjectMeta, controllerOf, nameHash } from '@sandbank/api';
+import {
+  Annotations,
+  Labels,
+  ObjectMeta,
+  SANDBOX_CLAIM_KIND,
+  SANDBOX_KIND,
+  controllerOf,
+} from '@sandbank/api';
 import { z } from 'zod';
 
 /**
@@ -17,7 +29,12 @@ export const AGENT_PROTOCOL_LABEL = 'sandbank.dev/agent-protocol';
 
 export type AgentProtocol = 'grpc' | 'http' | 'unknown';
 
-const Meta = ObjectMeta.extend({ name: z.string().min(1), namespace: z.string().min(1), uid: z.string() });
+// UIDs are what links are checked against: an object without one is not read at all.
+const Meta = ObjectMeta.extend({
+  name: z.string().min(1),
+  namespace: z.string().min(1),
+  uid: z.string().min(1),
+});
 
 export const PodView = z.looseObject({
   metadata: Meta,
@@ -32,6 +49,12 @@ export const PodView = z.looseObject({
 export const SandboxView = z.looseObject({ metadata: Meta });
 export const ClaimView = z.looseObject({ metadata: Meta });
 
+/** Who controls an object, as its controller owner reference says. */
+export interface OwnerLink {
+  readonly kind: string;
+  readonly uid: string;
+}
+
 export interface PodEntry {
   readonly namespace: string;
   readonly name: string;
@@ -40,14 +63,16 @@ export interface PodEntry {
   readonly ready: boolean;
   readonly deleting: boolean;
   readonly pooled: boolean;
-  readonly claimUid: string | undefined;
-  readonly sandboxNameHash: string | undefined;
+  /** Its Sandbox (which created or adopted it), or the claim that bound it from a warm pool. */
+  readonly controller: OwnerLink | undefined;
   readonly protocol: AgentProtocol;
 }
 
 export interface SandboxEntry {
   readonly namespace: string;
   readonly name: string;
+  readonly uid: string;
+  /** Where to look for its Pod: a lookup, never proof that the Pod found there is this Sandbox's. */
   readonly podName: string;
   /** UID of the controlling SandboxClaim, when a claim owns this Sandbox. */
   readonly claimUid: string | undefined;
@@ -57,6 +82,11 @@ export interface ClaimEntry {
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
+}
+
+function controllerLink(meta: z.infer<typeof Meta>): OwnerLink | undefined {
+  const owner = controllerOf(meta);
+  return owner === undefined || owner.uid === '' ? undefined : { kind: owner.kind, uid: owner.uid };
 }
 
 export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
@@ -73,19 +103,20 @@ export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
     ready,
     deleting: pod.metadata.deletionTimestamp !== undefined,
     pooled: labels[Labels.pool] !== undefined,
-    claimUid: labels[Labels.claimUid],
-    sandboxNameHash: labels[Labels.sandboxNameHash],
+    controller: controllerLink(pod.metadata),
     protocol: protocolLabel === 'grpc' || protocolLabel === 'http' ? protocolLabel : 'unknown',
   };
 }
 
 export function sandboxEntry(sandbox: z.infer<typeof SandboxView>): SandboxEntry {
-  const owner = controllerOf(sandbox.metadata);
+  const owner = controllerLink(sandbox.metadata);
   return {
     namespace: sandbox.metadata.namespace,
     name: sandbox.metadata.name,
-    podName: sandbox.metadata.annotations?.[Annotations.podName] ?? sandbox.metadata.name,
-    claimUid: owner?.kind === 'SandboxClaim' ? owner.uid : undefined,
+    uid: sandbox.metadata.uid,
+    // Read as the controller reads it: an empty annotation names no Pod, the Sandbox's own does.
+    podName: sandbox.metadata.annotations?.[Annotations.podName] || sandbox.metadata.name,
+    claimUid: owner?.kind === SANDBOX_CLAIM_KIND ? owner.uid : undefined,
   };
 }
 
@@ -120,34 +151,50 @@ export interface CacheReader {
 }
 
 /**
+ * Whether `pod` is the one `sandbox` runs on, by controller UIDs only (the controller's own
+ * ownership rule): the Sandbox controls it (it created the Pod, or adopted a warm one), or, between
+ * a warm bind and that adoption, the claim that controls the Sandbox does.
+ */
+function isPodOf(sandbox: SandboxEntry, pod: PodEntry): boolean {
+  const owner = pod.controller;
+  if (owner === undefined) return false;
+  if (owner.kind === SANDBOX_KIND && owner.uid === sandbox.uid) return true;
+  return (
+    sandbox.claimUid !== undefined && owner.kind === SANDBOX_CLAIM_KIND && owner.uid === sandbox.claimUid
+  );
+}
+
+/**
  * Sandbox name → the endpoint of its Ready pod.
  *
- * Guarantees: a pod that still carries the warm-pool label is never returned, nor one whose
- * `sandbox-name-hash` label names another sandbox, nor (for a claimed Sandbox) one whose
- * `claim-uid` label is not the claim's UID. Those three checks make an unclaimed warm pod
- * unreachable even when a Sandbox annotation points at it.
+ * Guarantees:
+ * - when a SandboxClaim has the name, only the Sandbox that claim controls (by UID) is routed;
+ * - a Sandbox controlled by a claim is routed only while that claim (same name, same UID) exists;
+ *   a Sandbox that no claim controls (created directly, as upstream allows) is routed too, but
+ *   only to a Pod it controls itself;
+ * - the Pod returned is controlled by the Sandbox's UID or by its claim's (`isPodOf`), so
+ *   whatever a Sandbox's pod-name annotation, its name hash or a Pod's labels say, another
+ *   sandbox's Pod is never returned, nor a Pod that still carries the warm-pool label.
  */
 export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution {
   const sandbox = cache.sandbox(ref.namespace, ref.name);
+  const claim = cache.claim(ref.namespace, ref.name);
   if (!sandbox) {
-    const claim = cache.claim(ref.namespace, ref.name);
     return claim
       ? { kind: 'not_ready', message: `sandbox ${ref.namespace}/${ref.name} is being created; retry shortly` }
       : { kind: 'not_found', message: `no sandbox named ${ref.name} in namespace ${ref.namespace}` };
   }
-  if (sandbox.claimUid !== undefined) {
-    const claim = cache.claim(ref.namespace, ref.name);
-    if (!claim || claim.uid !== sandbox.claimUid) {
-      return { kind: 'not_found', message: `sandbox ${ref.namespace}/${ref.name} has no live claim` };
-    }
+  if (claim !== undefined && sandbox.claimUid !== claim.uid) {
+    return {
+      kind: 'not_found',
+      message: `sandbox ${ref.namespace}/${ref.name} is not the one claim ${ref.name} owns`,
+    };
+  }
+  if (claim === undefined && sandbox.claimUid !== undefined) {
+    return { kind: 'not_found', message: `sandbox ${ref.namespace}/${ref.name} has no live claim` };
   }
   const pod = cache.pod(ref.namespace, sandbox.podName);
-  if (
-    !pod ||
-    pod.pooled ||
-    pod.sandboxNameHash !== nameHash(sandbox.name) ||
-    (sandbox.claimUid !== undefined && pod.claimUid !== sandbox.claimUid)
-  ) {
+  if (!pod || pod.pooled || !isPodOf(sandbox, pod)) {
     return { kind: 'not_ready', message: `sandbox ${ref.namespace}/${ref.name} has no bound pod yet` };
   }
   if (pod.deleting) {

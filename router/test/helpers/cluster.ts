@@ -1,8 +1,9 @@
 /**
  * Kubernetes objects for the router's integration tests: a namespace per suite, and claims,
- * Sandboxes and Pods created the way the controller binds them, with the Pod's status (Ready,
- * podIP = a loopback address where a real agent listens) written through the status subresource.
- * The pods name a scheduler that does not exist, so neither the scheduler nor kwok touch them.
+ * Sandboxes and Pods created the way the controller binds them (claim → Sandbox → Pod, each
+ * controlled by the previous one's UID), with the Pod's status (Ready, podIP = a loopback address
+ * where a real agent listens) written through the status subresource. The pods name a scheduler
+ * that does not exist, so neither the scheduler nor kwok touch them.
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
@@ -11,6 +12,29 @@ import { Annotations, Labels, nameHash } from '@sandbank/api';
 
 const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' };
 const AGENTS = { group: 'agents.x-k8s.io', version: 'v1alpha1' };
+
+/** A controller owner reference, as the Sandbank controller writes them. */
+export interface Controller {
+  readonly kind: 'SandboxClaim' | 'Sandbox';
+  readonly name: string;
+  readonly uid: string;
+}
+
+const ownerReferences = (owner: Controller | undefined) =>
+  owner === undefined
+    ? {}
+    : {
+        ownerReferences: [
+          {
+            apiVersion:
+              owner.kind === 'Sandbox' ? `${AGENTS.group}/${AGENTS.version}` : `${EXT.group}/${EXT.version}`,
+            kind: owner.kind,
+            name: owner.name,
+            uid: owner.uid,
+            controller: true,
+          },
+        ],
+      };
 
 export class TestCluster {
   readonly core: CoreV1Api;
@@ -49,8 +73,9 @@ export class TestCluster {
     return claim.metadata.uid;
   }
 
-  async createSandbox(name: string, opts: { podName: string; claimUid?: string }): Promise<void> {
-    await this.custom.createNamespacedCustomObject({
+  /** A Sandbox (controlled by the claim named like it when `claimUid` is given); its UID. */
+  async createSandbox(name: string, opts: { podName: string; claimUid?: string }): Promise<string> {
+    const sandbox = (await this.custom.createNamespacedCustomObject({
       ...AGENTS,
       plural: 'sandboxes',
       namespace: this.namespace,
@@ -60,30 +85,21 @@ export class TestCluster {
         metadata: {
           name,
           annotations: { [Annotations.podName]: opts.podName },
-          ...(opts.claimUid
-            ? {
-                ownerReferences: [
-                  {
-                    apiVersion: `${EXT.group}/${EXT.version}`,
-                    kind: 'SandboxClaim',
-                    name,
-                    uid: opts.claimUid,
-                    controller: true,
-                  },
-                ],
-              }
-            : {}),
+          ...ownerReferences(
+            opts.claimUid === undefined ? undefined : { kind: 'SandboxClaim', name, uid: opts.claimUid },
+          ),
         },
         spec: { podTemplate: { spec: { containers: [{ name: 'agent', image: 'sandbank/agent:test' }] } } },
       },
-    });
+    })) as { metadata: { uid: string } };
+    return sandbox.metadata.uid;
   }
 
-  async createPod(name: string, labels: Record<string, string>): Promise<V1Pod> {
+  async createPod(name: string, labels: Record<string, string>, controller?: Controller): Promise<V1Pod> {
     return this.core.createNamespacedPod({
       namespace: this.namespace,
       body: {
-        metadata: { name, labels },
+        metadata: { name, labels, ...ownerReferences(controller) },
         spec: {
           schedulerName: 'sandbank-router-test-no-scheduler',
           containers: [{ name: 'agent', image: 'sandbank/agent:test' }],
@@ -103,16 +119,32 @@ export class TestCluster {
     await this.core.replaceNamespacedPodStatus({ name, namespace: this.namespace, body: pod });
   }
 
-  /** A claim, its Sandbox and a bound (adopted) Pod that is Ready at `ip`: a routable sandbox. */
-  async bindSandbox(name: string, ip: string, extraLabels: Record<string, string> = {}): Promise<void> {
-    const uid = await this.createClaim(name);
+  /**
+   * A claim, its Sandbox and the Pod that Sandbox adopted, Ready at `ip`: a routable sandbox.
+   * Returns the UIDs, for tests that forge links to it.
+   */
+  async bindSandbox(
+    name: string,
+    ip: string,
+    extraLabels: Record<string, string> = {},
+  ): Promise<{ claimUid: string; sandboxUid: string; podName: string }> {
+    const claimUid = await this.createClaim(name);
     const podName = `${name}-pod`;
-    await this.createPod(podName, {
-      [Labels.sandboxNameHash]: nameHash(name),
-      [Labels.claimUid]: uid,
-      ...extraLabels,
-    });
+    const sandboxUid = await this.createSandbox(name, { podName, claimUid });
+    await this.createPod(
+      podName,
+      { [Labels.sandboxNameHash]: nameHash(name), [Labels.claimUid]: claimUid, ...extraLabels },
+      { kind: 'Sandbox', name, uid: sandboxUid },
+    );
     await this.setPodStatus(podName, ip, true);
-    await this.createSandbox(name, { podName, claimUid: uid });
+    return { claimUid, sandboxUid, podName };
+  }
+
+  /** Replaces a Pod's labels (what anyone allowed to patch Pods can do). */
+  async relabelPod(name: string, labels: Record<string, string>): Promise<void> {
+    const pod = await this.core.readNamespacedPod({ name, namespace: this.namespace });
+    if (pod.metadata === undefined) throw new Error(`pod ${name} has no metadata`);
+    pod.metadata.labels = labels;
+    await this.core.replaceNamespacedPod({ name, namespace: this.namespace, body: pod });
   }
 }

@@ -1,5 +1,8 @@
-/** A SandboxLookup over fixed entries, for unit tests (resolution itself is the real function). */
-import { nameHash } from '@sandbank/api';
+/**
+ * A SandboxLookup over fixed entries, for unit tests (resolution itself is the real function):
+ * each sandbox is a claim, the Sandbox it controls and a Ready Pod that Sandbox controls.
+ */
+import { SANDBOX_KIND } from '@sandbank/api';
 import { resolveSandbox } from '../../src/index.js';
 import type { SandboxLookup } from '../../src/index.js';
 
@@ -17,10 +20,17 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
     resolve: (ref) =>
       resolveSandbox(
         {
-          claim: (ns, name) => (find(ns, name) ? { namespace: ns, name, uid: `uid-${name}` } : undefined),
+          claim: (ns, name) =>
+            find(ns, name) ? { namespace: ns, name, uid: `claim-uid-${name}` } : undefined,
           sandbox: (ns, name) =>
             find(ns, name)
-              ? { namespace: ns, name, podName: `pod-${name}`, claimUid: `uid-${name}` }
+              ? {
+                  namespace: ns,
+                  name,
+                  uid: `sandbox-uid-${ns}-${name}`,
+                  podName: `pod-${name}`,
+                  claimUid: `claim-uid-${name}`,
+                }
               : undefined,
           pod: (ns, podName) => {
             const s = sandboxes.find((x) => x.namespace === ns && `pod-${x.name}` === podName);
@@ -33,8 +43,7 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
                   ready: true,
                   deleting: false,
                   pooled: false,
-                  claimUid: `uid-${s.name}`,
-                  sandboxNameHash: nameHash(s.name),
+                  controller: { kind: SANDBOX_KIND, uid: `sandbox-uid-${ns}-${s.name}` },
                   protocol: s.protocol ?? 'grpc',
                 }
               : undefined;

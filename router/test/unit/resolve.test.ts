@@ -1,118 +1,361 @@
-import { Labels, nameHash } from '@sandbank/api';
+/**
+ * Resolution follows ownership, never names or hashes: claim → Sandbox (the Sandbox named like the
+ * claim, controlled by the claim's UID) → Pod (controlled by the Sandbox's UID, or, between a warm
+ * bind and the Sandbox's adoption, by the claim's). The objects below are shaped as the API server
+ * returns them and go through the router's own views.
+ */
+import { Annotations, Labels, nameHash } from '@sandbank/api';
+import fc from 'fast-check';
 import { resolveSandbox } from '../../src/index.js';
 import type { CacheReader } from '../../src/index.js';
-import { podEntry, sandboxEntry } from '../../src/resolve/model.js';
+import { claimEntry, podEntry, sandboxEntry } from '../../src/resolve/model.js';
 
 type Pod = Parameters<typeof podEntry>[0];
+type Sandbox = Parameters<typeof sandboxEntry>[0];
+type Claim = Parameters<typeof claimEntry>[0];
+type Owner = { kind: 'SandboxClaim' | 'Sandbox' | 'SandboxWarmPool'; name: string; uid: string };
 
-const pod = (name: string, labels: Record<string, string>, ready = true, ip = '10.0.0.7'): Pod => ({
-  metadata: { name, namespace: 'ns', uid: `uid-${name}`, labels },
-  status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+const NS = 'ns';
+const controller = (o: Owner | undefined) =>
+  o === undefined
+    ? []
+    : [
+        {
+          apiVersion:
+            o.kind === 'Sandbox' ? 'agents.x-k8s.io/v1alpha1' : 'extensions.agents.x-k8s.io/v1alpha1',
+          kind: o.kind,
+          name: o.name,
+          uid: o.uid,
+          controller: true,
+        },
+      ];
+
+const claim = (name: string): Claim => ({ metadata: { name, namespace: NS, uid: `claim-uid-${name}` } });
+const sandbox = (name: string, opts: { owner?: Owner; podName?: string; uid?: string } = {}): Sandbox => ({
+  metadata: {
+    name,
+    namespace: NS,
+    uid: opts.uid ?? `sandbox-uid-${name}`,
+    ...(opts.podName === undefined ? {} : { annotations: { [Annotations.podName]: opts.podName } }),
+    ownerReferences: controller(opts.owner),
+  },
+});
+const pod = (
+  name: string,
+  opts: { owner?: Owner; labels?: Record<string, string>; ready?: boolean; deleting?: boolean } = {},
+): Pod => ({
+  metadata: {
+    name,
+    namespace: NS,
+    uid: `pod-uid-${name}`,
+    labels: opts.labels ?? {},
+    ownerReferences: controller(opts.owner),
+    ...(opts.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+  },
+  status: {
+    phase: 'Running',
+    podIP: '10.0.0.7',
+    conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }],
+  },
 });
 
-function cache(opts: { claimUid?: string; sandboxOwner?: string; podName?: string; pod?: Pod }): CacheReader {
+const ownerClaim = (c: Claim): Owner => ({
+  kind: 'SandboxClaim',
+  name: c.metadata.name,
+  uid: c.metadata.uid,
+});
+const ownerSandbox = (s: Sandbox): Owner => ({ kind: 'Sandbox', name: s.metadata.name, uid: s.metadata.uid });
+/** The labels the controller puts on a claimed sandbox's Pod (lookups, not proof). */
+const claimedLabels = (sandboxName: string, c: Claim): Record<string, string> => ({
+  [Labels.sandboxNameHash]: nameHash(sandboxName),
+  [Labels.claimUid]: c.metadata.uid,
+});
+
+function cacheOf(objects: { claims?: Claim[]; sandboxes?: Sandbox[]; pods?: Pod[] }): CacheReader {
+  const find = <T extends { metadata: { namespace: string; name: string } }>(
+    list: T[] | undefined,
+    ns: string,
+    name: string,
+  ): T | undefined => list?.find((o) => o.metadata.namespace === ns && o.metadata.name === name);
   return {
-    claim: (_ns, name) =>
-      opts.claimUid && name === 'c1' ? { namespace: 'ns', name, uid: opts.claimUid } : undefined,
-    sandbox: (_ns, name) =>
-      name === 'c1'
-        ? sandboxEntry({
-            metadata: {
-              name: 'c1',
-              namespace: 'ns',
-              uid: 's',
-              annotations: opts.podName ? { 'agents.x-k8s.io/pod-name': opts.podName } : {},
-              ownerReferences: opts.sandboxOwner
-                ? [
-                    {
-                      apiVersion: 'x/v1',
-                      kind: 'SandboxClaim',
-                      name: 'c1',
-                      uid: opts.sandboxOwner,
-                      controller: true,
-                    },
-                  ]
-                : [],
-            },
-          })
-        : undefined,
-    pod: (_ns, name) => (opts.pod && opts.pod.metadata.name === name ? podEntry(opts.pod) : undefined),
+    claim: (ns, name) => {
+      const hit = find(objects.claims, ns, name);
+      return hit && claimEntry(hit);
+    },
+    sandbox: (ns, name) => {
+      const hit = find(objects.sandboxes, ns, name);
+      return hit && sandboxEntry(hit);
+    },
+    pod: (ns, name) => {
+      const hit = find(objects.pods, ns, name);
+      return hit && podEntry(hit);
+    },
   };
 }
+const resolve = (cache: CacheReader, name: string) => resolveSandbox(cache, { namespace: NS, name });
 
-const bound = (extra: Record<string, string> = {}): Record<string, string> => ({
-  [Labels.sandboxNameHash]: nameHash('c1'),
-  [Labels.claimUid]: 'u1',
-  ...extra,
-});
-const ref = { namespace: 'ns', name: 'c1' };
+/** A legitimate claimed sandbox, as the controller leaves it after the Sandbox adopted the Pod. */
+function tenant(name: string, podName = `${name}-pod`) {
+  const c = claim(name);
+  const s = sandbox(name, { owner: ownerClaim(c), podName });
+  const p = pod(podName, { owner: ownerSandbox(s), labels: claimedLabels(name, c) });
+  return { claim: c, sandbox: s, pod: p };
+}
 
-describe('resolveSandbox', () => {
-  test('claim → Sandbox → adopted pod (annotation) → Ready pod IP', () => {
-    const r = resolveSandbox(
-      cache({ claimUid: 'u1', sandboxOwner: 'u1', podName: 'warm-x', pod: pod('warm-x', bound()) }),
-      ref,
-    );
-    expect(r).toEqual({
+// Two DNS-1123 names whose 32-bit FNV-1a hashes collide (found by a birthday search).
+const VICTIM = 'victim-6pwv';
+const FORGED = 'victim-d5fb';
+
+describe('resolveSandbox: what routes', () => {
+  test('claim → Sandbox → the Pod the Sandbox controls → its Ready IP', () => {
+    const t = tenant('c1', 'warm-x');
+    expect(resolve(cacheOf({ claims: [t.claim], sandboxes: [t.sandbox], pods: [t.pod] }), 'c1')).toEqual({
       kind: 'ready',
       endpoint: {
-        namespace: 'ns',
+        namespace: NS,
         sandbox: 'c1',
         podName: 'warm-x',
-        podUid: 'uid-warm-x',
+        podUid: 'pod-uid-warm-x',
         ip: '10.0.0.7',
         protocol: 'unknown',
       },
     });
   });
 
-  test('a cold-started pod is named like the Sandbox', () => {
-    expect(
-      resolveSandbox(cache({ claimUid: 'u1', sandboxOwner: 'u1', pod: pod('c1', bound()) }), ref).kind,
-    ).toBe('ready');
+  test('a cold-started Pod is named like the Sandbox (no annotation, or an empty one)', () => {
+    const c = claim('c1');
+    for (const podName of [undefined, '']) {
+      const s = sandbox('c1', { owner: ownerClaim(c), ...(podName === undefined ? {} : { podName }) });
+      const p = pod('c1', { owner: ownerSandbox(s), labels: claimedLabels('c1', c) });
+      expect(resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('ready');
+    }
   });
 
-  test.each([
-    ['the pod still carries the warm-pool label', pod('p', bound({ [Labels.pool]: 'h' })), 'not_ready'],
-    [
-      'the pod hash names another sandbox',
-      pod('p', bound({ [Labels.sandboxNameHash]: nameHash('other') })),
-      'not_ready',
-    ],
-    ['the pod is bound to another claim', pod('p', bound({ [Labels.claimUid]: 'u2' })), 'not_ready'],
-    ['the pod is not Ready', pod('p', bound(), false), 'not_ready'],
-  ])('not routable when %s', (_why, p, kind) => {
-    expect(
-      resolveSandbox(cache({ claimUid: 'u1', sandboxOwner: 'u1', podName: 'p', pod: p }), ref).kind,
-    ).toBe(kind);
+  test('a warm Pod bound to the claim, before the Sandbox adopts it, routes', () => {
+    const c = claim('c1');
+    const s = sandbox('c1', { owner: ownerClaim(c), podName: 'warm-x' });
+    const p = pod('warm-x', { owner: ownerClaim(c), labels: claimedLabels('c1', c) });
+    expect(resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('ready');
   });
 
-  test('a Sandbox whose claim is gone (or replaced) is not found', () => {
-    expect(
-      resolveSandbox(cache({ sandboxOwner: 'u1', podName: 'p', pod: pod('p', bound()) }), ref).kind,
-    ).toBe('not_found');
-    expect(
-      resolveSandbox(cache({ claimUid: 'u9', sandboxOwner: 'u1', podName: 'p', pod: pod('p', bound()) }), ref)
-        .kind,
-    ).toBe('not_found');
-  });
-
-  test('a claim without its Sandbox yet is not ready; nothing at all is not found', () => {
-    const c = cache({ claimUid: 'u1' });
-    expect(resolveSandbox({ ...c, sandbox: () => undefined }, ref).kind).toBe('not_ready');
-    expect(resolveSandbox(cache({}), { namespace: 'ns', name: 'zz' }).kind).toBe('not_found');
+  test('a Sandbox created directly (no claim, as upstream allows) routes to the Pod it controls', () => {
+    const s = sandbox('plain');
+    const p = pod('plain', {
+      owner: ownerSandbox(s),
+      labels: { [Labels.sandboxNameHash]: nameHash('plain') },
+    });
+    expect(resolve(cacheOf({ sandboxes: [s], pods: [p] }), 'plain').kind).toBe('ready');
   });
 
   test('the agent protocol label is read from the pod', () => {
-    const r = resolveSandbox(
-      cache({
-        claimUid: 'u1',
-        sandboxOwner: 'u1',
-        podName: 'p',
-        pod: pod('p', bound({ 'sandbank.dev/agent-protocol': 'http' })),
-      }),
-      ref,
-    );
+    const t = tenant('c1');
+    const p = {
+      ...t.pod,
+      metadata: {
+        ...t.pod.metadata,
+        labels: { ...t.pod.metadata.labels, 'sandbank.dev/agent-protocol': 'http' },
+      },
+    };
+    const r = resolve(cacheOf({ claims: [t.claim], sandboxes: [t.sandbox], pods: [p] }), 'c1');
     expect(r.kind === 'ready' && r.endpoint.protocol).toBe('http');
+  });
+});
+
+describe('resolveSandbox: forged links are refused', () => {
+  test('the two names of this suite do collide (the premise of the next tests)', () => {
+    expect(nameHash(FORGED)).toBe(nameHash(VICTIM));
+  });
+
+  test("a forged Sandbox (no claim) with a colliding name and pod-name = another tenant's Pod", () => {
+    const victim = tenant(VICTIM);
+    const forged = sandbox(FORGED, { podName: victim.pod.metadata.name });
+    const cache = cacheOf({
+      claims: [victim.claim],
+      sandboxes: [victim.sandbox, forged],
+      pods: [victim.pod],
+    });
+    expect(resolve(cache, FORGED).kind).toBe('not_ready');
+    expect(resolve(cache, VICTIM).kind).toBe('ready');
+  });
+
+  test("a forged Sandbox naming another tenant's Pod, whose labels were changed to match it", () => {
+    const victim = tenant('victim');
+    const relabelled = pod(victim.pod.metadata.name, {
+      owner: ownerSandbox(victim.sandbox),
+      labels: { [Labels.sandboxNameHash]: nameHash('evil') },
+    });
+    const forged = sandbox('evil', { podName: victim.pod.metadata.name });
+    const cache = cacheOf({
+      claims: [victim.claim],
+      sandboxes: [victim.sandbox, forged],
+      pods: [relabelled],
+    });
+    expect(resolve(cache, 'evil').kind).toBe('not_ready');
+  });
+
+  test("a forged Sandbox that names the victim's claim as its controller, with a claim of its own name", () => {
+    const victim = tenant('victim');
+    const mine = claim('evil');
+    const forged = sandbox('evil', { owner: ownerClaim(victim.claim), podName: victim.pod.metadata.name });
+    const cache = cacheOf({
+      claims: [victim.claim, mine],
+      sandboxes: [victim.sandbox, forged],
+      pods: [victim.pod],
+    });
+    expect(resolve(cache, 'evil').kind).toBe('not_found');
+    // Without a claim of its name at all, the same.
+    expect(
+      resolve(
+        cacheOf({
+          ...cache,
+          claims: [victim.claim],
+          sandboxes: [victim.sandbox, forged],
+          pods: [victim.pod],
+        }),
+        'evil',
+      ).kind,
+    ).toBe('not_found');
+  });
+
+  test("a claimed Sandbox naming a Pod that carries its labels but another Sandbox's controller reference", () => {
+    const victim = tenant('victim');
+    const c = claim('evil');
+    const s = sandbox('evil', { owner: ownerClaim(c), podName: victim.pod.metadata.name });
+    const copied = pod(victim.pod.metadata.name, {
+      owner: ownerSandbox(victim.sandbox),
+      labels: claimedLabels('evil', c),
+    });
+    expect(
+      resolve(cacheOf({ claims: [victim.claim, c], sandboxes: [victim.sandbox, s], pods: [copied] }), 'evil')
+        .kind,
+    ).toBe('not_ready');
+  });
+
+  test('a Pod with the right labels and no controller at all', () => {
+    const c = claim('c1');
+    const s = sandbox('c1', { owner: ownerClaim(c), podName: 'p' });
+    const p = pod('p', { labels: claimedLabels('c1', c) });
+    expect(resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('not_ready');
+  });
+
+  test("a claim's name routes only the Sandbox the claim controls", () => {
+    // A Sandbox named like the claim but created by someone else (no controller, or another one):
+    // the claim's user must not be sent to it.
+    const c = claim('c1');
+    for (const owner of [undefined, { kind: 'SandboxClaim', name: 'c1', uid: 'another-uid' } as const]) {
+      const s = sandbox('c1', { ...(owner ? { owner } : {}), podName: 'p' });
+      const p = pod('p', { owner: ownerSandbox(s), labels: { [Labels.sandboxNameHash]: nameHash('c1') } });
+      expect(resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('not_found');
+    }
+  });
+
+  test('a warm Pod bound to another claim is not taken over by a Sandbox naming it', () => {
+    const other = claim('other');
+    const c = claim('c1');
+    const s = sandbox('c1', { owner: ownerClaim(c), podName: 'warm-x' });
+    const p = pod('warm-x', { owner: ownerClaim(other), labels: claimedLabels('c1', c) });
+    expect(resolve(cacheOf({ claims: [c, other], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('not_ready');
+  });
+
+  test('a Sandbox whose claim is gone (or was replaced by one with a new UID) is not found', () => {
+    const t = tenant('c1');
+    expect(resolve(cacheOf({ sandboxes: [t.sandbox], pods: [t.pod] }), 'c1').kind).toBe('not_found');
+    const replaced = { metadata: { ...t.claim.metadata, uid: 'claim-uid-new' } };
+    expect(resolve(cacheOf({ claims: [replaced], sandboxes: [t.sandbox], pods: [t.pod] }), 'c1').kind).toBe(
+      'not_found',
+    );
+  });
+
+  test('property: whatever the labels, annotations and UIDs, a ready answer always has the ownership chain', () => {
+    const uids = fc.constantFrom('u1', 'u2', 'u3', 'u4');
+    const names = fc.constantFrom('a', 'b');
+    const owner = fc.option(
+      fc.record({
+        kind: fc.constantFrom('SandboxClaim', 'Sandbox', 'SandboxWarmPool'),
+        name: names,
+        uid: uids,
+      }),
+      { nil: undefined },
+    );
+    const world = fc.record({
+      claims: fc.uniqueArray(fc.record({ name: names, uid: uids }), {
+        selector: (c) => c.name,
+        maxLength: 2,
+      }),
+      sandboxes: fc.uniqueArray(
+        fc.record({
+          name: names,
+          uid: uids,
+          owner,
+          podName: fc.option(fc.constantFrom('p', 'q', 'a', 'b'), { nil: undefined }),
+        }),
+        { selector: (s) => s.name, maxLength: 2 },
+      ),
+      pods: fc.uniqueArray(
+        fc.record({
+          name: fc.constantFrom('p', 'q', 'a', 'b'),
+          owner,
+          hash: fc.constantFrom(nameHash('a'), nameHash('b')),
+          claimUid: uids,
+        }),
+        { selector: (p) => p.name, maxLength: 3 },
+      ),
+    });
+    let routed = 0;
+    fc.assert(
+      fc.property(world, names, (w, name) => {
+        const claims = w.claims.map((c) => ({ metadata: { name: c.name, namespace: NS, uid: c.uid } }));
+        const sandboxes = w.sandboxes.map((s) =>
+          sandbox(s.name, {
+            uid: s.uid,
+            ...(s.owner ? { owner: s.owner } : {}),
+            ...(s.podName ? { podName: s.podName } : {}),
+          }),
+        );
+        const pods = w.pods.map((p) =>
+          pod(p.name, {
+            ...(p.owner ? { owner: p.owner } : {}),
+            labels: { [Labels.sandboxNameHash]: p.hash, [Labels.claimUid]: p.claimUid },
+          }),
+        );
+        const r = resolve(cacheOf({ claims, sandboxes, pods }), name);
+        if (r.kind !== 'ready') return;
+        routed++;
+        const s = w.sandboxes.find((x) => x.name === name);
+        const c = w.claims.find((x) => x.name === name);
+        const p = w.pods.find((x) => x.name === r.endpoint.podName);
+        expect(s && p).toBeTruthy();
+        if (!s || !p) return;
+        const claimOwnsSandbox = c !== undefined && s.owner?.kind === 'SandboxClaim' && s.owner.uid === c.uid;
+        // A claim of that name, if any, controls the Sandbox; the Pod is the Sandbox's, or the claim's.
+        expect(c === undefined || claimOwnsSandbox).toBe(true);
+        expect(p.owner?.uid === s.uid || (claimOwnsSandbox && p.owner?.uid === c?.uid)).toBe(true);
+      }),
+      { numRuns: 5_000, seed: 16 },
+    );
+    // The generated worlds do contain routable sandboxes, so the property was exercised.
+    expect(routed).toBeGreaterThan(10);
+  });
+});
+
+describe('resolveSandbox: not (yet) routable', () => {
+  test.each([
+    ['the pod still carries the warm-pool label', { [Labels.pool]: 'h' }, true, false, 'not_ready'],
+    ['the pod is not Ready', {}, false, false, 'not_ready'],
+    ['the pod is terminating', {}, true, true, 'not_found'],
+  ] as const)('%s', (_why, extra, ready, deleting, kind) => {
+    const t = tenant('c1', 'p');
+    const p = pod('p', {
+      owner: ownerSandbox(t.sandbox),
+      labels: { ...claimedLabels('c1', t.claim), ...extra },
+      ready,
+      deleting,
+    });
+    expect(resolve(cacheOf({ claims: [t.claim], sandboxes: [t.sandbox], pods: [p] }), 'c1').kind).toBe(kind);
+  });
+
+  test('a claim without its Sandbox yet is not ready; nothing at all is not found', () => {
+    expect(resolve(cacheOf({ claims: [claim('c1')] }), 'c1').kind).toBe('not_ready');
+    expect(resolve(cacheOf({}), 'zz').kind).toBe('not_found');
   });
 });
