@@ -6,6 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { RequestListener, Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
@@ -29,6 +30,8 @@ import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import type { RouterMetrics } from './observability/metrics.js';
 import type { SandboxLookup } from './resolve/index.js';
+import { secureContextOptions } from './tls.js';
+import type { TlsMaterial } from './tls.js';
 import { execUpgradeHandler } from './ws/upgrade.js';
 
 export interface RouterDeps {
@@ -45,6 +48,11 @@ export interface RouterDeps {
   readonly serveMetrics?: boolean;
   /** Dial tuning, mostly for tests. */
   readonly connect?: { readonly timeoutMs?: number; readonly retryDelaysMs?: readonly number[] };
+  /**
+   * The serving certificate and key: the HTTP server is then HTTPS only (`server` is an
+   * https.Server; listen.ts swaps a renewed pair in with setSecureContext). Without it, plain HTTP.
+   */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 export interface RouterApp {
@@ -133,7 +141,14 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     );
   });
 
-  const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, app);
+  const serverOptions = { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 };
+  const server: HttpServer =
+    deps.tls === undefined
+      ? createServer(serverOptions, app)
+      : createHttpsServer(
+          { ...serverOptions, ...secureContextOptions(deps.tls), ALPNProtocols: ['http/1.1'] },
+          app,
+        );
   const upgrades = execUpgradeHandler(ctx);
   server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
   server.on('clientError', (_err, socket) => {

@@ -5,7 +5,10 @@
  * open door to every sandbox in the cluster, so it refuses to start instead.
  */
 import { readFileSync } from 'node:fs';
+import { BlockList, isIPv4 } from 'node:net';
 import { z } from 'zod';
+import { TlsMaterialError, checkTlsMaterial } from './tls.js';
+import type { TlsMaterial } from './tls.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const seconds = (max: number) => z.coerce.number().positive().max(max);
@@ -27,6 +30,18 @@ const EnvSchema = z.object({
   /** Bearer token presented to every agent (agents started with SANDBANK_AGENT_TOKEN_SHA256). */
   ROUTER_AGENT_TOKEN_FILE: z.string().min(1).optional(),
   ROUTER_HOST: z.string().min(1).default('0.0.0.0'),
+  /**
+   * The serving certificate (PEM, then any intermediates) and its key, e.g. tls.crt and tls.key
+   * of a mounted `kubernetes.io/tls` Secret: the HTTP and gRPC ports then speak only TLS. Without
+   * them the router serves plain HTTP only on a loopback ROUTER_HOST, or with
+   * ROUTER_INSECURE_PLAINTEXT=true. The metrics port stays plain: it carries no credentials.
+   */
+  ROUTER_TLS_CERT_FILE: z.string().min(1).optional(),
+  ROUTER_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** How often both files are re-read: a renewed Secret is served without a restart. */
+  ROUTER_TLS_RELOAD_SECONDS: seconds(86400).default(60),
+  /** Plain HTTP on a non-loopback ROUTER_HOST: bearer tokens in cleartext. Development only. */
+  ROUTER_INSECURE_PLAINTEXT: z.enum(['true', 'false']).default('false'),
   ROUTER_PORT: int(0, 65535).default(8080),
   /** gRPC passthrough of sandbank.agent.v1 (HTTP/2, its own port). */
   ROUTER_GRPC_PORT: int(0, 65535).default(8081),
@@ -71,7 +86,23 @@ export interface RouterConfig {
   readonly agent: AgentPorts;
   /** Presented to agents as `authorization: Bearer …`; undefined: none. */
   readonly agentToken: string | undefined;
+  /** What the HTTP and gRPC ports speak. */
+  readonly transport: Transport;
 }
+
+/**
+ * TLS with the pair read at startup (re-read every `reloadMs`), or plain HTTP for one of the two
+ * reasons that allow it: a loopback bind (nothing crosses a network), or the explicit opt-out.
+ */
+export type Transport =
+  | {
+      readonly kind: 'tls';
+      readonly certFile: string;
+      readonly keyFile: string;
+      readonly reloadMs: number;
+      readonly material: TlsMaterial;
+    }
+  | { readonly kind: 'plaintext'; readonly reason: 'loopback' | 'insecure' };
 
 export type AuthConfig =
   | { readonly mode: 'token'; readonly token: string }
@@ -136,6 +167,7 @@ export function loadConfig(
     logLevel: e.ROUTER_LOG_LEVEL,
     namespaces: e.ROUTER_NAMESPACES,
     auth: authConfig(e, readFile),
+    transport: transportConfig(e, readFile),
     agent: { grpcPort: e.ROUTER_AGENT_GRPC_PORT, legacyPort: e.ROUTER_AGENT_LEGACY_PORT },
     agentToken: readOptional(e.ROUTER_AGENT_TOKEN_FILE, 'ROUTER_AGENT_TOKEN_FILE', readFile),
     limits: {
@@ -189,4 +221,70 @@ function authConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) => st
       return { mode: 'token', token };
     }
   }
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** An IP literal on loopback. Names (even `localhost`) are not: what they resolve to can change. */
+export function isLoopbackAddress(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  try {
+    return LOOPBACK.check(bare, isIPv4(bare) ? 'ipv4' : 'ipv6');
+  } catch {
+    return false; // not an IP literal
+  }
+}
+
+function transportConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) => string): Transport {
+  const certFile = e.ROUTER_TLS_CERT_FILE;
+  const keyFile = e.ROUTER_TLS_KEY_FILE;
+  const insecure = e.ROUTER_INSECURE_PLAINTEXT === 'true';
+  if (certFile === undefined && keyFile !== undefined) {
+    throw new ConfigError('ROUTER_TLS_CERT_FILE: required with ROUTER_TLS_KEY_FILE');
+  }
+  if (certFile !== undefined && keyFile === undefined) {
+    throw new ConfigError('ROUTER_TLS_KEY_FILE: required with ROUTER_TLS_CERT_FILE');
+  }
+  if (certFile !== undefined && keyFile !== undefined) {
+    if (insecure) {
+      throw new ConfigError(
+        'ROUTER_INSECURE_PLAINTEXT: cannot be true together with ROUTER_TLS_CERT_FILE; unset one of them',
+      );
+    }
+    const read = (variable: string, path: string): Buffer => {
+      try {
+        return Buffer.from(readFile(path), 'utf8');
+      } catch (error) {
+        throw new ConfigError(`${variable}: cannot read ${path}: ${String(error)}`);
+      }
+    };
+    const material = {
+      cert: read('ROUTER_TLS_CERT_FILE', certFile),
+      key: read('ROUTER_TLS_KEY_FILE', keyFile),
+    };
+    try {
+      checkTlsMaterial(material);
+    } catch (error) {
+      if (!(error instanceof TlsMaterialError)) throw error;
+      const message =
+        error.problem === 'not-a-certificate'
+          ? `ROUTER_TLS_CERT_FILE: not a PEM certificate (${certFile})`
+          : error.problem === 'not-a-key'
+            ? `ROUTER_TLS_KEY_FILE: not a PEM private key (${keyFile})`
+            : `ROUTER_TLS_KEY_FILE: does not belong to the certificate in ROUTER_TLS_CERT_FILE (${keyFile}, ${certFile})`;
+      throw new ConfigError(message);
+    }
+    const reloadMs = Math.round(e.ROUTER_TLS_RELOAD_SECONDS * 1000);
+    return { kind: 'tls', certFile, keyFile, reloadMs, material };
+  }
+  if (isLoopbackAddress(e.ROUTER_HOST)) return { kind: 'plaintext', reason: 'loopback' };
+  if (insecure) return { kind: 'plaintext', reason: 'insecure' };
+  throw new ConfigError(
+    `ROUTER_TLS_CERT_FILE: required when ROUTER_HOST (${e.ROUTER_HOST}) is not a loopback address, ` +
+      'or bearer tokens cross the network in cleartext. Set ROUTER_TLS_CERT_FILE and ROUTER_TLS_KEY_FILE ' +
+      '(a mounted kubernetes.io/tls Secret), bind a loopback ROUTER_HOST (127.0.0.1) for local use, ' +
+      'or set ROUTER_INSECURE_PLAINTEXT=true (development only)',
+  );
 }

@@ -1,14 +1,14 @@
 /**
- * The router process: parse the configuration (refusing to start without an auth mode), build
- * the caches and the app, listen, and drain on SIGTERM/SIGINT.
+ * The router process: parse the configuration (refusing to start without an auth mode, or in
+ * plaintext beyond loopback without the explicit opt-out), build the caches and the app, listen
+ * (listen.ts: TLS when configured), and drain on SIGTERM/SIGINT.
  */
-import { createServer } from 'node:http';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { buildRouterApp } from './app.js';
 import { kubernetesAuthenticator, noAuthenticator, tokenAuthenticator } from './auth/index.js';
 import type { Authenticator } from './auth/index.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { RouterConfig } from './config.js';
+import { listenRouter } from './listen.js';
 import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -65,25 +65,23 @@ async function main(): Promise<void> {
     log,
     metrics,
     serveMetrics: config.metricsPort === 0,
+    tls: config.transport.kind === 'tls' ? config.transport.material : undefined,
   });
 
-  await new Promise<void>((resolve) => app.server.listen(config.port, config.host, resolve));
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    app.grpcServer.bindAsync(
-      `${config.host}:${config.grpcPort}`,
-      ServerCredentials.createInsecure(),
-      (err, port) => (err ? reject(err) : resolve(port)),
-    ),
-  );
-  const metricsServer =
-    config.metricsPort === 0
-      ? undefined
-      : createServer(app.metricsListener).listen(config.metricsPort, config.host);
+  const listeners = await listenRouter(app, {
+    host: config.host,
+    port: config.port,
+    grpcPort: config.grpcPort,
+    metricsPort: config.metricsPort,
+    transport: config.transport,
+    log,
+  });
   log.info(
     {
-      http: config.port,
-      grpc: grpcPort,
-      metrics: config.metricsPort,
+      http: listeners.httpPort,
+      grpc: listeners.grpcPort,
+      metrics: listeners.metricsPort ?? 0,
+      tls: listeners.tls,
       auth: config.auth.mode,
       namespaces: config.namespaces,
     },
@@ -97,7 +95,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'draining');
     (async () => {
       await app.close();
-      metricsServer?.close();
+      await listeners.close();
       await lookup.close();
       log.info('stopped');
       process.exit(0);

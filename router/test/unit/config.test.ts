@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/index.js';
+import { routerTls } from '../helpers/tls.js';
+import type { RouterTls } from '../helpers/tls.js';
 
 describe('loadConfig', () => {
   test('refuses to start without an auth mode', () => {
@@ -9,14 +14,14 @@ describe('loadConfig', () => {
   test('token mode needs a token, preferably from a file', () => {
     expect(() => loadConfig({ ROUTER_AUTH_MODE: 'token' })).toThrow(/token mode needs a token/);
     const c = loadConfig(
-      { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN_FILE: '/secret' },
+      { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN_FILE: '/secret', ROUTER_HOST: '127.0.0.1' },
       () => 'a-token-of-16-chars!\n',
     );
     expect(c.auth).toEqual({ mode: 'token', token: 'a-token-of-16-chars!' });
   });
 
   test('defaults, and errors that name the variable', () => {
-    const c = loadConfig({ ROUTER_AUTH_MODE: 'none' });
+    const c = loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' });
     expect(c).toMatchObject({ port: 8080, grpcPort: 8081, metricsPort: 9090, namespaces: [] });
     expect(c.limits).toMatchObject({
       requestTimeoutMs: 180_000,
@@ -26,9 +31,130 @@ describe('loadConfig', () => {
     expect(c.agent).toEqual({ grpcPort: 8889, legacyPort: 8888 });
     expect(() => loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_PORT: 'eighty' })).toThrow(/ROUTER_PORT: /);
     expect(() => loadConfig({ ROUTER_AUTH_MODE: 'open' })).toThrow(/ROUTER_AUTH_MODE: /);
-    expect(loadConfig({ ROUTER_AUTH_MODE: 'kubernetes', ROUTER_NAMESPACES: 'a, b' })).toMatchObject({
+    expect(
+      loadConfig({ ROUTER_AUTH_MODE: 'kubernetes', ROUTER_NAMESPACES: 'a, b', ROUTER_HOST: '::1' }),
+    ).toMatchObject({
       namespaces: ['a', 'b'],
       auth: { mode: 'kubernetes', cacheTtlMs: 10_000 },
     });
+  });
+});
+
+describe('transport: TLS, or plain HTTP only where no credential crosses a network', () => {
+  let dir: string;
+  let tls: RouterTls;
+  let other: RouterTls;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sandbank-router-config-'));
+    tls = await routerTls(join(dir, 'tls'));
+    other = await routerTls(join(dir, 'other'));
+  }, 60_000);
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  test('plain HTTP on a non-loopback bind is refused at config time, naming the settings', () => {
+    // the default bind is every address: without a certificate that would put bearer tokens on the wire
+    for (const host of [undefined, '0.0.0.0', '::', '10.1.2.3', 'localhost', 'router.example']) {
+      const env = { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN: 'a-token-of-16-chars!' };
+      const attempt = () => loadConfig(host === undefined ? env : { ...env, ROUTER_HOST: host });
+      expect(attempt).toThrow(ConfigError);
+      expect(attempt).toThrow(/ROUTER_TLS_CERT_FILE: required/);
+      expect(attempt).toThrow(/ROUTER_INSECURE_PLAINTEXT=true/);
+    }
+  });
+
+  test('plain HTTP on loopback (port-forward, local development) is allowed', () => {
+    for (const host of ['127.0.0.1', '127.0.0.9', '::1']) {
+      expect(loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_HOST: host }).transport).toEqual({
+        kind: 'plaintext',
+        reason: 'loopback',
+      });
+    }
+  });
+
+  test('ROUTER_INSECURE_PLAINTEXT=true allows plain HTTP anywhere; anything but true/false is an error', () => {
+    expect(loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_INSECURE_PLAINTEXT: 'true' }).transport).toEqual({
+      kind: 'plaintext',
+      reason: 'insecure',
+    });
+    expect(() => loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_INSECURE_PLAINTEXT: 'yes' })).toThrow(
+      /ROUTER_INSECURE_PLAINTEXT: /,
+    );
+    expect(() => loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_INSECURE_PLAINTEXT: 'false' })).toThrow(
+      /ROUTER_TLS_CERT_FILE: required/,
+    );
+  });
+
+  test('a certificate and its key turn TLS on, on any bind', () => {
+    const c = loadConfig({
+      ROUTER_AUTH_MODE: 'none',
+      ROUTER_TLS_CERT_FILE: tls.certFile,
+      ROUTER_TLS_KEY_FILE: tls.keyFile,
+    });
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.transport).toMatchObject({
+      kind: 'tls',
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      reloadMs: 60_000,
+      material: { cert: tls.cert(), key: tls.key() },
+    });
+    const onLoopback = loadConfig({
+      ROUTER_AUTH_MODE: 'none',
+      ROUTER_HOST: '127.0.0.1',
+      ROUTER_TLS_CERT_FILE: tls.certFile,
+      ROUTER_TLS_KEY_FILE: tls.keyFile,
+      ROUTER_TLS_RELOAD_SECONDS: '5',
+    });
+    expect(onLoopback.transport).toMatchObject({ kind: 'tls', reloadMs: 5_000 });
+  });
+
+  test('bad TLS settings name the variable', () => {
+    const base = { ROUTER_AUTH_MODE: 'none' };
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ ROUTER_TLS_CERT_FILE: tls.certFile }, /ROUTER_TLS_KEY_FILE: required with ROUTER_TLS_CERT_FILE/],
+      [{ ROUTER_TLS_KEY_FILE: tls.keyFile }, /ROUTER_TLS_CERT_FILE: required with ROUTER_TLS_KEY_FILE/],
+      [
+        { ROUTER_TLS_CERT_FILE: join(dir, 'missing.crt'), ROUTER_TLS_KEY_FILE: tls.keyFile },
+        /ROUTER_TLS_CERT_FILE: cannot read/,
+      ],
+      [
+        { ROUTER_TLS_CERT_FILE: tls.certFile, ROUTER_TLS_KEY_FILE: join(dir, 'missing.key') },
+        /ROUTER_TLS_KEY_FILE: cannot read/,
+      ],
+      // the key where the certificate belongs, and the other way round
+      [
+        { ROUTER_TLS_CERT_FILE: tls.keyFile, ROUTER_TLS_KEY_FILE: tls.keyFile },
+        /ROUTER_TLS_CERT_FILE: not a PEM certificate/,
+      ],
+      [
+        { ROUTER_TLS_CERT_FILE: tls.certFile, ROUTER_TLS_KEY_FILE: tls.certFile },
+        /ROUTER_TLS_KEY_FILE: not a PEM private key/,
+      ],
+      // a key of another certificate
+      [
+        { ROUTER_TLS_CERT_FILE: tls.certFile, ROUTER_TLS_KEY_FILE: other.keyFile },
+        /ROUTER_TLS_KEY_FILE: does not belong to the certificate in ROUTER_TLS_CERT_FILE/,
+      ],
+      [
+        {
+          ROUTER_TLS_CERT_FILE: tls.certFile,
+          ROUTER_TLS_KEY_FILE: tls.keyFile,
+          ROUTER_INSECURE_PLAINTEXT: 'true',
+        },
+        /ROUTER_INSECURE_PLAINTEXT: cannot be true together with ROUTER_TLS_CERT_FILE/,
+      ],
+      [
+        {
+          ROUTER_TLS_CERT_FILE: tls.certFile,
+          ROUTER_TLS_KEY_FILE: tls.keyFile,
+          ROUTER_TLS_RELOAD_SECONDS: '0',
+        },
+        /ROUTER_TLS_RELOAD_SECONDS: /,
+      ],
+    ];
+    for (const [env, message] of cases) {
+      expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+    }
   });
 });
