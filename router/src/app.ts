@@ -7,15 +7,18 @@
 import { createServer } from 'node:http';
 import type { RequestListener, Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { SandboxGateway } from './agent/gateway.js';
 import { AgentPool } from './agent/pool.js';
+import { preAuthLimited } from './auth/index.js';
 import type { Authenticator } from './auth/index.js';
 import { DEFAULT_AGENT_PORTS, DEFAULT_LIMITS } from './config.js';
 import type { AgentPorts, Limits } from './config.js';
+import { ConnectionCap } from './connections.js';
 import { ActiveTracker } from './context.js';
 import type { RouterContext } from './context.js';
 import { RouterError } from './errors.js';
@@ -24,7 +27,7 @@ import { legacyRoutes } from './http/legacy/routes.js';
 import { openApiDocument } from './http/openapi.js';
 import { sendError } from './http/pipeline.js';
 import { v1Routes } from './http/v1.js';
-import { StreamLimiter } from './limits.js';
+import { PreAuthLimiter, StreamLimiter } from './limits.js';
 import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -85,7 +88,12 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
   const ctx: RouterContext = {
     limits,
     agentPorts,
-    auth: deps.auth,
+    // Unknown credentials are checked at a bounded rate per client address (auth/pre-auth.ts).
+    auth: preAuthLimited(
+      deps.auth,
+      new PreAuthLimiter({ ratePerSecond: limits.preAuthRatePerSecond, burst: limits.preAuthBurst }),
+      metrics,
+    ),
     gateway,
     limiter: new StreamLimiter(limits.maxStreamsPerCaller),
     log,
@@ -149,13 +157,16 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
           { ...serverOptions, ...secureContextOptions(deps.tls), ALPNProtocols: ['http/1.1'] },
           app,
         );
+  // One cap for HTTP, WebSocket and gRPC connections; checked before the server reads a byte.
+  const connections = new ConnectionCap(limits.maxConnections, metrics.registry);
+  server.prependListener('connection', (socket: Socket) => connections.admit(socket));
   const upgrades = execUpgradeHandler(ctx);
   server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
   server.on('clientError', (_err, socket) => {
     if (socket.writable)
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
-  const grpcServer = buildGrpcPassthrough(ctx);
+  const grpcServer = buildGrpcPassthrough(ctx, connections);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

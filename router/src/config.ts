@@ -4,9 +4,11 @@
  * Auth has no default on purpose: a router that starts without `ROUTER_AUTH_MODE` would be an
  * open door to every sandbox in the cluster, so it refuses to start instead.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.js';
 import { TlsMaterialError, checkTlsMaterial } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -21,6 +23,11 @@ const EnvSchema = z.object({
   ROUTER_AUTH_TOKEN: z.string().min(16).optional(),
   /** A Secret mounted as a file; preferred over ROUTER_AUTH_TOKEN (env leaks into crash dumps). */
   ROUTER_AUTH_TOKEN_FILE: z.string().min(1).optional(),
+  /**
+   * A directory of named tokens, one file each (a Secret mounted as a volume: each key one tenant,
+   * the key its name). The token's name is the caller the per-caller limits count by.
+   */
+  ROUTER_AUTH_TOKEN_DIR: z.string().min(1).optional(),
   /**
    * How long a TokenReview + SubjectAccessReview answer is reused. Longer: fewer API calls, but a
    * revoked RoleBinding keeps working for up to this long. 10 s keeps the API server load at one
@@ -69,6 +76,19 @@ const EnvSchema = z.object({
   ROUTER_WS_MAX_LIFETIME_SECONDS: seconds(7 * 86400).default(86400),
   ROUTER_WS_MAX_MESSAGE_BYTES: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   ROUTER_MAX_STREAMS_PER_CALLER: int(1, 1_000_000).default(64),
+  /** A WebSocket session must send its start frame within this (4408 idle_timeout). */
+  ROUTER_WS_START_TIMEOUT_SECONDS: seconds(3600).default(30),
+  /**
+   * Open connections, HTTP (WebSocket included) and gRPC together; past it new ones are closed as
+   * they are accepted. Each idle connection costs some memory; 4096 stays well inside the limit.
+   */
+  ROUTER_MAX_CONNECTIONS: int(1, 1_000_000).default(4096),
+  /**
+   * The limit before authentication, per client address (an IPv6 /64): requests whose credentials
+   * the router cannot vouch for from memory, refunded when they turn out good (429 rate_limited).
+   */
+  ROUTER_PREAUTH_RATE_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(10),
+  ROUTER_PREAUTH_BURST: int(1, 1_000_000).default(50),
   /** How long shutdown waits for open streams before cutting them. */
   ROUTER_SHUTDOWN_GRACE_SECONDS: seconds(3600).default(30),
   ROUTER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -105,7 +125,8 @@ export type Transport =
   | { readonly kind: 'plaintext'; readonly reason: 'loopback' | 'insecure' };
 
 export type AuthConfig =
-  | { readonly mode: 'token'; readonly token: string }
+  /** `tokens`: name → token; the name is the caller. */
+  | { readonly mode: 'token'; readonly tokens: Readonly<Record<string, string>> }
   | { readonly mode: 'kubernetes'; readonly cacheTtlMs: number }
   | { readonly mode: 'none' };
 
@@ -123,6 +144,10 @@ export interface Limits {
   readonly wsMaxMessageBytes: number;
   readonly maxStreamsPerCaller: number;
   readonly shutdownGraceMs: number;
+  readonly wsStartTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly preAuthRatePerSecond: number;
+  readonly preAuthBurst: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -134,6 +159,10 @@ export const DEFAULT_LIMITS: Limits = {
   wsMaxMessageBytes: 16 * 1024 * 1024,
   maxStreamsPerCaller: 64,
   shutdownGraceMs: 30_000,
+  wsStartTimeoutMs: 30_000,
+  maxConnections: 4096,
+  preAuthRatePerSecond: 10,
+  preAuthBurst: 50,
 };
 
 export const DEFAULT_AGENT_PORTS: AgentPorts = { grpcPort: 8889, legacyPort: 8888 };
@@ -146,6 +175,7 @@ export class ConfigError extends Error {
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  listDir: (path: string) => string[] = (p) => readdirSync(p),
 ): RouterConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -166,7 +196,7 @@ export function loadConfig(
     metricsPort: e.ROUTER_METRICS_PORT,
     logLevel: e.ROUTER_LOG_LEVEL,
     namespaces: e.ROUTER_NAMESPACES,
-    auth: authConfig(e, readFile),
+    auth: authConfig(e, readFile, listDir),
     transport: transportConfig(e, readFile),
     agent: { grpcPort: e.ROUTER_AGENT_GRPC_PORT, legacyPort: e.ROUTER_AGENT_LEGACY_PORT },
     agentToken: readOptional(e.ROUTER_AGENT_TOKEN_FILE, 'ROUTER_AGENT_TOKEN_FILE', readFile),
@@ -179,6 +209,10 @@ export function loadConfig(
       wsMaxMessageBytes: e.ROUTER_WS_MAX_MESSAGE_BYTES,
       maxStreamsPerCaller: e.ROUTER_MAX_STREAMS_PER_CALLER,
       shutdownGraceMs: Math.round(e.ROUTER_SHUTDOWN_GRACE_SECONDS * 1000),
+      wsStartTimeoutMs: Math.round(e.ROUTER_WS_START_TIMEOUT_SECONDS * 1000),
+      maxConnections: e.ROUTER_MAX_CONNECTIONS,
+      preAuthRatePerSecond: e.ROUTER_PREAUTH_RATE_PER_SECOND,
+      preAuthBurst: e.ROUTER_PREAUTH_BURST,
     },
   };
 }
@@ -196,31 +230,71 @@ function readOptional(
   }
 }
 
-function authConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) => string): AuthConfig {
+function authConfig(
+  e: z.infer<typeof EnvSchema>,
+  readFile: (path: string) => string,
+  listDir: (path: string) => string[],
+): AuthConfig {
   switch (e.ROUTER_AUTH_MODE) {
     case 'none':
       return { mode: 'none' };
     case 'kubernetes':
       return { mode: 'kubernetes', cacheTtlMs: Math.round(e.ROUTER_AUTH_CACHE_TTL_SECONDS * 1000) };
-    case 'token': {
-      let token = e.ROUTER_AUTH_TOKEN;
-      if (e.ROUTER_AUTH_TOKEN_FILE !== undefined) {
-        try {
-          token = readFile(e.ROUTER_AUTH_TOKEN_FILE).trim();
-        } catch (error) {
-          throw new ConfigError(
-            `ROUTER_AUTH_TOKEN_FILE: cannot read ${e.ROUTER_AUTH_TOKEN_FILE}: ${String(error)}`,
-          );
-        }
+    case 'token':
+      return { mode: 'token', tokens: configuredTokens(e, readFile, listDir) };
+  }
+}
+
+/** Name → token from ROUTER_AUTH_TOKEN_FILE (or ROUTER_AUTH_TOKEN), named `token`, and ROUTER_AUTH_TOKEN_DIR. */
+function configuredTokens(
+  e: z.infer<typeof EnvSchema>,
+  readFile: (path: string) => string,
+  listDir: (path: string) => string[],
+): Record<string, string> {
+  const read = (variable: string, path: string): string => {
+    try {
+      return readFile(path).trim();
+    } catch (error) {
+      throw new ConfigError(`${variable}: cannot read ${path}: ${String(error)}`);
+    }
+  };
+  const tokens: Record<string, string> = {};
+  const single = e.ROUTER_AUTH_TOKEN_FILE === undefined ? 'ROUTER_AUTH_TOKEN' : 'ROUTER_AUTH_TOKEN_FILE';
+  const token =
+    e.ROUTER_AUTH_TOKEN_FILE === undefined ? e.ROUTER_AUTH_TOKEN : read(single, e.ROUTER_AUTH_TOKEN_FILE);
+  if (token !== undefined) {
+    const problem = tokenProblem(DEFAULT_TOKEN_NAME, token);
+    if (problem !== undefined) throw new ConfigError(`${single}: ${problem}`);
+    tokens[DEFAULT_TOKEN_NAME] = token;
+  }
+  const dir = e.ROUTER_AUTH_TOKEN_DIR;
+  if (dir !== undefined) {
+    let names: string[];
+    try {
+      // A mounted Secret also holds `..data` and a timestamped directory: the keys are the rest.
+      names = listDir(dir).filter((n) => !n.startsWith('.'));
+    } catch (error) {
+      throw new ConfigError(`ROUTER_AUTH_TOKEN_DIR: cannot list ${dir}: ${String(error)}`);
+    }
+    for (const name of names.sort()) {
+      const value = read('ROUTER_AUTH_TOKEN_DIR', join(dir, name));
+      const problem = tokenProblem(name, value);
+      if (problem !== undefined) throw new ConfigError(`ROUTER_AUTH_TOKEN_DIR: ${problem}`);
+      // The single token's file may be one of the directory's (the same Secret): the same entry.
+      if (tokens[name] !== undefined && tokens[name] !== value) {
+        throw new ConfigError(`ROUTER_AUTH_TOKEN_DIR: ${name}: also the name of ${single}'s token`);
       }
-      if (token === undefined || token.length < 16) {
-        throw new ConfigError(
-          'ROUTER_AUTH_TOKEN_FILE or ROUTER_AUTH_TOKEN: token mode needs a token of at least 16 characters',
-        );
-      }
-      return { mode: 'token', token };
+      tokens[name] = value;
     }
   }
+  if (Object.keys(tokens).length === 0) {
+    throw new ConfigError(
+      'ROUTER_AUTH_TOKEN_FILE, ROUTER_AUTH_TOKEN_DIR or ROUTER_AUTH_TOKEN: token mode needs a token of at least 16 characters',
+    );
+  }
+  const duplicate = duplicateToken(tokens);
+  if (duplicate !== undefined) throw new ConfigError(`ROUTER_AUTH_TOKEN_DIR: ${duplicate}`);
+  return tokens;
 }
 
 const LOOPBACK = new BlockList();

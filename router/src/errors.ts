@@ -43,6 +43,11 @@ export const ErrorCodes = {
   payload_too_large: { http: 413, ws: 1009, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
   /** Too many concurrent streams for this caller; retry after `Retry-After` seconds. */
   too_many_streams: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
+  /**
+   * Too many requests with credentials the router has not verified yet from this client address
+   * (the limit before authentication); retry after `Retry-After` seconds.
+   */
+  rate_limited: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
   /** The caller went away or cancelled. */
   canceled: { http: 499, ws: 4499, grpc: GrpcStatus.CANCELLED, retryable: false },
   /** A bug in the router. The log has the cause. */

@@ -25,7 +25,7 @@ function authenticator(
 ): Authenticator {
   switch (config.auth.mode) {
     case 'token':
-      return tokenAuthenticator(config.auth.token, metrics);
+      return tokenAuthenticator(config.auth.tokens, metrics);
     case 'kubernetes':
       return kubernetesAuthenticator({
         reviewer: createAccessReviewer(kc),

@@ -1,7 +1,8 @@
 /**
  * The one way work reaches a sandbox, the same for an HTTP request, a WebSocket session and a
- * relayed gRPC call: draining check → target → authenticate and authorize → the caller's stream
- * slot → deadline → span and metrics → dial. What it holds (the slot, the deadline timer, the
+ * relayed gRPC call: draining check → target → authenticate and authorize (credentials not yet
+ * known first pay the client address's pre-auth limit) → the principal's stream slot → deadline →
+ * span and metrics → dial. What it holds (the slot, the deadline timer, the
  * agent channel, the shutdown tracker's entry, the span, the in-flight gauge) it gives back when it
  * is disposed, and that is also when the request is counted, timed and logged:
  *
@@ -31,6 +32,7 @@ import type { Surface } from '../observability/metrics.js';
 import { extractContext, tracer } from '../observability/tracing.js';
 import type { Endpoint, SandboxRef } from '../resolve/index.js';
 import type { Budget } from './budget.js';
+import { clientAddress } from './client-address.js';
 
 /** What a surface knows of a request the moment it arrives. */
 export interface Arrival {
@@ -40,6 +42,7 @@ export interface Arrival {
   readonly spanName: string;
   /** Where the caller's trace context is: HTTP headers, or gRPC metadata as a map. */
   readonly carrier: Record<string, string | string[] | undefined>;
+  /** The client's address as the socket gives it (normalized here; a port is the surface's to drop). */
   readonly remoteAddress: string;
   /** Access-log fields only the surface knows, read when the admission ends (an HTTP status). */
   readonly logFields?: () => Record<string, unknown>;
@@ -116,7 +119,7 @@ export class Admission implements AsyncDisposable {
     this.target = target;
     const budget = request.budget();
     const principal = await this.ctx.auth.authorize(
-      { authorization: request.authorization, remoteAddress: this.arrival.remoteAddress },
+      { authorization: request.authorization, remoteAddress: clientAddress(this.arrival.remoteAddress) },
       target,
     );
     this.principal = principal;

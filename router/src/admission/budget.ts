@@ -50,10 +50,27 @@ export function sessionBudget(header: string | string[] | undefined, lifetimeMs:
   };
 }
 
-/** A gRPC call: the caller's deadline, or `defaultMs` from now when it set none. */
-export function callBudget(callerDeadline: Date | number, defaultMs: number): Budget {
+/**
+ * A gRPC call: the caller's deadline, capped by `capMs`; without one, `defaultMs` from now. A
+ * caller's deadline within the cap travels with the relayed call and grpc-js enforces it; past
+ * the cap, or without a deadline, the router ends the call at its own (DEADLINE_EXCEEDED,
+ * deadline_exceeded), so no caller can hold a stream longer than the router allows.
+ */
+export function callBudget(callerDeadline: Date | number, defaultMs: number, capMs: number): Budget {
   const at = callerDeadline instanceof Date ? callerDeadline.getTime() : callerDeadline;
-  return { deadline: Number.isFinite(at) ? at : Date.now() + defaultMs };
+  const now = Date.now();
+  if (Number.isFinite(at) && at <= now + capMs) return { deadline: at };
+  const ms = Number.isFinite(at) ? capMs : Math.min(defaultMs, capMs);
+  return {
+    deadline: now + ms,
+    expired: () =>
+      new RouterError(
+        'deadline_exceeded',
+        Number.isFinite(at)
+          ? `the call reached the router's maximum of ${ms / 1000} s (its own deadline was later)`
+          : `the call reached the router's default deadline of ${ms / 1000} s; set a gRPC deadline for more`,
+      ),
+  };
 }
 
 /** `X-Sandbox-Timeout` in seconds, or undefined when absent; invalid_argument when malformed. */

@@ -4,3 +4,4 @@ export { tokenAuthenticator } from './token.js';
 export { noAuthenticator } from './none.js';
 export { kubernetesAuthenticator } from './kubernetes.js';
 export type { KubernetesAuthOptions } from './kubernetes.js';
+export { preAuthLimited } from './pre-auth.js';

@@ -1,8 +1,12 @@
 /**
  * `kubernetes` mode: the bearer token is a Kubernetes token (a ServiceAccount's, or a user's
  * OIDC token the API server accepts). A TokenReview says who it is; a SubjectAccessReview asks
- * whether that user may `get` the SandboxClaim named like the sandbox, in its namespace. So
- * access follows the same RBAC that lets a user see the claim with kubectl.
+ * whether that user may `create` the `exec` subresource of the SandboxClaim named like the
+ * sandbox, in its namespace. Every surface asks the same: exec, file reads and writes, listings
+ * and ports all run in, or reach into, code the claim's owner controls. Not `get`: read-only
+ * roles (the built-in `view`) have that, and must not run commands. RBAC grants the subresource
+ * as `sandboxclaims/exec`; the shipped ClusterRole `sandbank-user` (aggregated into `edit` and
+ * `admin`) does.
  *
  * Both answers are cached for `ttlMs` (denials too, so a refused caller cannot turn each request
  * into two API calls), keyed by a digest of the token, never the token itself. Concurrent
@@ -14,7 +18,15 @@ import { RouterError } from '../errors.js';
 import type { RouterMetrics } from '../observability/metrics.js';
 import type { AccessReviewer, UserInfo } from '../resolve/index.js';
 import { bearerToken } from './principal.js';
-import type { Authenticator } from './principal.js';
+import type { Authenticator, AuthTarget } from './principal.js';
+
+/** The permission every call to a sandbox needs: `create` on `sandboxclaims/exec`. */
+export const EXEC_PERMISSION = {
+  verb: 'create',
+  group: EXTENSIONS_GROUP,
+  resource: SANDBOX_CLAIM_PLURAL,
+  subresource: 'exec',
+} as const;
 
 export interface KubernetesAuthOptions {
   readonly reviewer: AccessReviewer;
@@ -28,22 +40,45 @@ export interface KubernetesAuthOptions {
   readonly maxEntries?: number;
 }
 
+interface Entry<V> {
+  readonly value: Promise<V>;
+  readonly expires: number;
+  /** The answer once the review has given it (what `peek` reads without waiting). */
+  settled?: { readonly value: V };
+}
+
 class TtlCache<V> {
-  private readonly map = new Map<string, { value: Promise<V>; expires: number }>();
+  private readonly map = new Map<string, Entry<V>>();
   constructor(
     private readonly ttlMs: number,
     private readonly max: number,
     private readonly now: () => number,
   ) {}
 
+  /** The answer cached for `key` when there is one, unexpired; never starts a review. */
+  peek(key: string): { readonly value: V } | undefined {
+    const hit = this.map.get(key);
+    return hit && hit.expires > this.now() ? hit.settled : undefined;
+  }
+
   get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.map.get(key);
     const t = this.now();
     if (hit && hit.expires > t) return hit.value;
     const value = load();
-    this.map.set(key, { value, expires: t + this.ttlMs });
-    // A failed review (API server down) is not an answer: forget it so the next call retries.
-    value.catch(() => this.map.delete(key));
+    const entry: Entry<V> = { value, expires: t + this.ttlMs };
+    // Deleted first so that a renewed entry moves to the end: the map's order is the eviction order.
+    this.map.delete(key);
+    this.map.set(key, entry);
+    value.then(
+      (v) => {
+        entry.settled = { value: v };
+      },
+      // A failed review (API server down) is not an answer: forget it so the next call retries.
+      () => {
+        if (this.map.get(key) === entry) this.map.delete(key);
+      },
+    );
     while (this.map.size > this.max) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
@@ -68,8 +103,22 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
       },
     );
 
+  const tokenKeyOf = (token: string): string =>
+    createHash('sha256').update(token, 'utf8').digest('base64url');
+  const decisionKey = (tokenKey: string, target: AuthTarget): string =>
+    `${tokenKey} ${target.namespace}/${target.name}`;
+
   return {
     mode: 'kubernetes',
+    recognizes(credentials, target) {
+      const token = bearerToken(credentials.authorization);
+      if (token === undefined) return false;
+      const tokenKey = tokenKeyOf(token);
+      return (
+        users.peek(tokenKey)?.value !== undefined &&
+        decisions.peek(decisionKey(tokenKey, target))?.value.allowed === true
+      );
+    },
     async authorize(credentials, target) {
       const token = bearerToken(credentials.authorization);
       if (token === undefined) {
@@ -79,7 +128,7 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
           'missing credentials: send Authorization: Bearer <Kubernetes token>',
         );
       }
-      const tokenKey = createHash('sha256').update(token, 'utf8').digest('base64url');
+      const tokenKey = tokenKeyOf(token);
       let user: UserInfo | undefined;
       try {
         user = await users.get(tokenKey, () => opts.reviewer.authenticate(token));
@@ -94,12 +143,10 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
       const who = user;
       let decision: { allowed: boolean; reason: string };
       try {
-        decision = await decisions.get(`${tokenKey} ${target.namespace}/${target.name}`, () =>
+        decision = await decisions.get(decisionKey(tokenKey, target), () =>
           opts.reviewer.authorize(who, {
+            ...EXEC_PERMISSION,
             namespace: target.namespace,
-            verb: 'get',
-            group: EXTENSIONS_GROUP,
-            resource: SANDBOX_CLAIM_PLURAL,
             name: target.name,
           }),
         );
@@ -111,7 +158,7 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
         count('denied');
         throw new RouterError(
           'permission_denied',
-          `${who.username} may not get sandboxclaims/${target.name} in namespace ${target.namespace}`,
+          `${who.username} may not create sandboxclaims/exec on ${target.name} in namespace ${target.namespace}`,
         );
       }
       count('allowed');

@@ -7,11 +7,13 @@ export function noAuthenticator(metrics?: RouterMetrics): Authenticator {
     mode: 'none',
     authorize(credentials) {
       metrics?.authDecisions.inc({ mode: 'none', decision: 'allowed' });
+      // Without credentials the address is all that tells callers apart (the IP, never the port).
       return Promise.resolve({
         mode: 'none',
         name: 'anonymous',
         callerKey: `addr:${credentials.remoteAddress}`,
       });
     },
+    recognizes: () => true,
   };
 }

@@ -3,11 +3,12 @@ import type { AuthMode } from '../config.js';
 
 export interface Principal {
   readonly mode: AuthMode;
-  /** A human-readable identity for logs: a Kubernetes username, or `token`/`anonymous`. */
+  /** A human-readable identity for logs: a Kubernetes username, a token's name, or `anonymous`. */
   readonly name: string;
   /**
-   * The key the per-caller stream limit counts by: the Kubernetes username, or the client address
-   * when one shared token (or none) cannot tell callers apart.
+   * The key the per-caller stream limit counts by: the Kubernetes user, or the token's name. Only
+   * without credentials (`none` mode) is it the client's address, and then never its port: a
+   * caller opening more connections gets no more streams.
    */
   readonly callerKey: string;
 }
@@ -15,6 +16,7 @@ export interface Principal {
 /** The credentials part of a request, from HTTP headers, a WebSocket upgrade or gRPC metadata. */
 export interface Credentials {
   readonly authorization: string | undefined;
+  /** The client's IP address, without a port. */
   readonly remoteAddress: string;
 }
 
@@ -31,6 +33,12 @@ export interface Authenticator {
    * `unauthenticated` (no or bad credentials) or `permission_denied` (not allowed on this one).
    */
   authorize(credentials: Credentials, target: AuthTarget): Promise<Principal>;
+  /**
+   * Whether `authorize` would allow these credentials on `target` from what the router already
+   * knows, at no cost (no API call). What it does not recognize is charged to the client address's
+   * pre-authentication limit, so unknown credentials cannot make the router do unbounded work.
+   */
+  recognizes(credentials: Credentials, target: AuthTarget): boolean;
 }
 
 const BEARER_RE = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;

@@ -1,4 +1,8 @@
-/** `token` mode: one shared bearer token (from a Secret), compared in constant time. */
+/**
+ * `token` mode: bearer tokens from Secrets, each with a name (one per tenant), compared in
+ * constant time. The token's name is the caller: its stream limit is the tenant's own, wherever
+ * its connections come from (behind a load balancer they all come from one address).
+ */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { RouterError } from '../errors.js';
 import type { RouterMetrics } from '../observability/metrics.js';
@@ -7,30 +11,78 @@ import type { Authenticator } from './principal.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
-export function tokenAuthenticator(expected: string, metrics?: RouterMetrics): Authenticator {
-  // Comparing digests gives equal lengths, so timingSafeEqual neither throws nor leaks the length.
-  const want = digest(expected);
+/** A Secret key (what names a token when a Secret is mounted as files). */
+const TOKEN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+export const MIN_TOKEN_LENGTH = 16;
+/** The name of a single token configured without one (ROUTER_AUTH_TOKEN, ROUTER_AUTH_TOKEN_FILE). */
+export const DEFAULT_TOKEN_NAME = 'token';
+
+/** What is wrong with one configured token (undefined: nothing). */
+export function tokenProblem(name: string, token: string): string | undefined {
+  if (!TOKEN_NAME_RE.test(name))
+    return `${name}: a token's name must be a Secret key ([A-Za-z0-9._-], at most 253)`;
+  if (token.length < MIN_TOKEN_LENGTH)
+    return `${name}: a token needs at least ${MIN_TOKEN_LENGTH} characters`;
+  return undefined;
+}
+
+/** Two names of one token (which one would its caller be?), or undefined. */
+export function duplicateToken(tokens: Readonly<Record<string, string>>): string | undefined {
+  const seen = new Map<string, string>();
+  for (const [name, token] of Object.entries(tokens)) {
+    const other = seen.get(token);
+    if (other !== undefined) return `${other} and ${name}: the same token under two names`;
+    seen.set(token, name);
+  }
+  return undefined;
+}
+
+/** The configured tokens, checked (configuration errors are reported by config.ts first). */
+function checked(tokens: Readonly<Record<string, string>>): { name: string; digest: Buffer }[] {
+  const entries = Object.entries(tokens);
+  if (entries.length === 0) throw new Error('token mode needs at least one token');
+  const problem = entries.map(([name, token]) => tokenProblem(name, token)).find((p) => p !== undefined);
+  const duplicate = duplicateToken(tokens);
+  if (problem !== undefined || duplicate !== undefined) throw new Error(problem ?? duplicate);
+  return entries.map(([name, token]) => ({ name, digest: digest(token) }));
+}
+
+/** `tokens`: name → token; a single string is one token named `token`. */
+export function tokenAuthenticator(
+  tokens: string | Readonly<Record<string, string>>,
+  metrics?: RouterMetrics,
+): Authenticator {
+  const known = checked(typeof tokens === 'string' ? { [DEFAULT_TOKEN_NAME]: tokens } : tokens);
+  /** The name of the presented token, or undefined. */
+  const match = (authorization: string | undefined): string | undefined => {
+    const token = bearerToken(authorization);
+    if (token === undefined) return undefined;
+    // Comparing digests gives equal lengths, so timingSafeEqual neither throws nor leaks the
+    // length; every entry is compared, so the time does not say which one matched either.
+    const got = digest(token);
+    let name: string | undefined;
+    for (const k of known) if (timingSafeEqual(got, k.digest)) name = k.name;
+    return name;
+  };
   return {
     mode: 'token',
     authorize(credentials) {
-      const token = bearerToken(credentials.authorization);
-      if (token === undefined || !timingSafeEqual(digest(token), want)) {
-        metrics?.authDecisions.inc({ mode: 'token', decision: token === undefined ? 'missing' : 'denied' });
+      const name = match(credentials.authorization);
+      if (name === undefined) {
+        const missing = bearerToken(credentials.authorization) === undefined;
+        metrics?.authDecisions.inc({ mode: 'token', decision: missing ? 'missing' : 'denied' });
         return Promise.reject(
           new RouterError(
             'unauthenticated',
-            token === undefined
+            missing
               ? 'missing credentials: send Authorization: Bearer <router token>'
               : 'invalid bearer token',
           ),
         );
       }
       metrics?.authDecisions.inc({ mode: 'token', decision: 'allowed' });
-      return Promise.resolve({
-        mode: 'token',
-        name: 'token',
-        callerKey: `addr:${credentials.remoteAddress}`,
-      });
+      return Promise.resolve({ mode: 'token', name, callerKey: `token:${name}` });
     },
+    recognizes: (credentials) => match(credentials.authorization) !== undefined,
   };
 }

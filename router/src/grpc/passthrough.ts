@@ -5,8 +5,12 @@
  * sandbox's agent without decoding them. Auth is the same as on HTTP (`authorization` metadata);
  * the caller's `authorization` and `x-sandbox-*` entries never reach the agent. The agent's own
  * failures reach the caller as the agent sent them; the router's as its code table says.
+ *
+ * A call's deadline is the caller's, capped: a stream (Exec) by the session lifetime, every other
+ * call by the request timeout; without one, the request timeout. The caller is the authenticated
+ * principal, never the connection: more channels buy no more concurrent calls.
  */
-import { Metadata, Server } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import type {
   Client,
   MethodDefinition,
@@ -14,6 +18,7 @@ import type {
   ServerReadableStream,
   ServerUnaryCall,
   ServerWritableStream,
+  Server,
   ServiceDefinition,
   ServiceError,
   UntypedHandleCall,
@@ -32,6 +37,9 @@ import {
 import type { CallMethod, CallOptions } from '@sandbank/proto';
 import { Admission } from '../admission/admission.js';
 import { callBudget } from '../admission/budget.js';
+import { peerAddress } from '../admission/client-address.js';
+import { CappedGrpcServer } from '../connections.js';
+import type { ConnectionCap } from '../connections.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
@@ -39,6 +47,12 @@ import { LegacyHeaders } from '../http/validate.js';
 import type { SandboxRef } from '../resolve/index.js';
 
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * How long after the router's deadline the agent's own falls: the router ends the call at its
+ * deadline with its own error (deadline_exceeded); the agent's deadline is only the backstop.
+ */
+const AGENT_DEADLINE_SLACK_MS = 1_000;
 
 /** An agent rpc as @sandbank/proto defines it: all a relay needs is its path and kind. */
 interface AgentMethod {
@@ -159,8 +173,13 @@ function streamAnswer(
   };
 }
 
-export function buildGrpcPassthrough(ctx: RouterContext): Server {
-  const server = new Server({ 'grpc.max_receive_message_length': ctx.limits.wsMaxMessageBytes });
+/** The passthrough server; its connections count against `cap` (see connections.ts). */
+export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Server {
+  const server = new CappedGrpcServer(
+    cap,
+    { 'grpc.max_receive_message_length': ctx.limits.wsMaxMessageBytes },
+    (err) => ctx.log.error({ err }, 'gRPC listener failed'),
+  );
 
   /**
    * Admits one call, relays it to the sandbox's agent with `relay`, and answers the caller: the
@@ -168,31 +187,44 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
    */
   const serve = async <T>(
     call: ServerCall,
-    path: string,
+    method: RawMethod,
     relay: (agent: Client, options: CallOptions) => Promise<T>,
     answer: Answer<T>,
   ): Promise<void> => {
     const md = call.metadata;
+    const { path } = method;
     await using admission = new Admission(ctx, {
       surface: 'grpc',
       route: path,
       spanName: `grpc ${path}`,
       carrier: { traceparent: first(md, 'traceparent'), tracestate: first(md, 'tracestate') },
-      remoteAddress: call.getPeer(),
+      // The peer is `ip:port`; the port is the caller's to choose, one per connection.
+      remoteAddress: peerAddress(call.getPeer()),
     });
     call.on('cancelled', () => admission.abort(new RouterError('canceled', 'the caller cancelled')));
+    const capMs = method.kind === 'bidi_streaming' ? ctx.limits.wsMaxLifetimeMs : ctx.limits.requestTimeoutMs;
+    let signal: AbortSignal | undefined;
     let value: T;
     try {
       const scope = await admission.admit({
         target: () => targetOf(md),
-        budget: () => callBudget(call.getDeadline(), ctx.limits.requestTimeoutMs),
+        budget: () => callBudget(call.getDeadline(), ctx.limits.requestTimeoutMs, capMs),
         authorization: first(md, 'authorization'),
       });
+      signal = scope.signal;
       const { client, options } = await scope.connect();
-      value = await relay(client, { ...options, metadata: forwarded(md, options.metadata) });
+      value = await relay(client, {
+        ...options,
+        deadline: options.deadline + AGENT_DEADLINE_SLACK_MS,
+        metadata: forwarded(md, options.metadata),
+      });
     } catch (thrown) {
       const error = admission.fail(thrown);
-      answer(isServiceError(thrown) ? thrown : grpcError(error));
+      // When the router ended the call (its deadline, shutdown), the agent's answer is only the
+      // echo of that (CANCELLED): the caller gets the router's reason.
+      const reason: unknown = signal?.aborted ? signal.reason : undefined;
+      const routerEnded = reason instanceof RouterError && reason.code !== 'canceled';
+      answer(isServiceError(thrown) && !routerEnded ? thrown : grpcError(error));
       return;
     }
     answer(null, value);
@@ -205,7 +237,7 @@ export function buildGrpcPassthrough(ctx: RouterContext): Server {
       answer: Answer<T>,
     ): void => {
       // serve() answers every failure itself; this only guards against a bug in it.
-      serve(call, method.path, relay, answer).catch((err: unknown) => {
+      serve(call, method, relay, answer).catch((err: unknown) => {
         ctx.log.error({ err, route: method.path }, 'gRPC relay failed');
       });
     };

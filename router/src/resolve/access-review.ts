@@ -18,6 +18,8 @@ export interface ResourceAttributes {
   readonly verb: string;
   readonly group: string;
   readonly resource: string;
+  /** e.g. `exec`: RBAC grants it as `<resource>/<subresource>`, apart from the resource itself. */
+  readonly subresource?: string;
   readonly name: string;
 }
 

@@ -3,6 +3,9 @@
  * ties them: the client going away, an idle or expired session, or shutdown aborts it, which cancels
  * the gRPC call (the agent kills the process group); the call's end closes the socket with a
  * mapped code.
+ * Only the session's own traffic keeps it open: a start frame within the start timeout, then
+ * messages either way within the idle timeout. Pings and pongs are not traffic (a client may send
+ * pongs unsolicited); the router's pings only find peers that stopped answering.
  * Backpressure runs both ways: agent output is not read while the socket's send buffer is over
  * the high-water mark, and client stdin pauses the socket while the gRPC send buffer is full.
  */
@@ -37,6 +40,8 @@ export interface TunnelOptions {
   /** Ends the admitted session for a reason of the tunnel's own (aborting the signal above). */
   readonly end: (reason: RouterError) => void;
   readonly idleTimeoutMs: number;
+  /** The start frame must arrive within this. */
+  readonly startTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
 }
@@ -47,7 +52,10 @@ export interface TunnelOptions {
  * slow reader costs the router per session.
  */
 const HIGH_WATER = 1024 * 1024;
-/** WebSocket pings find dead clients (and keep idle NATs open) well inside the idle timeout. */
+/**
+ * WebSocket pings keep idle NATs open and find dead clients: a client that has not answered one
+ * ping by the next is gone, and its session ends.
+ */
 const PING_INTERVAL_MS = 30_000;
 /**
  * How long after the session's deadline the agent's own deadline falls. The session's signal ends
@@ -67,6 +75,7 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
     let unacked = 0;
     let resumeOutput: (() => void) | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
+    let pongDue = false;
 
     const fail = (error: RouterError): void => {
       if (finished) return;
@@ -96,9 +105,20 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
       );
     };
     const ping = setInterval(() => {
-      if (ws.readyState === ws.OPEN) ws.ping();
+      if (ws.readyState !== ws.OPEN) return;
+      if (pongDue) {
+        log.info('websocket peer stopped answering pings; session closed');
+        ws.terminate();
+        return;
+      }
+      pongDue = true;
+      ws.ping();
     }, PING_INTERVAL_MS);
     ping.unref();
+    const startTimer = setTimeout(
+      () => fail(new RouterError('idle_timeout', `no start frame within ${opts.startTimeoutMs / 1000} s`)),
+      opts.startTimeoutMs,
+    );
     const onAbort = (): void => fail(RouterError.from(signal.reason));
     signal.addEventListener('abort', onAbort, { once: true });
     touch();
@@ -142,6 +162,7 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
     };
 
     const start = (frame: StartFrame): void => {
+      clearTimeout(startTimer);
       const stream = opts.agent.exec({
         ...opts.options,
         deadline: opts.options.deadline + AGENT_DEADLINE_SLACK_MS,
@@ -227,7 +248,10 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
           break;
       }
     });
-    ws.on('pong', touch);
+    // Liveness only: a pong is not session traffic, so it never resets the idle timer.
+    ws.on('pong', () => {
+      pongDue = false;
+    });
     ws.on('error', (error) => log.debug({ err: String(error) }, 'websocket error'));
     ws.on('close', (code) => {
       if (!finished) {
@@ -239,6 +263,7 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
       opts.end(new RouterError('canceled', 'the client closed the session'));
       resumeOutput?.();
       clearTimeout(idleTimer);
+      clearTimeout(startTimer);
       clearInterval(ping);
       resolve();
     });

@@ -68,6 +68,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
           options,
           end: (reason) => admission.abort(reason),
           idleTimeoutMs: ctx.limits.wsIdleTimeoutMs,
+          startTimeoutMs: ctx.limits.wsStartTimeoutMs,
           log: ctx.log,
           metrics: ctx.metrics,
         });

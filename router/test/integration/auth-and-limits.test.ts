@@ -1,11 +1,14 @@
 /**
  * Auth in all three modes (kubernetes: real TokenReview + SubjectAccessReview against the API
- * server, a ServiceAccount allowed on claim A is refused on claim B) and every limit, each with
- * its clear error.
+ * server, a ServiceAccount allowed on claim A is refused on claim B; read-only roles are refused,
+ * the shipped sandbank-user role is allowed) and every limit, each with its clear error.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { integrationKubeConfig } from '@sandbank/e2e';
+import { applyManifests, integrationKubeConfig, repoRoot } from '@sandbank/e2e';
+import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import {
   createAccessReviewer,
   createClusterLookup,
@@ -41,6 +44,13 @@ const execWs = (r: TestRouter, name: string): string =>
   `${r.wsUrl}/v1/namespaces/${ns}/sandboxes/${name}/exec`;
 const errorCode = async (res: Response): Promise<string> =>
   ((await res.json()) as { error: { code: string } }).error.code;
+
+/** A property of a thrown value, when it has it. */
+function field(thrown: unknown, key: string): unknown {
+  return typeof thrown === 'object' && thrown !== null && key in thrown
+    ? (thrown as Record<string, unknown>)[key]
+    : undefined;
+}
 
 async function router(deps: Parameters<typeof startRouter>[0]): Promise<TestRouter> {
   const r = await startRouter(deps);
@@ -115,8 +125,8 @@ describe('auth', () => {
         rules: [
           {
             apiGroups: ['extensions.agents.x-k8s.io'],
-            resources: ['sandboxclaims'],
-            verbs: ['get'],
+            resources: ['sandboxclaims/exec'],
+            verbs: ['create'],
             resourceNames: ['claim-a'],
           },
         ],
@@ -147,7 +157,7 @@ describe('auth', () => {
     expect(await b.json()).toEqual({
       error: {
         code: 'permission_denied',
-        message: `system:serviceaccount:${ns}:alice may not get sandboxclaims/claim-b in namespace ${ns}`,
+        message: `system:serviceaccount:${ns}:alice may not create sandboxclaims/exec on claim-b in namespace ${ns}`,
       },
     });
     expect((await fetch(statUrl(r, 'claim-a'))).status).toBe(401);
@@ -165,6 +175,153 @@ describe('auth', () => {
     expect((await fetch(statUrl(r, 'claim-a'), { headers: bearer })).status).toBe(200);
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/decision="denied"\} 3/);
+  });
+});
+
+describe('kubernetes mode: the exec permission', () => {
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const reviewer = createAccessReviewer(kc);
+  const user = (sa: string) => ({
+    username: `system:serviceaccount:${ns}:${sa}`,
+    uid: undefined,
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+    extra: {},
+  });
+  const ext = {
+    namespace: ns,
+    group: 'extensions.agents.x-k8s.io',
+    resource: 'sandboxclaims',
+    name: 'claim-a',
+  };
+
+  async function serviceAccountToken(name: string): Promise<string> {
+    await cluster.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+    const tr = await cluster.core.createNamespacedServiceAccountToken({
+      name,
+      namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 600 } },
+    });
+    const token = tr.status?.token ?? '';
+    expect(token).not.toBe('');
+    return token;
+  }
+
+  async function bind(sa: string, kind: 'Role' | 'ClusterRole', role: string): Promise<void> {
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: {
+        metadata: { name: `${sa}-${role}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind, name: role },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+      },
+    });
+  }
+
+  /** Waits until the API server's RBAC authorizer has seen the bindings (its informer lags). */
+  async function effective(sa: string, verb: string, subresource?: string): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      const attrs = { ...ext, verb, ...(subresource ? { subresource } : {}) };
+      if ((await reviewer.authorize(user(sa), attrs)).allowed) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${sa} never got ${verb} ${subresource ?? ''}`);
+  }
+
+  test('read-only roles (get on the claim, view, sandbank-viewer) are refused on every surface; sandbank-user is allowed', async () => {
+    const kubeconfig = process.env['SANDBANK_KUBECONFIG'] ?? '';
+    await applyManifests(kubeconfig, [join(repoRoot, 'manifests/base/user-roles.yaml')]);
+    await rbac.createNamespacedRole({
+      namespace: ns,
+      body: {
+        metadata: { name: 'read-claims' },
+        rules: [
+          {
+            apiGroups: ['extensions.agents.x-k8s.io'],
+            resources: ['sandboxclaims'],
+            verbs: ['get', 'list', 'watch'],
+          },
+        ],
+      },
+    });
+    const reader = await serviceAccountToken('reader');
+    await bind('reader', 'Role', 'read-claims');
+    await bind('reader', 'ClusterRole', 'view');
+    await bind('reader', 'ClusterRole', 'sandbank-viewer');
+    const runner = await serviceAccountToken('runner');
+    await bind('runner', 'ClusterRole', 'sandbank-user');
+    await effective('reader', 'get');
+    await effective('runner', 'create', 'exec');
+
+    const r = await router({
+      lookup,
+      agentPorts: ports(),
+      auth: kubernetesAuthenticator({ reviewer, ttlMs: 10_000 }),
+    });
+    const surfaces = async (token: string) => {
+      const headers = { authorization: `Bearer ${token}` };
+      const exec = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/exec`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ shell: 'echo ran' }),
+      });
+      const file = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/claim-a/files/f.txt`, {
+        method: 'PUT',
+        headers,
+        body: 'written',
+      });
+      const legacy = await fetch(`${r.url}/execute`, {
+        method: 'POST',
+        headers: { ...headers, 'x-sandbox-id': 'claim-a', 'x-sandbox-namespace': ns },
+        body: JSON.stringify({ command: 'echo ran' }),
+      });
+      const ws = await openExec(execWs(r, 'claim-a'), headers).then(
+        (s) => {
+          s.ws.close();
+          return 101;
+        },
+        (e: unknown) => field(e, 'statusCode'),
+      );
+      const client = createAgentClient(r.grpcAddress, credentials.createInsecure());
+      const md = new Metadata();
+      md.set('x-sandbox-id', 'claim-a');
+      md.set('x-sandbox-namespace', ns);
+      md.set('authorization', `Bearer ${token}`);
+      const grpc = await createAgentPromiseClient(client)
+        .run({ process: { command: { case: 'shell', value: 'echo ran' } } }, { metadata: md })
+        .then(
+          () => status.OK,
+          (e: unknown) => field(e, 'code'),
+        );
+      client.close();
+      return {
+        exec: [exec.status, await exec.text()],
+        file: file.status,
+        legacy: legacy.status,
+        ws,
+        grpc,
+      };
+    };
+
+    const refused = await surfaces(reader);
+    expect(refused).toEqual({
+      exec: [
+        403,
+        JSON.stringify({
+          error: {
+            code: 'permission_denied',
+            message: `system:serviceaccount:${ns}:reader may not create sandboxclaims/exec on claim-a in namespace ${ns}`,
+          },
+        }),
+      ],
+      file: 403,
+      legacy: 403,
+      ws: 403,
+      grpc: status.PERMISSION_DENIED,
+    });
+    const allowed = await surfaces(runner);
+    expect(allowed).toMatchObject({ file: 201, legacy: 200, ws: 101, grpc: status.OK });
+    expect(allowed.exec[0]).toBe(200);
+    expect(JSON.parse(String(allowed.exec[1]))).toMatchObject({ stdout: 'ran\n', exitCode: 0 });
   });
 });
 

@@ -1,5 +1,6 @@
 import {
   kubernetesAuthenticator,
+  loadConfig,
   noAuthenticator,
   tokenAuthenticator,
   bearerToken,
@@ -22,17 +23,61 @@ describe('bearer tokens', () => {
 
 describe('token mode', () => {
   const auth = tokenAuthenticator('s3cret-token-0123456789');
-  test('accepts exactly the token, per caller address', async () => {
+  test('accepts exactly the token', async () => {
     await expect(auth.authorize(creds('Bearer s3cret-token-0123456789'), a)).resolves.toMatchObject({
-      callerKey: 'addr:10.1.2.3',
+      name: 'token',
     });
     await expect(auth.authorize(creds('Bearer s3cret-token-012345678'), a)).rejects.toMatchObject({
       code: 'unauthenticated',
     });
     await expect(auth.authorize(creds(), a)).rejects.toMatchObject({ code: 'unauthenticated' });
   });
-  test('none mode lets everyone in', async () => {
-    await expect(noAuthenticator().authorize(creds(), a)).resolves.toMatchObject({ name: 'anonymous' });
+
+  test("the caller is the token's name, wherever it connects from (one load balancer address for all)", async () => {
+    const tenants = tokenAuthenticator({
+      'team-a': 'team-a-token-0123456789',
+      'team-b': 'team-b-token-0123456789',
+    });
+    const viaLb = (token: string, port: number) => ({
+      authorization: `Bearer ${token}`,
+      remoteAddress: `10.0.0.1:${port}`,
+    });
+    const a1 = await tenants.authorize(viaLb('team-a-token-0123456789', 1), a);
+    const a2 = await tenants.authorize(
+      { ...viaLb('team-a-token-0123456789', 2), remoteAddress: '10.9.9.9' },
+      a,
+    );
+    const b1 = await tenants.authorize(viaLb('team-b-token-0123456789', 1), a);
+    expect(a1).toEqual({ mode: 'token', name: 'team-a', callerKey: 'token:team-a' });
+    expect(a2.callerKey).toBe(a1.callerKey);
+    expect(b1).toEqual({ mode: 'token', name: 'team-b', callerKey: 'token:team-b' });
+    await expect(tenants.authorize(viaLb('team-c-token-0123456789', 1), a)).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
+  });
+
+  test('configured tokens are checked: names, length, duplicates', () => {
+    expect(() => tokenAuthenticator({ 'team-a': 'short' })).toThrow(/team-a: .*16/);
+    expect(() => tokenAuthenticator({ 'bad name': 'a-long-enough-token-0123' })).toThrow(/bad name/);
+    expect(() =>
+      tokenAuthenticator({ x: 'the-same-token-0123456789', y: 'the-same-token-0123456789' }),
+    ).toThrow(/x and y/);
+    expect(() => tokenAuthenticator({})).toThrow(/at least one token/);
+  });
+
+  test('only a valid token is recognized without asking anyone', () => {
+    expect(auth.recognizes(creds('Bearer s3cret-token-0123456789'), a)).toBe(true);
+    expect(auth.recognizes(creds('Bearer random-guess-0123456789'), a)).toBe(false);
+    expect(auth.recognizes(creds(), a)).toBe(false);
+  });
+});
+
+describe('none mode', () => {
+  test('lets everyone in, one caller per client address (never per connection)', async () => {
+    const none = noAuthenticator();
+    const p1 = await none.authorize({ authorization: undefined, remoteAddress: '10.1.2.3' }, a);
+    expect(p1).toEqual({ mode: 'none', name: 'anonymous', callerKey: 'addr:10.1.2.3' });
+    expect(none.recognizes(creds(), a)).toBe(true);
   });
 });
 
@@ -49,10 +94,14 @@ describe('kubernetes mode', () => {
       },
       authorize: (_user, attrs) => {
         calls.authz++;
-        expect(attrs).toMatchObject({
-          verb: 'get',
+        // Exec, files and ports need their own permission: `get` is what read-only roles have.
+        expect(attrs).toEqual({
+          namespace: 'ns',
+          verb: 'create',
           group: 'extensions.agents.x-k8s.io',
           resource: 'sandboxclaims',
+          subresource: 'exec',
+          name: attrs.name,
         });
         return Promise.resolve({ allowed: attrs.name === 'claim-a', reason: '' });
       },
@@ -68,6 +117,7 @@ describe('kubernetes mode', () => {
     expect(r.calls).toEqual({ authn: 1, authz: 1 });
     await expect(auth.authorize(creds('Bearer good'), b)).rejects.toMatchObject({
       code: 'permission_denied',
+      message: 'alice may not create sandboxclaims/exec on claim-b in namespace ns',
     });
     await expect(auth.authorize(creds('Bearer good'), b)).rejects.toMatchObject({
       code: 'permission_denied',
@@ -78,6 +128,26 @@ describe('kubernetes mode', () => {
     expect(r.calls).toEqual({ authn: 2, authz: 3 });
     await expect(auth.authorize(creds('Bearer bad'), a)).rejects.toMatchObject({ code: 'unauthenticated' });
     await expect(auth.authorize(creds(), a)).rejects.toMatchObject({ code: 'unauthenticated' });
+  });
+
+  test('recognizes only what it would allow from its caches, without asking the API server', async () => {
+    let now = 0;
+    const r = reviewer();
+    const auth = kubernetesAuthenticator({ reviewer: r, ttlMs: 1000, now: () => now });
+    expect(auth.recognizes(creds('Bearer good'), a)).toBe(false);
+    await auth.authorize(creds('Bearer good'), a);
+    await expect(auth.authorize(creds('Bearer good'), b)).rejects.toMatchObject({
+      code: 'permission_denied',
+    });
+    await expect(auth.authorize(creds('Bearer bad'), a)).rejects.toMatchObject({ code: 'unauthenticated' });
+    const calls = { ...r.calls };
+    expect(auth.recognizes(creds('Bearer good'), a)).toBe(true);
+    expect(auth.recognizes(creds('Bearer good'), b)).toBe(false);
+    expect(auth.recognizes(creds('Bearer bad'), a)).toBe(false);
+    expect(auth.recognizes(creds(), a)).toBe(false);
+    expect(r.calls).toEqual(calls);
+    now = 1500;
+    expect(auth.recognizes(creds('Bearer good'), a)).toBe(false);
   });
 
   test('an unreachable API server is a retryable upstream error, not cached', async () => {
@@ -95,5 +165,61 @@ describe('kubernetes mode', () => {
     });
     fail = false;
     await expect(auth.authorize(creds('Bearer t'), a)).resolves.toMatchObject({ name: 'x' });
+  });
+});
+
+describe('token mode configuration', () => {
+  const files: Record<string, string> = {
+    '/run/auth/token': 'default-token-0123456789\n',
+    '/run/auth/team-a': 'team-a-token-0123456789\n',
+    '/run/auth/team-b': 'team-b-token-0123456789',
+  };
+  const readFile = (path: string): string => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT: ${path}`);
+    return text;
+  };
+  // A mounted Secret: its keys, plus the atomic-update entries the kubelet keeps beside them.
+  const listDir = (): string[] => ['..2026_01_01', '..data', 'team-a', 'team-b', 'token'];
+  const env = { ROUTER_AUTH_MODE: 'token', ROUTER_HOST: '127.0.0.1' };
+
+  test('ROUTER_AUTH_TOKEN_DIR: every key of the mounted Secret is a token, named by its key', () => {
+    const c = loadConfig(
+      { ...env, ROUTER_AUTH_TOKEN_DIR: '/run/auth', ROUTER_AUTH_TOKEN_FILE: '/run/auth/token' },
+      readFile,
+      listDir,
+    );
+    expect(c.auth).toEqual({
+      mode: 'token',
+      tokens: {
+        token: 'default-token-0123456789',
+        'team-a': 'team-a-token-0123456789',
+        'team-b': 'team-b-token-0123456789',
+      },
+    });
+  });
+
+  test('errors name the variable and the token', () => {
+    const short: Record<string, string> = { ...files, '/run/auth/team-b': 'short' };
+    expect(() =>
+      loadConfig(
+        { ...env, ROUTER_AUTH_TOKEN_DIR: '/run/auth' },
+        (p: string): string => short[p] ?? '',
+        listDir,
+      ),
+    ).toThrow(/ROUTER_AUTH_TOKEN_DIR: team-b: a token needs at least 16 characters/);
+    const twice: Record<string, string> = { ...files, '/run/auth/team-b': 'team-a-token-0123456789' };
+    expect(() =>
+      loadConfig(
+        { ...env, ROUTER_AUTH_TOKEN_DIR: '/run/auth' },
+        (p: string): string => twice[p] ?? '',
+        listDir,
+      ),
+    ).toThrow(/ROUTER_AUTH_TOKEN_DIR: team-a and team-b: the same token under two names/);
+    expect(() =>
+      loadConfig({ ...env, ROUTER_AUTH_TOKEN_DIR: '/nowhere' }, readFile, () => {
+        throw new Error('ENOENT');
+      }),
+    ).toThrow(/ROUTER_AUTH_TOKEN_DIR: cannot list \/nowhere/);
   });
 });

@@ -37,9 +37,18 @@ test.each(['0', '-1', 'soon', ''])('X-Sandbox-Timeout %j is refused on both', (h
   }
 });
 
-test("a gRPC call keeps the caller's deadline, and gets the default without one; grpc-js enforces it", () => {
+test("a gRPC call keeps the caller's deadline within the cap; grpc-js enforces it", () => {
   const at = new Date(Date.now() + 5_000);
-  expect(callBudget(at, 1_000)).toEqual({ deadline: at.getTime() });
-  expect(callBudget(at.getTime(), 1_000)).toEqual({ deadline: at.getTime() });
-  expectBudget(() => callBudget(Infinity, 1_000), 1_000, undefined);
+  expect(callBudget(at, 1_000, 60_000)).toEqual({ deadline: at.getTime() });
+  expect(callBudget(at.getTime(), 1_000, 60_000)).toEqual({ deadline: at.getTime() });
+});
+
+test('a gRPC call without a deadline gets the default, and the router ends it', () => {
+  expectBudget(() => callBudget(Infinity, 1_000, 60_000), 1_000, 'deadline_exceeded');
+});
+
+test("a gRPC caller's deadline past the cap is cut to the cap, and the router ends it there", () => {
+  const hourAway = Date.now() + 3_600_000;
+  expectBudget(() => callBudget(hourAway, 1_000, 60_000), 60_000, 'deadline_exceeded');
+  expect(callBudget(hourAway, 1_000, 60_000).expired?.().message).toMatch(/60 s/);
 });

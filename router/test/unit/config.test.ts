@@ -17,7 +17,7 @@ describe('loadConfig', () => {
       { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN_FILE: '/secret', ROUTER_HOST: '127.0.0.1' },
       () => 'a-token-of-16-chars!\n',
     );
-    expect(c.auth).toEqual({ mode: 'token', token: 'a-token-of-16-chars!' });
+    expect(c.auth).toEqual({ mode: 'token', tokens: { token: 'a-token-of-16-chars!' } });
   });
 
   test('defaults, and errors that name the variable', () => {
