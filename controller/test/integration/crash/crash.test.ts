@@ -201,9 +201,11 @@ it('survives the leader being SIGKILLed with two replicas under leader election'
   const election = {
     LEADER_ELECT: 'true',
     LEADER_ELECTION_NAMESPACE: ns,
-    LEADER_ELECTION_LEASE_DURATION_MS: '3000',
-    LEADER_ELECTION_RENEW_DEADLINE_MS: '2000',
-    LEADER_ELECTION_RETRY_PERIOD_MS: '500',
+    // Short enough for a quick failover, long enough that a leader on a loaded 2-core machine
+    // renews in time: with 3 s / 2 s the leader lost its lease (and exited) before the kill.
+    LEADER_ELECTION_LEASE_DURATION_MS: '10000',
+    LEADER_ELECTION_RENEW_DEADLINE_MS: '7000',
+    LEADER_ELECTION_RETRY_PERIOD_MS: '1000',
   };
   const replicas = new Map<string, ControllerProcess>();
   for (const identity of ['replica-a', 'replica-b']) {
@@ -223,7 +225,9 @@ it('survives the leader being SIGKILLed with two replicas under leader election'
   });
   await eventually('pool ready', poolProblem, 30_000);
 
+  // The leader at the moment of the kill, which is not necessarily the first one.
   const killLeader = once(80, async () => {
+    leader = (await holder()) ?? '';
     await replicas.get(leader)?.kill('SIGKILL');
   });
   const names = await burst('ha', killLeader);
