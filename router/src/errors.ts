@@ -31,7 +31,10 @@ export const ErrorCodes = {
   not_found: { http: 404, ws: 4404, grpc: GrpcStatus.NOT_FOUND, retryable: false },
   /** The route exists but not with this method. */
   method_not_allowed: { http: 405, ws: 4405, grpc: GrpcStatus.UNIMPLEMENTED, retryable: false },
-  /** A WebSocket session saw no frame in either direction for the idle timeout. */
+  /**
+   * A WebSocket session saw no message in either direction for the idle timeout, or no start frame
+   * within the start timeout (pings and pongs are not messages).
+   */
   idle_timeout: { http: 408, ws: 4408, grpc: GrpcStatus.DEADLINE_EXCEEDED, retryable: false },
   /** A WebSocket session reached its maximum lifetime. */
   lifetime_exceeded: { http: 408, ws: 4408, grpc: GrpcStatus.DEADLINE_EXCEEDED, retryable: false },

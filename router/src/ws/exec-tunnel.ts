@@ -98,7 +98,7 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
           fail(
             new RouterError(
               'idle_timeout',
-              `no frame in either direction for ${opts.idleTimeoutMs / 1000} s`,
+              `no message in either direction for ${opts.idleTimeoutMs / 1000} s (pings and pongs do not count)`,
             ),
           ),
         opts.idleTimeoutMs,
