@@ -3,7 +3,7 @@ export type { ControlPlane, StartControlPlaneOptions } from './cluster/control-p
 export { applyManifests, crdManifests, yamlFilesIn } from './cluster/manifests.js';
 export { waitForGarbageCollector } from './cluster/garbage-collector.js';
 export type { ApplyOptions } from './cluster/manifests.js';
-export { gatewayApiCrdManifests } from './cluster/gateway-api.js';
+export { certManagerCrdManifests, gatewayApiCrdManifests } from './cluster/gateway-api.js';
 export type { GatewayApiCrdOptions } from './cluster/gateway-api.js';
 export {
   assertControlPlaneBuilt,

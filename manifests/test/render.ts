@@ -20,6 +20,7 @@ export const OVERLAYS = [
   'manifests/overlays/gke-autopilot',
   'manifests/overlays/gke-standard',
   'manifests/test/fixtures/gke-autopilot-gateway',
+  'manifests/test/fixtures/cert-manager',
   'manifests/test/fixtures/per-namespace-router',
   'manifests/namespace-router',
   'examples/python-runtime',

@@ -13,6 +13,9 @@
  *   checks group, version, kind, that it is namespaced, and the fields the component sets (names,
  *   types, limits); it does not prove that GKE accepts the object. unit/policy.test.ts checks its
  *   values statically.
+ * - cert-manager's CRDs from the Go module github.com/cert-manager/cert-manager (CERT_MANAGER_VERSION,
+ *   fetched by e2e/cluster/fetch-cert-manager-crds.sh): the cert-manager component's Issuers and
+ *   Certificates are checked against the real schemas.
  * They stay on the apiserver for the rest of the run (with SANDBANK_KUBECONFIG set, on that one:
  * never point it at a cluster whose own Gateway API CRDs must not be replaced).
  * The "rejects" tests below break one field at a time and expect the apiserver to refuse it, so a
@@ -20,7 +23,7 @@
  */
 import { stringify } from 'yaml';
 import { join } from 'node:path';
-import { applyManifests, gatewayApiCrdManifests } from '@sandbank/e2e';
+import { applyManifests, certManagerCrdManifests, gatewayApiCrdManifests } from '@sandbank/e2e';
 import { OVERLAYS, isObj, kindOf, nameOf, obj, render, repoRoot } from '../render.js';
 import type { Obj } from '../render.js';
 import { kubectl, kubectlOk } from '../kubectl.js';
@@ -53,7 +56,7 @@ beforeAll(async () => {
     toYaml([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: USER_NAMESPACE } }]),
   );
   // Server-side apply, then wait until each CRD is Established (applyManifests does both).
-  const crds = [...(await gatewayApiCrdManifests()), STAND_IN_CRDS];
+  const crds = [...(await gatewayApiCrdManifests()), ...(await certManagerCrdManifests()), STAND_IN_CRDS];
   await applyManifests(kubeconfigPath(), crds);
 });
 
@@ -128,7 +131,7 @@ describe('gateway component (gke-autopilot + gateway)', () => {
   const GW = ['Gateway', 'sandbox-router-gateway'] as const;
   const ROUTE = ['HTTPRoute', 'sandbox-router'] as const;
   const HCP = ['HealthCheckPolicy', 'sandbox-router'] as const;
-  const HTTP_CHECK = ['spec', 'default', 'config', 'httpHealthCheck'];
+  const HTTP_CHECK = ['spec', 'default', 'config', 'httpsHealthCheck'];
 
   // Each case changes one field of the rendered object; the message is the apiserver's own.
   it.each([
@@ -146,6 +149,27 @@ describe('gateway component (gke-autopilot + gateway)', () => {
       ['spec', 'listeners', 0, 'protocol'],
       'http!',
       /listeners\[0\]\.protocol in body should match/,
+    ],
+    [
+      'Gateway: the HTTPS listener passing TLS through instead of terminating it',
+      GW,
+      ['spec', 'listeners', 0, 'tls', 'mode'],
+      'Passthrough',
+      /tls mode must be Terminate for protocol HTTPS/,
+    ],
+    [
+      'Gateway: the HTTPS listener without a certificate',
+      GW,
+      ['spec', 'listeners', 0, 'tls', 'certificateRefs'],
+      [],
+      /certificateRefs or options must be specified when mode is Terminate/,
+    ],
+    [
+      'Gateway: a plain HTTP listener with the TLS settings',
+      GW,
+      ['spec', 'listeners', 0, 'protocol'],
+      'HTTP',
+      /tls must not be specified for protocols \['HTTP', 'TCP',\s+'UDP'\]/,
     ],
     [
       'Gateway: no gatewayClassName',
@@ -181,21 +205,21 @@ describe('gateway component (gke-autopilot + gateway)', () => {
       HCP,
       [...HTTP_CHECK, 'port'],
       0,
-      /httpHealthCheck\.port in body should be greater than or equal to 1/,
+      /httpsHealthCheck\.port in body should be greater than or equal to 1/,
     ],
     [
       'HealthCheckPolicy: relative requestPath',
       HCP,
       [...HTTP_CHECK, 'requestPath'],
       'healthz',
-      /httpHealthCheck\.requestPath in body should match '\^\/'/,
+      /httpsHealthCheck\.requestPath in body should match '\^\/'/,
     ],
     [
       'HealthCheckPolicy: misspelt requestPath',
       HCP,
       [...HTTP_CHECK, 'requestpath'],
       '/x',
-      /httpHealthCheck\.requestpath: field not declared in schema/,
+      /httpsHealthCheck\.requestpath: field not declared in schema/,
     ],
     [
       'HealthCheckPolicy: unknown health check type',
@@ -227,6 +251,63 @@ describe('gateway component (gke-autopilot + gateway)', () => {
     ],
   ] as const)('rejects %s', (_what, [kind, name], path, value, message) => {
     const r = dryRun([changed(one(kind, name), path, value)]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+});
+
+describe('cert-manager component (base + cert-manager)', () => {
+  const FIXTURE = 'manifests/test/fixtures/cert-manager';
+  let rendered: Obj[] | undefined;
+  const objects = (): Obj[] => (rendered ??= render(FIXTURE));
+  /** A copy of the router's Certificate, for one change. */
+  const certificate = (): Obj => {
+    const o = objects().find((x) => kindOf(x) === 'Certificate' && nameOf(x) === 'sandbox-router-tls');
+    if (!o) throw new Error(`${FIXTURE}: no Certificate/sandbox-router-tls`);
+    return structuredClone(o);
+  };
+
+  beforeAll(() => {
+    kubectlOk(
+      ['apply', '--server-side', '-f', '-'],
+      toYaml(objects().filter((o) => kindOf(o) === 'Namespace')),
+    );
+  });
+
+  it("dry-runs both Issuers and both Certificates against cert-manager's CRDs", () => {
+    const certManager = objects().filter((o) => ['Issuer', 'Certificate'].includes(kindOf(o)));
+    const out = kubectlOk(
+      ['apply', '--dry-run=server', '--server-side', '-o', 'name', '-f', '-'],
+      toYaml(certManager),
+    );
+    expect(out.trim().split('\n').sort()).toEqual([
+      'certificate.cert-manager.io/sandbank-router-ca',
+      'certificate.cert-manager.io/sandbox-router-tls',
+      'issuer.cert-manager.io/sandbank-router-ca',
+      'issuer.cert-manager.io/sandbank-selfsigned',
+    ]);
+  });
+
+  it.each([
+    [
+      'no secretName',
+      (spec: Obj) => Reflect.deleteProperty(spec, 'secretName'),
+      /spec\.secretName: Required value/,
+    ],
+    [
+      'a key algorithm that does not exist',
+      (spec: Obj) => (obj(spec['privateKey'])['algorithm'] = 'DSA'),
+      /spec\.privateKey\.algorithm: Unsupported value: "DSA"/,
+    ],
+    [
+      'a misspelt field',
+      (spec: Obj) => (spec['dnsName'] = ['x']),
+      /\.spec\.dnsName: field not declared in schema/,
+    ],
+  ] as const)('rejects the router Certificate with %s', (_what, change, message) => {
+    const c = certificate();
+    change(obj(c['spec']));
+    const r = dryRun([c]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });

@@ -24,6 +24,45 @@ function env(container: Obj): Map<string, string> {
   return new Map(arr(container['env']).map((e) => [str(obj(e)['name']), str(obj(e)['value'])]));
 }
 
+/** The Secret mounted at the directory of the file an env variable names, or undefined. */
+function secretBehind(podSpec: Obj, container: Obj, variable: string): string | undefined {
+  const file = env(container).get(variable);
+  if (file === undefined) return undefined;
+  const mount = arr(container['volumeMounts'])
+    .map(obj)
+    .find((m) => file.startsWith(`${str(m['mountPath'])}/`));
+  const volume = arr(podSpec['volumes'])
+    .map(obj)
+    .find((v) => v['name'] === mount?.['name']);
+  const name = obj(volume?.['secret'])['secretName'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * The router serves TLS from the Secret sandbox-router-tls (certificate and key from one
+ * mount), never plaintext, and its probes speak HTTPS on the port the Service sends to.
+ */
+function expectRouterTls(d: Obj, svc: Obj): void {
+  const podSpec = obj(obj(obj(d['spec'])['template'])['spec']);
+  const container = obj(containersOf(podSpec)[0]);
+  expect(secretBehind(podSpec, container, 'ROUTER_TLS_CERT_FILE')).toBe('sandbox-router-tls');
+  expect(secretBehind(podSpec, container, 'ROUTER_TLS_KEY_FILE')).toBe('sandbox-router-tls');
+  expect(env(container).has('ROUTER_INSECURE_PLAINTEXT')).toBe(false);
+  for (const probe of ['livenessProbe', 'readinessProbe']) {
+    expect({ probe, scheme: obj(obj(container[probe])['httpGet'])['scheme'] }).toEqual({
+      probe,
+      scheme: 'HTTPS',
+    });
+  }
+  const port = arr(obj(svc['spec'])['ports'])
+    .map(obj)
+    .find((p) => p['port'] === 8080);
+  const target = arr(container['ports'])
+    .map(obj)
+    .find((p) => p['name'] === port?.['targetPort']);
+  expect(target?.['containerPort']).toBe(8080);
+}
+
 /** Image references in every pod spec. */
 function images(objects: readonly Obj[]): string[] {
   return podSpecs(objects).flatMap((p) => containersOf(p.spec).map((c) => str(c['image'])));
@@ -148,6 +187,7 @@ describe('base', () => {
       .map(obj)
       .find((v) => v['name'] === mount?.['name']);
     expect(obj(volume?.['secret'])['secretName']).toBe('sandbox-router-auth');
+    expectRouterTls(d, find(dir, 'Service', 'sandbox-router-svc'));
 
     const svc = obj(find(dir, 'Service', 'sandbox-router-svc')['spec']);
     expect(svc['selector']).toEqual({ app: 'sandbox-router' });
@@ -232,7 +272,7 @@ describe('gateway component', () => {
   const dir = 'manifests/test/fixtures/gke-autopilot-gateway';
   const namespaceOf = (o: Obj): unknown => obj(o['metadata'])['namespace'];
 
-  it('routes a Gateway to sandbox-router-svc:8080 and health-checks /healthz', () => {
+  it('routes an HTTPS-only Gateway to sandbox-router-svc:8080 over TLS and health-checks /healthz over HTTPS', () => {
     const gateway = find(dir, 'Gateway', 'sandbox-router-gateway');
     const route = find(dir, 'HTTPRoute', 'sandbox-router');
     const policy = find(dir, 'HealthCheckPolicy', 'sandbox-router');
@@ -240,19 +280,30 @@ describe('gateway component', () => {
     // Routes attach only from the Gateway's own namespace (allowedRoutes: Same); GKE attaches a
     // HealthCheckPolicy only to a Service in the policy's namespace.
     for (const o of [gateway, route, policy]) expect(namespaceOf(o)).toBe(namespaceOf(service));
-    const [listener] = arr(obj(gateway['spec'])['listeners']).map(obj);
+    const listeners = arr(obj(gateway['spec'])['listeners']).map(obj);
+    // one listener, HTTPS: no plain HTTP one, not even a redirect (the first request's token would be in cleartext)
+    expect(listeners.map((l) => l['protocol'])).toEqual(['HTTPS']);
+    const [listener] = listeners;
     expect(obj(obj(listener?.['allowedRoutes'])['namespaces'])['from']).toBe('Same');
+    expect(obj(listener?.['tls'])).toEqual({
+      mode: 'Terminate',
+      certificateRefs: [{ group: '', kind: 'Secret', name: 'sandbox-router-gateway-tls' }],
+    });
 
     const routeSpec = obj(route['spec']);
     expect(arr(routeSpec['parentRefs'])).toEqual([{ name: 'sandbox-router-gateway' }]);
     const backends = arr(routeSpec['rules']).flatMap((r) => arr(obj(r)['backendRefs']));
     expect(backends).toEqual([{ name: 'sandbox-router-svc', port: 8080 }]);
-    expect(arr(obj(service['spec'])['ports']).map((p) => obj(p)['port'])).toContain(8080);
+    // the load balancer speaks TLS to the router too (GKE reads the Service port's appProtocol)
+    const routerPort = arr(obj(service['spec'])['ports'])
+      .map(obj)
+      .find((p) => p['port'] === 8080);
+    expect(routerPort?.['appProtocol']).toBe('HTTPS');
 
     const hc = obj(policy['spec']);
     expect(obj(obj(hc['default'])['config'])).toEqual({
-      type: 'HTTP',
-      httpHealthCheck: { port: 8080, requestPath: '/healthz' },
+      type: 'HTTPS',
+      httpsHealthCheck: { port: 8080, requestPath: '/healthz' },
     });
     expect(hc['targetRef']).toEqual({ group: '', kind: 'Service', name: 'sandbox-router-svc' });
   });
@@ -269,10 +320,59 @@ describe('per-namespace router', () => {
     expect(svc['selector']).toEqual({ app: 'sandbox-router' });
   });
 
+  it("serves TLS from the namespace's Secret sandbox-router-tls, readable by the router's group", () => {
+    const d = find('manifests/namespace-router', 'Deployment', 'sandbox-router-deployment');
+    expectRouterTls(d, find('manifests/namespace-router', 'Service', 'sandbox-router-svc'));
+    const podSc = obj(obj(obj(obj(d['spec'])['template'])['spec'])['securityContext']);
+    expect(podSc['fsGroup']).toBe(podSc['runAsGroup']);
+  });
+
   it('the component lets template NetworkPolicies admit a router in the sandbox namespace', () => {
     const d = find('manifests/test/fixtures/per-namespace-router', 'Deployment', 'sandbank-controller');
     const c = obj(containersOf(obj(obj(obj(d['spec'])['template'])['spec']))[0]);
     expect(env(c).has('ROUTER_NAMESPACE')).toBe(false);
     expect(env(c).get('LEADER_ELECT')).toBe('true');
+  });
+});
+
+describe('cert-manager component', () => {
+  // Its Issuers and Certificates also pass server-side dry-run against cert-manager's CRDs
+  // (integration/dry-run.test.ts); what the schemas cannot say is checked here: the references.
+  const dir = 'manifests/test/fixtures/cert-manager';
+  const specOf = (kind: string, name: string): Obj => obj(find(dir, kind, name)['spec']);
+  const issuerOf = (certificate: Obj): Obj => {
+    const ref = obj(certificate['issuerRef']);
+    expect(ref).toMatchObject({ group: 'cert-manager.io', kind: 'Issuer' });
+    return specOf('Issuer', str(ref['name']));
+  };
+
+  it('issues the Secret the router mounts, for every name clients dial, from the private CA', () => {
+    const d = find(dir, 'Deployment', 'sandbox-router-deployment');
+    const podSpec = obj(obj(obj(d['spec'])['template'])['spec']);
+    const container = obj(containersOf(podSpec)[0]);
+    const cert = specOf('Certificate', 'sandbox-router-tls');
+    expect(cert['secretName']).toBe(secretBehind(podSpec, container, 'ROUTER_TLS_CERT_FILE'));
+    expect(arr(cert['dnsNames'])).toEqual(
+      expect.arrayContaining([
+        'sandbox-router-svc',
+        'sandbox-router-svc.sandbank-system',
+        'sandbox-router-svc.sandbank-system.svc',
+        'sandbox-router-svc.sandbank-system.svc.cluster.local',
+        'localhost',
+      ]),
+    );
+    expect(arr(cert['ipAddresses'])).toEqual(['127.0.0.1', '::1']);
+    expect(arr(cert['usages'])).toContain('server auth');
+    // renewed well before it expires, with a new key each time
+    expect(obj(cert['privateKey'])['rotationPolicy']).toBe('Always');
+    expect(cert['renewBefore']).toBeDefined();
+
+    // sandbox-router-tls <- Issuer sandbank-router-ca (the CA's Secret) <- Certificate sandbank-router-ca (isCA) <- self-signed
+    const caIssuer = issuerOf(cert);
+    const caSecret = str(obj(caIssuer['ca'])['secretName']);
+    const ca = specOf('Certificate', 'sandbank-router-ca');
+    expect(ca['secretName']).toBe(caSecret);
+    expect(ca['isCA']).toBe(true);
+    expect(issuerOf(ca)['selfSigned']).toEqual({});
   });
 });
