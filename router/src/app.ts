@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { OutputBudget } from './admission/output-budget.js';
 import { SandboxGateway } from './agent/gateway.js';
 import { AgentPool } from './agent/pool.js';
 import { preAuthLimited } from './auth/index.js';
@@ -96,6 +97,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     ),
     gateway,
     limiter: new StreamLimiter(limits.maxStreamsPerCaller),
+    outputBudget: new OutputBudget(limits.bufferedOutputBudgetBytes, metrics.bufferedOutput),
     log,
     metrics,
     tracker,

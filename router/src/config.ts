@@ -76,6 +76,13 @@ const EnvSchema = z.object({
   ROUTER_WS_MAX_LIFETIME_SECONDS: seconds(7 * 86400).default(86400),
   ROUTER_WS_MAX_MESSAGE_BYTES: int(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   ROUTER_MAX_STREAMS_PER_CALLER: int(1, 1_000_000).default(64),
+  /**
+   * Bytes of buffered exec output (POST …/exec, POST /execute, passthrough Run) all requests in
+   * flight may hold together; past it such requests get 429 output_budget_exhausted. 128 MiB:
+   * with the transient receive copies and the router's own ~150 MiB it stays inside a 512 Mi
+   * limit (GKE Autopilot); at least one request at the hard maximum must fit.
+   */
+  ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES: int(16 * 1024 * 1024, 2 ** 40).default(128 * 1024 * 1024),
   /** A WebSocket session must send its start frame within this (4408 idle_timeout). */
   ROUTER_WS_START_TIMEOUT_SECONDS: seconds(3600).default(30),
   /**
@@ -144,6 +151,8 @@ export interface Limits {
   readonly wsMaxMessageBytes: number;
   readonly maxStreamsPerCaller: number;
   readonly shutdownGraceMs: number;
+  /** Router-wide bytes of buffered exec output in flight (admission/output-budget.ts). */
+  readonly bufferedOutputBudgetBytes: number;
   readonly wsStartTimeoutMs: number;
   readonly maxConnections: number;
   readonly preAuthRatePerSecond: number;
@@ -159,6 +168,7 @@ export const DEFAULT_LIMITS: Limits = {
   wsMaxMessageBytes: 16 * 1024 * 1024,
   maxStreamsPerCaller: 64,
   shutdownGraceMs: 30_000,
+  bufferedOutputBudgetBytes: 128 * 1024 * 1024,
   wsStartTimeoutMs: 30_000,
   maxConnections: 4096,
   preAuthRatePerSecond: 10,
@@ -209,6 +219,7 @@ export function loadConfig(
       wsMaxMessageBytes: e.ROUTER_WS_MAX_MESSAGE_BYTES,
       maxStreamsPerCaller: e.ROUTER_MAX_STREAMS_PER_CALLER,
       shutdownGraceMs: Math.round(e.ROUTER_SHUTDOWN_GRACE_SECONDS * 1000),
+      bufferedOutputBudgetBytes: e.ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES,
       wsStartTimeoutMs: Math.round(e.ROUTER_WS_START_TIMEOUT_SECONDS * 1000),
       maxConnections: e.ROUTER_MAX_CONNECTIONS,
       preAuthRatePerSecond: e.ROUTER_PREAUTH_RATE_PER_SECOND,

@@ -1,4 +1,5 @@
 /** What every surface (HTTP, WebSocket, gRPC) shares: built once by buildRouterApp. */
+import type { OutputBudget } from './admission/output-budget.js';
 import type { SandboxGateway } from './agent/gateway.js';
 import type { Authenticator } from './auth/index.js';
 import type { AgentPorts, Limits } from './config.js';
@@ -12,6 +13,8 @@ export interface RouterContext {
   readonly auth: Authenticator;
   readonly gateway: SandboxGateway;
   readonly limiter: StreamLimiter;
+  /** Router-wide bytes of buffered exec output in flight. */
+  readonly outputBudget: OutputBudget;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
   readonly tracker: ActiveTracker;

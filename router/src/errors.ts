@@ -51,6 +51,11 @@ export const ErrorCodes = {
    * (the limit before authentication); retry after `Retry-After` seconds.
    */
   rate_limited: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
+  /**
+   * The router already holds its budget of buffered exec output (all callers together); retry
+   * after `Retry-After` seconds, ask for less output, or stream it (WebSocket exec, gRPC Exec).
+   */
+  output_budget_exhausted: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
   /** The caller went away or cancelled. */
   canceled: { http: 499, ws: 4499, grpc: GrpcStatus.CANCELLED, retryable: false },
   /** A bug in the router. The log has the cause. */

@@ -8,6 +8,27 @@ import { FileType, create, ProcessSpecSchema, timestampDate } from '@sandbank/pr
 
 const UINT32_MAX = 2 ** 32 - 1;
 
+/** Bytes of stdout, and separately stderr, a buffered exec keeps when the caller names no cap. */
+export const DEFAULT_BUFFERED_OUTPUT_BYTES = 1024 * 1024;
+
+/**
+ * The most a buffered exec (`POST …/exec`, legacy `POST /execute`, passthrough `Run`) may keep
+ * per stream. The router holds a buffered result whole until it is sent, so this bounds what one
+ * request can take of its memory; larger output streams (WebSocket exec, gRPC `Exec`).
+ */
+export const MAX_BUFFERED_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+/** The exit status and protobuf framing of a Run reply, and the JSON encoding window. */
+export const BUFFERED_RUN_OVERHEAD_BYTES = 256 * 1024;
+
+/**
+ * What a buffered exec with this cap holds of the router's buffered-output budget: both streams
+ * at the cap, plus the rest of the agent's reply and the response's encoding window.
+ */
+export function bufferedRunBytes(capPerStream: number): number {
+  return 2 * capPerStream + BUFFERED_RUN_OVERHEAD_BYTES;
+}
+
 export const ProcessRequest = z.strictObject({
   /** Program and arguments, run without a shell. Exactly one of command and shell. */
   command: z.array(z.string()).min(1).optional(),
@@ -29,7 +50,9 @@ export const ExecRequestBody = ProcessRequest.extend({
     .number()
     .int()
     .positive()
-    .max(16 * 1024 * 1024)
+    .max(MAX_BUFFERED_OUTPUT_BYTES, {
+      message: `at most ${MAX_BUFFERED_OUTPUT_BYTES} bytes per stream are buffered; stream larger output over the WebSocket exec`,
+    })
     .optional(),
 }).refine((b) => (b.command === undefined) !== (b.shell === undefined), {
   message: 'exactly one of command and shell is required',

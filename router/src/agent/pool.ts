@@ -8,6 +8,15 @@ import { connectivityState, credentials } from '@grpc/grpc-js';
 import type { ClientOptions } from '@grpc/grpc-js';
 import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import type { AgentClient, AgentPromiseClient } from '@sandbank/proto';
+import { MAX_BUFFERED_OUTPUT_BYTES } from '../exec-spec.js';
+
+/**
+ * The largest agent message the router takes: a Run reply at the hard maximum of buffered output
+ * (two streams) and 1 MiB for the rest. The agent is inside the sandbox; without this bound one
+ * reply it chose to make huge would be allocated whole. Streams (Exec, ReadFile) come in chunks
+ * far below it; a ListDir larger than it fails RESOURCE_EXHAUSTED.
+ */
+export const MAX_AGENT_MESSAGE_BYTES = 2 * MAX_BUFFERED_OUTPUT_BYTES + 1024 * 1024;
 
 export interface AgentPoolOptions {
   readonly grpcPort: number;
@@ -16,7 +25,7 @@ export interface AgentPoolOptions {
    * its connection, short enough that churned sandboxes do not pile up sockets.
    */
   readonly idleMs?: number;
-  /** Largest agent message accepted: a Run result carries up to 2 × its output cap. */
+  /** Largest agent message accepted; default MAX_AGENT_MESSAGE_BYTES. */
   readonly maxReceiveBytes?: number;
   readonly channelOptions?: ClientOptions;
 }
@@ -49,7 +58,7 @@ export class AgentPool {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 0,
-      'grpc.max_receive_message_length': opts.maxReceiveBytes ?? 64 * 1024 * 1024,
+      'grpc.max_receive_message_length': opts.maxReceiveBytes ?? MAX_AGENT_MESSAGE_BYTES,
       'grpc.max_send_message_length': 16 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2_000,

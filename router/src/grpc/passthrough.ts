@@ -43,6 +43,7 @@ import type { ConnectionCap } from '../connections.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
+import { relayUnary } from './buffered-relay.js';
 import { LegacyHeaders } from '../http/validate.js';
 import type { SandboxRef } from '../resolve/index.js';
 
@@ -244,7 +245,14 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
     switch (method.kind) {
       case 'unary':
         return (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
-          relayed(call, (agent, options) => unaryCall(agent, method, call.request, options), callback);
+          relayed(
+            call,
+            (agent, options) =>
+              relayUnary(ctx.outputBudget, method.path, call.request, () =>
+                unaryCall(agent, method, call.request, options),
+              ),
+            callback,
+          );
       case 'server_streaming':
         return (call: ServerWritableStream<Buffer, Buffer>) =>
           relayed(

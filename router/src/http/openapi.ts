@@ -3,6 +3,7 @@
  * in as router/openapi.json (a unit test keeps the two equal).
  */
 import { ERROR_CODE_NAMES, ErrorCodes } from '../errors.js';
+import { DEFAULT_BUFFERED_OUTPUT_BYTES, MAX_BUFFERED_OUTPUT_BYTES } from '../exec-spec.js';
 
 const sandboxParams = [
   {
@@ -136,7 +137,14 @@ export const openApiDocument = {
           stdin: { type: 'string' },
           stdinEncoding: { enum: ['utf8', 'base64'], default: 'utf8' },
           outputEncoding: { enum: ['utf8', 'base64'], default: 'utf8' },
-          maxOutputBytes: { type: 'integer', minimum: 1, maximum: 16777216 },
+          maxOutputBytes: {
+            type: 'integer',
+            minimum: 1,
+            maximum: MAX_BUFFERED_OUTPUT_BYTES,
+            default: DEFAULT_BUFFERED_OUTPUT_BYTES,
+            description:
+              'Bytes of stdout, and separately stderr, kept (the rest is dropped and flagged). Larger output: the WebSocket exec. Buffered output of all requests shares a router-wide budget: 429 output_budget_exhausted when it is spent.',
+          },
         },
         description: 'Exactly one of command and shell.',
       },

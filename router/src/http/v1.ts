@@ -11,8 +11,16 @@ import type { Connection } from '../admission/admission.js';
 import { writeFileRequests } from '../agent/write-file.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
-import { ExecRequestBody, exitJson, fileInfoJson, processSpec } from '../exec-spec.js';
+import { runBuffered } from '../agent/buffered-run.js';
+import {
+  DEFAULT_BUFFERED_OUTPUT_BYTES,
+  ExecRequestBody,
+  exitJson,
+  fileInfoJson,
+  processSpec,
+} from '../exec-spec.js';
 import { drainOrClose } from './drain.js';
+import { sendJsonPieces } from './json-stream.js';
 import { sandboxRoute } from './pipeline.js';
 import type { Scope } from './pipeline.js';
 import { pathAfter, readJson, v1Target } from './validate.js';
@@ -73,21 +81,25 @@ export function v1Routes(ctx: RouterContext): Router {
     route('exec', async (req, res, { agent, options }, scope) => {
       const body = await readJson(req, ctx.limits.maxJsonBytes, ExecRequestBody, scope.signal);
       const stdin = body.stdin === undefined ? new Uint8Array() : Buffer.from(body.stdin, body.stdinEncoding);
-      const result = await agent.run(
-        {
-          process: processSpec(body),
-          stdin,
-          ...(body.maxOutputBytes === undefined ? {} : { maxOutputBytes: BigInt(body.maxOutputBytes) }),
-        },
-        options,
+      const result = await runBuffered(
+        ctx.outputBudget,
+        { agent, options },
+        { process: processSpec(body), stdin },
+        body.maxOutputBytes ?? DEFAULT_BUFFERED_OUTPUT_BYTES,
       );
-      const enc = body.outputEncoding;
-      res.json({
-        ...exitJson(result.exit),
-        stdout: Buffer.from(result.stdout).toString(enc),
-        stderr: Buffer.from(result.stderr).toString(enc),
-        encoding: enc,
-      });
+      try {
+        const encoding = body.outputEncoding;
+        const head = JSON.stringify(exitJson(result.exit)).slice(0, -1);
+        await sendJsonPieces(res, 200, 'application/json; charset=utf-8', [
+          `${head},"stdout":`,
+          { bytes: result.stdout, encoding },
+          ',"stderr":',
+          { bytes: result.stderr, encoding },
+          `,"encoding":${JSON.stringify(encoding)}}`,
+        ]);
+      } finally {
+        result.release();
+      }
     }),
   );
 

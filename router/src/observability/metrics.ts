@@ -20,6 +20,7 @@ export interface RouterMetrics {
   readonly inflight: Gauge<'surface'>;
   readonly upstreamErrors: Counter<'code'>;
   readonly upstreamRejected: Counter<'reason'>;
+  readonly bufferedOutput: Gauge;
   readonly authDecisions: Counter<'mode' | 'decision'>;
   readonly wsSessions: Gauge;
   readonly bytes: Counter<'direction'>;
@@ -60,6 +61,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
       name: 'sandbank_router_upstream_rejected_total',
       help: 'Pod HTTP responses refused (502) or cut by the port proxy, by reason (bad_status, bad_header, malformed, closed).',
       labelNames: ['reason'],
+      registers,
+    }),
+    bufferedOutput: new Gauge({
+      name: 'sandbank_router_buffered_output_bytes',
+      help: 'Bytes of buffered exec output reserved by requests in flight (the budget is ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES).',
       registers,
     }),
     authDecisions: new Counter({

@@ -22,9 +22,16 @@ LEGACY_AGENT_PORT = 8888
 #: Extra seconds the HTTP request may take beyond the command's own timeout (router + network).
 REQUEST_TIMEOUT_MARGIN_S = 10.0
 #: Router error codes after which the request provably never reached the sandbox's agent
-#: (``rate_limited`` is answered before authentication).
+#: (``rate_limited`` is answered before authentication, ``output_budget_exhausted`` before the run).
 RETRY_SAFE_CODES = frozenset(
-    {"sandbox_not_ready", "too_many_streams", "rate_limited", "upstream_unavailable", "shutting_down"}
+    {
+        "sandbox_not_ready",
+        "too_many_streams",
+        "rate_limited",
+        "output_budget_exhausted",
+        "upstream_unavailable",
+        "shutting_down",
+    }
 )
 
 Command = str | Sequence[str]

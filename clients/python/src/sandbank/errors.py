@@ -33,6 +33,7 @@ __all__ = [
     "PayloadTooLarge",
     "TooManyStreams",
     "RateLimited",
+    "OutputBudgetExhausted",
     "Canceled",
     "Internal",
     "Unimplemented",
@@ -184,6 +185,14 @@ class RateLimited(RouterError):
     retryable = True
 
 
+class OutputBudgetExhausted(RouterError):
+    """The router already holds its budget of buffered exec output (all callers together), so it
+    ran nothing; ``Retry-After`` says when to try again. Streaming the output avoids the budget."""
+
+    code = "output_budget_exhausted"
+    retryable = True
+
+
 class Canceled(RouterError):
     code = "canceled"
 
@@ -286,6 +295,7 @@ _BY_CODE: dict[str, type[RouterError]] = {
         PayloadTooLarge,
         TooManyStreams,
         RateLimited,
+        OutputBudgetExhausted,
         Canceled,
         Internal,
         Unimplemented,

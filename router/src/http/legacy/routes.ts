@@ -49,6 +49,7 @@ export function legacyRoutes(ctx: RouterContext): Router {
             options,
             maxJsonBytes: ctx.limits.maxJsonBytes,
             maxBodyBytes: ctx.limits.maxBodyBytes,
+            outputBudget: ctx.outputBudget,
           });
           return;
         }

@@ -7,12 +7,16 @@ import { constants as osConstants } from 'node:os';
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
 import { FileType, isServiceError } from '@sandbank/proto';
-import type { FileInfo, ListDirResponse, RunResponse } from '@sandbank/proto';
+import type { FileInfo, ListDirResponse } from '@sandbank/proto';
 import { z } from 'zod';
 import type { Connection } from '../../admission/admission.js';
+import type { OutputBudget } from '../../admission/output-budget.js';
+import { runBuffered } from '../../agent/buffered-run.js';
+import type { BufferedOutput } from '../../agent/buffered-run.js';
 import { fromAgentError } from '../../agent/status.js';
 import { writeFileRequests } from '../../agent/write-file.js';
 import { RouterError } from '../../errors.js';
+import { DEFAULT_BUFFERED_OUTPUT_BYTES } from '../../exec-spec.js';
 import { readJson } from '../validate.js';
 import {
   PyFloat,
@@ -21,11 +25,10 @@ import {
   pyListRepr,
   pyQuote,
   pyStrRepr,
-  pyText,
   shlexSplit,
   statSeconds,
 } from './python.js';
-import { sendPyJson, sendPyMessage } from './respond.js';
+import { sendPyJson, sendPyJsonStream, sendPyMessage } from './respond.js';
 import { drainOrClose } from '../drain.js';
 
 export interface LegacyCall {
@@ -33,10 +36,16 @@ export interface LegacyCall {
   readonly options: Connection['options'];
   readonly maxJsonBytes: number;
   readonly maxBodyBytes: number;
+  /** What POST /execute's buffered output draws on. */
+  readonly outputBudget: OutputBudget;
 }
 
-/** Output kept per stream for POST /execute (the python-runtime keeps all; the agent caps). */
-const EXECUTE_MAX_OUTPUT_BYTES = 16n * 1024n * 1024n;
+/**
+ * Output kept per stream for POST /execute: the python-runtime keeps all, but a router holds
+ * every tenant's output, so the default cap of a buffered exec applies, as it does on the agent's
+ * own REST /execute (and the answers stay byte-identical to it).
+ */
+const EXECUTE_MAX_OUTPUT_BYTES = DEFAULT_BUFFERED_OUTPUT_BYTES;
 
 const ExecuteBody = z.looseObject({ command: z.string() });
 
@@ -56,7 +65,7 @@ function pythonMessage(error: RouterError, program: string): string {
 const LEGACY_TIMEOUT_SECONDS = 300;
 
 /** Python's `returncode`: negative signal number for a process killed by a signal. */
-function returnCode(exit: RunResponse['exit']): number {
+function returnCode(exit: BufferedOutput['exit']): number {
   if (!exit) return 1;
   if (exit.signal !== '') {
     const n = (osConstants.signals as Record<string, number | undefined>)[exit.signal];
@@ -87,14 +96,13 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
     failed('list index out of range');
     return;
   }
-  let result: RunResponse;
+  let result: BufferedOutput;
   try {
-    result = await c.agent.run(
-      {
-        process: { command: { case: 'argv', value: { args: argv } } },
-        maxOutputBytes: EXECUTE_MAX_OUTPUT_BYTES,
-      },
-      c.options,
+    result = await runBuffered(
+      c.outputBudget,
+      c,
+      { process: { command: { case: 'argv', value: { args: argv } } } },
+      EXECUTE_MAX_OUTPUT_BYTES,
     );
   } catch (thrown) {
     // The router's own failures (deadline, cancel, dial) stay errors; the agent's are a result.
@@ -103,15 +111,21 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
     failed(pythonMessage(error, program));
     return;
   }
-  if (result.exit?.timedOut) {
-    failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloat(LEGACY_TIMEOUT_SECONDS)} seconds`);
-    return;
+  try {
+    if (result.exit?.timedOut) {
+      failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloat(LEGACY_TIMEOUT_SECONDS)} seconds`);
+      return;
+    }
+    await sendPyJsonStream(res, 200, [
+      '{"stdout":',
+      { bytes: result.stdout, encoding: 'utf8', universalNewlines: true },
+      ',"stderr":',
+      { bytes: result.stderr, encoding: 'utf8', universalNewlines: true },
+      `,"exit_code":${returnCode(result.exit)}}`,
+    ]);
+  } finally {
+    result.release();
   }
-  sendPyJson(res, 200, {
-    stdout: pyText(result.stdout),
-    stderr: pyText(result.stderr),
-    exit_code: returnCode(result.exit),
-  });
 }
 
 const RETHROWN: ReadonlySet<string> = new Set(['deadline_exceeded', 'canceled', 'upstream_unavailable']);
