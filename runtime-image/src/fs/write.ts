@@ -8,12 +8,13 @@
  * seconds for a promise nobody can use.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { link, open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AgentError, errnoOf } from '../errors.js';
-import { DEFAULT_DIR_MODE, fail, metaOf } from './files.js';
+import { AgentError } from '../errors.js';
+import { CREATE_NEW, entryPath } from './at.js';
+import { DEFAULT_DIR_MODE, metaOf } from './files.js';
 import type { FileMeta } from './files.js';
 import type { PathStyle, Workspace } from './workspace.js';
 
@@ -23,7 +24,7 @@ export const DEFAULT_FILE_MODE = 0o644;
 export interface WriteOptions {
   /** Permission bits, at most 0o777 (exact: the umask does not apply). Default 0o644. */
   readonly mode?: number | undefined;
-  /** Create missing parent directories (0o755). Default true. */
+  /** Create missing parent directories (0o755, exact). Default true. */
   readonly createParents?: boolean | undefined;
   /** Fail with `already_exists` instead of replacing an existing file. */
   readonly exclusive?: boolean | undefined;
@@ -47,55 +48,59 @@ export async function writeFileAtomic(
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new AgentError('invalid_argument', `mode ${mode.toString(8)} is out of range (at most 0777)`);
   }
-  const target = await ws.resolve(input, options.style === undefined ? {} : { style: options.style });
-  if (target.abs === ws.root) throw new AgentError('failed_precondition', `'${target.rel}' is a directory`);
-  if (target.exists) {
-    const st = await stat(target.abs).catch(fail(target.rel));
-    if (options.exclusive) throw new AgentError('already_exists', `'${target.rel}' already exists`);
-    if (st.isDirectory()) throw new AgentError('failed_precondition', `'${target.rel}' is a directory`);
-  }
-  const dir = posix.dirname(target.abs);
-  if (options.createParents ?? true) {
-    await mkdir(dir, { recursive: true, mode: DEFAULT_DIR_MODE }).catch(fail(ws.relativeOf(dir)));
-  } else {
-    const parent = await stat(dir).catch((error: unknown) => {
-      if (errnoOf(error) === 'ENOENT') {
-        throw new AgentError(
-          'not_found',
-          `parent of '${target.rel}' does not exist; set create_parents to create it`,
-        );
+  const walk = {
+    style: options.style,
+    createParentsMode: (options.createParents ?? true) ? DEFAULT_DIR_MODE : undefined,
+    parentsOption: 'create_parents',
+  };
+  return ws.use(input, walk, async (entry) => {
+    if (entry.name === '') throw new AgentError('failed_precondition', `'${entry.rel}' is a directory`);
+    if (entry.stat) {
+      if (options.exclusive) throw new AgentError('already_exists', `'${entry.rel}' already exists`);
+      if (entry.stat.isDirectory())
+        throw new AgentError('failed_precondition', `'${entry.rel}' is a directory`);
+    }
+    // Beside the target, in the directory the walk holds open; O_EXCL: never an existing entry.
+    const tempName = `.${entry.name.slice(0, 200)}.${randomBytes(6).toString('hex')}.sandbank-tmp`;
+    const temp = entryPath(entry.dirFd, tempName);
+    const handle = await open(temp, CREATE_NEW, mode);
+    let committed = false;
+    try {
+      await handle.chmod(mode);
+      await pipeline(content, sinkOf(handle), options.signal ? { signal: options.signal } : {});
+      options.signal?.throwIfAborted();
+      // rename and link act on the names in that directory; neither follows a link there.
+      if (options.exclusive) {
+        // link() fails if the target appeared meanwhile, where rename() would replace it.
+        await link(temp, entry.path);
+        await unlink(temp);
+      } else {
+        await rename(temp, entry.path);
       }
-      throw AgentError.from(error, ws.relativeOf(dir));
-    });
-    if (!parent.isDirectory())
-      throw new AgentError('failed_precondition', `parent of '${target.rel}' is not a directory`);
-  }
-
-  const temp = posix.join(
-    dir,
-    `.${posix.basename(target.abs).slice(0, 200)}.${randomBytes(6).toString('hex')}.sandbank-tmp`,
-  );
-  const handle = await open(temp, 'wx', mode).catch(fail(target.rel));
-  let committed = false;
-  try {
-    await handle.chmod(mode);
-    const sink = createWriteStream('', { fd: handle });
-    await pipeline(content, sink, options.signal ? { signal: options.signal } : {});
-    if (options.exclusive) {
-      // link() fails if the target appeared meanwhile, where rename() would replace it.
-      await link(temp, target.abs);
-      await unlink(temp);
-    } else {
-      await rename(temp, target.abs);
-    }
-    committed = true;
-    return metaOf(target.rel, await stat(target.abs, { bigint: true }));
-  } catch (error) {
-    throw AgentError.from(error, target.rel);
-  } finally {
-    if (!committed) {
+      committed = true;
+      return metaOf(entry.rel, await handle.stat({ bigint: true }));
+    } finally {
       await handle.close().catch(() => undefined);
-      await unlink(temp).catch(() => undefined);
+      if (!committed) await unlink(temp).catch(() => undefined);
     }
+  });
+}
+
+/**
+ * A stream writing to `handle` that leaves it open (an fs.WriteStream on a FileHandle holds it
+ * until the stream closes it), so the file can still be described after the rename.
+ */
+function sinkOf(handle: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writeAll(handle, chunk).then(() => callback(), callback);
+    },
+  });
+}
+
+async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  for (let offset = 0; offset < data.length;) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    offset += bytesWritten;
   }
 }

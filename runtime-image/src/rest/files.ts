@@ -14,29 +14,19 @@ import type { AgentDeps } from '../deps.js';
 import { AgentError } from '../errors.js';
 import { listDir, openForRead, statPath } from '../fs/files.js';
 import type { FileMeta } from '../fs/files.js';
-import type { ResolvedPath } from '../fs/workspace.js';
 import { writeFileAtomic } from '../fs/write.js';
 import { pyFloat, pyQuote, pyStatSeconds } from '@sandbank/proto';
 import { RawJson, sendJson, sendMessage, sendValidationError } from './respond.js';
 
 const STREAM_CHUNK_BYTES = 64 * 1024;
 
-/** Confines `path` the legacy way; undefined (after answering 403) if it may not be used. */
-async function confine(
-  deps: AgentDeps,
-  res: ServerResponse,
-  path: string,
-): Promise<ResolvedPath | undefined> {
-  try {
-    return await deps.workspace.resolve(path, { style: 'legacy' });
-  } catch (error) {
-    const code = AgentError.from(error).code;
-    if (code === 'permission_denied' || code === 'invalid_argument') {
-      sendMessage(res, 403, 'Access denied');
-      return undefined;
-    }
-    throw error;
-  }
+/**
+ * Whether a failure is a refusal of the path itself (outside the workspace, or not a path at all),
+ * which upstream answers `403 {"message":"Access denied"}`.
+ */
+function accessDenied(error: unknown): boolean {
+  const code = AgentError.from(error).code;
+  return code === 'permission_denied' || code === 'invalid_argument';
 }
 
 export async function handleUpload(
@@ -112,19 +102,11 @@ async function saveUpload(
   stream: NodeJS.ReadableStream & AsyncIterable<Buffer>,
 ): Promise<() => void> {
   try {
-    await deps.workspace.resolve(filename, { style: 'legacy' });
-  } catch (error) {
-    stream.resume(); // let the parser finish the body
-    const code = AgentError.from(error).code;
-    if (code === 'permission_denied' || code === 'invalid_argument')
-      return () => sendMessage(res, 403, 'Access denied');
-    return () => sendMessage(res, 500, `File upload failed: ${AgentError.from(error, filename).message}`);
-  }
-  try {
     await writeFileAtomic(deps.workspace, filename, stream, { style: 'legacy' });
     return () => sendMessage(res, 200, `File '${filename}' uploaded successfully.`);
   } catch (error) {
-    stream.resume();
+    stream.resume(); // let the parser finish the body
+    if (accessDenied(error)) return () => sendMessage(res, 403, 'Access denied');
     const agentError = AgentError.from(error, filename);
     if (agentError.code === 'internal') deps.logger.error({ err: error }, 'upload failed');
     return () => sendMessage(res, 500, `File upload failed: ${agentError.message}`);
@@ -132,12 +114,15 @@ async function saveUpload(
 }
 
 export async function handleDownload(deps: AgentDeps, res: ServerResponse, path: string): Promise<void> {
-  const target = await confine(deps, res, path);
-  if (!target) return;
   let opened;
   try {
     opened = await openForRead(deps.workspace, path, { chunkSize: STREAM_CHUNK_BYTES, style: 'legacy' });
   } catch (error) {
+    if (accessDenied(error)) {
+      sendMessage(res, 403, 'Access denied');
+      return;
+    }
+    // A FIFO, socket or device is failed_precondition: not a file upstream could serve either.
     const code = AgentError.from(error).code;
     if (code === 'not_found' || code === 'failed_precondition') {
       sendMessage(res, 404, 'File not found');
@@ -164,12 +149,14 @@ export async function handleDownload(deps: AgentDeps, res: ServerResponse, path:
 }
 
 export async function handleList(deps: AgentDeps, res: ServerResponse, path: string): Promise<void> {
-  const target = await confine(deps, res, path);
-  if (!target) return;
   let entries: FileMeta[];
   try {
     entries = await listDir(deps.workspace, path, { followLinks: true, style: 'legacy' });
   } catch (error) {
+    if (accessDenied(error)) {
+      sendMessage(res, 403, 'Access denied');
+      return;
+    }
     const code = AgentError.from(error).code;
     if (code === 'not_found' || code === 'failed_precondition') {
       sendMessage(res, 404, 'Path is not a directory');
@@ -191,13 +178,15 @@ export async function handleList(deps: AgentDeps, res: ServerResponse, path: str
 }
 
 export async function handleExists(deps: AgentDeps, res: ServerResponse, path: string): Promise<void> {
-  const target = await confine(deps, res, path);
-  if (!target) return;
   let exists = true;
   try {
     await statPath(deps.workspace, path, 'legacy');
-  } catch {
-    exists = false; // os.path.exists: any error (missing, dangling link, not a directory) is False
+  } catch (error) {
+    if (accessDenied(error)) {
+      sendMessage(res, 403, 'Access denied');
+      return;
+    }
+    exists = false; // os.path.exists: any other error (missing, dangling link, not a directory) is False
   }
   sendJson(res, 200, { path, exists });
 }

@@ -91,7 +91,14 @@ export function fileHandlers(deps: AgentDeps): FileServiceHandlers {
         async function* content(): AsyncGenerator<Uint8Array> {
           for (;;) {
             const next = await frames.next();
-            if (next.done) return;
+            if (next.done) {
+              // A cancelled call also ends the request stream (HTTP/2 ends the stream it resets),
+              // and grpc-js reports the cancel a few ticks later: let it, so a cancelled upload's
+              // partial content is never committed as if the client had finished.
+              await new Promise((resolve) => setImmediate(resolve));
+              if (call.cancelled) throw new AgentError('cancelled', 'the call was cancelled');
+              return;
+            }
             const frame = next.value.frame;
             if (frame.case !== 'data')
               throw new AgentError('invalid_argument', 'after the header, only data frames');

@@ -131,12 +131,19 @@ describe('path confinement', () => {
     expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside secret');
   });
 
-  it('follows links that stay inside, /proc/self/root ones included', async () => {
+  it('follows links that stay inside, relative or naming the workspace', async () => {
+    await symlink(join(agent.dir, 'real-dir', 'inner.txt'), join(agent.dir, 'abs-inside'));
+    expect(await readText('abs-inside')).toBe('inner');
     expect(await readText('file-link')).toBe('inner');
     expect(await readText('dir-link/inner.txt')).toBe('inner');
-    expect(await readText('proc-root-inside')).toBe('data');
     expect(await readText(join(agent.dir, 'real-dir', 'inner.txt'))).toBe('inner');
     expect(await readText('real-dir/../data.txt')).toBe('data');
+  });
+
+  it('never lets the kernel interpret a link: one through /proc/self/root is refused, even back inside', async () => {
+    const error = await failure(read('proc-root-inside'));
+    expect(error.code).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toMatch(/resolves outside the workspace/);
   });
 
   it.each(escapes.filter(linkItself))(
