@@ -29,7 +29,7 @@ const benchmark: Benchmark = {
   async run(ctx) {
     const { log } = ctx;
     const cluster = localCluster(ctx);
-    const router = await routerEndpoint(cluster.kc);
+    const router = await routerEndpoint(cluster);
     const python = (
       await run('bash', [join(repoRoot, 'clients', 'python', 'scripts', 'venv.sh')], { onStderrLine: log })
     ).stdout.trim();
@@ -48,6 +48,7 @@ const benchmark: Benchmark = {
           KUBECONFIG: cluster.kubeconfigPath,
           KUBECTL: clusterBinary('kubectl'),
           SANDBANK_ROUTER_TOKEN: router.token,
+          SANDBANK_CA_FILE: router.caFile,
         },
         onStderrLine: log,
       },

@@ -1,13 +1,13 @@
 /**
  * Exec round trip of `true` through the router on the local one-node cluster, on one claimed
  * warm sandbox (gVisor pod): the Sandbank API (`POST /v1/…/exec`) and the legacy contract
- * (`POST /execute`), interleaved, over one kept-alive connection each (as the Python client's
- * session does), first to the router Service's ClusterIP (what code in the cluster, or the
+ * (`POST /execute`), interleaved, over one kept-alive HTTPS connection each (as the Python
+ * client's session does; the router serves only TLS, so the handshake is paid once, in the warm-up), first to the router Service's ClusterIP (what code in the cluster, or the
  * client's direct mode, uses), then through `kubectl port-forward svc/sandbox-router-svc` (what
  * the client's dev mode uses). The agent runs each `true` as a new process inside gVisor.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent, request } from 'node:https';
 import { ClaimTracker, createClaim } from '@sandbank/testing';
 import { portForward } from '../../e2e/src/cluster/kubectl.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
@@ -57,10 +57,10 @@ interface Measured {
 }
 
 /** Times `CALLS` of each call after `WARMUP` untimed ones, alternating between the two. */
-async function measure(base: string, token: string, claim: string): Promise<Measured> {
+async function measure(base: string, token: string, claim: string, ca: Buffer): Promise<Measured> {
   const auth = { authorization: `Bearer ${token}` };
-  const v1Agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const legacyAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const v1Agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+  const legacyAgent = new Agent({ keepAlive: true, maxSockets: 1, ca });
   const v1 = async () => {
     const r = JSON.parse(
       await post(
@@ -105,8 +105,9 @@ const benchmark: Benchmark = {
   needs: 'local-cluster',
   async run(ctx) {
     const { log } = ctx;
-    const { kc, kubeconfigPath } = localCluster(ctx);
-    const router = await routerEndpoint(kc);
+    const cluster = localCluster(ctx);
+    const { kc, kubeconfigPath } = cluster;
+    const router = await routerEndpoint(cluster);
     const claim = `bench-exec-${randomBytes(3).toString('hex')}`;
     const tracker = new ClaimTracker(kc, NS);
     const loadBefore = load1();
@@ -116,12 +117,13 @@ const benchmark: Benchmark = {
       await createClaim(kc, NS, claim, TEMPLATE);
       await tracker.waitReady(claim, 60_000);
       log(`claimed ${claim}; ${CALLS} calls each via ClusterIP`);
-      const direct = await measure(router.url, router.token, claim);
+      const direct = await measure(router.url, router.token, claim, router.ca);
       const forward = await portForward(kubeconfigPath, SYSTEM_NS, 'svc/sandbox-router-svc', 8080);
       let viaForward: Measured;
       try {
         log(`${CALLS} calls each via kubectl port-forward`);
-        viaForward = await measure(`http://127.0.0.1:${forward.localPort}`, router.token, claim);
+        // the router's certificate names 127.0.0.1 for port-forward clients
+        viaForward = await measure(`https://127.0.0.1:${forward.localPort}`, router.token, claim, router.ca);
       } finally {
         forward.close();
       }
@@ -131,7 +133,7 @@ const benchmark: Benchmark = {
         route,
         call,
         command: 'true (argv)',
-        connection: 'HTTP/1.1 keep-alive, one at a time',
+        connection: 'HTTPS (HTTP/1.1 over TLS) keep-alive, one at a time',
       });
       const cip = 'router Service ClusterIP (kube-proxy)';
       const pf = 'kubectl port-forward svc/sandbox-router-svc';

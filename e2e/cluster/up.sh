@@ -3,15 +3,19 @@
 #   1. builds the three images (build-sandbank-images.sh; cached by content hash)
 #   2. starts the cluster (cluster-up.sh; a running one is reused)
 #   3. loads the images into its containerd (those not loaded into this cluster yet)
-#   4. deploys manifests/overlays/local and waits for the controller and router rollouts
+#   4. deploys manifests/overlays/local, gives the router its TLS certificate (a CA of this cluster's
+#      own, made once per state dir: <state-dir>/router-tls, Secret sandbox-router-tls) and waits for
+#      the controller and router rollouts
 #   5. applies manifests/overlays/local/examples (the python-runtime template + pool of 2 with the
 #      local runtime image) into namespace default and waits for 2 ready members
-#   6. runs examples/quickstart.py with the Python client in a venv under $SANDBANK_CACHE
+#   6. runs examples/quickstart.py with the Python client in a venv under $SANDBANK_CACHE, trusting
+#      that CA ($SANDBANK_CA_FILE)
 # then prints how to use the cluster. Needs root and the builds of make cluster-build/node-build.
 # Usage: up.sh <state-dir> [--no-quickstart]
 # Stdout: "started" or "already-up" (the cluster's state before; progress goes to stderr).
 . "$(dirname "$0")/lib/common.sh"
 . "$CLUSTER_DIR/lib/node.sh"
+. "$CLUSTER_DIR/lib/router-tls.sh"
 
 [ $# -ge 1 ] || die "usage: $0 <state-dir> [--no-quickstart]"
 mkdir -p "$1"
@@ -68,6 +72,21 @@ kc apply --server-side --force-conflicts --field-manager=sandbank-up -k "$REPO/m
 kc wait --for=condition=Established --timeout=60s \
   crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
   crd/sandboxtemplates.extensions.agents.x-k8s.io crd/sandboxwarmpools.extensions.agents.x-k8s.io >&2
+# The router serves only TLS (its pods wait for this Secret). The certificate names the Service's
+# DNS names, its ClusterIP (the e2e suite dials it from this machine) and loopback (kubectl
+# port-forward); the CA is this cluster's own and goes with the state dir on `make down`.
+ROUTER_TLS=$STATE/router-tls
+router_ip=$(kc -n sandbank-system get service sandbox-router-svc -o jsonpath='{.spec.clusterIP}')
+[ -n "$router_ip" ] || die "Service sandbank-system/sandbox-router-svc has no ClusterIP"
+tls_outcome=$(router_tls_ensure "$ROUTER_TLS" "$router_ip")
+log "router certificate: $tls_outcome (CA: $ROUTER_TLS/ca.crt)"
+kc -n sandbank-system create secret generic sandbox-router-tls --type=kubernetes.io/tls \
+  --from-file=tls.crt="$ROUTER_TLS/tls.crt" --from-file=tls.key="$ROUTER_TLS/tls.key" \
+  --from-file=ca.crt="$ROUTER_TLS/ca.crt" --dry-run=client -o yaml |
+  kc apply --server-side --force-conflicts --field-manager=sandbank-up -f - >&2
+# a new certificate reaches a running router within a minute or two (it re-reads the Secret's
+# files); restarting it makes that immediate
+if [ "$tls_outcome" = created ] && [[ " ${changed[*]} " != *" router "* ]]; then changed+=(router); fi
 # Same tag, new content: running pods keep the old image until they are replaced.
 for name in "${changed[@]}"; do
   case $name in
@@ -105,7 +124,7 @@ if [ "$QUICKSTART" = 1 ]; then
   step "quickstart (examples/quickstart.py, the Python client in a venv under $SANDBANK_CACHE)"
   python=$(bash "$REPO/clients/python/scripts/venv.sh") || die "the Python client could not be installed"
   # the client's dev mode runs `kubectl port-forward`: the cluster's own kubectl, on PATH
-  KUBECONFIG=$STATE/kubeconfig PATH=$KUBECTL_DIR:$PATH \
+  KUBECONFIG=$STATE/kubeconfig PATH=$KUBECTL_DIR:$PATH SANDBANK_CA_FILE=$ROUTER_TLS/ca.crt \
     "$python" "$REPO/examples/quickstart.py" --namespace "$POOL_NS" --template "$POOL" >&2 ||
     die "the quickstart failed"
   done_step
@@ -119,6 +138,7 @@ sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
 
   export KUBECONFIG=$STATE/kubeconfig
   export PATH=$KUBECTL_DIR:\$PATH
+  export SANDBANK_CA_FILE=$ROUTER_TLS/ca.crt   # the router's CA (it serves only TLS)
   kubectl get sandboxwarmpools,sandboxclaims,sandboxes -n $POOL_NS
   kubectl apply -n $POOL_NS -f examples/claim.yaml     # a claim alone binds a warm sandbox
 

@@ -3,7 +3,9 @@
  * bench-cluster`): the python-runtime pool `make up` installs in `default`, the router's address
  * and token, and waiting until the node is quiet between rounds.
  */
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { type KubeConfig, loadKubeConfig } from '@sandbank/kube';
 import { EXT, type Obj, eventually, listPods } from '@sandbank/testing';
@@ -25,18 +27,27 @@ export function localCluster({ localCluster: given }: BenchContext): LocalCluste
 }
 
 export interface RouterEndpoint {
-  /** http://<ClusterIP of sandbox-router-svc>:8080: the host reaches ClusterIPs through kube-proxy's OUTPUT rules. */
+  /** https://<ClusterIP of sandbox-router-svc>:8080: the host reaches ClusterIPs through kube-proxy's OUTPUT rules. */
   readonly url: string;
   readonly token: string;
+  /** The CA of the router's certificate, which `make up` made for this cluster (in its state dir). */
+  readonly caFile: string;
+  readonly ca: Buffer;
 }
 
-export async function routerEndpoint(kc: KubeConfig): Promise<RouterEndpoint> {
+export async function routerEndpoint({ kc, stateDir }: LocalCluster): Promise<RouterEndpoint> {
   const core = kc.makeApiClient(CoreV1Api);
   const svc = await core.readNamespacedService({ name: 'sandbox-router-svc', namespace: SYSTEM_NS });
   const secret = await core.readNamespacedSecret({ name: 'sandbox-router-auth', namespace: SYSTEM_NS });
   const token = secret.data?.['token'];
   if (!svc.spec?.clusterIP || !token) throw new Error('no router Service ClusterIP or token Secret');
-  return { url: `http://${svc.spec.clusterIP}:8080`, token: Buffer.from(token, 'base64').toString('utf8') };
+  const caFile = join(stateDir, 'router-tls', 'ca.crt');
+  return {
+    url: `https://${svc.spec.clusterIP}:8080`,
+    token: Buffer.from(token, 'base64').toString('utf8'),
+    caFile,
+    ca: readFileSync(caFile),
+  };
 }
 
 /**

@@ -100,10 +100,11 @@ test('a 100 MB file round trip keeps every byte (PUT/GET files/{path})', async (
   await sh(r, NAME, 'rm big.bin');
 }, 300_000);
 
-test('legacy POST /execute through kubectl port-forward svc/sandbox-router-svc', async () => {
+test('legacy POST /execute through kubectl port-forward svc/sandbox-router-svc, over TLS', async () => {
   const pf = await portForward(c.kubeconfigPath, SYSTEM_NS, 'svc/sandbox-router-svc', 8080);
   try {
-    const res = await http(`http://127.0.0.1:${pf.localPort}/execute`, {
+    // the router's certificate names 127.0.0.1 for this: the client verifies it as usual
+    const res = await http(`https://127.0.0.1:${pf.localPort}/execute`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${r.token}`,
@@ -117,12 +118,15 @@ test('legacy POST /execute through kubectl port-forward svc/sandbox-router-svc',
     expect(JSON.parse(res.body.toString())).toEqual({ stdout: '42\n', stderr: '', exit_code: 0 });
 
     // without the token the router refuses (auth is on by default)
-    const anon = await http(`http://127.0.0.1:${pf.localPort}/execute`, {
+    const anon = await http(`https://127.0.0.1:${pf.localPort}/execute`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-sandbox-id': NAME, 'x-sandbox-namespace': POOL_NS },
       body: JSON.stringify({ command: 'echo hi' }),
     });
     expect(anon.status).toBe(401);
+
+    // no plaintext behind the tunnel either: the router speaks only TLS
+    await expect(http(`http://127.0.0.1:${pf.localPort}/healthz`, { timeoutMs: 10_000 })).rejects.toThrow();
   } finally {
     pf.close();
   }

@@ -1,13 +1,14 @@
 // DESIGN §1 with the real Python client (clients/python, in its venv: scripts/venv.sh): the
 // quickstart in dev mode (kubectl port-forward svc/sandbox-router-svc, token from the Secret) and
-// a SandboxClient in direct mode (api_url = the router Service, token from the environment).
+// a SandboxClient in direct mode (api_url = the router Service, token from the environment), both
+// over TLS, trusting the CA make up made for this cluster ($SANDBANK_CA_FILE).
 // Each claims a sandbox on `with` entry and deletes the claim on exit. Then the client's own e2e
 // tests (clients/python/tests/e2e, pytest in the same venv) against this cluster.
 import { join } from 'node:path';
 import { clusterBinary, repoRoot } from '../../src/cluster/paths.js';
 import { run } from '../../src/cluster/process.js';
 import type { Obj } from '@sandbank/testing';
-import { POOL, POOL_NS, cluster, getJson, router, since, waitPoolReady } from './helpers.js';
+import { POOL, POOL_NS, cluster, getJson, router, routerCaFile, since, waitPoolReady } from './helpers.js';
 import type { Cluster, Router } from './helpers.js';
 
 let c: Cluster;
@@ -41,6 +42,7 @@ const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
   ...process.env,
   KUBECONFIG: c.kubeconfigPath,
   PATH: `${join(clusterBinary('kubectl'), '..')}:${process.env['PATH'] ?? ''}`,
+  SANDBANK_CA_FILE: routerCaFile(c),
   ...extra,
 });
 

@@ -1,7 +1,9 @@
 // Shared by the cluster suite's files: the cluster the global setup started, kubectl, the
-// router (HTTP and WebSocket exec) and waits on claims and pools.
+// router (HTTPS and WebSocket exec over TLS) and waits on claims and pools.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { type KubeConfig, loadKubeConfig } from '@sandbank/kube';
 import WebSocket from 'ws';
@@ -114,9 +116,16 @@ export async function waitRollout(c: Cluster, deployment: string, ns = SYSTEM_NS
 // --- the router ---------------------------------------------------------------------------------
 
 export interface Router {
-  /** http://<ClusterIP of sandbox-router-svc>:8080 (the host reaches ClusterIPs through kube-proxy). */
+  /** https://<ClusterIP of sandbox-router-svc>:8080 (the host reaches ClusterIPs through kube-proxy). */
   url: string;
   token: string;
+  /** The CA that signed the router's certificate (make up made it for this cluster). */
+  ca: Buffer;
+}
+
+/** The router's CA, which up.sh keeps in the state dir (and in the Secret sandbox-router-tls). */
+export function routerCaFile(c: Cluster = cluster()): string {
+  return join(c.stateDir, 'router-tls', 'ca.crt');
 }
 
 export async function router(c: Cluster): Promise<Router> {
@@ -138,7 +147,11 @@ export async function router(c: Cluster): Promise<Router> {
     '-o',
     'jsonpath={.data.token}',
   ]);
-  return { url: `http://${ip}:8080`, token: Buffer.from(b64, 'base64').toString('utf8') };
+  return {
+    url: `https://${ip}:8080`,
+    token: Buffer.from(b64, 'base64').toString('utf8'),
+    ca: readFileSync(routerCaFile(c)),
+  };
 }
 
 export interface HttpResult {
@@ -155,12 +168,18 @@ export interface HttpOptions {
   timeoutMs?: number;
   /** Receives the body as it arrives instead of keeping it (body is then empty). */
   onData?: (chunk: Buffer) => void;
+  /** For https:// URLs, the CA to trust; default the router's (routerCaFile). */
+  ca?: Buffer;
 }
 
-/** One HTTP request on its own connection (no keep-alive: each request picks a router anew). */
+/**
+ * One HTTP(S) request on its own connection (no keep-alive: each request picks a router anew).
+ * An https:// URL is verified against the router's CA, never against nothing.
+ */
 export function http(url: string, opts: HttpOptions = {}): Promise<HttpResult> {
   return new Promise((resolvePromise, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    const common = { method: opts.method ?? 'GET', headers: opts.headers, agent: false };
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => (opts.onData ? opts.onData(c) : chunks.push(c)));
       res.on('end', () => {
@@ -171,7 +190,10 @@ export function http(url: string, opts: HttpOptions = {}): Promise<HttpResult> {
         clearTimeout(timer);
         reject(err);
       });
-    });
+    };
+    const req = url.startsWith('https:')
+      ? httpsRequest(url, { ...common, ca: opts.ca ?? readFileSync(routerCaFile()) }, onResponse)
+      : request(url, common, onResponse);
     const timer = setTimeout(() => {
       const err = new Error(`timeout after ${opts.timeoutMs ?? 30_000} ms`) as NodeJS.ErrnoException;
       err.code = 'ETIMEDOUT';
@@ -211,6 +233,7 @@ export async function exec(
     headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
     timeoutMs,
+    ca: r.ca,
   });
   if (res.status !== 200) throw new Error(`exec ${name}: HTTP ${res.status}: ${res.body.toString()}`);
   return JSON.parse(res.body.toString()) as ExecResult;
@@ -238,7 +261,10 @@ export function wsExec(
   start: Record<string, unknown>,
 ): Promise<WsSession> {
   const url = sandboxUrl(r, ns, name, 'exec').replace(/^http/, 'ws');
-  const ws = new WebSocket(url, 'sandbank.exec.v1', { headers: { authorization: `Bearer ${r.token}` } });
+  const ws = new WebSocket(url, 'sandbank.exec.v1', {
+    headers: { authorization: `Bearer ${r.token}` },
+    ca: r.ca,
+  });
   let out = '';
   let err = '';
   const waiters: { text: string; resolve: () => void }[] = [];

@@ -291,17 +291,23 @@ describe('cert-manager component (base + cert-manager)', () => {
   it.each([
     [
       'no secretName',
-      (spec: Obj) => Reflect.deleteProperty(spec, 'secretName'),
+      (spec: Obj): void => {
+        Reflect.deleteProperty(spec, 'secretName');
+      },
       /spec\.secretName: Required value/,
     ],
     [
       'a key algorithm that does not exist',
-      (spec: Obj) => (obj(spec['privateKey'])['algorithm'] = 'DSA'),
+      (spec: Obj): void => {
+        obj(spec['privateKey'])['algorithm'] = 'DSA';
+      },
       /spec\.privateKey\.algorithm: Unsupported value: "DSA"/,
     ],
     [
       'a misspelt field',
-      (spec: Obj) => (spec['dnsName'] = ['x']),
+      (spec: Obj): void => {
+        spec['dnsName'] = ['x'];
+      },
       /\.spec\.dnsName: field not declared in schema/,
     ],
   ] as const)('rejects the router Certificate with %s', (_what, change, message) => {
