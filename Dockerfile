@@ -51,7 +51,7 @@ EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/node", "/opt/sandbank/controller.mjs"]
 
 FROM runtime AS router
-# 8080 HTTP + WebSocket, 8081 gRPC passthrough, 9090 metrics.
+# 8080 HTTPS + WebSocket, 8081 gRPC passthrough over TLS (with ROUTER_TLS_CERT_FILE), 9090 metrics.
 EXPOSE 8080 8081 9090
 ENTRYPOINT ["/usr/local/bin/node", "/opt/sandbank/router.mjs"]
 
