@@ -29,13 +29,7 @@ export interface RouterTls {
 export async function routerTls(dir: string, ips: readonly string[] = []): Promise<RouterTls> {
   const { stdout } = await run(
     'bash',
-    [
-      '-c',
-      '. "$0/common.sh" && . "$0/router-tls.sh" && router_tls_ensure "$@"',
-      LIB,
-      dir,
-      ...ips,
-    ],
+    ['-c', '. "$0/common.sh" && . "$0/router-tls.sh" && router_tls_ensure "$@"', LIB, dir, ...ips],
     { timeout: 60_000 },
   );
   const file = (name: string): string => join(dir, name);
