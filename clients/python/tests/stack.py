@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -85,9 +86,9 @@ def wait_until(
         time.sleep(0.1)
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, tls: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(url, timeout=2, context=tls) as r:
             return 200 <= r.status < 300
     except Exception:
         return False
@@ -103,6 +104,7 @@ class Stack:
     agent_workspace: Path
     #: The agent's legacy REST port: agentic_sandbox's server_port (8888 in a real pod).
     agent_legacy_port: int = 0
+    agent_grpc_port: int = 0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -215,25 +217,9 @@ def start() -> Stack:
                 "LOG_LEVEL": "warn",
             },
         )
-        _spawn(
-            stack,
-            "router",
-            "router/src/main.ts",
-            {
-                "KUBECONFIG": str(stack.kubeconfig),
-                "ROUTER_AUTH_MODE": "token",
-                "ROUTER_AUTH_TOKEN": token,
-                "ROUTER_HOST": "127.0.0.1",
-                "ROUTER_PORT": str(r_http),
-                "ROUTER_GRPC_PORT": str(r_grpc),
-                "ROUTER_METRICS_PORT": str(r_metrics),
-                "ROUTER_AGENT_GRPC_PORT": str(agent_grpc),
-                "ROUTER_AGENT_LEGACY_PORT": str(agent_rest),
-                "ROUTER_LOG_LEVEL": "warn",
-            },
-        )
+        stack.agent_legacy_port, stack.agent_grpc_port = agent_rest, agent_grpc
+        _spawn(stack, "router", "router/src/main.ts", _router_env(stack, r_http, r_grpc, r_metrics))
         stack.router_url = f"http://127.0.0.1:{r_http}"
-        stack.agent_legacy_port = agent_rest
         wait_until(
             "agent",
             lambda: socket.create_connection(("127.0.0.1", agent_rest), 1).close() is None,
@@ -249,6 +235,43 @@ def start() -> Stack:
         raise
     print(f"\nsandbank stack up in {time.monotonic() - t0:.1f} s ({root})")
     return stack
+
+
+def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, str]:
+    return {
+        "KUBECONFIG": str(stack.kubeconfig),
+        "ROUTER_AUTH_MODE": "token",
+        "ROUTER_AUTH_TOKEN": stack.token,
+        "ROUTER_HOST": "127.0.0.1",
+        "ROUTER_PORT": str(http),
+        "ROUTER_GRPC_PORT": str(grpc),
+        "ROUTER_METRICS_PORT": str(metrics),
+        "ROUTER_AGENT_GRPC_PORT": str(stack.agent_grpc_port),
+        "ROUTER_AGENT_LEGACY_PORT": str(stack.agent_legacy_port),
+        "ROUTER_LOG_LEVEL": "warn",
+    }
+
+
+def start_tls_router(stack: Stack, name: str, cert_file: Path, key_file: Path, ca_file: Path) -> int:
+    """A second router beside the stack's, serving only TLS with ``cert_file`` (as a router does
+    once its Secret ``sandbox-router-tls`` is mounted); returns its HTTPS port once it is ready.
+    Stopped with the stack, or earlier with :func:`stop_process`."""
+    http, grpc, metrics = free_ports(3)
+    env = {**_router_env(stack, http, grpc, metrics), "ROUTER_TLS_CERT_FILE": str(cert_file)}
+    _spawn(stack, name, "router/src/main.ts", {**env, "ROUTER_TLS_KEY_FILE": str(key_file)})
+    verify = ssl.create_default_context(cafile=str(ca_file))
+    wait_until(name, lambda: http_ok(f"https://127.0.0.1:{http}/readyz", verify), timeout=120, proc=stack.procs[name])
+    return http
+
+
+def stop_process(stack: Stack, name: str) -> None:
+    proc = stack.procs.pop(name)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def stop(stack: Stack) -> None:

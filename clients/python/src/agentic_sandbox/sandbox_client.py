@@ -10,7 +10,9 @@ What differs, on purpose:
   and never the kubeconfig's own token unless passed (``token=sandbank.kubernetes_token()``);
 - a Gateway is reached over https (``ca_file`` or ``$SANDBANK_CA_FILE`` for a private CA);
 - dev mode port-forwards ``sandbox-router-svc`` in the claim's namespace as upstream did, or, when
-  that namespace has none, in Sandbank's ``sandbank-system``;
+  that namespace has none, in Sandbank's ``sandbank-system``, and speaks https through the tunnel
+  when the router serves TLS (its Secret ``sandbox-router-tls`` exists), verified against the
+  Secret's ``ca.crt``;
 - ``write`` keeps the path you give (upstream kept only its basename);
 - errors are ``sandbank.errors`` types (all ``SandbankError``); timeouts are also ``TimeoutError``.
 """

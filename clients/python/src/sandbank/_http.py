@@ -71,6 +71,8 @@ def certificate_rejected(error: BaseException) -> bool:
 
 def _unreachable(route: Route, e: BaseException) -> RouterUnavailable:
     where = route.url() if route.tunnel is None else "the dev tunnel"
+    if route.note:
+        where += f" ({route.note})"
     if certificate_rejected(e):
         return RouterUnavailable(
             f"router at {where}: its TLS certificate is not trusted ({e}); if it is signed by a private CA, "

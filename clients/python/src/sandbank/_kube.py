@@ -22,8 +22,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import urllib3
 from kubernetes import client as k8s
@@ -299,6 +299,27 @@ def _unreachable(e: urllib3.exceptions.HTTPError, what: str) -> KubernetesError:
     return KubernetesError(f"{what}: the API server did not answer ({e})")
 
 
+@dataclass(frozen=True)
+class SecretLookup:
+    """A Secret as these credentials see it: ``found`` (its decoded data), ``missing`` (404) or
+    ``forbidden`` (403: it may exist; these credentials may not read it)."""
+
+    state: Literal["found", "missing", "forbidden"]
+    data: Mapping[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def found(cls, data: Mapping[str, bytes]) -> SecretLookup:
+        return cls("found", dict(data))
+
+    @classmethod
+    def missing(cls) -> SecretLookup:
+        return cls("missing")
+
+    @classmethod
+    def forbidden(cls) -> SecretLookup:
+        return cls("forbidden")
+
+
 class _Absent(Exception):
     """The call's object is not there (or, where the caller said so, not readable): an answer, not a failure."""
 
@@ -501,15 +522,20 @@ class Kube:
             return False
         return True
 
-    def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
-        """A Secret's key, or None when it is missing or not readable with these credentials."""
+    def read_secret(self, namespace: str, name: str) -> SecretLookup:
+        """A Secret, telling a missing one (404) from one these credentials may not read (403)."""
         try:
             with _api_call(f"reading Secret {namespace}/{name}", absent=(403, 404)):
                 secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=_timeouts())
-        except _Absent:
-            return None
-        value = (secret.data or {}).get(key)
-        return base64.b64decode(value).decode().strip() if value else None
+        except _Absent as e:
+            forbidden = isinstance(e.__cause__, ApiException) and e.__cause__.status == 403
+            return SecretLookup.forbidden() if forbidden else SecretLookup.missing()
+        return SecretLookup.found({k: base64.b64decode(v) for k, v in (secret.data or {}).items() if v})
+
+    def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
+        """A Secret's key, or None when it is missing or not readable with these credentials."""
+        value = self.read_secret(namespace, name).data.get(key)
+        return value.decode().strip() if value else None
 
     def gateway_address(self, namespace: str, name: str, timeout: float, abort: Abort | None = None) -> str:
         """Watches the Gateway until ``status.addresses[0].value`` is set."""

@@ -59,8 +59,11 @@ class PortForward:
         kubeconfig: str | None = None,
         context: str | None = None,
         max_restarts: int = 1,
+        scheme: str = "http",
     ) -> None:
         self.namespace = namespace
+        #: What the client speaks through the tunnel: ``https`` to a router that serves TLS.
+        self.scheme = scheme
         self.service = service
         self.remote_port = remote_port
         self.ready_timeout = ready_timeout
@@ -75,7 +78,7 @@ class PortForward:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.local_port}"
+        return f"{self.scheme}://127.0.0.1:{self.local_port}"
 
     def _argv(self, port: int) -> list[str]:
         argv = [kubectl_path(), "port-forward", f"svc/{self.service}", f"{port}:{self.remote_port}"]

@@ -1,5 +1,6 @@
 """How a client reaches the router: direct (``api_url``), gateway (``gateway_name``) or dev mode
-(a ``kubectl port-forward`` it starts and stops), which token it presents, and over what.
+(a ``kubectl port-forward`` it starts and stops, https through it when the router serves TLS:
+see ``_tunnel_tls``), which token it presents, and over what.
 
 The user's Kubernetes credentials go to their own API server only (through the ``kubernetes``
 client and ``kubectl``). The router gets a token the user configured (``token=``,
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from ._kube import Abort, Kube
 from ._portforward import PortForward, kubectl_path
 from ._transport import allow_insecure_from, check_plain_http, tls_context
+from ._tunnel_tls import ROUTER_TLS_SECRET, tunnel_tls
 from .errors import ConfigurationError, PortForwardError
 
 ROUTER_SERVICE = "sandbox-router-svc"
@@ -97,6 +99,7 @@ class Route:
         tls: ssl.SSLContext | None = None,
         allow_insecure: bool = False,
         what: str = "router URL",
+        note: str = "",
     ) -> None:
         check_plain_http(base_url, token, allow_insecure=allow_insecure, what=what)
         self.mode = mode
@@ -104,6 +107,8 @@ class Route:
         self.token = token
         self.tunnel = tunnel
         self.tls = tls if tls is not None else tls_context(None, os.environ)
+        #: How the route speaks to the router (a dev tunnel's scheme and trust), for error messages.
+        self.note = note
 
     def ws_tls(self, ws_url: str) -> ssl.SSLContext | None:
         """``ssl=`` for a WebSocket to ``ws_url``: the router's TLS context for wss, none for ws."""
@@ -168,6 +173,8 @@ def prepare_route(
         return lambda: gateway
     kubectl_path()
     namespace = dev_router_namespace(kube, claim_namespace, opts.router_namespace)
+    # What the router behind the tunnel speaks, from its certificate Secret (see _tunnel_tls).
+    speaks = tunnel_tls(namespace, kube.read_secret(namespace, ROUTER_TLS_SECRET), opts.ca_file, os.environ)
     token = resolve_token(
         opts.token,
         os.environ,
@@ -182,8 +189,19 @@ def prepare_route(
             ready_timeout=opts.port_forward_ready_timeout,
             kubeconfig=opts.kubeconfig,
             context=opts.context,
+            scheme=speaks.scheme,
         )
-        # The tunnel listens on 127.0.0.1: plain HTTP stays on this machine.
-        return Route(mode, tunnel.start(), token, tunnel, tls=tls, allow_insecure=insecure, what="dev tunnel")
+        # The tunnel listens on 127.0.0.1: even plain HTTP stays on this machine. Over https the
+        # router's certificate is verified for 127.0.0.1, the address the client dials.
+        return Route(
+            mode,
+            tunnel.start(),
+            token,
+            tunnel,
+            tls=speaks.context if speaks.context is not None else tls,
+            allow_insecure=insecure,
+            what="dev tunnel",
+            note=speaks.trust,
+        )
 
     return open_tunnel

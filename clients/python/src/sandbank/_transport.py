@@ -109,3 +109,17 @@ def _context(setting: str, path: str, stamp: int) -> ssl.SSLContext:
     if setting == "SSL_CERT_DIR":
         return ssl.create_default_context(capath=path)
     return ssl.create_default_context(cafile=path)
+
+
+def pem_context(pem: bytes, what: str) -> ssl.SSLContext:
+    """A TLS context that trusts exactly the CA certificate(s) in ``pem`` (certificate and host
+    name verified as for any CA). ``what`` names where the PEM came from, for the error."""
+    try:
+        return _pem_context(pem.decode("ascii"))
+    except (UnicodeDecodeError, ValueError, ssl.SSLError) as e:
+        raise ConfigurationError(f"{what} is not a usable CA certificate: {e}") from e
+
+
+@functools.lru_cache(maxsize=8)
+def _pem_context(pem: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cadata=pem)

@@ -42,9 +42,10 @@ def test_the_readme_quickstart_exactly_as_written(cluster: Cluster) -> None:
     snippet = quickstart_snippet()
     assert 'SandboxClient(template_name="python-runtime", namespace="default")' in snippet
     before = claims(cluster)
-    result = subprocess.run(
-        [sys.executable, "-c", snippet], env=cluster.env(), capture_output=True, text=True, timeout=180
-    )
+    # Nothing configured but the kubeconfig: the router serves only TLS, and dev mode finds its CA
+    # in the Secret sandbox-router-tls.
+    env = {k: v for k, v in cluster.env().items() if k not in ("SANDBANK_CA_FILE", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+    result = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     # print() adds its newline to the command's own.
     assert result.stdout == "Hello from the sandboxed environment!\n\n"
@@ -54,6 +55,7 @@ def test_the_readme_quickstart_exactly_as_written(cluster: Cluster) -> None:
 def test_streaming_in_dev_mode_runs_under_gvisor(cluster: Cluster) -> None:
     with Sandbox.create(cluster.template, namespace=cluster.namespace) as sb:
         assert sb.mode == "dev"
+        assert sb._p.route.url().startswith("https://127.0.0.1:")
         with sb.commands.spawn(["sh", "-c", "cat /proc/version; read line; echo got:$line; echo done >&2"]) as proc:
             proc.send_stdin("streamed\n")
             out = b"".join(chunk.data for chunk in proc if chunk.stream == "stdout")

@@ -9,10 +9,8 @@ import asyncio
 import json
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
@@ -25,12 +23,13 @@ from websockets.sync.server import serve as ws_serve
 import sandbank
 from sandbank import _route
 from sandbank._http import AsyncHttp, SyncHttp, retry_decision
-from sandbank._kube import Kube, load_api_client
+from sandbank._kube import Kube, SecretLookup, load_api_client
 from sandbank._lifecycle import Provisioned
 from sandbank._route import Mode, Route, RouteOptions, prepare_route
 from sandbank._transport import check_plain_http, is_loopback_host, tls_context
 from sandbank.errors import ConfigurationError, InsecureTransport, RouterUnavailable, Unauthenticated
 from sandbank.sandbox import Sandbox
+from tests.pki import Pki, make_pki
 
 #: What the test kubeconfig authenticates with: the credential that must not travel.
 KUBE_TOKEN = "kubeconfig-bearer-secret"
@@ -86,42 +85,15 @@ def server() -> Iterator[Server]:
         s.close()
 
 
-@dataclass
-class Pki:
-    """A private CA and a server certificate it signed for FAR_HOST and 127.0.0.1, made with openssl."""
-
-    ca_file: Path
-    server: ssl.SSLContext
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-
-    def openssl(*args: str) -> None:
-        done = subprocess.run(["openssl", *args], cwd=d, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, f"openssl {' '.join(args)}: {done.stderr}"
-
-    ca = ["-subj", "/CN=Sandbank test CA", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", *ca)
-    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=x")
-    # What strict verifiers (Python >= 3.13) require of a server certificate besides its name.
-    (d / "ext").write_text(
-        f"subjectAltName=DNS:{FAR_HOST},IP:127.0.0.1\nbasicConstraints=CA:FALSE\nauthorityKeyIdentifier=keyid,issuer\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
-    )
-    openssl(
-        "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "srv.pem", "-days", "2", "-extfile", "ext",
-    )  # fmt: skip
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(d / "srv.pem", d / "srv.key")
-    return Pki(d / "ca.pem", server)
+    """A private CA and a server certificate it signed for FAR_HOST and 127.0.0.1."""
+    return make_pki(tmp_path_factory.mktemp("pki"), f"DNS:{FAR_HOST},IP:127.0.0.1")
 
 
 @pytest.fixture
 def tls_server(pki: Pki) -> Iterator[Server]:
-    s = Server(pki.server)
+    s = Server(pki.server_context())
     try:
         yield s
     finally:
@@ -222,6 +194,7 @@ class TestTheKubeconfigTokenStaysHome:
         monkeypatch.setattr(_route, "kubectl_path", lambda: "kubectl")
         monkeypatch.setattr(_route, "PortForward", Tunnel)
         monkeypatch.setattr(kube, "service_exists", lambda *a: True)
+        monkeypatch.setattr(kube, "read_secret", lambda *a: SecretLookup.missing())  # a plain-HTTP router
         secrets = iter([None, "router-secret"])
         monkeypatch.setattr(kube, "read_secret_key", lambda *a: next(secrets))
         call(kube, RouteOptions())
@@ -395,7 +368,7 @@ class TestTls:
             ws.send(json.dumps({"type": "exit", "exitCode": 0}))
             ws.close()
 
-        with ws_serve(handler, "127.0.0.1", 0, ssl=pki.server) as server:
+        with ws_serve(handler, "127.0.0.1", 0, ssl=pki.server_context()) as server:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             port = server.socket.getsockname()[1]
             route = Route(Mode.DIRECT, far(port, "https"), "router-token", tls=tls_context(str(pki.ca_file), {}))
