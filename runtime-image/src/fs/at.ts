@@ -16,7 +16,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { lstat, open, readdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { errnoOf } from '../errors.js';
 
@@ -72,6 +72,19 @@ export async function openExamined(dirFd: number, name: string, examined: BigInt
     return handle;
   } catch (error) {
     await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * The names in the directory open as `fd`. gVisor answers EINVAL when that directory is renamed
+ * while it is read; that is a change like any other (`EntryChanged`).
+ */
+export async function readNames(fd: number): Promise<string[]> {
+  try {
+    return await readdir(fdPath(fd));
+  } catch (error) {
+    if (errnoOf(error) === 'EINVAL') throw new EntryChanged(fdPath(fd), { cause: error });
     throw error;
   }
 }

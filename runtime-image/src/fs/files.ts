@@ -7,12 +7,12 @@
  */
 import { createReadStream } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
-import { mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
+import { mkdir, rmdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AgentError, errnoOf } from '../errors.js';
-import { EntryChanged, entryPath, fdPath, lstatEntry, openExamined, specialKind } from './at.js';
+import { EntryChanged, entryPath, lstatEntry, openExamined, readNames, specialKind } from './at.js';
 import type { Entry, PathStyle, Workspace } from './workspace.js';
 
 export type FileKind = 'file' | 'directory' | 'symlink' | 'other';
@@ -72,7 +72,7 @@ export async function listDir(
     const handle = await openDirectory(entry);
     try {
       const fd = handle?.fd ?? entry.dirFd;
-      const names = await readdir(fdPath(fd));
+      const names = await readNames(fd);
       names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       const found: { rel: string; st: BigIntStats }[] = [];
       for (const name of names) {
@@ -174,7 +174,7 @@ export async function removePath(ws: Workspace, input: string, recursive: boolea
 async function removeTree(dirFd: number, name: string, examined: BigIntStats): Promise<void> {
   const handle = await openExamined(dirFd, name, examined);
   try {
-    for (const child of await readdir(fdPath(handle.fd))) {
+    for (const child of await readNames(handle.fd)) {
       const st = await lstatEntry(entryPath(handle.fd, child));
       if (st === undefined) continue;
       if (st.isDirectory()) await removeTree(handle.fd, child, st);

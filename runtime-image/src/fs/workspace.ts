@@ -170,7 +170,8 @@ export class Workspace {
    * Normalizes `input`, walks to its final entry (see the module comment) and runs `operate` on
    * it while its parent directory is held open. `operate` acts only through `entry.path` or
    * descriptors it opens with `openExamined`; if it throws `EntryChanged`, the walk starts over
-   * (so it must not have changed anything by then). Errors name the workspace-relative path.
+   * and `operate` runs again (so what it did before must be safe to do again, as removing what
+   * is left is). Errors name the workspace-relative path.
    */
   async use<T>(input: string, options: WalkOptions, operate: (entry: Entry) => Promise<T>): Promise<T> {
     const rel = this.normalize(input, options.style);

@@ -60,6 +60,7 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
       rest.closeAllConnections();
       await new Promise<void>((resolve) => rest.close(() => resolve()));
       server.forceShutdown();
+      deps.workspace.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
