@@ -14,6 +14,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 TARGET_ENV = "SANDBANK_TEST_FORWARD_TO"
@@ -62,6 +63,13 @@ def _serve(conn: socket.socket, target: tuple[str, int]) -> None:
     upstream.close()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """kubectl dies with a client that is killed outright (the tunnel is its child); so does this."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[0] != "port-forward" or not argv[1].startswith("svc/"):
         print(f"kubectl stand-in: only `port-forward svc/<name> <local>:<remote>`, got {argv}", file=sys.stderr)
@@ -72,6 +80,7 @@ def main(argv: list[str]) -> int:
     with open(os.environ[LOG_ENV], "a") as log:
         entry = {"namespace": options.get("-n", ""), "service": argv[1][4:], "remote_port": remote}
         log.write(json.dumps(entry) + "\n")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((options.get("--address", "127.0.0.1"), int(local)))

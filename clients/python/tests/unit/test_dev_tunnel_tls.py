@@ -188,8 +188,21 @@ def tls_secret(api: FakeApi, pki: Pki, *, with_ca: bool = True) -> None:
     api.secret(ROUTER_TLS_SECRET, data)
 
 
+_OPEN: list[Route] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_tunnels() -> Iterator[None]:
+    """Every tunnel a test opened is stopped, also when an assertion failed before its close."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def dev_route(kube: Kube, **options: Any) -> Route:
-    return prepare_route(kube, RouteOptions(port_forward_ready_timeout=30, **options), CLAIM_NS)()
+    route = prepare_route(kube, RouteOptions(port_forward_ready_timeout=30, **options), CLAIM_NS)()
+    _OPEN.append(route)
+    return route
 
 
 def probe(route: Route) -> None:
