@@ -30,7 +30,6 @@ import {
   FileServiceDefinition,
   bidiStreamingCall,
   clientStreamingCall,
-  isServiceError,
   serverStreamingCall,
   unaryCall,
 } from '@sandbank/proto';
@@ -40,6 +39,7 @@ import { callBudget } from '../admission/budget.js';
 import { peerAddress } from '../admission/client-address.js';
 import { CappedGrpcServer } from '../connections.js';
 import type { ConnectionCap } from '../connections.js';
+import { agentCallError } from '../agent/status.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
@@ -225,7 +225,9 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
       // echo of that (CANCELLED): the caller gets the router's reason.
       const reason: unknown = signal?.aborted ? signal.reason : undefined;
       const routerEnded = reason instanceof RouterError && reason.code !== 'canceled';
-      answer(isServiceError(thrown) && !routerEnded ? thrown : grpcError(error));
+      // The agent's own status passes as it sent it, when it is one a gRPC server can send.
+      const agentStatus = agentCallError(thrown);
+      answer(agentStatus && !routerEnded ? agentStatus : grpcError(error));
       return;
     }
     answer(null, value);

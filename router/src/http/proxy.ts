@@ -203,9 +203,20 @@ export async function proxyHttp(
         ),
       );
     };
-    /** After the status went out: only cutting the response is left. */
+    /** The pod's response, once its status went out. */
+    let forwarded: IncomingMessage | undefined;
+    /**
+     * After the status went out: only cutting the response is left, unless the pod's message
+     * already arrived whole (bytes after it, junk or a reset, are no part of it). Cutting then
+     * would drop a complete answer, and with it whatever request the client has already sent on
+     * the same connection.
+     */
     const cut = (error: unknown): void => {
-      if (!scope.signal.aborted && !res.writableFinished) {
+      if (forwarded?.complete || res.writableEnded) {
+        resolve();
+        return;
+      }
+      if (!scope.signal.aborted) {
         refused(failureReason(error), { detail: 'after the response began', err: String(error) });
       }
       res.destroy();
@@ -278,6 +289,7 @@ export async function proxyHttp(
         return;
       }
       state = 'forwarding';
+      forwarded = up;
       // The status goes out now, not with the first body byte: a client of a pod that streams
       // slowly (or fails mid-body) sees the pod's answer begin, then end.
       res.flushHeaders();

@@ -26,10 +26,12 @@ export type Script = readonly Step[];
 export interface HostileUpstream {
   readonly ip: string;
   readonly port: number;
-  /** The script the next request gets when its path is `/script/<id>`. */
+  /** The script of the request whose path is `/script/<id>` or that has header `x-script: <id>`. */
   register(script: Script): string;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Requests answered with their script so far. */
+  readonly served: number;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,7 @@ export async function startHostileUpstream(ip: string): Promise<HostileUpstream>
   const sockets = new Set<Socket>();
   let next = 0;
   let connections = 0;
+  let served = 0;
   const server: Server = createServer((socket) => {
     connections++;
     sockets.add(socket);
@@ -90,9 +93,12 @@ export async function startHostileUpstream(ip: string): Promise<HostileUpstream>
       socket.off('data', onData);
       // The request body (if any) is read and ignored, so the router's writes never stall.
       socket.resume();
-      const id = /^[A-Z]+ \/script\/([0-9]+)[ ?/]/.exec(head)?.[1];
+      // The script is named by the path (`/script/<id>`) or, for fixed paths, `x-script: <id>`.
+      const id =
+        /^[A-Z]+ \/script\/([0-9]+)[ ?/]/.exec(head)?.[1] ?? /\r\nx-script: ?([0-9]+)\r\n/i.exec(head)?.[1];
       const script = id === undefined ? undefined : scripts.get(id);
       if (id !== undefined) scripts.delete(id);
+      if (script !== undefined) served++;
       play(socket, script ?? [{ write: 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n' }]).catch(() =>
         socket.destroy(),
       );
@@ -113,6 +119,9 @@ export async function startHostileUpstream(ip: string): Promise<HostileUpstream>
     },
     get connections() {
       return connections;
+    },
+    get served() {
+      return served;
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -97,7 +97,8 @@ async function goodExec(text: string): Promise<void> {
   expect(((await res.json()) as { stdout: string }).stdout).toBe(text);
 }
 
-const ok = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+// connection: close, so the router never reuses a socket this server is about to close.
+const ok = 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok';
 
 const badStatus: [string, Script][] = [
   ['HTTP/1.1 099', [{ write: 'HTTP/1.1 099 Low\r\ncontent-length: 2\r\n\r\nhi' }]],
@@ -198,6 +199,16 @@ describe('hostile upstream headers and bodies', () => {
     expect(a.status).toBe(200);
     expect(a.body).toBeInstanceOf(Error);
     await other;
+  });
+
+  test('junk after a complete response does not cut it: the client gets it whole', async () => {
+    for (let i = 0; i < 20; i++) {
+      const a = await proxied([
+        { write: 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokJUNK\r\n\r\n' },
+        { end: true },
+      ]);
+      expect([a.status, a.body]).toEqual([200, 'ok']);
+    }
   });
 
   test('a bad chunk size mid-body cuts that response only', async () => {

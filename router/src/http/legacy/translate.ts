@@ -13,7 +13,7 @@ import type { Connection } from '../../admission/admission.js';
 import type { OutputBudget } from '../../admission/output-budget.js';
 import { runBuffered } from '../../agent/buffered-run.js';
 import type { BufferedOutput } from '../../agent/buffered-run.js';
-import { fromAgentError } from '../../agent/status.js';
+import { agentCallError, fromAgentError } from '../../agent/status.js';
 import { writeFileRequests } from '../../agent/write-file.js';
 import { RouterError } from '../../errors.js';
 import { DEFAULT_BUFFERED_OUTPUT_BYTES } from '../../exec-spec.js';
@@ -135,8 +135,9 @@ const RETHROWN: ReadonlySet<string> = new Set(['deadline_exceeded', 'canceled', 
  * deadline, a client gone, shutdown) is rethrown as it is, for the pipeline to answer.
  */
 function agentFailure(thrown: unknown): RouterError {
-  if (!isServiceError(thrown)) throw thrown;
-  return fromAgentError(thrown);
+  const call = agentCallError(thrown);
+  if (call === undefined) throw thrown;
+  return fromAgentError(call);
 }
 
 /** Confinement failures are the runtime's `403 {"message":"Access denied"}`. */
@@ -207,7 +208,8 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
   }
   // The router's own failures (too large, deadline, cancel) stay errors.
   if (result.error instanceof RouterError) throw result.error;
-  const error = isServiceError(result.error) ? fromAgentError(result.error) : undefined;
+  const call = agentCallError(result.error);
+  const error = call ? fromAgentError(call) : undefined;
   if (isAccessDenied(error)) {
     sendPyMessage(res, 403, 'Access denied');
     return;
@@ -258,6 +260,30 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
   }
 }
 
+/**
+ * Stat calls a `/list` keeps in flight for its symlinks. The sandbox decides how many symlinks a
+ * directory holds; one call each, all at once, would let it fill the router with pending calls.
+ */
+const LIST_STATS_IN_FLIGHT = 16;
+
+/** `f` over `items`, at most `limit` at a time, results in order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  f: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 /** One `/list` entry; symlinks are described by what they point to, as os.scandir's stat() does. */
 async function legacyEntry(c: LegacyCall, info: FileInfo): Promise<Record<string, unknown>> {
   let target = info;
@@ -297,7 +323,7 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
     sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
     return;
   }
-  const entries = await Promise.all(result.entries.map((e) => legacyEntry(c, e)));
+  const entries = await mapBounded(result.entries, LIST_STATS_IN_FLIGHT, (e) => legacyEntry(c, e));
   sendPyJson(res, 200, entries);
 }
 

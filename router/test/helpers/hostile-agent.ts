@@ -1,0 +1,199 @@
+/**
+ * A hostile "agent" for the router's tests: an HTTP/2 server where a sandbox's agent should be,
+ * answering each gRPC call with whatever its script says (lying length prefixes, compressed
+ * frames without an encoding, odd statuses and content types, garbage trailers, resets, a dead
+ * connection, silence), which no gRPC library would let a test send. Scripts are taken in order,
+ * one per call; a call that finds none left gets a plain, well-formed failure.
+ */
+import { createServer } from 'node:http2';
+import type { Http2Server, Http2Session, ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { ExecServiceDefinition, FileServiceDefinition, FileType } from '@sandbank/proto';
+
+/** One gRPC message frame of a scripted answer. */
+export type Frame =
+  /** A well-formed reply for the method called: `size` bytes of stdout (Run), symlinks (ListDir, at most 5,000), a file size (Stat). */
+  | { readonly kind: 'reply'; readonly size: number }
+  /** A length prefix that promises `claimed` bytes, followed by `actual` bytes. */
+  | { readonly kind: 'lie'; readonly claimed: number; readonly actual: number }
+  /** The compressed flag set, with no grpc-encoding. */
+  | { readonly kind: 'compressed'; readonly size: number }
+  | { readonly kind: 'garbage'; readonly bytes: Uint8Array };
+
+export interface AgentScript {
+  readonly status: number;
+  readonly contentType: string | undefined;
+  /** grpc-status in the response headers and nothing else (a Trailers-Only response). */
+  readonly trailersOnly: boolean;
+  readonly frames: readonly Frame[];
+  readonly grpcStatus: string | undefined;
+  readonly grpcMessage: string | undefined;
+  readonly ending: 'trailers' | 'end' | 'rst' | 'destroy' | 'goaway' | 'hang';
+}
+
+export interface HostileAgent {
+  readonly ip: string;
+  readonly port: number;
+  /** Queues scripts for the next calls. */
+  push(...scripts: AgentScript[]): void;
+  /** Calls answered with a script so far. */
+  readonly served: number;
+  /** The most Stat calls seen in flight at once (since the last `reset()`). */
+  readonly maxStatsInFlight: number;
+  /** Drops the scripts not yet used and the Stat count. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const RUN = ExecServiceDefinition.run;
+const STAT = FileServiceDefinition.stat;
+const LIST = FileServiceDefinition.listDir;
+
+/** A well-formed reply message of `size` for the method at `path`. */
+function reply(path: string, size: number): Buffer {
+  if (path === RUN.path) {
+    return RUN.responseSerialize({
+      exit: { exitCode: 0, durationMs: 1 },
+      stdout: new Uint8Array(size),
+      stderr: new Uint8Array(Math.min(size, 16)),
+    });
+  }
+  if (path === LIST.path) {
+    return LIST.responseSerialize({
+      entries: Array.from({ length: Math.min(size, 5_000) }, (_, i) => ({
+        name: `l${i}`,
+        path: `d/l${i}`,
+        type: FileType.SYMLINK,
+      })),
+    });
+  }
+  return STAT.responseSerialize({ info: { name: 'x', path: 'x', type: FileType.FILE, size: BigInt(size) } });
+}
+
+function frame(flag: number, length: number, payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt8(flag, 0);
+  head.writeUInt32BE(length >>> 0, 1);
+  return Buffer.concat([head, payload]);
+}
+
+function play(stream: ServerHttp2Stream, path: string, script: AgentScript): void {
+  const headers: Record<string, string | number> = { ':status': script.status };
+  if (script.contentType !== undefined) headers['content-type'] = script.contentType;
+  if (script.trailersOnly) {
+    if (script.grpcStatus !== undefined) headers['grpc-status'] = script.grpcStatus;
+    if (script.grpcMessage !== undefined) headers['grpc-message'] = script.grpcMessage;
+    stream.respond(headers, { endStream: true });
+    return;
+  }
+  stream.respond(headers, { waitForTrailers: script.ending === 'trailers' });
+  for (const f of script.frames) {
+    if (f.kind === 'reply') {
+      const m = reply(path, f.size);
+      stream.write(frame(0, m.length, m));
+    } else if (f.kind === 'lie') stream.write(frame(0, f.claimed, new Uint8Array(f.actual)));
+    else if (f.kind === 'compressed') stream.write(frame(1, f.size, new Uint8Array(f.size)));
+    else stream.write(f.bytes);
+  }
+  switch (script.ending) {
+    case 'trailers':
+      stream.once('wantTrailers', () => {
+        const trailers: Record<string, string> = {};
+        if (script.grpcStatus !== undefined) trailers['grpc-status'] = script.grpcStatus;
+        if (script.grpcMessage !== undefined) trailers['grpc-message'] = script.grpcMessage;
+        stream.sendTrailers(trailers);
+      });
+      stream.end();
+      return;
+    case 'end':
+      stream.end();
+      return;
+    case 'rst':
+      stream.close(2); // INTERNAL_ERROR
+      return;
+    case 'destroy':
+      stream.session?.destroy();
+      return;
+    case 'goaway':
+      stream.session?.goaway(2);
+      stream.session?.destroy();
+      return;
+    case 'hang':
+      return;
+  }
+}
+
+export interface HostileAgentOptions {
+  /** The port (an agent's gRPC port is the same in every pod); 0: any. */
+  readonly port?: number;
+  /** How long a call without a script waits before its plain failure. */
+  readonly defaultDelayMs?: number;
+}
+
+export async function startHostileAgent(ip: string, opts: HostileAgentOptions = {}): Promise<HostileAgent> {
+  const queue: AgentScript[] = [];
+  const sessions = new Set<Http2Session>();
+  let served = 0;
+  let statsInFlight = 0;
+  let maxStatsInFlight = 0;
+  const server: Http2Server = createServer();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+    session.on('error', () => undefined);
+  });
+  server.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const path = String(headers[':path']);
+    // The request is read and dropped: the router's writes never stall.
+    stream.resume();
+    if (path === STAT.path) {
+      statsInFlight++;
+      maxStatsInFlight = Math.max(maxStatsInFlight, statsInFlight);
+      stream.once('close', () => statsInFlight--);
+    }
+    const script = queue.shift();
+    if (script === undefined) {
+      const answer = (): void => {
+        if (stream.closed) return;
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'none' },
+          { endStream: true },
+        );
+      };
+      if (opts.defaultDelayMs) setTimeout(answer, opts.defaultDelayMs);
+      else answer();
+      return;
+    }
+    served++;
+    try {
+      play(stream, path, script);
+    } catch {
+      // A stream the router already closed: nothing to answer.
+      stream.destroy();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, ip, () => resolve());
+  });
+  return {
+    ip,
+    port: (server.address() as AddressInfo).port,
+    push: (...scripts) => queue.push(...scripts),
+    reset: () => {
+      queue.length = 0;
+      maxStatsInFlight = 0;
+    },
+    get served() {
+      return served;
+    },
+    get maxStatsInFlight() {
+      return maxStatsInFlight;
+    },
+    async close() {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
