@@ -12,7 +12,10 @@ import { ExecServiceDefinition, FileServiceDefinition, FileType } from '@sandban
 
 /** One gRPC message frame of a scripted answer. */
 export type Frame =
-  /** A well-formed reply for the method called: `size` bytes of stdout (Run), symlinks (ListDir, at most 5,000), a file size (Stat). */
+  /**
+   * A well-formed reply for the method called: `size` bytes of stdout (Run, Exec; 0: Exec's
+   * started), symlinks (ListDir, at most 5,000), a file's size and data (ReadFile), a size (Stat).
+   */
   | { readonly kind: 'reply'; readonly size: number }
   /** A length prefix that promises `claimed` bytes, followed by `actual` bytes. */
   | { readonly kind: 'lie'; readonly claimed: number; readonly actual: number }
@@ -46,8 +49,10 @@ export interface HostileAgent {
 }
 
 const RUN = ExecServiceDefinition.run;
+const EXEC = ExecServiceDefinition.exec;
 const STAT = FileServiceDefinition.stat;
 const LIST = FileServiceDefinition.listDir;
+const READ = FileServiceDefinition.readFile;
 
 /** A well-formed reply message of `size` for the method at `path`. */
 function reply(path: string, size: number): Buffer {
@@ -56,6 +61,19 @@ function reply(path: string, size: number): Buffer {
       exit: { exitCode: 0, durationMs: 1 },
       stdout: new Uint8Array(size),
       stderr: new Uint8Array(Math.min(size, 16)),
+    });
+  }
+  if (path === EXEC.path) {
+    return EXEC.responseSerialize(
+      size === 0
+        ? { event: { case: 'started', value: { pid: 7 } } }
+        : { event: { case: 'stdout', value: new Uint8Array(size) } },
+    );
+  }
+  if (path === READ.path) {
+    return READ.responseSerialize({
+      info: { name: 'x', path: 'x', type: FileType.FILE, size: BigInt(size) },
+      data: new Uint8Array(Math.min(size, 1024 * 1024)),
     });
   }
   if (path === LIST.path) {

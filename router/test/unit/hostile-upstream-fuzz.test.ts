@@ -261,7 +261,18 @@ const grpcScript: fc.Arbitrary<AgentScript> = fc.record({
     'hang',
   ),
 });
-const grpcRoute = fc.constantFrom('exec', 'stat', 'list', 'execute', 'legacy-list', 'run', 'pt-stat');
+const grpcRoute = fc.constantFrom(
+  'exec',
+  'stat',
+  'list',
+  'download',
+  'execute',
+  'legacy-list',
+  'legacy-download',
+  'ws',
+  'run',
+  'pt-stat',
+);
 
 // ---- running them ----------------------------------------------------------------------------
 
@@ -500,6 +511,23 @@ test(`hostile upstream fuzz: ${HTTP_RUNS} raw HTTP answers and ${GRPC_RUNS} raw 
         case 'legacy-list':
           checkV1(await send('/list/x', { headers: legacy }), what, false);
           return;
+        case 'download':
+          checkV1(await send(v1('files/x'), { headers: {} }), what, false);
+          return;
+        case 'legacy-download':
+          checkV1(await send('/download/x', { headers: legacy }), what, false);
+          return;
+        case 'ws': {
+          const ws = await openExec(`${router.wsUrl}${v1('exec')}`, { 'x-sandbox-timeout': '3' });
+          ws.ws.send(JSON.stringify({ type: 'start', command: ['x'], stdin: true }));
+          const timer = setTimeout(() => ws.ws.terminate(), HANG_MS);
+          const { code, reason } = await ws.closed;
+          clearTimeout(timer);
+          count(`ws ${code}`);
+          // 1011: the router's own failure (internal); 1006: no close frame at all (a hang cut above).
+          if (code === 1011 || code === 1006) failures.push(`${what}: WebSocket closed ${code} ${reason}`);
+          return;
+        }
         case 'run':
         case 'pt-stat': {
           const md = new Metadata();
