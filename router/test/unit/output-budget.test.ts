@@ -21,6 +21,8 @@ import {
   MAX_BUFFERED_OUTPUT_BYTES,
   bufferedRunBytes,
 } from '../../src/exec-spec.js';
+import { OutputBudget } from '../../src/admission/output-budget.js';
+import { RouterError, loadConfig } from '../../src/index.js';
 import { sandboxMetadata } from '../helpers/routed-agent.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
@@ -114,6 +116,51 @@ const exec = (base: string, body: unknown, headers: Record<string, string> = {},
 
 const nuls = (bytes: number): string => `head -c ${bytes} /dev/zero; head -c ${bytes} /dev/zero >&2`;
 const fmt = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
+
+describe('OutputBudget', () => {
+  test('reserves up to its limit, refuses past it with output_budget_exhausted, and takes shares back once', () => {
+    const seen: number[] = [];
+    const budget = new OutputBudget(100, { set: (v) => seen.push(v) });
+    const a = budget.reserve(60);
+    const refused = (() => {
+      try {
+        budget.reserve(41);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(refused).toBeInstanceOf(RouterError);
+    expect(refused).toMatchObject({ code: 'output_budget_exhausted', httpStatus: 429, retryAfterSeconds: 1 });
+    expect((refused as RouterError).grpcStatus).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    const b = budget.reserve(40);
+    a.release();
+    a.release();
+    expect(budget.reserved).toBe(40);
+    // A reply larger than its share is held anyway (the memory is in use) and counted.
+    b.resize(150);
+    expect(budget.reserved).toBe(150);
+    expect(() => budget.reserve(1)).toThrow(RouterError);
+    b.release();
+    b.resize(10);
+    expect(budget.reserved).toBe(0);
+    expect(seen.at(-1)).toBe(0);
+  });
+
+  test('ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES: 128 MiB by default, at least 16 MiB, named when wrong', () => {
+    const env = { ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' };
+    expect(loadConfig(env).limits.bufferedOutputBudgetBytes).toBe(128 * MiB);
+    expect(
+      loadConfig({ ...env, ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES: String(64 * MiB) }).limits
+        .bufferedOutputBudgetBytes,
+    ).toBe(64 * MiB);
+    expect(() => loadConfig({ ...env, ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES: String(MiB) })).toThrow(
+      /ROUTER_BUFFERED_OUTPUT_BUDGET_BYTES/,
+    );
+    // The budget holds at least one request at the hard maximum.
+    expect(16 * MiB).toBeGreaterThan(bufferedRunBytes(HARD_MAX));
+  });
+});
 
 describe('what one buffered exec costs the router', () => {
   let child: ChildRouter;
