@@ -3,6 +3,7 @@
  * python-runtime itself would send. Each function gets a connected agent and the request scope.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
@@ -323,6 +324,8 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
     sendPyMessage(res, 500, `List files failed: ${agentDetails(error)}`);
     return;
   }
+  // Each Stat in flight listens on the request's signal: more than Node's default 10 is expected.
+  setMaxListeners(LIST_STATS_IN_FLIGHT + 10, c.options.signal);
   const entries = await mapBounded(result.entries, LIST_STATS_IN_FLIGHT, (e) => legacyEntry(c, e));
   sendPyJson(res, 200, entries);
 }
