@@ -8,15 +8,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { AuthMode } from './auth/mode.js';
 import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.js';
 import { TlsMaterialError, checkTlsMaterial } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const seconds = (max: number) => z.coerce.number().positive().max(max);
-
-export const AuthMode = z.enum(['token', 'kubernetes', 'none']);
-export type AuthMode = z.infer<typeof AuthMode>;
 
 const EnvSchema = z.object({
   ROUTER_AUTH_MODE: AuthMode,

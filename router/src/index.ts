@@ -1,7 +1,8 @@
 /** @sandbank/router: the app factory, its configuration, auth modes, resolution and error codes. */
 export { buildRouterApp } from './app.js';
 export type { RouterApp, RouterDeps } from './app.js';
-export { loadConfig, ConfigError, AuthMode, DEFAULT_LIMITS, DEFAULT_AGENT_PORTS } from './config.js';
+export { loadConfig, ConfigError, DEFAULT_LIMITS, DEFAULT_AGENT_PORTS } from './config.js';
+export { AuthMode } from './auth/mode.js';
 export type { RouterConfig, AuthConfig, Limits, AgentPorts } from './config.js';
 export { RouterError, ErrorCodes, ERROR_CODE_NAMES } from './errors.js';
 export type { ErrorCode } from './errors.js';

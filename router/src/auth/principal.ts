@@ -1,5 +1,5 @@
 /** Who is calling, as the auth modes establish it. */
-import type { AuthMode } from '../config.js';
+import type { AuthMode } from './mode.js';
 
 export interface Principal {
   readonly mode: AuthMode;
