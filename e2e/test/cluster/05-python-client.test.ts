@@ -1,7 +1,8 @@
 // DESIGN §1 with the real Python client (clients/python, in its venv: scripts/venv.sh): the
 // quickstart in dev mode (kubectl port-forward svc/sandbox-router-svc, token from the Secret) and
 // a SandboxClient in direct mode (api_url = the router Service, token from the environment), both
-// over TLS, trusting the CA make up made for this cluster ($SANDBANK_CA_FILE).
+// over TLS, trusting the CA make up made for this cluster (dev mode reads it from the Secret
+// sandbox-router-tls; direct mode gets $SANDBANK_CA_FILE).
 // Each claims a sandbox on `with` entry and deletes the claim on exit. Then the client's own e2e
 // tests (clients/python/tests/e2e, pytest in the same venv) against this cluster.
 import { join } from 'node:path';
