@@ -368,7 +368,9 @@ class TestTls:
             ws.send(json.dumps({"type": "exit", "exitCode": 0}))
             ws.close()
 
-        with ws_serve(handler, "127.0.0.1", 0, ssl=pki.server_context()) as server:
+        # No handshake deadline on the stand-in: on a loaded machine its default 10 s ended
+        # handshakes the client was still in (seen as EOF); the client's own timeouts are under test.
+        with ws_serve(handler, "127.0.0.1", 0, ssl=pki.server_context(), open_timeout=None) as server:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             port = server.socket.getsockname()[1]
             route = Route(Mode.DIRECT, far(port, "https"), "router-token", tls=tls_context(str(pki.ca_file), {}))
