@@ -1,36 +1,42 @@
 /**
- * Generated bad input: ≥ 10,000 requests over headers, paths (traversal, encodings), bodies and
- * WebSocket frames against a router with a real agent behind it. Properties: the router never
- * crashes, never answers 5xx because of what a client sent, and its memory stays bounded.
+ * Generated bad input on HTTP: requests over headers, paths (traversal, encodings) and bodies,
+ * and raw bytes that are not HTTP at all, against a router with a real agent behind it. Most
+ * inputs ride in-memory connections into the router's real HTTP server (its parser, routes and
+ * handlers, without the kernel's loopback and a full client per request); one request in five
+ * and one raw input in six go over real sockets. Properties: the router never crashes or hangs a
+ * request, never answers 5xx because of what a client sent, its heap stays bounded, nothing stays
+ * in flight, and a WebSocket session opened before the run (`cat`) keeps echoing throughout.
  * Inputs that would legitimately produce a 5xx (a port where nothing listens, a sub-second
  * timeout) are kept out; programs executed come from a harmless set, everything else is random.
+ * WebSocket frames and gRPC passthrough have their own suites (fuzz-ws, fuzz-grpc).
  */
 import { connect } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import WebSocket from 'ws';
 import { tokenAuthenticator } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
+import {
+  Canary,
+  exchange,
+  heapMiB,
+  nothingInFlight,
+  pool,
+  requestBytes,
+  settledMetrics,
+} from '../helpers/fuzz.js';
 import { startRouter } from '../helpers/router.js';
 import type { TestRouter } from '../helpers/router.js';
 import { staticLookup } from '../helpers/static-lookup.js';
 
-const HTTP_RUNS = 10_000;
-const RAW_RUNS = 300;
-const WS_RUNS = 300;
+const HTTP_RUNS = Number(process.env['FUZZ_HTTP_RUNS'] ?? 17_000);
+const RAW_RUNS = Number(process.env['FUZZ_RAW_RUNS'] ?? 2_000);
+/** Every this many requests (raw inputs), one goes over a real socket. */
+const HTTP_SOCKET_EVERY = 5;
+const RAW_SOCKET_EVERY = 6;
 const TOKEN = 'fuzz-token-0123456789abcdef';
 /** Any single input that takes longer than this hung: a failure, never a pass. */
-const HANG_MS = 30_000;
-
-setFlagsFromString('--expose_gc');
-const gc = runInNewContext('gc') as () => void;
-const heapMiB = (): number => {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-};
+const HANG_MS = 60_000;
+const CONCURRENCY = 16;
 
 let agent: TestAgent;
 let router: TestRouter;
@@ -179,69 +185,106 @@ const request = fc.record({
   body,
 });
 
-async function pool<T>(
-  items: readonly T[],
-  concurrency: number,
-  run: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        if (item !== undefined) await run(item);
-      }
-    }),
-  );
+type Generated = typeof request extends fc.Arbitrary<infer T> ? T : never;
+
+/** The request target as fetch would send it (a URL's path and query), or the text as it is. */
+function targetOf(url: string): string {
+  try {
+    const u = new URL(url, 'http://router.test');
+    return `${u.pathname}${u.search}`;
+  } catch {
+    return url;
+  }
 }
 
-test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebSocket sessions`, async () => {
+const headersOf = (r: Generated): Record<string, string> => {
+  const h: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.headers)) h[k] = v === 'LEGACY' ? String(agent.restPort) : v;
+  return h;
+};
+
+test(`fuzz: ${HTTP_RUNS} HTTP requests and ${RAW_RUNS} raw inputs`, async () => {
+  const started = Date.now();
+  const canary = new Canary(`${router.wsUrl}/v1/namespaces/default/sandboxes/sb/exec`, {
+    authorization: `Bearer ${TOKEN}`,
+  });
+  await canary.start();
   const samples = fc.sample(request, { numRuns: HTTP_RUNS, seed: 20261123 });
   const statuses = new Map<number, number>();
   const failures: string[] = [];
   // What reached the router, counted by its own HTTP server: a run where most inputs never got
   // there would prove nothing.
-  const seen = { requests: 0, upgrades: 0 };
+  const seen = { requests: 0, parseErrors: 0 };
   router.app.server.on('request', () => seen.requests++);
-  router.app.server.on('upgrade', () => seen.upgrades++);
+  // Bytes fetch would have normalized away (a character its URL parser encodes differently than
+  // a raw request line carries it) can fail the router's HTTP parser: answered 400, no request.
+  router.app.server.on('clientError', () => seen.parseErrors++);
   let refusedByFetch = 0;
-  const send = async (r: (typeof samples)[number]): Promise<void> => {
-    const h: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.headers)) h[k] = v === 'LEGACY' ? String(agent.restPort) : v;
+  let overSockets = 0;
+  let pokes = 0;
+  let canaryMissed = 0;
+  const answered = (r: Generated, status: number): void => {
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    if (status >= 500) failures.push(`${r.method} ${r.url} ${JSON.stringify(r.headers)} → ${status}`);
+  };
+
+  /** Over a real socket, with fetch (which refuses a few inputs before sending them). */
+  const overSocket = async (r: Generated): Promise<void> => {
+    overSockets++;
     const withBody = r.body !== undefined && r.method !== 'GET' && r.method !== 'HEAD';
-    let status: number;
     try {
       const res = await fetch(`${router.url}${r.url}`, {
         method: r.method,
-        headers: h,
+        headers: headersOf(r),
         ...(withBody && r.body !== undefined ? { body: r.body } : {}),
         signal: AbortSignal.timeout(HANG_MS),
       });
-      status = res.status;
       await res.arrayBuffer();
+      answered(r, res.status);
     } catch (error) {
       // fetch itself refuses some inputs (an invalid URL, a forbidden header value) before
       // sending: counted, and their share is bounded below. A timeout (hang) or a failed
       // exchange is a failure.
-      if (error instanceof TypeError && !/fetch failed/.test(error.message)) {
-        refusedByFetch++;
-        return;
-      }
-      failures.push(`${r.method} ${r.url}: ${String(error)}`);
-      return;
+      if (error instanceof TypeError && !/fetch failed/.test(error.message)) refusedByFetch++;
+      else failures.push(`${r.method} ${r.url}: ${String(error)}`);
     }
-    statuses.set(status, (statuses.get(status) ?? 0) + 1);
-    if (status >= 500) failures.push(`${r.method} ${r.url} ${JSON.stringify(r.headers)} → ${status}`);
+  };
+  /** In memory, from one of 64 client addresses (pre-authentication limits are per address). */
+  const inMemory = async (r: Generated, i: number): Promise<void> => {
+    const bytes = requestBytes({
+      method: r.method,
+      target: targetOf(r.url),
+      headers: headersOf(r),
+      body: r.body,
+    });
+    const x = await exchange(router.app.server, bytes, {
+      hangMs: HANG_MS,
+      remoteAddress: `198.18.0.${i % 64}`,
+    });
+    if (x.hung) failures.push(`${r.method} ${r.url}: hung for ${HANG_MS} ms`);
+    else if (x.status === 0) failures.push(`${r.method} ${r.url}: closed without an answer`);
+    else answered(r, x.status);
+  };
+  const send = async (r: Generated, i: number): Promise<void> => {
+    await (i % HTTP_SOCKET_EVERY === 0 ? overSocket(r) : inMemory(r, i));
+    if (i % 500 === 0) {
+      pokes++;
+      if (!(await canary.poke(`poke ${i}`, HANG_MS))) canaryMissed++;
+    }
   };
   // Memory is compared after a warm-up (lazy module state, connection pools) with forced GCs:
   // what the remaining 90 % of the run adds must stay small, whatever the input.
-  const warmup = HTTP_RUNS / 10;
-  await pool(samples.slice(0, warmup), 16, send);
+  const warmup = Math.floor(HTTP_RUNS / 10);
+  await pool(samples.slice(0, warmup), CONCURRENCY, send);
   const heapBefore = heapMiB();
-  await pool(samples.slice(warmup), 16, send);
+  await pool(samples.slice(warmup), CONCURRENCY, (r, i) => send(r, i + warmup));
   const httpReached = seen.requests;
+  const httpParseErrors = seen.parseErrors;
 
-  // Raw bytes on the socket: the HTTP parser's errors are 400, never a crash.
+  // Raw bytes: the HTTP parser's errors are 400, never a crash. Each input ends one of three
+  // ways: a status line (answered), the router closing without one (bytes that are not a
+  // request, e.g. none at all, or a request cut short by the client's end), or a socket error;
+  // never a hang.
   const raw = fc.sample(
     fc.oneof(
       fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),
@@ -254,15 +297,12 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
     { numRuns: RAW_RUNS, seed: 7 },
   );
   const port = Number(new URL(router.url).port);
-  // Each raw input ends one of three ways: a status line (answered), the router closing without
-  // one (bytes that are not a request, e.g. none at all, or a request cut short by our end()),
-  // or a socket error; never a hang.
   const rawOutcomes = { answered: 0, closedUnanswered: 0, errors: 0 };
-  await pool(raw, 16, (bytes) => {
-    return new Promise<void>((resolve) => {
+  const rawOverSocket = (bytes: Buffer): Promise<void> =>
+    new Promise<void>((resolve) => {
       const socket = connect(port, '127.0.0.1', () => socket.end(bytes));
       const timer = setTimeout(() => {
-        failures.push(`raw request hung for ${HANG_MS} ms: ${JSON.stringify(bytes.toString('latin1'))}`);
+        failures.push(`raw input hung for ${HANG_MS} ms: ${JSON.stringify(bytes.toString('latin1'))}`);
         socket.destroy();
       }, HANG_MS);
       let head = '';
@@ -272,110 +312,58 @@ test(`fuzz: ${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw ones and ${WS_RUNS} WebS
       socket.on('close', () => {
         clearTimeout(timer);
         const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
-        if (status >= 500) failures.push(`raw request → ${status}`);
+        if (status >= 500) failures.push(`raw input → ${status}`);
         if (status > 0) rawOutcomes.answered++;
         else if (error) rawOutcomes.errors++;
         else rawOutcomes.closedUnanswered++;
         resolve();
       });
     });
-  });
-
-  // WebSocket sessions with random frames: closed with a protocol or error code, never 1011.
-  const randomFrames = fc.array(
-    fc.oneof(
-      fc.string({ maxLength: 200 }).map((s) => ({ text: s })),
-      fc
-        .record(
-          {
-            type: fc.constantFrom('start', 'stdin', 'close_stdin', 'signal', 'resize', 'bogus'),
-            command: fc.constantFrom(['cat'], 'cat', [], undefined),
-            shell: fc.constantFrom(undefined, 'true', 7),
-            stdin: fc.boolean(),
-            signal: fc.constantFrom('SIGINT', 'SIGSTOP', 9),
-            data: fc.string({ maxLength: 20 }),
-            cols: fc.integer(),
-            rows: fc.integer(),
-          },
-          { requiredKeys: ['type'] },
-        )
-        .map((o) => ({ text: JSON.stringify(o) })),
-      fc.uint8Array({ maxLength: 300 }).map((b) => ({ binary: Buffer.from(b) })),
-    ),
-    { minLength: 1, maxLength: 8 },
-  );
-  // Half the sessions start a real process first, so later frames reach a live session.
-  const validStart = { text: JSON.stringify({ type: 'start', command: ['cat'], stdin: true }) };
-  const wsFrames = fc
-    .tuple(fc.boolean(), randomFrames)
-    .map(([start, frames]) => (start ? [validStart, ...frames] : frames));
-  const sessions = fc.sample(wsFrames, { numRuns: WS_RUNS, seed: 99 });
-  const closeCodes = new Map<number, number>();
-  await pool(sessions, 16, (frames) => {
-    return new Promise<void>((resolve) => {
-      const ws = new WebSocket(
-        `${router.wsUrl}/v1/namespaces/default/sandboxes/sb/exec`,
-        'sandbank.exec.v1',
-        {
-          headers: { authorization: `Bearer ${TOKEN}` },
-        },
-      );
-      const timer = setTimeout(() => {
-        failures.push(`ws session hung for ${HANG_MS} ms: ${JSON.stringify(frames).slice(0, 300)}`);
-        ws.terminate();
-      }, HANG_MS);
-      ws.on('open', () => {
-        for (const f of frames) {
-          if ('text' in f) ws.send(f.text);
-          else ws.send(f.binary);
-        }
-        // Leave the session open briefly, then close politely if the router has not.
-        setTimeout(() => ws.close(1000), 50);
-      });
-      ws.on('error', (error) => failures.push(`ws error: ${error.message}`));
-      ws.on('unexpected-response', (_req, res) => {
-        failures.push(`ws upgrade → ${res.statusCode ?? 0}`);
-        clearTimeout(timer);
-        resolve();
-      });
-      ws.on('close', (code) => {
-        clearTimeout(timer);
-        closeCodes.set(code, (closeCodes.get(code) ?? 0) + 1);
-        // 1011 is the router failing; 1006 is the connection dropped without a close frame.
-        if (code === 1011 || code === 1006) failures.push(`ws closed ${code}`);
-        resolve();
-      });
-    });
+  await pool(raw, CONCURRENCY, async (bytes, i) => {
+    if (i % RAW_SOCKET_EVERY === 0) return rawOverSocket(bytes);
+    const x = await exchange(router.app.server, bytes, { hangMs: HANG_MS, endRequest: true });
+    if (x.hung)
+      failures.push(`raw input hung for ${HANG_MS} ms: ${JSON.stringify(bytes.toString('latin1'))}`);
+    if (x.status >= 500) failures.push(`raw input → ${x.status}`);
+    if (x.status > 0) rawOutcomes.answered++;
+    else rawOutcomes.closedUnanswered++;
   });
 
   const health = await fetch(`${router.url}/healthz`);
+  const canaryEnd = await canary.finish();
   const heapAfter = heapMiB();
-  const metricsText = await router.app.metrics.registry.metrics();
-  const total = HTTP_RUNS + RAW_RUNS + WS_RUNS;
+  const metricsText = await settledMetrics(() => router.app.metrics.registry.metrics(), nothingInFlight);
   process.stdout.write(
-    `fuzz: ${total} inputs (${HTTP_RUNS} HTTP requests, ${RAW_RUNS} raw, ${WS_RUNS} WebSocket sessions); ` +
-      `statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ws close codes ${JSON.stringify(Object.fromEntries(closeCodes))}; ` +
-      `reached the router: ${httpReached} HTTP requests (${refusedByFetch} refused by fetch before sending), ` +
-      `${seen.upgrades} upgrades; raw ${JSON.stringify(rawOutcomes)}; ` +
+    `fuzz-http: ${HTTP_RUNS + RAW_RUNS} inputs (${HTTP_RUNS} HTTP requests, ${overSockets} of them over sockets; ` +
+      `${RAW_RUNS} raw, ${Math.ceil(RAW_RUNS / RAW_SOCKET_EVERY)} over sockets) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+      `statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; ` +
+      `reached the router: ${httpReached} HTTP requests and ${httpParseErrors} its parser refused ` +
+      `(${refusedByFetch} refused by fetch before sending); ` +
+      `raw ${JSON.stringify(rawOutcomes)}; canary ${pokes} pokes, ${canaryMissed} missed, ${JSON.stringify(canaryEnd)}; ` +
       `heap after warm-up ${heapBefore.toFixed(1)} → ${heapAfter.toFixed(1)} MiB; ${failures.length} failures\n`,
   );
   expect(failures.slice(0, 20)).toEqual([]);
-  // Every generated HTTP request was either answered or refused by fetch before it was sent, and
-  // the refused ones are a small share: the rest reached the router and got a status.
-  const answered = [...statuses.values()].reduce((a, b) => a + b, 0);
-  expect(answered + refusedByFetch).toBe(HTTP_RUNS);
-  expect(refusedByFetch).toBeLessThan(HTTP_RUNS / 10);
-  // The router's server saw exactly the requests that were answered, each once.
-  expect(httpReached).toBe(answered);
-  // Every WebSocket session reached the router's upgrade handler and ended with a close frame.
-  expect(seen.upgrades).toBe(WS_RUNS);
-  expect([...closeCodes.values()].reduce((a, b) => a + b, 0)).toBe(WS_RUNS);
+  // Every generated request was either answered or refused by fetch before it was sent, and the
+  // refused ones are a small share: the rest reached the router and got a status.
+  const answeredCount = [...statuses.values()].reduce((a, b) => a + b, 0);
+  expect(answeredCount + refusedByFetch).toBe(HTTP_RUNS);
+  expect(refusedByFetch).toBeLessThan(overSockets / 10);
+  // The router's server saw exactly the requests that were answered, each once, and its parser
+  // refused few of them.
+  expect(httpReached + httpParseErrors).toBe(answeredCount);
+  expect(httpParseErrors).toBeLessThan(HTTP_RUNS / 100);
   // Most raw inputs were answered (a 400 for the junk), the rest closed without a hang.
   expect(rawOutcomes.answered + rawOutcomes.closedUnanswered + rawOutcomes.errors).toBe(RAW_RUNS);
   expect(rawOutcomes.answered).toBeGreaterThan(RAW_RUNS / 2);
   expect(health.status).toBe(200);
+  // The session opened before the run saw none of it.
+  expect({ canaryMissed, ...canaryEnd }).toEqual({
+    canaryMissed: 0,
+    intact: true,
+    exitCode: 0,
+    closeCode: 1000,
+  });
   expect(heapAfter - heapBefore).toBeLessThan(48);
   // Nothing is left in flight: every slot and stream was released.
   expect(metricsText).not.toMatch(/sandbank_router_inflight_requests\{[^}]*\} [1-9]/);
-  expect(metricsText).toMatch(/sandbank_router_websocket_sessions 0/);
-}, 300_000);
+}, 1_200_000);
