@@ -1,5 +1,6 @@
-// Two projects: `unit` (no I/O beyond loopback/tmp files) and `integration` (a real etcd +
-// kube-apiserver started once per run by the global setup). `make test` runs both.
+// Projects: `unit` (no I/O beyond loopback/tmp files) and `integration` (a real etcd +
+// kube-apiserver started once per run by the global setup), which `make test` runs, and
+// `fuzz-grpc` (below).
 const transform = {
   '^.+\\.ts$': [
     '@swc/jest',
@@ -37,6 +38,13 @@ export default {
       globalSetup: '<rootDir>/e2e/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/e2e/src/jest/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/e2e/src/jest/integration-timeout.ts'],
+    },
+    {
+      // Not in `npm test`: this fuzz run crashes the router (a native crash in Node's HTTP/2 on a
+      // stream reset, about one run in three), a known open bug; `make fuzz-grpc` runs it.
+      ...shared,
+      displayName: 'fuzz-grpc',
+      testMatch: ['<rootDir>/router/test/fuzz-grpc/**/*.test.ts'],
     },
   ],
 };
