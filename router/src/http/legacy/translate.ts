@@ -222,6 +222,8 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
 
 export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   const path = legacyPath(rawPath);
+  /** Bytes still owed after the size the agent declared (and the router sent as Content-Length). */
+  let owed = 0n;
   try {
     for await (const msg of c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options)) {
       if (!res.headersSent) {
@@ -242,9 +244,17 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
             .update(`${pyFloat(mtime)}-${size}`)
             .digest('hex')}"`,
         });
+        // The status goes out now: a failure later can only cut the body, which the client sees as
+        // a short download, instead of leaving it with no response at all.
+        res.flushHeaders();
+        owed = info?.size ?? 0n;
       }
+      // The agent is the sandbox's: its data must match the size it declared.
+      if (BigInt(msg.data.length) > owed) throw sizeMismatch();
+      owed -= BigInt(msg.data.length);
       if (msg.data.length > 0 && !res.write(msg.data)) await drainOrClose(res);
     }
+    if (owed !== 0n) throw sizeMismatch();
     res.end();
   } catch (thrown) {
     if (res.headersSent) throw thrown;
@@ -260,6 +270,9 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
     throw error;
   }
 }
+
+const sizeMismatch = (): RouterError =>
+  new RouterError('upstream_failed', 'the agent sent a file whose length differs from the size it declared');
 
 /**
  * Stat calls a `/list` keeps in flight for its symlinks. The sandbox decides how many symlinks a
