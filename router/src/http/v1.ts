@@ -19,7 +19,7 @@ import {
   fileInfoJson,
   processSpec,
 } from '../exec-spec.js';
-import { drainOrClose } from './drain.js';
+import { sendFileBody } from './file-body.js';
 import { sendJsonPieces } from './json-stream.js';
 import { sandboxRoute } from './pipeline.js';
 import type { Scope } from './pipeline.js';
@@ -108,30 +108,29 @@ export function v1Routes(ctx: RouterContext): Router {
     route('files/{path}', async (req, res, { agent, options }) => {
       const path = filePath(req, 'files');
       const q = query(req, ReadQuery);
-      const chunks = agent.readFile(
+      const offset = BigInt(q.offset ?? 0);
+      const replies = agent.readFile(
         {
           path,
-          offset: BigInt(q.offset ?? 0),
+          offset,
           ...(q.limit === undefined ? {} : { limit: BigInt(q.limit) }),
           chunkSize: 256 * 1024,
         },
         options,
       );
-      for await (const msg of chunks) {
-        if (!res.headersSent) {
-          const info = fileInfoJson(msg.info);
-          const remaining = Math.max(0, info.size - (q.offset ?? 0));
-          res.writeHead(200, {
+      await sendFileBody(res, replies, (raw) => {
+        const info = fileInfoJson(raw);
+        const remaining = raw.size > offset ? raw.size - offset : 0n;
+        const length = q.limit === undefined || remaining < BigInt(q.limit) ? remaining : BigInt(q.limit);
+        return {
+          length,
+          headers: {
             'content-type': 'application/octet-stream',
-            'content-length': String(q.limit === undefined ? remaining : Math.min(remaining, q.limit)),
             'x-sandbank-file-mode': info.mode.toString(8).padStart(4, '0'),
             ...(info.modTime ? { 'last-modified': new Date(info.modTime).toUTCString() } : {}),
-          });
-        }
-        // Not asking for the next chunk while the client is slow holds the agent back.
-        if (msg.data.length > 0 && !res.write(msg.data)) await drainOrClose(res);
-      }
-      res.end();
+          },
+        };
+      });
     }),
   );
 

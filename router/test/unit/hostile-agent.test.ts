@@ -3,6 +3,7 @@
  * such answers is hostile-upstream-fuzz in `make fuzz-open`): each answer here once made the
  * router misbehave, and each test fails without its fix.
  */
+import { Agent, request } from 'node:http';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import type { AgentPromiseClient } from '@sandbank/proto';
@@ -125,3 +126,103 @@ test("a reply grpc-js fails without a status code (a compressed frame, no grpc-e
   expect(failure?.details).toMatch(/malformed reply/);
   expect(failure?.metadata?.get('sandbank-error-code')).toEqual([]);
 });
+
+/** A GET on `agent`'s connections, read to its end (or its cut). */
+function getOn(
+  agent: Agent,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; bytes: number; complete: boolean; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${router.url}${path}`, { agent, headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('error', () => undefined);
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, bytes, complete: res.complete, reused: req.reusedSocket }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const hanging = (script: AgentScript): AgentScript => ({ ...script, ending: 'hang' });
+
+// The whole file the agent declared has gone out; the agent then says nothing more. The client
+// has its complete response and sends its next request on the same connection: the router must
+// answer it, not time the finished download out later and reset the connection under it.
+test.each([
+  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
+  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
+])(
+  'a %s download complete at its declared size ends there: the next request on the connection is answered',
+  async (_surface, path, headers) => {
+    hostileGrpc.reset();
+    hostileGrpc.push(hanging(readFileAnswer(1_000)));
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await getOn(agent, path, { ...headers, 'x-sandbox-timeout': '2' });
+      expect(first).toMatchObject({ status: 200, bytes: 1_000, complete: true });
+      const next = await getOn(agent, '/healthz');
+      expect(next).toMatchObject({ status: 200, complete: true, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  },
+);
+
+const emptyMessageThen = (ending: AgentScript['ending'], status = 200): AgentScript => ({
+  status,
+  contentType: 'application/grpc',
+  trailersOnly: false,
+  // A zero-length message: a ReadFile reply with no file info and no data.
+  frames: [{ kind: 'lie', claimed: 0, actual: 0 }],
+  grpcStatus: '14',
+  grpcMessage: undefined,
+  ending,
+});
+
+// Before: the router took the empty message for an empty file (writeHead, Content-Length 0, but
+// nothing sent), then the call failed and the response was destroyed: the client got no answer.
+test.each([
+  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
+  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
+])(
+  "a %s download whose agent's first reply has no file info gets the router's 502",
+  async (_surface, path, headers) => {
+    for (const script of [
+      emptyMessageThen('rst'),
+      emptyMessageThen('trailers'),
+      // What the fuzz run found: HTTP 404, an empty message, then bytes that are no message.
+      {
+        ...emptyMessageThen('trailers', 404),
+        frames: [
+          { kind: 'lie' as const, claimed: 0, actual: 26 },
+          { kind: 'reply' as const, size: 137 },
+        ],
+      },
+    ]) {
+      hostileGrpc.reset();
+      hostileGrpc.push(script);
+      const res = await fetch(`${router.url}${path}`, { headers });
+      expect([res.status, res.headers.get('x-sandbank-error-code')]).toEqual([502, 'upstream_failed']);
+      expect(await res.text()).toMatch(/file info/);
+    }
+  },
+);
+
+// An empty file is complete the moment its status goes out: what the agent does next cannot
+// take the answer back.
+test.each([
+  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
+  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
+])(
+  'a %s download of an empty file whose agent then resets gets the empty file',
+  async (_s, path, headers) => {
+    hostileGrpc.reset();
+    hostileGrpc.push({ ...readFileAnswer(0), ending: 'rst' });
+    const res = await fetch(`${router.url}${path}`, { headers });
+    expect([res.status, (await res.arrayBuffer()).byteLength]).toEqual([200, 0]);
+  },
+);

@@ -30,7 +30,7 @@ import {
   statSeconds,
 } from './python.js';
 import { sendPyJson, sendPyJsonStream, sendPyMessage } from './respond.js';
-import { drainOrClose } from '../drain.js';
+import { sendFileBody } from '../file-body.js';
 
 export interface LegacyCall {
   readonly agent: Connection['agent'];
@@ -222,40 +222,27 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
 
 export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   const path = legacyPath(rawPath);
-  /** Bytes still owed after the size the agent declared (and the router sent as Content-Length). */
-  let owed = 0n;
   try {
-    for await (const msg of c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options)) {
-      if (!res.headersSent) {
-        const info = msg.info;
-        const mtime = info?.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
-        const size = String(info?.size ?? 0n);
-        const quoted = pyQuote(rawPath);
-        res.writeHead(200, {
+    await sendFileBody(res, c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options), (info) => {
+      const mtime = info.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
+      const size = String(info.size);
+      const quoted = pyQuote(rawPath);
+      return {
+        length: info.size,
+        headers: {
           'content-type': 'application/octet-stream',
           'accept-ranges': 'bytes',
           'content-disposition':
             quoted === rawPath
               ? `attachment; filename="${rawPath}"`
               : `attachment; filename*=utf-8''${quoted}`,
-          'content-length': size,
           'last-modified': new Date(Math.floor(mtime) * 1000).toUTCString(),
           etag: `"${createHash('md5')
             .update(`${pyFloat(mtime)}-${size}`)
             .digest('hex')}"`,
-        });
-        // The status goes out now: a failure later can only cut the body, which the client sees as
-        // a short download, instead of leaving it with no response at all.
-        res.flushHeaders();
-        owed = info?.size ?? 0n;
-      }
-      // The agent is the sandbox's: its data must match the size it declared.
-      if (BigInt(msg.data.length) > owed) throw sizeMismatch();
-      owed -= BigInt(msg.data.length);
-      if (msg.data.length > 0 && !res.write(msg.data)) await drainOrClose(res);
-    }
-    if (owed !== 0n) throw sizeMismatch();
-    res.end();
+        },
+      };
+    });
   } catch (thrown) {
     if (res.headersSent) throw thrown;
     const error = agentFailure(thrown);
@@ -270,9 +257,6 @@ export async function download(res: Response, c: LegacyCall, rawPath: string): P
     throw error;
   }
 }
-
-const sizeMismatch = (): RouterError =>
-  new RouterError('upstream_failed', 'the agent sent a file whose length differs from the size it declared');
 
 /**
  * Stat calls a `/list` keeps in flight for its symlinks. The sandbox decides how many symlinks a
