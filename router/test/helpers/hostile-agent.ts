@@ -3,7 +3,9 @@
  * answering each gRPC call with whatever its script says (lying length prefixes, compressed
  * frames without an encoding, odd statuses and content types, garbage trailers, resets, a dead
  * connection, silence), which no gRPC library would let a test send. Scripts are taken in order,
- * one per call; a call that finds none left gets a plain, well-formed failure.
+ * one per call; a call that finds none left gets a plain, well-formed failure. Scripts pushed for
+ * a trace id go only to calls carrying that trace (the router passes the client's `traceparent`
+ * on), so concurrent requests each get their own, whatever order their calls arrive in.
  */
 import { createServer } from 'node:http2';
 import type { Http2Server, Http2Session, ServerHttp2Stream } from 'node:http2';
@@ -37,13 +39,17 @@ export interface AgentScript {
 export interface HostileAgent {
   readonly ip: string;
   readonly port: number;
-  /** Queues scripts for the next calls. */
+  /** Queues scripts for the next calls that carry no trace id with scripts of its own. */
   push(...scripts: AgentScript[]): void;
+  /** Queues scripts for the next calls of the trace `traceId` (32 hex digits), one per call. */
+  pushFor(traceId: string, ...scripts: AgentScript[]): void;
   /** Calls answered with a script so far. */
   readonly served: number;
+  /** Whether a call of the trace `traceId` was answered with a script pushed for it. */
+  servedTrace(traceId: string): boolean;
   /** The most Stat calls seen in flight at once (since the last `reset()`). */
   readonly maxStatsInFlight: number;
-  /** Drops the scripts not yet used and the Stat count. */
+  /** Drops the scripts not yet used (shared and per trace) and the Stat count. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -150,6 +156,19 @@ export interface HostileAgentOptions {
 
 export async function startHostileAgent(ip: string, opts: HostileAgentOptions = {}): Promise<HostileAgent> {
   const queue: AgentScript[] = [];
+  const traced = new Map<string, AgentScript[]>();
+  const servedTraces = new Set<string>();
+  /** The next script for a call with these headers: its trace's first, else the shared queue's. */
+  const next = (traceparent: unknown): AgentScript | undefined => {
+    const traceId =
+      typeof traceparent === 'string' ? /^00-([0-9a-f]{32})-/.exec(traceparent)?.[1] : undefined;
+    const own = traceId === undefined ? undefined : traced.get(traceId);
+    if (own === undefined || traceId === undefined) return queue.shift();
+    const script = own.shift();
+    if (own.length === 0) traced.delete(traceId);
+    servedTraces.add(traceId);
+    return script;
+  };
   const sessions = new Set<Http2Session>();
   let served = 0;
   let statsInFlight = 0;
@@ -170,7 +189,7 @@ export async function startHostileAgent(ip: string, opts: HostileAgentOptions = 
       maxStatsInFlight = Math.max(maxStatsInFlight, statsInFlight);
       stream.once('close', () => statsInFlight--);
     }
-    const script = queue.shift();
+    const script = next(headers['traceparent']);
     if (script === undefined) {
       const answer = (): void => {
         if (stream.closed) return;
@@ -199,13 +218,19 @@ export async function startHostileAgent(ip: string, opts: HostileAgentOptions = 
     ip,
     port: (server.address() as AddressInfo).port,
     push: (...scripts) => queue.push(...scripts),
+    pushFor: (traceId, ...scripts) => {
+      if (scripts.length > 0) traced.set(traceId, [...(traced.get(traceId) ?? []), ...scripts]);
+    },
     reset: () => {
       queue.length = 0;
+      traced.clear();
+      servedTraces.clear();
       maxStatsInFlight = 0;
     },
     get served() {
       return served;
     },
+    servedTrace: (traceId) => servedTraces.has(traceId),
     get maxStatsInFlight() {
       return maxStatsInFlight;
     },
