@@ -318,6 +318,9 @@ async function send(path: string, init: Send): Promise<Outcome> {
     ...init,
     headers: { ...init.headers, 'x-sandbox-timeout': '3' },
     signal: AbortSignal.timeout(HANG_MS),
+    // The router's answer as it is: a client following a pod's redirect waits for the body first,
+    // so a body cut after the status (allowed) would look like no answer at all.
+    redirect: 'manual',
   });
   let text: string | undefined;
   try {
@@ -390,7 +393,8 @@ test(`hostile upstream fuzz: ${HTTP_RUNS} raw HTTP answers and ${GRPC_RUNS} raw 
     });
   const runHttp = async ([script, route]: (typeof httpCases)[number]): Promise<void> => {
     const id = hostileHttp.register(script);
-    const what = `${route} ${JSON.stringify(script).slice(0, 200)}`;
+    const shown = script.map((step) => ('write' in step ? { write: step.write.toString('latin1') } : step));
+    const what = `${route} ${JSON.stringify(shown).slice(0, 400)}`;
     const headers = { 'x-sandbox-id': 'hostile-http', 'x-script': id };
     try {
       const o =
