@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Duplex } from 'node:stream';
 import type { Server as HttpServer } from 'node:http';
@@ -277,14 +278,35 @@ export interface TargetExit {
   readonly signal: NodeJS.Signals | null;
   /** The end of what it wrote to stderr (a crash's message). */
   readonly stderr: string;
+  /** Set when the watchdog killed it: its resident memory, in MiB, went over the cap. */
+  readonly killedAtRssMiB?: number;
 }
 
-/** A router in a child process (see fuzz-target.ts), with a cap on its address space. */
+/** A process's resident memory in MiB (Linux /proc), or undefined once it is gone. */
+async function residentMiB(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  const kib = status?.match(/^VmRSS:\s+(\d+) kB$/m)?.[1];
+  return kib === undefined ? undefined : Number(kib) / 1024;
+}
+
+/** How often the watchdog samples the target's resident memory. */
+const RSS_SAMPLE_MS = 200;
+
+/**
+ * A router in a child process (see fuzz-target.ts), with its memory capped: the V8 heap by
+ * --max-old-space-size (a runaway JavaScript allocation fails inside the router) and the whole
+ * process by a watchdog that kills it when its resident memory goes over the cap (a runaway
+ * native one, e.g. in HTTP/2). Not `ulimit -v`: V8 reserves about 8 GiB of address space up
+ * front, so any cap on virtual memory that protects the machine kills a healthy router.
+ */
 export class FuzzTarget {
   private nextId = 0;
   private readonly pending = new Map<number, (value: unknown) => void>();
   private stderr = '';
   private exit: TargetExit | undefined;
+  private killedAtRssMiB: number | undefined;
+  /** The most resident memory the target used while sampled, in MiB. */
+  peakRssMiB = 0;
   readonly exited: Promise<TargetExit>;
 
   private constructor(
@@ -292,8 +314,23 @@ export class FuzzTarget {
     readonly url: string,
     readonly wsUrl: string,
     readonly grpcAddress: string,
+    maxRssMiB: number,
   ) {
     child.stderr?.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString('utf8')).slice(-4000)));
+    const pid = child.pid;
+    const sample = async (): Promise<void> => {
+      const rss = pid === undefined ? undefined : await residentMiB(pid);
+      if (rss === undefined || this.exit !== undefined) return;
+      this.peakRssMiB = Math.max(this.peakRssMiB, rss);
+      if (rss > maxRssMiB && this.killedAtRssMiB === undefined) {
+        this.killedAtRssMiB = rss;
+        child.kill('SIGKILL');
+      }
+    };
+    const watchdog = setInterval(() => {
+      sample().catch(() => undefined);
+    }, RSS_SAMPLE_MS);
+    watchdog.unref();
     child.on('message', (raw: unknown) => {
       const m = raw as { id?: number; value?: unknown };
       if (m.id === undefined) return;
@@ -302,7 +339,13 @@ export class FuzzTarget {
     });
     this.exited = new Promise<TargetExit>((resolve) =>
       child.on('exit', (code, signal) => {
-        this.exit = { code, signal, stderr: this.stderr };
+        clearInterval(watchdog);
+        this.exit = {
+          code,
+          signal,
+          stderr: this.stderr,
+          ...(this.killedAtRssMiB === undefined ? {} : { killedAtRssMiB: Math.round(this.killedAtRssMiB) }),
+        };
         for (const settle of this.pending.values()) settle(undefined);
         this.pending.clear();
         resolve(this.exit);
@@ -311,27 +354,22 @@ export class FuzzTarget {
   }
 
   /**
-   * Starts the target. `maxAddressSpaceKiB` caps its virtual memory (ulimit -v), so a runaway
-   * allocation fails inside the router instead of exhausting the machine.
+   * Starts the target, its V8 heap capped at `maxHeapMiB` and its resident memory at
+   * `maxRssMiB`, so a runaway allocation ends the router instead of exhausting the machine.
    */
   static start(options: {
     readonly token: string;
     readonly limits: Record<string, number>;
     readonly agentIp: string;
-    readonly maxAddressSpaceKiB: number;
+    readonly maxHeapMiB: number;
+    readonly maxRssMiB: number;
   }): Promise<FuzzTarget> {
     const script = fileURLToPath(new URL('./fuzz-target.ts', import.meta.url));
-    const { maxAddressSpaceKiB, ...targetOptions } = options;
+    const { maxHeapMiB, maxRssMiB, ...targetOptions } = options;
     const child = spawn(
-      '/bin/sh',
+      process.execPath,
       [
-        '-c',
-        'ulimit -v "$0" && exec "$@"',
-        String(maxAddressSpaceKiB),
-        process.execPath,
-        // V8 reserves guard regions for WebAssembly (tsx's lexer) that a capped address space
-        // cannot hold; without the trap handler it bounds-checks instead.
-        '--disable-wasm-trap-handler',
+        `--max-old-space-size=${maxHeapMiB}`,
         '--conditions=source',
         '--import',
         'tsx',
@@ -348,7 +386,7 @@ export class FuzzTarget {
       );
       child.once('message', (raw: unknown) => {
         const m = raw as { type: string; url: string; wsUrl: string; grpcAddress: string };
-        resolve(new FuzzTarget(child, m.url, m.wsUrl, m.grpcAddress));
+        resolve(new FuzzTarget(child, m.url, m.wsUrl, m.grpcAddress, maxRssMiB));
       });
     });
   }
