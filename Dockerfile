@@ -1,4 +1,4 @@
-# The Sandbank controller and router images: Node 20 and one process bundled into one file (no
+# The Sandbank controller and router images: Node 24 and one process bundled into one file (no
 # node_modules), as user 1000, nothing written at run time (readOnlyRootFilesystem: true; logs go
 # to stdout; the controller's Lease and all its state live in the API server). The two differ only
 # in the bundled process, its entry point and its ports, so one file builds both, chosen by the
@@ -14,9 +14,9 @@
 # controller | router: required, so an image is never built for the wrong process by default.
 ARG PROCESS
 # Where the final image's OS and the Node binary come from (locally: a debootstrap base and the
-# host's Node).
+# pinned Node.js of versions.env). Keep the major in step with NODE_VERSION there.
 ARG BASE_IMAGE=debian:bookworm-slim
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 # The stage (or image) holding the bundle in /out/; the local build passes an image made from a
 # bundle built on the host, so no npm runs inside the build.
 ARG BUNDLE_FROM=bundle

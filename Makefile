@@ -2,15 +2,20 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install node_modules test test-python test-deps test-unit fuzz-open lint lint-shell generate bench bench-cluster cluster-build \
+.PHONY: help install node-runtime node_modules test test-python test-deps test-unit fuzz-open lint lint-shell generate bench bench-cluster cluster-build \
 	node-build control-plane up down cluster-up cluster-down cluster-smoke test-cluster doctor doctor-up doctor-test
 # The steps share apt, the Go caches and the machine's one local cluster, and doctor must run
 # before the builds: prerequisites run one after another, in the order written, even under -j.
 .NOTPARALLEL:
 
-# Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet); the scripts'
-# cache dir is $SANDBANK_CACHE, else $XDG_CACHE_HOME/sandbank, else ~/.cache/sandbank.
-CLUSTER_STATE ?= $(or $(SANDBANK_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sandbank)/cluster-state
+# The scripts' cache dir: $SANDBANK_CACHE, else $XDG_CACHE_HOME/sandbank, else ~/.cache/sandbank.
+CACHE_DIR := $(or $(SANDBANK_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sandbank)
+# Where the local one-node cluster keeps its state (PKI, logs, containerd, kubelet).
+CLUSTER_STATE ?= $(CACHE_DIR)/cluster-state
+# The pinned Node.js runtime (NODE_VERSION in versions.env; install-node.sh fetches it): first on
+# PATH in every recipe, so the tests, the benchmarks and the images all run that node.
+NODE_VERSION := $(shell sed -n 's/^NODE_VERSION=//p' e2e/cluster/versions.env)
+export PATH := $(CACHE_DIR)/node-$(NODE_VERSION)/bin:$(PATH)
 # The e2e suite on the local cluster (its global setup runs e2e/cluster/up.sh, the teardown
 # cluster-down.sh + verify-clean.sh).
 CLUSTER_SUITE = SANDBANK_CLUSTER_STATE=$(CLUSTER_STATE) node --experimental-vm-modules node_modules/jest/bin/jest.js \
@@ -22,12 +27,15 @@ help: ## list the targets
 # `npm install` fills node_modules as it goes; the stamp is written after it succeeded, so an
 # interrupted install is redone instead of passing for a finished one.
 NPM_STAMP := node_modules/.sandbank-npm-installed
-node_modules: $(NPM_STAMP)
+node_modules: node-runtime $(NPM_STAMP)
 $(NPM_STAMP): package.json package-lock.json $(wildcard */package.json)
 	npm install --no-audit --no-fund
 	@touch $@
 
 install: node_modules ## install npm dependencies (the locked versions)
+
+node-runtime: ## fetch the pinned Node.js runtime (versions.env) from the npm registry, once per version
+	@bash e2e/cluster/install-node.sh >/dev/null
 
 cluster-build: ## build etcd, kube-apiserver & co., kwok from Go modules (cached by version)
 	bash e2e/cluster/build-control-plane.sh
@@ -38,9 +46,9 @@ test-deps: ## install the Debian packages the tests need (runsc, iproute2, opens
 doctor: ## check in seconds what make up and make test need from this machine; prints the fix for each missing piece
 	bash e2e/cluster/doctor.sh all $(CLUSTER_STATE)
 # run first by make up / make test-cluster, and by make test after test-deps
-doctor-up:
+doctor-up: node-runtime
 	bash e2e/cluster/doctor.sh up $(CLUSTER_STATE)
-doctor-test: test-deps
+doctor-test: test-deps node-runtime
 	bash e2e/cluster/doctor.sh test $(CLUSTER_STATE)
 
 test: doctor-test node_modules cluster-build node-build ## all tests: unit, integration (real etcd + kube-apiserver), the Python client, e2e on the local cluster (root)

@@ -18,9 +18,10 @@
 REPO=$(cd "$CLUSTER_DIR/../.." && pwd)
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(controller router runtime)
-for tool in buildah node; do command -v "$tool" >/dev/null || die "$tool is missing (make node-build installs buildah)"; done
+command -v buildah >/dev/null || die "buildah is missing (make node-build installs it)"
+# The images carry the pinned Node.js (versions.env), whatever node the caller has.
+PATH="$(bash "$CLUSTER_DIR/install-node.sh"):$PATH"
 node_version=$(node --version)
-case "$node_version" in v2[0-9].* | v[3-9][0-9].*) ;; *) die "node >= 20 is required, found $node_version" ;; esac
 [ -d "$REPO/node_modules/esbuild" ] || die "esbuild is missing: run make install (npm install) first"
 T0=$EPOCHREALTIME
 
@@ -33,8 +34,8 @@ if ! buildah_ inspect --type image "$DEBIAN_BASE_IMAGE" >/dev/null 2>&1; then
   bash "$CLUSTER_DIR/build-node.sh" base
 fi
 
-# Node: the host's binary (Debian-built or nodesource) links only glibc, libstdc++ and libgcc,
-# which the debootstrap base has.
+# Node: the pinned official build links only glibc, libstdc++ and libgcc, which the debootstrap
+# base has.
 node_image=localhost/sandbank-node:$node_version
 if ! buildah_ inspect --type image "$node_image" >/dev/null 2>&1; then
   log "image $node_image from $(command -v node)"

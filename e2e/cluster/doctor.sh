@@ -92,6 +92,10 @@ if have node; then
 else
   fail "Node.js is missing" "install Node.js >= $NODE_MIN_VERSION (https://nodejs.org/en/download, or NodeSource's Debian packages)"
 fi
+# The runtime itself is pinned (versions.env) and fetched with that npm.
+if [ -x "$SANDBANK_CACHE/node-$NODE_VERSION/bin/node" ]; then ok "Node.js $NODE_VERSION, the pinned runtime (cached)"
+else todo "Node.js $NODE_VERSION, the pinned runtime, is not fetched yet (make fetches it: install-node.sh, about 50 MB from the npm registry)"
+fi
 # python3: make test-deps installs Debian's (3.11 on bookworm); make up needs it for the quickstart.
 if have python3; then
   pyv=$(python3 -c 'import platform; print(platform.python_version())' 2>/dev/null)

@@ -43,7 +43,7 @@ await build({
   outfile,
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node24',
   format: 'esm',
   plugins: [workspacesFromSource],
   minify: process.env['SANDBANK_BUNDLE_NO_MINIFY'] !== '1',

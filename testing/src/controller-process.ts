@@ -30,7 +30,7 @@ export function bundleController(): string {
       '--bundle',
       '--platform=node',
       '--format=esm',
-      '--target=node20',
+      '--target=node24',
       '--packages=external',
       ...CONTROLLER_WORKSPACES.map(
         (pkg) => `--alias:@sandbank/${pkg}=${join(repoRoot, pkg, 'src', 'index.ts')}`,

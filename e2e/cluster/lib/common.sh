@@ -9,6 +9,13 @@ CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SANDBANK_CACHE=${SANDBANK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sandbank}
 export SANDBANK_CACHE
 
+# The pinned Node.js runtime (install-node.sh, make) comes first on PATH once it is fetched, so a
+# script run by hand uses the same node as make (the images copy it).
+if [ -x "$SANDBANK_CACHE/node-$NODE_VERSION/bin/node" ]; then
+  PATH="$SANDBANK_CACHE/node-$NODE_VERSION/bin:$PATH"
+  export PATH
+fi
+
 # The toolchains the README asks for (doctor.sh checks them).
 # shellcheck disable=SC2034 # used by the scripts that source this file
 GO_MIN_VERSION=1.26.3 NODE_MIN_VERSION=20.19 PYTHON_MIN_VERSION=3.10
