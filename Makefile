@@ -62,7 +62,7 @@ test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest
 test-unit: node_modules ## unit tests only (no control plane)
 	npm run test:unit
 
-fuzz-open: node_modules ## the fuzz runs that still find open bugs (gRPC passthrough, hostile upstreams); not in make test until they pass
+fuzz-open: node_modules ## the fuzz run that still finds open bugs (hostile upstreams); not in make test until it passes
 	npm run test:fuzz-open
 
 lint: node_modules ## shellcheck + SIGPIPE-prone pipes in every script, typecheck, ESLint, Prettier, dependency-cruiser layering rules

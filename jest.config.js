@@ -40,9 +40,8 @@ export default {
       setupFilesAfterEnv: ['<rootDir>/e2e/src/jest/integration-timeout.ts'],
     },
     {
-      // Not in `npm test`: fuzz runs that still find open bugs (the gRPC run crashes the router
-      // inside Node's HTTP/2 about one run in three; the hostile-upstream run finds requests the
-      // router ends without an answer). `make fuzz-open` runs them.
+      // Not in `npm test`: fuzz runs that still find open bugs (the hostile-upstream run finds
+      // requests the router ends without an answer). `make fuzz-open` runs them.
       ...shared,
       displayName: 'fuzz-open',
       testMatch: ['<rootDir>/router/test/fuzz-open/**/*.test.ts'],
