@@ -173,7 +173,9 @@ export async function startHostileAgent(ip: string, opts: HostileAgentOptions = 
   let served = 0;
   let statsInFlight = 0;
   let maxStatsInFlight = 0;
-  const server: Http2Server = createServer();
+  // Node refuses new streams (ENHANCE_YOUR_CALM) once a session holds 10 MB unsent: answers that
+  // hang with megabytes queued would then keep the scripts after them from ever being played.
+  const server: Http2Server = createServer({ maxSessionMemory: 1024 });
   server.on('session', (session) => {
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
