@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help install node-runtime node_modules test test-python test-deps test-unit fuzz-open lint lint-shell generate bench bench-cluster cluster-build \
+.PHONY: help install node-runtime node_modules test test-python test-deps test-unit lint lint-shell generate bench bench-cluster cluster-build \
 	node-build control-plane up down cluster-up cluster-down cluster-smoke test-cluster doctor doctor-up doctor-test
 # The steps share apt, the Go caches and the machine's one local cluster, and doctor must run
 # before the builds: prerequisites run one after another, in the order written, even under -j.
@@ -61,9 +61,6 @@ test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest
 
 test-unit: node_modules ## unit tests only (no control plane)
 	npm run test:unit
-
-fuzz-open: node_modules ## the fuzz run that still finds open bugs (hostile upstreams); not in make test until it passes
-	npm run test:fuzz-open
 
 lint: node_modules ## shellcheck + SIGPIPE-prone pipes in every script, typecheck, ESLint, Prettier, dependency-cruiser layering rules
 	bash e2e/cluster/lint-shell.sh

@@ -1,6 +1,5 @@
 // Projects: `unit` (no I/O beyond loopback/tmp files) and `integration` (a real etcd +
-// kube-apiserver started once per run by the global setup), which `make test` runs, and
-// `fuzz-open` (below).
+// kube-apiserver started once per run by the global setup), both run by `make test`.
 const transform = {
   '^.+\\.ts$': [
     '@swc/jest',
@@ -38,13 +37,6 @@ export default {
       globalSetup: '<rootDir>/e2e/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/e2e/src/jest/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/e2e/src/jest/integration-timeout.ts'],
-    },
-    {
-      // Not in `npm test`: fuzz runs that still find open bugs (the hostile-upstream run finds
-      // requests the router ends without an answer). `make fuzz-open` runs them.
-      ...shared,
-      displayName: 'fuzz-open',
-      testMatch: ['<rootDir>/router/test/fuzz-open/**/*.test.ts'],
     },
   ],
 };

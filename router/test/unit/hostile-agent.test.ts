@@ -1,6 +1,6 @@
 /**
  * A hostile agent behind the router, one scripted answer at a time (the generated run over many
- * such answers is hostile-upstream-fuzz in `make fuzz-open`): each answer here once made the
+ * such answers is hostile-upstream-fuzz.test.ts): each answer here once made the
  * router misbehave, and each test fails without its fix.
  */
 import { Agent, request } from 'node:http';
