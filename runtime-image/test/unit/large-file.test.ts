@@ -19,12 +19,13 @@ jest.setTimeout(120_000);
 const SIZE = 1024 * 1024 * 1024;
 const FRAME = 1024 * 1024;
 /**
- * Peak growth allowed over the idle agent: an eighth of the file. What it does hold is dead
- * buffers: V8 frees ArrayBuffers only when a GC runs, which external-memory pressure triggers
- * every ~64 MiB of garbage, plus the frames in flight (gRPC windows, the pipe to the disk).
- * Measured: 60-75 MiB.
+ * Peak growth allowed over the idle agent: 3/16 of the file, so holding the file (or any large
+ * part of it) still fails. What it does hold is dead buffers: V8 frees ArrayBuffers only when a
+ * GC runs, which external-memory pressure triggers, plus the frames in flight (gRPC windows, the
+ * pipe to the disk). Measured: 60-75 MiB on Node.js 20; 110 MiB quiet and 150 MiB on a loaded
+ * machine on Node.js 24, whose V8 lets more external garbage pile up before it collects.
  */
-const MAX_GROWTH = 128 * 1024 * 1024;
+const MAX_GROWTH = 192 * 1024 * 1024;
 
 let workspace: string;
 let bundle: string;
