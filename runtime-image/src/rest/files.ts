@@ -52,6 +52,11 @@ export async function handleUpload(
     let uploading: (NodeJS.ReadableStream & { destroy(error?: Error): void }) | undefined;
     let plainField: string | undefined;
     parser.on('file', (field, stream, info) => {
+      // A truncated body destroys the part's stream with the parser's error, possibly before
+      // anything reads it (the write is still opening its file, or the part is skipped): the
+      // reader sees it as the stream's failure; unheard, it would be an uncaught 'error' that
+      // ends the agent. The parser's own 'error' (below) answers the request.
+      stream.on('error', () => undefined);
       if (field !== 'file' || upload) {
         stream.resume();
         return;

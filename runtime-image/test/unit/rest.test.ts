@@ -215,6 +215,13 @@ describe('POST /upload and GET /download', () => {
     expect(leftovers.filter((n) => n.includes('sandbank-tmp'))).toEqual([]);
   });
 
+  it('answers a multipart body cut inside a part it skips with 422, and keeps serving', async () => {
+    const { body, headers } = multipart('skipped.txt', 'x'.repeat(100_000), 'other');
+    const r = await http('POST', '/upload', body.subarray(0, 50_000), headers);
+    expect(r.status).toBe(422);
+    expect((await http('GET', '/list/')).status).toBe(200);
+  });
+
   it('downloads with FileResponse headers (Starlette’s ETag recipe, computed by python3)', async () => {
     const content = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 256));
     await mkdir(join(agent.dir, 'dl'), { recursive: true });
