@@ -27,6 +27,7 @@ import {
   createTemplate,
   deleteAllClaims,
   deleteNamespace,
+  describeSandboxes,
   ensureRuntimeClass,
   eventually,
   listSandboxes,
@@ -37,6 +38,8 @@ import {
   startController,
   waitControllerReady,
 } from '@sandbank/testing';
+import { waitForGarbageCollector } from '@sandbank/e2e';
+import { loadKubeConfig } from '@sandbank/kube';
 import { controlPlane } from './support/control-plane.js';
 import type { Benchmark, ResultInput } from '../src/index.js';
 
@@ -47,6 +50,23 @@ const WARMUP = 20;
 const TEMPLATE = 'bench-template';
 const POOL = 'bench-pool';
 
+/**
+ * What the benchmark needs of its control plane before its first claim: the `gvisor`
+ * RuntimeClass, and a garbage collector that already watches the Sandbank kinds. The runner
+ * applies the CRDs a moment before; kube-controller-manager's collector discovers new kinds
+ * only every 30 s. A claim deleted before then leaves its Sandbox (and the Sandbox its Pod) to
+ * the collector's retries of owners it could not look up, which after hundreds of binds back off
+ * for minutes: on a quiet machine the whole sequential phase fits in that window, and its
+ * cleanup timed out with a few Sandboxes left.
+ */
+export async function prepareControlPlane(ctx: {
+  kubeconfigPath: string;
+  log: (line: string) => void;
+}): Promise<void> {
+  await ensureRuntimeClass(loadKubeConfig(ctx.kubeconfigPath));
+  await waitForGarbageCollector(ctx.kubeconfigPath, { onProgress: ctx.log });
+}
+
 const benchmark: Benchmark = {
   title: 'controller: claim create → Ready (warm sequential / concurrent, cold), binds/s',
   needs: 'control-plane',
@@ -54,7 +74,7 @@ const benchmark: Benchmark = {
     const { log } = ctx;
     const { kc, kubeconfigPath } = controlPlane(ctx);
     const ns = `bench-ctrl-${randomBytes(3).toString('hex')}`;
-    await ensureRuntimeClass(kc);
+    await prepareControlPlane({ kubeconfigPath, log });
     await createNamespace(kc, ns);
     await createTemplate(kc, ns, TEMPLATE);
     const tracker = new ClaimTracker(kc, ns);
@@ -79,7 +99,13 @@ const benchmark: Benchmark = {
         },
         120_000,
         250,
-      );
+      ).catch(async (error: unknown) => {
+        // Say which Sandboxes stayed and why, not only how many.
+        const lines = await describeSandboxes(kc, ns).catch((e: unknown) => [
+          `(could not list: ${String(e)})`,
+        ]);
+        throw new Error(`${(error as Error).message}\n${lines.join('\n')}`);
+      });
       tracker.reset();
     };
     const sequential = async (prefix: string, n: number, body?: (name: string) => Promise<unknown>) => {

@@ -7,6 +7,7 @@ export { bundleController, metricValue, startController, waitControllerReady } f
 export type { ControllerProcess, ControllerProcessOptions } from './controller-process.js';
 export { gkeGuideFile, gkeGuideObjects } from './gke-guide.js';
 export {
+  CORE_GROUP,
   EXT,
   claimBody,
   collectionPaths,
@@ -28,6 +29,7 @@ export {
   scalePool,
 } from './fixtures.js';
 export type { Obj } from './fixtures.js';
+export { describeSandboxes } from './leftovers.js';
 export { requireRunsc, startGvisorAgent } from './gvisor-agent.js';
 export type { GvisorAgent } from './gvisor-agent.js';
 export { memoryMiB, memoryOf, timedExec } from './measure.js';
