@@ -3,8 +3,10 @@
  * frame, and its translation to the agent's ProcessSpec.
  */
 import { z } from 'zod';
-import type { ExitStatus, FileInfo, ProcessSpec } from '@sandbank/proto';
-import { FileType, create, ProcessSpecSchema, timestampDate } from '@sandbank/proto';
+import type { ExitStatus, ProcessSpec } from '@sandbank/proto';
+import { FileType, create, ProcessSpecSchema } from '@sandbank/proto';
+import { timestampRfc3339 } from './agent/file-info.js';
+import type { AgentFileInfo } from './agent/file-info.js';
 
 const UINT32_MAX = 2 ** 32 - 1;
 
@@ -94,8 +96,7 @@ export function exitJson(exit: ExitStatus | undefined): ExitJson {
   };
 }
 
-const TYPE_NAMES: Record<FileType, string> = {
-  [FileType.UNSPECIFIED]: 'other',
+const TYPE_NAMES: Record<AgentFileInfo['type'], string> = {
   [FileType.FILE]: 'file',
   [FileType.DIRECTORY]: 'directory',
   [FileType.SYMLINK]: 'symlink',
@@ -111,13 +112,14 @@ export interface FileInfoJson {
   modTime: string | null;
 }
 
-export function fileInfoJson(info: FileInfo | undefined): FileInfoJson {
+/** A FileInfo the agent sent, once checked (agent/file-info.ts), as the Sandbank API's JSON. */
+export function fileInfoJson(info: AgentFileInfo): FileInfoJson {
   return {
-    name: info?.name ?? '',
-    path: info?.path ?? '',
-    size: Number(info?.size ?? 0n),
-    type: TYPE_NAMES[info?.type ?? FileType.UNSPECIFIED],
-    mode: info?.mode ?? 0,
-    modTime: info?.modTime ? timestampDate(info.modTime).toISOString() : null,
+    name: info.name,
+    path: info.path,
+    size: Number(info.size),
+    type: TYPE_NAMES[info.type],
+    mode: info.mode,
+    modTime: info.modTime ? timestampRfc3339(info.modTime) : null,
   };
 }

@@ -8,6 +8,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { formatZodError } from '@sandbank/api';
 import type { Connection } from '../admission/admission.js';
+import { agentFileInfo, agentFileInfos } from '../agent/file-info.js';
 import { writeFileRequests } from '../agent/write-file.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
@@ -119,8 +120,9 @@ export function v1Routes(ctx: RouterContext): Router {
         options,
       );
       await sendFileBody(res, replies, (raw) => {
-        const info = fileInfoJson(raw);
-        const remaining = raw.size > offset ? raw.size - offset : 0n;
+        const checked = agentFileInfo({ info: raw });
+        const info = fileInfoJson(checked);
+        const remaining = checked.size > offset ? checked.size - offset : 0n;
         const length = q.limit === undefined || remaining < BigInt(q.limit) ? remaining : BigInt(q.limit);
         return {
           length,
@@ -160,7 +162,7 @@ export function v1Routes(ctx: RouterContext): Router {
         exclusive: q.exclusive ?? false,
       };
       const result = await agent.writeFile(writeFileRequests(header, limited()), options);
-      res.status(201).json(fileInfoJson(result.info));
+      res.status(201).json(fileInfoJson(agentFileInfo(result)));
     }),
   );
 
@@ -182,7 +184,7 @@ export function v1Routes(ctx: RouterContext): Router {
         { path: q.path, parents: q.parents ?? false, ...(q.mode === undefined ? {} : { mode: q.mode }) },
         options,
       );
-      res.status(201).json(fileInfoJson(result.info));
+      res.status(201).json(fileInfoJson(agentFileInfo(result)));
     }),
   );
 
@@ -191,7 +193,7 @@ export function v1Routes(ctx: RouterContext): Router {
     route('list', async (req, res, { agent, options }) => {
       const { path } = query(req, PathQuery);
       const result = await agent.listDir({ path }, options);
-      res.json({ entries: result.entries.map(fileInfoJson) });
+      res.json({ entries: agentFileInfos(result).map(fileInfoJson) });
     }),
   );
 
@@ -200,7 +202,7 @@ export function v1Routes(ctx: RouterContext): Router {
     route('stat', async (req, res, { agent, options }) => {
       const { path } = query(req, PathQuery);
       const result = await agent.stat({ path }, options);
-      res.json(fileInfoJson(result.info));
+      res.json(fileInfoJson(agentFileInfo(result)));
     }),
   );
   return router;

@@ -19,11 +19,25 @@ export type Frame =
    * started), symlinks (ListDir, at most 5,000), a file's size and data (ReadFile), a size (Stat).
    */
   | { readonly kind: 'reply'; readonly size: number }
+  /**
+   * A well-formed reply for the method called that describes one file with these fields, whatever
+   * their values: Stat's info, ReadFile's info (with `size` bytes of data), ListDir's one entry.
+   */
+  | { readonly kind: 'info'; readonly info: ScriptedFileInfo }
   /** A length prefix that promises `claimed` bytes, followed by `actual` bytes. */
   | { readonly kind: 'lie'; readonly claimed: number; readonly actual: number }
   /** The compressed flag set, with no grpc-encoding. */
   | { readonly kind: 'compressed'; readonly size: number }
   | { readonly kind: 'garbage'; readonly bytes: Uint8Array };
+
+/** The fields of a FileInfo a script sets; the name and path are always `x`. */
+export interface ScriptedFileInfo {
+  readonly size?: bigint;
+  /** A FileType, or any number a hostile agent puts on the wire. */
+  readonly type?: number;
+  readonly mode?: number;
+  readonly modTime?: { readonly seconds: bigint; readonly nanos: number };
+}
 
 export interface AgentScript {
   readonly status: number;
@@ -94,6 +108,54 @@ function reply(path: string, size: number): Buffer {
   return STAT.responseSerialize({ info: { name: 'x', path: 'x', type: FileType.FILE, size: BigInt(size) } });
 }
 
+/** Protobuf's varint of `n`; a negative number as its 64-bit two's complement (int32, int64). */
+function varint(n: bigint): Buffer {
+  let v = BigInt.asUintN(64, n);
+  const out: number[] = [];
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Buffer.from(out);
+}
+
+const varintField = (field: number, value: bigint): Buffer =>
+  Buffer.concat([varint(BigInt(field << 3)), varint(value)]);
+const bytesField = (field: number, bytes: Uint8Array): Buffer =>
+  Buffer.concat([varint(BigInt((field << 3) | 2)), varint(BigInt(bytes.length)), bytes]);
+
+/**
+ * A reply for the method at `path` that describes the file `fields`, encoded by hand so a field
+ * can hold any number its wire type carries (a type number the protocol has no name for).
+ * Stat's `info`, ListDir's `entries` and ReadFile's `info` are all field 1; ReadFile's data is 2.
+ */
+function infoReply(path: string, fields: ScriptedFileInfo): Buffer {
+  const x = Buffer.from('x');
+  const info = Buffer.concat([
+    bytesField(1, x), // name
+    bytesField(2, x), // path
+    varintField(3, fields.size ?? 0n),
+    varintField(4, BigInt(fields.type ?? FileType.FILE)),
+    varintField(5, BigInt(fields.mode ?? 0)),
+    ...(fields.modTime === undefined
+      ? []
+      : [
+          bytesField(
+            6,
+            Buffer.concat([
+              varintField(1, fields.modTime.seconds),
+              varintField(2, BigInt(fields.modTime.nanos)),
+            ]),
+          ),
+        ]),
+  ]);
+  const reply = bytesField(1, info);
+  if (path !== READ.path) return reply;
+  const size = Number(fields.size ?? 0n);
+  return Buffer.concat([reply, bytesField(2, new Uint8Array(Math.min(size, 1024 * 1024)))]);
+}
+
 function frame(flag: number, length: number, payload: Uint8Array): Buffer {
   const head = Buffer.alloc(5);
   head.writeUInt8(flag, 0);
@@ -114,6 +176,9 @@ function play(stream: ServerHttp2Stream, path: string, script: AgentScript): voi
   for (const f of script.frames) {
     if (f.kind === 'reply') {
       const m = reply(path, f.size);
+      stream.write(frame(0, m.length, m));
+    } else if (f.kind === 'info') {
+      const m = infoReply(path, f.info);
       stream.write(frame(0, m.length, m));
     } else if (f.kind === 'lie') stream.write(frame(0, f.claimed, new Uint8Array(f.actual)));
     else if (f.kind === 'compressed') stream.write(frame(1, f.size, new Uint8Array(f.size)));

@@ -6,10 +6,10 @@
 import { Agent, request } from 'node:http';
 import { jest } from '@jest/globals';
 import { credentials, Metadata } from '@grpc/grpc-js';
-import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
+import { FileType, createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import type { AgentPromiseClient } from '@sandbank/proto';
 import { startHostileAgent } from '../helpers/hostile-agent.js';
-import type { AgentScript, HostileAgent } from '../helpers/hostile-agent.js';
+import type { AgentScript, HostileAgent, ScriptedFileInfo } from '../helpers/hostile-agent.js';
 import { startRouter } from '../helpers/router.js';
 import type { TestRouter } from '../helpers/router.js';
 import { staticLookup } from '../helpers/static-lookup.js';
@@ -231,3 +231,125 @@ test.each([
     expect([res.status, (await res.arrayBuffer()).byteLength]).toEqual([200, 0]);
   },
 );
+
+/** A successful answer of one message describing a file with these fields. */
+const infoAnswer = (info: ScriptedFileInfo): AgentScript => ({
+  status: 200,
+  contentType: 'application/grpc',
+  trailersOnly: false,
+  frames: [{ kind: 'info', info }],
+  grpcStatus: '0',
+  grpcMessage: undefined,
+  ending: 'trailers',
+});
+
+const V1 = '/v1/namespaces/default/sandboxes/hostile-grpc';
+const LEGACY = { 'x-sandbox-id': 'hostile-grpc' };
+
+/** Every surface that turns an agent's FileInfo into its own answer. */
+const FILE_INFO_SURFACES: ReadonlyArray<readonly [string, string, Record<string, string>]> = [
+  ['v1 stat', `${V1}/stat?path=x`, {}],
+  ['v1 list', `${V1}/list?path=d`, {}],
+  ['v1 download', `${V1}/files/x`, {}],
+  ['legacy /list', '/list/d', LEGACY],
+  ['legacy /download', '/download/x', LEGACY],
+];
+
+// A protobuf Timestamp runs from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z with
+// nanos 0..999,999,999: all a JS Date holds and RFC 3339 prints. Before: 10^15 s made
+// toISOString throw (500 internal); the others were printed as a different time, or as
+// "+010000-…", which is no RFC 3339 date-time.
+const BAD_MOD_TIMES: ReadonlyArray<{ seconds: bigint; nanos: number }> = [
+  { seconds: 10n ** 15n, nanos: 0 },
+  { seconds: -(10n ** 15n), nanos: 0 },
+  { seconds: 253_402_300_800n, nanos: 0 }, // 10000-01-01
+  { seconds: -62_135_596_801n, nanos: 0 }, // 0000-12-31
+  { seconds: 0n, nanos: 1_000_000_000 },
+  { seconds: 0n, nanos: -1 },
+];
+
+test.each(FILE_INFO_SURFACES)(
+  "a %s whose agent sends a modTime out of a Timestamp's range gets the router's 502 upstream_failed",
+  async (_surface, path, headers) => {
+    for (const modTime of BAD_MOD_TIMES) {
+      hostileGrpc.reset();
+      hostileGrpc.push(infoAnswer({ size: 10n, modTime }));
+      const res = await fetch(`${router.url}${path}`, { headers });
+      const body = await res.text();
+      expect([modTime, res.status, res.headers.get('x-sandbank-error-code')]).toEqual([
+        modTime,
+        502,
+        'upstream_failed',
+      ]);
+      expect(body).toMatch(/modTime/);
+    }
+  },
+);
+
+// The other numbers of a FileInfo: a size JSON cannot hold exactly, permission bits that are
+// not permission bits, a type the protocol does not have. Before: printed as 2^53 (a size the
+// file does not have), as given, and as no type at all.
+test.each(FILE_INFO_SURFACES)(
+  "a %s whose agent sends a size, mode or type out of the protocol's range gets the router's 502",
+  async (_surface, path, headers) => {
+    const bad: ReadonlyArray<readonly [string, ScriptedFileInfo]> = [
+      ['size', { size: 2n ** 53n + 1n }],
+      ['mode', { size: 10n, mode: 0o100644 }],
+      ['type', { size: 10n, type: 99 }],
+    ];
+    for (const [field, info] of bad) {
+      hostileGrpc.reset();
+      hostileGrpc.push(infoAnswer(info));
+      const res = await fetch(`${router.url}${path}`, { headers });
+      const body = await res.text();
+      expect([field, res.status, res.headers.get('x-sandbank-error-code')]).toEqual([
+        field,
+        502,
+        'upstream_failed',
+      ]);
+      expect(body).toMatch(new RegExp(field));
+    }
+  },
+);
+
+// The first and last instants of a Timestamp are valid and print as RFC 3339. Before: the last
+// was rounded up to the millisecond, into the year 10000 ("+010000-01-01T00:00:00.000Z").
+test('a v1 stat prints the first and last instants of a Timestamp as RFC 3339 date-times', async () => {
+  const edges = [
+    [{ seconds: -62_135_596_800n, nanos: 0 }, '0001-01-01T00:00:00.000Z'],
+    [{ seconds: 253_402_300_799n, nanos: 999_999_999 }, '9999-12-31T23:59:59.999Z'],
+  ] as const;
+  for (const [modTime, printed] of edges) {
+    hostileGrpc.reset();
+    hostileGrpc.push(infoAnswer({ size: 2n ** 53n - 1n, mode: 0o7777, modTime }));
+    const res = await fetch(`${router.url}${V1}/stat?path=x`);
+    expect([res.status, await res.json()]).toEqual([
+      200,
+      { name: 'x', path: 'x', size: 2 ** 53 - 1, type: 'file', mode: 0o7777, modTime: printed },
+    ]);
+  }
+});
+
+// A legacy /list describes a symlink by its target's Stat: an invalid Stat answer is the agent's
+// failure too, not a dangling link to describe as itself.
+test("a legacy /list whose symlink's Stat answer has a modTime out of range gets the router's 502", async () => {
+  hostileGrpc.reset();
+  hostileGrpc.push(
+    infoAnswer({ type: FileType.SYMLINK }),
+    infoAnswer({ size: 10n, modTime: { seconds: 10n ** 15n, nanos: 0 } }),
+  );
+  const res = await fetch(`${router.url}/list/d`, { headers: LEGACY });
+  expect([res.status, res.headers.get('x-sandbank-error-code')]).toEqual([502, 'upstream_failed']);
+  expect(await res.text()).toMatch(/info\.modTime\.seconds/);
+});
+
+// Before: a Stat answer without its info was printed as a nameless file of size 0 (200).
+test("a v1 stat whose agent answers without the file info gets the router's 502", async () => {
+  hostileGrpc.reset();
+  hostileGrpc.push({ ...emptyMessageThen('trailers'), grpcStatus: '0' });
+  const res = await fetch(`${router.url}${V1}/stat?path=x`);
+  expect([res.status, res.headers.get('x-sandbank-error-code')]).toEqual([502, 'upstream_failed']);
+  expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+    /^the sandbox agent sent an invalid file info: info: /,
+  );
+});

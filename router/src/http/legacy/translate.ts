@@ -8,12 +8,14 @@ import { constants as osConstants } from 'node:os';
 import busboy from 'busboy';
 import type { Request, Response } from 'express';
 import { FileType, isServiceError } from '@sandbank/proto';
-import type { FileInfo, ListDirResponse } from '@sandbank/proto';
+import type { ListDirResponse, StatResponse } from '@sandbank/proto';
 import { z } from 'zod';
 import type { Connection } from '../../admission/admission.js';
 import type { OutputBudget } from '../../admission/output-budget.js';
 import { runBuffered } from '../../agent/buffered-run.js';
 import type { BufferedOutput } from '../../agent/buffered-run.js';
+import { agentFileInfo, agentFileInfos } from '../../agent/file-info.js';
+import type { AgentFileInfo } from '../../agent/file-info.js';
 import { agentCallError, fromAgentError } from '../../agent/status.js';
 import { writeFileRequests } from '../../agent/write-file.js';
 import { RouterError } from '../../errors.js';
@@ -223,7 +225,8 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
 export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   const path = legacyPath(rawPath);
   try {
-    await sendFileBody(res, c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options), (info) => {
+    await sendFileBody(res, c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options), (raw) => {
+      const info = agentFileInfo({ info: raw });
       const mtime = info.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
       const size = String(info.size);
       const quoted = pyQuote(rawPath);
@@ -283,15 +286,17 @@ async function mapBounded<T, R>(
 }
 
 /** One `/list` entry; symlinks are described by what they point to, as os.scandir's stat() does. */
-async function legacyEntry(c: LegacyCall, info: FileInfo): Promise<Record<string, unknown>> {
+async function legacyEntry(c: LegacyCall, info: AgentFileInfo): Promise<Record<string, unknown>> {
   let target = info;
   if (info.type === FileType.SYMLINK) {
+    let st: StatResponse | undefined;
     try {
-      const st = await c.agent.stat({ path: info.path }, c.options);
-      if (st.info) target = { ...st.info, name: info.name };
+      st = await c.agent.stat({ path: info.path }, c.options);
     } catch {
       // A dangling link: described as itself.
     }
+    // Outside the catch: an invalid answer is the agent's failure, not a dangling link.
+    if (st?.info) target = agentFileInfo(st);
   }
   const mod = target.modTime;
   return {
@@ -323,7 +328,7 @@ export async function list(res: Response, c: LegacyCall, rawPath: string): Promi
   }
   // Each Stat in flight listens on the request's signal: more than Node's default 10 is expected.
   setMaxListeners(LIST_STATS_IN_FLIGHT + 10, c.options.signal);
-  const entries = await mapBounded(result.entries, LIST_STATS_IN_FLIGHT, (e) => legacyEntry(c, e));
+  const entries = await mapBounded(agentFileInfos(result), LIST_STATS_IN_FLIGHT, (e) => legacyEntry(c, e));
   sendPyJson(res, 200, entries);
 }
 
