@@ -4,8 +4,12 @@
  * `node --expose-gc --import tsx --conditions=source`; configured by the environment:
  * `CHILD_SANDBOXES` (JSON StaticSandbox[]), `CHILD_AGENT_PORTS` and `CHILD_LIMITS` (JSON).
  * Prints one JSON line `{"url": …, "statsUrl": …}` when listening. `GET <statsUrl>` answers the
- * process's memory after a full GC: `{ rss, heapUsed, maxRss }` in bytes (`maxRss`: the peak).
+ * process's memory after a full GC: `{ rss, heapUsed, maxRss }` in bytes, where `maxRss` is the
+ * peak resident memory since the previous `GET` (Linux's VmHWM, which each `GET` resets), so a
+ * test measures the peak of its own request, not of the start-up (compiling with tsx peaks
+ * higher than most requests) or of an earlier request.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildRouterApp, createLogger, noAuthenticator } from '../../src/index.js';
@@ -29,7 +33,10 @@ const stats = createServer((_req, res) => {
   gc?.();
   gc?.();
   const { rss, heapUsed } = process.memoryUsage();
-  const maxRss = process.resourceUsage().maxRSS * 1024;
+  const hwmKiB = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const maxRss = Number(hwmKiB ?? Number.NaN) * 1024;
+  // "5" resets the peak to the current resident set (proc(5), clear_refs).
+  writeFileSync('/proc/self/clear_refs', '5');
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ rss, heapUsed, maxRss }));
 });

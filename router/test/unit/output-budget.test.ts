@@ -163,15 +163,17 @@ describe('OutputBudget', () => {
 });
 
 describe('what one buffered exec costs the router', () => {
+  // A router process per test: maxRss is the process's peak so far, so each test measures only
+  // its own request, not the peak an earlier one left behind.
   let child: ChildRouter;
-  beforeAll(async () => {
+  beforeEach(async () => {
     child = await startChildRouter();
     // Warm-up: modules, the agent channel, first-request allocations.
     for (let i = 0; i < 3; i++) expect((await exec(child.url, { shell: 'echo warm' })).status).toBe(200);
   });
-  afterAll(() => child?.close());
+  afterEach(() => child?.close());
 
-  test('the 16 MiB NUL request is refused; NUL output at the hard maximum stays bounded', async () => {
+  test('the 16 MiB NUL request is refused', async () => {
     const before = await child.stats();
     const big = await exec(child.url, { shell: nuls(16 * MiB), maxOutputBytes: 16 * MiB });
     const bigBytes = await drain(big);
@@ -181,13 +183,16 @@ describe('what one buffered exec costs the router', () => {
     );
     expect(big.status).toBe(400);
     expect(big.headers.get('x-sandbank-error-code')).toBe('invalid_argument');
+  });
 
+  test('NUL output at the hard maximum stays bounded', async () => {
+    const before = await child.stats();
     const atMax = await exec(child.url, { shell: nuls(HARD_MAX), maxOutputBytes: HARD_MAX });
     const atMaxBytes = await drain(atMax);
     const afterMax = await child.stats();
-    const growth = afterMax.maxRss - afterBig.rss;
+    const growth = afterMax.maxRss - before.rss;
     console.info(
-      `NUL output at the hard maximum (2 × ${fmt(HARD_MAX)}): HTTP ${atMax.status}, ${fmt(atMaxBytes)} of JSON; router RSS ${fmt(afterBig.rss)} → peak ${fmt(afterMax.maxRss)} (+${fmt(growth)}), heap after ${fmt(afterMax.heapUsed)}`,
+      `NUL output at the hard maximum (2 × ${fmt(HARD_MAX)}): HTTP ${atMax.status}, ${fmt(atMaxBytes)} of JSON; router RSS ${fmt(before.rss)} → peak ${fmt(afterMax.maxRss)} (+${fmt(growth)}), heap after ${fmt(afterMax.heapUsed)}`,
     );
     expect(atMax.status).toBe(200);
     // Each NUL is a 6-byte \u0000 escape in the JSON: 48 MiB of response from 8 MiB of output.
