@@ -9,7 +9,9 @@
  * already have sent its next request on the same connection, which a reset would take with it.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { FileInfo, ReadFileResponse } from '@sandbank/proto';
+import type { ReadFileResponse } from '@sandbank/proto';
+import { agentFileInfo } from '../agent/file-info.js';
+import type { AgentFileInfo } from '../agent/file-info.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from './drain.js';
 
@@ -24,27 +26,22 @@ const mismatch = (): RouterError =>
   new RouterError('upstream_failed', 'the agent sent a file whose length differs from the size it declared');
 
 /**
- * Streams `replies` as a 200 whose head `describe` makes from the file's info. Throws before the
- * status went out (`res.headersSent` false) for the caller to answer: the call's own failure, or
- * upstream_failed when the agent's first reply has no file info. Throws after it when the agent
+ * Streams `replies` as a 200 whose head `describe` makes from the file's info, checked against
+ * the protocol. Throws before the status went out (`res.headersSent` false) for the caller to
+ * answer: the call's own failure, or upstream_failed when the agent's first reply has no valid
+ * file info. Throws after it when the agent
  * fails or sends other than the promised bytes: the pipeline then cuts the response.
  */
 export async function sendFileBody(
   res: ServerResponse,
   replies: AsyncIterable<ReadFileResponse>,
-  describe: (info: FileInfo) => FileHead,
+  describe: (info: AgentFileInfo) => FileHead,
 ): Promise<void> {
   /** Bytes still owed; undefined until the status went out. */
   let owed: bigint | undefined;
   for await (const reply of replies) {
     if (owed === undefined) {
-      if (reply.info === undefined) {
-        throw new RouterError(
-          'upstream_failed',
-          'the sandbox agent answered a file read without the file info',
-        );
-      }
-      const head = describe(reply.info);
+      const head = describe(agentFileInfo(reply));
       res.writeHead(200, { ...head.headers, 'content-length': String(head.length) });
       res.flushHeaders();
       owed = head.length;

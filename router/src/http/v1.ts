@@ -119,8 +119,7 @@ export function v1Routes(ctx: RouterContext): Router {
         },
         options,
       );
-      await sendFileBody(res, replies, (raw) => {
-        const checked = agentFileInfo({ info: raw });
+      await sendFileBody(res, replies, (checked) => {
         const info = fileInfoJson(checked);
         const remaining = checked.size > offset ? checked.size - offset : 0n;
         const length = q.limit === undefined || remaining < BigInt(q.limit) ? remaining : BigInt(q.limit);

@@ -26,6 +26,20 @@ export function heapMiB(): number {
   return process.memoryUsage().heapUsed / 2 ** 20;
 }
 
+/** Whether `promise` settles within `timeoutMs` (its timer cleared either way). */
+export async function settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const ok = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  return ok;
+}
+
 /** Runs `run` over `items` with at most `concurrency` in flight. */
 export async function pool<T>(
   items: readonly T[],
@@ -255,13 +269,7 @@ export class Canary {
     const until = this.sent.length;
     const echoed = new Promise<void>((resolve) => this.waiters.push({ until, resolve }));
     this.ws.send(Buffer.from(text));
-    let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([
-      echoed.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    return ok;
+    return settlesWithin(echoed, timeoutMs);
   }
 
   /** Ends the session: every line sent came back, in order, and `cat` exited 0 with close 1000. */

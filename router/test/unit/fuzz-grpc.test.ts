@@ -17,7 +17,7 @@ import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 
 import { credentials, Metadata } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { ExecServiceDefinition, FileServiceDefinition, Signal, createAgentClient } from '@sandbank/proto';
-import { FuzzTarget, nothingInFlight, pool, settledMetrics } from '../helpers/fuzz.js';
+import { FuzzTarget, nothingInFlight, pool, settledMetrics, settlesWithin } from '../helpers/fuzz.js';
 
 const CALLS = Number(process.env.FUZZ_CALLS ?? 12_000);
 /** Of which this many ride a connection that is cut (destroyed) while they are in flight. */
@@ -546,13 +546,7 @@ class GrpcCanary {
     const until = this.sent.length;
     const echoed = new Promise<void>((resolve) => this.waiters.push({ until, resolve }));
     this.stream.write({ frame: { case: 'stdin', value: Buffer.from(text) } });
-    let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([
-      echoed.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    return ok;
+    return settlesWithin(echoed, timeoutMs);
   }
 
   async finish(): Promise<{ intact: boolean; code: number; exitCode: number | undefined }> {

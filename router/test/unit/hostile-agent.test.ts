@@ -152,15 +152,18 @@ function getOn(
   });
 }
 
+/** The two routes that stream a file from the agent: [surface, path, headers]. */
+const DOWNLOADS: [string, string, Record<string, string>][] = [
+  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
+  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
+];
+
 const hanging = (script: AgentScript): AgentScript => ({ ...script, ending: 'hang' });
 
 // The whole file the agent declared has gone out; the agent then says nothing more. The client
 // has its complete response and sends its next request on the same connection: the router must
 // answer it, not time the finished download out later and reset the connection under it.
-test.each([
-  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
-  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
-])(
+test.each(DOWNLOADS)(
   'a %s download complete at its declared size ends there: the next request on the connection is answered',
   async (_surface, path, headers) => {
     hostileGrpc.reset();
@@ -190,10 +193,7 @@ const emptyMessageThen = (ending: AgentScript['ending'], status = 200): AgentScr
 
 // Before: the router took the empty message for an empty file (writeHead, Content-Length 0, but
 // nothing sent), then the call failed and the response was destroyed: the client got no answer.
-test.each([
-  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
-  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
-])(
+test.each(DOWNLOADS)(
   "a %s download whose agent's first reply has no file info gets the router's 502",
   async (_surface, path, headers) => {
     for (const script of [
@@ -219,10 +219,7 @@ test.each([
 
 // An empty file is complete the moment its status goes out: what the agent does next cannot
 // take the answer back.
-test.each([
-  ['v1', '/v1/namespaces/default/sandboxes/hostile-grpc/files/x', {}],
-  ['legacy', '/download/x', { 'x-sandbox-id': 'hostile-grpc' }],
-])(
+test.each(DOWNLOADS)(
   'a %s download of an empty file whose agent then resets gets the empty file',
   async (_s, path, headers) => {
     hostileGrpc.reset();

@@ -225,8 +225,7 @@ export async function upload(req: Request, res: Response, c: LegacyCall): Promis
 export async function download(res: Response, c: LegacyCall, rawPath: string): Promise<void> {
   const path = legacyPath(rawPath);
   try {
-    await sendFileBody(res, c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options), (raw) => {
-      const info = agentFileInfo({ info: raw });
+    await sendFileBody(res, c.agent.readFile({ path, chunkSize: 256 * 1024 }, c.options), (info) => {
       const mtime = info.modTime ? statSeconds(info.modTime.seconds, info.modTime.nanos) : 0;
       const size = String(info.size);
       const quoted = pyQuote(rawPath);
