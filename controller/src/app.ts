@@ -48,6 +48,7 @@ import { wireWatches } from './reconcilers/wiring.js';
 import { createController } from './runtime/controller.js';
 import { Expectations } from './runtime/expectations.js';
 import { createManager, type Manager } from './runtime/manager.js';
+import { multiNamespaceInformer } from './runtime/multi-namespace-informer.js';
 
 export interface ControllerAppOptions {
   readonly kubeConfig: KubeConfig;
@@ -69,20 +70,29 @@ const OpaqueObjectSchema = z.looseObject({ metadata: ObjectMeta, spec: z.unknown
 export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
   const { config, log } = opts;
   const now = opts.now ?? (() => new Date());
-  const namespace = config.watchNamespace ?? '';
   const client = createKubeClient(opts.kubeConfig);
+  /**
+   * All namespaces: one cluster-wide informer per kind. Otherwise one per kind and namespace (a
+   * namespace-scoped install has Roles only there, so it may not list anywhere else).
+   */
   const informer = <T extends KubeObject>(
     type: ResourceType<true>,
     schema: z.ZodType<T>,
     indexers: Record<string, Indexer<Stored<T>>> = {},
-  ): Informer<T> =>
-    createInformer<T>(opts.kubeConfig, {
-      type,
-      schema,
-      namespace,
-      indexers,
-      log: log.child({ informer: type.plural }),
-    });
+  ): Informer<T> => {
+    const create = (namespace: string): Informer<T> =>
+      createInformer<T>(opts.kubeConfig, {
+        type,
+        schema,
+        namespace,
+        indexers,
+        log: log.child({ informer: type.plural }),
+      });
+    const [only, ...more] = config.watchNamespaces;
+    if (only === undefined) return create('');
+    if (more.length === 0) return create(only);
+    return multiNamespaceInformer(new Map(config.watchNamespaces.map((ns) => [ns, create(ns)])));
+  };
 
   const informers: Informers = {
     claims: informer(SANDBOX_CLAIMS, SandboxClaim, { [Index.uid]: byUid }),

@@ -7,7 +7,7 @@
  * | variable | default | meaning |
  * | --- | --- | --- |
  * | KUBECONFIG | (in-cluster) | one kubeconfig file; unset or empty: the pod's service account |
- * | WATCH_NAMESPACE | (all) | only this namespace; unset or empty: all namespaces |
+ * | WATCH_NAMESPACE | (all) | only these namespaces, comma separated; unset or empty: all namespaces |
  * | CONTROLLER_WORKERS | 8 | concurrent reconciles per controller |
  * | CONTROLLER_WORKERS_BY_NAME | — | per-controller overrides, `sandboxclaim=16,sandboxwarmpool=2` |
  * | LEADER_ELECT | true | campaign for a Lease before reconciling (needed with >1 replica) |
@@ -38,8 +38,8 @@ import { LOG_LEVELS } from './observability/logger.js';
 export interface ControllerConfig {
   /** Undefined: in-cluster configuration. */
   readonly kubeconfig: string | undefined;
-  /** Undefined: all namespaces. */
-  readonly watchNamespace: string | undefined;
+  /** The namespaces watched (one informer per kind in each); empty: all namespaces. */
+  readonly watchNamespaces: readonly string[];
   readonly workers: number;
   readonly workersByController: Readonly<Record<string, number>>;
   readonly leaderElection: {
@@ -91,6 +91,33 @@ const namespaceName = optionalText.refine(
   },
 );
 
+const isNamespaceName = (v: string): boolean => v.length <= 63 && DNS1123_LABEL.test(v);
+
+/**
+ * `team-a,team-b`: namespaces in order, repeats dropped. An empty entry (`a,,b`, a trailing
+ * comma) is refused rather than skipped: it usually means a list built from an unset variable.
+ */
+const namespaceList = optionalText.transform((v, ctx) => {
+  if (v === undefined) return [];
+  const out: string[] = [];
+  for (const [i, raw] of v.split(',').entries()) {
+    const name = raw.trim();
+    if (name === '') {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is empty (in ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }
+    if (!isNamespaceName(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(name)} is not a namespace name (DNS-1123 label: lowercase letters, digits and -, at most 63)`,
+      });
+      return z.NEVER;
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+});
+
 const integer = (min: number, max: number, fallback: number) =>
   optionalText.transform((v, ctx) => {
     if (v === undefined) return fallback;
@@ -136,7 +163,7 @@ const keyValues = <V>(parseValue: (raw: string) => V | undefined, what: string) 
 const Schema = z
   .object({
     KUBECONFIG: optionalText,
-    WATCH_NAMESPACE: namespaceName,
+    WATCH_NAMESPACE: namespaceList,
     CONTROLLER_WORKERS: integer(1, 256, 8),
     CONTROLLER_WORKERS_BY_NAME: keyValues((raw) => {
       const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
@@ -251,7 +278,7 @@ export function loadConfig(
   const c = parsed.data;
   return {
     kubeconfig: c.KUBECONFIG,
-    watchNamespace: c.WATCH_NAMESPACE,
+    watchNamespaces: c.WATCH_NAMESPACE,
     workers: c.CONTROLLER_WORKERS,
     workersByController: c.CONTROLLER_WORKERS_BY_NAME,
     leaderElection: {

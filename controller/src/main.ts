@@ -36,7 +36,13 @@ async function main(): Promise<number> {
     server.once('error', reject);
     server.listen(config.http.port, config.http.bindAddress, resolve);
   });
-  log.info({ port: config.http.port, namespace: config.watchNamespace ?? '(all)' }, 'controller starting');
+  log.info(
+    {
+      port: config.http.port,
+      namespaces: config.watchNamespaces.length > 0 ? config.watchNamespaces : '(all)',
+    },
+    'controller starting',
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c).toEqual({
       kubeconfig: undefined,
-      watchNamespace: undefined,
+      watchNamespaces: [],
       workers: 8,
       workersByController: {},
       leaderElection: {
@@ -52,7 +52,7 @@ describe('loadConfig', () => {
       ['--http-port=9443', '--leader-elect', '--watch-namespace=team-b', '--log-level=warn'],
     );
     expect(c.kubeconfig).toBe('/tmp/kc');
-    expect(c.watchNamespace).toBe('team-b');
+    expect(c.watchNamespaces).toEqual(['team-b']);
     expect(workersFor(c, 'sandboxclaim')).toBe(16);
     expect(workersFor(c, 'sandbox')).toBe(4);
     expect(c.leaderElection.enabled).toBe(true);
@@ -67,9 +67,18 @@ describe('loadConfig', () => {
 
   it('treats empty variables as unset', () => {
     const c = loadConfig({ WATCH_NAMESPACE: '', KUBECONFIG: ' ', ROUTER_POD_SELECTOR: '' });
-    expect(c.watchNamespace).toBeUndefined();
+    expect(c.watchNamespaces).toEqual([]);
     expect(c.kubeconfig).toBeUndefined();
     expect(c.router.podSelector).toEqual({ app: 'sandbox-router' });
+  });
+
+  it('reads WATCH_NAMESPACE as a comma-separated list of namespaces, in order, without repeats', () => {
+    expect(loadConfig({ WATCH_NAMESPACE: 'team-a' }).watchNamespaces).toEqual(['team-a']);
+    expect(loadConfig({ WATCH_NAMESPACE: ' team-b , team-a,team-b ' }).watchNamespaces).toEqual([
+      'team-b',
+      'team-a',
+    ]);
+    expect(loadConfig({}, ['--watch-namespace=a,b,c']).watchNamespaces).toEqual(['a', 'b', 'c']);
   });
 
   const bad: readonly [string, Record<string, string>, string[], RegExp][] = [
@@ -102,7 +111,19 @@ describe('loadConfig', () => {
       'a bad namespace',
       { WATCH_NAMESPACE: 'Team_A' },
       [],
-      /^WATCH_NAMESPACE \(--watch-namespace\): must be a namespace name/,
+      /^WATCH_NAMESPACE \(--watch-namespace\): "Team_A" is not a namespace name/,
+    ],
+    [
+      'a bad namespace in a list',
+      { WATCH_NAMESPACE: 'team-a,team_b' },
+      [],
+      /^WATCH_NAMESPACE \(--watch-namespace\): "team_b" is not a namespace name \(DNS-1123 label/,
+    ],
+    [
+      'an empty entry in a list',
+      { WATCH_NAMESPACE: 'team-a,,team-b' },
+      [],
+      /^WATCH_NAMESPACE \(--watch-namespace\): entry 2 is empty/,
     ],
     ['a bad log level', { LOG_LEVEL: 'loud' }, [], /^LOG_LEVEL \(--log-level\): must be one of trace, debug/],
     [
