@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AuthMode } from './auth/mode.js';
 import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.js';
+import type { TokenGrant } from './auth/token.js';
+import { TokenScopeError, grantTokens, parseTokenScopes } from './auth/token-scopes.js';
 import { TlsMaterialError, checkTlsMaterial } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -26,6 +28,13 @@ const EnvSchema = z.object({
    * the key its name). The token's name is the caller the per-caller limits count by.
    */
   ROUTER_AUTH_TOKEN_DIR: z.string().min(1).optional(),
+  /**
+   * Token mode: the namespaces each token may reach, `name=ns1,ns2` or `name=*` entries separated
+   * by `;` or newlines (auth/token-scopes.ts). Required for every token: none opens all by default.
+   */
+  ROUTER_AUTH_TOKEN_SCOPES: z.string().optional(),
+  /** The same from a file (a mounted ConfigMap key); set one of the two. */
+  ROUTER_AUTH_TOKEN_SCOPES_FILE: z.string().min(1).optional(),
   /**
    * How long a TokenReview + SubjectAccessReview answer is reused. Longer: fewer API calls, but a
    * revoked RoleBinding keeps working for up to this long. 10 s keeps the API server load at one
@@ -130,8 +139,8 @@ export type Transport =
   | { readonly kind: 'plaintext'; readonly reason: 'loopback' | 'insecure' };
 
 export type AuthConfig =
-  /** `tokens`: name → token; the name is the caller. */
-  | { readonly mode: 'token'; readonly tokens: Readonly<Record<string, string>> }
+  /** `tokens`: name → token and its namespaces; the name is the caller. */
+  | { readonly mode: 'token'; readonly tokens: Readonly<Record<string, TokenGrant>> }
   | { readonly mode: 'kubernetes'; readonly cacheTtlMs: number }
   | { readonly mode: 'none' };
 
@@ -250,7 +259,28 @@ function authConfig(
     case 'kubernetes':
       return { mode: 'kubernetes', cacheTtlMs: Math.round(e.ROUTER_AUTH_CACHE_TTL_SECONDS * 1000) };
     case 'token':
-      return { mode: 'token', tokens: configuredTokens(e, readFile, listDir) };
+      return { mode: 'token', tokens: tokenGrants(e, configuredTokens(e, readFile, listDir), readFile) };
+  }
+}
+
+/** Each token with its namespaces, from ROUTER_AUTH_TOKEN_SCOPES or its _FILE. */
+function tokenGrants(
+  e: z.infer<typeof EnvSchema>,
+  tokens: Readonly<Record<string, string>>,
+  readFile: (path: string) => string,
+): Record<string, TokenGrant> {
+  const file = e.ROUTER_AUTH_TOKEN_SCOPES_FILE;
+  if (file !== undefined && e.ROUTER_AUTH_TOKEN_SCOPES !== undefined) {
+    throw new ConfigError('ROUTER_AUTH_TOKEN_SCOPES_FILE: set it or ROUTER_AUTH_TOKEN_SCOPES, not both');
+  }
+  const variable = file === undefined ? 'ROUTER_AUTH_TOKEN_SCOPES' : 'ROUTER_AUTH_TOKEN_SCOPES_FILE';
+  const text =
+    (file === undefined ? e.ROUTER_AUTH_TOKEN_SCOPES : readOptional(file, variable, readFile)) ?? '';
+  try {
+    return grantTokens(tokens, parseTokenScopes(text), e.ROUTER_NAMESPACES);
+  } catch (error) {
+    if (error instanceof TokenScopeError) throw new ConfigError(`${variable}: ${error.message}`);
+    throw error;
   }
 }
 

@@ -6,8 +6,22 @@ export { AuthMode } from './auth/mode.js';
 export type { RouterConfig, AuthConfig, Limits, AgentPorts } from './config.js';
 export { RouterError, ErrorCodes, ERROR_CODE_NAMES } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export { tokenAuthenticator, noAuthenticator, kubernetesAuthenticator, bearerToken } from './auth/index.js';
-export type { Authenticator, Principal, Credentials, AuthTarget } from './auth/index.js';
+export {
+  tokenAuthenticator,
+  noAuthenticator,
+  kubernetesAuthenticator,
+  bearerToken,
+  ALL_NAMESPACES,
+  namespaceScope,
+} from './auth/index.js';
+export type {
+  Authenticator,
+  Principal,
+  Credentials,
+  AuthTarget,
+  NamespaceScope,
+  TokenGrant,
+} from './auth/index.js';
 export {
   createClusterLookup,
   createAccessReviewer,

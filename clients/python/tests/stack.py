@@ -242,6 +242,8 @@ def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, s
         "KUBECONFIG": str(stack.kubeconfig),
         "ROUTER_AUTH_MODE": "token",
         "ROUTER_AUTH_TOKEN": stack.token,
+        # The test tenant's token reaches every namespace the tests create.
+        "ROUTER_AUTH_TOKEN_SCOPES": "token=*",
         "ROUTER_HOST": "127.0.0.1",
         "ROUTER_PORT": str(http),
         "ROUTER_GRPC_PORT": str(grpc),

@@ -1,7 +1,8 @@
 /**
  * The one way work reaches a sandbox, the same for an HTTP request, a WebSocket session and a
  * relayed gRPC call: draining check → target → authenticate and authorize (credentials not yet
- * known first pay the client address's pre-auth limit) → the principal's stream slot → deadline →
+ * known first pay the client address's pre-auth limit) → the principal's namespace scope (the
+ * one check of it, before the sandbox is looked up) → the principal's stream slot → deadline →
  * span and metrics → dial. What it holds (the slot, the deadline timer, the
  * agent channel, the shutdown tracker's entry, the span, the in-flight gauge) it gives back when it
  * is disposed, and that is also when the request is counted, timed and logged:
@@ -23,6 +24,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import type { AgentClient, AgentPromiseClient } from '@sandbank/proto';
 import type { AgentLease } from '../agent/pool.js';
 import { fromAgentError } from '../agent/status.js';
+import { refuseOutOfScope } from '../auth/index.js';
 import type { Principal } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
@@ -123,6 +125,12 @@ export class Admission implements AsyncDisposable {
       target,
     );
     this.principal = principal;
+    try {
+      refuseOutOfScope(principal, target);
+    } catch (error) {
+      this.ctx.metrics.authDecisions.inc({ mode: principal.mode, decision: 'out_of_scope' });
+      throw error;
+    }
     this.slot = this.ctx.limiter.acquire(principal.callerKey);
     const { expired } = budget;
     if (expired) this.timer = setTimeout(() => this.abort(expired()), budget.deadline - Date.now());

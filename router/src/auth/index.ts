@@ -1,6 +1,10 @@
 export { bearerToken } from './principal.js';
 export type { Authenticator, AuthTarget, Credentials, Principal } from './principal.js';
 export { tokenAuthenticator } from './token.js';
+export type { TokenGrant } from './token.js';
+export { TokenScopeError, grantTokens, parseTokenScopes } from './token-scopes.js';
+export { ALL_NAMESPACES, covers, describeScope, namespaceScope, refuseOutOfScope } from './scope.js';
+export type { NamespaceScope } from './scope.js';
 export { noAuthenticator } from './none.js';
 export { kubernetesAuthenticator } from './kubernetes.js';
 export type { KubernetesAuthOptions } from './kubernetes.js';

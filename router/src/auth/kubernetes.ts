@@ -19,6 +19,7 @@ import type { RouterMetrics } from '../observability/metrics.js';
 import type { AccessReviewer, UserInfo } from '../resolve/index.js';
 import { bearerToken } from './principal.js';
 import type { Authenticator, AuthTarget } from './principal.js';
+import { namespaceScope } from './scope.js';
 
 /** The permission every call to a sandbox needs: `create` on `sandboxclaims/exec`. */
 export const EXEC_PERMISSION = {
@@ -162,7 +163,13 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
         );
       }
       count('allowed');
-      return { mode: 'kubernetes', name: who.username, callerKey: `user:${who.username}` };
+      return {
+        mode: 'kubernetes',
+        name: who.username,
+        callerKey: `user:${who.username}`,
+        // What the review vouched for: this namespace (RBAC answers per namespace and name).
+        namespaces: namespaceScope([target.namespace]),
+      };
     },
   };
 }

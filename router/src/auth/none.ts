@@ -1,6 +1,7 @@
 /** `none` mode: everyone may use every sandbox. Development only; main.ts logs it loudly. */
 import type { RouterMetrics } from '../observability/metrics.js';
 import type { Authenticator } from './principal.js';
+import { ALL_NAMESPACES } from './scope.js';
 
 export function noAuthenticator(metrics?: RouterMetrics): Authenticator {
   return {
@@ -12,6 +13,7 @@ export function noAuthenticator(metrics?: RouterMetrics): Authenticator {
         mode: 'none',
         name: 'anonymous',
         callerKey: `addr:${credentials.remoteAddress}`,
+        namespaces: ALL_NAMESPACES,
       });
     },
     recognizes: () => true,

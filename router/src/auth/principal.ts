@@ -1,5 +1,6 @@
 /** Who is calling, as the auth modes establish it. */
 import type { AuthMode } from './mode.js';
+import type { NamespaceScope } from './scope.js';
 
 export interface Principal {
   readonly mode: AuthMode;
@@ -11,6 +12,12 @@ export interface Principal {
    * caller opening more connections gets no more streams.
    */
   readonly callerKey: string;
+  /**
+   * The namespaces this caller may reach (scope.ts; checked by the admission for every surface):
+   * a token's configured scope, the one namespace a SubjectAccessReview allowed, or all of them
+   * (`none` mode).
+   */
+  readonly namespaces: NamespaceScope;
 }
 
 /** The credentials part of a request, from HTTP headers, a WebSocket upgrade or gRPC metadata. */

@@ -9,7 +9,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
-import { tokenAuthenticator } from '../../src/index.js';
+import { ALL_NAMESPACES, tokenAuthenticator } from '../../src/index.js';
 import type { Limits } from '../../src/index.js';
 import { startAgent } from './agent.js';
 import { startRouter } from './router.js';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       { namespace: 'default', name: 'sb', ip: opts.agentIp },
       { namespace: 'ns1', name: 'sb', ip: opts.agentIp },
     ]),
-    auth: tokenAuthenticator(opts.token),
+    auth: tokenAuthenticator({ token: { token: opts.token, namespaces: ALL_NAMESPACES } }),
     agentPorts: { grpcPort: agent.grpcPort, legacyPort: agent.restPort },
     // Only failures are kept: a fuzz run must produce none.
     log: pino({ level: 'error' }, sink),

@@ -16,6 +16,7 @@ import {
   createMetrics,
   kubernetesAuthenticator,
   tokenAuthenticator,
+  namespaceScope,
 } from '../../src/index.js';
 import type { SandboxLookup } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
@@ -87,7 +88,7 @@ describe('auth', () => {
     const r = await router({
       lookup,
       agentPorts: ports(),
-      auth: tokenAuthenticator(token, metrics),
+      auth: tokenAuthenticator({ token: { token, namespaces: namespaceScope([ns]) } }, metrics),
       metrics,
     });
     expect((await fetch(statUrl(r, 'claim-a'))).status).toBe(401);

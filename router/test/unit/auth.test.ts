@@ -1,6 +1,8 @@
 import {
+  ALL_NAMESPACES,
   kubernetesAuthenticator,
   loadConfig,
+  namespaceScope,
   noAuthenticator,
   tokenAuthenticator,
   bearerToken,
@@ -22,7 +24,9 @@ describe('bearer tokens', () => {
 });
 
 describe('token mode', () => {
-  const auth = tokenAuthenticator('s3cret-token-0123456789');
+  const auth = tokenAuthenticator({
+    token: { token: 's3cret-token-0123456789', namespaces: ALL_NAMESPACES },
+  });
   test('accepts exactly the token', async () => {
     await expect(auth.authorize(creds('Bearer s3cret-token-0123456789'), a)).resolves.toMatchObject({
       name: 'token',
@@ -35,8 +39,8 @@ describe('token mode', () => {
 
   test("the caller is the token's name, wherever it connects from (one load balancer address for all)", async () => {
     const tenants = tokenAuthenticator({
-      'team-a': 'team-a-token-0123456789',
-      'team-b': 'team-b-token-0123456789',
+      'team-a': { token: 'team-a-token-0123456789', namespaces: namespaceScope(['a']) },
+      'team-b': { token: 'team-b-token-0123456789', namespaces: namespaceScope(['b', 'c']) },
     });
     const viaLb = (token: string, port: number) => ({
       authorization: `Bearer ${token}`,
@@ -48,19 +52,30 @@ describe('token mode', () => {
       a,
     );
     const b1 = await tenants.authorize(viaLb('team-b-token-0123456789', 1), a);
-    expect(a1).toEqual({ mode: 'token', name: 'team-a', callerKey: 'token:team-a' });
+    expect(a1).toEqual({
+      mode: 'token',
+      name: 'team-a',
+      callerKey: 'token:team-a',
+      namespaces: namespaceScope(['a']),
+    });
     expect(a2.callerKey).toBe(a1.callerKey);
-    expect(b1).toEqual({ mode: 'token', name: 'team-b', callerKey: 'token:team-b' });
+    expect(b1).toEqual({
+      mode: 'token',
+      name: 'team-b',
+      callerKey: 'token:team-b',
+      namespaces: namespaceScope(['b', 'c']),
+    });
     await expect(tenants.authorize(viaLb('team-c-token-0123456789', 1), a)).rejects.toMatchObject({
       code: 'unauthenticated',
     });
   });
 
   test('configured tokens are checked: names, length, duplicates', () => {
-    expect(() => tokenAuthenticator({ 'team-a': 'short' })).toThrow(/team-a: .*16/);
-    expect(() => tokenAuthenticator({ 'bad name': 'a-long-enough-token-0123' })).toThrow(/bad name/);
+    const all = (token: string) => ({ token, namespaces: ALL_NAMESPACES });
+    expect(() => tokenAuthenticator({ 'team-a': all('short') })).toThrow(/team-a: .*16/);
+    expect(() => tokenAuthenticator({ 'bad name': all('a-long-enough-token-0123') })).toThrow(/bad name/);
     expect(() =>
-      tokenAuthenticator({ x: 'the-same-token-0123456789', y: 'the-same-token-0123456789' }),
+      tokenAuthenticator({ x: all('the-same-token-0123456789'), y: all('the-same-token-0123456789') }),
     ).toThrow(/x and y/);
     expect(() => tokenAuthenticator({})).toThrow(/at least one token/);
   });
@@ -76,7 +91,12 @@ describe('none mode', () => {
   test('lets everyone in, one caller per client address (never per connection)', async () => {
     const none = noAuthenticator();
     const p1 = await none.authorize({ authorization: undefined, remoteAddress: '10.1.2.3' }, a);
-    expect(p1).toEqual({ mode: 'none', name: 'anonymous', callerKey: 'addr:10.1.2.3' });
+    expect(p1).toEqual({
+      mode: 'none',
+      name: 'anonymous',
+      callerKey: 'addr:10.1.2.3',
+      namespaces: ALL_NAMESPACES,
+    });
     expect(none.recognizes(creds(), a)).toBe(true);
   });
 });
@@ -113,7 +133,12 @@ describe('kubernetes mode', () => {
     const r = reviewer();
     const auth = kubernetesAuthenticator({ reviewer: r, ttlMs: 1000, now: () => now });
     const results = await Promise.all([1, 2, 3].map(() => auth.authorize(creds('Bearer good'), a)));
-    expect(results[0]).toMatchObject({ name: 'alice', callerKey: 'user:alice' });
+    expect(results[0]).toMatchObject({
+      name: 'alice',
+      callerKey: 'user:alice',
+      // What the SubjectAccessReview answered for: the target's namespace.
+      namespaces: namespaceScope(['ns']),
+    });
     expect(r.calls).toEqual({ authn: 1, authz: 1 });
     await expect(auth.authorize(creds('Bearer good'), b)).rejects.toMatchObject({
       code: 'permission_denied',
@@ -181,7 +206,11 @@ describe('token mode configuration', () => {
   };
   // A mounted Secret: its keys, plus the atomic-update entries the kubelet keeps beside them.
   const listDir = (): string[] => ['..2026_01_01', '..data', 'team-a', 'team-b', 'token'];
-  const env = { ROUTER_AUTH_MODE: 'token', ROUTER_HOST: '127.0.0.1' };
+  const env = {
+    ROUTER_AUTH_MODE: 'token',
+    ROUTER_HOST: '127.0.0.1',
+    ROUTER_AUTH_TOKEN_SCOPES: 'token=*; team-a=a; team-b=b',
+  };
 
   test('ROUTER_AUTH_TOKEN_DIR: every key of the mounted Secret is a token, named by its key', () => {
     const c = loadConfig(
@@ -192,9 +221,9 @@ describe('token mode configuration', () => {
     expect(c.auth).toEqual({
       mode: 'token',
       tokens: {
-        token: 'default-token-0123456789',
-        'team-a': 'team-a-token-0123456789',
-        'team-b': 'team-b-token-0123456789',
+        token: { token: 'default-token-0123456789', namespaces: ALL_NAMESPACES },
+        'team-a': { token: 'team-a-token-0123456789', namespaces: namespaceScope(['a']) },
+        'team-b': { token: 'team-b-token-0123456789', namespaces: namespaceScope(['b']) },
       },
     });
   });

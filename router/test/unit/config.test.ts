@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/index.js';
+import { ALL_NAMESPACES, ConfigError, loadConfig } from '../../src/index.js';
 import { routerTls } from '../helpers/tls.js';
 import type { RouterTls } from '../helpers/tls.js';
 
@@ -14,10 +14,18 @@ describe('loadConfig', () => {
   test('token mode needs a token, preferably from a file', () => {
     expect(() => loadConfig({ ROUTER_AUTH_MODE: 'token' })).toThrow(/token mode needs a token/);
     const c = loadConfig(
-      { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN_FILE: '/secret', ROUTER_HOST: '127.0.0.1' },
+      {
+        ROUTER_AUTH_MODE: 'token',
+        ROUTER_AUTH_TOKEN_FILE: '/secret',
+        ROUTER_AUTH_TOKEN_SCOPES: 'token=*',
+        ROUTER_HOST: '127.0.0.1',
+      },
       () => 'a-token-of-16-chars!\n',
     );
-    expect(c.auth).toEqual({ mode: 'token', tokens: { token: 'a-token-of-16-chars!' } });
+    expect(c.auth).toEqual({
+      mode: 'token',
+      tokens: { token: { token: 'a-token-of-16-chars!', namespaces: ALL_NAMESPACES } },
+    });
   });
 
   test('defaults, and errors that name the variable', () => {
@@ -55,7 +63,11 @@ describe('transport: TLS, or plain HTTP only where no credential crosses a netwo
   test('plain HTTP on a non-loopback bind is refused at config time, naming the settings', () => {
     // the default bind is every address: without a certificate that would put bearer tokens on the wire
     for (const host of [undefined, '0.0.0.0', '::', '10.1.2.3', 'localhost', 'router.example']) {
-      const env = { ROUTER_AUTH_MODE: 'token', ROUTER_AUTH_TOKEN: 'a-token-of-16-chars!' };
+      const env = {
+        ROUTER_AUTH_MODE: 'token',
+        ROUTER_AUTH_TOKEN: 'a-token-of-16-chars!',
+        ROUTER_AUTH_TOKEN_SCOPES: 'token=*',
+      };
       const attempt = () => loadConfig(host === undefined ? env : { ...env, ROUTER_HOST: host });
       expect(attempt).toThrow(ConfigError);
       expect(attempt).toThrow(/ROUTER_TLS_CERT_FILE: required/);

@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { tokenAuthenticator } from '../../src/index.js';
+import { ALL_NAMESPACES, tokenAuthenticator } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import {
@@ -44,7 +44,7 @@ beforeAll(async () => {
       { namespace: 'default', name: 'sb', ip: '127.0.0.5' },
       { namespace: 'ns1', name: 'sb', ip: '127.0.0.5' },
     ]),
-    auth: tokenAuthenticator(TOKEN),
+    auth: tokenAuthenticator({ token: { token: TOKEN, namespaces: ALL_NAMESPACES } }),
     agentPorts: { grpcPort: agent.grpcPort, legacyPort: agent.restPort },
     limits: { requestTimeoutMs: 20_000, maxStreamsPerCaller: 10_000, wsMaxMessageBytes: MAX_MESSAGE },
   });

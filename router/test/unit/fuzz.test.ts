@@ -12,7 +12,7 @@
  */
 import { connect } from 'node:net';
 import fc from 'fast-check';
-import { tokenAuthenticator } from '../../src/index.js';
+import { ALL_NAMESPACES, tokenAuthenticator } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import {
@@ -48,7 +48,7 @@ beforeAll(async () => {
       { namespace: 'default', name: 'sb', ip: '127.0.0.5' },
       { namespace: 'ns1', name: 'sb', ip: '127.0.0.5' },
     ]),
-    auth: tokenAuthenticator(TOKEN),
+    auth: tokenAuthenticator({ token: { token: TOKEN, namespaces: ALL_NAMESPACES } }),
     agentPorts: { grpcPort: agent.grpcPort, legacyPort: agent.restPort },
     limits: {
       maxBodyBytes: 256 * 1024,

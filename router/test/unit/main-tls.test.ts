@@ -71,6 +71,7 @@ function startMain(env: Record<string, string>): Router {
       KUBECONFIG: kubeconfig,
       ROUTER_AUTH_MODE: 'token',
       ROUTER_AUTH_TOKEN: TOKEN,
+      ROUTER_AUTH_TOKEN_SCOPES: 'token=*',
       ROUTER_PORT: '0',
       ROUTER_GRPC_PORT: '0',
       ROUTER_METRICS_PORT: '0',

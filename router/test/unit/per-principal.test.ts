@@ -8,7 +8,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import type { Metadata } from '@grpc/grpc-js';
 import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import type { AgentClient, AgentPromiseClient, ExecResponse } from '@sandbank/proto';
-import { tokenAuthenticator } from '../../src/index.js';
+import { namespaceScope, tokenAuthenticator } from '../../src/index.js';
 import type { Authenticator, Limits } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
@@ -127,7 +127,10 @@ test(
   async () => {
     const r = await router(
       { maxStreamsPerCaller: 2 },
-      tokenAuthenticator({ 'team-a': TEAM_A, 'team-b': TEAM_B }),
+      tokenAuthenticator({
+        'team-a': { token: TEAM_A, namespaces: namespaceScope(['default']) },
+        'team-b': { token: TEAM_B, namespaces: namespaceScope(['default']) },
+      }),
     );
     // Every connection below comes from 127.0.0.1, as through a load balancer.
     const url = `${r.wsUrl}/v1/namespaces/default/sandboxes/sb/exec`;

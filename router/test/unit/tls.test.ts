@@ -17,7 +17,7 @@ import { credentials, Metadata, status } from '@grpc/grpc-js';
 import type { ChannelCredentials, ServiceError } from '@grpc/grpc-js';
 import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import WebSocket from 'ws';
-import { buildRouterApp, createLogger, tokenAuthenticator } from '../../src/index.js';
+import { ALL_NAMESPACES, buildRouterApp, createLogger, tokenAuthenticator } from '../../src/index.js';
 import type { RouterApp } from '../../src/index.js';
 import { listenRouter } from '../../src/listen.js';
 import type { RouterListeners } from '../../src/listen.js';
@@ -47,7 +47,7 @@ beforeAll(async () => {
   stranger = await routerTls(join(dir, 'stranger'));
   agent = await startAgent({ ip: '127.0.0.10', grpcPort: 0 });
   app = buildRouterApp({
-    auth: tokenAuthenticator(TOKEN),
+    auth: tokenAuthenticator({ token: { token: TOKEN, namespaces: ALL_NAMESPACES } }),
     lookup: staticLookup([{ namespace: 'default', name: 'sb', ip: agent.ip }]),
     agentPorts: { grpcPort: agent.grpcPort, legacyPort: agent.restPort },
     log: createLogger('silent'),
