@@ -9,7 +9,7 @@ export {
   QUALIFIED_NAME_PATTERN,
   LABEL_VALUE_PATTERN,
 } from './names.js';
-export { Labels, Annotations, type LabelKey, type AnnotationKey } from './labels.js';
+export { Labels, Annotations, ProfileLabels, type LabelKey, type AnnotationKey } from './labels.js';
 export {
   ObjectMeta,
   OwnerReference,

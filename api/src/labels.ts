@@ -17,6 +17,22 @@ export const Labels = {
   launchType: 'sandbank.dev/launch-type',
 } as const;
 
+/**
+ * Labels a cluster admin puts on a namespace to relax the sandbox profile there (see
+ * docs/sandbox-profile.md). Template authors cannot set them: labelling a namespace needs
+ * `update` on the namespace itself. Each takes the value "true"; any other value is ignored.
+ */
+export const ProfileLabels = {
+  /** Allows runAsNonRoot: false and runAsUser: 0. */
+  allowRoot: 'sandbox-profile.sandbank.dev/allow-root',
+  /** Allows automountServiceAccountToken: true and projected service account tokens. */
+  allowServiceAccountToken: 'sandbox-profile.sandbank.dev/allow-service-account-token',
+  /** Followed by a RuntimeClass name: allows that class besides the cluster's list. */
+  allowRuntimeClassPrefix: 'sandbox-profile.sandbank.dev/allow-runtime-class-',
+  /** Followed by a capability name (SYS_PTRACE): allows adding it besides the cluster's list. */
+  allowCapabilityPrefix: 'sandbox-profile.sandbank.dev/allow-capability-',
+} as const;
+
 export const Annotations = {
   /** On a Sandbox: the name of its Pod when that Pod was adopted from a warm pool. */
   podName: 'agents.x-k8s.io/pod-name',

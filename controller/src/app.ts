@@ -44,6 +44,7 @@ import { createSandboxReconciler } from './reconcilers/sandbox/index.js';
 import { createClaimReconciler } from './reconcilers/sandbox-claim/index.js';
 import { createTemplateReconciler } from './reconcilers/sandbox-template/index.js';
 import { createPoolReconciler } from './reconcilers/sandbox-warm-pool/index.js';
+import { createNamespaceProfiles, requeueOnProfileChange } from './reconcilers/namespace-profiles.js';
 import { wireWatches } from './reconcilers/wiring.js';
 import { createController } from './runtime/controller.js';
 import { Expectations } from './runtime/expectations.js';
@@ -111,6 +112,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     persistentVolumeClaims: informer<OpaqueObject>(PERSISTENT_VOLUME_CLAIMS, OpaqueObjectSchema),
   };
   const caches: Caches = informers;
+  const profiles = createNamespaceProfiles(opts.kubeConfig, config.profile, log);
 
   const poolExpectations = new Expectations();
   const deps: ReconcilerDeps = {
@@ -127,6 +129,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     now,
     router: { podLabels: config.router.podSelector, namespace: config.router.namespace },
     clusterDomain: config.clusterDomain,
+    profileOf: profiles.profileOf,
   };
 
   const reconcilers = [
@@ -146,9 +149,10 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     wireWatches(informers, watches, controller);
     return controller;
   });
+  requeueOnProfileChange(profiles, caches, controllers);
 
   const manager = createManager({
-    informers: { ...informers },
+    informers: { ...informers, namespaces: profiles.informer },
     controllers,
     log,
     ...(config.leaderElection.enabled

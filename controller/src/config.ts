@@ -23,6 +23,11 @@
  * | ROUTER_POD_SELECTOR | app=sandbox-router | labels of router pods allowed into sandboxes |
  * | ROUTER_NAMESPACE | (the sandbox's) | namespace of the router pods; empty: same as the sandbox |
  * | CLUSTER_DOMAIN | cluster.local | suffix of Service FQDNs in sandbox status |
+ * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
+ * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
+ *
+ * The two SANDBOX_ variables come from the admission policy's parameter ConfigMap
+ * (manifests/base/admission), so the controller and the policy enforce one list.
  */
 import { hostname } from 'node:os';
 import {
@@ -34,6 +39,11 @@ import {
 import { z } from 'zod';
 import type { LogLevel } from './observability/logger.js';
 import { LOG_LEVELS } from './observability/logger.js';
+import {
+  DEFAULT_PROFILE_SETTINGS,
+  normalizeCapability,
+  type ProfileSettings,
+} from './reconcilers/shared/pure-profile.js';
 
 export interface ControllerConfig {
   /** Undefined: in-cluster configuration. */
@@ -59,6 +69,8 @@ export interface ControllerConfig {
     readonly namespace: string | undefined;
   };
   readonly clusterDomain: string;
+  /** The cluster's sandbox profile settings (namespaces may relax them with labels). */
+  readonly profile: ProfileSettings;
 }
 
 export class ConfigError extends Error {
@@ -160,6 +172,27 @@ const keyValues = <V>(parseValue: (raw: string) => V | undefined, what: string) 
     return out;
   });
 
+/**
+ * A comma-separated list, entries trimmed, empty entries skipped (the ConfigMap may say
+ * `gvisor, kata`); each must pass `valid`. Unset or empty: `fallback`.
+ */
+const commaList = (valid: (entry: string) => string | undefined, fallback: readonly string[]) =>
+  optionalText.transform((v, ctx) => {
+    if (v === undefined) return [...fallback];
+    const out: string[] = [];
+    for (const raw of v.split(',')) {
+      const entry = raw.trim();
+      if (entry === '') continue;
+      const problem = valid(entry);
+      if (problem !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} ${problem}` });
+        return z.NEVER;
+      }
+      if (!out.includes(entry)) out.push(entry);
+    }
+    return out.length > 0 ? out : [...fallback];
+  });
+
 const Schema = z
   .object({
     KUBECONFIG: optionalText,
@@ -204,6 +237,19 @@ const Schema = z
       )
       .transform((m) => (Object.keys(m).length === 0 ? { app: 'sandbox-router' } : m)),
     ROUTER_NAMESPACE: namespaceName,
+    SANDBOX_RUNTIME_CLASSES: commaList(
+      (name) =>
+        name.length <= 253 && DNS1123_SUBDOMAIN.test(name)
+          ? undefined
+          : 'is not a RuntimeClass name (DNS-1123 subdomain)',
+      DEFAULT_PROFILE_SETTINGS.runtimeClasses,
+    ),
+    SANDBOX_ALLOWED_CAPABILITIES: commaList((name) => {
+      const cap = normalizeCapability(name);
+      if (!/^[A-Z][A-Z0-9_]*$/.test(cap)) return 'is not a capability name (such as NET_BIND_SERVICE)';
+      // ALL would make every container as capable as a privileged one.
+      return cap === 'ALL' ? 'cannot be allowed: name each capability' : undefined;
+    }, DEFAULT_PROFILE_SETTINGS.capabilities),
     CLUSTER_DOMAIN: optionalText.refine(
       (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
       'must be a DNS domain such as cluster.local',
@@ -297,5 +343,9 @@ export function loadConfig(
     logLevel: c.LOG_LEVEL,
     router: { podSelector: c.ROUTER_POD_SELECTOR, namespace: c.ROUTER_NAMESPACE },
     clusterDomain: c.CLUSTER_DOMAIN ?? 'cluster.local',
+    profile: {
+      runtimeClasses: c.SANDBOX_RUNTIME_CLASSES,
+      capabilities: c.SANDBOX_ALLOWED_CAPABILITIES.map(normalizeCapability),
+    },
   };
 }

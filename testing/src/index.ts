@@ -30,6 +30,13 @@ export {
 } from './fixtures.js';
 export type { Obj } from './fixtures.js';
 export { describeSandboxes } from './leftovers.js';
+export {
+  POD_CASES,
+  TEMPLATE_CASES,
+  compliantPodSpec,
+  compliantSandboxPodSpec,
+} from './sandbox-profile-cases.js';
+export type { PodCase, PodTemplateCase } from './sandbox-profile-cases.js';
 export { requireRunsc, startGvisorAgent } from './gvisor-agent.js';
 export type { GvisorAgent } from './gvisor-agent.js';
 export { memoryMiB, memoryOf, timedExec } from './measure.js';

@@ -105,6 +105,11 @@ export const ClaimReadyReason = {
   ClaimExpired: 'ClaimExpired',
   /** Terminal: the Pod failed or was lost after binding. */
   SandboxFailed: 'SandboxFailed',
+  /**
+   * The sandbox profile forbids the template's pod (the message names each field). Not
+   * terminal: an admin's namespace label or a template edit can lift it.
+   */
+  TemplateRejected: 'TemplateRejected',
 } as const;
 export type ClaimReadyReason = (typeof ClaimReadyReason)[keyof typeof ClaimReadyReason];
 

@@ -84,6 +84,8 @@ export const SandboxReadyReason = {
   SandboxExpired: 'SandboxExpired',
   /** The reconciler hit an error it keeps retrying; the message has it. */
   ReconcilerError: 'ReconcilerError',
+  /** The sandbox profile forbids the pod template; no Pod is created (the message names each field). */
+  TemplateRejected: 'TemplateRejected',
 } as const;
 export type SandboxReadyReason = (typeof SandboxReadyReason)[keyof typeof SandboxReadyReason];
 

@@ -3,6 +3,7 @@ import type { Pod, Sandbox, SandboxClaim, SandboxTemplate, SandboxWarmPool } fro
 import type { Cache, EventRecorder, Informer, KubeClient, KubeObject } from '@sandbank/kube';
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Expectations } from '../runtime/expectations.js';
+import type { SandboxProfile } from './shared/pure-profile.js';
 
 /** A NetworkPolicy, Service or PVC as far as the reconcilers care: metadata and an opaque spec. */
 export interface OpaqueObject extends KubeObject {
@@ -43,4 +44,6 @@ export interface ReconcilerDeps {
     readonly namespace: string | undefined;
   };
   readonly clusterDomain: string;
+  /** The sandbox profile of a namespace: the cluster's settings plus its relaxation labels. */
+  readonly profileOf: (namespace: string) => SandboxProfile;
 }

@@ -42,7 +42,7 @@ export function createClaimReconciler(deps: ReconcilerDeps): Reconciler {
         },
       ],
     },
-    observe: (key) => observeClaim(deps.caches, key),
+    observe: (key) => observeClaim(deps.caches, key, deps.profileOf),
     plan: planClaim,
     async apply(observed, plan, ctx) {
       const outcome = await applyClaimPlan(deps, observed.claim, plan, ctx.log);

@@ -1,10 +1,15 @@
 /** Reads, from the caches only, everything `planClaim` decides on. */
 import { nameHash, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
+import type { SandboxProfile } from '../shared/pure-profile.js';
 import { Index } from '../indexes.js';
 import type { ClaimObserved } from './plan.js';
 
-export function observeClaim(caches: Caches, key: ObjectKey): ClaimObserved | undefined {
+export function observeClaim(
+  caches: Caches,
+  key: ObjectKey,
+  profileOf: (namespace: string) => SandboxProfile,
+): ClaimObserved | undefined {
   const claim = caches.claims.get(key.namespace, key.name);
   if (!claim) return undefined;
   const templateName = claim.spec.sandboxTemplateRef.name;
@@ -15,5 +20,6 @@ export function observeClaim(caches: Caches, key: ObjectKey): ClaimObserved | un
     sandbox: caches.sandboxes.get(key.namespace, key.name),
     boundPods: caches.pods.byIndex(Index.claimUid, claim.metadata.uid),
     templatePods: caches.pods.byIndex(Index.templateHash, `${key.namespace}/${nameHash(templateName)}`),
+    profile: profileOf(key.namespace),
   };
 }

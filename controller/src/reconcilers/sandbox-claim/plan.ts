@@ -38,7 +38,20 @@ import {
   type Stored,
 } from '@sandbank/api';
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
-import { isPodReady, podIPs, podNodeName, podTemplateHash, sandboxSelector } from '../shared/pure-pods.js';
+import {
+  isPodReady,
+  podIPs,
+  podNodeName,
+  podTemplateHash,
+  sandboxSelector,
+  withSecureDefaults,
+} from '../shared/pure-pods.js';
+import {
+  defaultRuntimeClass,
+  describeViolations,
+  profileViolations,
+  type SandboxProfile,
+} from '../shared/pure-profile.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {
@@ -52,6 +65,8 @@ export interface ClaimObserved {
   readonly boundPods: readonly Readonly<Stored<Pod>>[];
   /** Pods of the claim's template (by template-ref-hash label), any owner. */
   readonly templatePods: readonly Readonly<Stored<Pod>>[];
+  /** The sandbox profile of the claim's namespace. */
+  readonly profile: SandboxProfile;
 }
 
 export interface PodRef {
@@ -224,6 +239,18 @@ function validate(o: ClaimObserved): Validated {
   if (metadata) return invalid(ClaimReadyReason.InvalidMetadata, metadata);
   const env = envProblem(claim, template);
   if (env) return invalid(ClaimReadyReason.EnvVarsInjectionRejected, env);
+  // The pod this claim would get (its env and extra metadata included), as it would be created.
+  const pod = podTemplateForClaim(claim, template);
+  const violations = profileViolations(
+    { ...pod, spec: withSecureDefaults(pod.spec, defaultRuntimeClass(o.profile)) },
+    o.profile,
+  );
+  if (violations.length > 0) {
+    return invalid(
+      ClaimReadyReason.TemplateRejected,
+      `SandboxTemplate ${template.metadata.name} breaks the sandbox profile: ${describeViolations(violations)}`,
+    );
+  }
   return { valid: true, template };
 }
 
@@ -379,6 +406,18 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   }
   const sandboxReady = findCondition(sandbox.status?.conditions, SandboxConditionType.Ready);
   if (sandboxReady?.status === 'True') return { actions: stray, status: readyStatus(claim, now, claimed) };
+  if (sandboxReady?.reason === SandboxReadyReason.TemplateRejected) {
+    return {
+      actions: stray,
+      status: statusWith(claim, {
+        now,
+        status: 'False',
+        reason: ClaimReadyReason.TemplateRejected,
+        message: `Sandbox ${name}: ${sandboxReady.message}`,
+        sandbox: claimed,
+      }),
+    };
+  }
   const why = sandboxReady?.message ? `: ${sandboxReady.message}` : '';
   return {
     actions: stray,

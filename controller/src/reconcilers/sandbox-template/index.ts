@@ -18,7 +18,7 @@ export function createTemplateReconciler(deps: ReconcilerDeps): Reconciler {
       watches: [],
       hooks: [],
     },
-    observe: (key) => observeTemplate(deps.caches, key, deps.router),
+    observe: (key) => observeTemplate(deps.caches, key, deps.router, deps.profileOf),
     plan: (observed) => planTemplate(observed),
     apply: (observed, plan, ctx) => applyTemplatePlan(deps, observed.template, plan, ctx.log),
   });

@@ -1,12 +1,14 @@
 /** Reads, from the caches only, everything `planTemplate` decides on. */
 import { controllerOf, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
+import type { SandboxProfile } from '../shared/pure-profile.js';
 import { networkPolicyName, SPEC_HASH_ANNOTATION, type RouterPeer, type TemplateObserved } from './plan.js';
 
 export function observeTemplate(
   caches: Caches,
   key: ObjectKey,
   router: RouterPeer,
+  profileOf: (namespace: string) => SandboxProfile,
 ): TemplateObserved | undefined {
   const template = caches.templates.get(key.namespace, key.name);
   if (!template) return undefined;
@@ -21,5 +23,6 @@ export function observeTemplate(
         }
       : undefined,
     router,
+    profile: profileOf(key.namespace),
   };
 }

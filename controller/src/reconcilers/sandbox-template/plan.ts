@@ -1,6 +1,8 @@
 /**
- * SandboxTemplate: the one NetworkPolicy that fences every Pod of the template (Managed), and
- * warnings about templates that will not behave as users expect. Pure.
+ * SandboxTemplate: the one NetworkPolicy that fences every Pod of the template (Managed), a
+ * TemplateRejected Warning when the sandbox profile forbids its pods (pools, claims and
+ * Sandboxes then make none), and warnings about templates that will not behave as users
+ * expect. Pure.
  */
 import {
   EXTENSIONS_API_VERSION,
@@ -14,6 +16,13 @@ import {
 } from '@sandbank/api';
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import { stableJson } from '../shared/pure-json.js';
+import { withSecureDefaults } from '../shared/pure-pods.js';
+import {
+  defaultRuntimeClass,
+  describeViolations,
+  profileViolations,
+  type SandboxProfile,
+} from '../shared/pure-profile.js';
 
 export interface RouterPeer {
   /** Labels of the router's Pods. */
@@ -29,6 +38,8 @@ export interface TemplateObserved {
     | { readonly name: string; readonly specHash: string | undefined; readonly controlledByTemplate: boolean }
     | undefined;
   readonly router: RouterPeer;
+  /** The sandbox profile of the template's namespace. */
+  readonly profile: SandboxProfile;
 }
 
 export type TemplateAction =
@@ -65,7 +76,21 @@ export function planTemplate(o: TemplateObserved): TemplatePlan {
   if (template.metadata.deletionTimestamp) return { actions: [] };
   const actions: TemplateAction[] = [];
 
-  for (const message of templateWarnings(template)) actions.push(warningEvent('TemplateWarning', message));
+  const podTemplate = template.spec.podTemplate;
+  const violations = profileViolations(
+    { ...podTemplate, spec: withSecureDefaults(podTemplate.spec, defaultRuntimeClass(o.profile)) },
+    o.profile,
+  );
+  if (violations.length > 0) {
+    actions.push(
+      warningEvent(
+        'TemplateRejected',
+        `The sandbox profile forbids this template's pods; pools and claims get none: ${describeViolations(violations)}`,
+      ),
+    );
+  }
+  for (const message of templateWarnings(template, o.profile))
+    actions.push(warningEvent('TemplateWarning', message));
 
   if (template.spec.networkPolicyManagement === 'Unmanaged') {
     if (o.policy?.controlledByTemplate) actions.push({ type: 'delete-network-policy', name: o.policy.name });
@@ -128,20 +153,18 @@ export function desiredPolicy(
   };
 }
 
-function templateWarnings(template: Readonly<Stored<SandboxTemplate>>): string[] {
+/**
+ * What the profile allows but users should know. A missing runtimeClassName (the profile fills
+ * in its first class) and hostNetwork (always forbidden) no longer need a word here; a
+ * service-account token is forbidden unless the namespace allows it, and then still worth one.
+ */
+function templateWarnings(template: Readonly<Stored<SandboxTemplate>>, profile: SandboxProfile): string[] {
   const warnings: string[] = [];
   const spec = template.spec.podTemplate.spec;
-  if (!spec.runtimeClassName) {
-    warnings.push(
-      'podTemplate.spec.runtimeClassName is not set: sandboxes will run without gVisor isolation',
-    );
-  }
-  if (spec.automountServiceAccountToken === true) {
+  if (spec.automountServiceAccountToken === true && profile.allowServiceAccountToken) {
     warnings.push(
       'podTemplate.spec.automountServiceAccountToken is true: code in the sandbox gets Kubernetes credentials',
     );
   }
-  if (spec['hostNetwork'] === true)
-    warnings.push('podTemplate.spec.hostNetwork is true: NetworkPolicy does not apply to these sandboxes');
   return warnings;
 }

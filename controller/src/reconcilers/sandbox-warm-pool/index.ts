@@ -37,7 +37,7 @@ export function createPoolReconciler(deps: ReconcilerDeps): Reconciler {
         },
       ],
     },
-    observe: (key) => observePool(deps.caches, expectations, key),
+    observe: (key) => observePool(deps.caches, expectations, key, deps.profileOf),
     plan: (observed) => planPool(observed),
     apply: (observed, plan, ctx) => applyPoolPlan(deps, observed.pool, plan, ctx.log),
     forget(key) {

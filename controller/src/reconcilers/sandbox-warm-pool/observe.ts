@@ -2,6 +2,7 @@
 import { keyOf, type ObjectKey } from '@sandbank/api';
 import type { Expectations } from '../../runtime/expectations.js';
 import type { Caches } from '../deps.js';
+import type { SandboxProfile } from '../shared/pure-profile.js';
 import { Index } from '../indexes.js';
 import type { PoolObserved } from './plan.js';
 
@@ -9,6 +10,7 @@ export function observePool(
   caches: Caches,
   expectations: Expectations,
   key: ObjectKey,
+  profileOf: (namespace: string) => SandboxProfile,
 ): PoolObserved | undefined {
   const pool = caches.pools.get(key.namespace, key.name);
   if (!pool) return undefined;
@@ -20,5 +22,6 @@ export function observePool(
     // `satisfied` first: it drops an expired record, and then `remainingMs` is 0.
     expectationsSatisfied: expectations.satisfied(poolKey),
     expectationsExpireInMs: expectations.remainingMs(poolKey),
+    profile: profileOf(key.namespace),
   };
 }

@@ -16,6 +16,12 @@ import {
 } from '@sandbank/api';
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import { isPodReady, podFromTemplate, podTemplateHash } from '../shared/pure-pods.js';
+import {
+  defaultRuntimeClass,
+  describeViolations,
+  profileViolations,
+  type SandboxProfile,
+} from '../shared/pure-profile.js';
 
 export interface PoolObserved {
   readonly pool: Readonly<Stored<SandboxWarmPool>>;
@@ -26,6 +32,8 @@ export interface PoolObserved {
   readonly expectationsSatisfied: boolean;
   /** When the wait for them ends anyway (a watch event may have been lost). */
   readonly expectationsExpireInMs: number;
+  /** The sandbox profile of the pool's namespace. */
+  readonly profile: SandboxProfile;
 }
 
 export type PoolAction =
@@ -86,8 +94,24 @@ export function planPool(o: PoolObserved): PoolPlan {
   // Act only on a cache that reflects our own last writes; otherwise we would create twice.
   if (!o.expectationsSatisfied) return withStatus([]);
 
-  const desired = pool.spec.replicas;
   const currentHash = podTemplateHash(o.template.spec.podTemplate);
+  const pod = memberPod(pool, o.template, currentHash, o.profile);
+  // The pod as it would be created, defaults applied: what the admission policy would see.
+  const violations = profileViolations(pod, o.profile);
+  if (violations.length > 0) {
+    // No pod of this template may run here; unclaimed members left from before (a relaxation
+    // taken back, a stricter setting) go too, since no claim can take them any more.
+    const rejected: PoolAction[] = [
+      warningEvent(
+        'TemplateRejected',
+        `SandboxTemplate ${o.template.metadata.name} breaks the sandbox profile, so the pool stays empty: ${describeViolations(violations)}`,
+      ),
+    ];
+    if (live.length > 0) rejected.push({ type: 'delete-pods', pods: live.map(podRef) });
+    return withStatus(rejected);
+  }
+
+  const desired = pool.spec.replicas;
   const isStale = (p: Readonly<Stored<Pod>>) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash;
   const actions: PoolAction[] = [];
 
@@ -104,23 +128,15 @@ export function planPool(o: PoolObserved): PoolPlan {
     kept = kept.filter((p) => !excess.includes(p));
   }
   if (toDelete.length > 0) {
-    actions.push({
-      type: 'delete-pods',
-      pods: toDelete.map((p) => ({
-        name: p.metadata.name,
-        uid: p.metadata.uid,
-        resourceVersion: p.metadata.resourceVersion,
-      })),
-    });
+    actions.push({ type: 'delete-pods', pods: toDelete.map(podRef) });
   }
-  if (kept.length < desired) {
-    actions.push({
-      type: 'create-pods',
-      count: desired - kept.length,
-      pod: memberPod(pool, o.template, currentHash),
-    });
-  }
+  if (kept.length < desired) actions.push({ type: 'create-pods', count: desired - kept.length, pod });
   return withStatus(actions);
+}
+
+/** A pod to delete, at the version seen here. */
+function podRef(p: Readonly<Stored<Pod>>) {
+  return { name: p.metadata.name, uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion };
 }
 
 /** Not-ready members first, then stale ones, then the newest: keeps the warmest pods. */
@@ -138,10 +154,12 @@ function memberPod(
   pool: Readonly<Stored<SandboxWarmPool>>,
   template: Readonly<Stored<SandboxTemplate>>,
   hash: string,
+  profile: SandboxProfile,
 ): Pod {
   const poolName = pool.metadata.name;
   const body = podFromTemplate({
     template: template.spec.podTemplate,
+    defaultRuntimeClass: defaultRuntimeClass(profile),
     templateName: template.metadata.name,
     owner: controllerRef({
       apiVersion: EXTENSIONS_API_VERSION,

@@ -19,7 +19,7 @@ export function createSandboxReconciler(deps: ReconcilerDeps): Reconciler {
       watches: [{ source: 'pods', map: (pod) => ownerKey(pod, SANDBOX_CLAIM_KIND) }],
       hooks: [],
     },
-    observe: (key) => observeSandbox(deps.caches, key, deps.clusterDomain),
+    observe: (key) => observeSandbox(deps.caches, key, deps.clusterDomain, deps.profileOf),
     plan: planSandbox,
     apply: (observed, plan, ctx) => applySandboxPlan(deps, observed.sandbox, plan, ctx.log),
   });

@@ -1,12 +1,14 @@
 /** Reads, from the caches only, everything `planSandbox` decides on. */
 import { controllerOf, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
+import type { SandboxProfile } from '../shared/pure-profile.js';
 import { podNameOf, sandboxVolumes, type SandboxObserved } from './plan.js';
 
 export function observeSandbox(
   caches: Caches,
   key: ObjectKey,
   clusterDomain: string,
+  profileOf: (namespace: string) => SandboxProfile,
 ): SandboxObserved | undefined {
   const sandbox = caches.sandboxes.get(key.namespace, key.name);
   if (!sandbox) return undefined;
@@ -18,5 +20,6 @@ export function observeSandbox(
     service: service ? { controllerUid: controllerOf(service.metadata)?.uid } : undefined,
     existingClaims: new Set(wanted.filter((name) => caches.persistentVolumeClaims.get(key.namespace, name))),
     clusterDomain,
+    profile: profileOf(key.namespace),
   };
 }

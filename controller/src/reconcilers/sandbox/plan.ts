@@ -36,6 +36,12 @@ import {
   podNodeName,
   sandboxSelector,
 } from '../shared/pure-pods.js';
+import {
+  defaultRuntimeClass,
+  describeViolations,
+  profileViolations,
+  type SandboxProfile,
+} from '../shared/pure-profile.js';
 
 export interface SandboxObserved {
   readonly sandbox: Readonly<Stored<Sandbox>>;
@@ -47,6 +53,8 @@ export interface SandboxObserved {
   readonly existingClaims: ReadonlySet<string>;
   /** The cluster's DNS domain, for serviceFQDN. */
   readonly clusterDomain: string;
+  /** The sandbox profile of the Sandbox's namespace. */
+  readonly profile: SandboxProfile;
 }
 
 /** A Service or PersistentVolumeClaim to create: named metadata and an opaque spec. */
@@ -162,13 +170,25 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
       conditions.set(SandboxConditionType.Finished, 'True', SandboxReadyReason.PodFailed, message);
       conditions.set(SandboxConditionType.Ready, 'False', SandboxReadyReason.PodFailed, message);
     } else if (finished?.status !== 'True') {
-      actions.push({ type: 'create-pod', pod: coldPod(sandbox) });
-      conditions.set(
-        SandboxConditionType.Ready,
-        'False',
-        SandboxReadyReason.DependenciesNotReady,
-        `Creating Pod ${name}`,
-      );
+      const pod = coldPod(sandbox, o.profile);
+      // Checked as it would be created, defaults applied: what the admission policy would see.
+      const violations = profileViolations(pod, o.profile);
+      if (violations.length > 0) {
+        conditions.set(
+          SandboxConditionType.Ready,
+          'False',
+          SandboxReadyReason.TemplateRejected,
+          `The pod template breaks the sandbox profile: ${describeViolations(violations)}`,
+        );
+      } else {
+        actions.push({ type: 'create-pod', pod });
+        conditions.set(
+          SandboxConditionType.Ready,
+          'False',
+          SandboxReadyReason.DependenciesNotReady,
+          `Creating Pod ${name}`,
+        );
+      }
     }
     return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
   }
@@ -287,11 +307,12 @@ function wantedClaims(sandbox: Readonly<Stored<Sandbox>>): ChildObject[] {
 }
 
 /** The cold-start Pod: named like the Sandbox, its volume claims mounted by template name. */
-export function coldPod(sandbox: Readonly<Stored<Sandbox>>): Pod {
+export function coldPod(sandbox: Readonly<Stored<Sandbox>>, profile: SandboxProfile): Pod {
   const name = sandbox.metadata.name;
   const claimUid = sandbox.metadata.labels?.[Labels.claimUid];
   const body = podFromTemplate({
     template: sandbox.spec.podTemplate,
+    defaultRuntimeClass: defaultRuntimeClass(profile),
     templateName: sandbox.metadata.annotations?.[Annotations.sandboxTemplateRef],
     owner: sandboxRef(sandbox),
     labels: {

@@ -19,29 +19,117 @@ function asObject(value: unknown): Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...(value as Json) } : {};
 }
 
+/** Where the runtime image keeps its workspace (runtime-image/src/config.ts) unless told otherwise. */
+export const WORKSPACE_PATH = '/workspace';
+/** The variables the agent reads its workspace from, in its order of preference. */
+const WORKSPACE_VARIABLES = ['SANDBANK_AGENT_WORKSPACE', 'SANDBOX_BASE_DIR'];
+
 /**
- * DESIGN §4 secure defaults, each applied only where the template left the field unset, so a
- * template that needs root or a service-account token can still say so explicitly:
- * no service-account token, non-root, seccomp RuntimeDefault, and per container no privilege
- * escalation and all capabilities dropped.
+ * DESIGN §4 secure defaults and the sandbox profile's (docs/sandbox-profile.md), each applied
+ * only where the template left the field unset, so a template can still say otherwise where the
+ * profile lets it: the first allowed runtime class, no service-account token, non-root, seccomp
+ * RuntimeDefault, and per container no privilege escalation and a read-only root filesystem.
+ * Dropping ALL capabilities is not a default but a rule: ALL joins any drop list (a template adds
+ * back what it needs, within the allowlist). A read-only container gets writable emptyDirs at its
+ * workspace and /tmp unless it mounts something there itself.
  */
-export function withSecureDefaults(spec: PodSpec): PodSpec {
+export function withSecureDefaults(spec: PodSpec, defaultRuntimeClass: string): PodSpec {
   const podSecurity = asObject(spec['securityContext']);
   if (podSecurity['runAsNonRoot'] === undefined) podSecurity['runAsNonRoot'] = true;
   if (podSecurity['seccompProfile'] === undefined) podSecurity['seccompProfile'] = { type: 'RuntimeDefault' };
+  const volumes = Array.isArray(spec['volumes']) ? [...(spec['volumes'] as unknown[])] : [];
+  const scratch = new ScratchVolumes(volumes);
   const secureContainer = <C extends Json>(container: C): C => {
     const sc = asObject(container['securityContext']);
     if (sc['allowPrivilegeEscalation'] === undefined) sc['allowPrivilegeEscalation'] = false;
-    if (sc['capabilities'] === undefined) sc['capabilities'] = { drop: ['ALL'] };
-    return { ...container, securityContext: sc };
+    if (sc['readOnlyRootFilesystem'] === undefined) sc['readOnlyRootFilesystem'] = true;
+    const capabilities = asObject(sc['capabilities']);
+    const drop = Array.isArray(capabilities['drop']) ? (capabilities['drop'] as unknown[]) : [];
+    if (!drop.some((c) => typeof c === 'string' && c.toUpperCase() === 'ALL')) {
+      capabilities['drop'] = [...drop, 'ALL'];
+    }
+    sc['capabilities'] = capabilities;
+    const secured: Json = { ...container, securityContext: sc };
+    if (sc['readOnlyRootFilesystem'] === true) {
+      const mounts = Array.isArray(container['volumeMounts'])
+        ? [...(container['volumeMounts'] as unknown[])]
+        : [];
+      for (const path of [workspaceOf(container), '/tmp']) {
+        if (!mounts.some((m) => normalizePath(asObject(m)['mountPath']) === path)) {
+          mounts.push({ name: scratch.nameFor(path), mountPath: path });
+        }
+      }
+      secured['volumeMounts'] = mounts;
+    }
+    return secured as C;
   };
+  const containers = spec.containers.map(secureContainer);
+  const initContainers = spec.initContainers?.map(secureContainer);
+  // Ephemeral containers cannot be set on a new Pod (the API server refuses them); secured
+  // anyway, so such a template is refused for that and not for the defaults it lacks.
+  const ephemeralContainers = Array.isArray(spec['ephemeralContainers'])
+    ? (spec['ephemeralContainers'] as unknown[]).map((c) => secureContainer(asObject(c)))
+    : undefined;
+  const allVolumes = [...volumes, ...scratch.added()];
   return {
     ...spec,
+    runtimeClassName: spec.runtimeClassName ?? defaultRuntimeClass,
     automountServiceAccountToken: spec.automountServiceAccountToken ?? false,
     securityContext: podSecurity,
-    containers: spec.containers.map(secureContainer),
-    ...(spec.initContainers ? { initContainers: spec.initContainers.map(secureContainer) } : {}),
+    containers,
+    ...(initContainers ? { initContainers } : {}),
+    ...(ephemeralContainers ? { ephemeralContainers } : {}),
+    ...(allVolumes.length > 0 ? { volumes: allVolumes } : {}),
   };
+}
+
+/** The directory the agent in this container will use as its workspace. */
+function workspaceOf(container: Json): string {
+  const env = Array.isArray(container['env']) ? (container['env'] as unknown[]).map(asObject) : [];
+  for (const variable of WORKSPACE_VARIABLES) {
+    const value = env.find((e) => e['name'] === variable)?.['value'];
+    if (typeof value === 'string' && value.startsWith('/')) return normalizePath(value) ?? WORKSPACE_PATH;
+  }
+  return WORKSPACE_PATH;
+}
+
+function normalizePath(path: unknown): string | undefined {
+  if (typeof path !== 'string') return undefined;
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}
+
+/**
+ * The emptyDir volumes the defaults add, one per mount path, named `sandbank-<dir>` plus a
+ * number where the template already has a volume of that name.
+ */
+class ScratchVolumes {
+  private readonly taken: Set<string>;
+  private readonly byPath = new Map<string, string>();
+  constructor(existing: readonly unknown[]) {
+    this.taken = new Set(existing.map((v) => asObject(v)['name']).filter((n) => typeof n === 'string'));
+  }
+
+  nameFor(path: string): string {
+    const known = this.byPath.get(path);
+    if (known) return known;
+    const dir =
+      path
+        .replace(/[^a-z0-9]+/gi, '-')
+        .replace(/^-|-$/g, '')
+        .toLowerCase() || 'root';
+    // A DNS-1123 label, with room for a number.
+    const stem = `sandbank-${dir}`.slice(0, 50).replace(/-+$/, '');
+    let name = stem;
+    for (let i = 1; this.taken.has(name); i++) name = `${stem}-${i}`;
+    this.taken.add(name);
+    this.byPath.set(path, name);
+    return name;
+  }
+
+  added(): Json[] {
+    return [...this.byPath.values()].map((name) => ({ name, emptyDir: {} }));
+  }
 }
 
 /** Hash of a pod template: pool members carrying another value are stale. */
@@ -96,6 +184,8 @@ export function podFailureMessage(pod: Readonly<Stored<Pod>>): string {
 
 export interface PodFromTemplate {
   readonly template: PodTemplate;
+  /** Filled in where the template names no RuntimeClass: the first the profile allows. */
+  readonly defaultRuntimeClass: string;
   /** The SandboxTemplate the pod comes from; its hash label is what the NetworkPolicy selects. */
   readonly templateName: string | undefined;
   readonly owner: OwnerReference;
@@ -119,6 +209,6 @@ export function podFromTemplate(input: PodFromTemplate): Pod {
       annotations: { ...meta.annotations, ...input.annotations },
       ownerReferences: [input.owner],
     },
-    spec: withSecureDefaults(input.template.spec),
+    spec: withSecureDefaults(input.template.spec, input.defaultRuntimeClass),
   };
 }

@@ -5,6 +5,7 @@ import {
   planClaim,
   type ClaimObserved,
 } from '../../../src/reconcilers/sandbox-claim/plan.js';
+import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
@@ -18,6 +19,7 @@ function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {})
     sandbox: undefined,
     boundPods: [],
     templatePods: [],
+    profile: DEFAULT_SANDBOX_PROFILE,
     ...extra,
   };
 }

@@ -1,5 +1,6 @@
 import { Labels, nameHash } from '@sandbank/api';
 import { planPool, type PoolObserved } from '../../../src/reconcilers/sandbox-warm-pool/plan.js';
+import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { member, pool, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
@@ -15,6 +16,7 @@ function observed(
     members,
     expectationsSatisfied: true,
     expectationsExpireInMs: 0,
+    profile: DEFAULT_SANDBOX_PROFILE,
     ...extra,
   };
 }
@@ -47,6 +49,7 @@ describe('planPool', () => {
     expect(pod?.spec.containers[0]?.['securityContext']).toEqual({
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
     });
     expect(plan.status).toEqual({
       replicas: 0,
@@ -120,6 +123,7 @@ describe('planPool', () => {
       members: [member('a', p, tpl)],
       expectationsSatisfied: true,
       expectationsExpireInMs: 0,
+      profile: DEFAULT_SANDBOX_PROFILE,
     });
     expect(plan).toEqual({ actions: [], status: null });
   });

@@ -1,5 +1,6 @@
 import { Annotations, Labels, nameHash, type Pod, type Sandbox, type Stored } from '@sandbank/api';
 import { planSandbox, type SandboxObserved } from '../../../src/reconcilers/sandbox/plan.js';
+import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
@@ -17,6 +18,7 @@ function observed(
     service: undefined,
     existingClaims: new Set(),
     clusterDomain: 'cluster.local',
+    profile: DEFAULT_SANDBOX_PROFILE,
     ...extra,
   };
 }
@@ -61,16 +63,25 @@ describe('planSandbox', () => {
       automountServiceAccountToken: true,
       securityContext: { runAsNonRoot: false },
     };
-    const create = planSandbox(observed(sandbox), T0).actions[0];
+    // What the namespace allows: root, a token, and the one capability.
+    const profile = {
+      ...DEFAULT_SANDBOX_PROFILE,
+      capabilities: ['NET_BIND_SERVICE'],
+      allowRoot: true,
+      allowServiceAccountToken: true,
+    };
+    const create = planSandbox(observed(sandbox, undefined, { profile }), T0).actions[0];
     if (create?.type !== 'create-pod') throw new Error('expected create-pod');
     expect(create.pod.spec.automountServiceAccountToken).toBe(true);
     expect(create.pod.spec['securityContext']).toMatchObject({
       runAsNonRoot: false,
       seccompProfile: { type: 'RuntimeDefault' },
     });
+    // Dropping ALL is not a default but a rule: it joins the template's capabilities.
     expect(create.pod.spec.containers[0]?.['securityContext']).toEqual({
-      capabilities: { add: ['NET_BIND_SERVICE'] },
+      capabilities: { add: ['NET_BIND_SERVICE'], drop: ['ALL'] },
       allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
     });
   });
 
@@ -176,6 +187,8 @@ describe('planSandbox', () => {
     expect(plan.actions.map((a) => a.type)).toEqual(['create-pvc', 'create-service', 'create-pod']);
     const pod = plan.actions.find((a) => a.type === 'create-pod');
     expect(pod?.type === 'create-pod' && pod.pod.spec['volumes']).toEqual([
+      { name: 'sandbank-workspace', emptyDir: {} },
+      { name: 'sandbank-tmp', emptyDir: {} },
       { name: 'data', persistentVolumeClaim: { claimName: 'data-c1' } },
     ]);
     const ready = planSandbox(

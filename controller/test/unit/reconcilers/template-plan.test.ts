@@ -5,6 +5,7 @@ import {
   planTemplate,
   type TemplateObserved,
 } from '../../../src/reconcilers/sandbox-template/plan.js';
+import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { template } from '../../fixtures/builders.js';
 
 const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
@@ -20,7 +21,7 @@ function appliedPolicy(t: ReturnType<typeof template>): NonNullable<TemplateObse
 }
 
 function observed(t = template('python'), policy?: TemplateObserved['policy']): TemplateObserved {
-  return { template: t, policy, router };
+  return { template: t, policy, router, profile: DEFAULT_SANDBOX_PROFILE };
 }
 
 describe('planTemplate', () => {
@@ -76,15 +77,19 @@ describe('planTemplate', () => {
     expect(managed).toEqual([expect.objectContaining({ type: 'event', reason: 'NetworkPolicyConflict' })]);
   });
 
-  it('warns about templates without gVisor or with credentials', () => {
+  it('warns about credentials where the namespace allows them (elsewhere the template is rejected)', () => {
     const t = template('python');
     t.spec.podTemplate.spec = { containers: [{ name: 'a' }], automountServiceAccountToken: true };
-    const messages = planTemplate(observed(t)).actions.flatMap((a) =>
-      a.type === 'event' ? [a.message] : [],
-    );
-    expect(messages).toEqual([
-      expect.stringContaining('runtimeClassName'),
-      expect.stringContaining('automountServiceAccountToken'),
+    const eventsFor = (o: TemplateObserved) =>
+      planTemplate(o).actions.flatMap((a) => (a.type === 'event' ? [[a.reason, a.message]] : []));
+    expect(
+      eventsFor({ ...observed(t), profile: { ...DEFAULT_SANDBOX_PROFILE, allowServiceAccountToken: true } }),
+    ).toEqual([['TemplateWarning', expect.stringContaining('automountServiceAccountToken is true')]]);
+    expect(eventsFor(observed(t))).toEqual([
+      [
+        'TemplateRejected',
+        expect.stringContaining('automountServiceAccountToken: service account tokens are not allowed'),
+      ],
     ]);
   });
 });

@@ -15,6 +15,7 @@ import {
   byUid,
 } from '../../../src/reconcilers/indexes.js';
 import type { Reconciler } from '../../../src/reconcilers/reconciler.js';
+import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { createSandboxReconciler } from '../../../src/reconcilers/sandbox/index.js';
 import { createClaimReconciler } from '../../../src/reconcilers/sandbox-claim/index.js';
 import { createTemplateReconciler } from '../../../src/reconcilers/sandbox-template/index.js';
@@ -116,6 +117,7 @@ function setup() {
     now: () => T0,
     router: { podLabels: { app: 'router' }, namespace: undefined },
     clusterDomain: 'cluster.local',
+    profileOf: () => DEFAULT_SANDBOX_PROFILE,
   };
   const wire = (r: Reconciler) => {
     const controller = recorder(r.name);

@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       router: { podSelector: { app: 'sandbox-router' }, namespace: undefined },
       clusterDomain: 'cluster.local',
+      profile: { runtimeClasses: ['gvisor'], capabilities: [] },
     });
   });
 
