@@ -171,22 +171,15 @@ describe('base', () => {
     expect(obj(obj(container['resources'])['limits'])['memory']).toBeDefined();
   });
 
-  it('runs two spread router replicas behind sandbox-router-svc:8080 with a PDB and token auth', () => {
+  it('runs two spread router replicas behind sandbox-router-svc:8080 with a PDB and kubernetes auth', () => {
     const d = find(dir, 'Deployment', 'sandbox-router-deployment');
     const spec = obj(d['spec']);
     expect(spec['replicas']).toBe(2);
     const podSpec = obj(obj(spec['template'])['spec']);
     expect(arr(podSpec['topologySpreadConstraints']).length).toBeGreaterThan(0);
     const container = obj(containersOf(podSpec)[0]);
-    expect(env(container).get('ROUTER_AUTH_MODE')).toBe('token');
-    const tokenFile = env(container).get('ROUTER_AUTH_TOKEN_FILE') ?? '';
-    const mount = arr(container['volumeMounts'])
-      .map(obj)
-      .find((m) => tokenFile.startsWith(str(m['mountPath'])));
-    const volume = arr(podSpec['volumes'])
-      .map(obj)
-      .find((v) => v['name'] === mount?.['name']);
-    expect(obj(volume?.['secret'])['secretName']).toBe('sandbox-router-auth');
+    // Auth per overlay (kubernetes here, token in the local overlay): router-auth.test.ts.
+    expect(env(container).get('ROUTER_AUTH_MODE')).toBe('kubernetes');
     expectRouterTls(d, find(dir, 'Service', 'sandbox-router-svc'));
 
     const svc = obj(find(dir, 'Service', 'sandbox-router-svc')['spec']);

@@ -1,0 +1,121 @@
+/**
+ * The router's auth in every rendered install (#17): `kubernetes` mode in the base and the GKE
+ * overlays (with the RBAC it needs and no token Secret left over), `token` mode only where it is
+ * the documented development or per-namespace choice, each token with its namespaces. Each
+ * router's environment is fed, as the kubelet would fill it in, to the router's own loadConfig:
+ * a rendered router that would refuse to start fails here.
+ */
+import { ConfigError, loadConfig } from '@sandbank/router';
+import type { AuthConfig } from '@sandbank/router';
+import { OVERLAYS, arr, containersOf, kindOf, nameOf, obj, render, str } from '../render.js';
+import type { Obj } from '../render.js';
+
+/** The namespace a namespace-scoped router is applied to (`kubectl apply -k … -n team-a`). */
+const APPLIED_TO = 'team-a';
+const ROUTER = 'sandbox-router-deployment';
+
+/** What each install's router authenticates with: its mode, and per token its namespaces. */
+const EXPECTED: Readonly<Record<string, { mode: AuthConfig['mode']; scopes?: Record<string, string> }>> = {
+  'manifests/base': { mode: 'kubernetes' },
+  'manifests/overlays/gke-autopilot': { mode: 'kubernetes' },
+  'manifests/overlays/gke-standard': { mode: 'kubernetes' },
+  'manifests/test/fixtures/gke-autopilot-gateway': { mode: 'kubernetes' },
+  'manifests/test/fixtures/cert-manager': { mode: 'kubernetes' },
+  'manifests/overlays/local': { mode: 'token', scopes: { token: '*' } },
+  // The local overlay with per-namespace routers.
+  'manifests/test/fixtures/per-namespace-router': { mode: 'token', scopes: { token: '*' } },
+  'manifests/namespace-router': { mode: 'token', scopes: { token: APPLIED_TO } },
+};
+
+/** The container's environment as the kubelet gives it: `$(VAR)` of earlier entries filled in. */
+function kubeletEnv(container: Obj): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of arr(container['env']).map(obj)) {
+    const from = obj(obj(e['valueFrom'])['fieldRef'])['fieldPath'];
+    const value =
+      from === 'metadata.namespace'
+        ? APPLIED_TO
+        : str(e['value']).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => out[name] ?? ref);
+    out[str(e['name'])] = value;
+  }
+  return out;
+}
+
+/** The Secret mounted at the directory holding `file`, or undefined. */
+function secretHolding(podSpec: Obj, container: Obj, file: string): string | undefined {
+  const mount = arr(container['volumeMounts'])
+    .map(obj)
+    .find((m) => file.startsWith(`${str(m['mountPath'])}/`));
+  const volume = arr(podSpec['volumes'])
+    .map(obj)
+    .find((v) => v['name'] === mount?.['name']);
+  const name = obj(volume?.['secret'])['secretName'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+const routers = OVERLAYS.flatMap((dir) => {
+  const objects = render(dir);
+  return objects
+    .filter((o) => kindOf(o) === 'Deployment' && nameOf(o) === ROUTER)
+    .map((d) => ({ dir, objects, podSpec: obj(obj(obj(d['spec'])['template'])['spec']) }));
+});
+
+test('every install with a router states how it authenticates (none is left to a default)', () => {
+  expect(routers.map((r) => r.dir).sort()).toEqual(Object.keys(EXPECTED).sort());
+});
+
+describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
+  const expected = EXPECTED[dir];
+  const container = obj(containersOf(podSpec).find((c) => obj(c)['name'] === 'router'));
+  const env = kubeletEnv(container);
+
+  it(`starts in ${expected?.mode ?? '?'} mode (the router's own configuration check)`, () => {
+    // TLS is checked against real certificates elsewhere; here only auth matters.
+    const rest = { ...env };
+    delete rest['ROUTER_TLS_CERT_FILE'];
+    delete rest['ROUTER_TLS_KEY_FILE'];
+    const files: string[] = [];
+    let config: ReturnType<typeof loadConfig> | undefined;
+    try {
+      config = loadConfig({ ...rest, ROUTER_HOST: '127.0.0.1' }, (path) => {
+        files.push(path);
+        return 'a-mounted-token-of-32-characters';
+      });
+    } catch (error) {
+      if (error instanceof ConfigError)
+        throw new Error(`${dir}: the router would not start: ${error.message}`);
+      throw error;
+    }
+    expect(config.auth.mode).toBe(expected?.mode);
+    if (config.auth.mode === 'token') {
+      const scopes = Object.fromEntries(
+        Object.entries(config.auth.tokens).map(([name, grant]) => [
+          name,
+          grant.namespaces.kind === 'all' ? '*' : [...grant.namespaces.namespaces].join(','),
+        ]),
+      );
+      expect(scopes).toEqual(expected?.scopes);
+      // Every token file it reads is in the Secret sandbox-router-auth.
+      for (const file of files)
+        expect({ file, secret: secretHolding(podSpec, container, file) }).toEqual({
+          file,
+          secret: 'sandbox-router-auth',
+        });
+    }
+  });
+
+  if (expected?.mode === 'kubernetes') {
+    it('may ask TokenReviews and SubjectAccessReviews, and mounts no token Secret', () => {
+      const delegator = objects.find(
+        (o) =>
+          kindOf(o) === 'ClusterRoleBinding' &&
+          obj(o['roleRef'])['name'] === 'system:auth-delegator' &&
+          arr(o['subjects']).some((s) => obj(s)['name'] === str(podSpec['serviceAccountName'])),
+      );
+      expect(delegator).toBeDefined();
+      const secrets = arr(podSpec['volumes']).map((v) => obj(obj(v)['secret'])['secretName']);
+      expect(secrets).not.toContain('sandbox-router-auth');
+      expect(Object.keys(env).filter((k) => k.startsWith('ROUTER_AUTH_TOKEN'))).toEqual([]);
+    });
+  }
+});
