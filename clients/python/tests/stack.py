@@ -254,12 +254,17 @@ def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, s
     }
 
 
-def start_tls_router(stack: Stack, name: str, cert_file: Path, key_file: Path, ca_file: Path) -> int:
+def start_tls_router(
+    stack: Stack, name: str, cert_file: Path, key_file: Path, ca_file: Path, *, auth: dict[str, str] | None = None
+) -> int:
     """A second router beside the stack's, serving only TLS with ``cert_file`` (as a router does
     once its Secret ``sandbox-router-tls`` is mounted); returns its HTTPS port once it is ready.
+    ``auth`` replaces the stack's token auth settings (``{"ROUTER_AUTH_MODE": "kubernetes"}``).
     Stopped with the stack, or earlier with :func:`stop_process`."""
     http, grpc, metrics = free_ports(3)
     env = {**_router_env(stack, http, grpc, metrics), "ROUTER_TLS_CERT_FILE": str(cert_file)}
+    if auth is not None:
+        env = {k: v for k, v in env.items() if not k.startswith("ROUTER_AUTH_")} | auth
     _spawn(stack, name, "router/src/main.ts", {**env, "ROUTER_TLS_KEY_FILE": str(key_file)})
     verify = ssl.create_default_context(cafile=str(ca_file))
     wait_until(name, lambda: http_ok(f"https://127.0.0.1:{http}/readyz", verify), timeout=120, proc=stack.procs[name])
