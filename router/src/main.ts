@@ -4,7 +4,7 @@
  * (listen.ts: TLS when configured), and drain on SIGTERM/SIGINT.
  */
 import { buildRouterApp } from './app.js';
-import { kubernetesAuthenticator, noAuthenticator, tokenAuthenticator } from './auth/index.js';
+import { describeScope, kubernetesAuthenticator, noAuthenticator, tokenAuthenticator } from './auth/index.js';
 import type { Authenticator } from './auth/index.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { RouterConfig } from './config.js';
@@ -84,6 +84,17 @@ async function main(): Promise<void> {
       tls: listeners.tls,
       auth: config.auth.mode,
       namespaces: config.namespaces,
+      // Each token's namespaces (never the token), so an operator sees what each tenant reaches.
+      ...(config.auth.mode === 'token'
+        ? {
+            tokens: Object.fromEntries(
+              Object.entries(config.auth.tokens).map(([name, grant]) => [
+                name,
+                describeScope(grant.namespaces),
+              ]),
+            ),
+          }
+        : {}),
     },
     'sandbank router listening',
   );

@@ -343,8 +343,7 @@ const MODES: readonly Tenancy[] = [
         if (i === 400) throw new Error('admin never got create sandboxclaims/exec');
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      // A short cache: nothing in this test depends on it, and a stale answer must not hide a refusal.
-      return { auth: kubernetesAuthenticator({ reviewer, ttlMs: 1_000 }), bearer };
+      return { auth: kubernetesAuthenticator({ reviewer, ttlMs: 10_000 }), bearer };
     },
   },
 ];

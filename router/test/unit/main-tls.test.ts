@@ -161,7 +161,9 @@ test(
     });
     try {
       const line = await router.listening;
-      expect(line).toMatchObject({ tls: true });
+      // Each token's namespaces are logged, never the token.
+      expect(line).toMatchObject({ tls: true, auth: 'token', tokens: { token: '*' } });
+      expect(JSON.stringify(line)).not.toContain(TOKEN);
       const http = Number(line['http']);
       const grpc = Number(line['grpc']);
       expect(await httpsGet(http, '/healthz', tls.ca())).toBe(200);
