@@ -2,6 +2,18 @@
  * @sandbank/kube — the one way Sandbank talks to the API server: a keep-alive transport, a typed
  * client, one error type, kubeconfig loading, and informers (paged list + watch, cached, indexed).
  */
+export {
+  AGENT_CREDENTIAL_ANNOTATION,
+  AGENT_KEY_MIN_BYTES,
+  AGENT_NONCE_BYTES,
+  AGENT_TOKEN_DIGEST_ENV,
+  AgentCredentialError,
+  agentToken,
+  agentTokenDigest,
+  checkAgentKey,
+  credentialAnnotation,
+  parseCredentialAnnotation,
+} from './agent-credential.js';
 export { createKubeClient, FIELD_MANAGER } from './client.js';
 export type { KubeClientOptions } from './client.js';
 export { KubeError, isKubeError, toKubeError } from './errors.js';
@@ -24,6 +36,7 @@ export {
   SANDBOX_CLAIMS,
   SANDBOX_TEMPLATES,
   SANDBOX_WARM_POOLS,
+  SECRETS,
   SERVICES,
   apiVersionOf,
   resourcePath,

@@ -47,14 +47,23 @@ const EnvSchema = z.object({
    */
   SANDBANK_AGENT_DRAIN_TIMEOUT_MS: nonNegativeInt.default(10_000),
   /**
-   * Optional per-sandbox token check: the hex SHA-256 of the token the router presents as
-   * `authorization: Bearer <token>`. Only the hash is in the sandbox, so code running there
-   * cannot learn the token. Unset: no token, and the NetworkPolicy alone decides who connects.
+   * The pod's credential: the hex SHA-256 of the token the router presents as
+   * `authorization: Bearer <token>`. The controller sets it on every container of every sandbox
+   * pod it creates (a token of that pod alone); only the hash is in the sandbox, so code running
+   * there cannot learn the token. Required unless SANDBANK_AGENT_INSECURE_NO_AUTH=true.
    */
   SANDBANK_AGENT_TOKEN_SHA256: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the SHA-256 of the token)')
     .optional(),
+  /**
+   * `true`: run with no credential at all, so that anyone who reaches the ports runs commands.
+   * Local development only; a configured digest wins over it (a template cannot switch a
+   * controller-made pod's check off by setting it).
+   */
+  SANDBANK_AGENT_INSECURE_NO_AUTH: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false'),
   SANDBANK_AGENT_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
@@ -71,8 +80,10 @@ export interface AgentConfig {
   readonly killGraceMs: number;
   readonly runMaxOutputBytes: number;
   readonly drainTimeoutMs: number;
-  /** SHA-256 of the expected bearer token; undefined: no token required. */
+  /** SHA-256 of the expected bearer token; undefined only with `insecureNoAuth`. */
   readonly tokenSha256: Buffer | undefined;
+  /** SANDBANK_AGENT_INSECURE_NO_AUTH=true was set (ignored when a digest is configured). */
+  readonly insecureNoAuth: boolean;
   readonly logLevel: string;
 }
 
@@ -87,6 +98,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     throw new Error(`invalid agent configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  const insecureNoAuth = c.SANDBANK_AGENT_INSECURE_NO_AUTH === 'true';
+  // Default deny: an agent without a credential would run commands for anyone who reaches it
+  // (another pod on the node, a hostNetwork pod), so it does not start unless told to.
+  if (c.SANDBANK_AGENT_TOKEN_SHA256 === undefined && !insecureNoAuth) {
+    throw new Error(
+      'invalid agent configuration: SANDBANK_AGENT_TOKEN_SHA256: required (the Sandbank controller sets ' +
+        "it on every sandbox pod: the SHA-256 of that pod's token); to run with no credential at all " +
+        '(local development only) set SANDBANK_AGENT_INSECURE_NO_AUTH=true',
+    );
+  }
   return {
     host: c.SANDBANK_AGENT_HOST,
     grpcPort: c.SANDBANK_AGENT_GRPC_PORT,
@@ -105,6 +126,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       c.SANDBANK_AGENT_TOKEN_SHA256 === undefined
         ? undefined
         : Buffer.from(c.SANDBANK_AGENT_TOKEN_SHA256, 'hex'),
+    insecureNoAuth,
     logLevel: c.SANDBANK_AGENT_LOG_LEVEL,
   };
 }

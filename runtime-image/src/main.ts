@@ -39,6 +39,15 @@ async function main(): Promise<void> {
     logger.fatal({ err: reason }, 'unhandled rejection');
     process.exit(1);
   });
+  if (config.tokenSha256 === undefined) {
+    logger.warn(
+      'SANDBANK_AGENT_INSECURE_NO_AUTH=true: NO CREDENTIAL IS CHECKED; anyone who can reach this agent runs commands in it. Local development only.',
+    );
+  } else if (config.insecureNoAuth) {
+    logger.warn(
+      'SANDBANK_AGENT_INSECURE_NO_AUTH is ignored: a token digest is configured, and it is checked',
+    );
+  }
   const deps = await createAgentDeps(config, { logger });
 
   const grpc = buildAgentServer(deps);

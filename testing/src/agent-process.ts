@@ -44,6 +44,10 @@ export interface AgentProcess {
 /**
  * Starts the bundled agent with `env` on free loopback ports and waits until it listens (its
  * info-level "agent listening" line: keep SANDBANK_AGENT_LOG_LEVEL at info or lower).
+ *
+ * An agent refuses to start without a credential; the callers here talk to it directly (no
+ * router derives a pod token for them), so unless `env` gives it a digest
+ * (SANDBANK_AGENT_TOKEN_SHA256) it runs with the explicit local-development opt-out.
  */
 export async function startAgentProcess(
   bundle: string,
@@ -56,7 +60,7 @@ export async function startAgentProcess(
       SANDBANK_AGENT_HOST: '127.0.0.1',
       SANDBANK_AGENT_GRPC_PORT: '0',
       SANDBANK_AGENT_REST_PORT: '0',
-      ...env,
+      ...credentialOrOptOut(env),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -81,4 +85,11 @@ export async function startAgentProcess(
   });
   const { grpcPort, restPort } = await ready;
   return { child, pid, grpcPort, restPort, logs, exited };
+}
+
+/** `env`, plus SANDBANK_AGENT_INSECURE_NO_AUTH=true when it sets no token digest. */
+export function credentialOrOptOut(env: Readonly<Record<string, string>>): Record<string, string> {
+  return env['SANDBANK_AGENT_TOKEN_SHA256']
+    ? { ...env }
+    : { SANDBANK_AGENT_INSECURE_NO_AUTH: 'true', ...env };
 }

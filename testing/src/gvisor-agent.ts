@@ -29,7 +29,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { AGENT_NODE_FLAGS } from './agent-process.js';
+import { AGENT_NODE_FLAGS, credentialOrOptOut } from './agent-process.js';
 
 const AGENT_UID = 1000;
 const GRPC_PORT = 8889;
@@ -199,7 +199,8 @@ export async function startGvisorAgent(
           `SANDBANK_AGENT_GRPC_PORT=${GRPC_PORT}`,
           `SANDBANK_AGENT_REST_PORT=${REST_PORT}`,
           'SANDBANK_AGENT_WORKSPACE=/workspace',
-          ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          // Called directly, with no router deriving a pod token: the opt-out unless `env` has a digest.
+          ...Object.entries(credentialOrOptOut(env)).map(([k, v]) => `${k}=${v}`),
         ],
         cwd: '/workspace',
         capabilities: { bounding: [], effective: [], inheritable: [], permitted: [] },

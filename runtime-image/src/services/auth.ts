@@ -1,7 +1,8 @@
 /**
- * The optional per-sandbox token: when the agent knows a token's SHA-256, every agent call must
- * carry `authorization: Bearer <token>`; health probes never need it (kubelet has no token).
- * The digest is compared in constant time.
+ * The pod's credential: the agent knows its token's SHA-256 (config.ts; it refuses to start
+ * without one unless explicitly told to run open), and every agent call must carry
+ * `authorization: Bearer <token>`. Health probes never need it (kubelet has no token); they
+ * answer only SERVING / NOT_SERVING. The digest is compared in constant time.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status } from '@grpc/grpc-js';

@@ -27,9 +27,18 @@ export interface TestAgent {
   close(): Promise<void>;
 }
 
+/**
+ * An agent with the given settings. No router is in the loop here, so an agent given no digest
+ * runs with the explicit opt-out (its own tests call it directly); one given a digest checks it.
+ */
 export async function startTestAgent(env: Record<string, string> = {}): Promise<TestAgent> {
   const dir = await mkdtemp(join(tmpdir(), 'sandbank-agent-test-'));
-  const config = loadConfig({ SANDBANK_AGENT_WORKSPACE: dir, SANDBANK_AGENT_KILL_GRACE_MS: '200', ...env });
+  const config = loadConfig({
+    SANDBANK_AGENT_WORKSPACE: dir,
+    SANDBANK_AGENT_KILL_GRACE_MS: '200',
+    ...(env['SANDBANK_AGENT_TOKEN_SHA256'] ? {} : { SANDBANK_AGENT_INSECURE_NO_AUTH: 'true' }),
+    ...env,
+  });
   const deps = await createAgentDeps(config, { logger: pino({ level: 'silent' }) });
   const server: Server = buildAgentServer(deps);
   const port = await new Promise<number>((resolve, reject) =>
