@@ -23,6 +23,8 @@ export interface PodCase {
   /** A Pod spec as Sandbank would create it, with one thing missing or wrong. */
   readonly spec: Json;
   readonly violation: string;
+  /** What the API server's own admission adds to this pod and the policy then refuses too. */
+  readonly addedOnServer?: string;
 }
 
 const T = 'spec.podTemplate.spec';
@@ -306,6 +308,9 @@ export const POD_CASES: readonly PodCase[] = [
     rule: 'service account token (unset)',
     spec: podWithout('automountServiceAccountToken'),
     violation: 'spec.automountServiceAccountToken: must be false',
+    // Unset, the ServiceAccount admission plugin mounts the token as a projected volume.
+    addedOnServer:
+      'spec.volumes[0].projected.sources[0].serviceAccountToken: service account tokens are not allowed',
   },
   {
     rule: 'root (runAsNonRoot unset)',
@@ -328,8 +333,10 @@ export const POD_CASES: readonly PodCase[] = [
     violation: 'spec.containers[0].securityContext.capabilities.drop: must include ALL',
   },
   {
+    // (The API server itself refuses privileged with allowPrivilegeEscalation: false.)
     rule: 'privileged',
-    spec: podContainerContext({ privileged: true }),
-    violation: 'spec.containers[0].securityContext.privileged: privileged containers are not allowed',
+    spec: podContainerContext({ privileged: true, allowPrivilegeEscalation: true }),
+    violation:
+      'spec.containers[0].securityContext.privileged: privileged containers are not allowed; spec.containers[0].securityContext.allowPrivilegeEscalation: privilege escalation is not allowed',
   },
 ];

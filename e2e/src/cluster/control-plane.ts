@@ -1,9 +1,9 @@
 // A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) on
 // loopback, started and stopped by e2e/cluster/control-plane-{up,down}.sh.
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { assertControlPlaneBuilt, clusterDir } from './paths.js';
+import { assertControlPlaneBuilt, clusterBinary, clusterDir } from './paths.js';
 import { run } from './process.js';
 
 export interface ControlPlane {
@@ -49,6 +49,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
   const reused = stdout.trim() === 'already-up';
   const ports = parseEnvFile(await readFile(join(stateDir, 'ports.env'), 'utf8'));
   const server = `https://127.0.0.1:${ports.get('APISERVER_PORT') ?? '?'}`;
+  const kubeconfigPath = join(stateDir, 'kubeconfig');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -58,7 +59,43 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     }).then(() => undefined);
     return stopping;
   };
-  return { kubeconfigPath: join(stateDir, 'kubeconfig'), server, stateDir, reused, stop };
+  try {
+    await ensureGvisorRuntimeClass(kubeconfigPath, stateDir, onProgress);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { kubeconfigPath, server, stateDir, reused, stop };
+}
+
+/**
+ * The `gvisor` RuntimeClass, as a cluster with GKE Sandbox or the local cluster has it. The
+ * controller fills it into every sandbox pod that names no class (the sandbox profile's
+ * default), and the API server's RuntimeClass admission refuses a pod naming a class that does
+ * not exist. kwok runs no containers, so the handler only has to be named.
+ */
+async function ensureGvisorRuntimeClass(
+  kubeconfigPath: string,
+  stateDir: string,
+  onProgress: (line: string) => void,
+): Promise<void> {
+  const manifest = join(stateDir, 'runtimeclass-gvisor.yaml');
+  await writeFile(
+    manifest,
+    'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: gvisor\nhandler: runsc\n',
+  );
+  await run(
+    clusterBinary('kubectl'),
+    [
+      `--kubeconfig=${kubeconfigPath}`,
+      'apply',
+      '--server-side',
+      '--field-manager=sandbank-e2e',
+      '-f',
+      manifest,
+    ],
+    { onStderrLine: onProgress },
+  );
 }
 
 function parseEnvFile(text: string): Map<string, string> {
