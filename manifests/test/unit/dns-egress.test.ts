@@ -1,0 +1,57 @@
+/**
+ * DNS from a sandbox goes to the cluster's DNS pods only. Port 53 open towards any address is a
+ * way out of the cluster (a resolver anywhere carries data in its queries), so every egress rule
+ * of every SandboxTemplate we ship that reaches port 53 (or every port) must name its peers, and
+ * those may only be the DNS pods: kube-system's `k8s-app: kube-dns` (kube-dns, and CoreDNS as
+ * installers deploy it, keep that label for compatibility).
+ */
+import { OVERLAYS, arr, kindOf, nameOf, obj, render } from '../render.js';
+import type { Obj } from '../render.js';
+
+const CLUSTER_DNS_PEER = {
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+  podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+};
+
+/** True when the rule lets traffic to port 53 through: it lists 53, or no ports at all. */
+function reaches53(rule: Obj): boolean {
+  const ports = arr(rule['ports']).map(obj);
+  return ports.length === 0 || ports.some((p) => p['port'] === 53 || p['port'] === undefined);
+}
+
+const templates = OVERLAYS.flatMap((dir) =>
+  render(dir)
+    .filter((o) => kindOf(o) === 'SandboxTemplate')
+    .map((t) => [`${dir}: SandboxTemplate/${nameOf(t)}`, t] as const),
+);
+
+it('finds the shipped templates', () => {
+  expect(templates.map(([where]) => where)).toContain(
+    'examples/python-runtime: SandboxTemplate/python-runtime',
+  );
+});
+
+describe.each(templates)('%s', (_where, template) => {
+  const egress = arr(obj(obj(template['spec'])['networkPolicy'])['egress']).map(obj);
+
+  it('opens port 53 only towards the cluster DNS pods', () => {
+    for (const rule of egress.filter(reaches53)) {
+      const peers = arr(rule['to']);
+      expect({ rule, peers: peers.length > 0 }).toEqual({ rule, peers: true });
+      for (const peer of peers) expect(peer).toEqual(CLUSTER_DNS_PEER);
+    }
+  });
+
+  it('still lets the sandbox resolve names over UDP and TCP', () => {
+    const dnsRules = egress.filter((r) =>
+      arr(r['to']).some((p) => JSON.stringify(p) === JSON.stringify(CLUSTER_DNS_PEER)),
+    );
+    const ports = dnsRules.flatMap((r) => arr(r['ports']).map(obj));
+    expect(ports).toEqual(
+      expect.arrayContaining([
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ]),
+    );
+  });
+});
