@@ -61,9 +61,9 @@ function streamOnce(url: string, bytes: number): Promise<number> {
 }
 
 /** The same stream straight from the agent over gRPC: the ceiling the router works under. */
-function streamDirect(client: AgentClient, bytes: number): Promise<number> {
+function streamDirect(client: AgentClient, md: Metadata, bytes: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    const call = client.exec();
+    const call = client.exec(md);
     let received = 0;
     let started = 0;
     call.on('data', (m: { event: { case: string | undefined; value?: unknown } }) => {
@@ -101,6 +101,12 @@ const benchmark: Benchmark = {
     const wsUrl = `ws://127.0.0.1:${router.info.httpPort}/v1/namespaces/default/sandboxes/sb/exec`;
     const md = new Metadata();
     md.set('x-sandbox-id', 'sb');
+    // Straight to the agent, the call carries the pod's token as the router's calls do.
+    const directMd = (): Metadata => {
+      const m = new Metadata();
+      m.set('authorization', `Bearer ${agent.info.token}`);
+      return m;
+    };
     const results: ResultInput[] = [];
     try {
       const viaHttp = async (): Promise<void> => {
@@ -114,7 +120,7 @@ const benchmark: Benchmark = {
         return performance.now() - t;
       };
       for (let i = 0; i < 50; i++) {
-        await run(direct, new Metadata());
+        await run(direct, directMd());
         await viaHttp();
         await run(passthrough, md);
       }
@@ -122,7 +128,7 @@ const benchmark: Benchmark = {
       const httpMs: number[] = [];
       const grpcMs: number[] = [];
       for (let i = 0; i < ROUND_TRIPS; i++) {
-        directMs.push(await time(() => run(direct, new Metadata())));
+        directMs.push(await time(() => run(direct, directMd())));
         httpMs.push(await time(viaHttp));
         grpcMs.push(await time(() => run(passthrough, md)));
       }
@@ -152,7 +158,7 @@ const benchmark: Benchmark = {
       const mbps: number[] = [];
       const directMbps: number[] = [];
       for (let i = 0; i < THROUGHPUT_RUNS; i++) {
-        directMbps.push(await streamDirect(direct, THROUGHPUT_BYTES));
+        directMbps.push(await streamDirect(direct, directMd(), THROUGHPUT_BYTES));
         mbps.push(await streamOnce(wsUrl, THROUGHPUT_BYTES));
       }
       log(

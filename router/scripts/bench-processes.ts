@@ -2,6 +2,10 @@
  * Child processes for the router benchmarks, so each side's memory is measured alone: the real
  * agent (runtime-image/src/main.ts) and a router (`--router` here) built with buildRouterApp over
  * a fixed lookup. Run through `node --conditions=source --import tsx`.
+ *
+ * As in a cluster, the agent checks its pod's credential (the digest of a token derived from the
+ * tests' agent key and a fresh nonce) and the router derives that token for every call, so the
+ * measured path includes both.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -11,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServerCredentials } from '@grpc/grpc-js';
+import { agentToken, agentTokenDigest, credentialAnnotation } from '@sandbank/kube';
 import { buildRouterApp, createLogger, noAuthenticator } from '../src/index.js';
+import { TEST_AGENT_KEY } from '../test/helpers/agent-key.js';
 import { staticLookup } from '../test/helpers/static-lookup.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,6 +32,10 @@ export interface Child<Info> {
 export interface AgentPorts {
   readonly grpcPort: number;
   readonly restPort: number;
+  /** Its pod's credential annotation (sandbox `default/sb`). */
+  readonly annotation: string;
+  /** The token it accepts, for calls straight to it: `authorization: Bearer <token>`. */
+  readonly token: string;
 }
 
 export interface RouterPorts {
@@ -67,6 +77,8 @@ function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> 
 /** The real agent on `ip`, any free ports; resolves once it logged that it listens. */
 export async function spawnAgent(ip: string, env: Record<string, string> = {}): Promise<Child<AgentPorts>> {
   const workspace = mkdtempSync(join(tmpdir(), 'sandbank-bench-agent-'));
+  const annotation = credentialAnnotation();
+  const token = agentToken(TEST_AGENT_KEY, 'default', annotation);
   const child = spawn(process.execPath, [...NODE_ARGS, join(repo, 'runtime-image', 'src', 'main.ts')], {
     cwd: repo,
     env: {
@@ -76,6 +88,7 @@ export async function spawnAgent(ip: string, env: Record<string, string> = {}): 
       SANDBANK_AGENT_REST_PORT: '0',
       SANDBANK_AGENT_WORKSPACE: workspace,
       SANDBANK_AGENT_MAX_PROCESSES: '4000',
+      SANDBANK_AGENT_TOKEN_SHA256: agentTokenDigest(token),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -83,7 +96,7 @@ export async function spawnAgent(ip: string, env: Record<string, string> = {}): 
   const [grpcPort, restPort] = await portsLine(child, /"grpcPort":(\d+),"restPort":(\d+)/);
   return {
     process: child,
-    info: { grpcPort, restPort },
+    info: { grpcPort, restPort, annotation, token },
     stop: stopper(child, () => rmSync(workspace, { recursive: true, force: true })),
   };
 }
@@ -100,6 +113,7 @@ export async function spawnRouter(ip: string, agent: AgentPorts): Promise<Child<
         BENCH_IP: ip,
         BENCH_GRPC: String(agent.grpcPort),
         BENCH_REST: String(agent.restPort),
+        BENCH_ANNOTATION: agent.annotation,
       },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     },
@@ -120,7 +134,10 @@ async function routerMain(): Promise<void> {
   const ip = process.env['BENCH_IP'] ?? '127.0.0.1';
   const app = buildRouterApp({
     auth: noAuthenticator(),
-    lookup: staticLookup([{ namespace: 'default', name: 'sb', ip }]),
+    lookup: staticLookup([
+      { namespace: 'default', name: 'sb', ip, annotation: process.env['BENCH_ANNOTATION'] },
+    ]),
+    agentKey: TEST_AGENT_KEY,
     agentPorts: {
       grpcPort: Number(process.env['BENCH_GRPC']),
       legacyPort: Number(process.env['BENCH_REST']),

@@ -44,8 +44,11 @@ export interface RouterDeps {
   readonly lookup: SandboxLookup;
   readonly limits?: Partial<Limits>;
   readonly agentPorts?: Partial<AgentPorts>;
-  /** Presented to every agent as `authorization: Bearer …` (agents with SANDBANK_AGENT_TOKEN_SHA256). */
-  readonly agentToken?: string | undefined;
+  /**
+   * The agent key: each pod's agent token is derived from it and the pod's credential annotation
+   * (agent/gateway.ts). Undefined: only pods without the annotation can be called.
+   */
+  readonly agentKey?: Buffer | undefined;
   readonly log?: Logger;
   readonly metrics?: RouterMetrics;
   /** Serve `/metrics` on the HTTP server too (default true; main.ts may use its own port). */
@@ -81,7 +84,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     lookup: deps.lookup,
     pool,
     log,
-    agentToken: deps.agentToken,
+    agentKey: deps.agentKey,
     ...(deps.connect?.timeoutMs === undefined ? {} : { connectTimeoutMs: deps.connect.timeoutMs }),
     ...(deps.connect?.retryDelaysMs === undefined ? {} : { retryDelaysMs: deps.connect.retryDelaysMs }),
   });

@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
 import { join } from 'node:path';
+import { AgentCredentialError, checkAgentKey } from '@sandbank/kube';
 import { z } from 'zod';
 import { AuthMode } from './auth/mode.js';
 import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.js';
@@ -41,8 +42,12 @@ const EnvSchema = z.object({
    * review pair per caller and sandbox per 10 s.
    */
   ROUTER_AUTH_CACHE_TTL_SECONDS: seconds(3600).default(10),
-  /** Bearer token presented to every agent (agents started with SANDBANK_AGENT_TOKEN_SHA256). */
-  ROUTER_AGENT_TOKEN_FILE: z.string().min(1).optional(),
+  /**
+   * The agent key: the file `key` of the Secret `sandbank-agent-key` (the controller creates it),
+   * mounted read-only. Each pod's agent token is derived from it and the pod's
+   * `sandbank.dev/agent-credential` annotation; without it, pods that carry one cannot be called.
+   */
+  ROUTER_AGENT_KEY_FILE: z.string().min(1).optional(),
   ROUTER_HOST: z.string().min(1).default('0.0.0.0'),
   /**
    * The serving certificate (PEM, then any intermediates) and its key, e.g. tls.crt and tls.key
@@ -118,8 +123,8 @@ export interface RouterConfig {
   readonly auth: AuthConfig;
   readonly limits: Limits;
   readonly agent: AgentPorts;
-  /** Presented to agents as `authorization: Bearer …`; undefined: none. */
-  readonly agentToken: string | undefined;
+  /** The agent key each pod's token is derived from; undefined: none configured. */
+  readonly agentKey: Buffer | undefined;
   /** What the HTTP and gRPC ports speak. */
   readonly transport: Transport;
 }
@@ -193,6 +198,7 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
   listDir: (path: string) => string[] = (p) => readdirSync(p),
+  readBytes: (path: string) => Buffer = (p) => readFileSync(p),
 ): RouterConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -216,7 +222,7 @@ export function loadConfig(
     auth: authConfig(e, readFile, listDir),
     transport: transportConfig(e, readFile),
     agent: { grpcPort: e.ROUTER_AGENT_GRPC_PORT, legacyPort: e.ROUTER_AGENT_LEGACY_PORT },
-    agentToken: readOptional(e.ROUTER_AGENT_TOKEN_FILE, 'ROUTER_AGENT_TOKEN_FILE', readFile),
+    agentKey: agentKey(e.ROUTER_AGENT_KEY_FILE, readBytes),
     limits: {
       requestTimeoutMs: Math.round(e.ROUTER_REQUEST_TIMEOUT_SECONDS * 1000),
       maxBodyBytes: e.ROUTER_MAX_BODY_BYTES,
@@ -233,6 +239,24 @@ export function loadConfig(
       preAuthBurst: e.ROUTER_PREAUTH_BURST,
     },
   };
+}
+
+/** The agent key's bytes, as the Secret holds them (binary: never decoded or trimmed). */
+function agentKey(path: string | undefined, readBytes: (path: string) => Buffer): Buffer | undefined {
+  if (path === undefined) return undefined;
+  let key: Buffer;
+  try {
+    key = readBytes(path);
+  } catch (error) {
+    throw new ConfigError(`ROUTER_AGENT_KEY_FILE: cannot read ${path}: ${String(error)}`);
+  }
+  try {
+    checkAgentKey(key);
+  } catch (error) {
+    if (!(error instanceof AgentCredentialError)) throw error;
+    throw new ConfigError(`ROUTER_AGENT_KEY_FILE: ${path}: ${error.message}`);
+  }
+  return key;
 }
 
 function readOptional(

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     lookup,
     limits: config.limits,
     agentPorts: config.agent,
-    agentToken: config.agentToken,
+    agentKey: config.agentKey,
     log,
     metrics,
     serveMetrics: config.metricsPort === 0,
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       tls: listeners.tls,
       auth: config.auth.mode,
       namespaces: config.namespaces,
+      agentKey: config.agentKey === undefined ? 'none' : 'configured',
       // Each token's namespaces (never the token), so an operator sees what each tenant reaches.
       ...(config.auth.mode === 'token'
         ? {

@@ -78,7 +78,7 @@ export interface Connection {
   /** The grpc-js client under `agent`, for relaying calls as raw bytes. */
   readonly client: AgentClient;
   readonly options: {
-    /** The agent token and this request's trace context. */
+    /** The pod's agent credential and this request's trace context. */
     readonly metadata: Metadata;
     readonly deadline: number;
     readonly signal: AbortSignal;
@@ -155,7 +155,7 @@ export class Admission implements AsyncDisposable {
       agent: lease.agent,
       client: lease.client,
       options: {
-        metadata: this.ctx.gateway.metadata(this.trace, this.span),
+        metadata: this.ctx.gateway.metadata(endpoint, this.trace, this.span),
         deadline: budget.deadline,
         signal,
       },

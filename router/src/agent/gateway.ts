@@ -3,9 +3,16 @@
  * pool), and on a dial failure drop the channel, re-resolve and try again. Only establishing the
  * connection is retried, never a call after bytes have flowed. Shared by the HTTP, WebSocket and
  * gRPC surfaces.
+ *
+ * Every agent call carries the pod's own credential: the token derived from the agent key and
+ * the pod's `sandbank.dev/agent-credential` annotation (@sandbank/kube's agent-credential), as
+ * `authorization: Bearer …`. A pod without the annotation gets no header (a runtime without the
+ * Sandbank agent, a pod made by an older controller); a pod whose annotation cannot be used is
+ * never called (502 upstream_failed): falling back to no header would only hide the fault.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Metadata } from '@grpc/grpc-js';
+import { AgentCredentialError, agentToken } from '@sandbank/kube';
 import type { Context } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { RouterError } from '../errors.js';
@@ -18,8 +25,11 @@ export interface GatewayOptions {
   readonly lookup: SandboxLookup;
   readonly pool: AgentPool;
   readonly log: Logger;
-  /** Presented to every agent as `authorization: Bearer …` when set. */
-  readonly agentToken?: string | undefined;
+  /**
+   * The agent key (the Secret `sandbank-agent-key` the controller made), from which each pod's
+   * token is derived. Undefined: pods with a credential annotation cannot be called.
+   */
+  readonly agentKey?: Buffer | undefined;
   /**
    * Dial timeout per attempt. 5 s as upstream's router: a pod on a healthy network connects in
    * milliseconds; longer only delays the 502 a client would get anyway.
@@ -56,6 +66,29 @@ export class SandboxGateway {
     throw new RouterError('sandbox_not_ready', r.message, { retryAfterSeconds: 1 });
   }
 
+  /**
+   * The `authorization` value for calls to `endpoint`'s agent: `Bearer <the pod's token>`, or
+   * undefined for a pod without a credential annotation. RouterError upstream_failed when the
+   * annotation is malformed or the router has no agent key.
+   */
+  authorization(endpoint: Endpoint): string | undefined {
+    const annotation = endpoint.agentCredential;
+    if (annotation === undefined) return undefined;
+    const pod = `pod ${endpoint.namespace}/${endpoint.podName} of sandbox ${endpoint.sandbox}`;
+    if (this.opts.agentKey === undefined) {
+      throw new RouterError(
+        'upstream_failed',
+        `${pod} requires an agent credential, and this router has no agent key (ROUTER_AGENT_KEY_FILE)`,
+      );
+    }
+    try {
+      return `Bearer ${agentToken(this.opts.agentKey, endpoint.namespace, annotation)}`;
+    } catch (error) {
+      if (!(error instanceof AgentCredentialError)) throw error;
+      throw new RouterError('upstream_failed', `${pod} cannot be called: ${error.message}`, { cause: error });
+    }
+  }
+
   /** Resolves and connects, retrying dial failures with a fresh resolution each time. */
   async connect(ref: SandboxRef, signal?: AbortSignal): Promise<AgentConnection> {
     const delays = this.opts.retryDelaysMs ?? [100, 300];
@@ -63,6 +96,8 @@ export class SandboxGateway {
     let lastError: unknown;
     for (let attempt = 0; attempt <= delays.length; attempt++) {
       const endpoint = this.resolve(ref);
+      // A pod that cannot be given its credential is refused before anything is dialled.
+      this.authorization(endpoint);
       try {
         const lease = await this.opts.pool.connect(endpoint.ip, timeout, signal);
         return { endpoint, lease };
@@ -110,10 +145,11 @@ export class SandboxGateway {
     return protocol;
   }
 
-  /** gRPC metadata for one agent call: the agent token and the trace context. */
-  metadata(ctx: Context, span?: Span): Metadata {
+  /** gRPC metadata for one call to `endpoint`'s agent: the pod's credential and the trace context. */
+  metadata(endpoint: Endpoint, ctx: Context, span?: Span): Metadata {
     const md = new Metadata();
-    if (this.opts.agentToken !== undefined) md.set('authorization', `Bearer ${this.opts.agentToken}`);
+    const authorization = this.authorization(endpoint);
+    if (authorization !== undefined) md.set('authorization', authorization);
     return injectIntoMetadata(md, ctx, span);
   }
 }

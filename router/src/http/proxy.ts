@@ -140,6 +140,11 @@ export interface ProxyOptions {
   readonly connectTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
+  /**
+   * Sent to the pod as `authorization`: the pod's agent credential, given only for the agent's
+   * legacy port (the client's own Authorization is the router's and never reaches a pod).
+   */
+  readonly authorization?: string | undefined;
 }
 
 export async function proxyHttp(
@@ -157,6 +162,7 @@ export async function proxyHttp(
   const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
   headers['x-forwarded-for'] = forwardedFor;
   headers['x-forwarded-proto'] = 'http';
+  if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
   if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
   const sandbox = `${endpoint.namespace}/${endpoint.sandbox}`;
 

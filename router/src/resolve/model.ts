@@ -18,6 +18,7 @@ import {
   SANDBOX_KIND,
   controllerOf,
 } from '@sandbank/api';
+import { AGENT_CREDENTIAL_ANNOTATION } from '@sandbank/kube';
 import { z } from 'zod';
 
 /**
@@ -66,6 +67,11 @@ export interface PodEntry {
   /** Its Sandbox (which created or adopted it), or the claim that bound it from a warm pool. */
   readonly controller: OwnerLink | undefined;
   readonly protocol: AgentProtocol;
+  /**
+   * The pod's `sandbank.dev/agent-credential` annotation, unchecked (the gateway parses it when it
+   * derives the pod's token); undefined: a pod without one, whose agent gets no credential.
+   */
+  readonly agentCredential: string | undefined;
 }
 
 export interface SandboxEntry {
@@ -105,6 +111,7 @@ export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
     pooled: labels[Labels.pool] !== undefined,
     controller: controllerLink(pod.metadata),
     protocol: protocolLabel === 'grpc' || protocolLabel === 'http' ? protocolLabel : 'unknown',
+    agentCredential: pod.metadata.annotations?.[AGENT_CREDENTIAL_ANNOTATION],
   };
 }
 
@@ -131,6 +138,8 @@ export interface Endpoint {
   readonly podUid: string;
   readonly ip: string;
   readonly protocol: AgentProtocol;
+  /** The pod's credential annotation (see PodEntry); what the gateway derives its token from. */
+  readonly agentCredential: string | undefined;
 }
 
 export type Resolution =
@@ -212,6 +221,7 @@ export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution 
       podUid: pod.uid,
       ip: pod.ip,
       protocol: pod.protocol,
+      agentCredential: pod.agentCredential,
     },
   };
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
+import { AGENT_CREDENTIAL_ANNOTATION } from '@sandbank/kube';
 
 const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' };
 const AGENTS = { group: 'agents.x-k8s.io', version: 'v1alpha1' };
@@ -95,11 +96,16 @@ export class TestCluster {
     return sandbox.metadata.uid;
   }
 
-  async createPod(name: string, labels: Record<string, string>, controller?: Controller): Promise<V1Pod> {
+  async createPod(
+    name: string,
+    labels: Record<string, string>,
+    controller?: Controller,
+    annotations?: Record<string, string>,
+  ): Promise<V1Pod> {
     return this.core.createNamespacedPod({
       namespace: this.namespace,
       body: {
-        metadata: { name, labels, ...ownerReferences(controller) },
+        metadata: { name, labels, ...(annotations ? { annotations } : {}), ...ownerReferences(controller) },
         spec: {
           schedulerName: 'sandbank-router-test-no-scheduler',
           containers: [{ name: 'agent', image: 'sandbank/agent:test' }],
@@ -121,12 +127,14 @@ export class TestCluster {
 
   /**
    * A claim, its Sandbox and the Pod that Sandbox adopted, Ready at `ip`: a routable sandbox.
-   * Returns the UIDs, for tests that forge links to it.
+   * `annotation`: the Pod's agent credential annotation (a credentialed test agent's), as the
+   * controller writes it. Returns the UIDs, for tests that forge links to it.
    */
   async bindSandbox(
     name: string,
     ip: string,
     extraLabels: Record<string, string> = {},
+    annotation?: string,
   ): Promise<{ claimUid: string; sandboxUid: string; podName: string }> {
     const claimUid = await this.createClaim(name);
     const podName = `${name}-pod`;
@@ -135,6 +143,7 @@ export class TestCluster {
       podName,
       { [Labels.sandboxNameHash]: nameHash(name), [Labels.claimUid]: claimUid, ...extraLabels },
       { kind: 'Sandbox', name, uid: sandboxUid },
+      annotation === undefined ? undefined : { [AGENT_CREDENTIAL_ANNOTATION]: annotation },
     );
     await this.setPodStatus(podName, ip, true);
     return { claimUid, sandboxUid, podName };

@@ -21,9 +21,10 @@ export interface RoutedAgent {
 }
 
 export async function startRoutedAgent(ip: string): Promise<RoutedAgent> {
-  const agent = await startAgent({ ip, grpcPort: 0 });
+  // The agent checks its pod's credential, and the router presents it, as in a cluster.
+  const agent = await startAgent({ ip, grpcPort: 0, credential: { namespace: 'default' } });
   const router = await startRouter({
-    lookup: staticLookup([{ namespace: 'default', name: 'sb', ip }]),
+    lookup: staticLookup([{ namespace: 'default', name: 'sb', ip, annotation: agent.annotation }]),
     agentPorts: { grpcPort: agent.grpcPort, legacyPort: agent.restPort },
   });
   const passthrough = createAgentClient(router.grpcAddress, credentials.createInsecure());

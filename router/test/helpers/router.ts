@@ -1,8 +1,12 @@
-/** A router on 127.0.0.1:0 (HTTP and gRPC), built with buildRouterApp, for one test suite. */
+/**
+ * A router on 127.0.0.1:0 (HTTP and gRPC), built with buildRouterApp, for one test suite; it
+ * holds the tests' agent key unless `deps` says otherwise.
+ */
 import type { AddressInfo } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { buildRouterApp, createLogger, noAuthenticator } from '../../src/index.js';
 import type { RouterApp, RouterDeps } from '../../src/index.js';
+import { TEST_AGENT_KEY } from './agent-key.js';
 
 export interface TestRouter {
   readonly app: RouterApp;
@@ -19,6 +23,8 @@ export async function startRouter(
     auth: noAuthenticator(),
     log: createLogger('silent'),
     connect: { timeoutMs: 1_000, retryDelaysMs: [50] },
+    // The key test agents' credentials derive from (helpers/agent.ts), as a router mounts it.
+    agentKey: TEST_AGENT_KEY,
     ...deps,
   });
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));

@@ -11,6 +11,8 @@ export interface StaticSandbox {
   readonly name: string;
   readonly ip: string;
   readonly protocol?: 'grpc' | 'http' | 'unknown';
+  /** Its pod's `sandbank.dev/agent-credential` annotation (a credentialed test agent's). */
+  readonly annotation?: string | undefined;
 }
 
 export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup {
@@ -45,6 +47,7 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
                   pooled: false,
                   controller: { kind: SANDBOX_KIND, uid: `sandbox-uid-${ns}-${s.name}` },
                   protocol: s.protocol ?? 'grpc',
+                  agentCredential: s.annotation,
                 }
               : undefined;
           },

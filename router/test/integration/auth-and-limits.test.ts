@@ -3,13 +3,15 @@
  * server, a ServiceAccount allowed on claim A is refused on claim B; read-only roles are refused,
  * the shipped sandbank-user role is allowed) and every limit, each with its clear error.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { applyManifests, integrationKubeConfig, repoRoot } from '@sandbank/e2e';
 import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
 import {
+  AGENT_PROTOCOL_LABEL,
   createAccessReviewer,
   createClusterLookup,
   createLogger,
@@ -61,15 +63,16 @@ async function router(deps: Parameters<typeof startRouter>[0]): Promise<TestRout
 
 beforeAll(async () => {
   await cluster.setUp();
-  agent = await startAgent({ ip: '127.0.0.4', grpcPort: 0, env: { SANDBANK_AGENT_TOKEN_SHA256: '' } });
+  // The suite's agent checks its pod's credential, as every controller-made sandbox does.
+  agent = await startAgent({ ip: '127.0.0.4', grpcPort: 0, credential: { namespace: ns } });
   lookup = createClusterLookup({
     kc,
     namespaces: [ns],
     log: createLogger('silent'),
     onChange: changes.notify,
   });
-  await cluster.bindSandbox('claim-a', '127.0.0.4');
-  await cluster.bindSandbox('claim-b', '127.0.0.4');
+  await cluster.bindSandbox('claim-a', '127.0.0.4', {}, agent.annotation);
+  await cluster.bindSandbox('claim-b', '127.0.0.4', {}, agent.annotation);
   await changes.routable(lookup, { namespace: ns, name: 'claim-a' });
   await changes.routable(lookup, { namespace: ns, name: 'claim-b' });
 });
@@ -326,27 +329,160 @@ describe('kubernetes mode: the exec permission', () => {
   });
 });
 
-describe('router → agent token', () => {
-  test('an agent that requires a token accepts the router with it and refuses it without', async () => {
-    const token = randomBytes(16).toString('hex');
-    const sha = createHash('sha256').update(token).digest('hex');
-    const guarded = await startAgent({
-      ip: '127.0.0.6',
-      grpcPort: agent.grpcPort,
-      env: { SANDBANK_AGENT_TOKEN_SHA256: sha },
-    });
-    try {
-      await cluster.bindSandbox('claim-t', '127.0.0.6');
-      await changes.routable(lookup, { namespace: ns, name: 'claim-t' });
-      const withToken = await router({ lookup, agentPorts: ports(), agentToken: token });
-      expect((await fetch(statUrl(withToken, 'claim-t'))).status).toBe(200);
-      const without = await router({ lookup, agentPorts: ports() });
-      const refused = await fetch(statUrl(without, 'claim-t'));
-      expect(refused.status).toBe(502);
-      expect(await errorCode(refused)).toBe('upstream_failed');
-    } finally {
-      await guarded.close();
+describe('per-pod agent credentials', () => {
+  // Two agents, each checking the credential of its own pod (a nonce of its own, as the controller
+  // mints them), on the ports every pod uses; the router derives each pod's token from its
+  // annotation in the pod cache, fed by the real API server.
+  let agentA: TestAgent;
+  let agentB: TestAgent;
+  const ipA = '127.0.0.6';
+  const ipB = '127.0.0.7';
+
+  beforeAll(async () => {
+    const same = { grpcPort: agent.grpcPort, restPort: agent.restPort };
+    agentA = await startAgent({ ip: ipA, ...same, credential: { namespace: ns } });
+    agentB = await startAgent({ ip: ipB, ...same, credential: { namespace: ns } });
+    const http = { [AGENT_PROTOCOL_LABEL]: 'http' };
+    await cluster.bindSandbox('cred-a', ipA, {}, agentA.annotation);
+    await cluster.bindSandbox('cred-b', ipB, {}, agentB.annotation);
+    // The same pods reached as plain HTTP (the legacy REST path, proxied to the agent's port).
+    await cluster.bindSandbox('cred-a-http', ipA, http, agentA.annotation);
+    await cluster.bindSandbox('cred-b-http', ipB, http, agentB.annotation);
+    // B's nonce on a pod served by A's agent: the router presents B's token, which A must refuse.
+    await cluster.bindSandbox('cred-swapped', ipA, {}, agentB.annotation);
+    await cluster.bindSandbox('cred-swapped-http', ipA, http, agentB.annotation);
+    await cluster.bindSandbox('cred-none', ipA);
+    await cluster.bindSandbox('cred-bad', ipA, {}, 'v1.not-a-nonce');
+    for (const name of [
+      'cred-a',
+      'cred-b',
+      'cred-a-http',
+      'cred-b-http',
+      'cred-swapped',
+      'cred-swapped-http',
+      'cred-none',
+      'cred-bad',
+    ]) {
+      await changes.routable(lookup, { namespace: ns, name });
     }
+  });
+
+  afterAll(async () => {
+    await agentA?.close();
+    await agentB?.close();
+  });
+
+  const v1Exec = (r: TestRouter, name: string): Promise<Response> =>
+    fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/${name}/exec`, {
+      method: 'POST',
+      body: JSON.stringify({ shell: 'pwd' }),
+    });
+  const legacyExecute = (r: TestRouter, name: string): Promise<Response> =>
+    fetch(`${r.url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-sandbox-id': name, 'x-sandbox-namespace': ns },
+      body: JSON.stringify({ command: 'pwd' }),
+    });
+  const passthroughRun = async (r: TestRouter, name: string): Promise<string> => {
+    const client = createAgentClient(r.grpcAddress, credentials.createInsecure());
+    const md = new Metadata();
+    md.set('x-sandbox-id', name);
+    md.set('x-sandbox-namespace', ns);
+    try {
+      const reply = await createAgentPromiseClient(client).run(
+        { process: { command: { case: 'shell', value: 'pwd' } } },
+        { metadata: md },
+      );
+      return Buffer.from(reply.stdout).toString();
+    } finally {
+      client.close();
+    }
+  };
+  const wsRun = async (r: TestRouter, name: string): Promise<string> => {
+    const s = await openExec(execWs(r, name));
+    s.ws.send(JSON.stringify({ type: 'start', shell: 'pwd' }));
+    await s.closed;
+    return s.stdout();
+  };
+
+  test("the router presents each pod its own token: gRPC (v1, legacy, WebSocket, passthrough) and the agent's REST API", async () => {
+    expect(agentA.annotation).toBeDefined();
+    expect(agentA.annotation).not.toBe(agentB.annotation);
+    const r = await router({ lookup, agentPorts: ports() });
+    for (const [name, target] of [
+      ['cred-a', agentA],
+      ['cred-b', agentB],
+    ] as const) {
+      // `pwd` is the agent's workspace: each call reached the agent of its own pod.
+      const v1 = await v1Exec(r, name);
+      expect([name, v1.status]).toEqual([name, 200]);
+      expect(((await v1.json()) as { stdout: string }).stdout).toBe(`${target.dir}\n`);
+      const legacy = await legacyExecute(r, name);
+      expect([name, legacy.status]).toEqual([name, 200]);
+      expect(((await legacy.json()) as { stdout: string }).stdout).toBe(`${target.dir}\n`);
+      expect(await passthroughRun(r, name)).toBe(`${target.dir}\n`);
+      expect(await wsRun(r, name)).toBe(`${target.dir}\n`);
+      const rest = await legacyExecute(r, `${name}-http`);
+      expect([name, rest.status]).toEqual([name, 200]);
+      expect(((await rest.json()) as { stdout: string }).stdout).toBe(`${target.dir}\n`);
+    }
+  });
+
+  test("another pod's token, no token, a malformed annotation or no key: refused, never run", async () => {
+    const r = await router({ lookup, agentPorts: ports() });
+    const marker = join(agentA.dir, 'ran');
+    const runs = async (name: string): Promise<Response> =>
+      fetch(`${r.url}/v1/namespaces/${ns}/sandboxes/${name}/exec`, {
+        method: 'POST',
+        body: JSON.stringify({ shell: `touch ${marker}` }),
+      });
+
+    // Another pod's token (gRPC): the agent refuses the router, and says so.
+    const swapped = await runs('cred-swapped');
+    expect(swapped.status).toBe(502);
+    expect(await swapped.json()).toEqual({
+      error: {
+        code: 'upstream_failed',
+        message: 'the sandbox agent refused the router (agent token mismatch); tell the operator',
+      },
+    });
+    await expect(passthroughRun(r, 'cred-swapped')).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    // …and on its REST API, whose 401 is passed through as any proxied answer.
+    const swappedRest = await legacyExecute(r, 'cred-swapped-http');
+    expect([swappedRest.status, await swappedRest.text()]).toEqual([401, '{"detail":"Not authenticated"}']);
+
+    // A pod without the annotation gets no credential: the agent of a credentialed pod refuses it.
+    const none = await runs('cred-none');
+    expect(none.status).toBe(502);
+    expect(await errorCode(none)).toBe('upstream_failed');
+
+    // A malformed annotation: the router refuses to call the pod, naming the annotation.
+    const bad = await runs('cred-bad');
+    expect(bad.status).toBe(502);
+    const badBody = (await bad.json()) as { error: { code: string; message: string } };
+    expect(badBody.error.code).toBe('upstream_failed');
+    expect(badBody.error.message).toMatch(/sandbank\.dev\/agent-credential "v1\.not-a-nonce"/);
+    const badLegacy = await legacyExecute(r, 'cred-bad');
+    expect(badLegacy.status).toBe(502);
+
+    // A router without the agent key, or with another key, cannot call credentialed pods.
+    const keyless = await router({ lookup, agentPorts: ports(), agentKey: undefined });
+    const noKey = await fetch(`${keyless.url}/v1/namespaces/${ns}/sandboxes/cred-a/exec`, {
+      method: 'POST',
+      body: JSON.stringify({ shell: `touch ${marker}` }),
+    });
+    expect(noKey.status).toBe(502);
+    expect(((await noKey.json()) as { error: { message: string } }).error.message).toMatch(
+      /has no agent key \(ROUTER_AGENT_KEY_FILE\)/,
+    );
+    const otherKey = await router({ lookup, agentPorts: ports(), agentKey: randomBytes(32) });
+    const wrongKey = await fetch(`${otherKey.url}/v1/namespaces/${ns}/sandboxes/cred-a/exec`, {
+      method: 'POST',
+      body: JSON.stringify({ shell: `touch ${marker}` }),
+    });
+    expect(wrongKey.status).toBe(502);
+
+    expect(existsSync(marker)).toBe(false);
   });
 });
 

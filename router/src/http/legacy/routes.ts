@@ -55,6 +55,9 @@ export function legacyRoutes(ctx: RouterContext): Router {
         }
         await proxyHttp(req, res, scope, endpoint, {
           port,
+          // The agent's REST API checks the pod's credential as its gRPC API does; other ports are
+          // the sandbox's own servers, which get no credential.
+          authorization: port === ctx.agentPorts.legacyPort ? ctx.gateway.authorization(endpoint) : undefined,
           maxBodyBytes: ctx.limits.maxBodyBytes,
           connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
           log: ctx.log,
