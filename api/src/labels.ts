@@ -25,6 +25,8 @@ export const Labels = {
 export const ProfileLabels = {
   /** Allows runAsNonRoot: false and runAsUser: 0. */
   allowRoot: 'sandbox-profile.sandbank.dev/allow-root',
+  /** Allows hostNetwork: true and host ports (the pod then shares the node's network). */
+  allowHostNetwork: 'sandbox-profile.sandbank.dev/allow-host-network',
   /** Allows automountServiceAccountToken: true and projected service account tokens. */
   allowServiceAccountToken: 'sandbox-profile.sandbank.dev/allow-service-account-token',
   /** Followed by a RuntimeClass name: allows that class besides the cluster's list. */

@@ -228,6 +228,11 @@ def start() -> Stack:
         wait_until("controller", lambda: http_ok(f"http://127.0.0.1:{ctl_http}/readyz"), proc=stack.procs["controller"])
         wait_until("router", lambda: http_ok(f"{stack.router_url}/readyz"), proc=stack.procs["router"])
         stack.kubectl("create", "namespace", stack.namespace)
+        # The sandbox profile refuses the template's hostNetwork unless a cluster admin allows it
+        # in the namespace, and fills in runtimeClassName gvisor, which must exist
+        # (docs/sandbox-profile.md).
+        stack.kubectl("label", "namespace", stack.namespace, "sandbox-profile.sandbank.dev/allow-host-network=true")
+        stack.kubectl("apply", "-f", "-", input=_GVISOR_RUNTIME_CLASS)
         stack.apply(_template_and_pool())
         wait_until("warm pool", lambda: stack.ready_warm_pods() >= POOL_REPLICAS, timeout=60)
     except BaseException:
@@ -301,6 +306,12 @@ def stop(stack: Stack) -> None:
         print(f"logs kept in {stack.dir / 'logs'}")
     else:
         shutil.rmtree(stack.dir, ignore_errors=True)
+
+
+# kwok runs no containers: the handler only has to be named.
+_GVISOR_RUNTIME_CLASS = json.dumps(
+    {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc"}
+)
 
 
 def _template_and_pool() -> str:

@@ -53,6 +53,7 @@ const PARAMS = 'sandbank-sandbox-profile';
 const RELAXATIONS: Record<string, string> = {
   [ProfileLabels.allowRoot]: 'true',
   [ProfileLabels.allowServiceAccountToken]: 'true',
+  [ProfileLabels.allowHostNetwork]: 'true',
   [`${ProfileLabels.allowRuntimeClassPrefix}kata`]: 'true',
   [`${ProfileLabels.allowCapabilityPrefix}SYS_PTRACE`]: 'true',
 };
@@ -334,6 +335,8 @@ describe('a relaxed namespace', () => {
     'root (container runAsUser)',
     'service account token',
     'service account token (projected)',
+    'host network',
+    'host ports',
   ])('admits what its labels allow: %s', async (rule) => {
     expect(await tryTemplate(RELAXED, caseOf(rule).podTemplate)).toBeUndefined();
     expect(controllerSays(caseOf(rule).podTemplate, relaxed)).toBe('');
@@ -363,12 +366,7 @@ describe('a relaxed namespace', () => {
   });
 
   it('still refuses what no label relaxes', async () => {
-    for (const rule of [
-      'privileged',
-      'host network',
-      'hostPath volume',
-      'capabilities (ALL, spelled CAP_)',
-    ]) {
+    for (const rule of ['privileged', 'host PID', 'hostPath volume', 'capabilities (ALL, spelled CAP_)']) {
       const c = caseOf(rule);
       expect({ rule, said: await tryTemplate(RELAXED, c.podTemplate) }).toEqual({
         rule,

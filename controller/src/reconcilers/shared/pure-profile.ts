@@ -26,6 +26,7 @@ export const DEFAULT_SANDBOX_PROFILE: SandboxProfile = {
   ...DEFAULT_PROFILE_SETTINGS,
   allowRoot: false,
   allowServiceAccountToken: false,
+  allowHostNetwork: false,
 };
 
 /** The profile of one namespace: the cluster's settings plus what its labels relax. */
@@ -34,6 +35,8 @@ export interface SandboxProfile extends ProfileSettings {
   readonly allowRoot: boolean;
   /** automountServiceAccountToken: true and projected service-account tokens allowed. */
   readonly allowServiceAccountToken: boolean;
+  /** hostNetwork: true and host ports allowed. */
+  readonly allowHostNetwork: boolean;
 }
 
 export interface ProfileViolation {
@@ -132,6 +135,7 @@ export function sandboxProfile(
     ).filter((c) => c !== 'ALL'),
     allowRoot: labels[ProfileLabels.allowRoot] === 'true',
     allowServiceAccountToken: labels[ProfileLabels.allowServiceAccountToken] === 'true',
+    allowHostNetwork: labels[ProfileLabels.allowHostNetwork] === 'true',
   };
 }
 
@@ -276,7 +280,8 @@ export function profileViolations(
       `${at}.runtimeClassName`,
       `runtime class ${runtimeClass} is not allowed (allowed: ${allowedList(profile.runtimeClasses)})`,
     );
-  if (spec['hostNetwork'] === true) add(`${at}.hostNetwork`, 'host networking is not allowed');
+  if (!profile.allowHostNetwork && spec['hostNetwork'] === true)
+    add(`${at}.hostNetwork`, 'host networking is not allowed');
   if (spec['hostPID'] === true) add(`${at}.hostPID`, "the host's process namespace is not allowed");
   if (spec['hostIPC'] === true) add(`${at}.hostIPC`, "the host's IPC namespace is not allowed");
   if (!profile.allowServiceAccountToken && spec['automountServiceAccountToken'] === true)
@@ -380,7 +385,8 @@ export function profileViolations(
       const hostPort = obj(p)['hostPort'];
       return typeof hostPort === 'number' && hostPort !== 0;
     });
-    if (port >= 0) add(`${c.path}.ports[${port}].hostPort`, 'host ports are not allowed');
+    if (!profile.allowHostNetwork && port >= 0)
+      add(`${c.path}.ports[${port}].hostPort`, 'host ports are not allowed');
   }
   for (const c of containers) {
     const field = firstHandlerHost(c.container);

@@ -16,6 +16,7 @@ const strict = {
   capabilities: [],
   allowRoot: false,
   allowServiceAccountToken: false,
+  allowHostNetwork: false,
 } as const;
 
 const FIELD = 'spec.podTemplate.spec';

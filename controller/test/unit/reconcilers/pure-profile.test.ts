@@ -90,6 +90,7 @@ describe('sandboxProfile: what a namespace relaxes', () => {
         [`${ProfileLabels.allowCapabilityPrefix}ALL`]: 'true',
         [ProfileLabels.allowRoot]: 'true',
         [ProfileLabels.allowServiceAccountToken]: 'true',
+        [ProfileLabels.allowHostNetwork]: 'true',
       },
     );
     expect(profile).toEqual({
@@ -97,6 +98,7 @@ describe('sandboxProfile: what a namespace relaxes', () => {
       capabilities: ['NET_BIND_SERVICE', 'SYS_PTRACE'],
       allowRoot: true,
       allowServiceAccountToken: true,
+      allowHostNetwork: true,
     });
   });
 
@@ -106,6 +108,7 @@ describe('sandboxProfile: what a namespace relaxes', () => {
       [`${ProfileLabels.allowCapabilityPrefix}SYS_ADMIN`]: 'true',
       [ProfileLabels.allowServiceAccountToken]: 'true',
       [`${ProfileLabels.allowRuntimeClassPrefix}runc`]: 'true',
+      [ProfileLabels.allowHostNetwork]: 'true',
     });
     for (const rule of [
       'root (pod runAsNonRoot)',
@@ -114,14 +117,16 @@ describe('sandboxProfile: what a namespace relaxes', () => {
       'service account token',
       'service account token (projected)',
       'runtime class',
+      'host network',
+      'host ports',
     ]) {
       expect({ rule, found: check(caseOf(rule), relaxed) }).toEqual({ rule, found: '' });
     }
-    // ALL stays refused (NET_RAW too: not allowed); privileged and host access never relax.
+    // ALL stays refused (NET_RAW too: not allowed); privileged and the host's other namespaces never relax.
     expect(check(caseOf('capabilities (ALL, spelled CAP_)'), relaxed)).toMatch(
       /capabilities ALL, NET_RAW are not allowed \(allowed: SYS_ADMIN\)$/,
     );
     expect(check(caseOf('privileged'), relaxed)).toMatch(/privileged containers are not allowed$/);
-    expect(check(caseOf('host network'), relaxed)).toMatch(/host networking is not allowed$/);
+    expect(check(caseOf('host PID'), relaxed)).toMatch(/process namespace is not allowed$/);
   });
 });
