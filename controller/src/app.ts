@@ -13,6 +13,7 @@ import {
   SandboxWarmPool,
   type Stored,
 } from '@sandbank/api';
+import { withPodCredentials } from './agent-credentials.js';
 import type { ControllerConfig } from './config.js';
 import { workersFor } from './config.js';
 import {
@@ -56,6 +57,11 @@ export interface ControllerAppOptions {
   readonly config: ControllerConfig;
   readonly log: Logger;
   readonly metrics: ControllerMetrics;
+  /**
+   * The agent key (`ensureAgentKey`): every Pod the app creates gets a credential derived from
+   * it, so there is no way to build a controller that makes pods without one.
+   */
+  readonly agentKey: Buffer;
   readonly now?: () => Date;
 }
 
@@ -71,7 +77,8 @@ const OpaqueObjectSchema = z.looseObject({ metadata: ObjectMeta, spec: z.unknown
 export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
   const { config, log } = opts;
   const now = opts.now ?? (() => new Date());
-  const client = createKubeClient(opts.kubeConfig);
+  // Every Pod written through this client gets its own agent credential (agent-credentials.ts).
+  const client = withPodCredentials(createKubeClient(opts.kubeConfig), opts.agentKey);
   /**
    * All namespaces: one cluster-wide informer per kind. Otherwise one per kind and namespace (a
    * namespace-scoped install has Roles only there, so it may not list anywhere else).

@@ -25,6 +25,7 @@
  * | CLUSTER_DOMAIN | cluster.local | suffix of Service FQDNs in sandbox status |
  * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
  * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
+ * | AGENT_KEY_SECRET | sandbank-agent-key | the agent key's Secret (created at start if missing): `name` in $POD_NAMESPACE or sandbank-system, or `namespace/name` |
  *
  * The two SANDBOX_ variables come from the admission policy's parameter ConfigMap
  * (manifests/base/admission), so the controller and the policy enforce one list.
@@ -71,6 +72,8 @@ export interface ControllerConfig {
   readonly clusterDomain: string;
   /** The cluster's sandbox profile settings (namespaces may relax them with labels). */
   readonly profile: ProfileSettings;
+  /** The Secret holding the agent key every pod's credential is derived from (agent-credentials.ts). */
+  readonly agentKeySecret: { readonly namespace: string; readonly name: string };
 }
 
 export class ConfigError extends Error {
@@ -254,6 +257,14 @@ const Schema = z
       (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
       'must be a DNS domain such as cluster.local',
     ),
+    AGENT_KEY_SECRET: optionalText.refine((v) => {
+      if (v === undefined) return true;
+      const [first, second, ...rest] = v.split('/');
+      const name = second ?? first ?? '';
+      const namespaceOk =
+        second === undefined || (first !== undefined && first.length <= 63 && DNS1123_LABEL.test(first));
+      return rest.length === 0 && namespaceOk && name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
+    }, 'must be a Secret name, or namespace/name'),
   })
   .superRefine((c, ctx) => {
     // Orders that make the election unsafe (see runtime/leader-election.ts).
@@ -347,5 +358,19 @@ export function loadConfig(
       runtimeClasses: c.SANDBOX_RUNTIME_CLASSES,
       capabilities: c.SANDBOX_ALLOWED_CAPABILITIES.map(normalizeCapability),
     },
+    agentKeySecret: agentKeySecret(c.AGENT_KEY_SECRET, c.POD_NAMESPACE),
   };
+}
+
+/** `name` (in the controller's own namespace) or `namespace/name`; checked by the schema. */
+function agentKeySecret(
+  value: string | undefined,
+  podNamespace: string | undefined,
+): { namespace: string; name: string } {
+  const own = podNamespace ?? 'sandbank-system';
+  if (value === undefined) return { namespace: own, name: 'sandbank-agent-key' };
+  const slash = value.indexOf('/');
+  return slash < 0
+    ? { namespace: own, name: value }
+    : { namespace: value.slice(0, slash), name: value.slice(slash + 1) };
 }

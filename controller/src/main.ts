@@ -1,11 +1,13 @@
 /**
- * The controller process: config → controller app → health/metrics server → signals. Exits
- * non-zero when leadership is lost (the Deployment restarts it into a fresh campaign) or the
- * configuration is invalid (with one line per problem, no stack trace).
+ * The controller process: config → agent key → controller app → health/metrics server → signals.
+ * Exits non-zero when leadership is lost (the Deployment restarts it into a fresh campaign), the
+ * configuration is invalid (with one line per problem, no stack trace), or the agent key cannot
+ * be read or made (a Secret with a short key, no RBAC for it).
  */
+import { AgentKeyError, ensureAgentKey } from './agent-credentials.js';
 import { buildControllerApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { loadKubeConfig } from '@sandbank/kube';
+import { createKubeClient, loadKubeConfig } from '@sandbank/kube';
 import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { buildHealthServer } from './server.js';
@@ -26,7 +28,25 @@ async function main(): Promise<number> {
     bindings: { component: 'sandbank-controller', identity: config.leaderElection.identity },
   });
   const metrics = createMetrics();
-  const app = buildControllerApp({ kubeConfig: loadKubeConfig(config.kubeconfig), config, log, metrics });
+  const kubeConfig = loadKubeConfig(config.kubeconfig);
+  // Before anything reconciles: no pod may be made without a credential from this key.
+  let agentKey: Buffer;
+  try {
+    const secret = config.agentKeySecret;
+    const ensured = await ensureAgentKey(createKubeClient(kubeConfig), secret, { log });
+    agentKey = ensured.key;
+    log.info(
+      { secret: `${secret.namespace}/${secret.name}`, created: ensured.created },
+      ensured.created ? 'agent key created' : 'agent key read',
+    );
+  } catch (error) {
+    if (error instanceof AgentKeyError) {
+      process.stderr.write(`sandbank-controller: agent key: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const app = buildControllerApp({ kubeConfig, config, log, metrics, agentKey });
   const server = buildHealthServer({
     registry: metrics.registry,
     readyz: () => app.manager.readyz(),

@@ -33,7 +33,7 @@ export const NAMESPACES: ResourceType<false> = Object.freeze({
 export const PODS = namespaced('', 'v1', 'pods', 'Pod');
 export const SERVICES = namespaced('', 'v1', 'services', 'Service');
 export const CONFIG_MAPS = namespaced('', 'v1', 'configmaps', 'ConfigMap');
-/** Only the controller's agent key (see controller/src/agent-key.ts); nothing else reads Secrets. */
+/** Only the controller's agent key (see controller/src/agent-credentials.ts); nothing else reads Secrets. */
 export const SECRETS = namespaced('', 'v1', 'secrets', 'Secret');
 export const PERSISTENT_VOLUME_CLAIMS = namespaced(
   '',

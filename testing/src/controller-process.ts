@@ -105,6 +105,8 @@ export async function startController(opts: ControllerProcessOptions): Promise<C
       HTTP_BIND_ADDRESS: '127.0.0.1',
       LOG_LEVEL: opts.logLevel ?? 'warn',
       LEADER_ELECT: 'false',
+      // The agent key's Secret in the test's own namespace (a test API server has no sandbank-system).
+      AGENT_KEY_SECRET: `${opts.namespace.split(',')[0] ?? opts.namespace}/sandbank-agent-key`,
       ...opts.env,
     },
   });

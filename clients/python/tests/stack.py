@@ -8,10 +8,17 @@ every pod the node's address, 127.0.0.1, where the real agent listens (on ports 
 told about): the controller binds real claims to real warm pods, the router resolves them through
 its watches and tunnels to a real agent. Only the kubelet is not real here (the local-cluster
 suite covers that).
+
+Agent credentials: the controller makes its agent key (Secret ``sandbank-system/sandbank-agent-key``)
+and gives every pod its own credential; the router gets the key as a file, as its Deployment
+mounts it, and presents each pod's token. The one agent process here stands in for every pod, so
+it cannot hold one pod's digest: it runs with the local-development opt-out
+(``SANDBANK_AGENT_INSECURE_NO_AUTH``). The router's own tests check the credentials end to end.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -105,6 +112,8 @@ class Stack:
     #: The agent's legacy REST port: agentic_sandbox's server_port (8888 in a real pod).
     agent_legacy_port: int = 0
     agent_grpc_port: int = 0
+    #: The agent key as the router's Secret volume holds it (written once the controller made it).
+    agent_key_file: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -203,8 +212,11 @@ def start() -> Stack:
                 "SANDBANK_AGENT_REST_PORT": str(agent_rest),
                 "SANDBANK_AGENT_WORKSPACE": str(workspace),
                 "SANDBANK_AGENT_LOG_LEVEL": "warn",
+                "SANDBANK_AGENT_INSECURE_NO_AUTH": "true",
             },
         )
+        # The controller's namespace, where it keeps the agent key.
+        stack.kubectl("create", "namespace", "sandbank-system")
         _spawn(
             stack,
             "controller",
@@ -218,14 +230,16 @@ def start() -> Stack:
             },
         )
         stack.agent_legacy_port, stack.agent_grpc_port = agent_rest, agent_grpc
-        _spawn(stack, "router", "router/src/main.ts", _router_env(stack, r_http, r_grpc, r_metrics))
-        stack.router_url = f"http://127.0.0.1:{r_http}"
         wait_until(
             "agent",
             lambda: socket.create_connection(("127.0.0.1", agent_rest), 1).close() is None,
             proc=stack.procs["agent"],
         )
         wait_until("controller", lambda: http_ok(f"http://127.0.0.1:{ctl_http}/readyz"), proc=stack.procs["controller"])
+        # Ready means the key exists: the router starts with it, as its pod waits for the Secret.
+        stack.agent_key_file = _write_agent_key(stack)
+        _spawn(stack, "router", "router/src/main.ts", _router_env(stack, r_http, r_grpc, r_metrics))
+        stack.router_url = f"http://127.0.0.1:{r_http}"
         wait_until("router", lambda: http_ok(f"{stack.router_url}/readyz"), proc=stack.procs["router"])
         stack.kubectl("create", "namespace", stack.namespace)
         # The sandbox profile refuses the template's hostNetwork unless a cluster admin allows it
@@ -242,7 +256,20 @@ def start() -> Stack:
     return stack
 
 
+def _write_agent_key(stack: Stack) -> Path:
+    """The controller's agent key, as the bytes the router's Secret volume would hold."""
+    encoded = stack.kubectl(
+        "get", "secret", "sandbank-agent-key", "-n", "sandbank-system", "-o", "jsonpath={.data.key}"
+    )
+    path = stack.dir / "agent-key"
+    path.write_bytes(base64.b64decode(encoded, validate=True))
+    path.chmod(0o600)
+    return path
+
+
 def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, str]:
+    if stack.agent_key_file is None:
+        raise RuntimeError("the agent key is read before a router starts")
     return {
         "KUBECONFIG": str(stack.kubeconfig),
         "ROUTER_AUTH_MODE": "token",
@@ -255,6 +282,7 @@ def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, s
         "ROUTER_METRICS_PORT": str(metrics),
         "ROUTER_AGENT_GRPC_PORT": str(stack.agent_grpc_port),
         "ROUTER_AGENT_LEGACY_PORT": str(stack.agent_legacy_port),
+        "ROUTER_AGENT_KEY_FILE": str(stack.agent_key_file),
         "ROUTER_LOG_LEVEL": "warn",
     }
 

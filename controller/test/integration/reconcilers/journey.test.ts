@@ -3,6 +3,7 @@
  * with kwok making Pods Running and Ready on a fake node: pool fill and refill, warm bind, cold
  * start, typed failures, template roll-out, lifecycle, suspend, and the GC cascade on delete.
  */
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, NodeV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
@@ -69,6 +70,8 @@ beforeAll(async () => {
     config,
     log: createLogger({ level: 'info' }),
     metrics: createMetrics({ defaultMetrics: false }),
+    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
+    agentKey: randomBytes(32),
   });
   await app.manager.start();
   // The GKE guide's YAML, unchanged but for the namespace.

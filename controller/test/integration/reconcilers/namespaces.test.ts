@@ -3,6 +3,7 @@
  * SandboxTemplates and SandboxWarmPools of the namespaces it was given and never touches (nor
  * caches) those of a namespace it was not, even one whose objects existed before it started.
  */
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { EXT, ensureRuntimeClass, waitFor, type Obj } from '@sandbank/testing';
@@ -75,6 +76,8 @@ beforeAll(async () => {
     }),
     log: createLogger({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
+    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
+    agentKey: randomBytes(32),
   });
   await app.manager.start();
   await createObjects(watchedA);

@@ -5,6 +5,7 @@
  * report Ready=False with reason TemplateRejected naming the field. A relaxation label on the
  * namespace takes effect at once, and so does taking it back.
  */
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ProfileLabels } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
@@ -91,6 +92,8 @@ beforeAll(async () => {
     config: loadConfig({ WATCH_NAMESPACE: ns, LEADER_ELECT: 'false', ROUTER_NAMESPACE: 'sandbank-system' }),
     log: createLogger({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
+    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
+    agentKey: randomBytes(32),
   });
   await app.manager.start();
 }, 60_000);

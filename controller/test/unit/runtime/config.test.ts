@@ -33,7 +33,28 @@ describe('loadConfig', () => {
       router: { podSelector: { app: 'sandbox-router' }, namespace: undefined },
       clusterDomain: 'cluster.local',
       profile: { runtimeClasses: ['gvisor'], capabilities: [] },
+      agentKeySecret: { namespace: 'sandbank-system', name: 'sandbank-agent-key' },
     });
+  });
+
+  it('finds the agent key Secret in its own namespace, or where AGENT_KEY_SECRET says', () => {
+    expect(loadConfig({ POD_NAMESPACE: 'ops' }).agentKeySecret).toEqual({
+      namespace: 'ops',
+      name: 'sandbank-agent-key',
+    });
+    expect(loadConfig({ POD_NAMESPACE: 'ops', AGENT_KEY_SECRET: 'k' }).agentKeySecret).toEqual({
+      namespace: 'ops',
+      name: 'k',
+    });
+    expect(loadConfig({}, ['--agent-key-secret=team-x/key.v2']).agentKeySecret).toEqual({
+      namespace: 'team-x',
+      name: 'key.v2',
+    });
+    for (const bad of ['a/b/c', '/k', 'ns/', 'Upper', 'ns/-k']) {
+      expect(problemsOf({ AGENT_KEY_SECRET: bad })).toEqual([
+        'AGENT_KEY_SECRET (--agent-key-secret): must be a Secret name, or namespace/name',
+      ]);
+    }
   });
 
   it('reads the environment and lets flags override it', () => {
