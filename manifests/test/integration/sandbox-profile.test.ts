@@ -13,7 +13,7 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { ProfileLabels } from '@sandbank/api';
+import { ProfileLabels, SandboxTemplate, SandboxWarmPool, storedSchema } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
   CORE_GROUP,
@@ -25,6 +25,7 @@ import {
   type PodTemplateCase,
 } from '@sandbank/testing';
 import { withSecureDefaults } from '../../../controller/src/reconcilers/shared/pure-pods.js';
+import { planPool } from '../../../controller/src/reconcilers/sandbox-warm-pool/plan.js';
 import {
   DEFAULT_PROFILE_SETTINGS,
   POD_PATHS,
@@ -138,7 +139,7 @@ function setParams(data: Record<string, string>): void {
 async function eventually(
   what: string,
   check: () => Promise<string | undefined>,
-  timeoutMs = 60_000,
+  timeoutMs = 45_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -270,6 +271,35 @@ describe("Sandbank's Pods", () => {
 
   it('are admitted as the controller makes them', async () => {
     expect(await tryPod(STRICT, sandbankPod('ok', compliantSandboxPodSpec()))).toBeUndefined();
+  });
+
+  it('admit the very pod the controller plans for the example template', async () => {
+    const example = render('examples/python-runtime').find((o) => kindOf(o) === 'SandboxTemplate');
+    const identity = (name: string) => ({
+      name,
+      namespace: STRICT,
+      uid: `${name}-uid`,
+      resourceVersion: '1',
+    });
+    const template = storedSchema(SandboxTemplate, true).parse({
+      ...example,
+      metadata: identity('python-runtime'),
+    });
+    const pool = storedSchema(SandboxWarmPool, true).parse({
+      metadata: identity('warm'),
+      spec: { replicas: 1, sandboxTemplateRef: { name: 'python-runtime' } },
+    });
+    const plan = planPool({
+      pool,
+      template,
+      members: [],
+      expectationsSatisfied: true,
+      expectationsExpireInMs: 0,
+      profile: sandboxProfile(DEFAULT_PROFILE_SETTINGS, {}),
+    });
+    const create = plan.actions.find((a) => a.type === 'create-pods');
+    if (create?.type !== 'create-pods') throw new Error(`no pod planned: ${JSON.stringify(plan.actions)}`);
+    expect(await tryPod(STRICT, create.pod)).toBeUndefined();
   });
 
   it.each(POD_CASES.map((c) => [c.rule, c]))(
@@ -411,13 +441,16 @@ describe('updates', () => {
           body,
         }),
       );
-    await eventually('a spec change refused in the newly selected namespace', async () =>
-      (await patch([
-        { op: 'replace', path: '/spec/podTemplate/spec/containers/0/image', value: 'busybox:1.37' },
-      ]))
-        ? undefined
-        : 'admitted',
-    );
+    // Each try changes the spec (a patch admitted before the label reached the policy would make
+    // the same patch a no-op, which is not judged).
+    let tries = 0;
+    await eventually('a spec change refused in the newly selected namespace', async () => {
+      const image = `busybox:1.37-${++tries}`;
+      const said = await patch([
+        { op: 'replace', path: '/spec/podTemplate/spec/containers/0/image', value: image },
+      ]);
+      return said ? undefined : 'admitted';
+    });
     expect(await patch([{ op: 'add', path: '/metadata/labels', value: { touched: 'yes' } }])).toBeUndefined();
   });
 });
