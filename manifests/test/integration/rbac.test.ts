@@ -1,7 +1,8 @@
 /**
  * The controller's and router's RBAC, applied for real, asked through SubjectAccessReviews as
  * their ServiceAccounts (what `kubectl auth can-i --as` asks): every verb they use is allowed,
- * and Secrets, exec, nodes, RBAC escalation and writes they never make are denied.
+ * and Secrets (but the controller's agent key), exec, nodes, RBAC escalation and writes they never
+ * make are denied.
  */
 import { stringify } from 'yaml';
 import { z } from 'zod';
@@ -150,11 +151,23 @@ const controllerAllowed: Ask[] = [
     namespace: SYSTEM,
     name: 'sandbank-controller',
   })),
+  // The agent key: read at start, created when missing (controller/src/agent-credentials.ts).
+  { verb: 'create', resource: 'secrets', namespace: SYSTEM },
+  { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
 ];
 
 const controllerDenied: Ask[] = [
   ...['get', 'list', 'watch', 'create'].map((verb) => ({ verb, resource: 'secrets' })),
   { verb: 'get', resource: 'secrets', namespace: SYSTEM },
+  ...['list', 'watch'].map((verb) => ({ verb, resource: 'secrets', namespace: SYSTEM })),
+  { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbox-router-auth' },
+  ...['update', 'patch', 'delete'].map((verb) => ({
+    verb,
+    resource: 'secrets',
+    namespace: SYSTEM,
+    name: 'sandbank-agent-key',
+  })),
+  ...['get', 'create'].map((verb) => ({ verb, resource: 'secrets', namespace: 'team-x' })),
   { verb: 'list', resource: 'configmaps' },
   { verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'team-x' },
   { verb: 'get', resource: 'pods', subresource: 'exec', namespace: 'team-x' },
@@ -199,6 +212,8 @@ const routerAllowed: Ask[] = [
 const routerDenied: Ask[] = [
   ...['get', 'list', 'watch'].map((verb) => ({ verb, resource: 'secrets' })),
   { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbox-router-auth' },
+  // The router gets the agent key as a mounted volume, never through the API.
+  { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
   ...['create', 'update', 'patch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace: 'team-x' })),
   { verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'team-x' },
   { verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'team-x' },

@@ -302,6 +302,56 @@ describe('gateway component', () => {
   });
 });
 
+describe('agent key', () => {
+  // Every router reads the key its pods' agent credentials derive from out of the Secret
+  // sandbank-agent-key, mounted read-only and required (no key: the router cannot call them).
+  const routers = OVERLAYS.flatMap((dir) =>
+    objectsOf(dir)
+      .filter((o) => kindOf(o) === 'Deployment' && nameOf(o) === 'sandbox-router-deployment')
+      .map((d) => [dir, d] as const),
+  );
+
+  it.each(routers.map(([dir, d]) => [dir, d] as const))('%s: the router mounts it read-only', (_dir, d) => {
+    const podSpec = obj(obj(obj(d['spec'])['template'])['spec']);
+    const container = obj(containersOf(podSpec)[0]);
+    expect(secretBehind(podSpec, container, 'ROUTER_AGENT_KEY_FILE')).toBe('sandbank-agent-key');
+    expect(env(container).get('ROUTER_AGENT_KEY_FILE')).toMatch(/\/key$/);
+    expect(env(container).has('ROUTER_AGENT_TOKEN_FILE')).toBe(false);
+    const file = env(container).get('ROUTER_AGENT_KEY_FILE') ?? '';
+    const mount = arr(container['volumeMounts'])
+      .map(obj)
+      .find((m) => file.startsWith(`${str(m['mountPath'])}/`));
+    expect(mount?.['readOnly']).toBe(true);
+    const volume = arr(podSpec['volumes'])
+      .map(obj)
+      .find((v) => v['name'] === mount?.['name']);
+    expect(obj(volume?.['secret'])['optional']).toBeUndefined();
+  });
+
+  it('is made by the controller, which alone may read it', () => {
+    const rules = arr(find('manifests/base', 'Role', 'sandbank-controller-agent-key')['rules']).map(obj);
+    expect(rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['sandbank-agent-key'], verbs: ['get'] },
+    ]);
+    const controller = find('manifests/base', 'Deployment', 'sandbank-controller');
+    const c = obj(containersOf(obj(obj(obj(controller['spec'])['template'])['spec']))[0]);
+    // Its default, AGENT_KEY_SECRET unset: sandbank-agent-key in its own namespace (POD_NAMESPACE).
+    expect(env(c).has('AGENT_KEY_SECRET')).toBe(false);
+    expect(
+      arr(c['env'])
+        .map(obj)
+        .find((e) => e['name'] === 'POD_NAMESPACE'),
+    ).toEqual({
+      name: 'POD_NAMESPACE',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+    });
+    expect(routers.map(([dir]) => dir)).toEqual(
+      expect.arrayContaining(['manifests/base', 'manifests/namespace-router']),
+    );
+  });
+});
+
 describe('per-namespace router', () => {
   it('puts sandbox-router-svc and a namespace-scoped router into the target namespace', () => {
     const objects = objectsOf('manifests/namespace-router');

@@ -193,13 +193,15 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
     }
   });
 
-  it('keeps the leader-election Role in sandbank-system', () => {
+  it('keeps the leader-election and agent-key Roles in sandbank-system', () => {
     expect(
       [...grants(all, 'controller', [TENANT])].filter((g) => g.endsWith('|sandbank-system')).sort(),
     ).toEqual([
       'controller|coordination.k8s.io|leases|sandbank-controller|get|sandbank-system',
       'controller|coordination.k8s.io|leases|sandbank-controller|update|sandbank-system',
       'controller|coordination.k8s.io|leases||create|sandbank-system',
+      'controller||secrets|sandbank-agent-key|get|sandbank-system',
+      'controller||secrets||create|sandbank-system',
     ]);
   });
 

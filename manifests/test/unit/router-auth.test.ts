@@ -75,18 +75,30 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
     delete rest['ROUTER_TLS_CERT_FILE'];
     delete rest['ROUTER_TLS_KEY_FILE'];
     const files: string[] = [];
+    const keyFiles: string[] = [];
     let config: ReturnType<typeof loadConfig> | undefined;
     try {
-      config = loadConfig({ ...rest, ROUTER_HOST: '127.0.0.1' }, (path) => {
-        files.push(path);
-        return 'a-mounted-token-of-32-characters';
-      });
+      config = loadConfig(
+        { ...rest, ROUTER_HOST: '127.0.0.1' },
+        (path) => {
+          files.push(path);
+          return 'a-mounted-token-of-32-characters';
+        },
+        undefined,
+        (path) => {
+          keyFiles.push(path);
+          return Buffer.alloc(32, 1);
+        },
+      );
     } catch (error) {
       if (error instanceof ConfigError)
         throw new Error(`${dir}: the router would not start: ${error.message}`);
       throw error;
     }
     expect(config.auth.mode).toBe(expected?.mode);
+    // Every router holds the agent key, from the Secret the controller made (agent credentials).
+    expect(config.agentKey).toBeDefined();
+    expect(keyFiles.map((file) => secretHolding(podSpec, container, file))).toEqual(['sandbank-agent-key']);
     if (config.auth.mode === 'token') {
       const scopes = Object.fromEntries(
         Object.entries(config.auth.tokens).map(([name, grant]) => [

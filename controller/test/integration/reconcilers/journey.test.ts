@@ -166,7 +166,10 @@ it('cold-starts at once when no warm pod fits (env forces it)', async () => {
   expect(sandbox?.metadata.annotations ?? {}).not.toHaveProperty([Annotations.podName]);
   const pod = await waitFor(kc, paths.pods, 'cold-claim', (p) => p !== undefined);
   const containers = pod?.spec?.['containers'] as { env?: { name: string; value: string }[] }[];
-  expect(containers[0]?.env).toEqual([{ name: 'MODE', value: 'cold' }]);
+  // The claim's env, beside the agent credential's digest every pod gets (agent-credentials.test.ts).
+  expect(containers[0]?.env?.filter((e) => e.name !== 'SANDBANK_AGENT_TOKEN_SHA256')).toEqual([
+    { name: 'MODE', value: 'cold' },
+  ]);
   expect(pod?.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Sandbox', controller: true });
   await waitFor(kc, paths.claims, 'cold-claim', isReady);
 });
