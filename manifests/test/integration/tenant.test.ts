@@ -419,6 +419,8 @@ describe('namespace-scoped install', () => {
         LEADER_ELECTION_NAMESPACE: SCOPED_SYSTEM,
         LEADER_ELECTION_NAME: 'sandbank-controller',
         ROUTER_NAMESPACE: SCOPED_SYSTEM,
+        // Its agent key where its Role lets it make one: its own namespace, as POD_NAMESPACE says.
+        AGENT_KEY_SECRET: `${SCOPED_SYSTEM}/sandbank-agent-key`,
       },
     });
     // Ready means every informer listed: with a missing list or watch right it never is.
