@@ -81,7 +81,13 @@ describe('zod schemas', () => {
 
 describe('claim reasons', () => {
   it('mark exactly the failure reasons as terminal', () => {
-    const transient: ClaimReadyReason[] = [Reasons.SandboxReady, Reasons.Pending, Reasons.SandboxNotReady];
+    // TemplateRejected waits: a cluster admin's namespace label or a template edit can lift it
+    const transient: ClaimReadyReason[] = [
+      Reasons.SandboxReady,
+      Reasons.Pending,
+      Reasons.SandboxNotReady,
+      Reasons.TemplateRejected,
+    ];
     for (const reason of Object.values(Reasons)) {
       expect(TERMINAL_CLAIM_REASONS.has(reason)).toBe(!transient.includes(reason));
     }
