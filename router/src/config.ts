@@ -200,6 +200,13 @@ export function loadConfig(
   listDir: (path: string) => string[] = (p) => readdirSync(p),
   readBytes: (path: string) => Buffer = (p) => readFileSync(p),
 ): RouterConfig {
+  // One token for every agent was replaced by per-pod credentials: a leftover setting must not
+  // leave an operator believing agents still check it.
+  if (env['ROUTER_AGENT_TOKEN_FILE'] !== undefined) {
+    throw new ConfigError(
+      'invalid router configuration: ROUTER_AGENT_TOKEN_FILE: removed; agents check per-pod credentials derived from ROUTER_AGENT_KEY_FILE (docs/agent-credentials.md)',
+    );
+  }
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {

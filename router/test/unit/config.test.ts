@@ -28,6 +28,12 @@ describe('loadConfig', () => {
     });
   });
 
+  test('refuses the removed one-token-for-every-agent setting, pointing at its replacement', () => {
+    expect(() =>
+      loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1', ROUTER_AGENT_TOKEN_FILE: '/t' }),
+    ).toThrow(/ROUTER_AGENT_TOKEN_FILE: removed; .*ROUTER_AGENT_KEY_FILE/);
+  });
+
   test('defaults, and errors that name the variable', () => {
     const c = loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' });
     expect(c).toMatchObject({ port: 8080, grpcPort: 8081, metricsPort: 9090, namespaces: [] });
