@@ -1,8 +1,8 @@
 /**
- * DNS from a sandbox goes to the cluster's DNS pods only. Port 53 open towards any address is a
- * way out of the cluster (a resolver anywhere carries data in its queries), so every egress rule
- * of every SandboxTemplate we ship that reaches port 53 (or every port) must name its peers, and
- * those may only be the DNS pods: kube-system's `k8s-app: kube-dns` (kube-dns, and CoreDNS as
+ * DNS from a sandbox, the controller and the router goes to the cluster's DNS pods only. Port 53
+ * open towards any address is a way out of the cluster (a resolver anywhere carries data in its
+ * queries), so every egress rule of every SandboxTemplate and NetworkPolicy we ship that reaches
+ * port 53 (or every port) must name its peers, and those may only be the DNS pods: kube-system's `k8s-app: kube-dns` (kube-dns, and CoreDNS as
  * installers deploy it, keep that label for compatibility).
  */
 import { OVERLAYS, arr, kindOf, nameOf, obj, render } from '../render.js';
@@ -19,21 +19,28 @@ function reaches53(rule: Obj): boolean {
   return ports.length === 0 || ports.some((p) => p['port'] === 53 || p['port'] === undefined);
 }
 
-const templates = OVERLAYS.flatMap((dir) =>
+/** The egress rules of a shipped object: a template's for its sandboxes, a NetworkPolicy's own. */
+function egressOf(o: Obj): Obj[] {
+  const spec = obj(o['spec']);
+  return arr(kindOf(o) === 'SandboxTemplate' ? obj(spec['networkPolicy'])['egress'] : spec['egress']).map(
+    obj,
+  );
+}
+
+const withEgress = OVERLAYS.flatMap((dir) =>
   render(dir)
-    .filter((o) => kindOf(o) === 'SandboxTemplate')
-    .map((t) => [`${dir}: SandboxTemplate/${nameOf(t)}`, t] as const),
+    .filter((o) => kindOf(o) === 'SandboxTemplate' || kindOf(o) === 'NetworkPolicy')
+    .map((o) => [`${dir}: ${kindOf(o)}/${nameOf(o)}`, egressOf(o)] as const),
 );
 
-it('finds the shipped templates', () => {
-  expect(templates.map(([where]) => where)).toContain(
-    'examples/python-runtime: SandboxTemplate/python-runtime',
-  );
+it('finds the shipped templates and the controller and router policies', () => {
+  const where = withEgress.map(([w]) => w);
+  expect(where).toContain('examples/python-runtime: SandboxTemplate/python-runtime');
+  expect(where).toContain('manifests/base: NetworkPolicy/sandbank-controller');
+  expect(where).toContain('manifests/base: NetworkPolicy/sandbox-router');
 });
 
-describe.each(templates)('%s', (_where, template) => {
-  const egress = arr(obj(obj(template['spec'])['networkPolicy'])['egress']).map(obj);
-
+describe.each(withEgress.filter(([, egress]) => egress.length > 0))('%s', (_where, egress) => {
   it('opens port 53 only towards the cluster DNS pods', () => {
     for (const rule of egress.filter(reaches53)) {
       const peers = arr(rule['to']);
@@ -42,7 +49,7 @@ describe.each(templates)('%s', (_where, template) => {
     }
   });
 
-  it('still lets the sandbox resolve names over UDP and TCP', () => {
+  it('still lets it resolve names over UDP and TCP', () => {
     const dnsRules = egress.filter((r) =>
       arr(r['to']).some((p) => JSON.stringify(p) === JSON.stringify(CLUSTER_DNS_PEER)),
     );
