@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { BlockList, isIPv4 } from 'node:net';
 import { join } from 'node:path';
+import { DNS1123_LABEL_PATTERN } from '@sandbank/api';
 import { AgentCredentialError, checkAgentKey } from '@sandbank/kube';
 import { z } from 'zod';
 import { AuthMode } from './auth/mode.js';
@@ -79,6 +80,18 @@ const EnvSchema = z.object({
         .split(',')
         .map((x) => x.trim())
         .filter((x) => x !== ''),
+    )
+    // a typo would otherwise make the router watch (and serve) a namespace that never exists
+    .pipe(
+      z.array(
+        z
+          .string()
+          .max(63)
+          .regex(
+            new RegExp(DNS1123_LABEL_PATTERN),
+            'not a namespace name (lowercase letters, digits and -, at most 63)',
+          ),
+      ),
     ),
   /** Cap (and default) of `X-Sandbox-Timeout`, as upstream's PROXY_TIMEOUT_SECONDS. */
   ROUTER_REQUEST_TIMEOUT_SECONDS: seconds(86400).default(180),

@@ -36,7 +36,7 @@ function authenticator(
       log.warn(
         'ROUTER_AUTH_MODE=none: EVERY CLIENT THAT CAN REACH THIS ROUTER CAN RUN CODE IN EVERY SANDBOX. Development only.',
       );
-      return noAuthenticator(metrics);
+      return noAuthenticator();
   }
 }
 

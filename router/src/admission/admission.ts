@@ -131,6 +131,8 @@ export class Admission implements AsyncDisposable {
       this.ctx.metrics.authDecisions.inc({ mode: principal.mode, decision: 'out_of_scope' });
       throw error;
     }
+    // counted here, after the scope check, so a request is counted once: allowed or out_of_scope
+    this.ctx.metrics.authDecisions.inc({ mode: principal.mode, decision: 'allowed' });
     this.slot = this.ctx.limiter.acquire(principal.callerKey);
     const { expired } = budget;
     if (expired) this.timer = setTimeout(() => this.abort(expired()), budget.deadline - Date.now());

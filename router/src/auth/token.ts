@@ -95,8 +95,8 @@ export function tokenAuthenticator(
           ),
         );
       }
-      // Valid; whether it covers the target's namespace is the admission's one scope check.
-      metrics?.authDecisions.inc({ mode: 'token', decision: 'allowed' });
+      // Valid; whether it covers the target's namespace is the admission's one scope check,
+      // which also counts the decision (allowed or out_of_scope), once per request.
       const { name, namespaces } = found;
       return Promise.resolve({ mode: 'token', name, callerKey: `token:${name}`, namespaces });
     },

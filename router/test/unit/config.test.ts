@@ -34,6 +34,17 @@ describe('loadConfig', () => {
     ).toThrow(/ROUTER_AGENT_TOKEN_FILE: removed; .*ROUTER_AGENT_KEY_FILE/);
   });
 
+  test('refuses a ROUTER_NAMESPACES entry that is not a namespace name, naming the entry', () => {
+    const base = { ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' };
+    expect(loadConfig({ ...base, ROUTER_NAMESPACES: 'team-a, team-b' }).namespaces).toEqual([
+      'team-a',
+      'team-b',
+    ]);
+    expect(() => loadConfig({ ...base, ROUTER_NAMESPACES: 'team-a,Team_B' })).toThrow(
+      /ROUTER_NAMESPACES\.1: not a namespace name/,
+    );
+  });
+
   test('defaults, and errors that name the variable', () => {
     const c = loadConfig({ ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' });
     expect(c).toMatchObject({ port: 8080, grpcPort: 8081, metricsPort: 9090, namespaces: [] });

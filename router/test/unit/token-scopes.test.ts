@@ -133,9 +133,12 @@ describe('the scope check', () => {
       const mine = await stat('team-a', 'missing');
       expect(mine.status).toBe(404);
       expect(looked).toEqual(['team-a/missing']);
-      expect(await metrics.registry.metrics()).toMatch(
+      // each request counted once: the refused one out_of_scope, the one in scope allowed
+      const counted = await metrics.registry.metrics();
+      expect(counted).toMatch(
         /sandbank_router_auth_decisions_total\{mode="token",decision="out_of_scope"\} 1\b/,
       );
+      expect(counted).toMatch(/sandbank_router_auth_decisions_total\{mode="token",decision="allowed"\} 1\b/);
     } finally {
       await r.close();
     }
