@@ -21,7 +21,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,7 +217,8 @@ def bearer_token(api: k8s.ApiClient) -> str | None:
     return token if prefix.lower() in ("", "bearer") else None
 
 
-def _explain(e: ApiException, what: str) -> KubernetesError:
+def _status_message(e: ApiException) -> str:
+    """The API server's message (its Status object's), else the HTTP reason."""
     reason = e.reason or ""
     body = e.body.decode() if isinstance(e.body, bytes) else (e.body or "")
     try:
@@ -225,7 +226,12 @@ def _explain(e: ApiException, what: str) -> KubernetesError:
     except ValueError:
         parsed = None  # not a Status object: keep the HTTP reason
     if isinstance(parsed, dict):
-        reason = parsed.get("message", reason)
+        return str(parsed.get("message", reason))
+    return reason
+
+
+def _explain(e: ApiException, what: str) -> KubernetesError:
+    reason = _status_message(e)
     hint = ""
     if e.status == 404 and "the server could not find the requested resource" in str(reason):
         hint = " (are the Sandbank CRDs installed? kubectl apply -k manifests/base)"
@@ -318,6 +324,14 @@ class SecretLookup:
     @classmethod
     def forbidden(cls) -> SecretLookup:
         return cls("forbidden")
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """A 403: the object may exist; these credentials may not read it. ``message`` is the API
+    server's, which names the user, the verb, the resource and the namespace."""
+
+    message: str
 
 
 class _Absent(Exception):
@@ -514,13 +528,47 @@ class Kube:
 
     # --- routes ---------------------------------------------------------------------------------
 
-    def service_exists(self, namespace: str, name: str) -> bool:
+    def find_service(self, namespace: str, name: str) -> Literal["found", "missing"] | Forbidden:
+        """Whether a Service is there, telling a missing one (404) from one these credentials may
+        not read (403): "not found" would send a user without the right looking for an install."""
         try:
             with _api_call(f"reading Service {namespace}/{name}", absent=(403, 404)):
                 self.core.read_namespaced_service(name, namespace, _request_timeout=_timeouts())
-        except _Absent:
-            return False
-        return True
+        except _Absent as e:
+            cause = e.__cause__
+            if isinstance(cause, ApiException) and cause.status == 403:
+                return Forbidden(_status_message(cause))
+            return "missing"
+        return "found"
+
+    def missing_rights(self, namespace: str, rights: Sequence[str]) -> list[str] | None:
+        """Which of ``rights`` (``"<verb> <resource>[/<subresource>]"``, core API group) these
+        credentials lack in ``namespace``, as ``kubectl auth can-i`` asks: one
+        SelfSubjectAccessReview each. None when the API server answers no review (the caller
+        cannot know beforehand; the call itself will be refused with the server's own words)."""
+        authz = k8s.AuthorizationV1Api(self.api)
+        missing: list[str] = []
+        for right in rights:
+            verb, _, resource = right.partition(" ")
+            plural, _, subresource = resource.partition("/")
+            review = k8s.V1SelfSubjectAccessReview(
+                api_version="authorization.k8s.io/v1",
+                kind="SelfSubjectAccessReview",
+                spec=k8s.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=k8s.V1ResourceAttributes(
+                        namespace=namespace, verb=verb, resource=plural, subresource=subresource or None
+                    )
+                ),
+            )
+            try:
+                answer = authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
+            except ApiException:
+                return None
+            except urllib3.exceptions.HTTPError as e:
+                raise _unreachable(e, f"asking whether these credentials may {right} in namespace {namespace}") from e
+            if not (answer.status is not None and answer.status.allowed):
+                missing.append(right)
+        return missing
 
     def read_secret(self, namespace: str, name: str) -> SecretLookup:
         """A Secret, telling a missing one (404) from one these credentials may not read (403)."""

@@ -22,6 +22,18 @@ from .errors import PortForwardError
 PROBE_INTERVAL_S = 0.05
 #: How long a stopped kubectl may take to exit on SIGTERM before it is killed.
 STOP_WAIT_S = 1.0
+#: What ``kubectl port-forward svc/<name>`` may do besides reading the Service: list the pods
+#: behind it, read the one it picks, and open the stream to it.
+PORT_FORWARD_RIGHTS = ("get pods", "list pods", "create pods/portforward")
+
+
+def without_the_rights(namespaces: str) -> str:
+    """What a user refused by RBAC can do: get the rights, or not use a port-forward at all."""
+    return (
+        f"ask for a RoleBinding that grants them in namespace {namespaces} (docs/deploy/access.md), or connect "
+        "without a port-forward: api_url= (direct) or gateway_name= (a Gateway), with a router token "
+        "(token= or $SANDBANK_ROUTER_TOKEN; for a router in kubernetes auth mode, token=sandbank.kubernetes_token())"
+    )
 
 
 def free_local_port() -> int:
@@ -135,10 +147,15 @@ class PortForward:
 
     def _explain(self, what: str) -> str:
         output = " | ".join(line for line in self._output if line)
-        return (
-            f"{what} (svc/{self.service} in namespace {self.namespace}). kubectl said: {output or '(nothing)'}. "
-            f"Check that the router runs: kubectl get pods -n {self.namespace} -l app=sandbox-router"
-        )
+        said = f"{what} (svc/{self.service} in namespace {self.namespace}). kubectl said: {output or '(nothing)'}. "
+        if "forbidden" in output.lower():
+            # RBAC refused (a right removed after the client checked, or no access reviews on
+            # this cluster): the router may run fine; these credentials may not reach it.
+            rights = ", ".join(("get services", *PORT_FORWARD_RIGHTS))
+            return f"{said}kubectl port-forward needs {rights} in namespace {self.namespace}: " + without_the_rights(
+                self.namespace
+            )
+        return f"{said}Check that the router runs: kubectl get pods -n {self.namespace} -l app=sandbox-router"
 
     def ensure_alive(self) -> str:
         """The URL of a live forward: restarts a dead one (up to ``max_restarts`` times), then fails."""

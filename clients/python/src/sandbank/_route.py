@@ -16,8 +16,8 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ._kube import Abort, Kube
-from ._portforward import PortForward, kubectl_path
+from ._kube import Abort, Forbidden, Kube
+from ._portforward import PORT_FORWARD_RIGHTS, PortForward, kubectl_path, without_the_rights
 from ._transport import allow_insecure_from, check_plain_http, tls_context
 from ._tunnel_tls import ROUTER_TLS_SECRET, tunnel_tls
 from .errors import ConfigurationError, PortForwardError
@@ -133,15 +133,48 @@ class Route:
 
 def dev_router_namespace(kube: Kube, claim_namespace: str, router_namespace: str) -> str:
     """Where to port-forward: the claim's namespace when it has its own router (agentic_sandbox's
-    rule), else Sandbank's router namespace; a clear error when neither has the Service."""
+    rule), else Sandbank's router namespace, once these credentials may port-forward there.
+    A clear error otherwise, before any claim is made: a Service not found is an install to make;
+    a Service these credentials may not read (403) or a port-forward they may not open is a right
+    to ask for, or a reason to connect another way."""
+    missing: list[str] = []
+    refused: dict[str, str] = {}
     for ns in dict.fromkeys((claim_namespace, router_namespace)):
-        if kube.service_exists(ns, ROUTER_SERVICE):
+        found = kube.find_service(ns, ROUTER_SERVICE)
+        if found == "found":
+            check_port_forward_rights(kube, ns)
             return ns
+        if isinstance(found, Forbidden):
+            refused[ns] = found.message
+        else:
+            missing.append(ns)
+    if refused:
+        where = " nor ".join(refused)
+        rights = ", ".join(("get services", *PORT_FORWARD_RIGHTS))
+        absent = f"; and there is no Service {ROUTER_SERVICE} in namespace {' nor '.join(missing)}" if missing else ""
+        raise PortForwardError(
+            f"dev mode cannot use Service {ROUTER_SERVICE}: these Kubernetes credentials may not get services "
+            f"in namespace {where} (the API server said: {'; '.join(refused.values())}){absent}. "
+            f"Dev mode port-forwards to the router and needs {rights} in its namespace: "
+            + without_the_rights(" or ".join(refused))
+        )
     raise PortForwardError(
-        f"Service {ROUTER_SERVICE} not found in namespace {claim_namespace}"
-        + (f" nor {router_namespace}" if router_namespace != claim_namespace else "")
+        f"Service {ROUTER_SERVICE} not found in namespace {' nor '.join(missing)}"
         + ": install Sandbank (kubectl apply -k manifests/overlays/<yours>), or pass api_url= or gateway_name="
     )
+
+
+def check_port_forward_rights(kube: Kube, namespace: str) -> None:
+    """Asks the API server whether these credentials may do what ``kubectl port-forward`` does in
+    ``namespace``; fails naming what they may not. Asked before the claim, so a refused user
+    waits for no sandbox that they could not reach. An API server that answers no access review
+    leaves the answer to kubectl (whose 403 is explained too)."""
+    lacking = kube.missing_rights(namespace, PORT_FORWARD_RIGHTS)
+    if lacking:
+        raise PortForwardError(
+            f"dev mode cannot port-forward to Service {ROUTER_SERVICE}: these Kubernetes credentials may not "
+            f"{', '.join(lacking)} in namespace {namespace}: " + without_the_rights(namespace)
+        )
 
 
 def prepare_route(

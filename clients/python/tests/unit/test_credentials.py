@@ -193,7 +193,8 @@ class TestTheKubeconfigTokenStaysHome:
 
         monkeypatch.setattr(_route, "kubectl_path", lambda: "kubectl")
         monkeypatch.setattr(_route, "PortForward", Tunnel)
-        monkeypatch.setattr(kube, "service_exists", lambda *a: True)
+        monkeypatch.setattr(kube, "find_service", lambda *a: "found")
+        monkeypatch.setattr(kube, "missing_rights", lambda *a: [])
         monkeypatch.setattr(kube, "read_secret", lambda *a: SecretLookup.missing())  # a plain-HTTP router
         secrets = iter([None, "router-secret"])
         monkeypatch.setattr(kube, "read_secret_key", lambda *a: next(secrets))

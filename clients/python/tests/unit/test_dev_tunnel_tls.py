@@ -3,20 +3,18 @@ the router's certificate Secret ``sandbox-router-tls`` in the router's namespace
 is there, https through the loopback tunnel, the certificate verified for 127.0.0.1 against the
 Secret's ``ca.crt``; when it is not (a development router serving plain HTTP), http as before.
 
-Everything here is real but the cluster: a loopback stand-in for the API server answers the
-Service and Secret reads (200, 403 or 404 as each test sets), the real ``PortForward`` runs a
-stand-in for ``kubectl port-forward`` (tests/kubectl_relay.py) whose far end is a loopback
-server, TLS or plain, that records the ``Authorization`` each request brought."""
+Everything here is real but the cluster: a loopback stand-in for the API server
+(tests/fake_kube_api.py) answers the Service and Secret reads (200, 403 or 404 as each test
+sets), the real ``PortForward`` runs a stand-in for ``kubectl port-forward``
+(tests/kubectl_relay.py) whose far end is a loopback server, TLS or plain, that records the
+``Authorization`` each request brought."""
 
 from __future__ import annotations
 
-import base64
 import json
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,129 +23,18 @@ from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
 
 from sandbank._http import SyncHttp
-from sandbank._kube import Kube, SecretLookup, load_api_client
+from sandbank._kube import Kube, SecretLookup
 from sandbank._lifecycle import Provisioned
 from sandbank._route import Route, RouteOptions, prepare_route
 from sandbank._tunnel_tls import ROUTER_TLS_SECRET, tunnel_tls
 from sandbank.errors import ConfigurationError, RouterUnavailable
 from sandbank.sandbox import Sandbox
-from tests import kubectl_relay
+from tests.fake_kube_api import CLAIM_NS, ROUTER_NS, TOKEN, FakeApi, Relay, forward_to
 from tests.pki import Pki, make_pki
-from tests.unit.test_credentials import Server, write_kubeconfig
+from tests.unit.test_credentials import Server
 
-ROUTER_NS = "sandbank-system"
-CLAIM_NS = "default"
-TOKEN = "router-secret-token"
 #: What every router certificate names (e2e/cluster/lib/router-tls.sh, components/cert-manager).
 ROUTER_SANS = "DNS:sandbox-router-svc,DNS:localhost,IP:127.0.0.1,IP:::1"
-
-
-@dataclass
-class FakeApi:
-    """GETs of ``/api/v1/namespaces/<ns>/<kind>/<name>``: the objects set, a 403 for the names
-    in ``forbidden``, else 404, as the API server answers them."""
-
-    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
-    forbidden: set[str] = field(default_factory=set)
-    seen: list[str] = field(default_factory=list)
-    port: int = 0
-
-    def secret(self, name: str, data: dict[str, bytes], namespace: str = ROUTER_NS) -> None:
-        encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
-        self.objects[f"/api/v1/namespaces/{namespace}/secrets/{name}"] = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace},
-            "data": encoded,
-        }
-
-    def service(self, namespace: str = ROUTER_NS) -> None:
-        self.objects[f"/api/v1/namespaces/{namespace}/services/sandbox-router-svc"] = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "sandbox-router-svc", "namespace": namespace},
-            "spec": {"ports": [{"name": "https", "port": 8080}]},
-        }
-
-    def answer(self, path: str) -> tuple[int, dict[str, Any]]:
-        self.seen.append(path)
-        if path in self.objects:
-            return 200, self.objects[path]
-        code, reason = (403, "Forbidden") if path.rsplit("/", 1)[-1] in self.forbidden else (404, "NotFound")
-        status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code}
-        return code, {**status, "message": f"{path}: {reason.lower()}"}
-
-
-class ApiHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    api: FakeApi
-
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
-        code, obj = self.api.answer(self.path.split("?", 1)[0])
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    state = FakeApi()
-    state.service()
-    state.secret("sandbox-router-auth", {"token": TOKEN.encode()})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (ApiHandler,), {"api": state}))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.port = httpd.server_address[1]
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-@pytest.fixture
-def kube(api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Kube:
-    for name in (
-        "SANDBANK_ROUTER_TOKEN",
-        "SANDBANK_ALLOW_INSECURE",
-        "SANDBANK_CA_FILE",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "KUBERNETES_SERVICE_HOST",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    port = api.port
-    config = tmp_path / "kubeconfig"
-    write_kubeconfig(config, "{token: kube-token}")
-    config.write_text(config.read_text().replace("https://kube-api.sandbank.test:6443", f"http://127.0.0.1:{port}"))
-    return Kube(load_api_client(str(config)))
-
-
-@dataclass
-class Relay:
-    log: Path
-
-    def forwarded(self) -> list[dict[str, str]]:
-        return kubectl_relay.forwarded(self.log)
-
-
-@pytest.fixture
-def relay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Relay:
-    """``$KUBECTL`` is the stand-in; ``forward_to(port)`` picks its far end."""
-    monkeypatch.setenv("KUBECTL", str(kubectl_relay.install(tmp_path)))
-    log = tmp_path / "forwarded.jsonl"
-    monkeypatch.setenv(kubectl_relay.LOG_ENV, str(log))
-    return Relay(log)
-
-
-def forward_to(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
-    monkeypatch.setenv(kubectl_relay.TARGET_ENV, f"127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="module")
