@@ -9,6 +9,7 @@ kubelet here), as in the other integration tests."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -21,7 +22,7 @@ import pytest
 import sandbank
 from sandbank import Connection, Sandbox
 from sandbank._kube import Kube
-from sandbank.errors import PermissionDenied, Unauthenticated
+from sandbank.errors import PermissionDenied, PortForwardError, Unauthenticated
 from tests import kubectl_relay
 from tests.pki import make_pki
 from tests.stack import REPO, TEMPLATE, Stack, start_tls_router, stop_process
@@ -173,3 +174,41 @@ def test_dev_mode(stack: Stack, router: KubernetesRouter, tmp_path: Path, monkey
     with Sandbox.create(TEMPLATE, namespace=stack.namespace, connection=connection) as sb:
         assert echo(sb) == "reached\n"
     assert {f["namespace"] for f in kubectl_relay.forwarded(tmp_path / "forwarded.jsonl")} == {router.namespace}
+
+
+def test_dev_mode_without_the_rights_in_the_routers_namespace_says_which(
+    stack: Stack, router: KubernetesRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice, a tenant of the claims' namespace only, in dev mode (#17): the real API server's 403
+    on the router's Service is reported as a missing right, not as "not found"; once she may read
+    it (the built-in ``view`` there), the real access review names ``create pods/portforward``.
+    Both before any claim is made, and no tunnel is started."""
+    monkeypatch.setenv("KUBECTL", str(kubectl_relay.install(tmp_path)))
+    monkeypatch.setenv(kubectl_relay.LOG_ENV, str(tmp_path / "forwarded.jsonl"))
+    connection = Connection(kubeconfig=str(router.alice_kubeconfig), router_namespace=router.namespace)
+    claims_before = stack.kubectl("get", "sandboxclaims", "-n", stack.namespace, "-o", "name")
+    with pytest.raises(PortForwardError) as e:
+        Sandbox.create(TEMPLATE, namespace=stack.namespace, token=router.alice, connection=connection)
+    message = str(e.value)
+    assert "not found" not in message
+    assert f'cannot get resource "services" in API group "" in the namespace "{router.namespace}"' in message
+    assert "RoleBinding" in message and "api_url=" in message
+
+    # Her user name, system:serviceaccount:<namespace>:<name>: the subject of her token (a JWT).
+    payload = router.alice.split(".")[1]
+    alice = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    stack.kubectl(
+        "create", "rolebinding", "alice-view", "--clusterrole=view", f"--user={alice}", "-n", router.namespace
+    )
+    deadline = time.monotonic() + 60
+    while (
+        stack.kubectl("auth", "can-i", "get", "services", f"--as={alice}", "-n", router.namespace, check=False).strip()
+        != "yes"
+    ):
+        assert time.monotonic() < deadline, "the RoleBinding never applied"
+        time.sleep(0.1)
+    with pytest.raises(PortForwardError) as e:
+        Sandbox.create(TEMPLATE, namespace=stack.namespace, token=router.alice, connection=connection)
+    assert f"may not create pods/portforward in namespace {router.namespace}:" in str(e.value)
+    assert kubectl_relay.forwarded(tmp_path / "forwarded.jsonl") == []
+    assert stack.kubectl("get", "sandboxclaims", "-n", stack.namespace, "-o", "name") == claims_before
