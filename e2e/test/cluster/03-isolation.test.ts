@@ -8,10 +8,12 @@ import type { Obj } from '@sandbank/testing';
 import {
   POOL_NS,
   SYSTEM_NS,
+  CONNECT_PROBE,
   claimSandbox,
   cluster,
   exec,
   getJson,
+  probeAnswers,
   releaseSandbox,
   router,
   sh,
@@ -22,40 +24,6 @@ const NAME = 'e2e-isolation';
 const CONTROL_NS = 'e2e-control';
 let c: Cluster;
 let r: Router;
-
-// Connects to each host:port with a 3 s timeout and prints one line per target: "<target> open",
-// "refused" (ECONNREFUSED: a REJECT), "timeout" (a DROP), "unreachable" (ENETUNREACH: no route)
-// or "error <exception> <errno>" for any other socket error. Anything that is not a socket error
-// (a bad target, a missing python3) makes the exec fail instead of looking like a block.
-const PROBE = `
-import errno, socket, sys
-for t in sys.argv[1:]:
-    host, port = t.rsplit(":", 1)
-    s = socket.socket()
-    s.settimeout(3)
-    try:
-        s.connect((host, int(port)))
-        print(t, "open")
-    except ConnectionRefusedError:
-        print(t, "refused")
-    except socket.timeout:
-        print(t, "timeout")
-    except OSError as e:
-        print(t, "unreachable" if e.errno == errno.ENETUNREACH else f"error {type(e).__name__} {e.errno}")
-    finally:
-        s.close()
-`;
-
-/** The probe's answers by target; fails on a line that is not one, or on a target answered twice. */
-function answers(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n').filter((l) => l !== '')) {
-    const m = /^(\S+) (open|refused|timeout|unreachable|error .*)$/.exec(line);
-    if (!m?.[1] || !m[2] || m[1] in out) throw new Error(`unexpected probe output line: ${line}`);
-    out[m[1]] = m[2];
-  }
-  return out;
-}
 
 const controlPod = `
 apiVersion: v1
@@ -142,21 +110,21 @@ test('egress to other pods and to the apiserver is refused; the router still rea
     '--',
     'python3',
     '-c',
-    PROBE,
+    CONNECT_PROBE,
     ...targets,
   ]);
   process.stderr.write(`[e2e] egress from a pod without NetworkPolicy:\n${control}`);
-  expect(answers(control)).toEqual({
+  expect(probeAnswers(control)).toEqual({
     ...Object.fromEntries(allowedWithoutPolicy.map((t) => [t, 'open'])),
     [node]: 'unreachable',
   });
 
-  const res = await exec(r, POOL_NS, NAME, { command: ['python3', '-c', PROBE, ...targets] });
+  const res = await exec(r, POOL_NS, NAME, { command: ['python3', '-c', CONNECT_PROBE, ...targets] });
   process.stderr.write(`[e2e] egress from the sandbox:\n${res.stdout}${res.stderr}`);
   expect(res.exitCode).toBe(0);
   // kube-router rejects what no policy admits (ICMP port unreachable -> ECONNREFUSED), and the
   // apiserver behind the Service is refused the same way once kube-proxy has translated it.
-  expect(answers(res.stdout)).toEqual({
+  expect(probeAnswers(res.stdout)).toEqual({
     ...Object.fromEntries(allowedWithoutPolicy.map((t) => [t, 'refused'])),
     [node]: 'unreachable',
   });

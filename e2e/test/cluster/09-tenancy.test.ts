@@ -6,10 +6,12 @@ import type { Obj } from '@sandbank/testing';
 import {
   POOL_NS,
   SYSTEM_NS,
+  CONNECT_PROBE,
   claimSandbox,
   cluster,
   exec,
   getJson,
+  probeAnswers,
   releaseSandbox,
   router,
   sh,
@@ -21,36 +23,6 @@ const B = 'e2e-tenancy-b';
 const HOST_NS = 'e2e-host';
 let c: Cluster;
 let r: Router;
-
-// One line per target: "<target> open|refused|timeout|unreachable|error …" (as 03-isolation).
-const PROBE = `
-import errno, socket, sys
-for t in sys.argv[1:]:
-    host, port = t.rsplit(":", 1)
-    s = socket.socket()
-    s.settimeout(3)
-    try:
-        s.connect((host, int(port)))
-        print(t, "open")
-    except ConnectionRefusedError:
-        print(t, "refused")
-    except socket.timeout:
-        print(t, "timeout")
-    except OSError as e:
-        print(t, "unreachable" if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) else f"error {type(e).__name__} {e.errno}")
-    finally:
-        s.close()
-`;
-
-function answers(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n').filter((l) => l !== '')) {
-    const m = /^(\S+) (open|refused|timeout|unreachable|error .*)$/.exec(line);
-    if (!m?.[1] || !m[2] || m[1] in out) throw new Error(`unexpected probe output line: ${line}`);
-    out[m[1]] = m[2];
-  }
-  return out;
-}
 
 // Calls an agent's legacy REST API the way an attacker on the node would: POST /execute with
 // the given Authorization header (none when empty); prints "<status> <body>" or "error <kind>".
@@ -86,23 +58,14 @@ spec:
       command: [/usr/bin/tini, --, sleep, '3600']
 `;
 
-async function sandboxPod(
-  name: string,
-): Promise<Obj & { metadata: { annotations?: Record<string, string> } }> {
-  const pods = await getJson<{ items: (Obj & { metadata: { annotations?: Record<string, string> } })[] }>(c, [
-    'pods',
-    '-n',
-    POOL_NS,
-  ]);
-  const sandbox = await getJson<Obj & { metadata: { annotations?: Record<string, string> } }>(c, [
-    'sandbox',
-    name,
-    '-n',
-    POOL_NS,
-  ]);
+type Annotated = Obj & { metadata: { annotations?: Record<string, string> } };
+
+/** The running pod the controller bound to sandbox `name` (its pod-name annotation). */
+async function sandboxPod(name: string): Promise<Annotated> {
+  const sandbox = await getJson<Annotated>(c, ['sandbox', name, '-n', POOL_NS]);
   const podName = sandbox.metadata.annotations?.['agents.x-k8s.io/pod-name'] ?? name;
-  const pod = pods.items.find((p) => p.metadata?.name === podName);
-  if (!pod?.status?.podIP) throw new Error(`no running pod for sandbox ${name}`);
+  const pod = await getJson<Annotated>(c, ['pod', podName, '-n', POOL_NS]);
+  if (!pod.status?.podIP) throw new Error(`no running pod for sandbox ${name}`);
   return pod;
 }
 
@@ -137,10 +100,10 @@ test("from a sandbox: another sandbox's agent, the router's ports, the API serve
     `${c.nodeIp}:10250`,
     '169.254.169.254:80',
   ];
-  const res = await exec(r, POOL_NS, A, { command: ['python3', '-c', PROBE, ...targets] });
+  const res = await exec(r, POOL_NS, A, { command: ['python3', '-c', CONNECT_PROBE, ...targets] });
   process.stderr.write(`[e2e] from sandbox ${A}:\n${res.stdout}${res.stderr}`);
   expect(res.exitCode).toBe(0);
-  const got = answers(res.stdout);
+  const got = probeAnswers(res.stdout);
   expect(Object.keys(got).sort()).toEqual([...targets].sort());
   for (const t of targets) expect([t, got[t]]).not.toEqual([t, 'open']);
 }, 90_000);

@@ -324,3 +324,40 @@ export function wsExec(
 
 /** Milliseconds since `t0` (performance.now()), rounded. */
 export const since = (t0: number): number => Math.round(performance.now() - t0);
+
+// --- reachability probes from inside a pod ------------------------------------------------------
+
+// A python3 script: connects to each host:port argument with a 3 s timeout and prints one line per
+// target: "<target> open", "refused" (ECONNREFUSED: a REJECT), "timeout" (a DROP), "unreachable"
+// (ENETUNREACH or EHOSTUNREACH: no route) or "error <exception> <errno>" for any other socket
+// error. Anything that is not a socket error (a bad target, a missing python3) makes the exec
+// fail instead of looking like a block.
+export const CONNECT_PROBE = `
+import errno, socket, sys
+for t in sys.argv[1:]:
+    host, port = t.rsplit(":", 1)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect((host, int(port)))
+        print(t, "open")
+    except ConnectionRefusedError:
+        print(t, "refused")
+    except socket.timeout:
+        print(t, "timeout")
+    except OSError as e:
+        print(t, "unreachable" if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) else f"error {type(e).__name__} {e.errno}")
+    finally:
+        s.close()
+`;
+
+/** CONNECT_PROBE's answers by target; fails on a line that is not one, or on a target answered twice. */
+export function probeAnswers(stdout: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of stdout.split('\n').filter((l) => l !== '')) {
+    const m = /^(\S+) (open|refused|timeout|unreachable|error .*)$/.exec(line);
+    if (!m?.[1] || !m[2] || m[1] in out) throw new Error(`unexpected probe output line: ${line}`);
+    out[m[1]] = m[2];
+  }
+  return out;
+}
