@@ -106,4 +106,6 @@ export {
   sandboxClaimCrd,
 } from './crds/sandbox-claim.js';
 export { crdDefinitions } from './crds/all.js';
+/** The v1beta1 schemas, constants and CRD definitions (served beside v1alpha1). */
+export * as v1beta1 from './crds/v1beta1/index.js';
 export { formatZodError } from './errors.js';

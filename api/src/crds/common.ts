@@ -66,3 +66,12 @@ export function statuslessResourceSchema<Spec extends z.ZodType>(
     spec,
   });
 }
+
+/**
+ * CEL rule keeping a Sandbox's volumeClaimTemplates as created (its PVCs are made once), in every
+ * version that has the field.
+ */
+export const VOLUME_CLAIM_TEMPLATES_IMMUTABLE = {
+  rule: 'has(self.volumeClaimTemplates) == has(oldSelf.volumeClaimTemplates) && (!has(self.volumeClaimTemplates) || self.volumeClaimTemplates == oldSelf.volumeClaimTemplates)',
+  message: 'volumeClaimTemplates is immutable',
+} as const;
