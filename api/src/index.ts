@@ -51,10 +51,13 @@ export {
 } from './kubernetes-types.js';
 export { apiVersionOf, type CrdDefinition, type PrinterColumn } from './crd-definition.js';
 export { PodTemplate, PersistentVolumeClaimTemplate, SandboxTemplateRef } from './crds/common.js';
+// The unversioned names are the storage version, v1beta1: what the controller, the router and
+// the kube layer read and write. v1alpha1 is served through the conversion webhook.
 export {
   Sandbox,
   SandboxSpec,
   SandboxStatus,
+  SandboxOperatingMode,
   SandboxShutdownPolicy,
   SandboxConditionType,
   SandboxReadyReason,
@@ -65,21 +68,18 @@ export {
   SANDBOX_KIND,
   SANDBOX_PLURAL,
   sandboxCrd,
-} from './crds/sandbox.js';
-export {
   SandboxTemplate,
   SandboxTemplateSpec,
   SandboxNetworkPolicy,
   NetworkPolicyManagement,
   EnvVarsInjectionPolicy,
+  VolumeClaimTemplatesPolicy,
   EXTENSIONS_GROUP,
   EXTENSIONS_VERSION,
   EXTENSIONS_API_VERSION,
   SANDBOX_TEMPLATE_KIND,
   SANDBOX_TEMPLATE_PLURAL,
   sandboxTemplateCrd,
-} from './crds/sandbox-template.js';
-export {
   SandboxWarmPool,
   SandboxWarmPoolSpec,
   SandboxWarmPoolStatus,
@@ -87,25 +87,25 @@ export {
   SANDBOX_WARM_POOL_KIND,
   SANDBOX_WARM_POOL_PLURAL,
   sandboxWarmPoolCrd,
-} from './crds/sandbox-warm-pool.js';
-export {
   SandboxClaim,
   SandboxClaimSpec,
   SandboxClaimStatus,
+  ClaimedSandboxStatus,
   ClaimLifecycle,
   ClaimShutdownPolicy,
   ClaimEnvVar,
-  WarmPoolPolicy,
-  WARM_POOL_DEFAULT,
-  WARM_POOL_NONE,
+  WarmPoolRef,
   ClaimConditionType,
   ClaimReadyReason,
   TERMINAL_CLAIM_REASONS,
+  FINAL_CLAIM_REASONS,
   SANDBOX_CLAIM_KIND,
   SANDBOX_CLAIM_PLURAL,
   sandboxClaimCrd,
-} from './crds/sandbox-claim.js';
+} from './crds/v1beta1/index.js';
 export { crdDefinitions } from './crds/all.js';
-/** The v1beta1 schemas, constants and CRD definitions (served beside v1alpha1). */
+/** The v1beta1 schemas, constants and CRD definitions (the same as the unversioned names). */
 export * as v1beta1 from './crds/v1beta1/index.js';
+/** The v1alpha1 schemas, constants and CRD definitions (served through the conversion webhook). */
+export * as v1alpha1 from './crds/v1alpha1/index.js';
 export { formatZodError } from './errors.js';

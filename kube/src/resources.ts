@@ -16,6 +16,7 @@ import {
   SANDBOX_VERSION,
   SANDBOX_WARM_POOL_KIND,
   SANDBOX_WARM_POOL_PLURAL,
+  v1alpha1,
 } from '@sandbank/api';
 import type { ApiCollection, ResourceType } from './types.js';
 
@@ -60,6 +61,36 @@ export const SANDBOX_WARM_POOLS = namespaced(
 export const SANDBOX_CLAIMS = namespaced(
   EXTENSIONS_GROUP,
   EXTENSIONS_VERSION,
+  SANDBOX_CLAIM_PLURAL,
+  SANDBOX_CLAIM_KIND,
+);
+
+/**
+ * The same collections in v1alpha1, served through the conversion webhook. Sandbank's own
+ * components read and write only the storage version above; these are for tests and tools that
+ * act as v1alpha1 clients.
+ */
+export const SANDBOXES_V1ALPHA1 = namespaced(
+  SANDBOX_GROUP,
+  v1alpha1.SANDBOX_VERSION,
+  SANDBOX_PLURAL,
+  SANDBOX_KIND,
+);
+export const SANDBOX_TEMPLATES_V1ALPHA1 = namespaced(
+  EXTENSIONS_GROUP,
+  v1alpha1.EXTENSIONS_VERSION,
+  SANDBOX_TEMPLATE_PLURAL,
+  SANDBOX_TEMPLATE_KIND,
+);
+export const SANDBOX_WARM_POOLS_V1ALPHA1 = namespaced(
+  EXTENSIONS_GROUP,
+  v1alpha1.EXTENSIONS_VERSION,
+  SANDBOX_WARM_POOL_PLURAL,
+  SANDBOX_WARM_POOL_KIND,
+);
+export const SANDBOX_CLAIMS_V1ALPHA1 = namespaced(
+  EXTENSIONS_GROUP,
+  v1alpha1.EXTENSIONS_VERSION,
   SANDBOX_CLAIM_PLURAL,
   SANDBOX_CLAIM_KIND,
 );

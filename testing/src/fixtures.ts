@@ -11,8 +11,15 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 
+/**
+ * The tests write as v1alpha1 clients (a claim naming its template exists only there) and the
+ * API server converts through the conversion webhook; the controller reads the stored v1beta1.
+ */
 export const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' } as const;
 export const CORE_GROUP = { group: 'agents.x-k8s.io', version: 'v1alpha1' } as const;
+/** The storage version, as the controller, the router and v1beta1 clients see the objects. */
+export const EXT_V1BETA1 = { group: 'extensions.agents.x-k8s.io', version: 'v1beta1' } as const;
+export const CORE_GROUP_V1BETA1 = { group: 'agents.x-k8s.io', version: 'v1beta1' } as const;
 
 export interface Condition {
   readonly type: string;
@@ -153,6 +160,16 @@ export function claimBody(name: string, template: string): Record<string, unknow
     kind: 'SandboxClaim',
     metadata: { name },
     spec: { sandboxTemplateRef: { name: template } },
+  };
+}
+
+/** A v1beta1 claim: it names its pool, the template comes from the pool. */
+export function poolClaimBody(name: string, pool: string): Record<string, unknown> {
+  return {
+    apiVersion: `${EXT_V1BETA1.group}/${EXT_V1BETA1.version}`,
+    kind: 'SandboxClaim',
+    metadata: { name },
+    spec: { warmPoolRef: { name: pool } },
   };
 }
 

@@ -8,7 +8,9 @@ export type { ControllerProcess, ControllerProcessOptions } from './controller-p
 export { gkeGuideFile, gkeGuideObjects } from './gke-guide.js';
 export {
   CORE_GROUP,
+  CORE_GROUP_V1BETA1,
   EXT,
+  EXT_V1BETA1,
   claimBody,
   collectionPaths,
   createClaim,
@@ -24,6 +26,7 @@ export {
   listPods,
   listSandboxes,
   mapLimit,
+  poolClaimBody,
   poolShortfall,
   readPool,
   scalePool,

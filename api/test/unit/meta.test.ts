@@ -1,10 +1,10 @@
 import { controllerRef, SandboxClaim, storedSchema } from '../../src/index.js';
 
 const body = {
-  apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+  apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
   kind: 'SandboxClaim',
   metadata: { name: 'c1', namespace: 'default' },
-  spec: { sandboxTemplateRef: { name: 'python' } },
+  spec: { warmPoolRef: { name: 'python' } },
 };
 
 describe('controllerRef', () => {

@@ -1,13 +1,4 @@
-import {
-  Sandbox,
-  SandboxClaim,
-  SandboxTemplate,
-  SandboxWarmPool,
-  formatZodError,
-  type ClaimReadyReason,
-  ClaimReadyReason as Reasons,
-  TERMINAL_CLAIM_REASONS,
-} from '@sandbank/api';
+import { formatZodError, v1alpha1 } from '@sandbank/api';
 import type { z } from 'zod';
 import {
   gkeGuideObjects,
@@ -19,9 +10,16 @@ import {
   type KubeObject,
 } from '../fixtures/objects.js';
 
+// The v1alpha1 schemas (the GKE guide's version); v1beta1-schemas.test.ts has the storage version's.
+const { Sandbox, SandboxClaim, SandboxWarmPool, TERMINAL_CLAIM_REASONS } = v1alpha1;
+const Reasons = v1alpha1.ClaimReadyReason;
+type ClaimReadyReason = v1alpha1.ClaimReadyReason;
+type SandboxTemplate = v1alpha1.SandboxTemplate;
+type SandboxWarmPool = v1alpha1.SandboxWarmPool;
+
 const schemaByKind: Record<string, z.ZodType> = {
   Sandbox,
-  SandboxTemplate,
+  SandboxTemplate: v1alpha1.SandboxTemplate,
   SandboxWarmPool,
   SandboxClaim,
 };

@@ -147,9 +147,9 @@ describe('KubeClient', () => {
       apiVersion: EXTENSIONS_API_VERSION,
       kind: SANDBOX_CLAIM_KIND,
       metadata: { name: 'c1' },
-      spec: { sandboxTemplateRef: { name: 't' }, warmpool: 'default' },
+      spec: { warmPoolRef: { name: 't' } },
     });
-    expect(claim.apiVersion).toBe('extensions.agents.x-k8s.io/v1alpha1');
+    expect(claim.apiVersion).toBe('extensions.agents.x-k8s.io/v1beta1');
 
     const condition = {
       type: 'Ready',
@@ -167,7 +167,7 @@ describe('KubeClient', () => {
       conditions: [condition],
       sandbox: { name: 'c1', podIPs: ['10.244.0.9'] },
     });
-    expect(patched.spec.sandboxTemplateRef.name).toBe('t');
+    expect(patched.spec.warmPoolRef?.name).toBe('t');
 
     // Status written through the main resource is ignored by the server.
     const viaMain = await client.mergePatch<SandboxClaim>(SANDBOX_CLAIMS, ns, 'c1', {

@@ -306,13 +306,13 @@ describe('informer on a custom resource', () => {
       apiVersion: EXTENSIONS_API_VERSION,
       kind: SANDBOX_CLAIM_KIND,
       metadata: { name },
-      spec: { sandboxTemplateRef: { name: 't' }, warmpool: 'default' },
+      spec: { warmPoolRef: { name: 't' } },
     });
     await client.create(SANDBOX_CLAIMS, ns, claim('keep'));
     await client.create(SANDBOX_CLAIMS, ns, claim('gone'));
     await informer.start();
     expect(events.summary().sort()).toEqual(['add gone', 'add keep']);
-    expect(informer.get(ns, 'keep')?.spec.warmpool).toBe('default');
+    expect(informer.get(ns, 'keep')?.spec.warmPoolRef?.name).toBe('t');
 
     await faulty.watching();
     faulty.pause();

@@ -21,9 +21,9 @@ describe('resourcePath', () => {
       'ns',
       'c',
       'status',
-      '/apis/extensions.agents.x-k8s.io/v1alpha1/namespaces/ns/sandboxclaims/c/status',
+      '/apis/extensions.agents.x-k8s.io/v1beta1/namespaces/ns/sandboxclaims/c/status',
     ],
-    [SANDBOXES, 'ns', undefined, undefined, '/apis/agents.x-k8s.io/v1alpha1/namespaces/ns/sandboxes'],
+    [SANDBOXES, 'ns', undefined, undefined, '/apis/agents.x-k8s.io/v1beta1/namespaces/ns/sandboxes'],
     [LEASES, 'kube-system', 'l', undefined, '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l'],
   ] as const)('%#', (type, ns, name, sub, path) => {
     expect(resourcePath(type, ns, name, sub)).toBe(path);

@@ -20,8 +20,6 @@ import {
   SandboxConditionType,
   SandboxReadyReason,
   TERMINAL_CLAIM_REASONS,
-  WARM_POOL_DEFAULT,
-  WARM_POOL_NONE,
   controllerOf,
   controllerRef,
   findCondition,
@@ -52,6 +50,7 @@ import {
   profileViolations,
   type SandboxProfile,
 } from '../shared/pure-profile.js';
+import { claimIntent } from './intent.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {
@@ -218,20 +217,25 @@ type Validated =
 function validate(o: ClaimObserved): Validated {
   const { claim, template } = o;
   const invalid = (reason: ClaimReason, message: string): Validated => ({ valid: false, reason, message });
+  const intent = claimIntent(claim);
+  if ('invalid' in intent) return invalid(ClaimReadyReason.InvalidConfiguration, intent.invalid);
+  const named = intent.pool === undefined ? undefined : o.pools.find((p) => p.metadata.name === intent.pool);
+  if (intent.pool !== undefined && !named && intent.template === undefined) {
+    return invalid(ClaimReadyReason.WarmPoolNotFound, `SandboxWarmPool ${intent.pool} not found`);
+  }
+  const templateName = intent.template ?? named?.spec.sandboxTemplateRef.name ?? '';
   if (!template) {
     return invalid(
       ClaimReadyReason.TemplateNotFound,
-      `SandboxTemplate ${claim.spec.sandboxTemplateRef.name} not found in namespace ${claim.metadata.namespace}`,
+      `SandboxTemplate ${templateName} not found in namespace ${claim.metadata.namespace}`,
     );
   }
-  const pool = claim.spec.warmpool;
-  if (pool !== WARM_POOL_DEFAULT && pool !== WARM_POOL_NONE) {
-    const named = o.pools.find((p) => p.metadata.name === pool);
-    if (!named) return invalid(ClaimReadyReason.WarmPoolNotFound, `SandboxWarmPool ${pool} not found`);
+  if (intent.pool !== undefined) {
+    if (!named) return invalid(ClaimReadyReason.WarmPoolNotFound, `SandboxWarmPool ${intent.pool} not found`);
     if (named.spec.sandboxTemplateRef.name !== template.metadata.name) {
       return invalid(
         ClaimReadyReason.WarmPoolNotFound,
-        `SandboxWarmPool ${pool} serves template ${named.spec.sandboxTemplateRef.name}, not ${template.metadata.name}`,
+        `SandboxWarmPool ${intent.pool} serves template ${named.spec.sandboxTemplateRef.name}, not ${template.metadata.name}`,
       );
     }
   }
@@ -261,8 +265,10 @@ function warmEligible(
 ): boolean {
   const extra = claim.spec.additionalPodMetadata;
   const hasExtra = Object.keys(extra?.labels ?? {}).length + Object.keys(extra?.annotations ?? {}).length > 0;
+  const intent = claimIntent(claim);
   return (
-    claim.spec.warmpool !== WARM_POOL_NONE &&
+    !('invalid' in intent) &&
+    intent.warm !== 'none' &&
     (claim.spec.env ?? []).length === 0 &&
     !hasExtra &&
     (template.spec.volumeClaimTemplates ?? []).length === 0
@@ -276,7 +282,8 @@ function warmEligible(
  */
 function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTemplate>>): PodRef[] {
   const poolUids = new Map(o.pools.map((p) => [p.metadata.uid, p]));
-  const named = o.claim.spec.warmpool;
+  const intent = claimIntent(o.claim);
+  const named = 'invalid' in intent ? undefined : intent.pool;
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
     const owner = pod.metadata.ownerReferences?.find(
@@ -284,7 +291,7 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
     );
     const pool = owner ? poolUids.get(owner.uid) : undefined;
     if (!pool || pod.metadata.labels?.[Labels.claimUid]) return false;
-    if (named !== WARM_POOL_DEFAULT && pool.metadata.name !== named) return false;
+    if (named !== undefined && pool.metadata.name !== named) return false;
     return isPodReady(pod);
   });
   const spread = Number.parseInt(nameHash(o.claim.metadata.uid), 16);
@@ -340,7 +347,7 @@ export function sandboxFor(
       ...(template.spec.volumeClaimTemplates
         ? { volumeClaimTemplates: template.spec.volumeClaimTemplates }
         : {}),
-      replicas: 1,
+      operatingMode: 'Running',
       shutdownPolicy: 'Retain',
       ...(template.spec.service === undefined ? {} : { service: template.spec.service }),
     },

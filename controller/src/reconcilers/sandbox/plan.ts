@@ -1,7 +1,7 @@
 /**
  * Sandbox: exactly one Pod — a warm Pod adopted through a claim (named by the `pod-name`
  * annotation) or, on a cold start, a Pod of the Sandbox's own name — plus optional headless
- * Service and volume claims, suspend (`replicas: 0`), expiry, and the status clients wait on.
+ * Service and volume claims, suspend (`operatingMode: Suspended`), expiry, and the status clients wait on.
  * Pure.
  */
 import {
@@ -129,9 +129,14 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
   }
 
   // Suspend.
-  if (sandbox.spec.replicas === 0) {
+  if (sandbox.spec.operatingMode === 'Suspended') {
     if (pod && !pod.metadata.deletionTimestamp) deletePod(pod);
-    conditions.set(SandboxConditionType.Ready, 'False', SandboxReadyReason.SandboxSuspended, 'replicas is 0');
+    conditions.set(
+      SandboxConditionType.Ready,
+      'False',
+      SandboxReadyReason.SandboxSuspended,
+      'operatingMode is Suspended',
+    );
     if (pod)
       conditions.set(
         SandboxConditionType.Suspended,

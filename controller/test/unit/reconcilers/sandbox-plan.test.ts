@@ -131,8 +131,11 @@ describe('planSandbox', () => {
     expect(cond(plan, 'Ready')).toMatchObject({ status: 'False', reason: 'PodFailed' });
   });
 
-  it('suspends with replicas 0: deletes the Pod, then reports Suspended', () => {
-    const sandbox = { ...claimedSandbox(c, [], 'warm-a'), spec: { ...claimedSandbox(c).spec, replicas: 0 } };
+  it('suspends with operatingMode Suspended: deletes the Pod, then reports Suspended', () => {
+    const sandbox = {
+      ...claimedSandbox(c, [], 'warm-a'),
+      spec: { ...claimedSandbox(c).spec, operatingMode: 'Suspended' as const },
+    };
     const pod = boundPod();
     const deleting = planSandbox(
       observed(sandbox, {
