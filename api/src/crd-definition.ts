@@ -38,3 +38,21 @@ export interface CrdDefinition {
 export function apiVersionOf(def: Pick<CrdDefinition, 'group' | 'version'>): string {
   return `${def.group}/${def.version}`;
 }
+
+/**
+ * Where the API server sends ConversionReviews for the CRDs that serve two versions: the
+ * controller's webhook Service. The CRD files name it without a `caBundle`; the controller (or
+ * cert-manager) fills that in, so re-applying the files never blanks it.
+ */
+export const CONVERSION_WEBHOOK = {
+  namespace: 'sandbank-system',
+  service: 'sandbank-webhook',
+  port: 443,
+  path: '/convert',
+} as const;
+
+/** The two versions of one kind a CRD serves: v1beta1 (storage) and v1alpha1 (served). */
+export interface CrdVersionPair {
+  readonly beta: CrdDefinition;
+  readonly alpha: CrdDefinition;
+}

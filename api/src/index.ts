@@ -49,7 +49,13 @@ export {
   ContainerStatus,
   K8S_REF,
 } from './kubernetes-types.js';
-export { apiVersionOf, type CrdDefinition, type PrinterColumn } from './crd-definition.js';
+export {
+  apiVersionOf,
+  CONVERSION_WEBHOOK,
+  type CrdDefinition,
+  type CrdVersionPair,
+  type PrinterColumn,
+} from './crd-definition.js';
 export { PodTemplate, PersistentVolumeClaimTemplate, SandboxTemplateRef } from './crds/common.js';
 // The unversioned names are the storage version, v1beta1: what the controller, the router and
 // the kube layer read and write. v1alpha1 is served through the conversion webhook.

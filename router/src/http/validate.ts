@@ -1,5 +1,6 @@
 /** zod schemas for everything a client puts in a request line or header. */
 import { DNS1123_LABEL_PATTERN, formatZodError } from '@sandbank/api';
+import { SocketAddress, isIP } from 'node:net';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { RouterError } from '../errors.js';
@@ -37,18 +38,33 @@ const HEADER_NAMES: Record<string, string> = {
   'x-sandbox-port': 'X-Sandbox-Port',
 };
 
+/**
+ * `X-Sandbox-Pod-IP` as upstream's SDK sends it (the pod IP from the Sandbox's status): only ever
+ * compared with the pod the router resolved itself, never dialled. Dialling it would let any
+ * caller aim the router at an address of its choosing (its own loopback listener, another pod).
+ */
+export type PodIpHint =
+  { readonly kind: 'absent' } | { readonly kind: 'ip'; readonly ip: string } | { readonly kind: 'invalid' };
+
+/** One IP literal (no zone, no list, no spaces), in canonical form; anything else is invalid. */
+export function parsePodIpHint(value: string | string[] | undefined): PodIpHint {
+  if (value === undefined) return { kind: 'absent' };
+  if (typeof value !== 'string' || value.includes('%')) return { kind: 'invalid' };
+  const family = isIP(value);
+  if (family === 0) return { kind: 'invalid' };
+  return {
+    kind: 'ip',
+    ip: new SocketAddress({ address: value, family: family === 4 ? 'ipv4' : 'ipv6' }).address,
+  };
+}
+
 export interface LegacyTarget extends SandboxRef {
   readonly port: number | undefined;
+  readonly podIpHint: PodIpHint;
 }
 
 /** The legacy routing headers; RouterError invalid_argument naming the header otherwise. */
 export function legacyTarget(req: Request): LegacyTarget {
-  if (req.headers['x-sandbox-pod-ip'] !== undefined) {
-    throw new RouterError(
-      'invalid_argument',
-      'X-Sandbox-Pod-IP: not supported; the router resolves the pod from X-Sandbox-ID itself',
-    );
-  }
   if (req.headers['x-sandbox-id'] === undefined) {
     throw new RouterError('invalid_argument', 'X-Sandbox-ID: header is required (the sandbox claim name)');
   }
@@ -62,6 +78,7 @@ export function legacyTarget(req: Request): LegacyTarget {
     name: parsed.data['x-sandbox-id'],
     namespace: parsed.data['x-sandbox-namespace'],
     port: parsed.data['x-sandbox-port'],
+    podIpHint: parsePodIpHint(req.headers['x-sandbox-pod-ip']),
   };
 }
 

@@ -24,6 +24,8 @@ export interface RouterMetrics {
   readonly authDecisions: Counter<'mode' | 'decision'>;
   readonly wsSessions: Gauge;
   readonly bytes: Counter<'direction'>;
+  /** `X-Sandbox-Pod-IP` hints (never dialled) against the pod the router resolved. */
+  readonly podIpHints: Counter<'result'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMetrics {
@@ -83,6 +85,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
       name: 'sandbank_router_stream_bytes_total',
       help: 'Payload bytes relayed, by direction (to_sandbox, from_sandbox).',
       labelNames: ['direction'],
+      registers,
+    }),
+    podIpHints: new Counter({
+      name: 'sandbank_router_pod_ip_hint_total',
+      help: 'X-Sandbox-Pod-IP headers compared with the resolved pod (match, mismatch, invalid); the header is never a dial target.',
+      labelNames: ['result'],
       registers,
     }),
   };

@@ -153,7 +153,13 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
       );
     return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
   }
-  conditions.remove(SandboxConditionType.Suspended);
+  // Resume. A Pod missing because we deleted it for a suspend is not lost: its successor is made
+  // under the same name (the one the router and the claim look up), once the old one has gone.
+  const resuming = isResuming(sandbox);
+  const oldPodLeaving = resuming.suspendedPodLeaving && pod?.metadata.deletionTimestamp !== undefined;
+  // Once suspended, the condition stays and says False from now on (as upstream), never a stale True.
+  if (findCondition(sandbox.status?.conditions, SandboxConditionType.Suspended) && !oldPodLeaving)
+    conditions.set(SandboxConditionType.Suspended, 'False', SandboxSuspendedReason.NotSuspended, RESUMED);
 
   // Volumes and Service, before the Pod that mounts them.
   for (const pvc of wantedClaims(sandbox)) {
@@ -169,13 +175,14 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     const previouslyReady =
       findCondition(sandbox.status?.conditions, SandboxConditionType.Ready)?.status === 'True';
     const adoptedPod = Boolean(sandbox.metadata.annotations?.[Annotations.podName]);
-    if (finished?.status !== 'True' && (previouslyReady || adoptedPod)) {
+    const lost = previouslyReady || (adoptedPod && !resuming.podPending);
+    if (finished?.status !== 'True' && lost) {
       // A sandbox's processes and files live in its Pod: a lost Pod is not silently replaced.
       const message = `Pod ${podNameOf(sandbox)} was deleted or evicted; a sandbox does not restart`;
       conditions.set(SandboxConditionType.Finished, 'True', SandboxReadyReason.PodFailed, message);
       conditions.set(SandboxConditionType.Ready, 'False', SandboxReadyReason.PodFailed, message);
     } else if (finished?.status !== 'True') {
-      const pod = coldPod(sandbox, o.profile);
+      const pod = coldPod(sandbox, o.profile, podNameOf(sandbox));
       // Checked as it would be created, defaults applied: what the admission policy would see.
       const violations = profileViolations(pod, o.profile);
       if (violations.length > 0) {
@@ -191,10 +198,21 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
           SandboxConditionType.Ready,
           'False',
           SandboxReadyReason.DependenciesNotReady,
-          `Creating Pod ${name}`,
+          `Creating Pod ${podNameOf(sandbox)}`,
         );
       }
     }
+    return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
+  }
+
+  if (oldPodLeaving) {
+    // Whatever phase the kubelet gives the Pod we deleted, it ended by our suspend, not by failing.
+    conditions.set(
+      SandboxConditionType.Ready,
+      'False',
+      SandboxReadyReason.DependenciesNotReady,
+      `Resuming: waiting for Pod ${pod.metadata.name} to terminate`,
+    );
     return { actions, status: conditions.build({ podIPs: [], replicas: 0 }), ...requeue };
   }
 
@@ -246,6 +264,33 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     }),
     ...requeue,
   };
+}
+
+const RESUMED = 'replicas is 1';
+
+/**
+ * Where a suspend left the Sandbox, read from the status it last wrote (the spec says run).
+ * `suspendedPodLeaving`: the suspend deleted the Pod, or was deleting it; a Pod of that name still
+ * terminating is the old one. `podPending`: the Pod to run on is ours to create, not lost — the
+ * suspend completed or was completing, or the resume was decided and its Pod has not been seen
+ * since (status `replicas` 1 is written only once the Sandbox saw a Pod). A suspend keeps
+ * `Suspended` on the Sandbox for good, so a warm-bound Sandbox that was never suspended has none
+ * and its missing Pod stays lost.
+ */
+function isResuming(sandbox: Readonly<Stored<Sandbox>>): {
+  readonly suspendedPodLeaving: boolean;
+  readonly podPending: boolean;
+} {
+  const conditions = sandbox.status?.conditions;
+  const suspended = findCondition(conditions, SandboxConditionType.Suspended);
+  const ready = findCondition(conditions, SandboxConditionType.Ready);
+  const suspendedPodLeaving =
+    suspended?.status === 'True' ||
+    suspended?.reason === SandboxSuspendedReason.PodTerminating ||
+    ready?.reason === SandboxReadyReason.SandboxSuspended;
+  const resumeUnseen =
+    suspended?.reason === SandboxSuspendedReason.NotSuspended && sandbox.status?.replicas !== 1;
+  return { suspendedPodLeaving, podPending: suspendedPodLeaving || resumeUnseen };
 }
 
 /** The Sandbox's own Pod, or a warm Pod bound to the claim that owns the Sandbox. */
@@ -311,8 +356,11 @@ function wantedClaims(sandbox: Readonly<Stored<Sandbox>>): ChildObject[] {
   }));
 }
 
-/** The cold-start Pod: named like the Sandbox, its volume claims mounted by template name. */
-export function coldPod(sandbox: Readonly<Stored<Sandbox>>, profile: SandboxProfile): Pod {
+/**
+ * A Pod the Sandbox makes itself, its volume claims mounted by template name: named like the
+ * Sandbox on a cold start, like the warm Pod it replaces on a resume (`podName`).
+ */
+export function coldPod(sandbox: Readonly<Stored<Sandbox>>, profile: SandboxProfile, podName: string): Pod {
   const name = sandbox.metadata.name;
   const claimUid = sandbox.metadata.labels?.[Labels.claimUid];
   const body = podFromTemplate({
@@ -335,7 +383,7 @@ export function coldPod(sandbox: Readonly<Stored<Sandbox>>, profile: SandboxProf
   }
   return {
     ...body,
-    metadata: { ...body.metadata, name },
+    metadata: { ...body.metadata, name: podName },
     spec: { ...body.spec, ...(volumes.length ? { volumes } : {}) },
   };
 }

@@ -163,6 +163,111 @@ describe('planSandbox', () => {
     expect(cond(gone, 'Ready')).toMatchObject({ status: 'False', reason: 'SandboxSuspended' });
   });
 
+  describe('resume of a warm-bound Sandbox (#18 bug 4a)', () => {
+    const suspendedConditions = () => [
+      condition('Ready', 'False', 'SandboxSuspended'),
+      condition('Suspended', 'True', 'PodTerminated'),
+    ];
+    const withStatus = (sandbox: Stored<Sandbox>, status: Stored<Sandbox>['status']): Stored<Sandbox> => ({
+      ...sandbox,
+      status: { ...status },
+    });
+
+    it('recreates the Pod under the warm Pod name once suspended, instead of calling it lost', () => {
+      const made = claimedSandbox(c, suspendedConditions(), 'warm-a');
+      // As the claim makes it (sandboxFor): labelled with the claim's UID.
+      const sandbox = { ...made, metadata: { ...made.metadata, labels: { [Labels.claimUid]: 'c1-uid' } } };
+      const plan = planSandbox(observed(withStatus(sandbox, { ...sandbox.status, replicas: 0 })), T0);
+      expect(cond(plan, 'Finished')).toBeUndefined();
+      const create = plan.actions.find((a) => a.type === 'create-pod');
+      if (create?.type !== 'create-pod') throw new Error(`expected create-pod, got ${JSON.stringify(plan)}`);
+      expect(create.pod.metadata.name).toBe('warm-a');
+      expect(create.pod.metadata.ownerReferences).toEqual([
+        expect.objectContaining({ kind: 'Sandbox', uid: sandbox.metadata.uid, controller: true }),
+      ]);
+      // What the router and the claim find the Pod by: its Sandbox's name hash, its claim's UID.
+      expect(create.pod.metadata.labels).toMatchObject({
+        [Labels.sandboxNameHash]: nameHash('c1'),
+        [Labels.claimUid]: 'c1-uid',
+      });
+      expect(create.pod.metadata.labels).not.toHaveProperty([Labels.pool]);
+      expect(cond(plan, 'Suspended')).toMatchObject({ status: 'False', reason: 'NotSuspended' });
+      expect(cond(plan, 'Ready')).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
+    });
+
+    it('resumes on the Ready reason SandboxSuspended alone', () => {
+      const sandbox = claimedSandbox(c, [condition('Ready', 'False', 'SandboxSuspended')], 'warm-a');
+      const plan = planSandbox(observed(sandbox), T0);
+      expect(cond(plan, 'Finished')).toBeUndefined();
+      expect(plan.actions.map((a) => a.type)).toEqual(['create-pod']);
+    });
+
+    it('keeps creating while the new Pod is not in the cache yet, then treats it as any Pod', () => {
+      const sandbox = claimedSandbox(c, suspendedConditions(), 'warm-a');
+      const first = planSandbox(observed(withStatus(sandbox, { ...sandbox.status, replicas: 0 })), T0);
+      const resuming = withStatus(sandbox, first.status ?? {});
+      // The cache lags behind the create: the Pod is still not there.
+      const again = planSandbox(observed(resuming), new Date(T0.getTime() + 1000));
+      expect(again.actions.map((a) => a.type)).toEqual(['create-pod']);
+      expect(cond(again, 'Finished')).toBeUndefined();
+
+      // The new Pod, controlled by the Sandbox, Ready: the sandbox is Ready, Suspended stays False.
+      const pod = boundPod();
+      const owned: Stored<Pod> = {
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          labels: { ...pod.metadata.labels, [Labels.sandboxNameHash]: nameHash('c1') },
+          ownerReferences: [
+            { apiVersion: 'x', kind: 'Sandbox', name: 'c1', uid: sandbox.metadata.uid, controller: true },
+          ],
+        },
+      };
+      const running = planSandbox(observed(resuming, owned), new Date(T0.getTime() + 2000));
+      expect(running.actions).toEqual([]);
+      expect(cond(running, 'Ready')).toMatchObject({ status: 'True', reason: 'DependenciesReady' });
+      expect(cond(running, 'Suspended')).toMatchObject({ status: 'False', reason: 'NotSuspended' });
+
+      // That Pod, once seen, is the sandbox's: losing it is PodFailed, as for the warm Pod.
+      const settled = withStatus(resuming, running.status ?? {});
+      const lost = planSandbox(observed(settled), new Date(T0.getTime() + 3000));
+      expect(lost.actions).toEqual([]);
+      expect(cond(lost, 'Finished')).toMatchObject({ status: 'True', reason: 'PodFailed' });
+    });
+
+    it('waits for the suspended Pod to go before creating its successor, whatever its phase', () => {
+      const sandbox = claimedSandbox(
+        c,
+        [condition('Ready', 'False', 'SandboxSuspended'), condition('Suspended', 'False', 'PodTerminating')],
+        'warm-a',
+      );
+      const pod = boundPod({ phase: 'Failed' });
+      const terminating: Stored<Pod> = {
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          deletionTimestamp: T0.toISOString(),
+          ownerReferences: [
+            { apiVersion: 'x', kind: 'Sandbox', name: 'c1', uid: sandbox.metadata.uid, controller: true },
+          ],
+        },
+      };
+      const waiting = planSandbox(observed(sandbox, terminating), T0);
+      expect(waiting.actions).toEqual([]);
+      expect(cond(waiting, 'Finished')).toBeUndefined();
+      const gone = planSandbox(observed(withStatus(sandbox, waiting.status ?? sandbox.status)), T0);
+      expect(gone.actions.map((a) => a.type)).toEqual(['create-pod']);
+      expect(cond(gone, 'Finished')).toBeUndefined();
+    });
+
+    it('still calls a never-suspended warm Pod that vanished lost, even before it was Ready', () => {
+      const sandbox = claimedSandbox(c, [condition('Ready', 'False', 'DependenciesNotReady')], 'warm-a');
+      const plan = planSandbox(observed(sandbox), T0);
+      expect(plan.actions).toEqual([]);
+      expect(cond(plan, 'Finished')).toMatchObject({ status: 'True', reason: 'PodFailed' });
+    });
+  });
+
   it('expires at shutdownTime: Delete removes the Sandbox, Retain removes the Pod and keeps the object', () => {
     const base = claimedSandbox(c, [], 'warm-a');
     const later = new Date(T0.getTime() + 5000);

@@ -12,6 +12,7 @@ import { proxyHttp } from '../proxy.js';
 import { sandboxRoute } from '../pipeline.js';
 import type { Scope } from '../pipeline.js';
 import { legacyTarget } from '../validate.js';
+import { comparePodIpHint } from './pod-ip-hint.js';
 import { pyUnquote } from './python.js';
 import { download, execute, exists, list, upload } from './translate.js';
 import type { LegacyCall } from './translate.js';
@@ -36,8 +37,10 @@ export function legacyRoutes(ctx: RouterContext): Router {
       ctx,
       { surface: 'legacy', route: name, style: 'legacy', target: legacyTarget },
       async (req: Request, res: Response, scope: Scope) => {
-        const port = legacyTarget(req).port ?? ctx.agentPorts.legacyPort;
+        const target = legacyTarget(req);
+        const port = target.port ?? ctx.agentPorts.legacyPort;
         const endpoint = ctx.gateway.resolve(scope.target);
+        comparePodIpHint(ctx, target.podIpHint, endpoint);
         if (
           translation &&
           port === ctx.agentPorts.legacyPort &&
@@ -68,18 +71,23 @@ export function legacyRoutes(ctx: RouterContext): Router {
 
   router.post('/execute', route('/execute', execute));
   router.post('/upload', route('/upload', upload));
-  router.get(
-    '/download/*path',
-    route('/download/{path}', (req, res, c) => download(res, c, runtimePath(req, '/download/'))),
-  );
-  router.get(
-    '/list/*path',
-    route('/list/{path}', (req, res, c) => list(res, c, runtimePath(req, '/list/'))),
-  );
-  router.get(
-    '/exists/*path',
-    route('/exists/{path}', (req, res, c) => exists(res, c, runtimePath(req, '/exists/'))),
-  );
+  const paths: readonly [string, (res: Response, c: LegacyCall, path: string) => Promise<void>][] = [
+    ['download', download],
+    ['list', list],
+    ['exists', exists],
+  ];
+  for (const [name, call] of paths) {
+    const prefix = `/${name}/`;
+    const handler = route(`/${name}/{path}`, (req, res, c) => call(res, c, runtimePath(req, prefix)));
+    router.get(`/${name}/*path`, handler);
+    // The empty path: upstream's SDK sends `list(".")` as `GET /list/` (urllib3 drops the dot
+    // segment). express matches `/list` here too, which the runtime answers with a redirect: that
+    // one goes on to the pod as before.
+    router.get(prefix, (req, res, next) => {
+      if (req.path === prefix) void handler(req, res, next);
+      else next();
+    });
+  }
   // Anything else that names a sandbox goes to the pod as plain HTTP, as upstream's router does.
   const passthrough = route('*', undefined);
   router.use((req, res, next) => {

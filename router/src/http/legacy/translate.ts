@@ -25,6 +25,7 @@ import {
   PyFloat,
   ShlexError,
   pyFloat,
+  pyJson,
   pyListRepr,
   pyQuote,
   pyStrRepr,
@@ -50,7 +51,22 @@ export interface LegacyCall {
  */
 const EXECUTE_MAX_OUTPUT_BYTES = DEFAULT_BUFFERED_OUTPUT_BYTES;
 
-const ExecuteBody = z.looseObject({ command: z.string() });
+/** The longest `timeout_seconds` the agent's millisecond limit (a uint32) can carry. */
+const MAX_TIMEOUT_SECONDS = 4_294_967;
+
+/**
+ * `timeout_seconds` is what upstream's SDK (1.0.8) sends for `run(command_timeout=…)`; it reads
+ * `timed_out` back. Absent or null: the runtime's own limit, and the python-runtime's answer.
+ */
+const ExecuteBody = z.looseObject({
+  command: z.string(),
+  timeout_seconds: z.number().positive().max(MAX_TIMEOUT_SECONDS).nullable().optional(),
+});
+
+/** Python's `f"{t:g}"` for the values a timeout takes (6 significant digits, no trailing zeros). */
+function pyG(value: number): string {
+  return String(Number(value.toPrecision(6)));
+}
 
 /** The agent's own words for a failure (the gRPC status details), without the router's prefix. */
 function agentDetails(error: RouterError): string {
@@ -99,12 +115,18 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
     failed('list index out of range');
     return;
   }
+  const limitSeconds = body.timeout_seconds ?? undefined;
   let result: BufferedOutput;
   try {
     result = await runBuffered(
       c.outputBudget,
       c,
-      { process: { command: { case: 'argv', value: { args: argv } } } },
+      {
+        process: {
+          command: { case: 'argv', value: { args: argv } },
+          ...(limitSeconds === undefined ? {} : { timeoutMs: Math.max(1, Math.round(limitSeconds * 1000)) }),
+        },
+      },
       EXECUTE_MAX_OUTPUT_BYTES,
     );
   } catch (thrown) {
@@ -115,6 +137,20 @@ export async function execute(req: Request, res: Response, c: LegacyCall): Promi
     return;
   }
   try {
+    if (limitSeconds !== undefined) {
+      // The caller's own limit: the answer the SDK models (exit 124 as timeout(1), `timed_out`).
+      const timedOut = result.exit?.timedOut === true;
+      await sendPyJsonStream(res, 200, [
+        '{"stdout":',
+        { bytes: result.stdout, encoding: 'utf8', universalNewlines: true },
+        ',"stderr":',
+        timedOut
+          ? pyJson(`Command timed out after ${pyG(limitSeconds)} seconds`)
+          : { bytes: result.stderr, encoding: 'utf8', universalNewlines: true },
+        `,"exit_code":${timedOut ? 124 : returnCode(result.exit)},"timed_out":${timedOut ? 'true' : 'false'}}`,
+      ]);
+      return;
+    }
     if (result.exit?.timedOut) {
       failed(`Command '${pyListRepr(argv)}' timed out after ${pyFloat(LEGACY_TIMEOUT_SECONDS)} seconds`);
       return;
