@@ -109,7 +109,7 @@ export {
   SANDBOX_CLAIM_PLURAL,
   sandboxClaimCrd,
 } from './crds/v1beta1/index.js';
-export { crdDefinitions } from './crds/all.js';
+export { crdDefinitions, crdVersionPairs } from './crds/all.js';
 /** The v1beta1 schemas, constants and CRD definitions (the same as the unversioned names). */
 export * as v1beta1 from './crds/v1beta1/index.js';
 /** The v1alpha1 schemas, constants and CRD definitions (served through the conversion webhook). */

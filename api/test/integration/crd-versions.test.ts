@@ -6,7 +6,7 @@
 import { ApiextensionsV1Api } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crdDefinitions, v1beta1 } from '@sandbank/api';
+import { v1alpha1, v1beta1 } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { kubernetesVersion, loadKubernetesDefinitions } from '../../scripts/crd/kubernetes-openapi-source.js';
 import { pairCrdDefinitions, renderCrdVersions } from '../../scripts/crd/render.js';
@@ -18,29 +18,28 @@ const definitions = loadKubernetesDefinitions(
 const extensions = integrationKubeConfig().makeApiClient(ApiextensionsV1Api);
 
 describe('two-version CRDs on the real API server', () => {
-  it.each(pairCrdDefinitions(v1beta1.crdDefinitions, crdDefinitions).map((p) => [p.beta.kind, p] as const))(
-    '%s is accepted (dry run)',
-    async (_kind, pair) => {
-      const crd = renderCrdVersions(pair, definitions);
-      const group = `dry-run-${process.pid}.${pair.beta.group}`;
-      const body = {
-        ...crd,
-        metadata: { ...crd.metadata, name: `${pair.beta.plural}.${group}` },
-        spec: { ...crd.spec, group },
-      };
-      const created = await extensions.createCustomResourceDefinition({ body, dryRun: 'All' });
-      expect(created.spec.versions.map((v) => [v.name, v.storage])).toEqual([
-        ['v1beta1', true],
-        ['v1alpha1', false],
-      ]);
-      expect(created.spec.conversion?.strategy).toBe('Webhook');
-      expect(created.spec.conversion?.webhook?.clientConfig?.caBundle).toBeUndefined();
-      expect(created.spec.conversion?.webhook?.clientConfig?.service).toMatchObject({
-        namespace: 'sandbank-system',
-        name: 'sandbank-webhook',
-        port: 443,
-        path: '/convert',
-      });
-    },
-  );
+  it.each(
+    pairCrdDefinitions(v1beta1.crdDefinitions, v1alpha1.crdDefinitions).map((p) => [p.beta.kind, p] as const),
+  )('%s is accepted (dry run)', async (_kind, pair) => {
+    const crd = renderCrdVersions(pair, definitions);
+    const group = `dry-run-${process.pid}.${pair.beta.group}`;
+    const body = {
+      ...crd,
+      metadata: { ...crd.metadata, name: `${pair.beta.plural}.${group}` },
+      spec: { ...crd.spec, group },
+    };
+    const created = await extensions.createCustomResourceDefinition({ body, dryRun: 'All' });
+    expect(created.spec.versions.map((v) => [v.name, v.storage])).toEqual([
+      ['v1beta1', true],
+      ['v1alpha1', false],
+    ]);
+    expect(created.spec.conversion?.strategy).toBe('Webhook');
+    expect(created.spec.conversion?.webhook?.clientConfig?.caBundle).toBeUndefined();
+    expect(created.spec.conversion?.webhook?.clientConfig?.service).toMatchObject({
+      namespace: 'sandbank-system',
+      name: 'sandbank-webhook',
+      port: 443,
+      path: '/convert',
+    });
+  });
 });

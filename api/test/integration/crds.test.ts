@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import { crdDefinitions, formatZodError, SandboxTemplate, SandboxWarmPool } from '@sandbank/api';
+import { crdDefinitions, formatZodError, SandboxTemplate, SandboxWarmPool, v1alpha1 } from '@sandbank/api';
 import { clusterBinary, integrationKubeConfig } from '@sandbank/e2e';
 import { gkeGuideFile } from '@sandbank/testing';
 import {
@@ -23,8 +23,9 @@ const custom = kc.makeApiClient(CustomObjectsApi);
 const core = kc.makeApiClient(CoreV1Api);
 const namespace = `crd-test-${process.pid}`;
 
+/** The shared table's objects are v1alpha1 (the API server converts them through the webhook). */
 function target(object: KubeObject) {
-  const def = crdDefinitions.find((d) => d.kind === object.kind);
+  const def = v1alpha1.crdDefinitions.find((d) => d.kind === object.kind);
   if (!def) throw new Error(`no CRD for ${object.kind}`);
   return { def, group: def.group, version: def.version, plural: def.plural };
 }

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONVERSION_WEBHOOK, crdDefinitions, v1beta1 } from '@sandbank/api';
+import { CONVERSION_WEBHOOK, v1alpha1, v1beta1 } from '@sandbank/api';
 import { kubernetesVersion, loadKubernetesDefinitions } from '../../scripts/crd/kubernetes-openapi-source.js';
 import {
   pairCrdDefinitions,
@@ -19,7 +19,7 @@ const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const definitions = loadKubernetesDefinitions(
   kubernetesVersion(join(repoRoot, 'e2e', 'cluster', 'versions.env')),
 );
-const pairs = pairCrdDefinitions(v1beta1.crdDefinitions, crdDefinitions);
+const pairs = pairCrdDefinitions(v1beta1.crdDefinitions, v1alpha1.crdDefinitions);
 
 const versionsOf = (crd: CustomResourceDefinition) => crd.spec.versions as CrdVersionEntry[];
 const byKind = (kind: string) => {
@@ -121,11 +121,11 @@ describe('renderCrdVersions', () => {
     expect(() => renderCrdVersions({ beta: sandbox.beta, alpha: sandbox.beta }, definitions)).toThrow(
       /both versions are v1beta1/,
     );
-    expect(() => pairCrdDefinitions(v1beta1.crdDefinitions, crdDefinitions.slice(1))).toThrow(
+    expect(() => pairCrdDefinitions(v1beta1.crdDefinitions, v1alpha1.crdDefinitions.slice(1))).toThrow(
       /both versions/,
     );
-    expect(() => pairCrdDefinitions(v1beta1.crdDefinitions.slice(1), crdDefinitions.slice(0, 3))).toThrow(
-      /SandboxClaim has no v1alpha1/,
-    );
+    expect(() =>
+      pairCrdDefinitions(v1beta1.crdDefinitions.slice(1), v1alpha1.crdDefinitions.slice(0, 3)),
+    ).toThrow(/SandboxClaim has no v1alpha1/);
   });
 });

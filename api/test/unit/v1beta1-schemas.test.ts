@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatZodError, v1beta1, SandboxStatus as SandboxStatusV1alpha1 } from '@sandbank/api';
-import * as alpha from '@sandbank/api';
+import { formatZodError, v1beta1 } from '@sandbank/api';
+import { v1alpha1 as alpha } from '@sandbank/api';
 import { kubernetesVersion, loadKubernetesDefinitions } from '../../scripts/crd/kubernetes-openapi-source.js';
 import { renderCrd } from '../../scripts/crd/render.js';
 
@@ -130,7 +130,7 @@ describe('v1beta1 schemas', () => {
   });
 
   it('share one status superset with v1alpha1', () => {
-    expect(v1beta1.SandboxStatus).toBe(SandboxStatusV1alpha1);
+    expect(v1beta1.SandboxStatus).toBe(alpha.SandboxStatus);
     const poolStatus = { replicas: 2, readyReplicas: 1, selector: 'a=b', observedGeneration: 3 };
     expect(v1beta1.SandboxWarmPoolStatus.parse(poolStatus)).toEqual(poolStatus);
     const claimStatus = {
