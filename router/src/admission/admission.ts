@@ -122,7 +122,7 @@ export class Admission implements AsyncDisposable {
     const budget = request.budget();
     const principal = await this.ctx.auth.authorize(
       { authorization: request.authorization, remoteAddress: clientAddress(this.arrival.remoteAddress) },
-      target,
+      { ...target, claim: this.ctx.gateway.claimOf(target) },
     );
     this.principal = principal;
     try {

@@ -67,6 +67,15 @@ export class SandboxGateway {
   }
 
   /**
+   * The claim controlling `ref`'s Sandbox when it is routable now (a cache read, no I/O), for the
+   * authorization question; undefined otherwise (nothing is routed then either).
+   */
+  claimOf(ref: SandboxRef): string | undefined {
+    const r = this.opts.lookup.resolve(ref);
+    return r.kind === 'ready' ? r.endpoint.claim : undefined;
+  }
+
+  /**
    * The `authorization` value for calls to `endpoint`'s agent: `Bearer <the pod's token>`, or
    * undefined for a pod without a credential annotation. RouterError upstream_failed when the
    * annotation is malformed or the router has no agent key.

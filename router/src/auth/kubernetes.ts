@@ -1,8 +1,8 @@
 /**
  * `kubernetes` mode: the bearer token is a Kubernetes token (a ServiceAccount's, or a user's
  * OIDC token the API server accepts). A TokenReview says who it is; a SubjectAccessReview asks
- * whether that user may `create` the `exec` subresource of the SandboxClaim named like the
- * sandbox, in its namespace. Every surface asks the same: exec, file reads and writes, listings
+ * whether that user may `create` the `exec` subresource of the SandboxClaim that controls the
+ * Sandbox (by UID; the Sandbox's own name when none does), in its namespace. Every surface asks the same: exec, file reads and writes, listings
  * and ports all run in, or reach into, code the claim's owner controls. Not `get`: read-only
  * roles (the built-in `view`) have that, and must not run commands. RBAC grants the subresource
  * as `sandboxclaims/exec`; the shipped ClusterRole `sandbank-user` (aggregated into `edit` and
@@ -106,8 +106,10 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
 
   const tokenKeyOf = (token: string): string =>
     createHash('sha256').update(token, 'utf8').digest('base64url');
+  /** The claim RBAC is asked about: the one controlling the Sandbox, else the name given. */
+  const claimOf = (target: AuthTarget): string => target.claim ?? target.name;
   const decisionKey = (tokenKey: string, target: AuthTarget): string =>
-    `${tokenKey} ${target.namespace}/${target.name}`;
+    `${tokenKey} ${target.namespace}/${claimOf(target)}`;
 
   return {
     mode: 'kubernetes',
@@ -148,7 +150,7 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
           opts.reviewer.authorize(who, {
             ...EXEC_PERMISSION,
             namespace: target.namespace,
-            name: target.name,
+            name: claimOf(target),
           }),
         );
       } catch (error) {
@@ -159,7 +161,9 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
         count('denied');
         throw new RouterError(
           'permission_denied',
-          `${who.username} may not create sandboxclaims/exec on ${target.name} in namespace ${target.namespace}`,
+          target.claim === undefined || target.claim === target.name
+            ? `${who.username} may not create sandboxclaims/exec on ${target.name} in namespace ${target.namespace}`
+            : `${who.username} may not create sandboxclaims/exec on the claim that owns sandbox ${target.name} in namespace ${target.namespace}`,
         );
       }
       return {

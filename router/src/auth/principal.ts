@@ -30,7 +30,13 @@ export interface Credentials {
 /** A sandbox's coordinates, the object of every authorization question. */
 export interface AuthTarget {
   readonly namespace: string;
+  /** The Sandbox's name, as the caller gave it. */
   readonly name: string;
+  /**
+   * The claim that controls the Sandbox (by UID), when the caches know one: what `kubernetes`
+   * mode asks RBAC about, since a Sandbox from upstream is not named like its claim.
+   */
+  readonly claim?: string | undefined;
 }
 
 export interface Authenticator {

@@ -42,6 +42,9 @@ export interface ClusterLookupOptions {
   readonly onChange?: () => void;
 }
 
+/** Every cache's index by UID (owner references name their owner by UID). */
+const BY_UID = 'uid';
+
 /**
  * Pods worth caching: those of a sandbox, and never an unclaimed warm one. The server filters, so
  * the cache stays as small as the number of live sandboxes. Anyone who may edit a Pod can set
@@ -62,6 +65,7 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
         schema,
         namespace,
         log: opts.log,
+        indexers: { [BY_UID]: (obj) => [obj.metadata.uid] },
         ...(labelSelector === undefined ? {} : { labelSelector }),
         ...(opts.backoff === undefined
           ? {}
@@ -102,6 +106,12 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
       return resolveSandbox(
         {
           claim: (ns, name) => find(claims, claimEntry, ns, name),
+          claimByUid: (ns, uid) => {
+            const hit = claims
+              .flatMap((c) => c.byIndex(BY_UID, uid))
+              .find((c) => c.metadata.namespace === ns);
+            return hit === undefined ? undefined : claimEntry(hit);
+          },
           sandbox: (ns, name) => find(sandboxes, sandboxEntry, ns, name),
           pod: (ns, name) => find(pods, podEntry, ns, name),
         },

@@ -140,6 +140,11 @@ export interface Endpoint {
   readonly protocol: AgentProtocol;
   /** The pod's credential annotation (see PodEntry); what the gateway derives its token from. */
   readonly agentCredential: string | undefined;
+  /**
+   * The claim that controls the Sandbox (by UID), when one does: whose `sandboxclaims/exec` a
+   * `kubernetes`-mode caller needs, whatever the Sandbox is named.
+   */
+  readonly claim: string | undefined;
 }
 
 export type Resolution =
@@ -155,6 +160,8 @@ export interface SandboxRef {
 /** Read access to the three caches, as `resolveSandbox` needs it. */
 export interface CacheReader {
   claim(namespace: string, name: string): ClaimEntry | undefined;
+  /** The claim with this UID in `namespace` (owner references name their owner by UID). */
+  claimByUid(namespace: string, uid: string): ClaimEntry | undefined;
   sandbox(namespace: string, name: string): SandboxEntry | undefined;
   pod(namespace: string, name: string): PodEntry | undefined;
 }
@@ -174,12 +181,16 @@ function isPodOf(sandbox: SandboxEntry, pod: PodEntry): boolean {
 }
 
 /**
- * Sandbox name → the endpoint of its Ready pod.
+ * Sandbox name → the endpoint of its Ready pod. The name is the Sandbox's, as upstream's clients
+ * send it (`X-Sandbox-ID`, `status.sandbox.name`); Sandbank names a Sandbox like its claim, but a
+ * Sandbox from upstream (a warm one is named like its pool's pod) need not be.
  *
  * Guarantees:
- * - when a SandboxClaim has the name, only the Sandbox that claim controls (by UID) is routed;
- * - a Sandbox controlled by a claim is routed only while that claim (same name, same UID) exists;
- *   a Sandbox that no claim controls (created directly, as upstream allows) is routed too, but
+ * - a Sandbox controlled by a claim is routed only while that claim (by UID, whatever its name)
+ *   exists; the claim is returned with the endpoint, for `kubernetes` mode to authorize against;
+ * - when a SandboxClaim has the Sandbox's name, the Sandbox must be the one that claim controls:
+ *   nobody who may create Sandboxes can put one in the way of a claim's traffic by taking its name;
+ * - a Sandbox that no claim controls (created directly, as upstream allows) is routed too, but
  *   only to a Pod it controls itself;
  * - the Pod returned is controlled by the Sandbox's UID or by its claim's (`isPodOf`), so
  *   whatever a Sandbox's pod-name annotation, its name hash or a Pod's labels say, another
@@ -187,19 +198,21 @@ function isPodOf(sandbox: SandboxEntry, pod: PodEntry): boolean {
  */
 export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution {
   const sandbox = cache.sandbox(ref.namespace, ref.name);
-  const claim = cache.claim(ref.namespace, ref.name);
+  const namesake = cache.claim(ref.namespace, ref.name);
   if (!sandbox) {
-    return claim
+    return namesake
       ? { kind: 'not_ready', message: `sandbox ${ref.namespace}/${ref.name} is being created; retry shortly` }
       : { kind: 'not_found', message: `no sandbox named ${ref.name} in namespace ${ref.namespace}` };
   }
-  if (claim !== undefined && sandbox.claimUid !== claim.uid) {
+  if (namesake !== undefined && sandbox.claimUid !== namesake.uid) {
     return {
       kind: 'not_found',
       message: `sandbox ${ref.namespace}/${ref.name} is not the one claim ${ref.name} owns`,
     };
   }
-  if (claim === undefined && sandbox.claimUid !== undefined) {
+  const owner =
+    sandbox.claimUid === undefined ? undefined : cache.claimByUid(ref.namespace, sandbox.claimUid);
+  if (sandbox.claimUid !== undefined && owner === undefined) {
     return { kind: 'not_found', message: `sandbox ${ref.namespace}/${ref.name} has no live claim` };
   }
   const pod = cache.pod(ref.namespace, sandbox.podName);
@@ -222,6 +235,7 @@ export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution 
       ip: pod.ip,
       protocol: pod.protocol,
       agentCredential: pod.agentCredential,
+      claim: owner?.name,
     },
   };
 }

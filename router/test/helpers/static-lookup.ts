@@ -24,6 +24,10 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
         {
           claim: (ns, name) =>
             find(ns, name) ? { namespace: ns, name, uid: `claim-uid-${name}` } : undefined,
+          claimByUid: (ns, uid) => {
+            const s = sandboxes.find((x) => x.namespace === ns && `claim-uid-${x.name}` === uid);
+            return s ? { namespace: ns, name: s.name, uid } : undefined;
+          },
           sandbox: (ns, name) =>
             find(ns, name)
               ? {

@@ -66,6 +66,7 @@ function endpointWith(annotations: Record<string, string>): Endpoint {
   const resolution = resolveSandbox(
     {
       claim: () => undefined,
+      claimByUid: () => undefined,
       sandbox: () => ({
         namespace: 'team-a',
         name: 'sb',

@@ -128,6 +128,22 @@ describe('kubernetes mode', () => {
     };
   }
 
+  test('RBAC is asked about the claim that controls the Sandbox, not the Sandbox name', async () => {
+    // Upstream names a warm Sandbox like its pool's pod: the claim is the object of the grant.
+    const auth = kubernetesAuthenticator({ reviewer: reviewer(), ttlMs: 1000 });
+    await expect(
+      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'pool-x7k2p', claim: 'claim-a' }),
+    ).resolves.toMatchObject({ name: 'alice' });
+    // A Sandbox named like a claim the caller may use, but controlled by another claim: refused.
+    await expect(
+      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'claim-a', claim: 'claim-b' }),
+    ).rejects.toMatchObject({
+      code: 'permission_denied',
+      message:
+        'alice may not create sandboxclaims/exec on the claim that owns sandbox claim-a in namespace ns',
+    });
+  });
+
   test('allowed on A, refused on B; answers cached for the TTL, shared by concurrent callers', async () => {
     let now = 0;
     const r = reviewer();

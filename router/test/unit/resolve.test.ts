@@ -82,6 +82,10 @@ function cacheOf(objects: { claims?: Claim[]; sandboxes?: Sandbox[]; pods?: Pod[
       const hit = find(objects.claims, ns, name);
       return hit && claimEntry(hit);
     },
+    claimByUid: (ns, uid) => {
+      const hit = objects.claims?.find((c) => c.metadata.namespace === ns && c.metadata.uid === uid);
+      return hit && claimEntry(hit);
+    },
     sandbox: (ns, name) => {
       const hit = find(objects.sandboxes, ns, name);
       return hit && sandboxEntry(hit);
@@ -118,8 +122,29 @@ describe('resolveSandbox: what routes', () => {
         podUid: 'pod-uid-warm-x',
         ip: '10.0.0.7',
         protocol: 'unknown',
+        claim: 'c1',
       },
     });
+  });
+
+  test("a Sandbox named unlike its claim (upstream's warm Sandboxes) routes while the claim controlling it by UID lives", () => {
+    // Upstream v1.0 names a warm Sandbox like its pool's pod, and its SDK sends that name.
+    const c = claim('my-claim');
+    const s = sandbox('python-pool-x7k2p', { owner: ownerClaim(c) });
+    const p = pod('python-pool-x7k2p', { owner: ownerSandbox(s) });
+    const r = resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'python-pool-x7k2p');
+    expect(r.kind === 'ready' && r.endpoint).toMatchObject({
+      sandbox: 'python-pool-x7k2p',
+      claim: 'my-claim',
+    });
+    // The claim's own name names no Sandbox.
+    expect(resolve(cacheOf({ claims: [c], sandboxes: [s], pods: [p] }), 'my-claim').kind).toBe('not_ready');
+    // Gone, or replaced by a claim of the same name and a new UID: not found.
+    expect(resolve(cacheOf({ sandboxes: [s], pods: [p] }), 'python-pool-x7k2p').kind).toBe('not_found');
+    const replaced = { metadata: { ...c.metadata, uid: 'claim-uid-new' } };
+    expect(
+      resolve(cacheOf({ claims: [replaced], sandboxes: [s], pods: [p] }), 'python-pool-x7k2p').kind,
+    ).toBe('not_found');
   });
 
   test('a cold-started Pod is named like the Sandbox (no annotation, or an empty one)', () => {
@@ -203,18 +228,19 @@ describe('resolveSandbox: forged links are refused', () => {
       pods: [victim.pod],
     });
     expect(resolve(cache, 'evil').kind).toBe('not_found');
-    // Without a claim of its name at all, the same.
-    expect(
-      resolve(
-        cacheOf({
-          ...cache,
-          claims: [victim.claim],
-          sandboxes: [victim.sandbox, forged],
-          pods: [victim.pod],
-        }),
-        'evil',
-      ).kind,
-    ).toBe('not_found');
+    // Without a claim of its name, the owner reference is the victim's claim (the UID is all a
+    // link is): the victim's Pod, which the victim's Sandbox controls, is still not this one's.
+    const alone = cacheOf({
+      claims: [victim.claim],
+      sandboxes: [victim.sandbox, forged],
+      pods: [victim.pod],
+    });
+    expect(resolve(alone, 'evil').kind).toBe('not_ready');
+    // And a warm Pod still controlled by the victim's claim is answered as the victim's claim's:
+    // `kubernetes` mode then asks for exec on the victim's claim, not on "evil".
+    const warm = pod(victim.pod.metadata.name, { owner: ownerClaim(victim.claim) });
+    const r = resolve(cacheOf({ claims: [victim.claim], sandboxes: [forged], pods: [warm] }), 'evil');
+    expect(r.kind === 'ready' && r.endpoint.claim).toBe('victim');
   });
 
   test("a claimed Sandbox naming a Pod that carries its labels but another Sandbox's controller reference", () => {
@@ -255,6 +281,17 @@ describe('resolveSandbox: forged links are refused', () => {
     const s = sandbox('c1', { owner: ownerClaim(c), podName: 'warm-x' });
     const p = pod('warm-x', { owner: ownerClaim(other), labels: claimedLabels('c1', c) });
     expect(resolve(cacheOf({ claims: [c, other], sandboxes: [s], pods: [p] }), 'c1').kind).toBe('not_ready');
+  });
+
+  test('a Sandbox controlled by a claim of another name is not routed under a claim that has its name', () => {
+    const owner = claim('owner');
+    const namesake = claim('sb-x');
+    const s = sandbox('sb-x', { owner: ownerClaim(owner) });
+    const p = pod('sb-x', { owner: ownerSandbox(s) });
+    expect(resolve(cacheOf({ claims: [owner, namesake], sandboxes: [s], pods: [p] }), 'sb-x').kind).toBe(
+      'not_found',
+    );
+    expect(resolve(cacheOf({ claims: [owner], sandboxes: [s], pods: [p] }), 'sb-x').kind).toBe('ready');
   });
 
   test('a Sandbox whose claim is gone (or was replaced by one with a new UID) is not found', () => {
@@ -326,10 +363,18 @@ describe('resolveSandbox: forged links are refused', () => {
         const p = w.pods.find((x) => x.name === r.endpoint.podName);
         expect(s && p).toBeTruthy();
         if (!s || !p) return;
-        const claimOwnsSandbox = c !== undefined && s.owner?.kind === 'SandboxClaim' && s.owner.uid === c.uid;
-        // A claim of that name, if any, controls the Sandbox; the Pod is the Sandbox's, or the claim's.
-        expect(c === undefined || claimOwnsSandbox).toBe(true);
-        expect(p.owner?.uid === s.uid || (claimOwnsSandbox && p.owner?.uid === c?.uid)).toBe(true);
+        // A claim of that name, if any, controls the Sandbox.
+        expect(c === undefined || (s.owner?.kind === 'SandboxClaim' && s.owner.uid === c.uid)).toBe(true);
+        // A Sandbox controlled by a claim has that claim (by UID) alive, and the answer names it.
+        const ownerClaim =
+          s.owner?.kind === 'SandboxClaim' ? w.claims.find((x) => x.uid === s.owner?.uid) : undefined;
+        expect(s.owner?.kind !== 'SandboxClaim' || ownerClaim !== undefined).toBe(true);
+        expect(r.endpoint.claim).toBe(ownerClaim?.name);
+        // The Pod is the Sandbox's, or its controlling claim's.
+        expect(
+          (p.owner?.kind === 'Sandbox' && p.owner.uid === s.uid) ||
+            (ownerClaim !== undefined && p.owner?.kind === 'SandboxClaim' && p.owner.uid === ownerClaim.uid),
+        ).toBe(true);
       }),
       { numRuns: 5_000, seed: 16 },
     );

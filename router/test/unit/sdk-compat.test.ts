@@ -11,7 +11,14 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
-import { namespaceScope, tokenAuthenticator } from '../../src/index.js';
+import { SANDBOX_KIND } from '@sandbank/api';
+import {
+  kubernetesAuthenticator,
+  namespaceScope,
+  resolveSandbox,
+  tokenAuthenticator,
+} from '../../src/index.js';
+import type { AccessReviewer, SandboxLookup } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { startRouter } from '../helpers/router.js';
@@ -187,5 +194,98 @@ describe('POST /execute as the SDK sends it', () => {
     const res = await execute(sdk(), { command: 'true', timeout_seconds: -1 });
     expect(res.status).toBe(400);
     expect(String(res.json['detail'])).toMatch(/timeout_seconds/);
+  });
+});
+
+describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the claim that owns it", () => {
+  /** Upstream's warm Sandboxes are named like their pool's pod, not like their claim. */
+  const sandboxes = [
+    { name: 'pool-x7k2p', claim: 'claim-a', ip: A_IP },
+    { name: 'pool-q4w8z', claim: 'claim-b', ip: A_IP },
+  ];
+  const lookup: SandboxLookup = {
+    resolve: (ref) =>
+      resolveSandbox(
+        {
+          claim: (_ns, name) => {
+            const s = sandboxes.find((x) => x.claim === name);
+            return s && { namespace: 'team-a', name, uid: `uid-${name}` };
+          },
+          claimByUid: (_ns, uid) => {
+            const s = sandboxes.find((x) => `uid-${x.claim}` === uid);
+            return s && { namespace: 'team-a', name: s.claim, uid };
+          },
+          sandbox: (_ns, name) => {
+            const s = sandboxes.find((x) => x.name === name);
+            return (
+              s && {
+                namespace: 'team-a',
+                name,
+                uid: `uid-${name}`,
+                podName: name,
+                claimUid: `uid-${s.claim}`,
+              }
+            );
+          },
+          pod: (_ns, name) => {
+            const s = sandboxes.find((x) => x.name === name);
+            return (
+              s && {
+                namespace: 'team-a',
+                name,
+                uid: `pod-uid-${name}`,
+                ip: s.ip,
+                ready: true,
+                deleting: false,
+                pooled: false,
+                controller: { kind: SANDBOX_KIND, uid: `uid-${name}` },
+                protocol: 'grpc',
+                agentCredential: a.annotation,
+              }
+            );
+          },
+        },
+        ref,
+      ),
+    hasSynced: () => true,
+    close: () => Promise.resolve(),
+  };
+  const asked: string[] = [];
+  const reviewer: AccessReviewer = {
+    authenticate: (token) =>
+      Promise.resolve(token === 'alice' ? { username: 'alice', uid: 'u', groups: [], extra: {} } : undefined),
+    authorize: (_user, attrs) => {
+      asked.push(attrs.name);
+      return Promise.resolve({ allowed: attrs.name === 'claim-a', reason: '' });
+    },
+  };
+  let k8s: TestRouter;
+  beforeAll(async () => {
+    k8s = await startRouter({
+      lookup,
+      auth: kubernetesAuthenticator({ reviewer, ttlMs: 60_000 }),
+      agentPorts: { grpcPort: a.grpcPort, legacyPort: 8888 },
+    });
+  });
+  afterAll(async () => {
+    await k8s?.close();
+  });
+
+  const call = (id: string) =>
+    fetch(`${k8s.url}/execute`, {
+      method: 'POST',
+      headers: {
+        ...sdk({ authorization: 'Bearer alice', 'x-sandbox-id': id }),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ command: 'cat marker' }),
+    });
+
+  test("the Sandbox of the caller's claim runs; the other claim's is refused before anything is dialled", async () => {
+    const mine = await call('pool-x7k2p');
+    expect([mine.status, await mine.json()]).toEqual([200, { stdout: 'pod A', stderr: '', exit_code: 0 }]);
+    const theirs = await call('pool-q4w8z');
+    expect(theirs.status).toBe(403);
+    expect(asked).toEqual(['claim-a', 'claim-b']);
   });
 });
