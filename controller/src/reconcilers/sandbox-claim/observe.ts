@@ -3,7 +3,7 @@ import { nameHash, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
 import type { SandboxProfile } from '../shared/pure-profile.js';
 import { Index } from '../indexes.js';
-import { claimIntent } from './intent.js';
+import { claimIntent } from './pure-intent.js';
 import type { ClaimObserved } from './plan.js';
 
 export function observeClaim(

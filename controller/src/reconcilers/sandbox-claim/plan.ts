@@ -50,7 +50,7 @@ import {
   profileViolations,
   type SandboxProfile,
 } from '../shared/pure-profile.js';
-import { claimIntent } from './intent.js';
+import { claimIntent } from './pure-intent.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {

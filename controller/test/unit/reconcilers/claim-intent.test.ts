@@ -3,7 +3,7 @@
  * v1alpha1 ones (template and warm-pool policy in an annotation): what each asks for, and how the
  * plan serves it.
  */
-import { claimIntent, ALPHA_FIELDS_ANNOTATION } from '../../../src/reconcilers/sandbox-claim/intent.js';
+import { claimIntent, ALPHA_FIELDS_ANNOTATION } from '../../../src/reconcilers/sandbox-claim/pure-intent.js';
 import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, claim, member, pool, poolClaim, template } from '../../fixtures/builders.js';
