@@ -12,12 +12,15 @@ import {
 } from '@kubernetes/client-node';
 
 /**
- * The tests write as v1alpha1 clients (a claim naming its template exists only there) and the
- * API server converts through the conversion webhook; the controller reads the stored v1beta1.
+ * v1alpha1, served through the conversion webhook: for tests that write as v1alpha1 clients (a
+ * claim naming its template, `warmpool`, a Sandbox's `replicas` exist only there).
  */
 export const EXT = { group: 'extensions.agents.x-k8s.io', version: 'v1alpha1' } as const;
 export const CORE_GROUP = { group: 'agents.x-k8s.io', version: 'v1alpha1' } as const;
-/** The storage version, as the controller, the router and v1beta1 clients see the objects. */
+/**
+ * The storage version, as the controller and the router see the objects. The helpers below read
+ * and write it (no webhook on the way) except `claimBody`/`createClaim`, which are v1alpha1.
+ */
 export const EXT_V1BETA1 = { group: 'extensions.agents.x-k8s.io', version: 'v1beta1' } as const;
 export const CORE_GROUP_V1BETA1 = { group: 'agents.x-k8s.io', version: 'v1beta1' } as const;
 
@@ -47,9 +50,9 @@ export const isReady = (o: Obj | undefined): boolean =>
 
 export function collectionPaths(ns: string) {
   return {
-    claims: `/apis/${EXT.group}/${EXT.version}/namespaces/${ns}/sandboxclaims`,
-    pools: `/apis/${EXT.group}/${EXT.version}/namespaces/${ns}/sandboxwarmpools`,
-    sandboxes: `/apis/${CORE_GROUP.group}/${CORE_GROUP.version}/namespaces/${ns}/sandboxes`,
+    claims: `/apis/${EXT_V1BETA1.group}/${EXT_V1BETA1.version}/namespaces/${ns}/sandboxclaims`,
+    pools: `/apis/${EXT_V1BETA1.group}/${EXT_V1BETA1.version}/namespaces/${ns}/sandboxwarmpools`,
+    sandboxes: `/apis/${CORE_GROUP_V1BETA1.group}/${CORE_GROUP_V1BETA1.version}/namespaces/${ns}/sandboxes`,
     pods: `/api/v1/namespaces/${ns}/pods`,
   };
 }
@@ -80,11 +83,11 @@ export async function deleteNamespace(kc: KubeConfig, name: string): Promise<voi
 /** A template like the GKE guide's: gvisor, one container with a readiness probe. */
 export async function createTemplate(kc: KubeConfig, ns: string, name: string): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    ...EXT,
+    ...EXT_V1BETA1,
     namespace: ns,
     plural: 'sandboxtemplates',
     body: {
-      apiVersion: `${EXT.group}/${EXT.version}`,
+      apiVersion: `${EXT_V1BETA1.group}/${EXT_V1BETA1.version}`,
       kind: 'SandboxTemplate',
       metadata: { name },
       spec: {
@@ -116,11 +119,11 @@ export async function createPool(
   replicas: number,
 ): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-    ...EXT,
+    ...EXT_V1BETA1,
     namespace: ns,
     plural: 'sandboxwarmpools',
     body: {
-      apiVersion: `${EXT.group}/${EXT.version}`,
+      apiVersion: `${EXT_V1BETA1.group}/${EXT_V1BETA1.version}`,
       kind: 'SandboxWarmPool',
       metadata: { name },
       spec: { replicas, sandboxTemplateRef: { name: template } },
@@ -130,7 +133,7 @@ export async function createPool(
 
 export async function scalePool(kc: KubeConfig, ns: string, name: string, replicas: number): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject({
-    ...EXT,
+    ...EXT_V1BETA1,
     namespace: ns,
     plural: 'sandboxwarmpools',
     name,
@@ -142,7 +145,7 @@ export async function scalePool(kc: KubeConfig, ns: string, name: string, replic
 export async function readPool(kc: KubeConfig, ns: string, name: string): Promise<Obj | undefined> {
   return (await kc
     .makeApiClient(CustomObjectsApi)
-    .getNamespacedCustomObject({ ...EXT, namespace: ns, plural: 'sandboxwarmpools', name })
+    .getNamespacedCustomObject({ ...EXT_V1BETA1, namespace: ns, plural: 'sandboxwarmpools', name })
     .catch(() => undefined)) as Obj | undefined;
 }
 
@@ -154,6 +157,7 @@ export function poolShortfall(pool: Obj | undefined, replicas: number): string |
     : `pool ${s?.readyReplicas ?? '?'}/${s?.replicas ?? '?'} ready, want ${replicas}`;
 }
 
+/** A v1alpha1 claim of a template (a v1beta1 claim names a pool: `poolClaimBody`). */
 export function claimBody(name: string, template: string): Record<string, unknown> {
   return {
     apiVersion: `${EXT.group}/${EXT.version}`,
@@ -184,7 +188,7 @@ export async function createClaim(kc: KubeConfig, ns: string, name: string, temp
 
 export async function deleteAllClaims(kc: KubeConfig, ns: string): Promise<void> {
   await kc.makeApiClient(CustomObjectsApi).deleteCollectionNamespacedCustomObject({
-    ...EXT,
+    ...EXT_V1BETA1,
     namespace: ns,
     plural: 'sandboxclaims',
   });
@@ -193,14 +197,18 @@ export async function deleteAllClaims(kc: KubeConfig, ns: string): Promise<void>
 export async function listClaims(kc: KubeConfig, ns: string): Promise<Obj[]> {
   const list = (await kc
     .makeApiClient(CustomObjectsApi)
-    .listNamespacedCustomObject({ ...EXT, namespace: ns, plural: 'sandboxclaims' })) as { items: Obj[] };
+    .listNamespacedCustomObject({ ...EXT_V1BETA1, namespace: ns, plural: 'sandboxclaims' })) as {
+    items: Obj[];
+  };
   return list.items;
 }
 
 export async function listSandboxes(kc: KubeConfig, ns: string): Promise<Obj[]> {
   const list = (await kc
     .makeApiClient(CustomObjectsApi)
-    .listNamespacedCustomObject({ ...CORE_GROUP, namespace: ns, plural: 'sandboxes' })) as { items: Obj[] };
+    .listNamespacedCustomObject({ ...CORE_GROUP_V1BETA1, namespace: ns, plural: 'sandboxes' })) as {
+    items: Obj[];
+  };
   return list.items;
 }
 

@@ -12,8 +12,8 @@ import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { applyManifests, crdManifests, startControlPlane, type ControlPlane } from '@sandbank/e2e';
 import { loadKubeConfig } from '@sandbank/kube';
 import {
-  CORE_GROUP,
-  EXT,
+  CORE_GROUP_V1BETA1 as CORE_GROUP,
+  EXT_V1BETA1 as EXT,
   createNamespace,
   describeSandboxes,
   eventually,
@@ -49,7 +49,7 @@ async function claimWithSandbox(custom: CustomObjectsApi, name: string): Promise
       apiVersion: `${EXT.group}/${EXT.version}`,
       kind: 'SandboxClaim',
       metadata: { name },
-      spec: { sandboxTemplateRef: { name: 'none' }, warmpool: 'none' },
+      spec: { warmPoolRef: { name: 'none' } },
     },
   })) as { metadata: { uid: string } };
   await custom.createNamespacedCustomObject({
@@ -72,8 +72,11 @@ async function claimWithSandbox(custom: CustomObjectsApi, name: string): Promise
           },
         ],
       },
-      // replicas 0: no controller runs here, and nothing should need a Pod.
-      spec: { replicas: 0, podTemplate: { spec: { containers: [{ name: 'c', image: 'none' }] } } },
+      // Suspended: no controller runs here, and nothing should need a Pod.
+      spec: {
+        operatingMode: 'Suspended',
+        podTemplate: { spec: { containers: [{ name: 'c', image: 'none' }] } },
+      },
     },
   });
 }

@@ -201,7 +201,7 @@ def start() -> Stack:
     try:
         stack.kubectl("apply", "--server-side", "-f", str(REPO / "manifests/base/crds"))
         stack.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        agent_grpc, agent_rest, ctl_http, r_http, r_grpc, r_metrics = free_ports(6)
+        agent_grpc, agent_rest, ctl_http, r_http, r_grpc, r_metrics, webhook = free_ports(7)
         _spawn(
             stack,
             "agent",
@@ -227,6 +227,12 @@ def start() -> Stack:
                 "HTTP_PORT": str(ctl_http),
                 "HTTP_BIND_ADDRESS": "127.0.0.1",
                 "LOG_LEVEL": "warn",
+                # The CRDs store v1beta1 and serve v1alpha1 through the controller's conversion
+                # webhook; with no cluster network, the API server reaches it by URL on loopback
+                # (the controller points the CRDs there and trusts its own CA in caBundle).
+                "WEBHOOK_PORT": str(webhook),
+                "WEBHOOK_BIND_ADDRESS": "127.0.0.1",
+                "WEBHOOK_URL": f"https://127.0.0.1:{webhook}/convert",
             },
         )
         stack.agent_legacy_port, stack.agent_grpc_port = agent_rest, agent_grpc

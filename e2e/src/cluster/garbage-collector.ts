@@ -8,28 +8,34 @@ import { join } from 'node:path';
 import { clusterBinary } from './paths.js';
 import { run } from './process.js';
 
-/** One object of each custom kind that owns others in Sandbank (claims, sandboxes, pools, templates). */
+/**
+ * One object of each custom kind that owns others in Sandbank (claims, sandboxes, pools,
+ * templates), in the storage version: written before any conversion webhook is up.
+ */
 const OWNERS = [
   {
     resource: 'sandboxclaims.extensions.agents.x-k8s.io',
     body: {
-      apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+      apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
       kind: 'SandboxClaim',
-      spec: { sandboxTemplateRef: { name: 'gc-probe' }, warmpool: 'none' },
+      spec: { warmPoolRef: { name: 'gc-probe' } },
     },
   },
   {
     resource: 'sandboxes.agents.x-k8s.io',
     body: {
-      apiVersion: 'agents.x-k8s.io/v1alpha1',
+      apiVersion: 'agents.x-k8s.io/v1beta1',
       kind: 'Sandbox',
-      spec: { replicas: 0, podTemplate: { spec: { containers: [{ name: 'c', image: 'none' }] } } },
+      spec: {
+        operatingMode: 'Suspended',
+        podTemplate: { spec: { containers: [{ name: 'c', image: 'none' }] } },
+      },
     },
   },
   {
     resource: 'sandboxwarmpools.extensions.agents.x-k8s.io',
     body: {
-      apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+      apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
       kind: 'SandboxWarmPool',
       spec: { replicas: 0, sandboxTemplateRef: { name: 'gc-probe' } },
     },
@@ -37,7 +43,7 @@ const OWNERS = [
   {
     resource: 'sandboxtemplates.extensions.agents.x-k8s.io',
     body: {
-      apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+      apiVersion: 'extensions.agents.x-k8s.io/v1beta1',
       kind: 'SandboxTemplate',
       spec: {
         networkPolicyManagement: 'Unmanaged',
