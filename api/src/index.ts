@@ -115,3 +115,10 @@ export { crdDefinitions } from './crds/all.js';
 /** The v1beta1 schemas, constants and CRD definitions (served beside v1alpha1). */
 export * as v1beta1 from './crds/v1beta1/index.js';
 export { formatZodError } from './errors.js';
+export { convertObject, ConversionAnnotations, type ConversionResult } from './conversion/index.js';
+export {
+  claimIntent,
+  type ClaimIntent,
+  type ClaimIntentInput,
+  type ClaimIntentResult,
+} from './claim-intent.js';
