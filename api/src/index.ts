@@ -115,3 +115,10 @@ export * as v1beta1 from './crds/v1beta1/index.js';
 /** The v1alpha1 schemas, constants and CRD definitions (served through the conversion webhook). */
 export * as v1alpha1 from './crds/v1alpha1/index.js';
 export { formatZodError } from './errors.js';
+export { convertObject, ConversionAnnotations, type ConversionResult } from './conversion/index.js';
+export {
+  claimIntent,
+  type ClaimIntent,
+  type ClaimIntentInput,
+  type ClaimIntentResult,
+} from './claim-intent.js';

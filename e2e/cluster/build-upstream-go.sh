@@ -35,13 +35,13 @@ fi
 go_env
 export GOFLAGS="-mod=readonly $GOFLAGS"
 t0=$EPOCHREALTIME
-log "upstream-go ($MODULE $want): building with $gov (about 2 min cold with module downloads, client-go included)"
+log "upstream-go ($MODULE $want): building with $gov (about 4 min cold on 2 busy cores, module downloads of client-go included)"
 stage=$(stage_dir "$OUT_DIR")
 # shellcheck disable=SC2064 # the path is fixed now
 trap "rm -rf '$stage'" EXIT
 (cd "$SRC" &&
   with_progress "upstream-go: go mod download" "1 min" go mod download &&
-  with_progress "upstream-go: go build" "1 min" \
+  with_progress "upstream-go: go build" "3 min" \
     go build -trimpath -ldflags "-s -w" -o "$stage/bin/upstream-go" .) ||
   die "building $SRC failed (offline without a module cache? go.sum out of date? run 'go mod tidy' there and commit go.sum)"
 check=$(verify_go_binary "$stage/bin/upstream-go" "$MODULE" "$want" -h)

@@ -3,7 +3,12 @@ point ``$KUBECTL`` at it. Like kubectl it listens on ``--address``:<local port> 
 connection's bytes as they are, both ways, to the far end, here ``$SANDBANK_TEST_FORWARD_TO``
 (host:port of a router on loopback) instead of the Service's pod; it appends what it was asked to
 forward (namespace, service, remote port) as one JSON line to ``$SANDBANK_TEST_FORWARD_LOG``.
-Whatever speaks through it, TLS or plain HTTP, is the client's choice, as through kubectl."""
+Whatever speaks through it, TLS or plain HTTP, is the client's choice, as through kubectl.
+
+Flags may come in any order, with a separate or an ``=`` value, and kubeconfig flags
+(``--kubeconfig``, ``--context``, ...) are accepted and ignored, as the clients that call it pass
+them. Any other command (upstream's SDK checks ``kubectl get svc/...`` before it forwards) runs the
+real kubectl named by ``$SANDBANK_TEST_REAL_KUBECTL``, unchanged; without it, it is refused."""
 
 from __future__ import annotations
 
@@ -19,6 +24,19 @@ from pathlib import Path
 
 TARGET_ENV = "SANDBANK_TEST_FORWARD_TO"
 LOG_ENV = "SANDBANK_TEST_FORWARD_LOG"
+REAL_KUBECTL_ENV = "SANDBANK_TEST_REAL_KUBECTL"
+# Flags of kubectl that take a value; ``--flag value`` and ``--flag=value`` are both accepted.
+_VALUE_FLAGS = {
+    "-n",
+    "--namespace",
+    "--address",
+    "--kubeconfig",
+    "--context",
+    "--cluster",
+    "--user",
+    "--server",
+    "--token",
+}
 
 
 def install(directory: Path) -> Path:
@@ -70,15 +88,42 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
+def parse(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """kubectl's arguments split into positional ones and flags (``-n``/``--namespace`` as one)."""
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-") and eq and name in _VALUE_FLAGS:
+            options[name] = value
+        elif arg in _VALUE_FLAGS and i + 1 < len(argv):
+            options[arg] = argv[i + 1]
+            i += 1
+        else:
+            positional.append(arg)
+        i += 1
+    if "--namespace" in options:
+        options["-n"] = options.pop("--namespace")
+    return positional, options
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[0] != "port-forward" or not argv[1].startswith("svc/"):
+    positional, options = parse(argv)
+    if positional[:1] != ["port-forward"]:
+        real = os.environ.get(REAL_KUBECTL_ENV)
+        if real:
+            os.execv(real, [real, *argv])
         print(f"kubectl stand-in: only `port-forward svc/<name> <local>:<remote>`, got {argv}", file=sys.stderr)
         return 2
-    local, _, remote = argv[2].partition(":")
-    options = dict(zip(argv[3::2], argv[4::2], strict=False))
+    if len(positional) != 3 or not positional[1].startswith("svc/") or ":" not in positional[2]:
+        print(f"kubectl stand-in: only `port-forward svc/<name> <local>:<remote>`, got {argv}", file=sys.stderr)
+        return 2
+    local, _, remote = positional[2].partition(":")
     host, _, port = os.environ[TARGET_ENV].rpartition(":")
     with open(os.environ[LOG_ENV], "a") as log:
-        entry = {"namespace": options.get("-n", ""), "service": argv[1][4:], "remote_port": remote}
+        entry = {"namespace": options.get("-n", ""), "service": positional[1][4:], "remote_port": remote}
         log.write(json.dumps(entry) + "\n")
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     listener = socket.socket()
