@@ -1,16 +1,16 @@
 /**
  * The conversion function the webhook serves (`main.ts` and `standalone.ts` both take it from
- * here, so the one line below is the only thing to change when the API gains a second version).
- *
- * Today every CRD serves a single version, so the API server never calls the webhook for them;
- * this converter only relabels `apiVersion`, which is exact while both versions share a schema.
+ * here): @sandbank/api's pure v1alpha1 <-> v1beta1 conversion.
  */
+import { convertObject } from '@sandbank/api';
 import type { Converter } from './review.js';
 
-/** Replaced by @sandbank/api convertObject at the v1beta1 switch. */
-export const convert: Converter = relabel;
+export const convert: Converter = convertObject;
 
-/** The object with `apiVersion` set to the desired one and nothing else changed. */
+/**
+ * The object with `apiVersion` set to the desired one and nothing else changed: exact for kinds
+ * whose versions share a schema (the webhook's own tests use it).
+ */
 export function relabel(obj: unknown, desiredApiVersion: string): ReturnType<Converter> {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     return { ok: false, message: 'not an object' };

@@ -1,9 +1,8 @@
 /** Reads, from the caches only, everything `planClaim` decides on. */
-import { nameHash, type ObjectKey } from '@sandbank/api';
+import { claimIntent, nameHash, type ObjectKey } from '@sandbank/api';
 import type { Caches } from '../deps.js';
 import type { SandboxProfile } from '../shared/pure-profile.js';
 import { Index } from '../indexes.js';
-import { claimIntent } from './pure-intent.js';
 import type { ClaimObserved } from './plan.js';
 
 export function observeClaim(

@@ -20,6 +20,7 @@ import {
   SandboxConditionType,
   SandboxReadyReason,
   TERMINAL_CLAIM_REASONS,
+  claimIntent,
   controllerOf,
   controllerRef,
   findCondition,
@@ -50,7 +51,6 @@ import {
   profileViolations,
   type SandboxProfile,
 } from '../shared/pure-profile.js';
-import { claimIntent } from './pure-intent.js';
 import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
 
 export interface ClaimObserved {

@@ -1,9 +1,8 @@
 /**
- * Claims as v1beta1 clients write them (a pool, no template) and as the conversion webhook stores
- * v1alpha1 ones (template and warm-pool policy in an annotation): what each asks for, and how the
- * plan serves it.
+ * Claims as v1beta1 clients write them (a pool, no template; the template comes from the pool):
+ * how the plan serves them. (v1alpha1 claims, stored with their template in an annotation, are
+ * claim-plan.test.ts's builders' default.)
  */
-import { claimIntent, ALPHA_FIELDS_ANNOTATION } from '../../../src/reconcilers/sandbox-claim/pure-intent.js';
 import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, claim, member, pool, poolClaim, template } from '../../fixtures/builders.js';
@@ -26,46 +25,6 @@ function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {})
 }
 const readyOf = (plan: ReturnType<typeof planClaim>) =>
   plan.status?.conditions?.find((c) => c.type === 'Ready');
-
-describe('claimIntent', () => {
-  it.each([
-    ['a v1beta1 claim: its pool', poolClaim('c', 'warm'), { pool: 'warm', warm: 'pool' }],
-    ['a v1alpha1 claim, warmpool default', claim('c', tpl), { template: 'python', warm: 'any' }],
-    [
-      'a v1alpha1 claim, warmpool none',
-      claim('c', tpl, { warmpool: 'none' }),
-      { template: 'python', warm: 'none' },
-    ],
-    [
-      'a v1alpha1 claim naming a pool',
-      claim('c', tpl, { warmpool: 'warm' }),
-      { pool: 'warm', template: 'python', warm: 'pool' },
-    ],
-  ])('%s', (_what, c, intent) => {
-    expect(claimIntent(c)).toEqual(intent);
-  });
-
-  it('lets warmPoolRef win over the pool a v1alpha1 client recorded (a v1beta1 client changed it)', () => {
-    const c = claim('c', tpl, { warmpool: 'warm' });
-    const changed = { ...c, spec: { ...c.spec, warmPoolRef: { name: 'other' } } };
-    expect(claimIntent(changed)).toEqual({ pool: 'other', template: 'python', warm: 'pool' });
-  });
-
-  it.each([
-    ['neither a pool nor the annotation', poolClaim('c', undefined), 'spec.warmPoolRef.name'],
-    [
-      'an annotation that is not the JSON the webhook writes',
-      (() => {
-        const c = poolClaim('c', 'warm');
-        return { ...c, metadata: { ...c.metadata, annotations: { [ALPHA_FIELDS_ANNOTATION]: '{nope' } } };
-      })(),
-      ALPHA_FIELDS_ANNOTATION,
-    ],
-  ])('is invalid with %s, naming the field', (_what, c, field) => {
-    const intent = claimIntent(c);
-    expect('invalid' in intent ? intent.invalid : '').toContain(field);
-  });
-});
 
 describe('planClaim with v1beta1 claims', () => {
   it('binds only members of the named pool', () => {
