@@ -26,6 +26,15 @@
  * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
  * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
  * | AGENT_KEY_SECRET | sandbank-agent-key | the agent key's Secret (created at start if missing): `name` in $POD_NAMESPACE or sandbank-system, or `namespace/name` |
+ * | WEBHOOK | auto | the conversion webhook: on, off, or auto (on in a pod, i.e. without KUBECONFIG, or with WEBHOOK_URL) |
+ * | WEBHOOK_PORT | 9443 | its HTTPS port |
+ * | WEBHOOK_BIND_ADDRESS | 0.0.0.0 | the API server calls the pod IP through the Service |
+ * | WEBHOOK_CERT_MODE | self | self: CA and leaf in WEBHOOK_SECRET, made and renewed here; files: tls.crt, tls.key, ca.crt in WEBHOOK_CERT_DIR (cert-manager) |
+ * | WEBHOOK_CERT_DIR | — | the certificate directory of files mode |
+ * | WEBHOOK_SECRET | sandbank-webhook-tls | self mode's Secret: `name` in $POD_NAMESPACE or sandbank-system, or `namespace/name` |
+ * | WEBHOOK_SERVICE | $POD_NAMESPACE/sandbank-webhook | the Service the CRDs call (port 443, path /convert): `name` or `namespace/name` |
+ * | WEBHOOK_URL | — | `https://host:port/convert` the CRDs call instead of the Service (control planes without cluster networking) |
+ * | STORAGE_MIGRATION | auto | auto: the leader rewrites objects stored in an old version and trims storedVersions; off |
  *
  * The two SANDBOX_ variables come from the admission policy's parameter ConfigMap
  * (manifests/base/admission), so the controller and the policy enforce one list.
@@ -74,6 +83,31 @@ export interface ControllerConfig {
   readonly profile: ProfileSettings;
   /** The Secret holding the agent key every pod's credential is derived from (agent-credentials.ts). */
   readonly agentKeySecret: { readonly namespace: string; readonly name: string };
+  /** The conversion webhook every replica serves (webhook/). */
+  readonly webhook: WebhookConfig;
+  readonly storageMigration: 'auto' | 'off';
+}
+
+export interface WebhookConfig {
+  readonly enabled: boolean;
+  readonly port: number;
+  readonly bindAddress: string;
+  readonly certMode: 'self' | 'files';
+  /** files mode only. */
+  readonly certDir: string | undefined;
+  /** self mode's Secret. */
+  readonly secret: { readonly namespace: string; readonly name: string };
+  /** What the CRDs' clientConfig names: the Service, or a URL (which wins). */
+  readonly target:
+    | {
+        readonly service: {
+          readonly namespace: string;
+          readonly name: string;
+          readonly port: number;
+          readonly path: string;
+        };
+      }
+    | { readonly url: string };
 }
 
 export class ConfigError extends Error {
@@ -257,16 +291,54 @@ const Schema = z
       (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
       'must be a DNS domain such as cluster.local',
     ),
-    AGENT_KEY_SECRET: optionalText.refine((v) => {
+    AGENT_KEY_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
+    WEBHOOK: optionalText.transform((v, ctx) => {
+      const mode = (v ?? 'auto').toLowerCase();
+      if (mode === 'auto' || mode === 'on' || mode === 'off') return mode;
+      ctx.addIssue({ code: 'custom', message: `must be auto, on or off (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }),
+    WEBHOOK_PORT: integer(1, 65_535, 9443),
+    WEBHOOK_BIND_ADDRESS: optionalText,
+    WEBHOOK_CERT_MODE: optionalText.transform((v, ctx) => {
+      const mode = (v ?? 'self').toLowerCase();
+      if (mode === 'self' || mode === 'files') return mode;
+      ctx.addIssue({ code: 'custom', message: `must be self or files (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }),
+    WEBHOOK_CERT_DIR: optionalText,
+    WEBHOOK_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
+    WEBHOOK_SERVICE: optionalText.refine(
+      (v) => v === undefined || (isObjectRef(v) && DNS1123_LABEL.test(v.slice(v.indexOf('/') + 1))),
+      'must be a Service name, or namespace/name',
+    ),
+    WEBHOOK_URL: optionalText.refine((v) => {
       if (v === undefined) return true;
-      const [first, second, ...rest] = v.split('/');
-      const name = second ?? first ?? '';
-      const namespaceOk =
-        second === undefined || (first !== undefined && first.length <= 63 && DNS1123_LABEL.test(first));
-      return rest.length === 0 && namespaceOk && name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
-    }, 'must be a Secret name, or namespace/name'),
+      if (!URL.canParse(v)) return false;
+      const url = new URL(v);
+      return (
+        url.protocol === 'https:' &&
+        url.hostname !== '' &&
+        url.username === '' &&
+        url.search === '' &&
+        url.hash === ''
+      );
+    }, 'must be an https:// URL with a host and no credentials, query or fragment'),
+    STORAGE_MIGRATION: optionalText.transform((v, ctx) => {
+      const mode = (v ?? 'auto').toLowerCase();
+      if (mode === 'auto' || mode === 'off') return mode;
+      ctx.addIssue({ code: 'custom', message: `must be auto or off (got ${JSON.stringify(v)})` });
+      return z.NEVER;
+    }),
   })
   .superRefine((c, ctx) => {
+    if (c.WEBHOOK_CERT_MODE === 'files' && c.WEBHOOK_CERT_DIR === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEBHOOK_CERT_DIR'],
+        message: 'must name the directory of tls.crt and tls.key when WEBHOOK_CERT_MODE is files',
+      });
+    }
     // Orders that make the election unsafe (see runtime/leader-election.ts).
     if (c.LEADER_ELECTION_RENEW_DEADLINE_MS >= c.LEADER_ELECTION_LEASE_DURATION_MS) {
       ctx.addIssue({
@@ -358,17 +430,51 @@ export function loadConfig(
       runtimeClasses: c.SANDBOX_RUNTIME_CLASSES,
       capabilities: c.SANDBOX_ALLOWED_CAPABILITIES.map(normalizeCapability),
     },
-    agentKeySecret: agentKeySecret(c.AGENT_KEY_SECRET, c.POD_NAMESPACE),
+    agentKeySecret: objectRef(c.AGENT_KEY_SECRET, c.POD_NAMESPACE, 'sandbank-agent-key'),
+    webhook: {
+      // auto: a pod (in-cluster credentials) sits behind the Service the CRDs call; a process
+      // with a kubeconfig (a developer's, a test's) does not, unless it was given a URL.
+      enabled:
+        c.WEBHOOK === 'on' ||
+        (c.WEBHOOK === 'auto' && (c.KUBECONFIG === undefined || c.WEBHOOK_URL !== undefined)),
+      port: c.WEBHOOK_PORT,
+      bindAddress: c.WEBHOOK_BIND_ADDRESS ?? '0.0.0.0',
+      certMode: c.WEBHOOK_CERT_MODE,
+      certDir: c.WEBHOOK_CERT_DIR,
+      secret: objectRef(c.WEBHOOK_SECRET, c.POD_NAMESPACE, 'sandbank-webhook-tls'),
+      target:
+        c.WEBHOOK_URL !== undefined
+          ? { url: c.WEBHOOK_URL }
+          : {
+              service: {
+                ...objectRef(c.WEBHOOK_SERVICE, c.POD_NAMESPACE, 'sandbank-webhook'),
+                port: 443,
+                path: '/convert',
+              },
+            },
+    },
+    storageMigration: c.STORAGE_MIGRATION,
   };
 }
 
+/** `name` or `namespace/name` with a valid namespace and object name (unset: valid, the default). */
+function isObjectRef(v: string | undefined): boolean {
+  if (v === undefined) return true;
+  const [first, second, ...rest] = v.split('/');
+  const name = second ?? first ?? '';
+  const namespaceOk =
+    second === undefined || (first !== undefined && first.length <= 63 && DNS1123_LABEL.test(first));
+  return rest.length === 0 && namespaceOk && name.length <= 253 && DNS1123_SUBDOMAIN.test(name);
+}
+
 /** `name` (in the controller's own namespace) or `namespace/name`; checked by the schema. */
-function agentKeySecret(
+function objectRef(
   value: string | undefined,
   podNamespace: string | undefined,
+  fallback: string,
 ): { namespace: string; name: string } {
   const own = podNamespace ?? 'sandbank-system';
-  if (value === undefined) return { namespace: own, name: 'sandbank-agent-key' };
+  if (value === undefined) return { namespace: own, name: fallback };
   const slash = value.indexOf('/');
   return slash < 0
     ? { namespace: own, name: value }

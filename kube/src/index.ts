@@ -26,6 +26,7 @@ export type { KubeConfig } from './kubeconfig.js';
 export type { Logger } from './logger.js';
 export {
   CONFIG_MAPS,
+  CUSTOM_RESOURCE_DEFINITIONS,
   EVENTS,
   LEASES,
   NAMESPACES,

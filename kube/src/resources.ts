@@ -45,6 +45,17 @@ export const PERSISTENT_VOLUME_CLAIMS = namespaced(
 export const EVENTS = namespaced('events.k8s.io', 'v1', 'events', 'Event');
 export const NETWORK_POLICIES = namespaced('networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy');
 export const LEASES = namespaced('coordination.k8s.io', 'v1', 'leases', 'Lease');
+/**
+ * Only Sandbank's own CRDs, by name: the controller points their conversion webhook at itself
+ * and migrates their storedVersions (controller/src/webhook, controller/src/storage-migration.ts).
+ */
+export const CUSTOM_RESOURCE_DEFINITIONS: ResourceType<false> = Object.freeze({
+  group: 'apiextensions.k8s.io',
+  version: 'v1',
+  plural: 'customresourcedefinitions',
+  kind: 'CustomResourceDefinition',
+  namespaced: false,
+});
 export const SANDBOXES = namespaced(SANDBOX_GROUP, SANDBOX_VERSION, SANDBOX_PLURAL, SANDBOX_KIND);
 export const SANDBOX_TEMPLATES = namespaced(
   EXTENSIONS_GROUP,

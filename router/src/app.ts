@@ -15,7 +15,7 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { OutputBudget } from './admission/output-budget.js';
 import { SandboxGateway } from './agent/gateway.js';
 import { AgentPool } from './agent/pool.js';
-import { preAuthLimited } from './auth/index.js';
+import { namespaceScope, portForwardAuthenticator, preAuthLimited } from './auth/index.js';
 import type { Authenticator } from './auth/index.js';
 import { DEFAULT_AGENT_PORTS, DEFAULT_LIMITS } from './config.js';
 import type { AgentPorts, Limits } from './config.js';
@@ -60,6 +60,11 @@ export interface RouterDeps {
    * https.Server; listen.ts swaps a renewed pair in with setSecureContext). Without it, plain HTTP.
    */
   readonly tls?: TlsMaterial | undefined;
+  /**
+   * Token-less tunnel mode (auth/port-forward.ts): requests without credentials that arrive on a
+   * `portForwardServer()` are the `port-forward` caller, allowed in these namespaces only.
+   */
+  readonly portForward?: { readonly namespaces: readonly string[] } | undefined;
 }
 
 export interface RouterApp {
@@ -70,6 +75,16 @@ export interface RouterApp {
   readonly metrics: RouterMetrics;
   /** `/metrics` as a plain request listener, for a separate metrics port. */
   readonly metricsListener: RequestListener;
+  /**
+   * Another network server like `server` (same app, TLS, limits), for a second address of the
+   * pod (dual-stack): one Node server listens on one address.
+   */
+  networkServer(): HttpServer;
+  /**
+   * A plain-HTTP server whose connections are the port-forward listener's (throws unless built
+   * with `portForward`). Bind it to loopback only: listen.ts does.
+   */
+  portForwardServer(): HttpServer;
   /** Drains and stops; safe to call twice. */
   close(): Promise<void>;
 }
@@ -89,21 +104,28 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     ...(deps.connect?.retryDelaysMs === undefined ? {} : { retryDelaysMs: deps.connect.retryDelaysMs }),
   });
   const tracker = new ActiveTracker();
+  // Unknown credentials are checked at a bounded rate per client address (auth/pre-auth.ts).
+  const limited = preAuthLimited(
+    deps.auth,
+    new PreAuthLimiter({ ratePerSecond: limits.preAuthRatePerSecond, burst: limits.preAuthBurst }),
+    metrics,
+  );
+  // Connections accepted by a port-forward server; the only thing that makes a `port-forward` caller.
+  const portForwardSockets = new WeakSet<object>();
   const ctx: RouterContext = {
     limits,
     agentPorts,
-    // Unknown credentials are checked at a bounded rate per client address (auth/pre-auth.ts).
-    auth: preAuthLimited(
-      deps.auth,
-      new PreAuthLimiter({ ratePerSecond: limits.preAuthRatePerSecond, burst: limits.preAuthBurst }),
-      metrics,
-    ),
+    auth:
+      deps.portForward === undefined
+        ? limited
+        : portForwardAuthenticator(limited, namespaceScope(deps.portForward.namespaces)),
     gateway,
     limiter: new StreamLimiter(limits.maxStreamsPerCaller),
     outputBudget: new OutputBudget(limits.bufferedOutputBudgetBytes, metrics.bufferedOutput),
     log,
     metrics,
     tracker,
+    viaPortForward: (socket) => portForwardSockets.has(socket),
   };
 
   const metricsListener: RequestListener = (_req, res) => {
@@ -155,33 +177,47 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
   });
 
   const serverOptions = { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 };
-  const server: HttpServer =
-    deps.tls === undefined
-      ? createServer(serverOptions, app)
-      : createHttpsServer(
-          { ...serverOptions, ...secureContextOptions(deps.tls), ALPNProtocols: ['http/1.1'] },
-          app,
-        );
   // One cap for HTTP, WebSocket and gRPC connections; checked before the server reads a byte.
   const connections = new ConnectionCap(limits.maxConnections, metrics.registry);
-  server.prependListener('connection', (socket: Socket) => connections.admit(socket));
   const upgrades = execUpgradeHandler(ctx);
-  server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable)
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  });
+  const servers: HttpServer[] = [];
+  const makeServer = (kind: 'network' | 'port-forward'): HttpServer => {
+    const made: HttpServer =
+      deps.tls === undefined || kind === 'port-forward'
+        ? createServer(serverOptions, app)
+        : createHttpsServer(
+            { ...serverOptions, ...secureContextOptions(deps.tls), ALPNProtocols: ['http/1.1'] },
+            app,
+          );
+    made.prependListener('connection', (socket: Socket) => {
+      if (kind === 'port-forward') portForwardSockets.add(socket);
+      connections.admit(socket);
+    });
+    made.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
+    made.on('clientError', (_err, socket) => {
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
+    servers.push(made);
+    return made;
+  };
+  const server = makeServer('network');
   const grpcServer = buildGrpcPassthrough(ctx, connections);
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       tracker.draining = true;
-      const httpClosed = new Promise<void>((resolve) => {
-        if (!server.listening) resolve();
-        else server.close(() => resolve());
-      });
-      server.closeIdleConnections();
+      const httpClosed = Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              if (!s.listening) resolve();
+              else s.close(() => resolve());
+            }),
+        ),
+      );
+      for (const s of servers) s.closeIdleConnections();
       const drained = await Promise.race([
         tracker.idle().then(() => true),
         sleep(limits.shutdownGraceMs, false, { ref: false }),
@@ -191,7 +227,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
         tracker.abortAll(new RouterError('shutting_down', 'the router is shutting down; reconnect'));
       }
       upgrades.close();
-      server.closeAllConnections();
+      for (const s of servers) s.closeAllConnections();
       if (drained) await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
       else grpcServer.forceShutdown();
       await httpClosed;
@@ -200,5 +236,18 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     return closing;
   };
 
-  return { server, grpcServer, metrics, metricsListener, close };
+  return {
+    server,
+    grpcServer,
+    metrics,
+    metricsListener,
+    networkServer: () => makeServer('network'),
+    portForwardServer: () => {
+      if (deps.portForward === undefined) {
+        throw new Error('a port-forward listener needs the app built with portForward namespaces');
+      }
+      return makeServer('port-forward');
+    },
+    close,
+  };
 }

@@ -5,7 +5,7 @@
  * open door to every sandbox in the cluster, so it refuses to start instead.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { BlockList, isIPv4 } from 'node:net';
+import { BlockList, isIP, isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { DNS1123_LABEL_PATTERN } from '@sandbank/api';
 import { AgentCredentialError, checkAgentKey } from '@sandbank/kube';
@@ -19,6 +19,28 @@ import type { TlsMaterial } from './tls.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const seconds = (max: number) => z.coerce.number().positive().max(max);
+
+/** A comma-separated list of namespace names; a typo would name a namespace that never exists. */
+const namespaceList = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .max(63)
+        .regex(
+          new RegExp(DNS1123_LABEL_PATTERN),
+          'not a namespace name (lowercase letters, digits and -, at most 63)',
+        ),
+    ),
+  );
 
 const EnvSchema = z.object({
   ROUTER_AUTH_MODE: AuthMode,
@@ -72,7 +94,20 @@ const EnvSchema = z.object({
   /** `X-Sandbox-Port` that means "the agent" (what the legacy client sends). */
   ROUTER_AGENT_LEGACY_PORT: int(1, 65535).default(8888),
   /** Only these namespaces are watched and routable; empty: all namespaces. */
-  ROUTER_NAMESPACES: z
+  ROUTER_NAMESPACES: namespaceList,
+  /**
+   * Token-less tunnel mode, off when empty: requests without credentials that arrive through
+   * `kubectl port-forward` (on the loopback listener) may use sandboxes in these namespaces.
+   * The API server's `pods/portforward` on the router pod is then the only check: see
+   * auth/port-forward.ts and docs/agent-sandbox-compat.md.
+   */
+  ROUTER_PORTFORWARD_NAMESPACES: namespaceList,
+  /**
+   * The HTTP and gRPC ports' addresses, comma-separated IP literals: the pod's own IPs (the
+   * downward API's `status.podIPs`). Empty: ROUTER_HOST. Required with ROUTER_PORTFORWARD_NAMESPACES,
+   * whose loopback listener shares the HTTP port and which a wildcard bind would swallow.
+   */
+  ROUTER_BIND_ADDRESSES: z
     .string()
     .default('')
     .transform((s) =>
@@ -80,18 +115,6 @@ const EnvSchema = z.object({
         .split(',')
         .map((x) => x.trim())
         .filter((x) => x !== ''),
-    )
-    // a typo would otherwise make the router watch (and serve) a namespace that never exists
-    .pipe(
-      z.array(
-        z
-          .string()
-          .max(63)
-          .regex(
-            new RegExp(DNS1123_LABEL_PATTERN),
-            'not a namespace name (lowercase letters, digits and -, at most 63)',
-          ),
-      ),
     ),
   /** Cap (and default) of `X-Sandbox-Timeout`, as upstream's PROXY_TIMEOUT_SECONDS. */
   ROUTER_REQUEST_TIMEOUT_SECONDS: seconds(86400).default(180),
@@ -127,7 +150,12 @@ const EnvSchema = z.object({
 });
 
 export interface RouterConfig {
+  /** The metrics port's address (and the HTTP and gRPC ports' unless ROUTER_BIND_ADDRESSES is set). */
   readonly host: string;
+  /** The HTTP and gRPC ports' addresses. */
+  readonly networkHosts: readonly string[];
+  /** Token-less tunnel mode: the namespaces the port-forward caller may use; undefined: off. */
+  readonly portForward: { readonly namespaces: readonly string[] } | undefined;
   readonly port: number;
   readonly grpcPort: number;
   readonly metricsPort: number;
@@ -232,15 +260,18 @@ export function loadConfig(
     throw new ConfigError(`invalid router configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  const networkHosts = networkAddresses(e);
   return {
     host: e.ROUTER_HOST,
+    networkHosts,
+    portForward: portForwardConfig(e, networkHosts),
     port: e.ROUTER_PORT,
     grpcPort: e.ROUTER_GRPC_PORT,
     metricsPort: e.ROUTER_METRICS_PORT,
     logLevel: e.ROUTER_LOG_LEVEL,
     namespaces: e.ROUTER_NAMESPACES,
     auth: authConfig(e, readFile, listDir),
-    transport: transportConfig(e, readFile),
+    transport: transportConfig(e, networkHosts, readFile),
     agent: { grpcPort: e.ROUTER_AGENT_GRPC_PORT, legacyPort: e.ROUTER_AGENT_LEGACY_PORT },
     agentKey: agentKey(e.ROUTER_AGENT_KEY_FILE, readBytes),
     limits: {
@@ -394,7 +425,71 @@ export function isLoopbackAddress(host: string): boolean {
   }
 }
 
-function transportConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) => string): Transport {
+/** ROUTER_BIND_ADDRESSES (IP literals), or ROUTER_HOST. */
+function networkAddresses(e: z.infer<typeof EnvSchema>): string[] {
+  if (e.ROUTER_BIND_ADDRESSES.length === 0) return [e.ROUTER_HOST];
+  for (const address of e.ROUTER_BIND_ADDRESSES) {
+    if (isIP(address) === 0) {
+      throw new ConfigError(
+        `ROUTER_BIND_ADDRESSES: ${address} is not an IP address (the pod's IPs, from the downward API's status.podIPs)`,
+      );
+    }
+  }
+  return e.ROUTER_BIND_ADDRESSES;
+}
+
+const UNSPECIFIED = new BlockList();
+UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
+UNSPECIFIED.addAddress('::', 'ipv6');
+
+function isWildcard(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const family = isIP(bare);
+  // A name is not a specific address either: it may resolve to anything, or to the wildcard.
+  return family === 0 || UNSPECIFIED.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Tunnel mode is safe only when the loopback listener is the sole way in to loopback: the
+ * network listener on the pod's own addresses, never a wildcard (it would also take the
+ * connections kubectl port-forward makes to localhost) and never loopback.
+ */
+function portForwardConfig(
+  e: z.infer<typeof EnvSchema>,
+  networkHosts: readonly string[],
+): RouterConfig['portForward'] {
+  const namespaces = e.ROUTER_PORTFORWARD_NAMESPACES;
+  if (namespaces.length === 0) return undefined;
+  const wildcard = networkHosts.find(isWildcard);
+  if (wildcard !== undefined) {
+    throw new ConfigError(
+      `ROUTER_PORTFORWARD_NAMESPACES: the network listener must not bind a wildcard address (${wildcard}): ` +
+        "it would take the loopback connections kubectl port-forward makes. Set ROUTER_BIND_ADDRESSES to the pod's IPs " +
+        '(the downward API status.podIPs), or unset ROUTER_PORTFORWARD_NAMESPACES',
+    );
+  }
+  const loopback = networkHosts.find(isLoopbackAddress);
+  if (loopback !== undefined) {
+    throw new ConfigError(
+      `ROUTER_BIND_ADDRESSES: ${loopback} is a loopback address; with ROUTER_PORTFORWARD_NAMESPACES loopback is the port-forward listener's. Bind the pod's IPs`,
+    );
+  }
+  const outside = namespaces.find(
+    (ns) => e.ROUTER_NAMESPACES.length > 0 && !e.ROUTER_NAMESPACES.includes(ns),
+  );
+  if (outside !== undefined) {
+    throw new ConfigError(
+      `ROUTER_PORTFORWARD_NAMESPACES: ${outside} is not in ROUTER_NAMESPACES (the router neither watches nor serves it)`,
+    );
+  }
+  return { namespaces };
+}
+
+function transportConfig(
+  e: z.infer<typeof EnvSchema>,
+  networkHosts: readonly string[],
+  readFile: (path: string) => string,
+): Transport {
   const certFile = e.ROUTER_TLS_CERT_FILE;
   const keyFile = e.ROUTER_TLS_KEY_FILE;
   const insecure = e.ROUTER_INSECURE_PLAINTEXT === 'true';
@@ -436,10 +531,15 @@ function transportConfig(e: z.infer<typeof EnvSchema>, readFile: (path: string) 
     const reloadMs = Math.round(e.ROUTER_TLS_RELOAD_SECONDS * 1000);
     return { kind: 'tls', certFile, keyFile, reloadMs, material };
   }
-  if (isLoopbackAddress(e.ROUTER_HOST)) return { kind: 'plaintext', reason: 'loopback' };
+  // The metrics port on ROUTER_HOST carries no credentials; the network listener's addresses decide.
+  if (networkHosts.every(isLoopbackAddress)) return { kind: 'plaintext', reason: 'loopback' };
   if (insecure) return { kind: 'plaintext', reason: 'insecure' };
+  const exposed =
+    e.ROUTER_BIND_ADDRESSES.length > 0
+      ? `ROUTER_BIND_ADDRESSES (${networkHosts.join(',')})`
+      : `ROUTER_HOST (${e.ROUTER_HOST})`;
   throw new ConfigError(
-    `ROUTER_TLS_CERT_FILE: required when ROUTER_HOST (${e.ROUTER_HOST}) is not a loopback address, ` +
+    `ROUTER_TLS_CERT_FILE: required when ${exposed} is not a loopback address, ` +
       'or bearer tokens cross the network in cleartext. Set ROUTER_TLS_CERT_FILE and ROUTER_TLS_KEY_FILE ' +
       '(a mounted kubernetes.io/tls Secret), bind a loopback ROUTER_HOST (127.0.0.1) for local use, ' +
       'or set ROUTER_INSECURE_PLAINTEXT=true (development only)',

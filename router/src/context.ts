@@ -18,6 +18,8 @@ export interface RouterContext {
   readonly log: Logger;
   readonly metrics: RouterMetrics;
   readonly tracker: ActiveTracker;
+  /** Whether a connection was accepted on the port-forward (loopback) listener (app.ts marks them). */
+  viaPortForward(socket: object): boolean;
 }
 
 /**

@@ -66,10 +66,13 @@ async function main(): Promise<void> {
     metrics,
     serveMetrics: config.metricsPort === 0,
     tls: config.transport.kind === 'tls' ? config.transport.material : undefined,
+    portForward: config.portForward,
   });
 
   const listeners = await listenRouter(app, {
     host: config.host,
+    networkHosts: config.networkHosts,
+    portForward: config.portForward !== undefined,
     port: config.port,
     grpcPort: config.grpcPort,
     metricsPort: config.metricsPort,
@@ -84,6 +87,11 @@ async function main(): Promise<void> {
       tls: listeners.tls,
       auth: config.auth.mode,
       namespaces: config.namespaces,
+      addresses: config.networkHosts,
+      portForward:
+        config.portForward === undefined
+          ? 'off'
+          : { addresses: listeners.portForwardAddresses, namespaces: config.portForward.namespaces },
       agentKey: config.agentKey === undefined ? 'none' : 'configured',
       // Each token's namespaces (never the token), so an operator sees what each tenant reaches.
       ...(config.auth.mode === 'token'

@@ -3,7 +3,7 @@
  * shared control plane's CRDs stay as they are) of every kind's v1beta1+v1alpha1 CRD, under a
  * throwaway group, pass the server's structural, CEL-cost and conversion-webhook validation.
  */
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, type V1CustomResourceDefinitionSpec } from '@kubernetes/client-node';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { v1alpha1, v1beta1 } from '@sandbank/api';
@@ -26,7 +26,8 @@ describe('two-version CRDs on the real API server', () => {
     const body = {
       ...crd,
       metadata: { ...crd.metadata, name: `${pair.beta.plural}.${group}` },
-      spec: { ...crd.spec, group },
+      // The rendered spec is plain JSON; the client's type is the same shape, spelled in classes.
+      spec: { ...crd.spec, group } as unknown as V1CustomResourceDefinitionSpec,
     };
     const created = await extensions.createCustomResourceDefinition({ body, dryRun: 'All' });
     expect(created.spec.versions.map((v) => [v.name, v.storage])).toEqual([

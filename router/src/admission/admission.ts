@@ -46,6 +46,8 @@ export interface Arrival {
   readonly carrier: Record<string, string | string[] | undefined>;
   /** The client's address as the socket gives it (normalized here; a port is the surface's to drop). */
   readonly remoteAddress: string;
+  /** Accepted on the loopback listener kubectl port-forward reaches (the socket's listener says so). */
+  readonly viaPortForward?: boolean;
   /** Access-log fields only the surface knows, read when the admission ends (an HTTP status). */
   readonly logFields?: () => Record<string, unknown>;
 }
@@ -121,8 +123,12 @@ export class Admission implements AsyncDisposable {
     this.target = target;
     const budget = request.budget();
     const principal = await this.ctx.auth.authorize(
-      { authorization: request.authorization, remoteAddress: clientAddress(this.arrival.remoteAddress) },
-      { ...target, claim: this.ctx.gateway.claimOf(target) },
+      {
+        authorization: request.authorization,
+        remoteAddress: clientAddress(this.arrival.remoteAddress),
+        viaPortForward: this.arrival.viaPortForward === true,
+      },
+      { ...target, claim: () => this.ctx.gateway.claimOf(target) },
     );
     this.principal = principal;
     try {

@@ -9,3 +9,4 @@ export { noAuthenticator } from './none.js';
 export { kubernetesAuthenticator } from './kubernetes.js';
 export type { KubernetesAuthOptions } from './kubernetes.js';
 export { preAuthLimited } from './pre-auth.js';
+export { portForwardAuthenticator, PORT_FORWARD_CALLER } from './port-forward.js';

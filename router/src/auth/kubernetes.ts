@@ -107,7 +107,7 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
   const tokenKeyOf = (token: string): string =>
     createHash('sha256').update(token, 'utf8').digest('base64url');
   /** The claim RBAC is asked about: the one controlling the Sandbox, else the name given. */
-  const claimOf = (target: AuthTarget): string => target.claim ?? target.name;
+  const claimOf = (target: AuthTarget): string => target.claim?.() ?? target.name;
   const decisionKey = (tokenKey: string, target: AuthTarget): string =>
     `${tokenKey} ${target.namespace}/${claimOf(target)}`;
 
@@ -161,7 +161,7 @@ export function kubernetesAuthenticator(opts: KubernetesAuthOptions): Authentica
         count('denied');
         throw new RouterError(
           'permission_denied',
-          target.claim === undefined || target.claim === target.name
+          claimOf(target) === target.name
             ? `${who.username} may not create sandboxclaims/exec on ${target.name} in namespace ${target.namespace}`
             : `${who.username} may not create sandboxclaims/exec on the claim that owns sandbox ${target.name} in namespace ${target.namespace}`,
         );

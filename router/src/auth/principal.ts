@@ -3,7 +3,8 @@ import type { AuthMode } from './mode.js';
 import type { NamespaceScope } from './scope.js';
 
 export interface Principal {
-  readonly mode: AuthMode;
+  /** The auth mode that vouched for the caller, or `port-forward` (auth/port-forward.ts). */
+  readonly mode: AuthMode | 'port-forward';
   /** A human-readable identity for logs: a Kubernetes username, a token's name, or `anonymous`. */
   readonly name: string;
   /**
@@ -25,6 +26,12 @@ export interface Credentials {
   readonly authorization: string | undefined;
   /** The client's IP address, without a port. */
   readonly remoteAddress: string;
+  /**
+   * The request came in on the loopback listener that `kubectl port-forward` reaches (listen.ts):
+   * set from the listening socket the connection was accepted on, never from anything the client
+   * sends, nor from its address.
+   */
+  readonly viaPortForward?: boolean;
 }
 
 /** A sandbox's coordinates, the object of every authorization question. */
@@ -34,9 +41,10 @@ export interface AuthTarget {
   readonly name: string;
   /**
    * The claim that controls the Sandbox (by UID), when the caches know one: what `kubernetes`
-   * mode asks RBAC about, since a Sandbox from upstream is not named like its claim.
+   * mode asks RBAC about, since a Sandbox from upstream is not named like its claim. A function,
+   * so that modes which decide by namespace never look the sandbox up before the scope check.
    */
-  readonly claim?: string | undefined;
+  readonly claim?: () => string | undefined;
 }
 
 export interface Authenticator {

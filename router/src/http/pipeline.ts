@@ -49,6 +49,7 @@ export function sandboxRoute(
       spanName: `${req.method} ${opts.route}`,
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
+      viaPortForward: ctx.viaPortForward(req.socket),
       logFields: () => ({ method: req.method, status: res.statusCode }),
     });
     res.on('close', () => {

@@ -50,6 +50,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
       spanName: 'WS exec',
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
+      viaPortForward: ctx.viaPortForward(req.socket),
     });
     socket.on('error', () => undefined);
     try {

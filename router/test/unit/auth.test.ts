@@ -132,11 +132,11 @@ describe('kubernetes mode', () => {
     // Upstream names a warm Sandbox like its pool's pod: the claim is the object of the grant.
     const auth = kubernetesAuthenticator({ reviewer: reviewer(), ttlMs: 1000 });
     await expect(
-      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'pool-x7k2p', claim: 'claim-a' }),
+      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'pool-x7k2p', claim: () => 'claim-a' }),
     ).resolves.toMatchObject({ name: 'alice' });
     // A Sandbox named like a claim the caller may use, but controlled by another claim: refused.
     await expect(
-      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'claim-a', claim: 'claim-b' }),
+      auth.authorize(creds('Bearer good'), { namespace: 'ns', name: 'claim-a', claim: () => 'claim-b' }),
     ).rejects.toMatchObject({
       code: 'permission_denied',
       message:

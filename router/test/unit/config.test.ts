@@ -186,4 +186,68 @@ describe('transport: TLS, or plain HTTP only where no credential crosses a netwo
       expect(() => loadConfig({ ...base, ...env })).toThrow(message);
     }
   });
+
+  describe('token-less tunnel mode (ROUTER_PORTFORWARD_NAMESPACES)', () => {
+    const base = { ROUTER_AUTH_MODE: 'kubernetes', ROUTER_INSECURE_PLAINTEXT: 'true' };
+
+    test('off by default; the network listener binds ROUTER_HOST', () => {
+      const c = loadConfig({ ...base, ROUTER_HOST: '10.0.0.5' });
+      expect(c.portForward).toBeUndefined();
+      expect(c.networkHosts).toEqual(['10.0.0.5']);
+    });
+
+    test("on: the namespaces, and the network listener on the pod's own addresses", () => {
+      const c = loadConfig({
+        ...base,
+        ROUTER_PORTFORWARD_NAMESPACES: 'team-a, team-b',
+        ROUTER_BIND_ADDRESSES: '10.244.0.7,fd00::7',
+      });
+      expect(c.portForward).toEqual({ namespaces: ['team-a', 'team-b'] });
+      expect(c.networkHosts).toEqual(['10.244.0.7', 'fd00::7']);
+    });
+
+    test.each([
+      ['the default wildcard ROUTER_HOST', {}],
+      ['ROUTER_HOST=::', { ROUTER_HOST: '::' }],
+      ['a wildcard among the bind addresses', { ROUTER_BIND_ADDRESSES: '10.244.0.7,0.0.0.0' }],
+      ['an IPv6 wildcard bind address', { ROUTER_BIND_ADDRESSES: '::' }],
+    ])('refuses to start with %s, naming the wildcard', (_what, env) => {
+      expect(() => loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ...env })).toThrow(
+        /ROUTER_PORTFORWARD_NAMESPACES: the network listener must not bind a wildcard address/,
+      );
+    });
+
+    test('refuses a loopback network address (it is the port-forward listener)', () => {
+      expect(() =>
+        loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ROUTER_BIND_ADDRESSES: '127.0.0.1' }),
+      ).toThrow(/ROUTER_BIND_ADDRESSES: 127\.0\.0\.1 is a loopback address/);
+    });
+
+    test('bind addresses are IP literals; namespaces are names, inside ROUTER_NAMESPACES when it is set', () => {
+      expect(() => loadConfig({ ...base, ROUTER_BIND_ADDRESSES: 'router.local' })).toThrow(
+        /ROUTER_BIND_ADDRESSES: router\.local is not an IP address/,
+      );
+      expect(() =>
+        loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'Team_A', ROUTER_BIND_ADDRESSES: '10.0.0.5' }),
+      ).toThrow(/ROUTER_PORTFORWARD_NAMESPACES\.0: not a namespace name/);
+      expect(() =>
+        loadConfig({
+          ...base,
+          ROUTER_NAMESPACES: 'team-a',
+          ROUTER_PORTFORWARD_NAMESPACES: 'team-a,team-b',
+          ROUTER_BIND_ADDRESSES: '10.0.0.5',
+        }),
+      ).toThrow(/ROUTER_PORTFORWARD_NAMESPACES: team-b is not in ROUTER_NAMESPACES/);
+    });
+
+    test('plain HTTP on the pod addresses still needs TLS or the explicit opt-out', () => {
+      expect(() =>
+        loadConfig({
+          ROUTER_AUTH_MODE: 'kubernetes',
+          ROUTER_PORTFORWARD_NAMESPACES: 'team-a',
+          ROUTER_BIND_ADDRESSES: '10.0.0.5',
+        }),
+      ).toThrow(/ROUTER_TLS_CERT_FILE: required/);
+    });
+  });
 });

@@ -34,6 +34,8 @@ describe('loadConfig', () => {
       clusterDomain: 'cluster.local',
       profile: { runtimeClasses: ['gvisor'], capabilities: [] },
       agentKeySecret: { namespace: 'sandbank-system', name: 'sandbank-agent-key' },
+      webhook: expect.objectContaining({ enabled: true, port: 9443 }),
+      storageMigration: 'auto',
     });
   });
 

@@ -2,6 +2,7 @@
 // its metrics, and a certificate swapped without a restart.
 import { X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
+import { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -58,10 +59,7 @@ function call(
         headers: body === undefined ? {} : { 'content-type': contentType },
       },
       (res) => {
-        const peer =
-          res.socket && 'getPeerX509Certificate' in res.socket
-            ? res.socket.getPeerX509Certificate()
-            : undefined;
+        const peer = res.socket instanceof TLSSocket ? res.socket.getPeerX509Certificate() : undefined;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>

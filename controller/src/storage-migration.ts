@@ -1,0 +1,129 @@
+/**
+ * storedVersions migration: after a CRD's storage version changes, objects written before stay
+ * encoded in the old version in etcd, and `status.storedVersions` keeps listing it — so that
+ * version can never be removed from the CRD. The leader (once its caches synced) rewrites every
+ * object of such a CRD unchanged through the API (the API server re-encodes it in the storage
+ * version: the bytes differ, so the write reaches etcd; generation does not move), then sets
+ * `storedVersions` to the storage version alone.
+ *
+ * Each object is a PUT with the resourceVersion just read: a 409 re-reads and retries, a 404
+ * (deleted meanwhile) is skipped. It needs a cluster-wide list, so a namespace-scoped install
+ * does not run it (docs/conversion-webhook.md has the manual equivalent).
+ */
+import { CUSTOM_RESOURCE_DEFINITIONS, isKubeError } from '@sandbank/kube';
+import type { KubeClient, KubeObject, ResourceType } from '@sandbank/kube';
+import { z } from 'zod';
+import type { Logger } from './observability/logger.js';
+
+const Crd = z.looseObject({
+  spec: z.looseObject({
+    group: z.string(),
+    scope: z.enum(['Namespaced', 'Cluster']),
+    names: z.looseObject({ plural: z.string(), kind: z.string() }),
+    versions: z.array(z.looseObject({ name: z.string(), storage: z.boolean() })),
+  }),
+  status: z.looseObject({ storedVersions: z.array(z.string()).optional() }).optional(),
+});
+
+export interface MigrationResult {
+  readonly crd: string;
+  readonly result: 'up-to-date' | 'migrated' | 'missing';
+  /** Objects rewritten in the storage version. */
+  readonly rewritten: number;
+  /** Objects deleted while the migration ran. */
+  readonly gone: number;
+  readonly storedVersions: readonly string[];
+}
+
+export interface MigrationOptions {
+  readonly log?: Logger;
+  /** Attempts per object when it keeps changing under us (409). Default 5. */
+  readonly attempts?: number;
+}
+
+/**
+ * Migrates each CRD of `crdNames` whose storedVersions is not exactly its storage version.
+ * Throws naming the CRD (and the object) on a failure other than 409/404.
+ */
+export async function migrateStoredVersions(
+  client: KubeClient,
+  crdNames: readonly string[],
+  opts: MigrationOptions = {},
+): Promise<MigrationResult[]> {
+  const results: MigrationResult[] = [];
+  for (const name of crdNames) results.push(await migrateOne(client, name, opts));
+  return results;
+}
+
+async function migrateOne(
+  client: KubeClient,
+  name: string,
+  opts: MigrationOptions,
+): Promise<MigrationResult> {
+  const stored = await client.get<KubeObject, false>(CUSTOM_RESOURCE_DEFINITIONS, '', name);
+  if (stored === undefined) {
+    opts.log?.warn({ crd: name }, 'storage migration: CRD not found');
+    return { crd: name, result: 'missing', rewritten: 0, gone: 0, storedVersions: [] };
+  }
+  const parsed = Crd.safeParse(stored);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`CRD ${name}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'unreadable'}`);
+  }
+  const { spec } = parsed.data;
+  const storage = spec.versions.find((v) => v.storage)?.name;
+  if (storage === undefined) throw new Error(`CRD ${name}: spec.versions: no storage version`);
+  const before = parsed.data.status?.storedVersions ?? [];
+  if (before.length === 1 && before[0] === storage) {
+    return { crd: name, result: 'up-to-date', rewritten: 0, gone: 0, storedVersions: before };
+  }
+  opts.log?.info({ crd: name, storedVersions: before, storage }, 'storage migration: rewriting objects');
+  const type: ResourceType = {
+    group: spec.group,
+    version: storage,
+    plural: spec.names.plural,
+    kind: spec.names.kind,
+    namespaced: spec.scope === 'Namespaced',
+  };
+  const { items } = await client.list<KubeObject, boolean>(type, '');
+  let rewritten = 0;
+  let gone = 0;
+  for (const item of items) {
+    if (await rewrite(client, type, item, opts.attempts ?? 5, name)) rewritten++;
+    else gone++;
+  }
+  await client.patchStatus(CUSTOM_RESOURCE_DEFINITIONS, '', name, { storedVersions: [storage] });
+  opts.log?.info(
+    { crd: name, rewritten, gone, storedVersions: [storage], before },
+    'storage migration: done; storedVersions trimmed',
+  );
+  return { crd: name, result: 'migrated', rewritten, gone, storedVersions: [storage] };
+}
+
+/** PUTs `obj` back unchanged; false when it was deleted meanwhile. */
+async function rewrite(
+  client: KubeClient,
+  type: ResourceType,
+  obj: KubeObject,
+  attempts: number,
+  crd: string,
+): Promise<boolean> {
+  const namespace = obj.metadata.namespace ?? '';
+  let current: KubeObject | undefined = obj;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.replace(type, namespace, current);
+      return true;
+    } catch (error) {
+      if (isKubeError(error, 'NotFound')) return false;
+      const where = `${crd}: ${namespace ? `${namespace}/` : ''}${obj.metadata.name ?? '?'}`;
+      if (!isKubeError(error, 'Conflict') || attempt >= attempts) {
+        throw new Error(`storage migration of ${where}: ${String(error)}`);
+      }
+      // Changed since the list (and so already re-encoded by that write); rewriting the fresh
+      // copy costs one write and needs no reasoning about which write it was.
+      current = await client.get(type, namespace, obj.metadata.name ?? '');
+      if (current === undefined) return false;
+    }
+  }
+}
