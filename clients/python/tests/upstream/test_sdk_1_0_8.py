@@ -105,7 +105,8 @@ def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Pa
         again = other.get_sandbox(sandbox.claim_name or "", namespace=upstream.namespace)
         assert again.sandbox_id == sandbox.sandbox_id
         assert again.files.read("d/x.txt") == b"from upstream's SDK\n"
-        other.delete_all()  # only closes its tunnel: it created nothing
+        # Only the tunnel: delete_all() or leaving a `with` would delete the claim it attached to.
+        again.close_connection()
 
         assert sandbox.claim_name in client.list_all_sandboxes(namespace=upstream.namespace)
         name = sandbox.claim_name or ""
@@ -178,19 +179,19 @@ def test_an_explicit_claim_name_is_adopted_not_duplicated(upstream: Upstream, sd
         first = client.create_sandbox(
             WARM_POOL, namespace=upstream.namespace, sandbox_ready_timeout=READY_TIMEOUT, claim_name=name
         )
-        other = SandboxClient(connection_config=tunnel(upstream))
-        again = other.create_sandbox(
-            WARM_POOL,
-            namespace=upstream.namespace,
-            sandbox_ready_timeout=READY_TIMEOUT,
-            claim_name=name,
-            adopt_existing=True,
-        )
-        assert (again.claim_name, again.sandbox_id) == (name, first.sandbox_id)
-        assert again.commands.run("echo adopted").stdout == "adopted\n"
-        other.delete_all()
-        # Explicitly named claims are the caller's: leaving a client does not delete them.
+        with SandboxClient(connection_config=tunnel(upstream)) as other:
+            again = other.create_sandbox(
+                WARM_POOL,
+                namespace=upstream.namespace,
+                sandbox_ready_timeout=READY_TIMEOUT,
+                claim_name=name,
+                adopt_existing=True,
+            )
+            assert (again.claim_name, again.sandbox_id) == (name, first.sandbox_id)
+            assert again.commands.run("echo adopted").stdout == "adopted\n"
+        # Explicitly named claims are the caller's: leaving the `with` closed only the tunnel.
         assert name in claim_names(upstream)
+        assert first.commands.run("echo still here").stdout == "still here\n"
     finally:
         client.delete_sandbox(name, namespace=upstream.namespace)
     wait_claim_gone(upstream, name)
