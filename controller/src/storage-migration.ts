@@ -157,6 +157,14 @@ export function migrateWhenLeading(opts: MigrateWhenLeadingOptions): () => void 
       (results) =>
         log.info({ results: results.map((r) => `${r.crd}: ${r.result}`) }, 'storage migration checked'),
       (err: unknown) => {
+        if (isKubeError(err, 'Forbidden') || (err instanceof Error && /forbidden/i.test(err.message))) {
+          // Rights do not appear by themselves: say what is missing once, do not retry forever.
+          log.error(
+            { err },
+            'storage migration forbidden: it needs get and patch on customresourcedefinitions/status and update on the four kinds; grant them or run the manual steps of docs/conversion-webhook.md',
+          );
+          return;
+        }
         log.error({ err }, `storage migration failed; retrying in ${Math.round(delay / 1000)} s`);
         timer = setTimeout(tick, delay).unref();
         delay = Math.min(delay * 2, 5 * 60_000);
