@@ -126,7 +126,7 @@ const controllerAllowed: Ask[] = [
     resource: 'services',
     namespace: 'team-x',
   })),
-  ...['list', 'watch', 'create'].map((verb) => ({
+  ...['list', 'watch', 'create', 'patch'].map((verb) => ({
     verb,
     resource: 'persistentvolumeclaims',
     namespace: 'team-x',
