@@ -126,3 +126,22 @@ test('beside the base install, each router keeps its own configuration (same nam
   // The ClusterRole the compatibility router is bound to is the base's.
   expect(of(objects, 'ClusterRole', 'sandbank-router')).toBeDefined();
 });
+
+test("make up's install admits the compatibility router to sandboxes beside the central one", () => {
+  // The controller's ROUTER_NAMESPACES feeds the template NetworkPolicies' router peers. The local
+  // overlay sets it (the compatibility overlay inside its directory cannot patch the controller);
+  // the base admits only the central router.
+  const controllerEnv = (dir: string): unknown[] => {
+    const d = obj(of(render(dir), 'Deployment', 'sandbank-controller', 'sandbank-system'));
+    return arr(obj(arr(obj(obj(obj(d['spec'])['template'])['spec'])['containers'])[0])['env']);
+  };
+  const routerNamespaces = (dir: string) =>
+    controllerEnv(dir)
+      .map(obj)
+      .filter((e) => String(e['name']).startsWith('ROUTER_NAMESPACE'))
+      .map((e) => [e['name'], e['value']]);
+  expect(routerNamespaces('manifests/overlays/local')).toEqual([
+    ['ROUTER_NAMESPACES', 'sandbank-system,agent-sandbox-system'],
+  ]);
+  expect(routerNamespaces('manifests/base')).toEqual([['ROUTER_NAMESPACES', 'sandbank-system']]);
+});

@@ -169,7 +169,7 @@ describe('claim', () => {
   });
 });
 
-const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
+const router = { podLabels: { app: 'sandbox-router' }, namespaces: ['sandbank-system'] };
 function templateObserved(
   tpl: Stored<SandboxTemplate>,
   extra: Partial<TemplateObserved> = {},
