@@ -127,3 +127,53 @@ async function rewrite(
     }
   }
 }
+
+export interface MigrateWhenLeadingOptions {
+  readonly client: KubeClient;
+  readonly crds: readonly string[];
+  readonly isLeader: () => boolean;
+  readonly log: Logger;
+  /** How often leadership is looked at, and the first retry delay. Default 2 s. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Waits until this replica leads, then migrates once; a failed run is retried with backoff (at
+ * most every 5 minutes) for as long as the process leads. Returns a stop function.
+ */
+export function migrateWhenLeading(opts: MigrateWhenLeadingOptions): () => void {
+  const log = opts.log.child({ component: 'storage-migration' });
+  const poll = opts.pollMs ?? 2_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let delay = poll;
+  const tick = (): void => {
+    if (stopped) return;
+    if (!opts.isLeader()) {
+      timer = setTimeout(tick, poll).unref();
+      return;
+    }
+    migrateStoredVersions(opts.client, opts.crds, { log }).then(
+      (results) =>
+        log.info({ results: results.map((r) => `${r.crd}: ${r.result}`) }, 'storage migration checked'),
+      (err: unknown) => {
+        if (isKubeError(err, 'Forbidden') || (err instanceof Error && /forbidden/i.test(err.message))) {
+          // Rights do not appear by themselves: say what is missing once, do not retry forever.
+          log.error(
+            { err },
+            'storage migration forbidden: it needs get and patch on customresourcedefinitions/status and update on the four kinds; grant them or run the manual steps of docs/conversion-webhook.md',
+          );
+          return;
+        }
+        log.error({ err }, `storage migration failed; retrying in ${Math.round(delay / 1000)} s`);
+        timer = setTimeout(tick, delay).unref();
+        delay = Math.min(delay * 2, 5 * 60_000);
+      },
+    );
+  };
+  tick();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
+}

@@ -175,7 +175,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     reason: ClaimReadyReason.Pending,
     message: 'Binding a sandbox',
   });
-  const candidates = warmEligible(claim, template) ? candidatesFor(o, template) : [];
+  const candidates = warmEligible(claim) ? candidatesFor(o, template) : [];
   if (candidates.length === 0) {
     return {
       actions: [{ type: 'create-sandbox', sandbox: cold, launchType: 'cold' }],
@@ -258,21 +258,15 @@ function validate(o: ClaimObserved): Validated {
   return { valid: true, template };
 }
 
-/** Env, extra metadata and volumes change the Pod, so a pre-started one cannot serve the claim. */
-function warmEligible(
-  claim: Readonly<Stored<SandboxClaim>>,
-  template: Readonly<Stored<SandboxTemplate>>,
-): boolean {
+/**
+ * Env and extra metadata change the Pod, so a pre-started one cannot serve the claim. The
+ * template's volume claim templates do not: pool members are made with their claims mounted.
+ */
+function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
   const extra = claim.spec.additionalPodMetadata;
   const hasExtra = Object.keys(extra?.labels ?? {}).length + Object.keys(extra?.annotations ?? {}).length > 0;
   const intent = claimIntent(claim);
-  return (
-    !('invalid' in intent) &&
-    intent.warm !== 'none' &&
-    (claim.spec.env ?? []).length === 0 &&
-    !hasExtra &&
-    (template.spec.volumeClaimTemplates ?? []).length === 0
-  );
+  return !('invalid' in intent) && intent.warm !== 'none' && (claim.spec.env ?? []).length === 0 && !hasExtra;
 }
 
 /**
