@@ -194,7 +194,7 @@ describe('a Sandbox bound to a member with volume claims', () => {
   });
 
   it('keeps the Pod while its claims are not adopted yet, even when suspended, so they are not collected with it', () => {
-    const suspended = { ...sandbox, spec: { ...sandbox.spec, replicas: 0 } };
+    const suspended = { ...sandbox, spec: { ...sandbox.spec, operatingMode: 'Suspended' as const } };
     const plan = planSandbox(observed(ownedBy(mounted('warm-a'), 'Sandbox', sandboxUid), suspended), T0);
     expect(plan.actions.map((a) => a.type)).toEqual(['adopt-pvc']);
     const adopted = {
