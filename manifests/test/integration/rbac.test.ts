@@ -215,7 +215,28 @@ const controllerDenied: Ask[] = [
     name: `sandboxes.${CORE}`,
   },
   { verb: 'delete', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-webhook-tls' },
-  { verb: 'update', group: EXT, resource: 'sandboxtemplates', namespace: 'team-x' },
+  // The storedVersions migration rewrites objects through their status subresource only
+  // (controller/src/storage-migration.ts); SandboxTemplates, without one, are the operator's.
+  ...['update', 'patch'].map((verb) => ({
+    verb,
+    group: EXT,
+    resource: 'sandboxtemplates',
+    namespace: 'team-x',
+  })),
+  ...['sandboxclaims', 'sandboxwarmpools'].map((resource) => ({
+    verb: 'update',
+    group: EXT,
+    resource,
+    namespace: 'team-x',
+  })),
+  { verb: 'update', group: CORE, resource: 'sandboxes', namespace: 'team-x' },
+  ...['sandboxes', 'sandboxclaims', 'sandboxwarmpools'].map((resource) => ({
+    verb: 'update',
+    group: resource === 'sandboxes' ? CORE : EXT,
+    resource,
+    subresource: 'status',
+    namespace: 'team-x',
+  })),
   { verb: 'create', group: EXT, resource: 'sandboxclaims', namespace: 'team-x' },
   {
     verb: 'delete',
