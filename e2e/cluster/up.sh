@@ -122,9 +122,9 @@ portforward_ns=$(awk '/name: ROUTER_PORTFORWARD_NAMESPACES/ { getline; sub(/^ *v
 [ "$portforward_ns" = "$POOL_NS" ] ||
   die "$COMPAT_OVERLAY: ROUTER_PORTFORWARD_NAMESPACES is '$portforward_ns', not $POOL_NS (the pool's namespace)"
 had_compat=$(kc -n "$COMPAT_NS" get deployment sandbox-router-deployment -o name 2>/dev/null || true)
-# The namespace first, so the Secrets exist before the pods that mount them.
-kc apply --server-side --force-conflicts --field-manager=sandbank-up \
-  -f "$REPO/manifests/components/agent-sandbox-compat/namespace.yaml" >&2
+# The namespace first, so the Secrets exist before the pods that mount them (its labels come
+# with the overlay below, whose apply owns them).
+kc get namespace "$COMPAT_NS" >/dev/null 2>&1 || kc create namespace "$COMPAT_NS" >&2
 # Its network listener serves TLS (the kubelet probes it; a client tunnelling TLS through
 # port-forward verifies 127.0.0.1 or ::1): a certificate for its Service and loopback, signed by
 # this cluster's router CA, so $ROUTER_TLS/ca.crt verifies both routers.
