@@ -141,7 +141,7 @@ describe('the webhook process (webhook/main.ts)', () => {
     saved = new Map(
       await Promise.all(
         SANDBANK_CRDS.map(async (name) => {
-          const crd = await client.get<KubeObject & { spec: { conversion?: unknown } }>(
+          const crd = await client.get<KubeObject & { spec: { conversion?: unknown } }, false>(
             CUSTOM_RESOURCE_DEFINITIONS,
             '',
             name,
@@ -183,7 +183,8 @@ describe('the webhook process (webhook/main.ts)', () => {
     // version needs no webhook and is left as it was.
     for (const name of SANDBANK_CRDS) {
       const crd = await client.get<
-        KubeObject & { spec: { conversion?: unknown; versions: { served: boolean }[] } }
+        KubeObject & { spec: { conversion?: unknown; versions: { served: boolean }[] } },
+        false
       >(CUSTOM_RESOURCE_DEFINITIONS, '', name);
       const served = crd?.spec.versions.filter((v) => v.served).length ?? 0;
       expect({ name, conversion: crd?.spec.conversion }).toEqual({
