@@ -54,6 +54,7 @@ import {
   normalizeCapability,
   type ProfileSettings,
 } from './reconcilers/shared/pure-profile.js';
+import { OWN_NAMESPACE } from './reconcilers/sandbox-template/plan.js';
 
 export interface ControllerConfig {
   /** Undefined: in-cluster configuration. */
@@ -109,9 +110,6 @@ export interface WebhookConfig {
       }
     | { readonly url: string };
 }
-
-/** In ROUTER_NAMESPACES: the sandbox's own namespace (a router per namespace). */
-export const OWN_NAMESPACE = '.';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
