@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kubernetes.config import kube_config  # type: ignore[import-untyped]
 
 from tests import kubectl_relay
 from tests import stack as stack_mod
@@ -82,6 +82,9 @@ def sdk_user(upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     log = tmp_path / "forwarded.jsonl"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("KUBECONFIG", str(upstream.stack.kubeconfig))
+    # The Kubernetes client reads KUBECONFIG once, when it is imported (a user sets it before
+    # starting Python); the SDK was imported before the stack existed, so its default is set too.
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(upstream.stack.kubeconfig))
     monkeypatch.setenv(kubectl_relay.TARGET_ENV, upstream.forward_target)
     monkeypatch.setenv(kubectl_relay.LOG_ENV, str(log))
     monkeypatch.setenv(kubectl_relay.REAL_KUBECTL_ENV, str(kubectl_bin()))
@@ -95,15 +98,10 @@ def _ready_replicas(stack: Stack, pool: str) -> int:
     return int(status.get("readyReplicas") or 0) if isinstance(status, dict) else 0
 
 
-def _host_address() -> str:
-    """This machine's first global IPv4 address: the stand-in for the router pod's IP. The router
-    refuses a loopback one there (loopback is the port-forward listener's), as it must."""
-    out = subprocess.run(["ip", "-j", "-4", "addr", "show", "scope", "global"], capture_output=True, text=True)
-    for link in json.loads(out.stdout or "[]"):
-        for addr in link.get("addr_info") or []:
-            if addr.get("local"):
-                return str(addr["local"])
-    raise RuntimeError(f"no global IPv4 address on this machine for the router's network listener: {out.stderr}")
+#: The stand-in for the router pod's IP: a loopback address other than the port-forward listener's
+#: (127.0.0.1, ::1), which the router refuses for its network listener in tunnel mode, as it must.
+#: Loopback keeps the test off this machine's networks.
+POD_ADDRESS = "127.0.0.2"
 
 
 def _start_compat_router(stack: Stack) -> tuple[int, int]:
@@ -111,7 +109,7 @@ def _start_compat_router(stack: Stack) -> tuple[int, int]:
     stack's namespace on its plain-HTTP loopback listener; its network listener on the "pod IP"
     keeps TLS and token auth, and nothing here connects to it (ROUTER_HOST, 127.0.0.1, is left
     to the metrics port). Returns the port both listen on and the metrics port."""
-    address = _host_address()
+    address = POD_ADDRESS
     pki = make_pki(stack.dir / "compat-router-tls", f"IP:{address}")
     http, grpc, metrics = free_ports(3)
     env = stack_mod._router_env(stack, http, grpc, metrics)

@@ -103,9 +103,12 @@ def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Pa
         assert sandbox.get_pod_name().startswith(f"{WARM_POOL}-")
         assert sandbox.get_pod_ip()
 
-        result = sandbox.commands.run("echo $((6 * 7))")
+        # As upstream's runtime, the command is split like shlex.split and run without a shell:
+        # shell syntax reaches a shell only when the command names one.
+        assert sandbox.commands.run("echo $((6 * 7))").stdout == "$((6 * 7))\n"
+        result = sandbox.commands.run("sh -c 'echo $((6 * 7))'")
         assert (result.stdout, result.exit_code) == ("42\n", 0)
-        assert sandbox.commands.run("exit 3").exit_code == 3
+        assert sandbox.commands.run("sh -c 'exit 3'").exit_code == 3
 
         sandbox.files.write("d/x.txt", b"from upstream's SDK\n")
         assert sandbox.files.read("d/x.txt") == b"from upstream's SDK\n"
