@@ -157,13 +157,24 @@ describe('the standalone webhook', () => {
           kind: 'ConversionReview',
           request: {
             uid: 'u2',
-            desiredAPIVersion: 'a.b/v2',
-            objects: [{ apiVersion: 'a.b/v1', kind: 'K', metadata: { name: 'x', uid: '1' } }],
+            desiredAPIVersion: 'extensions.agents.x-k8s.io/v1beta1',
+            objects: [
+              {
+                apiVersion: 'extensions.agents.x-k8s.io/v1alpha1',
+                kind: 'SandboxTemplate',
+                metadata: { name: 'x', uid: '1' },
+                spec: { podTemplate: { spec: { containers: [] } } },
+              },
+            ],
           },
         }),
       );
       expect(JSON.parse(answer.body)).toMatchObject({
-        response: { uid: 'u2', convertedObjects: [{ apiVersion: 'a.b/v2' }], result: { status: 'Success' } },
+        response: {
+          uid: 'u2',
+          convertedObjects: [{ apiVersion: 'extensions.agents.x-k8s.io/v1beta1', kind: 'SandboxTemplate' }],
+          result: { status: 'Success' },
+        },
       });
 
       parent.kill('SIGKILL');
