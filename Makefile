@@ -56,7 +56,7 @@ test: doctor-test node_modules cluster-build node-build ## all tests: unit, inte
 	bash clients/python/scripts/test.sh
 	$(CLUSTER_SUITE)
 
-test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest (unit + integration against the real stack)
+test-python: node_modules cluster-build ## the Python client: ruff, mypy, pytest (unit + integration against the real stack), then upstream's SDK and Go client against it
 	bash clients/python/scripts/test.sh
 
 test-unit: node_modules ## unit tests only (no control plane)

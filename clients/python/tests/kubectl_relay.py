@@ -8,7 +8,9 @@ Whatever speaks through it, TLS or plain HTTP, is the client's choice, as throug
 Flags may come in any order, with a separate or an ``=`` value, and kubeconfig flags
 (``--kubeconfig``, ``--context``, ...) are accepted and ignored, as the clients that call it pass
 them. Any other command (upstream's SDK checks ``kubectl get svc/...`` before it forwards) runs the
-real kubectl named by ``$SANDBANK_TEST_REAL_KUBECTL``, unchanged; without it, it is refused."""
+real kubectl named by ``$SANDBANK_TEST_REAL_KUBECTL``, unchanged; without it, it is refused.
+Without ``$SANDBANK_TEST_FORWARD_TO`` (a real cluster, whose kubelet forwards) a port-forward is
+logged and then run by that real kubectl too, so tests check what a client forwarded either way."""
 
 from __future__ import annotations
 
@@ -121,10 +123,14 @@ def main(argv: list[str]) -> int:
         print(f"kubectl stand-in: only `port-forward svc/<name> <local>:<remote>`, got {argv}", file=sys.stderr)
         return 2
     local, _, remote = positional[2].partition(":")
-    host, _, port = os.environ[TARGET_ENV].rpartition(":")
     with open(os.environ[LOG_ENV], "a") as log:
         entry = {"namespace": options.get("-n", ""), "service": positional[1][4:], "remote_port": remote}
         log.write(json.dumps(entry) + "\n")
+    real = os.environ.get(REAL_KUBECTL_ENV)
+    if TARGET_ENV not in os.environ and real:
+        # A real cluster: its kubectl forwards; this only recorded what was asked.
+        os.execv(real, [real, *argv])
+    host, _, port = os.environ[TARGET_ENV].rpartition(":")
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

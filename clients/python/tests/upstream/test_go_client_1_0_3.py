@@ -45,6 +45,11 @@ def build() -> str:
 def test_the_go_clients_basic_flow(upstream: Upstream) -> None:
     binary = build()
     stack = upstream.stack
+    # On a real cluster the client's own port-forward mode needs a router in the claim's namespace:
+    # the e2e suite runs this program there itself (e2e/test/cluster/10-upstream-clients).
+    assert stack is not None and upstream.forward_target, (
+        "the kwok stack's test: run it without SANDBANK_E2E_KUBECONFIG"
+    )
     args = ["-pool", WARM_POOL, "-namespace", upstream.namespace, "-api-url", f"http://{upstream.forward_target}"]
     args += ["-server-port", str(stack.agent_legacy_port), "-timeout", "5m"]
     env = {**os.environ, "KUBECONFIG": str(stack.kubeconfig)}

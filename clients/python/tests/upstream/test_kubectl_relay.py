@@ -111,3 +111,19 @@ def test_the_sdks_port_forward_argv_is_forwarded_and_logged(
     assert kubectl_relay.forwarded(log) == [
         {"namespace": "agent-sandbox-system", "service": "sandbox-router-svc", "remote_port": "8080"}
     ]
+
+
+def test_without_a_target_a_port_forward_is_logged_and_run_by_the_real_kubectl(tmp_path: Path) -> None:
+    """On a real cluster (the e2e suite) the real kubectl forwards; the stand-in only records what
+    it was asked, so the tests check the SDK's tunnel the same way there."""
+    real, record = fake_kubectl(tmp_path)
+    log = tmp_path / "forwarded.jsonl"
+    args = ["port-forward", "svc/sandbox-router-svc", "40123:8080", "-n", "agent-sandbox-system", "--kubeconfig", "/k"]
+    env = {k: v for k, v in os.environ.items() if k != kubectl_relay.TARGET_ENV}
+    env |= {kubectl_relay.REAL_KUBECTL_ENV: str(real), kubectl_relay.LOG_ENV: str(log)}
+    r = subprocess.run([str(kubectl_relay.install(tmp_path)), *args], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(record.read_text()) == args
+    assert kubectl_relay.forwarded(log) == [
+        {"namespace": "agent-sandbox-system", "service": "sandbox-router-svc", "remote_port": "8080"}
+    ]

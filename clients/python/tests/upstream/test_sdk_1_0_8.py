@@ -4,9 +4,10 @@ tunnel to ``sandbox-router-svc:8080`` in ``agent-sandbox-system``, no credential
 objects. Run with the interpreter of scripts/upstream-venv.sh (conftest.py says what the stack
 provides).
 
-One setting differs from the SDK's default: ``server_port``. In a real pod the agent's legacy REST
-API is on 8888, the SDK's default; the stack's one agent process stands in for every pod on a port
-it could bind on a shared machine, so the tests name that port. The router namespace, the Service
+One setting differs from the SDK's default on the kwok stack: ``server_port``. In a real pod the
+agent's legacy REST API is on 8888, the SDK's default; the stack's one agent process stands in for
+every pod on a port it could bind on a shared machine, so the tests name that port (on a real
+cluster, conftest.py's e2e mode, they use the default). The router namespace, the Service
 and the tunnel are the SDK's defaults (test_the_default_tunnel_goes_to_the_router_service checks
 what the stand-in was asked to forward).
 """
@@ -17,7 +18,6 @@ import json
 import secrets
 import subprocess
 import sys
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -44,16 +44,18 @@ READY_TIMEOUT = 120
 
 
 def tunnel(upstream: Upstream) -> SandboxLocalTunnelConnectionConfig:
-    return SandboxLocalTunnelConnectionConfig(server_port=upstream.stack.agent_legacy_port)
+    if upstream.server_port is None:
+        return SandboxLocalTunnelConnectionConfig()
+    return SandboxLocalTunnelConnectionConfig(server_port=upstream.server_port)
 
 
 def claim_names(upstream: Upstream) -> set[str]:
-    out = upstream.stack.kubectl("get", CLAIMS, "-n", upstream.namespace, "-o", "name")
+    out = upstream.kubectl("get", CLAIMS, "-n", upstream.namespace, "-o", "name")
     return {line.split("/", 1)[1] for line in out.split()}
 
 
 def get(upstream: Upstream, kind: str, name: str) -> dict[str, Any]:
-    obj = upstream.stack.get(kind, name)
+    obj = upstream.get(kind, name)
     assert obj is not None, f"{kind} {name} not found"
     return obj
 
@@ -76,14 +78,13 @@ def test_the_default_tunnel_goes_to_the_router_service(upstream: Upstream, sdk_u
 def pod_ip_hints(upstream: Upstream) -> dict[str, float]:
     """The compatibility router's count of X-Sandbox-Pod-IP hints, by how they compared with the
     pod it resolved (the header is never where it dials)."""
-    with urllib.request.urlopen(upstream.metrics_url, timeout=10) as r:
-        text = r.read().decode()
+    text = upstream.metrics()
     counts = {"match": 0.0, "mismatch": 0.0, "invalid": 0.0}
     for line in text.splitlines():
         if line.startswith("sandbank_router_pod_ip_hint_total{"):
             labels, _, value = line.rpartition(" ")
             result = labels.split('result="', 1)[1].split('"', 1)[0]
-            counts[result] = float(value)
+            counts[result] += float(value)
     return counts
 
 
@@ -103,9 +104,12 @@ def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Pa
         assert sandbox.get_pod_name().startswith(f"{WARM_POOL}-")
         assert sandbox.get_pod_ip()
 
-        result = sandbox.commands.run("echo $((6 * 7))")
+        # As upstream's runtime, the command is split like shlex.split and run without a shell:
+        # shell syntax reaches a shell only when the command names one.
+        assert sandbox.commands.run("echo $((6 * 7))").stdout == "$((6 * 7))\n"
+        result = sandbox.commands.run("sh -c 'echo $((6 * 7))'")
         assert (result.stdout, result.exit_code) == ("42\n", 0)
-        assert sandbox.commands.run("exit 3").exit_code == 3
+        assert sandbox.commands.run("sh -c 'exit 3'").exit_code == 3
 
         sandbox.files.write("d/x.txt", b"from upstream's SDK\n")
         assert sandbox.files.read("d/x.txt") == b"from upstream's SDK\n"
@@ -135,7 +139,7 @@ def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Pa
         wait_claim_gone(upstream, name)
         wait_until(
             f"sandbox {sandbox.sandbox_id} deleted with its claim",
-            lambda: upstream.stack.get(SANDBOXES, sandbox.sandbox_id) is None,
+            lambda: upstream.get(SANDBOXES, sandbox.sandbox_id) is None,
             timeout=60,
         )
     finally:
@@ -233,7 +237,7 @@ def test_a_failed_pod_fails_the_claim(upstream: Upstream, sdk_user: Path) -> Non
             COLD_POOL, namespace=upstream.namespace, sandbox_ready_timeout=READY_TIMEOUT, claim_name=name
         )
         pod = sandbox.get_pod_name()
-        upstream.stack.kubectl(
+        upstream.kubectl(
             "patch",
             "pod",
             pod,
@@ -273,7 +277,7 @@ def _ready_status(upstream: Upstream, claim: str) -> str | None:
 
 
 def _claims_of_pool(upstream: Upstream, pool: str) -> list[str]:
-    out = upstream.stack.kubectl("get", CLAIMS, "-n", upstream.namespace, "-o", "json")
+    out = upstream.kubectl("get", CLAIMS, "-n", upstream.namespace, "-o", "json")
     items = json.loads(out)["items"]
     return [c["metadata"]["name"] for c in items if (c["spec"].get("warmPoolRef") or {}).get("name") == pool]
 
