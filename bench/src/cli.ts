@@ -16,10 +16,12 @@ import {
   crdManifests,
   defaultClusterStateDir,
   startControlPlane,
+  startConversionWebhook,
   startLocalCluster,
   stopLocalCluster,
   verifyClean,
   type ControlPlane,
+  type ConversionWebhook,
   type LocalCluster,
 } from '@sandbank/e2e';
 import type { Benchmark } from './benchmark.js';
@@ -55,11 +57,14 @@ async function main(): Promise<void> {
   if (benchmarks.length === 0) throw new Error('every selected benchmark needs --local-cluster');
 
   let controlPlane: ControlPlane | undefined;
+  let webhook: ConversionWebhook | undefined;
   let cluster: LocalCluster | undefined;
   try {
     if (benchmarks.some((b) => b.needs === 'control-plane')) {
       controlPlane = await startControlPlane({ onProgress: log });
       await applyManifests(controlPlane.kubeconfigPath, crdManifests(), { onProgress: log });
+      // v1alpha1 requests (template claims) go through the conversion webhook; v1beta1 ones do not.
+      webhook = await startConversionWebhook(controlPlane.kubeconfigPath, { onProgress: log });
     }
     if (benchmarks.some((b) => b.needs === 'local-cluster')) {
       const stateDir = defaultClusterStateDir();
@@ -100,6 +105,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`${rows.join('\n')}\n`);
   } finally {
+    await webhook?.stop();
     await controlPlane?.stop();
     if (cluster && !cluster.reused) {
       await cluster.stop();

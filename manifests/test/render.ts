@@ -98,3 +98,19 @@ export function podSpecs(objects: readonly Obj[]): PodSpecAt[] {
 export function containersOf(spec: Obj): Obj[] {
   return [...arr(spec['initContainers']), ...arr(spec['containers'])].filter(isObj);
 }
+
+/**
+ * The objects for a server-side dry-run against the integration control plane: its CRDs'
+ * conversion points at the run's webhook by URL (it has no cluster network for the Service the
+ * rendered CRDs name), and a re-applied Service reference would sit beside that URL, which the
+ * API server refuses. So CRDs go without `spec.conversion`; every other field is still checked
+ * (api/test/integration/crd-versions.test.ts dry-runs the conversion stanza itself).
+ */
+export function forDryRun(objects: readonly Obj[]): Obj[] {
+  return objects.map((o) => {
+    if (kindOf(o) !== 'CustomResourceDefinition') return o;
+    const spec = { ...obj(o['spec']) };
+    delete spec['conversion'];
+    return { ...o, spec };
+  });
+}

@@ -3,13 +3,9 @@
  * every fixture (and on generated variants), objects in older shapes, damaged annotations, the
  * upstream v0.5 state annotation, and `claimIntent` agreeing with what v1alpha1 clients see.
  */
-import {
-  claimIntent,
-  convertObject,
-  ConversionAnnotations,
-  v1beta1,
-  SandboxClaim as AlphaClaim,
-} from '@sandbank/api';
+import { claimIntent, convertObject, ConversionAnnotations, v1alpha1, v1beta1 } from '@sandbank/api';
+
+const AlphaClaim = v1alpha1.SandboxClaim;
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,7 @@
 // `npm run cluster:control-plane [state-dir]`: starts a control plane, applies the generated CRDs
-// (manifests/base/crds/*.yaml, if any), prints how to use it, and stops it on SIGINT/SIGTERM.
+// (manifests/base/crds/*.yaml, if any) with the conversion webhook they need for v1alpha1,
+// prints how to use it, and stops both on SIGINT/SIGTERM.
+import { startConversionWebhook, type ConversionWebhook } from '../cluster/conversion-webhook.js';
 import { applyManifests, crdManifests } from '../cluster/manifests.js';
 import { startControlPlane } from '../cluster/control-plane.js';
 
@@ -12,17 +14,20 @@ if (cp.reused) {
 }
 
 let stopping = false;
+let webhook: ConversionWebhook | undefined;
 const shutdown = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   console.error(`\n${signal}: stopping the control plane`);
-  cp.stop().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
+  Promise.resolve(webhook?.stop())
+    .then(() => cp.stop())
+    .then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -32,6 +37,7 @@ try {
   if (crds.length > 0) {
     const applied = await applyManifests(cp.kubeconfigPath, crds);
     console.error(`applied ${applied.length} objects from manifests/base/crds`);
+    webhook = await startConversionWebhook(cp.kubeconfigPath, { onProgress: (line) => console.error(line) });
   } else {
     console.error('no manifests/base/crds/*.yaml yet: no CRDs applied');
   }

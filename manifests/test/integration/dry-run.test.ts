@@ -24,7 +24,7 @@
 import { stringify } from 'yaml';
 import { join } from 'node:path';
 import { applyManifests, certManagerCrdManifests, gatewayApiCrdManifests } from '@sandbank/e2e';
-import { OVERLAYS, isObj, kindOf, nameOf, obj, render, repoRoot } from '../render.js';
+import { OVERLAYS, forDryRun, isObj, kindOf, nameOf, obj, render, repoRoot } from '../render.js';
 import type { Obj } from '../render.js';
 import { kubectl, kubectlOk } from '../kubectl.js';
 
@@ -46,7 +46,7 @@ function kubeconfigPath(): string {
 function dryRun(objects: readonly Obj[], namespaceArgs: readonly string[] = []) {
   return kubectl(
     ['apply', '--dry-run=server', '--server-side', '--force-conflicts', ...namespaceArgs, '-f', '-'],
-    toYaml(objects),
+    toYaml(forDryRun(objects)),
   );
 }
 

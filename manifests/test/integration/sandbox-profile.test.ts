@@ -13,7 +13,14 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { ProfileLabels, SandboxTemplate, SandboxWarmPool, storedSchema } from '@sandbank/api';
+import {
+  EXTENSIONS_API_VERSION,
+  ProfileLabels,
+  SandboxTemplate,
+  SandboxWarmPool,
+  convertObject,
+  storedSchema,
+} from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
   CORE_GROUP,
@@ -281,10 +288,13 @@ describe("Sandbank's Pods", () => {
       uid: `${name}-uid`,
       resourceVersion: '1',
     });
-    const template = storedSchema(SandboxTemplate, true).parse({
-      ...example,
-      metadata: identity('python-runtime'),
-    });
+    // The example is v1alpha1; the controller reads it as the API server stores it, v1beta1.
+    const stored = convertObject(
+      { ...example, metadata: identity('python-runtime') },
+      EXTENSIONS_API_VERSION,
+    );
+    if (!stored.ok) throw new Error(stored.message);
+    const template = storedSchema(SandboxTemplate, true).parse(stored.object);
     const pool = storedSchema(SandboxWarmPool, true).parse({
       metadata: identity('warm'),
       spec: { replicas: 1, sandboxTemplateRef: { name: 'python-runtime' } },

@@ -27,7 +27,7 @@ import {
   type ControllerProcess,
   type Obj as ApiObj,
 } from '@sandbank/testing';
-import { arr, kindOf, nameOf, obj, podSpecs, render, str } from '../render.js';
+import { arr, forDryRun, kindOf, nameOf, obj, podSpecs, render, str } from '../render.js';
 import type { Obj } from '../render.js';
 import { kubectl, kubectlOk } from '../kubectl.js';
 
@@ -328,7 +328,7 @@ describe('namespace-scoped install', () => {
     const rest = objects.filter((o) => kindOf(o) !== 'Namespace');
     const r = kubectl(
       ['apply', '--dry-run=server', '--server-side', '--force-conflicts', '-f', '-'],
-      toYaml(rest),
+      toYaml(forDryRun(rest)),
     );
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout.split('\n').filter((l) => l.endsWith('(server dry run)'))).toHaveLength(rest.length);
