@@ -258,5 +258,13 @@ describe('warm candidates', () => {
     expect(candidates(plan)).toEqual(['w-mounts']);
     const bind = plan.actions[0];
     expect(bind?.type === 'bind-warm' && bind.sandbox.metadata.annotations?.[Annotations.podName]).toBe('');
+    // The template lost its volume claim template: a member still mounting its claim is skipped.
+    const after = planClaim(
+      observed(poolClaim('c1', 'warm'), {
+        templatePods: [mounting('w-mounts'), member('w-bare', warm, tpl)],
+      }),
+      T0,
+    );
+    expect(candidates(after)).toEqual(['w-bare']);
   });
 });
