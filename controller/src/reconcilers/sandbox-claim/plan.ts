@@ -160,14 +160,16 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
 
   const validated = validate(o);
   // A terminal failure stays put (no writes, no events) while its cause remains; an expired
-  // claim or a failed sandbox never comes back.
+  // claim or a failed sandbox never comes back. Another cause (the missing pool appeared, its
+  // template is missing) is reported as such.
   if (
     ready &&
     TERMINAL_CLAIM_REASONS.has(ready.reason as ClaimReason) &&
     ready.observedGeneration === claim.metadata.generation
   ) {
     const final = FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason);
-    if (final || !validated.valid) return { actions: [], status: null, ...requeue };
+    const sameCause = !validated.valid && validated.reason === ready.reason;
+    if (final || sameCause) return { actions: [], status: null, ...requeue };
   }
   if (!validated.valid) {
     const { reason, message } = validated;
@@ -202,6 +204,16 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     status: pending,
     ...requeue,
   };
+}
+
+/**
+ * Whether the claim waits for a pool or template to appear (or to change): such a claim is
+ * looked at again on every pool and template event of its namespace, since nothing else would
+ * bring it back (a directory applied at once may list the claim before its pool).
+ */
+export function waitsForPoolOrTemplate(claim: Readonly<Stored<SandboxClaim>>): boolean {
+  const reason = findCondition(claim.status?.conditions, ClaimConditionType.Ready)?.reason;
+  return reason === ClaimReadyReason.WarmPoolNotFound || reason === ClaimReadyReason.TemplateNotFound;
 }
 
 function byName(a: Readonly<Stored<Pod>>, b: Readonly<Stored<Pod>>): number {

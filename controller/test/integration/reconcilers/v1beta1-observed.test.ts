@@ -261,3 +261,26 @@ it(
   },
   SLOW,
 );
+
+it(
+  'serves a claim applied before its pool and template once they exist (kubectl apply of a directory)',
+  async () => {
+    await claim('early', 'late-pool');
+    await waitFor<Observed>(kc, paths.claims, 'early', reasonIs('WarmPoolNotFound'), {
+      ...WAIT,
+      description: 'WarmPoolNotFound',
+    });
+    await warmPool('late-pool', 'late', 0);
+    await waitFor<Observed>(kc, paths.claims, 'early', reasonIs('TemplateNotFound'), {
+      ...WAIT,
+      description: 'TemplateNotFound once the pool exists',
+    });
+    await template('late', {});
+    const ready = await waitFor<Observed>(kc, paths.claims, 'early', isReady, {
+      ...WAIT,
+      description: 'Ready once the template exists',
+    });
+    expect(ready?.status?.sandbox?.name).toBe('early');
+  },
+  SLOW,
+);

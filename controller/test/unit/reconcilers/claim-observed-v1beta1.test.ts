@@ -9,6 +9,7 @@ import {
   bindStatuses,
   boundPod,
   planClaim,
+  waitsForPoolOrTemplate,
   type ClaimObserved,
 } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
@@ -266,5 +267,29 @@ describe('warm candidates', () => {
       T0,
     );
     expect(candidates(after)).toEqual(['w-bare']);
+  });
+});
+
+describe('a claim waiting for its pool or template', () => {
+  it('reports the next missing piece once the pool appears, and binds once everything exists', () => {
+    const missing = poolClaim(
+      'c1',
+      'late',
+      {},
+      { conditions: [condition('Ready', 'False', 'WarmPoolNotFound')] },
+    );
+    expect(waitsForPoolOrTemplate(missing)).toBe(true);
+    // Nothing changed: no write, no event.
+    expect(planClaim(observed(missing, { pools: [warm], template: undefined }), T0)).toEqual({
+      actions: [],
+      status: null,
+    });
+    const lateTemplate = template('late');
+    const late = pool('late', lateTemplate, 0);
+    const noTemplate = planClaim(observed(missing, { pools: [warm, late], template: undefined }), T0);
+    expect(conditionOf(noTemplate, 'Ready')).toMatchObject({ reason: 'TemplateNotFound' });
+    const served = planClaim(observed(missing, { pools: [warm, late], template: lateTemplate }), T0);
+    expect(served.actions).toEqual([expect.objectContaining({ type: 'create-sandbox' })]);
+    expect(waitsForPoolOrTemplate(poolClaim('c2', 'warm'))).toBe(false);
   });
 });
