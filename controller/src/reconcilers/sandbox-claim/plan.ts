@@ -64,6 +64,8 @@ import {
 
 /** Upstream's launch-type label (beside Sandbank's), which upstream tools read on Sandboxes. */
 const UPSTREAM_LAUNCH_TYPE = 'agents.x-k8s.io/launch-type';
+/** Which client made the claim (`python-client`, `go-client`); upstream copies it to the Sandbox. */
+const CREATED_BY = 'agents.x-k8s.io/created-by';
 
 export interface ClaimObserved {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -375,6 +377,7 @@ export function sandboxFor(
   podName: string | undefined,
 ): Sandbox {
   const traceContext = claim.metadata.annotations?.[Annotations.traceContext];
+  const createdBy = claim.metadata.labels?.[CREATED_BY];
   // validate() refused a claim whose volumes cannot merge; a re-attach (which skips it) keeps the template's.
   const merged = claimVolumes(claim, template);
   const volumeClaimTemplates = merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []);
@@ -389,6 +392,7 @@ export function sandboxFor(
         [Labels.sandboxTemplateRefHash]: nameHash(template.metadata.name),
         [Labels.launchType]: podName === undefined ? 'cold' : 'warm',
         [UPSTREAM_LAUNCH_TYPE]: podName === undefined ? 'cold' : 'warm',
+        ...(createdBy ? { [CREATED_BY]: createdBy } : {}),
       },
       annotations: {
         [Annotations.sandboxTemplateRef]: template.metadata.name,

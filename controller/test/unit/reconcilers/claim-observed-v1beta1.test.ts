@@ -117,6 +117,19 @@ describe("a claim's Ready is its Sandbox's, verbatim", () => {
     expect(plan.actions).toEqual([expect.objectContaining({ type: 'create-sandbox', launchType: 'cold' })]);
     expect(plan.status?.sandbox).toEqual({ name: 'c1', podIPs: [] });
   });
+
+  it("labels the Sandbox with upstream's launch type and the client that made the claim", () => {
+    const c = poolClaim('c1', 'warm');
+    const byPython = {
+      ...c,
+      metadata: { ...c.metadata, labels: { 'agents.x-k8s.io/created-by': 'python-client' } },
+    };
+    const create = planClaim(observed(byPython), T0).actions[0];
+    expect(create?.type === 'create-sandbox' && create.sandbox.metadata.labels).toMatchObject({
+      'agents.x-k8s.io/launch-type': 'cold',
+      'agents.x-k8s.io/created-by': 'python-client',
+    });
+  });
 });
 
 describe('bindStatuses', () => {
