@@ -134,7 +134,7 @@ export function buildControllerApp(opts: ControllerAppOptions): ControllerApp {
     metrics: opts.metrics,
     poolExpectations,
     now,
-    router: { podLabels: config.router.podSelector, namespace: config.router.namespace },
+    router: { podLabels: config.router.podSelector, namespaces: config.router.namespaces },
     clusterDomain: config.clusterDomain,
     profileOf: profiles.profileOf,
   };

@@ -21,7 +21,7 @@
  * | HTTP_BIND_ADDRESS | 0.0.0.0 | the kubelet probes the pod IP, so not loopback by default |
  * | LOG_LEVEL | info | trace, debug, info, warn, error, fatal, silent |
  * | ROUTER_POD_SELECTOR | app=sandbox-router | labels of router pods allowed into sandboxes |
- * | ROUTER_NAMESPACE | (the sandbox's) | namespace of the router pods; empty: same as the sandbox |
+ * | ROUTER_NAMESPACES | . | namespaces of the router pods, comma separated; `.` is the sandbox's own namespace (ROUTER_NAMESPACE, its single-namespace predecessor, stops the controller) |
  * | CLUSTER_DOMAIN | cluster.local | suffix of Service FQDNs in sandbox status |
  * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
  * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
@@ -75,8 +75,8 @@ export interface ControllerConfig {
   readonly logLevel: LogLevel;
   readonly router: {
     readonly podSelector: Readonly<Record<string, string>>;
-    /** Undefined: the router pods are in the sandbox's own namespace. */
-    readonly namespace: string | undefined;
+    /** Namespaces of router pods, in order, at least one; `.` (OWN_NAMESPACE) is the sandbox's own. */
+    readonly namespaces: readonly string[];
   };
   readonly clusterDomain: string;
   /** The cluster's sandbox profile settings (namespaces may relax them with labels). */
@@ -109,6 +109,9 @@ export interface WebhookConfig {
       }
     | { readonly url: string };
 }
+
+/** In ROUTER_NAMESPACES: the sandbox's own namespace (a router per namespace). */
+export const OWN_NAMESPACE = '.';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -145,27 +148,30 @@ const isNamespaceName = (v: string): boolean => v.length <= 63 && DNS1123_LABEL.
 /**
  * `team-a,team-b`: namespaces in order, repeats dropped. An empty entry (`a,,b`, a trailing
  * comma) is refused rather than skipped: it usually means a list built from an unset variable.
+ * `own`: also accept `.` (OWN_NAMESPACE) as an entry.
  */
-const namespaceList = optionalText.transform((v, ctx) => {
-  if (v === undefined) return [];
-  const out: string[] = [];
-  for (const [i, raw] of v.split(',').entries()) {
-    const name = raw.trim();
-    if (name === '') {
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is empty (in ${JSON.stringify(v)})` });
-      return z.NEVER;
+const namespaceListOf = (own: boolean) =>
+  optionalText.transform((v, ctx) => {
+    if (v === undefined) return [];
+    const out: string[] = [];
+    for (const [i, raw] of v.split(',').entries()) {
+      const name = raw.trim();
+      if (name === '') {
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is empty (in ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      if (!(own && name === OWN_NAMESPACE) && !isNamespaceName(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(name)} is not a namespace name (DNS-1123 label: lowercase letters, digits and -, at most 63)${own ? ` nor ${OWN_NAMESPACE} (the sandbox's own)` : ''}`,
+        });
+        return z.NEVER;
+      }
+      if (!out.includes(name)) out.push(name);
     }
-    if (!isNamespaceName(name)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${JSON.stringify(name)} is not a namespace name (DNS-1123 label: lowercase letters, digits and -, at most 63)`,
-      });
-      return z.NEVER;
-    }
-    if (!out.includes(name)) out.push(name);
-  }
-  return out;
-});
+    return out;
+  });
+const namespaceList = namespaceListOf(false);
 
 const integer = (min: number, max: number, fallback: number) =>
   optionalText.transform((v, ctx) => {
@@ -273,7 +279,7 @@ const Schema = z
         'label keys must be qualified names',
       )
       .transform((m) => (Object.keys(m).length === 0 ? { app: 'sandbox-router' } : m)),
-    ROUTER_NAMESPACE: namespaceName,
+    ROUTER_NAMESPACES: namespaceListOf(true),
     SANDBOX_RUNTIME_CLASSES: commaList(
       (name) =>
         name.length <= 253 && DNS1123_SUBDOMAIN.test(name)
@@ -358,6 +364,16 @@ const Schema = z
 
 type Variable = keyof z.input<typeof Schema>;
 const VARIABLES = Object.keys(Schema.shape) as Variable[];
+/**
+ * Variables (and their flags) that are gone, each with what replaces it: a leftover one stops
+ * the controller rather than being ignored, since ignoring it would silently change who may
+ * reach sandboxes.
+ */
+const REMOVED: Readonly<Record<string, string>> = {
+  ROUTER_NAMESPACE:
+    "removed; use ROUTER_NAMESPACES (--router-namespaces): comma list of router namespaces, `.` for the sandbox's own",
+};
+
 /** Read from the environment only (set by the Downward API), never a flag. */
 const ENV_ONLY: ReadonlySet<Variable> = new Set(['POD_NAMESPACE']);
 
@@ -379,11 +395,20 @@ export function loadConfig(
     if (value !== undefined) raw[v] = value;
   }
   const problems: string[] = [];
+  for (const [variable, why] of Object.entries(REMOVED)) {
+    if (env[variable] !== undefined) problems.push(`${variable}: ${why}`);
+  }
+  const removedFlags = new Map(Object.entries(REMOVED).map(([v, why]) => [flagOf(v), why]));
   const byFlag = new Map(VARIABLES.filter((v) => v !== 'POD_NAMESPACE').map((v) => [flagOf(v), v]));
   for (const arg of argv) {
     const eq = arg.indexOf('=');
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     const variable = byFlag.get(flag);
+    const removed = removedFlags.get(flag);
+    if (removed !== undefined) {
+      problems.push(`${arg}: ${removed}`);
+      continue;
+    }
     if (!arg.startsWith('--') || variable === undefined) {
       problems.push(`${arg}: unknown argument (flags: ${[...byFlag.keys()].join(', ')})`);
       continue;
@@ -424,7 +449,10 @@ export function loadConfig(
     },
     http: { port: c.HTTP_PORT, bindAddress: c.HTTP_BIND_ADDRESS ?? '0.0.0.0' },
     logLevel: c.LOG_LEVEL,
-    router: { podSelector: c.ROUTER_POD_SELECTOR, namespace: c.ROUTER_NAMESPACE },
+    router: {
+      podSelector: c.ROUTER_POD_SELECTOR,
+      namespaces: c.ROUTER_NAMESPACES.length > 0 ? c.ROUTER_NAMESPACES : [OWN_NAMESPACE],
+    },
     clusterDomain: c.CLUSTER_DOMAIN ?? 'cluster.local',
     profile: {
       runtimeClasses: c.SANDBOX_RUNTIME_CLASSES,

@@ -1,8 +1,10 @@
 /**
- * The controller process: config → agent key → controller app → health/metrics server → signals.
+ * The controller process: config → agent key → conversion webhook → controller app →
+ * health/metrics server → signals (→ storage migration once leading).
  * Exits non-zero when leadership is lost (the Deployment restarts it into a fresh campaign), the
- * configuration is invalid (with one line per problem, no stack trace), or the agent key cannot
- * be read or made (a Secret with a short key, no RBAC for it).
+ * configuration is invalid (with one line per problem, no stack trace), the agent key cannot
+ * be read or made (a Secret with a short key, no RBAC for it), or the conversion webhook cannot
+ * serve (exit 2 naming the cause).
  */
 import { AgentKeyError, ensureAgentKey } from './agent-credentials.js';
 import { buildControllerApp } from './app.js';
@@ -11,6 +13,11 @@ import { createKubeClient, loadKubeConfig } from '@sandbank/kube';
 import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { buildHealthServer } from './server.js';
+import { migrateWhenLeading } from './storage-migration.js';
+import { convert } from './webhook/converter.js';
+import { SANDBANK_CRDS } from './webhook/crd-conversion.js';
+import { createWebhookMetrics } from './webhook/metrics.js';
+import { startWebhook, WebhookStartError, type RunningWebhook } from './webhook/start.js';
 
 async function main(): Promise<number> {
   let config;
@@ -46,6 +53,29 @@ async function main(): Promise<number> {
     }
     throw error;
   }
+  // Every replica, before its caches: listing objects stored in another version goes through
+  // this webhook, so waiting for a leader (or for readiness) first would deadlock.
+  let webhook: RunningWebhook | undefined;
+  if (config.webhook.enabled) {
+    try {
+      webhook = await startWebhook({
+        config: config.webhook,
+        client: createKubeClient(kubeConfig),
+        convert,
+        log,
+        metrics: createWebhookMetrics(metrics.registry),
+        clusterDomain: config.clusterDomain,
+      });
+    } catch (error) {
+      if (error instanceof WebhookStartError) {
+        process.stderr.write(`sandbank-controller: conversion webhook: ${error.message}\n`);
+        return 2;
+      }
+      throw error;
+    }
+  } else {
+    log.info('conversion webhook off (a process with a kubeconfig and no WEBHOOK_URL; WEBHOOK=on serves it)');
+  }
   const app = buildControllerApp({ kubeConfig, config, log, metrics, agentKey });
   const server = buildHealthServer({
     registry: metrics.registry,
@@ -79,8 +109,24 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
 
   await app.manager.start();
+  let stopMigration = (): void => {};
+  if (config.storageMigration === 'off') {
+    log.info('storage migration off (STORAGE_MIGRATION=off)');
+  } else if (config.watchNamespaces.length > 0) {
+    // Trimming storedVersions is only right once every namespace's objects were rewritten.
+    log.info('storage migration skipped: it needs a cluster-wide list (see docs/conversion-webhook.md)');
+  } else {
+    stopMigration = migrateWhenLeading({
+      client: createKubeClient(kubeConfig),
+      crds: SANDBANK_CRDS,
+      isLeader: () => app.manager.isLeader(),
+      log,
+    });
+  }
   const end = await app.manager.done;
+  stopMigration();
   server.close();
+  await webhook?.stop();
   if (end === 'lost-leadership') {
     log.error('lost leadership; exiting so a fresh process campaigns again');
     return 1;

@@ -3,12 +3,16 @@
  * encoded in the old version in etcd, and `status.storedVersions` keeps listing it — so that
  * version can never be removed from the CRD. The leader (once its caches synced) rewrites every
  * object of such a CRD unchanged through the API (the API server re-encodes it in the storage
- * version: the bytes differ, so the write reaches etcd; generation does not move), then sets
- * `storedVersions` to the storage version alone.
+ * version: the bytes differ from etcd's, so the write reaches etcd; generation does not move),
+ * then sets `storedVersions` to the storage version alone.
  *
- * Each object is a PUT with the resourceVersion just read: a 409 re-reads and retries, a 404
- * (deleted meanwhile) is skipped. It needs a cluster-wide list, so a namespace-scoped install
- * does not run it (docs/conversion-webhook.md has the manual equivalent).
+ * With the rights the controller already has: an empty merge PATCH of the status subresource
+ * (Sandboxes, claims and pools; the server writes the whole object, re-encoded, and a PATCH
+ * needs no resourceVersion, so an object changed meanwhile is simply rewritten as it is now; a
+ * 404 is skipped). The controller may not update or patch SandboxTemplates (they have no status
+ * subresource), so a kind without one is left to the operator: logged, and its storedVersions
+ * kept, since only the manual rewrite makes trimming them true (docs/conversion-webhook.md).
+ * It needs a cluster-wide list, so a namespace-scoped install does not run it.
  */
 import { CUSTOM_RESOURCE_DEFINITIONS, isKubeError } from '@sandbank/kube';
 import type { KubeClient, KubeObject, ResourceType } from '@sandbank/kube';
@@ -20,14 +24,21 @@ const Crd = z.looseObject({
     group: z.string(),
     scope: z.enum(['Namespaced', 'Cluster']),
     names: z.looseObject({ plural: z.string(), kind: z.string() }),
-    versions: z.array(z.looseObject({ name: z.string(), storage: z.boolean() })),
+    versions: z.array(
+      z.looseObject({
+        name: z.string(),
+        storage: z.boolean(),
+        subresources: z.looseObject({ status: z.unknown().optional() }).optional(),
+      }),
+    ),
   }),
   status: z.looseObject({ storedVersions: z.array(z.string()).optional() }).optional(),
 });
 
 export interface MigrationResult {
   readonly crd: string;
-  readonly result: 'up-to-date' | 'migrated' | 'missing';
+  /** manual: the kind has no status subresource; the operator rewrites it (nothing was written). */
+  readonly result: 'up-to-date' | 'migrated' | 'missing' | 'manual';
   /** Objects rewritten in the storage version. */
   readonly rewritten: number;
   /** Objects deleted while the migration ran. */
@@ -37,8 +48,14 @@ export interface MigrationResult {
 
 export interface MigrationOptions {
   readonly log?: Logger;
-  /** Attempts per object when it keeps changing under us (409). Default 5. */
-  readonly attempts?: number;
+}
+
+/** The manual rewrite of one CRD's objects, for the log (docs/conversion-webhook.md explains it). */
+export function manualMigration(crd: string, storage: string): string {
+  return (
+    `kubectl get ${crd} -A -o json | kubectl replace -f - && ` +
+    `kubectl patch crd ${crd} --subresource=status --type=merge -p '{"status":{"storedVersions":["${storage}"]}}'`
+  );
 }
 
 /**
@@ -71,11 +88,26 @@ async function migrateOne(
     throw new Error(`CRD ${name}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'unreadable'}`);
   }
   const { spec } = parsed.data;
-  const storage = spec.versions.find((v) => v.storage)?.name;
-  if (storage === undefined) throw new Error(`CRD ${name}: spec.versions: no storage version`);
+  const storageVersion = spec.versions.find((v) => v.storage);
+  if (storageVersion === undefined) throw new Error(`CRD ${name}: spec.versions: no storage version`);
+  const storage = storageVersion.name;
   const before = parsed.data.status?.storedVersions ?? [];
   if (before.length === 1 && before[0] === storage) {
     return { crd: name, result: 'up-to-date', rewritten: 0, gone: 0, storedVersions: before };
+  }
+  if (storageVersion.subresources?.status === undefined) {
+    // Rewriting these needs update on the kind itself, which the controller is not given.
+    opts.log?.warn(
+      {
+        crd: name,
+        kind: spec.names.kind,
+        storedVersions: before,
+        storage,
+        run: manualMigration(name, storage),
+      },
+      `storage migration: ${spec.names.kind} has no status subresource and needs the manual step (docs/conversion-webhook.md); storedVersions kept until it is done`,
+    );
+    return { crd: name, result: 'manual', rewritten: 0, gone: 0, storedVersions: before };
   }
   opts.log?.info({ crd: name, storedVersions: before, storage }, 'storage migration: rewriting objects');
   const type: ResourceType = {
@@ -89,7 +121,7 @@ async function migrateOne(
   let rewritten = 0;
   let gone = 0;
   for (const item of items) {
-    if (await rewrite(client, type, item, opts.attempts ?? 5, name)) rewritten++;
+    if (await rewrite(client, type, item, name)) rewritten++;
     else gone++;
   }
   await client.patchStatus(CUSTOM_RESOURCE_DEFINITIONS, '', name, { storedVersions: [storage] });
@@ -100,30 +132,76 @@ async function migrateOne(
   return { crd: name, result: 'migrated', rewritten, gone, storedVersions: [storage] };
 }
 
-/** PUTs `obj` back unchanged; false when it was deleted meanwhile. */
+/**
+ * Writes `obj` back unchanged through its status subresource (an empty merge patch: the status
+ * strategy keeps everything of the stored object, and the server still writes it because its
+ * encoding changed); false when it was deleted meanwhile.
+ */
 async function rewrite(
   client: KubeClient,
   type: ResourceType,
   obj: KubeObject,
-  attempts: number,
   crd: string,
 ): Promise<boolean> {
   const namespace = obj.metadata.namespace ?? '';
-  let current: KubeObject | undefined = obj;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.replace(type, namespace, current);
-      return true;
-    } catch (error) {
-      if (isKubeError(error, 'NotFound')) return false;
-      const where = `${crd}: ${namespace ? `${namespace}/` : ''}${obj.metadata.name ?? '?'}`;
-      if (!isKubeError(error, 'Conflict') || attempt >= attempts) {
-        throw new Error(`storage migration of ${where}: ${String(error)}`);
-      }
-      // Changed since the list (and so already re-encoded by that write); rewriting the fresh
-      // copy costs one write and needs no reasoning about which write it was.
-      current = await client.get(type, namespace, obj.metadata.name ?? '');
-      if (current === undefined) return false;
-    }
+  const name = obj.metadata.name ?? '';
+  try {
+    await client.patchStatus(type, namespace, name, {});
+    return true;
+  } catch (error) {
+    if (isKubeError(error, 'NotFound')) return false;
+    throw new Error(
+      `storage migration of ${crd}: ${namespace ? `${namespace}/` : ''}${name}: ${String(error)}`,
+    );
   }
+}
+
+export interface MigrateWhenLeadingOptions {
+  readonly client: KubeClient;
+  readonly crds: readonly string[];
+  readonly isLeader: () => boolean;
+  readonly log: Logger;
+  /** How often leadership is looked at, and the first retry delay. Default 2 s. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Waits until this replica leads, then migrates once; a failed run is retried with backoff (at
+ * most every 5 minutes) for as long as the process leads. Returns a stop function.
+ */
+export function migrateWhenLeading(opts: MigrateWhenLeadingOptions): () => void {
+  const log = opts.log.child({ component: 'storage-migration' });
+  const poll = opts.pollMs ?? 2_000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let delay = poll;
+  const tick = (): void => {
+    if (stopped) return;
+    if (!opts.isLeader()) {
+      timer = setTimeout(tick, poll).unref();
+      return;
+    }
+    migrateStoredVersions(opts.client, opts.crds, { log }).then(
+      (results) =>
+        log.info({ results: results.map((r) => `${r.crd}: ${r.result}`) }, 'storage migration checked'),
+      (err: unknown) => {
+        if (isKubeError(err, 'Forbidden') || (err instanceof Error && /forbidden/i.test(err.message))) {
+          // Rights do not appear by themselves: say what is missing once, do not retry forever.
+          log.error(
+            { err },
+            'storage migration forbidden: it needs get and patch on customresourcedefinitions/status, list on the kinds and patch on their status; grant them or run the manual steps of docs/conversion-webhook.md',
+          );
+          return;
+        }
+        log.error({ err }, `storage migration failed; retrying in ${Math.round(delay / 1000)} s`);
+        timer = setTimeout(tick, delay).unref();
+        delay = Math.min(delay * 2, 5 * 60_000);
+      },
+    );
+  };
+  tick();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
 }

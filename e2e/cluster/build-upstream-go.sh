@@ -48,5 +48,9 @@ check=$(verify_go_binary "$stage/bin/upstream-go" "$MODULE" "$want" -h)
 log "  $check"
 publish "$stage" "$OUT_DIR" "$check"
 trap - EXIT
+# Builds of other versions or sources are superseded (temp dirs of running builds are left alone).
+for old in "$SANDBANK_CACHE"/upstream-go-*; do
+  case $old in "$OUT_DIR" | *.building.*) ;; *) rm -rf "$old" ;; esac
+done
 log "upstream-go: done in $(since "$t0")"
 printf '%s\n' "$OUT_DIR/bin/upstream-go"

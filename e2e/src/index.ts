@@ -2,7 +2,7 @@ export { startControlPlane } from './cluster/control-plane.js';
 export type { ControlPlane, StartControlPlaneOptions } from './cluster/control-plane.js';
 export { applyManifests, crdManifests, yamlFilesIn } from './cluster/manifests.js';
 export { waitForGarbageCollector } from './cluster/garbage-collector.js';
-export { SANDBANK_CRD_NAMES, startConversionWebhook } from './cluster/conversion-webhook.js';
+export { startConversionWebhook } from './cluster/conversion-webhook.js';
 export type { ConversionWebhook, ConversionWebhookOptions } from './cluster/conversion-webhook.js';
 export type { ApplyOptions } from './cluster/manifests.js';
 export { certManagerCrdManifests, gatewayApiCrdManifests } from './cluster/gateway-api.js';

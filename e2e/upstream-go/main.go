@@ -57,10 +57,11 @@ func main() {
 	namespace := flag.String("namespace", "default", "namespace of the SandboxClaim (Options.Namespace)")
 	pool := flag.String("pool", "", "SandboxWarmPool to claim from (required)")
 	apiURL := flag.String("api-url", "", "router URL (Options.APIURL, direct mode); empty = upstream's default port-forward mode")
+	serverPort := flag.Int("server-port", 0, "the sandbox runtime's port (Options.ServerPort); 0 = upstream's default, 8888")
 	timeout := flag.Duration("timeout", 5*time.Minute, "deadline for the whole flow")
 	flag.Parse()
 	if *pool == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: upstream-go -pool <warm pool> [-namespace ns] [-api-url url] [-timeout 5m]")
+		fmt.Fprintln(os.Stderr, "usage: upstream-go -pool <warm pool> [-namespace ns] [-api-url url] [-server-port n] [-timeout 5m]")
 		os.Exit(2)
 	}
 
@@ -69,7 +70,7 @@ func main() {
 		r.Mode = "direct-url"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	err := run(ctx, r, *apiURL)
+	err := run(ctx, r, sandbox.Options{Namespace: *namespace, APIURL: *apiURL, ServerPort: *serverPort})
 	cancel()
 	if err != nil {
 		r.Error = err.Error()
@@ -96,10 +97,10 @@ func step(r *report, name string, fn func() error) error {
 	return nil
 }
 
-func run(ctx context.Context, r *report, apiURL string) error {
+func run(ctx context.Context, r *report, opts sandbox.Options) error {
 	var client *sandbox.Client
 	if err := step(r, "NewClient", func() (err error) {
-		client, err = sandbox.NewClient(ctx, sandbox.Options{Namespace: r.Namespace, APIURL: apiURL})
+		client, err = sandbox.NewClient(ctx, opts)
 		return err
 	}); err != nil {
 		return err

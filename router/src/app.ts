@@ -81,10 +81,11 @@ export interface RouterApp {
    */
   networkServer(): HttpServer;
   /**
-   * A plain-HTTP server whose connections are the port-forward listener's (throws unless built
-   * with `portForward`). Bind it to loopback only: listen.ts does.
+   * A server whose connections are the port-forward listener's (throws unless built with
+   * `portForward`): plain HTTP, or `tls` (with the app's certificate) for clients that tunnel
+   * TLS. Never bound itself: listen.ts hands it the connections its loopback listener accepts.
    */
-  portForwardServer(): HttpServer;
+  portForwardServer(mode: 'plain' | 'tls'): HttpServer;
   /** Drains and stops; safe to call twice. */
   close(): Promise<void>;
 }
@@ -181,18 +182,21 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
   const connections = new ConnectionCap(limits.maxConnections, metrics.registry);
   const upgrades = execUpgradeHandler(ctx);
   const servers: HttpServer[] = [];
-  const makeServer = (kind: 'network' | 'port-forward'): HttpServer => {
+  const makeServer = (kind: 'network' | 'port-forward', tls: TlsMaterial | undefined): HttpServer => {
     const made: HttpServer =
-      deps.tls === undefined || kind === 'port-forward'
+      tls === undefined
         ? createServer(serverOptions, app)
         : createHttpsServer(
-            { ...serverOptions, ...secureContextOptions(deps.tls), ALPNProtocols: ['http/1.1'] },
+            { ...serverOptions, ...secureContextOptions(tls), ALPNProtocols: ['http/1.1'] },
             app,
           );
     made.prependListener('connection', (socket: Socket) => {
       if (kind === 'port-forward') portForwardSockets.add(socket);
       connections.admit(socket);
     });
+    // Over TLS a request's socket is the TLS socket wrapping the accepted one.
+    if (kind === 'port-forward' && tls !== undefined)
+      made.prependListener('secureConnection', (socket: Socket) => portForwardSockets.add(socket));
     made.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
     made.on('clientError', (_err, socket) => {
       if (socket.writable)
@@ -201,7 +205,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     servers.push(made);
     return made;
   };
-  const server = makeServer('network');
+  const server = makeServer('network', deps.tls);
   const grpcServer = buildGrpcPassthrough(ctx, connections);
 
   let closing: Promise<void> | undefined;
@@ -241,12 +245,14 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     grpcServer,
     metrics,
     metricsListener,
-    networkServer: () => makeServer('network'),
-    portForwardServer: () => {
+    networkServer: () => makeServer('network', deps.tls),
+    portForwardServer: (mode) => {
       if (deps.portForward === undefined) {
         throw new Error('a port-forward listener needs the app built with portForward namespaces');
       }
-      return makeServer('port-forward');
+      if (mode === 'tls' && deps.tls === undefined)
+        throw new Error('a TLS port-forward server needs the app built with TLS');
+      return makeServer('port-forward', mode === 'tls' ? deps.tls : undefined);
     },
     close,
   };

@@ -438,6 +438,22 @@ function networkAddresses(e: z.infer<typeof EnvSchema>): string[] {
   return e.ROUTER_BIND_ADDRESSES;
 }
 
+/**
+ * The port-forward listener's addresses (127.0.0.1 and ::1, where the CRI dials `localhost`), in
+ * any spelling. Another loopback address (127.0.0.2) is no way in from outside the pod either, so
+ * a network listener may use it (a router run outside a pod, in tests).
+ */
+const PORT_FORWARD_ADDRESSES = new BlockList();
+PORT_FORWARD_ADDRESSES.addAddress('127.0.0.1', 'ipv4');
+PORT_FORWARD_ADDRESSES.addAddress('::1', 'ipv6');
+PORT_FORWARD_ADDRESSES.addAddress('::ffff:127.0.0.1', 'ipv6');
+
+function isPortForwardAddress(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const family = isIP(bare);
+  return family !== 0 && PORT_FORWARD_ADDRESSES.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 const UNSPECIFIED = new BlockList();
 UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
 UNSPECIFIED.addAddress('::', 'ipv6');
@@ -468,10 +484,10 @@ function portForwardConfig(
         '(the downward API status.podIPs), or unset ROUTER_PORTFORWARD_NAMESPACES',
     );
   }
-  const loopback = networkHosts.find(isLoopbackAddress);
-  if (loopback !== undefined) {
+  const taken = networkHosts.find(isPortForwardAddress);
+  if (taken !== undefined) {
     throw new ConfigError(
-      `ROUTER_BIND_ADDRESSES: ${loopback} is a loopback address; with ROUTER_PORTFORWARD_NAMESPACES loopback is the port-forward listener's. Bind the pod's IPs`,
+      `ROUTER_BIND_ADDRESSES: ${taken} is where kubectl port-forward arrives; with ROUTER_PORTFORWARD_NAMESPACES it is the port-forward listener's. Bind the pod's IPs`,
     );
   }
   const outside = namespaces.find(

@@ -7,7 +7,7 @@
  *
  * No network address ever gets a plaintext listener beside a TLS one: a client cannot be talked
  * down. The one exception is token-less tunnel mode (`portForward`, auth/port-forward.ts): a
- * plain-HTTP listener on 127.0.0.1 and ::1, on the HTTP port itself, because that is where
+ * listener on 127.0.0.1 and ::1 that also takes plain HTTP, on the HTTP port itself, because that is where
  * `kubectl port-forward` arrives (the CRI dials localhost:<targetPort> inside the pod's network
  * namespace); nothing crosses a network there, the API server's tunnel did. The network
  * listener must then be bound to the pod's own addresses (config.ts refuses a wildcard, which
@@ -16,7 +16,8 @@
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { RouterApp } from './app.js';
 import type { Transport } from './config.js';
@@ -75,6 +76,8 @@ export async function listenRouter(app: RouterApp, opts: ListenOptions): Promise
   const tlsServers = [app.server, ...extra.map((e) => e.server)].filter(
     (s): s is HttpsServer => s instanceof HttpsServer,
   );
+  // The loopback listener, once bound (its TLS server renews with the others).
+  let portForward: Awaited<ReturnType<typeof listenPortForward>> | undefined;
 
   let grpcCredentials: ServerCredentials;
   let watcher: CertificateWatcher | undefined;
@@ -123,7 +126,10 @@ export async function listenRouter(app: RouterApp, opts: ListenOptions): Promise
         ),
       );
     }
-    const portForwardAddresses = opts.portForward ? await listenPortForward(app, httpPort, log) : [];
+    if (opts.portForward) {
+      portForward = await listenPortForward(app, httpPort, https !== undefined, log);
+      if (portForward.tlsServer) tlsServers.push(portForward.tlsServer);
+    }
     let metricsServer: HttpServer | undefined;
     if (opts.metricsPort !== 0) {
       metricsServer = createServer(app.metricsListener);
@@ -134,10 +140,13 @@ export async function listenRouter(app: RouterApp, opts: ListenOptions): Promise
       grpcPort,
       metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
       tls: transport.kind === 'tls',
-      portForwardAddresses,
+      portForwardAddresses: portForward?.addresses ?? [],
       reloadCertificate: () => watcher?.check() ?? Promise.resolve('unchanged'),
       close: async () => {
         watcher?.close();
+        for (const l of portForward?.listeners ?? []) {
+          if (l.listening) await new Promise<void>((resolve) => l.close(() => resolve()));
+        }
         if (metricsServer?.listening) {
           const server = metricsServer;
           await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -150,17 +159,54 @@ export async function listenRouter(app: RouterApp, opts: ListenOptions): Promise
   }
 }
 
+/** The first byte of a TLS handshake record. */
+const TLS_HANDSHAKE = 0x16;
+/** As the HTTP servers' headersTimeout: a connection that says nothing is closed. */
+const FIRST_BYTE_TIMEOUT_MS = 30_000;
+
+/**
+ * One loopback listener of the port-forward servers: each connection goes to the plain or (when
+ * the router has a certificate) the TLS server by its first byte, so upstream's SDK (plain HTTP,
+ * no token) and a client that tunnels TLS with its token (Sandbank's dev mode) both work. Either
+ * way the connection is the port-forward listener's: what it is trusted with does not depend on
+ * the protocol.
+ */
+function portForwardListener(plain: HttpServer, secure: HttpServer | undefined): NetServer {
+  return createNetServer({ pauseOnConnect: true }, (socket) => {
+    socket.once('error', () => socket.destroy());
+    // Counted against ROUTER_MAX_CONNECTIONS once handed over; until its first byte, only this bounds it.
+    socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(first);
+      (secure !== undefined && first[0] === TLS_HANDSHAKE ? secure : plain).emit('connection', socket);
+      process.nextTick(() => socket.resume());
+    });
+    socket.resume();
+  });
+}
+
 /**
  * The port-forward listener on 127.0.0.1 and ::1 at the HTTP port. IPv4 loopback is required; a
  * pod without IPv6 has no ::1 (kubectl's tunnel then arrives on 127.0.0.1), which is logged.
  */
-async function listenPortForward(app: RouterApp, port: number, log: Logger): Promise<string[]> {
+async function listenPortForward(
+  app: RouterApp,
+  port: number,
+  tls: boolean,
+  log: Logger,
+): Promise<{ addresses: string[]; listeners: NetServer[]; tlsServer: HttpsServer | undefined }> {
+  const plain = app.portForwardServer('plain');
+  const secure = tls ? app.portForwardServer('tls') : undefined;
   const bound: string[] = [];
+  const listeners: NetServer[] = [];
   for (const address of ['127.0.0.1', '::1']) {
-    const server = app.portForwardServer();
+    const server = portForwardListener(plain, secure);
     try {
       await listen(server, port, address);
       bound.push(address);
+      listeners.push(server);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (address === '::1' && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) {
@@ -171,13 +217,17 @@ async function listenPortForward(app: RouterApp, port: number, log: Logger): Pro
     }
   }
   log.info(
-    { addresses: bound, port },
-    'port-forward listener: plain HTTP on loopback; requests without a token are the port-forward caller',
+    { addresses: bound, port, tls },
+    'port-forward listener on loopback (plain HTTP, and TLS when configured): requests without a token are the port-forward caller',
   );
-  return bound;
+  return {
+    addresses: bound,
+    listeners,
+    tlsServer: secure instanceof HttpsServer ? secure : undefined,
+  };
 }
 
-function listen(server: HttpServer, port: number, host: string): Promise<void> {
+function listen(server: HttpServer | NetServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

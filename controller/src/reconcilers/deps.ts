@@ -4,6 +4,7 @@ import type { Cache, EventRecorder, Informer, KubeClient, KubeObject } from '@sa
 import type { ControllerMetrics } from '../observability/metrics.js';
 import type { Expectations } from '../runtime/expectations.js';
 import type { SandboxProfile } from './shared/pure-profile.js';
+import type { RouterPeer } from './sandbox-template/plan.js';
 
 /** A NetworkPolicy, Service or PVC as far as the reconcilers care: metadata and an opaque spec. */
 export interface OpaqueObject extends KubeObject {
@@ -38,11 +39,8 @@ export interface ReconcilerDeps {
   /** Pending pod creates/deletes per pool key. */
   readonly poolExpectations: Expectations;
   readonly now: () => Date;
-  /** Labels and namespace of the router's Pods, for template NetworkPolicies. */
-  readonly router: {
-    readonly podLabels: Readonly<Record<string, string>>;
-    readonly namespace: string | undefined;
-  };
+  /** Labels and namespaces of the router's Pods, for template NetworkPolicies. */
+  readonly router: RouterPeer;
   readonly clusterDomain: string;
   /** The sandbox profile of a namespace: the cluster's settings plus its relaxation labels. */
   readonly profileOf: (namespace: string) => SandboxProfile;

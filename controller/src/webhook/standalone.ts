@@ -1,64 +1,92 @@
 /**
- * The conversion webhook alone, for control planes on loopback (the integration tests, the
- * benchmarks): a fresh CA and leaf for 127.0.0.1 and localhost, the CA written to
- * `$WEBHOOK_TLS_DIR/ca.crt`, HTTPS on 127.0.0.1 (port `$WEBHOOK_PORT`, default any free one).
- * The first stdout line is `{"port":N,"caFile":"…"}`; logs go to stderr. It exits when its stdin
- * closes (the parent stopped it or died) or on SIGTERM/SIGINT.
+ * The conversion webhook alone, for control planes without cluster networking (the integration
+ * tests' API server on loopback, the kwok stack): url mode on 127.0.0.1.
+ *
+ *   standalone.ts --dir=<dir> [--port=<n>] [--kubeconfig=<file>]
+ *
+ * Writes a fresh CA and serving leaf (127.0.0.1, localhost) into <dir> (ca.crt, tls.crt,
+ * tls.key), listens on 127.0.0.1:<port> (default 0: any free port) and prints one JSON line on
+ * stdout: {"port", "url", "caFile"}. With --kubeconfig it also points Sandbank's CRDs at itself
+ * (every 5 minutes, so a test that re-applies them is repaired). It exits when its parent
+ * process is gone, so a killed test run leaves nothing listening.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import pino from 'pino';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { createKubeClient, loadKubeConfig } from '@sandbank/kube';
 import { z } from 'zod';
-import { createLogger, LOG_LEVELS } from '../observability/logger.js';
+import { createLogger } from '../observability/logger.js';
 import { issueCa, issueLeaf } from './certs.js';
 import { convert } from './converter.js';
+import { CRD_REPAIR_INTERVAL_MS, ensureCrdConversion, repeatEvery } from './crd-conversion.js';
 import { buildWebhookServer } from './server.js';
 
-const Env = z.object({
-  WEBHOOK_TLS_DIR: z.string().min(1, 'WEBHOOK_TLS_DIR: a directory for ca.crt is required'),
-  WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(0),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('warn'),
+const Args = z.object({
+  dir: z.string().min(1, 'is required'),
+  port: z.coerce.number().int().min(0).max(65_535).default(0),
+  kubeconfig: z.string().min(1).optional(),
 });
 
-const parsed = Env.safeParse(process.env);
-if (!parsed.success) {
-  process.stderr.write(`${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n')}\n`);
-  process.exit(2);
+function parseArgs(argv: readonly string[]): z.infer<typeof Args> {
+  const raw: Record<string, string> = {};
+  for (const arg of argv) {
+    const m = /^--(dir|port|kubeconfig)=(.*)$/.exec(arg);
+    if (m?.[1] === undefined || m[2] === undefined)
+      throw new Error(`${arg}: unknown argument (--dir=, --port=, --kubeconfig=)`);
+    raw[m[1]] = m[2];
+  }
+  const parsed = Args.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
 }
-const env = parsed.data;
-const log = createLogger({
-  level: env.LOG_LEVEL,
-  name: 'sandbank-conversion-webhook',
-  destination: pino.destination({ dest: 2, sync: true }),
-});
-const now = new Date();
-const ca = issueCa(now);
-const leaf = issueLeaf(ca, ['127.0.0.1', 'localhost'], now);
-const caFile = join(env.WEBHOOK_TLS_DIR, 'ca.crt');
-writeFileSync(caFile, ca.certPem);
 
-const server = buildWebhookServer({
-  tls: { caPem: ca.certPem, certPem: leaf.certPem, keyPem: leaf.keyPem },
-  convert,
-  log,
-});
-const shutdown = (why: string): void => {
-  log.info({ why }, 'stopping');
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-server.listen(env.WEBHOOK_PORT, '127.0.0.1', () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : env.WEBHOOK_PORT;
-  process.stdout.write(`${JSON.stringify({ port, caFile })}\n`);
-});
-server.on('error', (err) => {
-  log.error({ err }, 'webhook server failed');
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = createLogger({
+    level: process.env['LOG_LEVEL'] === undefined ? 'warn' : 'info',
+    bindings: { component: 'sandbank-webhook-standalone' },
+  });
+  const dir = resolve(args.dir);
+  await mkdir(dir, { recursive: true });
+  const now = new Date();
+  const ca = issueCa(now);
+  const leaf = issueLeaf(ca, ['127.0.0.1', 'localhost'], now);
+  await Promise.all([
+    writeFile(join(dir, 'ca.crt'), ca.certPem),
+    writeFile(join(dir, 'tls.crt'), leaf.certPem),
+    writeFile(join(dir, 'tls.key'), leaf.keyPem, { mode: 0o600 }),
+  ]);
+  const server = buildWebhookServer({ tls: { caPem: ca.certPem, ...leaf }, convert, log });
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(args.port, '127.0.0.1', done);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://127.0.0.1:${port}/convert`;
+
+  if (args.kubeconfig !== undefined) {
+    const client = createKubeClient(loadKubeConfig(args.kubeconfig));
+    const round = async (): Promise<void> => {
+      await ensureCrdConversion(client, { target: { url }, caPem: ca.certPem, log });
+    };
+    await round();
+    repeatEvery(CRD_REPAIR_INTERVAL_MS, round, log, 'CRD conversion check');
+  }
+  process.stdout.write(`${JSON.stringify({ pid: process.pid, port, url, caFile: join(dir, 'ca.crt') })}\n`);
+
+  // Reparented (the parent died): nothing should keep serving for a test run that is gone.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1_000);
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('SIGINT', () => process.exit(0));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`sandbank-webhook: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(2);
 });
-process.stdin.on('end', () => shutdown('stdin closed'));
-process.stdin.on('error', () => shutdown('stdin failed'));
-process.stdin.resume();
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));

@@ -41,8 +41,9 @@ const PLURALS: Record<string, string> = {
 };
 type Version = 'v1alpha1' | 'v1beta1';
 
+const groupOf = (kind: string): string => GROUPS[kind] ?? '';
 const where = (kind: string, version: Version, namespace: string) => ({
-  group: GROUPS[kind] ?? '',
+  group: groupOf(kind),
   version,
   plural: PLURALS[kind] ?? '',
   namespace,
@@ -52,7 +53,7 @@ async function create(namespace: string, version: Version, object: Json): Promis
   const kind = String(object['kind']);
   return (await custom.createNamespacedCustomObject({
     ...where(kind, version, namespace),
-    body: { ...object, apiVersion: `${GROUPS[kind]}/${version}` },
+    body: { ...object, apiVersion: `${groupOf(kind)}/${version}` },
     fieldValidation: 'Strict',
   })) as Json;
 }
@@ -245,7 +246,7 @@ describe('round trips on the API server', () => {
       const kind = String(object['kind']);
       const created = await create(inert, 'v1alpha1', object);
       const beta = await read(inert, 'v1beta1', kind, name);
-      expect(beta['apiVersion']).toBe(`${GROUPS[kind]}/v1beta1`);
+      expect(beta['apiVersion']).toBe(`${groupOf(kind)}/v1beta1`);
       await replace(inert, 'v1beta1', beta);
       const back = await read(inert, 'v1alpha1', kind, name);
       expect(kept(back)).toEqual(kept(created));
@@ -259,7 +260,7 @@ describe('round trips on the API server', () => {
       const kind = String(object['kind']);
       const created = await create(inert, 'v1beta1', object);
       const alpha = await read(inert, 'v1alpha1', kind, name);
-      expect(alpha['apiVersion']).toBe(`${GROUPS[kind]}/v1alpha1`);
+      expect(alpha['apiVersion']).toBe(`${groupOf(kind)}/v1alpha1`);
       await replace(inert, 'v1alpha1', alpha);
       const back = await read(inert, 'v1beta1', kind, name);
       expect(kept(back)).toEqual(kept(created));
@@ -305,7 +306,7 @@ describe('round trips on the API server', () => {
 });
 
 describe('v1alpha1 lists and watches of v1beta1-written objects', () => {
-  const listNs = `${inert}`;
+  const listNs = inert;
   const template = (name: string): Json => ({
     kind: 'SandboxTemplate',
     metadata: { name, labels: { list: 'yes' } },
@@ -345,7 +346,7 @@ describe('v1alpha1 lists and watches of v1beta1-written objects', () => {
             if (type === 'ADDED' && (obj['metadata'] as Json)['name'] === 'watched') resolve();
           },
           (err: unknown) => {
-            if (err) reject(err instanceof Error ? err : new Error(String(err)));
+            if (err) reject(err instanceof Error ? err : new Error(JSON.stringify(err)));
           },
         )
         .then((req: { abort(): void }) => {

@@ -223,34 +223,35 @@ describe('conversion webhook on the real API server', () => {
     );
   });
 
-  it('fails reads in the other version while the caBundle names another CA, until it is repaired', async () => {
-    const other = issueCa(new Date());
-    await client.mergePatch(CUSTOM_RESOURCE_DEFINITIONS, '', gadgetCrd, {
-      spec: {
-        conversion: {
-          webhook: { clientConfig: { caBundle: Buffer.from(other.certPem).toString('base64') } },
-        },
-      },
-    });
-    const refused = await eventually('a v2 read refused', async () => {
-      try {
-        await client.get<Gadget>(gadget('v2'), ns, 'small');
-        return undefined;
-      } catch (error) {
-        return error;
-      }
-    });
-    expect(String(refused)).toMatch(/conversion webhook/);
-    // The storage version needs no conversion, so it keeps working.
-    expect((await client.get<Gadget>(gadget('v1'), ns, 'small'))?.spec).toEqual({ size: 3 });
+  it.each([
+    ['names another CA', () => Buffer.from(issueCa(new Date()).certPem).toString('base64')],
+    ['is absent', () => null],
+  ])(
+    'fails reads in the other version while the caBundle %s, until it is repaired',
+    async (_what, caBundle) => {
+      await client.mergePatch(CUSTOM_RESOURCE_DEFINITIONS, '', gadgetCrd, {
+        spec: { conversion: { webhook: { clientConfig: { caBundle: caBundle() } } } },
+      });
+      const refused = await eventually('a v2 read refused', async () => {
+        try {
+          await client.get<Gadget>(gadget('v2'), ns, 'small');
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      });
+      expect(String(refused)).toMatch(/conversion webhook/);
+      // The storage version needs no conversion, so it keeps working.
+      expect((await client.get<Gadget>(gadget('v1'), ns, 'small'))?.spec).toEqual({ size: 3 });
 
-    const opts = { target: { url }, caPem: tls.caPem, crds: [gadgetCrd] };
-    expect(await ensureCrdConversion(client, opts)).toEqual({ [gadgetCrd]: 'patched' });
-    await eventually(
-      'v2 read after the repair',
-      async () => (await client.get<Gadget>(gadget('v2'), ns, 'small'))?.spec,
-    );
-  });
+      const opts = { target: { url }, caPem: tls.caPem, crds: [gadgetCrd] };
+      expect(await ensureCrdConversion(client, opts)).toEqual({ [gadgetCrd]: 'patched' });
+      await eventually(
+        'v2 read after the repair',
+        async () => (await client.get<Gadget>(gadget('v2'), ns, 'small'))?.spec,
+      );
+    },
+  );
 
   it('keeps serving across a leaf rotation, with the same CA and no CRD change', async () => {
     const port = Number(new URL(url).port);

@@ -1,23 +1,15 @@
 // The conversion webhook for a control plane on loopback (the jest integration run, the
 // benchmarks' and the dev CLI's control planes): the CRDs store v1beta1 and serve v1alpha1, so
 // every v1alpha1 request goes through it. It runs as its own process (the controller's
-// `webhook/standalone.ts`, exiting with its parent), serves on 127.0.0.1, and the CRDs point at
-// it by URL with its CA: a control plane without cluster networking cannot reach a Service.
+// `webhook/standalone.ts`, exiting with its parent), serves on 127.0.0.1 and points the CRDs at
+// itself by URL with its CA: a control plane without cluster networking cannot reach a Service.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { clusterBinary, repoRoot } from './paths.js';
 import { run } from './process.js';
-
-/** The four CRDs the webhook converts. */
-export const SANDBANK_CRD_NAMES = [
-  'sandboxes.agents.x-k8s.io',
-  'sandboxtemplates.extensions.agents.x-k8s.io',
-  'sandboxwarmpools.extensions.agents.x-k8s.io',
-  'sandboxclaims.extensions.agents.x-k8s.io',
-] as const;
 
 export interface ConversionWebhook {
   /** https://127.0.0.1:<port>/convert */
@@ -36,7 +28,7 @@ export interface ConversionWebhookOptions {
 
 interface Ready {
   readonly port: number;
-  readonly caPem: string;
+  readonly url: string;
 }
 
 /**
@@ -51,13 +43,17 @@ export async function startConversionWebhook(
   const dir = mkdtempSync(join(tmpdir(), 'sandbank-webhook-'));
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(repoRoot, 'controller/src/webhook/standalone.ts')],
-    {
-      cwd: repoRoot,
-      env: { ...process.env, WEBHOOK_TLS_DIR: dir, LOG_LEVEL: process.env['WEBHOOK_LOG_LEVEL'] ?? 'warn' },
-      // stdin stays open while we live: the process exits when it closes (we died or stopped it).
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      join(repoRoot, 'controller/src/webhook/standalone.ts'),
+      `--dir=${dir}`,
+      // It points the CRDs at itself, and repairs them every 5 minutes.
+      `--kubeconfig=${kubeconfigPath}`,
+    ],
+    // It exits by itself once reparented (this process died).
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr: string[] = [];
   createInterface({ input: child.stderr }).on('line', (line) => {
@@ -73,9 +69,7 @@ export async function startConversionWebhook(
     return stopped;
   };
   try {
-    const ready = await readyLine(child, timeoutMs, () => stderr.join('\n'));
-    const url = `https://127.0.0.1:${ready.port}/convert`;
-    await pointCrdsAt(kubeconfigPath, url, ready.caPem);
+    const url = (await readyLine(child, timeoutMs, () => stderr.join('\n'))).url;
     await waitForConversion(kubeconfigPath, timeoutMs);
     opts.onProgress?.(`[sandbank] conversion webhook (pid ${child.pid ?? '?'}) serving ${url}`);
     return { url, pid: child.pid ?? -1, stop };
@@ -85,66 +79,38 @@ export async function startConversionWebhook(
   }
 }
 
-/** The first stdout line: `{"port": N, "caFile": "<path>"}` (or `caPem` inline). */
+/** Its address line on stdout: `{"pid", "port", "url", "caFile"}` (log lines are skipped). */
 function readyLine(child: ChildProcess, timeoutMs: number, tail: () => string): Promise<Ready> {
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
-      reject(new Error(`conversion webhook did not report its port within ${timeoutMs} ms:\n${tail()}`));
+      reject(new Error(`conversion webhook did not report its address within ${timeoutMs} ms:\n${tail()}`));
     }, timeoutMs);
     const fail = (why: string) => {
       clearTimeout(timer);
       reject(new Error(`conversion webhook ${why}:\n${tail()}`));
     };
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? String(code)}) before it listened`));
+    child.once('exit', (code, signal) => fail(`exited (${signal ?? String(code)}) before it served`));
     child.once('error', (err) => fail(`did not start: ${err.message}`));
     if (!child.stdout) return fail('has no stdout');
-    createInterface({ input: child.stdout }).once('line', (line) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const address = parseAddress(line);
+      if (!address) return;
       clearTimeout(timer);
-      try {
-        const parsed = JSON.parse(line) as { port?: unknown; caFile?: unknown; caPem?: unknown };
-        if (typeof parsed.port !== 'number') throw new Error('no port');
-        const caPem =
-          typeof parsed.caPem === 'string'
-            ? parsed.caPem
-            : typeof parsed.caFile === 'string'
-              ? readFileSync(parsed.caFile, 'utf8')
-              : undefined;
-        if (!caPem) throw new Error('no CA');
-        resolvePromise({ port: parsed.port, caPem });
-      } catch (err) {
-        reject(new Error(`conversion webhook's first line is not its address (${String(err)}): ${line}`));
-      }
+      lines.close();
+      resolvePromise(address);
     });
   });
 }
 
-/**
- * Merge-patches each CRD's conversion to the URL and CA. `service: null` removes the Service
- * reference the rendered CRDs carry (a clientConfig names exactly one of url and service).
- */
-async function pointCrdsAt(kubeconfigPath: string, url: string, caPem: string): Promise<void> {
-  const patch = JSON.stringify({
-    spec: {
-      conversion: {
-        strategy: 'Webhook',
-        webhook: {
-          conversionReviewVersions: ['v1'],
-          clientConfig: { url, caBundle: Buffer.from(caPem).toString('base64'), service: null },
-        },
-      },
-    },
-  });
-  const kubectl = clusterBinary('kubectl');
-  for (const name of SANDBANK_CRD_NAMES) {
-    await run(kubectl, [
-      `--kubeconfig=${kubeconfigPath}`,
-      'patch',
-      'customresourcedefinition',
-      name,
-      '--type=merge',
-      '-p',
-      patch,
-    ]);
+function parseAddress(line: string): Ready | undefined {
+  try {
+    const parsed = JSON.parse(line) as { port?: unknown; url?: unknown };
+    return typeof parsed.port === 'number' && typeof parsed.url === 'string'
+      ? { port: parsed.port, url: parsed.url }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -126,7 +126,7 @@ const controllerAllowed: Ask[] = [
     resource: 'services',
     namespace: 'team-x',
   })),
-  ...['list', 'watch', 'create'].map((verb) => ({
+  ...['list', 'watch', 'create', 'patch'].map((verb) => ({
     verb,
     resource: 'persistentvolumeclaims',
     namespace: 'team-x',
@@ -154,6 +154,26 @@ const controllerAllowed: Ask[] = [
   // The agent key: read at start, created when missing (controller/src/agent-credentials.ts).
   { verb: 'create', resource: 'secrets', namespace: SYSTEM },
   { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
+  // The conversion webhook's certificate and Sandbank's CRDs (controller/src/webhook).
+  ...['get', 'update'].map((verb) => ({
+    verb,
+    resource: 'secrets',
+    namespace: SYSTEM,
+    name: 'sandbank-webhook-tls',
+  })),
+  ...['get', 'patch'].map((verb) => ({
+    verb,
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: `sandboxclaims.${EXT}`,
+  })),
+  {
+    verb: 'patch',
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    subresource: 'status',
+    name: `sandboxes.${CORE}`,
+  },
 ];
 
 const controllerDenied: Ask[] = [
@@ -182,7 +202,41 @@ const controllerDenied: Ask[] = [
   { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: 'team-x' },
   { verb: 'impersonate', resource: 'serviceaccounts' },
   { verb: 'update', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
-  { verb: 'update', group: EXT, resource: 'sandboxtemplates', namespace: 'team-x' },
+  ...['patch', 'delete'].map((verb) => ({
+    verb,
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: 'widgets.example.com',
+  })),
+  {
+    verb: 'delete',
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: `sandboxes.${CORE}`,
+  },
+  { verb: 'delete', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-webhook-tls' },
+  // The storedVersions migration rewrites objects through their status subresource only
+  // (controller/src/storage-migration.ts); SandboxTemplates, without one, are the operator's.
+  ...['update', 'patch'].map((verb) => ({
+    verb,
+    group: EXT,
+    resource: 'sandboxtemplates',
+    namespace: 'team-x',
+  })),
+  ...['sandboxclaims', 'sandboxwarmpools'].map((resource) => ({
+    verb: 'update',
+    group: EXT,
+    resource,
+    namespace: 'team-x',
+  })),
+  { verb: 'update', group: CORE, resource: 'sandboxes', namespace: 'team-x' },
+  ...['sandboxes', 'sandboxclaims', 'sandboxwarmpools'].map((resource) => ({
+    verb: 'update',
+    group: resource === 'sandboxes' ? CORE : EXT,
+    resource,
+    subresource: 'status',
+    namespace: 'team-x',
+  })),
   { verb: 'create', group: EXT, resource: 'sandboxclaims', namespace: 'team-x' },
   {
     verb: 'delete',

@@ -303,6 +303,7 @@ describe("Sandbank's Pods", () => {
       pool,
       template,
       members: [],
+      existingClaims: new Set(),
       expectationsSatisfied: true,
       expectationsExpireInMs: 0,
       profile: sandboxProfile(DEFAULT_PROFILE_SETTINGS, {}),

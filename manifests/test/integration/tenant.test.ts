@@ -418,7 +418,7 @@ describe('namespace-scoped install', () => {
         LEADER_ELECT: 'true',
         LEADER_ELECTION_NAMESPACE: SCOPED_SYSTEM,
         LEADER_ELECTION_NAME: 'sandbank-controller',
-        ROUTER_NAMESPACE: SCOPED_SYSTEM,
+        ROUTER_NAMESPACES: SCOPED_SYSTEM,
         // Its agent key where its Role lets it make one: its own namespace, as POD_NAMESPACE says.
         AGENT_KEY_SECRET: `${SCOPED_SYSTEM}/sandbank-agent-key`,
       },

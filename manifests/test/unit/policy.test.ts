@@ -165,7 +165,8 @@ describe('base', () => {
     const container = obj(c);
     expect(str(container['image'])).toBe('ghcr.io/sandbank/controller:0.1.0');
     expect(env(container).get('LEADER_ELECT')).toBe('true');
-    expect(env(container).get('ROUTER_NAMESPACE')).toBe('sandbank-system');
+    expect(env(container).get('ROUTER_NAMESPACES')).toBe('sandbank-system');
+    expect(env(container).has('ROUTER_NAMESPACE')).toBe(false);
     expect(obj(container['livenessProbe'])['httpGet']).toBeDefined();
     expect(obj(obj(container['readinessProbe'])['httpGet'])['path']).toBe('/readyz');
     expect(obj(obj(container['resources'])['limits'])['memory']).toBeDefined();
@@ -373,6 +374,8 @@ describe('per-namespace router', () => {
   it('the component lets template NetworkPolicies admit a router in the sandbox namespace', () => {
     const d = find('manifests/test/fixtures/per-namespace-router', 'Deployment', 'sandbank-controller');
     const c = obj(containersOf(obj(obj(obj(d['spec'])['template'])['spec']))[0]);
+    // `.`: the sandbox's own namespace (a peer without namespaceSelector).
+    expect(env(c).get('ROUTER_NAMESPACES')).toBe('.');
     expect(env(c).has('ROUTER_NAMESPACE')).toBe(false);
     expect(env(c).get('LEADER_ELECT')).toBe('true');
   });

@@ -34,7 +34,13 @@ const AUTH_DELEGATOR_RULES: Obj[] = [
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 /** Resources without a namespace: a grant on them is 'cluster', never 'all namespaces'. */
-const CLUSTER_SCOPED = new Set(['tokenreviews', 'subjectaccessreviews', 'namespaces']);
+const CLUSTER_SCOPED = new Set([
+  'tokenreviews',
+  'subjectaccessreviews',
+  'namespaces',
+  'customresourcedefinitions',
+  'customresourcedefinitions/status',
+]);
 
 /** Where a grant applies, as the docs' matrix spells it. */
 type Scope = 'all namespaces' | 'each tenant namespace' | 'sandbank-system' | 'cluster';
@@ -142,20 +148,34 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
     expect(clusterRoleGrants(base, 'pods').sort()).toEqual(['sandbank-controller', 'sandbank-router']);
   });
 
-  it('binds the controller and router cluster-wide only to read Namespaces and to ask TokenReviews and SubjectAccessReviews', () => {
+  it('binds the controller and router cluster-wide only to read Namespaces, point Sandbank CRDs at the conversion webhook and ask TokenReviews and SubjectAccessReviews', () => {
     const clusterBindings = scoped
       .filter((o) => kindOf(o) === 'ClusterRoleBinding')
       .map((b) => `${nameOf(b)} -> ${str(obj(b['roleRef'])['name'])}`)
       .sort();
     expect(clusterBindings).toEqual([
+      'sandbank-controller-crds -> sandbank-controller-crds',
       'sandbank-controller-namespace-reader -> sandbank-controller-namespace-reader',
       'sandbank-router-auth-delegator -> system:auth-delegator',
     ]);
     const wide = (who: Who) =>
       [...grants(all, who, [TENANT])].filter((g) => g.endsWith('|all namespaces') || g.endsWith('|cluster'));
     // Namespaces are cluster-scoped: the controller reads their labels (the sandbox profile's
-    // per-namespace relaxations), names and labels only.
+    // per-namespace relaxations), names and labels only. CRDs too: conversion is global to a CRD,
+    // so the controller points Sandbank's four (by name) at its webhook in both modes.
     expect(wide('controller').sort()).toEqual([
+      'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxclaims.extensions.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxes.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxtemplates.extensions.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxwarmpools.extensions.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxclaims.extensions.agents.x-k8s.io|get|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxclaims.extensions.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxes.agents.x-k8s.io|get|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxes.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxtemplates.extensions.agents.x-k8s.io|get|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxtemplates.extensions.agents.x-k8s.io|patch|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxwarmpools.extensions.agents.x-k8s.io|get|cluster',
+      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxwarmpools.extensions.agents.x-k8s.io|patch|cluster',
       'controller||namespaces||list|cluster',
       'controller||namespaces||watch|cluster',
     ]);
@@ -193,7 +213,7 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
     }
   });
 
-  it('keeps the leader-election and agent-key Roles in sandbank-system', () => {
+  it('keeps the leader-election, agent-key and webhook-certificate Roles in sandbank-system', () => {
     expect(
       [...grants(all, 'controller', [TENANT])].filter((g) => g.endsWith('|sandbank-system')).sort(),
     ).toEqual([
@@ -201,6 +221,8 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
       'controller|coordination.k8s.io|leases|sandbank-controller|update|sandbank-system',
       'controller|coordination.k8s.io|leases||create|sandbank-system',
       'controller||secrets|sandbank-agent-key|get|sandbank-system',
+      'controller||secrets|sandbank-webhook-tls|get|sandbank-system',
+      'controller||secrets|sandbank-webhook-tls|update|sandbank-system',
       'controller||secrets||create|sandbank-system',
     ]);
   });
@@ -295,7 +317,7 @@ describe('docs/deploy/rbac.md', () => {
       const scope = mode === 'cluster-wide' ? wide : narrow;
       if (scope === undefined || scope === '—') continue;
       for (const item of (resources ?? '').split(', ')) {
-        const m = /^([a-z/]+)(?: \(name ([a-z0-9-]+)\))?$/.exec(item);
+        const m = /^([a-z/]+)(?: \(name ([a-z0-9.-]+)\))?$/.exec(item);
         if (!m?.[1]) throw new Error(`docs/deploy/rbac.md: cannot read the resource ${JSON.stringify(item)}`);
         for (const verb of (verbs ?? '').split(', '))
           out.add([who, group === 'core' ? '' : group, m[1], m[2] ?? '', verb, scope].join('|'));

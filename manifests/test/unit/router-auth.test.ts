@@ -14,8 +14,16 @@ import type { Obj } from '../render.js';
 const APPLIED_TO = 'team-a';
 const ROUTER = 'sandbox-router-deployment';
 
-/** What each install's router authenticates with: its mode, and per token its namespaces. */
-const EXPECTED: Readonly<Record<string, { mode: AuthConfig['mode']; scopes?: Record<string, string> }>> = {
+/** A router outside sandbank-system is keyed `<dir> <namespace>`. */
+const COMPAT = 'agent-sandbox-system';
+
+/**
+ * What each install's router authenticates with: its mode, per token its namespaces, and the
+ * namespaces of token-less port-forwards (agent-sandbox compatibility).
+ */
+const EXPECTED: Readonly<
+  Record<string, { mode: AuthConfig['mode']; scopes?: Record<string, string>; portForward?: string[] }>
+> = {
   'manifests/base': { mode: 'kubernetes' },
   'manifests/overlays/gke-autopilot': { mode: 'kubernetes' },
   'manifests/overlays/gke-standard': { mode: 'kubernetes' },
@@ -24,8 +32,22 @@ const EXPECTED: Readonly<Record<string, { mode: AuthConfig['mode']; scopes?: Rec
   'manifests/overlays/local': { mode: 'token', scopes: { token: '*' } },
   // The local overlay with per-namespace routers.
   'manifests/test/fixtures/per-namespace-router': { mode: 'token', scopes: { token: '*' } },
-  'manifests/namespace-router': { mode: 'token', scopes: { token: APPLIED_TO } },
+  'manifests/namespace-router': { mode: 'token', scopes: { token: APPLIED_TO }, portForward: [APPLIED_TO] },
+  // The agent-sandbox compatibility router (components/agent-sandbox-compat), alone and beside the central one.
+  [`manifests/components/agent-sandbox-compat ${COMPAT}`]: { mode: 'kubernetes', portForward: ['default'] },
+  [`manifests/overlays/local/agent-sandbox-compat ${COMPAT}`]: {
+    mode: 'kubernetes',
+    portForward: ['default'],
+  },
+  'manifests/test/fixtures/agent-sandbox-compat': { mode: 'kubernetes' },
+  [`manifests/test/fixtures/agent-sandbox-compat ${COMPAT}`]: {
+    mode: 'kubernetes',
+    portForward: ['default'],
+  },
 };
+
+/** The pod's IPs as the downward API gives `status.podIPs` to an env var (dual-stack). */
+const POD_IPS = '10.244.0.7,fd00:10:244::7';
 
 /** The container's environment as the kubelet gives it: `$(VAR)` of earlier entries filled in. */
 function kubeletEnv(container: Obj): Record<string, string> {
@@ -35,7 +57,12 @@ function kubeletEnv(container: Obj): Record<string, string> {
     const value =
       from === 'metadata.namespace'
         ? APPLIED_TO
-        : str(e['value']).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name: string) => out[name] ?? ref);
+        : from === 'status.podIPs'
+          ? POD_IPS
+          : str(e['value']).replace(
+              /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g,
+              (ref, name: string) => out[name] ?? ref,
+            );
     out[str(e['name'])] = value;
   }
   return out;
@@ -57,7 +84,11 @@ const routers = OVERLAYS.flatMap((dir) => {
   const objects = render(dir);
   return objects
     .filter((o) => kindOf(o) === 'Deployment' && nameOf(o) === ROUTER)
-    .map((d) => ({ dir, objects, podSpec: obj(obj(obj(d['spec'])['template'])['spec']) }));
+    .map((d) => ({
+      dir: obj(d['metadata'])['namespace'] === COMPAT ? `${dir} ${COMPAT}` : dir,
+      objects,
+      podSpec: obj(obj(obj(d['spec'])['template'])['spec']),
+    }));
 });
 
 test('every install with a router states how it authenticates (none is left to a default)', () => {
@@ -74,6 +105,8 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
     const rest = { ...env };
     delete rest['ROUTER_TLS_CERT_FILE'];
     delete rest['ROUTER_TLS_KEY_FILE'];
+    // A router bound to its pod's IPs is not on loopback: without the certificate, the opt-out.
+    if (rest['ROUTER_BIND_ADDRESSES'] !== undefined) rest['ROUTER_INSECURE_PLAINTEXT'] = 'true';
     const files: string[] = [];
     const keyFiles: string[] = [];
     let config: ReturnType<typeof loadConfig> | undefined;
@@ -96,6 +129,9 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
       throw error;
     }
     expect(config.auth.mode).toBe(expected?.mode);
+    // Token-less port-forwards only where documented, and then never on a wildcard bind.
+    expect(config.portForward?.namespaces).toEqual(expected?.portForward);
+    if (config.portForward !== undefined) expect(config.networkHosts).toEqual(POD_IPS.split(','));
     // Every router holds the agent key, from the Secret the controller made (agent credentials).
     expect(config.agentKey).toBeDefined();
     expect(keyFiles.map((file) => secretHolding(podSpec, container, file))).toEqual(['sandbank-agent-key']);

@@ -69,6 +69,11 @@ export interface Scope {
   readonly signal: AbortSignal;
   /** Absolute, ms since the epoch. */
   readonly deadline: number;
+  /**
+   * The sandbox's Ready endpoint now (RouterError not_found / sandbox_not_ready), checked against
+   * the authorization as `connect` checks it; for surfaces that reach the pod without the agent.
+   */
+  resolve(): Endpoint;
   /** Dials the sandbox's agent, the last stage; the channel is released with the admission. */
   connect(): Promise<Connection>;
 }
@@ -100,6 +105,11 @@ export class Admission implements AsyncDisposable {
   private timer: NodeJS.Timeout | undefined;
   private lease: AgentLease | undefined;
   private code: ErrorCode | undefined;
+  /**
+   * The claim name `kubernetes` mode asked RBAC about, once it asked (the controlling claim, or
+   * the Sandbox's own name): what every later resolution of this request must still agree with.
+   */
+  private reviewed: { readonly name: string } | undefined;
 
   constructor(
     private readonly ctx: RouterContext,
@@ -128,7 +138,7 @@ export class Admission implements AsyncDisposable {
         remoteAddress: clientAddress(this.arrival.remoteAddress),
         viaPortForward: this.arrival.viaPortForward === true,
       },
-      { ...target, claim: () => this.ctx.gateway.claimOf(target) },
+      { ...target, claim: () => this.reviewedClaim(target) },
     );
     this.principal = principal;
     try {
@@ -149,8 +159,34 @@ export class Admission implements AsyncDisposable {
       principal,
       signal,
       deadline: budget.deadline,
+      resolve: () => this.checked(this.ctx.gateway.resolve(target), target),
       connect: () => this.connect(target, budget),
     };
+  }
+
+  /** The controlling claim, read once per request, so the review and the dial see one answer. */
+  private reviewedClaim(target: SandboxRef): string | undefined {
+    if (this.reviewed === undefined) {
+      const claim = this.ctx.gateway.claimOf(target);
+      this.reviewed = { name: claim ?? target.name };
+      return claim;
+    }
+    return this.reviewed.name;
+  }
+
+  /**
+   * `endpoint`, unless its controlling claim is not the one RBAC was asked about: a Sandbox's
+   * owner reference can be rewritten between the review and the dial.
+   */
+  private checked(endpoint: Endpoint, target: SandboxRef): Endpoint {
+    if (this.reviewed !== undefined && (endpoint.claim ?? target.name) !== this.reviewed.name) {
+      throw new RouterError(
+        'sandbox_not_ready',
+        `sandbox ${target.namespace}/${target.name} changed owner while the request was authorized; retry`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    return endpoint;
   }
 
   private async connect(target: SandboxRef, budget: Budget): Promise<Connection> {
@@ -158,6 +194,7 @@ export class Admission implements AsyncDisposable {
     const signal = this.controller.signal;
     const { endpoint, lease } = await this.ctx.gateway.connect(target, signal);
     this.lease = lease;
+    this.checked(endpoint, target);
     return {
       endpoint,
       agent: lease.agent,

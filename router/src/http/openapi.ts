@@ -33,7 +33,7 @@ const legacyHeaders = [
     in: 'header',
     required: true,
     schema: { type: 'string', maxLength: 63 },
-    description: 'The claim name (DNS-1123 label).',
+    description: "The Sandbox's name (DNS-1123 label); Sandbank names a claim's Sandbox like the claim.",
   },
   {
     name: 'X-Sandbox-Namespace',
@@ -53,6 +53,14 @@ const legacyHeaders = [
     in: 'header',
     required: false,
     schema: { type: 'number', exclusiveMinimum: 0 },
+  },
+  {
+    name: 'X-Sandbox-Pod-IP',
+    in: 'header',
+    required: false,
+    schema: { type: 'string' },
+    description:
+      "A hint (upstream's SDK sends the pod IP it read): compared with the pod the router resolves, never dialled.",
   },
 ];
 const pathParam = {
@@ -180,6 +188,7 @@ export const openApiDocument = {
           stdout: { type: 'string' },
           stderr: { type: 'string' },
           exit_code: { type: 'integer' },
+          timed_out: { type: 'boolean', description: 'Only when the request set timeout_seconds.' },
         },
       },
       LegacyEntry: {
@@ -215,7 +224,18 @@ export const openApiDocument = {
         requestBody: {
           content: {
             'application/json': {
-              schema: { type: 'object', required: ['command'], properties: { command: { type: 'string' } } },
+              schema: {
+                type: 'object',
+                required: ['command'],
+                properties: {
+                  command: { type: 'string' },
+                  timeout_seconds: {
+                    type: ['number', 'null'],
+                    exclusiveMinimum: 0,
+                    description: 'Kill the command after this long; the answer then carries timed_out.',
+                  },
+                },
+              },
             },
           },
         },

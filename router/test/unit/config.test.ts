@@ -217,10 +217,23 @@ describe('transport: TLS, or plain HTTP only where no credential crosses a netwo
       );
     });
 
-    test('refuses a loopback network address (it is the port-forward listener)', () => {
-      expect(() =>
-        loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ROUTER_BIND_ADDRESSES: '127.0.0.1' }),
-      ).toThrow(/ROUTER_BIND_ADDRESSES: 127\.0\.0\.1 is a loopback address/);
+    test.each(['127.0.0.1', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1'])(
+      'refuses %s as a network address (the port-forward listener is there)',
+      (address) => {
+        expect(() =>
+          loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ROUTER_BIND_ADDRESSES: address }),
+        ).toThrow(/ROUTER_BIND_ADDRESSES: .* is where kubectl port-forward arrives/);
+      },
+    );
+
+    test('another loopback address is a network address like any (a router outside a pod)', () => {
+      const c = loadConfig({
+        ROUTER_AUTH_MODE: 'kubernetes',
+        ROUTER_PORTFORWARD_NAMESPACES: 'team-a',
+        ROUTER_BIND_ADDRESSES: '127.0.0.2',
+      });
+      expect(c.networkHosts).toEqual(['127.0.0.2']);
+      expect(c.transport).toEqual({ kind: 'plaintext', reason: 'loopback' });
     });
 
     test('bind addresses are IP literals; namespaces are names, inside ROUTER_NAMESPACES when it is set', () => {

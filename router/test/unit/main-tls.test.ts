@@ -201,3 +201,21 @@ test(
   },
   TIMEOUT_MS,
 );
+
+test(
+  'token-less port-forwards with a wildcard network bind: the process refuses to start, naming the setting',
+  async () => {
+    const router = startMain({
+      ROUTER_HOST: '0.0.0.0',
+      ROUTER_TLS_CERT_FILE: tls.certFile,
+      ROUTER_TLS_KEY_FILE: tls.keyFile,
+      ROUTER_PORTFORWARD_NAMESPACES: 'default',
+    });
+    const { code, stderr } = await router.exit;
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /ROUTER_PORTFORWARD_NAMESPACES: the network listener must not bind a wildcard address/,
+    );
+  },
+  TIMEOUT_MS,
+);

@@ -174,6 +174,21 @@ describe('the loopback listener (what kubectl port-forward reaches)', () => {
   });
 });
 
+describe('TLS through the tunnel (a client that tunnels TLS with its token, as Sandbank dev mode does)', () => {
+  test('the same port answers TLS on loopback: the token is checked; without one, the port-forward caller', async () => {
+    const withToken = await execute('127.0.0.1', {
+      tls: true,
+      headers: { authorization: `Bearer ${TOKEN}` },
+      namespace: 'team-b',
+      sandbox: 'sandbox-b',
+    });
+    expect(withToken).toEqual({ status: 200, body: '{"stdout":"pod B","stderr":"","exit_code":0}' });
+    expect(await execute('127.0.0.1', { tls: true })).toEqual(podA);
+    const other = await execute('127.0.0.1', { tls: true, namespace: 'team-b', sandbox: 'sandbox-b' });
+    expect(other.status).toBe(403);
+  });
+});
+
 describe('the network listener on the pod address', () => {
   test('still wants a token, though the client connects from 127.0.0.1 and says it is localhost', async () => {
     const res = await execute(POD_IP, {

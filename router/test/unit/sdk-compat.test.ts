@@ -199,7 +199,7 @@ describe('POST /execute as the SDK sends it', () => {
 
 describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the claim that owns it", () => {
   /** Upstream's warm Sandboxes are named like their pool's pod, not like their claim. */
-  const sandboxes = [
+  const sandboxes: { name: string; claim: string; ip: string }[] = [
     { name: 'pool-x7k2p', claim: 'claim-a', ip: A_IP },
     { name: 'pool-q4w8z', claim: 'claim-b', ip: A_IP },
   ];
@@ -281,11 +281,31 @@ describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the cla
       body: JSON.stringify({ command: 'cat marker' }),
     });
 
+  test('a Sandbox whose controlling claim changes after the authorization is not dialled', async () => {
+    // The owner reference of a Sandbox is writable by whoever may update Sandboxes: between the
+    // review (on claim-a) and the dial it now names claim-b, whose exec the caller may not create.
+    const entry = { name: 'pool-flip1', claim: 'claim-a', ip: A_IP };
+    sandboxes.push(entry);
+    const reads = { n: 0 };
+    const original = lookup.resolve.bind(lookup);
+    lookup.resolve = (ref) => {
+      if (ref.name === 'pool-flip1' && ++reads.n > 1) entry.claim = 'claim-b';
+      return original(ref);
+    };
+    try {
+      const res = await call('pool-flip1');
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/changed owner/);
+    } finally {
+      lookup.resolve = original;
+    }
+  });
+
   test("the Sandbox of the caller's claim runs; the other claim's is refused before anything is dialled", async () => {
     const mine = await call('pool-x7k2p');
     expect([mine.status, await mine.json()]).toEqual([200, { stdout: 'pod A', stderr: '', exit_code: 0 }]);
     const theirs = await call('pool-q4w8z');
     expect(theirs.status).toBe(403);
-    expect(asked).toEqual(['claim-a', 'claim-b']);
+    expect(asked.slice(-2)).toEqual(['claim-a', 'claim-b']);
   });
 });

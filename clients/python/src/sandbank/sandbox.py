@@ -40,6 +40,7 @@ from ._protocol import (
     v1_prefix,
     ws_url,
 )
+from ._tls_socket import SerializedTLSClientConnection
 from .errors import NotFound, RouterUnavailable
 from .process import Process
 
@@ -243,6 +244,7 @@ class Commands:
                 ssl=route.ws_tls(url),
                 max_size=WS_MAX_MESSAGE_BYTES,
                 open_timeout=30,
+                create_connection=SerializedTLSClientConnection,
             ).__enter__()
         except InvalidStatus as e:
             r = e.response

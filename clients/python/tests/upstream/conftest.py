@@ -44,6 +44,8 @@ class Upstream:
     stack: Stack
     #: host:port of the compatibility router's loopback (port-forward) listener.
     forward_target: str
+    #: Its Prometheus endpoint (on loopback).
+    metrics_url: str
 
     @property
     def namespace(self) -> str:
@@ -63,10 +65,10 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def upstream(stack: Stack) -> Upstream:
     stack.kubectl("apply", "-f", "-", input=_router_namespace_and_service())
-    port = _start_compat_router(stack)
+    port, metrics = _start_compat_router(stack)
     stack.apply(_template_and_pools())
     wait_until("warm pool py-upstream", lambda: _ready_replicas(stack, WARM_POOL) >= WARM_REPLICAS, timeout=120)
-    return Upstream(stack, f"127.0.0.1:{port}")
+    return Upstream(stack, f"127.0.0.1:{port}", f"http://127.0.0.1:{metrics}/metrics")
 
 
 @pytest.fixture
@@ -104,15 +106,15 @@ def _host_address() -> str:
     raise RuntimeError(f"no global IPv4 address on this machine for the router's network listener: {out.stderr}")
 
 
-def _start_compat_router(stack: Stack) -> int:
+def _start_compat_router(stack: Stack) -> tuple[int, int]:
     """A router as the compatibility overlay runs it: token-less port-forward requests for the
     stack's namespace on its plain-HTTP loopback listener; its network listener on the "pod IP"
-    keeps TLS and token auth, and nothing here connects to it. Returns the port both listen on."""
+    keeps TLS and token auth, and nothing here connects to it (ROUTER_HOST, 127.0.0.1, is left
+    to the metrics port). Returns the port both listen on and the metrics port."""
     address = _host_address()
     pki = make_pki(stack.dir / "compat-router-tls", f"IP:{address}")
     http, grpc, metrics = free_ports(3)
     env = stack_mod._router_env(stack, http, grpc, metrics)
-    env.pop("ROUTER_HOST")
     env |= {
         "ROUTER_BIND_ADDRESSES": address,
         "ROUTER_PORTFORWARD_NAMESPACES": stack.namespace,
@@ -122,7 +124,7 @@ def _start_compat_router(stack: Stack) -> int:
     stack_mod._spawn(stack, "compat-router", "router/src/main.ts", env)
     proc = stack.procs["compat-router"]
     wait_until("compat router", lambda: http_ok(f"http://127.0.0.1:{http}/readyz"), timeout=120, proc=proc)
-    return http
+    return http, metrics
 
 
 def _router_namespace_and_service() -> str:

@@ -17,6 +17,7 @@ import json
 import secrets
 import subprocess
 import sys
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,22 @@ def test_the_default_tunnel_goes_to_the_router_service(upstream: Upstream, sdk_u
     ]
 
 
+def pod_ip_hints(upstream: Upstream) -> dict[str, float]:
+    """The compatibility router's count of X-Sandbox-Pod-IP hints, by how they compared with the
+    pod it resolved (the header is never where it dials)."""
+    with urllib.request.urlopen(upstream.metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    counts = {"match": 0.0, "mismatch": 0.0, "invalid": 0.0}
+    for line in text.splitlines():
+        if line.startswith("sandbank_router_pod_ip_hint_total{"):
+            labels, _, value = line.rpartition(" ")
+            result = labels.split('result="', 1)[1].split('"', 1)[0]
+            counts[result] = float(value)
+    return counts
+
+
 def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Path) -> None:
+    hints_before = pod_ip_hints(upstream)
     client = SandboxClient(connection_config=tunnel(upstream))
     try:
         sandbox = client.create_sandbox(WARM_POOL, namespace=upstream.namespace, sandbox_ready_timeout=READY_TIMEOUT)
@@ -105,7 +121,13 @@ def test_a_warm_sandbox_runs_commands_and_files(upstream: Upstream, sdk_user: Pa
         again = other.get_sandbox(sandbox.claim_name or "", namespace=upstream.namespace)
         assert again.sandbox_id == sandbox.sandbox_id
         assert again.files.read("d/x.txt") == b"from upstream's SDK\n"
-        other.delete_all()  # only closes its tunnel: it created nothing
+        # Only the tunnel: delete_all() or leaving a `with` would delete the claim it attached to.
+        again.close_connection()
+
+        # The SDK sent the pod's IP with its calls; it matched the pod the router resolved.
+        hints = pod_ip_hints(upstream)
+        assert hints["match"] > hints_before["match"]
+        assert (hints["mismatch"], hints["invalid"]) == (hints_before["mismatch"], hints_before["invalid"])
 
         assert sandbox.claim_name in client.list_all_sandboxes(namespace=upstream.namespace)
         name = sandbox.claim_name or ""
@@ -178,19 +200,19 @@ def test_an_explicit_claim_name_is_adopted_not_duplicated(upstream: Upstream, sd
         first = client.create_sandbox(
             WARM_POOL, namespace=upstream.namespace, sandbox_ready_timeout=READY_TIMEOUT, claim_name=name
         )
-        other = SandboxClient(connection_config=tunnel(upstream))
-        again = other.create_sandbox(
-            WARM_POOL,
-            namespace=upstream.namespace,
-            sandbox_ready_timeout=READY_TIMEOUT,
-            claim_name=name,
-            adopt_existing=True,
-        )
-        assert (again.claim_name, again.sandbox_id) == (name, first.sandbox_id)
-        assert again.commands.run("echo adopted").stdout == "adopted\n"
-        other.delete_all()
-        # Explicitly named claims are the caller's: leaving a client does not delete them.
+        with SandboxClient(connection_config=tunnel(upstream)) as other:
+            again = other.create_sandbox(
+                WARM_POOL,
+                namespace=upstream.namespace,
+                sandbox_ready_timeout=READY_TIMEOUT,
+                claim_name=name,
+                adopt_existing=True,
+            )
+            assert (again.claim_name, again.sandbox_id) == (name, first.sandbox_id)
+            assert again.commands.run("echo adopted").stdout == "adopted\n"
+        # Explicitly named claims are the caller's: leaving the `with` closed only the tunnel.
         assert name in claim_names(upstream)
+        assert first.commands.run("echo still here").stdout == "still here\n"
     finally:
         client.delete_sandbox(name, namespace=upstream.namespace)
     wait_claim_gone(upstream, name)

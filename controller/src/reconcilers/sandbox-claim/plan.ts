@@ -30,7 +30,6 @@ import {
   setCondition,
   type ClaimReadyReason as ClaimReason,
   type Condition,
-  type PersistentVolumeClaimTemplate,
   type Pod,
   type Sandbox,
   type SandboxClaim,
@@ -43,6 +42,7 @@ import {
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import {
   isPodReady,
+  mountsClaimsOf,
   podIPs,
   podNodeName,
   podTemplateHash,
@@ -323,7 +323,9 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
       (r) => r.controller && r.kind === SANDBOX_WARM_POOL_KIND,
     );
     if (!owner || !poolUids.has(owner.uid) || pod.metadata.labels?.[Labels.claimUid]) return false;
-    return isPodReady(pod) && hasClaimVolumesOf(pod, template.spec.volumeClaimTemplates ?? []);
+    // A member made before the template gained or lost a volume claim template lacks its
+    // volumes until the pool replaces it; binding it would leave the claim without them.
+    return isPodReady(pod) && mountsClaimsOf(pod, template.spec.volumeClaimTemplates ?? []);
   });
   const spread = Number.parseInt(nameHash(o.claim.metadata.uid), 16);
   const rotate = (pods: Readonly<Stored<Pod>>[]): Readonly<Stored<Pod>>[] => {
@@ -337,34 +339,6 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
     name: p.metadata.name,
     uid: p.metadata.uid,
   }));
-}
-
-/**
- * Whether a pool member has the volumes the template's volume claim templates give a member of
- * its name: one volume per template name (its claim `<template>-<pod>`, or a volume of that name
- * the pod template declares itself), and no claim of its own that no template asks for. A member
- * made before the template gained or lost a volume claim template does not, for the short while
- * until the pool replaces it; binding it would give the claim a sandbox without its volume.
- * (The same rule as the pool's staleness check.)
- */
-function hasClaimVolumesOf(
-  pod: Readonly<Stored<Pod>>,
-  templates: readonly PersistentVolumeClaimTemplate[],
-): boolean {
-  const name = pod.metadata.name;
-  const volumes = Array.isArray(pod.spec['volumes'])
-    ? (pod.spec['volumes'] as unknown[]).map(
-        (v) => (v ?? {}) as { name?: unknown; persistentVolumeClaim?: { claimName?: unknown } },
-      )
-    : [];
-  const claimOf = (v: (typeof volumes)[number]): unknown => v.persistentVolumeClaim?.claimName;
-  const asked = (v: (typeof volumes)[number]) =>
-    templates.some((t) => v.name === t.metadata.name && claimOf(v) === `${t.metadata.name ?? ''}-${name}`);
-  const ownClaims = volumes.filter((v) => {
-    const claim = claimOf(v);
-    return typeof claim === 'string' && claim.endsWith(`-${name}`);
-  });
-  return ownClaims.every(asked) && templates.every((t) => volumes.some((v) => v.name === t.metadata.name));
 }
 
 /**

@@ -27,9 +27,15 @@ import {
 export interface RouterPeer {
   /** Labels of the router's Pods. */
   readonly podLabels: Readonly<Record<string, string>>;
-  /** Namespace the router runs in; undefined means "any namespace" (a router per namespace). */
-  readonly namespace: string | undefined;
+  /**
+   * Namespaces routers run in (the controller's ROUTER_NAMESPACES); `.` is the template's own
+   * namespace (a router per namespace).
+   */
+  readonly namespaces: readonly string[];
 }
+
+/** In `RouterPeer.namespaces`: the namespace of the template (and so of its sandboxes). */
+const OWN_NAMESPACE = '.';
 
 export interface TemplateObserved {
   readonly template: Readonly<Stored<SandboxTemplate>>;
@@ -124,14 +130,24 @@ export function desiredPolicy(
   router: RouterPeer,
 ): NetworkPolicy {
   const name = template.metadata.name;
-  const fromRouter: Record<string, unknown> = { podSelector: { matchLabels: { ...router.podLabels } } };
-  if (router.namespace) {
-    fromRouter['namespaceSelector'] = { matchLabels: { 'kubernetes.io/metadata.name': router.namespace } };
-  }
+  // One peer per namespace, each pairing the pod labels with that namespace: a single peer
+  // with an `In` namespace selector would say the same, but a peer each reads plainly in
+  // `kubectl get networkpolicy -o yaml`. A peer without namespaceSelector selects pods of the
+  // policy's own namespace, which is what `.` means.
+  const fromRouter = router.namespaces.map((ns): Record<string, unknown> => {
+    const podSelector = { matchLabels: { ...router.podLabels } };
+    return ns === OWN_NAMESPACE
+      ? { podSelector }
+      : { podSelector, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } };
+  });
   const spec = {
     podSelector: { matchLabels: { [Labels.sandboxTemplateRefHash]: nameHash(name) } },
     policyTypes: ['Ingress', 'Egress'],
-    ingress: [{ from: [fromRouter] }, ...(template.spec.networkPolicy?.ingress ?? [])],
+    // `from: []` would admit every source: no router namespace means no router rule.
+    ingress: [
+      ...(fromRouter.length > 0 ? [{ from: fromRouter }] : []),
+      ...(template.spec.networkPolicy?.ingress ?? []),
+    ],
     egress: [...(template.spec.networkPolicy?.egress ?? [])],
   };
   return {

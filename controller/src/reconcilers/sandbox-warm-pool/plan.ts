@@ -8,6 +8,7 @@ import {
   EXTENSIONS_API_VERSION,
   controllerRef,
   nameHash,
+  type PersistentVolumeClaimTemplate,
   type Pod,
   type SandboxTemplate,
   type SandboxWarmPool,
@@ -15,7 +16,14 @@ import {
   type Stored,
 } from '@sandbank/api';
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
-import { isPodReady, podFromTemplate, podTemplateHash } from '../shared/pure-pods.js';
+import {
+  isPodReady,
+  memberClaims,
+  mountsClaimsOf,
+  podFromTemplate,
+  podTemplateHash,
+  type VolumeClaimObject,
+} from '../shared/pure-pods.js';
 import {
   defaultRuntimeClass,
   describeViolations,
@@ -28,6 +36,8 @@ export interface PoolObserved {
   readonly template: Readonly<Stored<SandboxTemplate>> | undefined;
   /** Pods whose controller is this pool (claimed Pods have left it). */
   readonly members: readonly Readonly<Stored<Pod>>[];
+  /** Names of the PersistentVolumeClaims that exist among the ones the members mount. */
+  readonly existingClaims: ReadonlySet<string>;
   /** False while creates or deletes this controller made are not yet in the cache. */
   readonly expectationsSatisfied: boolean;
   /** When the wait for them ends anyway (a watch event may have been lost). */
@@ -37,7 +47,20 @@ export interface PoolObserved {
 }
 
 export type PoolAction =
-  | { readonly type: 'create-pods'; readonly count: number; readonly pod: Pod }
+  /**
+   * With volume claim templates, apply names each Pod itself (`<pool>-<5 chars>`, retried on a
+   * name clash) so that the Pod can mount its claims `<template>-<pod>`
+   * (`withClaimVolumes`), then creates those claims (`memberClaims`). Without, the API server
+   * names them (`generateName`).
+   */
+  | {
+      readonly type: 'create-pods';
+      readonly count: number;
+      readonly pod: Pod;
+      readonly volumeClaimTemplates: readonly PersistentVolumeClaimTemplate[];
+    }
+  /** Claims of existing members that are missing (a crash between a Pod's create and theirs). */
+  | { readonly type: 'create-pvcs'; readonly pvcs: readonly VolumeClaimObject[] }
   /** Deleted only at the version seen here: a Pod a claim bound meanwhile is not touched. */
   | {
       readonly type: 'delete-pods';
@@ -114,13 +137,22 @@ export function planPool(o: PoolObserved): PoolPlan {
   const desired = pool.spec.replicas;
   const isStale = (p: Readonly<Stored<Pod>>) => p.metadata.labels?.[Labels.podTemplateHash] !== currentHash;
   const actions: PoolAction[] = [];
+  const claimTemplates = o.template.spec.volumeClaimTemplates ?? [];
 
-  let toDelete: Readonly<Stored<Pod>>[] = [];
-  let kept = live;
+  // A member that does not mount the claims the template asks for (made before the template
+  // gained or lost some) would give a claim a sandbox without its volumes: it goes under either
+  // strategy, like a member of a rejected template.
+  const misfits = live.filter((p) => !mountsClaimsOf(p, claimTemplates));
+  let toDelete: Readonly<Stored<Pod>>[] = misfits;
+  let kept = live.filter((p) => !misfits.includes(p));
+  const missingClaims = kept.flatMap((p) =>
+    memberClaims(p, claimTemplates).filter((pvc) => !o.existingClaims.has(pvc.metadata.name)),
+  );
+  if (missingClaims.length > 0) actions.push({ type: 'create-pvcs', pvcs: missingClaims });
   if (pool.spec.updateStrategy?.type === 'Recreate') {
     // Recreate: stale members go at once (they are unclaimed by definition), replacements follow.
-    toDelete = live.filter(isStale);
-    kept = live.filter((p) => !isStale(p));
+    toDelete = [...toDelete, ...kept.filter(isStale)];
+    kept = kept.filter((p) => !isStale(p));
   }
   if (kept.length > desired) {
     const excess = [...kept].sort(deletionOrder(isStale)).slice(0, kept.length - desired);
@@ -130,7 +162,14 @@ export function planPool(o: PoolObserved): PoolPlan {
   if (toDelete.length > 0) {
     actions.push({ type: 'delete-pods', pods: toDelete.map(podRef) });
   }
-  if (kept.length < desired) actions.push({ type: 'create-pods', count: desired - kept.length, pod });
+  if (kept.length < desired) {
+    actions.push({
+      type: 'create-pods',
+      count: desired - kept.length,
+      pod,
+      volumeClaimTemplates: claimTemplates,
+    });
+  }
   return withStatus(actions);
 }
 

@@ -42,6 +42,21 @@ export async function applySandboxPlan(
       case 'create-pvc':
         await deps.client.createIfAbsent(PERSISTENT_VOLUME_CLAIMS, ns, action.pvc);
         break;
+      case 'adopt-pvc':
+        try {
+          await deps.client.mergePatch(
+            PERSISTENT_VOLUME_CLAIMS,
+            ns,
+            action.name,
+            { metadata: { labels: action.labels, ownerReferences: action.ownerReferences } },
+            { resourceVersion: action.resourceVersion },
+          );
+          log.info({ pvc: action.name }, 'warm pod volume claim adopted');
+        } catch (error) {
+          // The claim changed since the cache saw it; the update event brings us back.
+          if (!isKubeError(error, 'Conflict') && !isKubeError(error, 'NotFound')) throw error;
+        }
+        break;
       case 'delete-sandbox':
         log.info('sandbox expired; deleting it');
         await deps.client.delete(SANDBOXES, ns, name, { uid: sandbox.metadata.uid });

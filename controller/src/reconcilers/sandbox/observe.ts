@@ -18,7 +18,12 @@ export function observeSandbox(
     sandbox,
     pod: caches.pods.get(key.namespace, podNameOf(sandbox)),
     service: service ? { controllerUid: controllerOf(service.metadata)?.uid } : undefined,
-    existingClaims: new Set(wanted.filter((name) => caches.persistentVolumeClaims.get(key.namespace, name))),
+    existingClaims: new Map(
+      wanted.flatMap((name) => {
+        const claim = caches.persistentVolumeClaims.get(key.namespace, name);
+        return claim ? [[name, claim] as const] : [];
+      }),
+    ),
     clusterDomain,
     profile: profileOf(key.namespace),
   };

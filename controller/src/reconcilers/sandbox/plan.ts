@@ -21,6 +21,7 @@ import {
   type Condition,
   type ConditionUpdate,
   type ObjectMeta,
+  type OwnerReference,
   type PersistentVolumeClaimTemplate,
   type Pod,
   type Sandbox,
@@ -35,6 +36,8 @@ import {
   podIPs,
   podNodeName,
   sandboxSelector,
+  volumeClaimName,
+  withClaimVolumes,
 } from '../shared/pure-pods.js';
 import {
   defaultRuntimeClass,
@@ -49,12 +52,17 @@ export interface SandboxObserved {
   readonly pod: Readonly<Stored<Pod>> | undefined;
   /** Whether the headless Service named like the Sandbox exists, and who controls it. */
   readonly service: { readonly controllerUid: string | undefined } | undefined;
-  /** Names of the PersistentVolumeClaims that exist in the namespace among the ones wanted. */
-  readonly existingClaims: ReadonlySet<string>;
+  /** The PersistentVolumeClaims that exist in the namespace among the ones wanted, by name. */
+  readonly existingClaims: ReadonlyMap<string, ExistingClaim>;
   /** The cluster's DNS domain, for serviceFQDN. */
   readonly clusterDomain: string;
   /** The sandbox profile of the Sandbox's namespace. */
   readonly profile: SandboxProfile;
+}
+
+/** A PersistentVolumeClaim as far as the plan cares: who controls it, at which version. */
+export interface ExistingClaim {
+  readonly metadata: ObjectMeta & { readonly name: string; readonly resourceVersion: string };
 }
 
 /** A Service or PersistentVolumeClaim to create: named metadata and an opaque spec. */
@@ -72,6 +80,14 @@ export type SandboxAction =
   | { readonly type: 'create-service'; readonly service: ChildObject }
   | { readonly type: 'delete-service'; readonly name: string }
   | { readonly type: 'create-pvc'; readonly pvc: ChildObject }
+  /** Take over a claim the adopted warm Pod controls, at the version seen (a merge patch). */
+  | {
+      readonly type: 'adopt-pvc';
+      readonly name: string;
+      readonly resourceVersion: string;
+      readonly labels: Readonly<Record<string, string>>;
+      readonly ownerReferences: readonly OwnerReference[];
+    }
   | { readonly type: 'delete-sandbox' };
 
 export interface SandboxPlan {
@@ -95,13 +111,20 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
   const deletePod = (p: Readonly<Stored<Pod>>) =>
     actions.push({ type: 'delete-pod', name: p.metadata.name, uid: p.metadata.uid });
   const podIsOurs = pod !== undefined && belongsTo(pod, sandbox);
+  // A warm Pod's volume claims are controlled by the Pod: they become the Sandbox's before
+  // anything here deletes the Pod, or the garbage collector would take them along.
+  const claimAdoptions = pod && podIsOurs ? adoptClaimsOf(pod, o) : [];
+  const deleteOurPod = (p: Readonly<Stored<Pod>>) => {
+    if (claimAdoptions.length > 0) actions.push(...claimAdoptions);
+    else deletePod(p);
+  };
 
   // Expiry.
   const shutdown = sandbox.spec.shutdownTime ? Date.parse(sandbox.spec.shutdownTime) : undefined;
   if (shutdown !== undefined && shutdown <= now.getTime()) {
     if (sandbox.spec.shutdownPolicy === 'Delete')
       return { actions: [{ type: 'delete-sandbox' }], status: null };
-    if (pod && podIsOurs && !pod.metadata.deletionTimestamp) deletePod(pod);
+    if (pod && podIsOurs && !pod.metadata.deletionTimestamp) deleteOurPod(pod);
     if (o.service?.controllerUid === uid) actions.push({ type: 'delete-service', name });
     conditions.set(
       SandboxConditionType.Ready,
@@ -135,7 +158,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
 
   // Suspend.
   if (sandbox.spec.operatingMode === 'Suspended') {
-    if (pod && !pod.metadata.deletionTimestamp) deletePod(pod);
+    if (pod && !pod.metadata.deletionTimestamp) deleteOurPod(pod);
     conditions.set(
       SandboxConditionType.Ready,
       'False',
@@ -167,6 +190,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     conditions.set(SandboxConditionType.Suspended, 'False', SandboxSuspendedReason.NotSuspended, RESUMED);
 
   // Volumes and Service, before the Pod that mounts them.
+  actions.push(...claimAdoptions);
   for (const pvc of wantedClaims(sandbox)) {
     if (!o.existingClaims.has(pvc.metadata.name)) actions.push({ type: 'create-pvc', pvc });
   }
@@ -295,6 +319,25 @@ function isResuming(sandbox: Readonly<Stored<Sandbox>>): {
   return { suspendedPodLeaving, podPending: suspendedPodLeaving || resumeUnseen };
 }
 
+/** The wanted claims that `pod` (the Sandbox's) still controls, taken over by the Sandbox. */
+function adoptClaimsOf(pod: Readonly<Stored<Pod>>, o: SandboxObserved): SandboxAction[] {
+  const { sandbox } = o;
+  return sandboxVolumes(sandbox).flatMap(({ claimName }): SandboxAction[] => {
+    const claim = o.existingClaims.get(claimName);
+    const owner = controllerOf(claim?.metadata);
+    if (!claim || owner?.kind !== 'Pod' || owner.uid !== pod.metadata.uid) return [];
+    return [
+      {
+        type: 'adopt-pvc',
+        name: claimName,
+        resourceVersion: claim.metadata.resourceVersion,
+        labels: { [Labels.sandboxNameHash]: nameHash(sandbox.metadata.name) },
+        ownerReferences: [sandboxRef(sandbox)],
+      },
+    ];
+  });
+}
+
 /** The Sandbox's own Pod, or a warm Pod bound to the claim that owns the Sandbox. */
 function belongsTo(pod: Readonly<Stored<Pod>>, sandbox: Readonly<Stored<Sandbox>>): boolean {
   const owner = controllerOf(pod.metadata);
@@ -328,7 +371,7 @@ export interface SandboxVolume {
   readonly template: PersistentVolumeClaimTemplate;
   /** The volume's name in the Pod: the template's. */
   readonly volume: string;
-  /** The PersistentVolumeClaim behind it: `<template>-<sandbox>`, as a StatefulSet names them. */
+  /** The PersistentVolumeClaim behind it: `<template>-<pod>` (`volumeClaimName`). */
   readonly claimName: string;
 }
 
@@ -340,7 +383,7 @@ export interface SandboxVolume {
 export function sandboxVolumes(sandbox: Readonly<Stored<Sandbox>>): SandboxVolume[] {
   return (sandbox.spec.volumeClaimTemplates ?? []).map((template) => {
     const volume = template.metadata.name ?? '';
-    return { template, volume, claimName: `${volume}-${sandbox.metadata.name}` };
+    return { template, volume, claimName: volumeClaimName(template, podNameOf(sandbox)) };
   });
 }
 
@@ -375,19 +418,7 @@ export function coldPod(sandbox: Readonly<Stored<Sandbox>>, profile: SandboxProf
       ...(claimUid ? { [Labels.claimUid]: claimUid } : {}),
     },
   });
-  const volumes = Array.isArray(body.spec['volumes'])
-    ? [...(body.spec['volumes'] as { name: string }[])]
-    : [];
-  for (const { volume, claimName } of sandboxVolumes(sandbox)) {
-    if (!volumes.some((v) => v.name === volume)) {
-      volumes.push({ name: volume, persistentVolumeClaim: { claimName } } as { name: string });
-    }
-  }
-  return {
-    ...body,
-    metadata: { ...body.metadata, name: podName },
-    spec: { ...body.spec, ...(volumes.length ? { volumes } : {}) },
-  };
+  return withClaimVolumes(body, podName, sandbox.spec.volumeClaimTemplates ?? []);
 }
 
 function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {

@@ -5,6 +5,8 @@
 import {
   Labels,
   nameHash,
+  type ObjectMeta,
+  type PersistentVolumeClaimTemplate,
   type Pod,
   type PodSpec,
   type PodTemplate,
@@ -211,4 +213,98 @@ export function podFromTemplate(input: PodFromTemplate): Pod {
     },
     spec: withSecureDefaults(input.template.spec, input.defaultRuntimeClass),
   };
+}
+
+/**
+ * The PersistentVolumeClaim behind volume claim template `template` for the Pod `podName`:
+ * `<template>-<pod>`, as a StatefulSet names them. A cold Sandbox's Pod is named like the
+ * Sandbox; a warm one keeps its pool name, and so do its claims from the pool to the Sandbox.
+ */
+export function volumeClaimName(template: PersistentVolumeClaimTemplate, podName: string): string {
+  return `${template.metadata.name ?? ''}-${podName}`;
+}
+
+/**
+ * `pod` named `podName` and mounting, for each volume claim template, the claim of that name,
+ * under the template's name (the name the containers' volumeMounts use). A volume the pod
+ * template already declares under that name is left as it is.
+ */
+export function withClaimVolumes(
+  pod: Pod,
+  podName: string,
+  templates: readonly PersistentVolumeClaimTemplate[],
+): Pod {
+  const volumes = Array.isArray(pod.spec['volumes']) ? [...(pod.spec['volumes'] as { name: string }[])] : [];
+  for (const template of templates) {
+    const volume = template.metadata.name ?? '';
+    if (!volumes.some((v) => v.name === volume)) {
+      const claimName = volumeClaimName(template, podName);
+      volumes.push({ name: volume, persistentVolumeClaim: { claimName } } as { name: string });
+    }
+  }
+  const metadata = { ...pod.metadata, name: podName };
+  delete metadata.generateName;
+  return {
+    ...pod,
+    metadata,
+    spec: { ...pod.spec, ...(volumes.length ? { volumes } : {}) },
+  };
+}
+
+/**
+ * Whether `pod` has the volumes `withClaimVolumes` gives a Pod of its name for `templates`: one
+ * volume per template name (its claim `<template>-<pod>`, or a volume of that name the pod
+ * template declares itself), and no claim of its own (`…-<pod>`) that no template asks for.
+ */
+export function mountsClaimsOf(
+  pod: Readonly<Stored<Pod>>,
+  templates: readonly PersistentVolumeClaimTemplate[],
+): boolean {
+  const name = pod.metadata.name;
+  const volumes = Array.isArray(pod.spec['volumes']) ? (pod.spec['volumes'] as unknown[]).map(asObject) : [];
+  const claimOf = (v: Json): unknown => asObject(v['persistentVolumeClaim'])['claimName'];
+  const ownClaims = volumes.filter((v) => {
+    const claim = claimOf(v);
+    return typeof claim === 'string' && claim.endsWith(`-${name}`);
+  });
+  const asked = (v: Json) =>
+    templates.some((t) => v['name'] === t.metadata.name && claimOf(v) === volumeClaimName(t, name));
+  return ownClaims.every(asked) && templates.every((t) => volumes.some((v) => v['name'] === t.metadata.name));
+}
+
+/** A PersistentVolumeClaim to create: named metadata and the template's spec. */
+export interface VolumeClaimObject {
+  readonly apiVersion: 'v1';
+  readonly kind: 'PersistentVolumeClaim';
+  readonly metadata: ObjectMeta & { readonly name: string };
+  readonly spec: unknown;
+}
+
+/**
+ * The claims of a pool member, controlled by the Pod: the garbage collector removes them with an
+ * unclaimed member, and the Sandbox that adopts the Pod adopts them too. No blockOwnerDeletion:
+ * it would need the right to update pods/finalizers, and nothing waits on it.
+ */
+export function memberClaims(
+  pod: { readonly metadata: { readonly name: string; readonly uid: string } },
+  templates: readonly PersistentVolumeClaimTemplate[],
+): VolumeClaimObject[] {
+  const owner: OwnerReference = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: pod.metadata.name,
+    uid: pod.metadata.uid,
+    controller: true,
+  };
+  return templates.map((template) => ({
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: volumeClaimName(template, pod.metadata.name),
+      ...(template.metadata.labels ? { labels: template.metadata.labels } : {}),
+      ...(template.metadata.annotations ? { annotations: template.metadata.annotations } : {}),
+      ownerReferences: [owner],
+    },
+    spec: template.spec,
+  }));
 }

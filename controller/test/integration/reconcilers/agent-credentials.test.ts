@@ -160,7 +160,11 @@ describe('pods', () => {
     const { key } = await ensureAgentKey(createKubeClient(kc), { namespace: ns, name: KEY_SECRET });
     app = buildControllerApp({
       kubeConfig: kc,
-      config: loadConfig({ WATCH_NAMESPACE: ns, LEADER_ELECT: 'false', ROUTER_NAMESPACE: 'sandbank-system' }),
+      config: loadConfig({
+        WATCH_NAMESPACE: ns,
+        LEADER_ELECT: 'false',
+        ROUTER_NAMESPACES: 'sandbank-system',
+      }),
       log: createLogger({ level: 'silent' }),
       metrics: createMetrics({ defaultMetrics: false }),
       agentKey: key,

@@ -89,7 +89,7 @@ beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
   app = buildControllerApp({
     kubeConfig: kc,
-    config: loadConfig({ WATCH_NAMESPACE: ns, LEADER_ELECT: 'false', ROUTER_NAMESPACE: 'sandbank-system' }),
+    config: loadConfig({ WATCH_NAMESPACE: ns, LEADER_ELECT: 'false', ROUTER_NAMESPACES: 'sandbank-system' }),
     log: createLogger({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
     // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).

@@ -5,7 +5,7 @@
  */
 import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
-import { T0, claim, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { T0, member, pool, poolClaim, template } from '../../fixtures/builders.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 2);

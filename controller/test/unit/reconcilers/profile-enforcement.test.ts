@@ -37,6 +37,7 @@ function poolObserved(tpl: Stored<SandboxTemplate>, extra: Partial<PoolObserved>
     pool: pool('warm', tpl, 2),
     template: tpl,
     members: [],
+    existingClaims: new Set(),
     expectationsSatisfied: true,
     expectationsExpireInMs: 0,
     profile: strict,
@@ -92,7 +93,7 @@ function sandboxObserved(spec: PodSpec, extra: Partial<SandboxObserved> = {}): S
     sandbox,
     pod: undefined,
     service: undefined,
-    existingClaims: new Set(),
+    existingClaims: new Map(),
     clusterDomain: 'cluster.local',
     profile: strict,
     ...extra,
@@ -168,7 +169,7 @@ describe('claim', () => {
   });
 });
 
-const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
+const router = { podLabels: { app: 'sandbox-router' }, namespaces: ['sandbank-system'] };
 function templateObserved(
   tpl: Stored<SandboxTemplate>,
   extra: Partial<TemplateObserved> = {},

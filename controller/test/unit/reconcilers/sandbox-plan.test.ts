@@ -16,7 +16,7 @@ function observed(
     sandbox,
     pod,
     service: undefined,
-    existingClaims: new Set(),
+    existingClaims: new Map(),
     clusterDomain: 'cluster.local',
     profile: DEFAULT_SANDBOX_PROFILE,
     ...extra,
@@ -303,7 +303,30 @@ describe('planSandbox', () => {
       observed(
         { ...sandbox, metadata: { ...sandbox.metadata, annotations: { [Annotations.podName]: 'warm-a' } } },
         boundPod(),
-        { service: { controllerUid: sandbox.metadata.uid }, existingClaims: new Set(['data-c1']) },
+        {
+          service: { controllerUid: sandbox.metadata.uid },
+          // Warm-bound: the claim is named after the warm Pod, and the Sandbox controls it already.
+          existingClaims: new Map([
+            [
+              'data-warm-a',
+              {
+                metadata: {
+                  name: 'data-warm-a',
+                  resourceVersion: '1',
+                  ownerReferences: [
+                    {
+                      apiVersion: 'x',
+                      kind: 'Sandbox',
+                      name: 'c1',
+                      uid: sandbox.metadata.uid,
+                      controller: true,
+                    },
+                  ],
+                },
+              },
+            ],
+          ]),
+        },
       ),
       T0,
     );

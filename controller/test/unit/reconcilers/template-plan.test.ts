@@ -8,7 +8,7 @@ import {
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { template } from '../../fixtures/builders.js';
 
-const router = { podLabels: { app: 'sandbox-router' }, namespace: 'sandbank-system' };
+const router = { podLabels: { app: 'sandbox-router' }, namespaces: ['sandbank-system'] };
 
 /** The policy as the controller left it for `t`: its own, with the spec hash it applied. */
 function appliedPolicy(t: ReturnType<typeof template>): NonNullable<TemplateObserved['policy']> {
@@ -75,6 +75,39 @@ describe('planTemplate', () => {
       observed(template('python'), { name: 'p', specHash: undefined, controlledByTemplate: false }),
     ).actions;
     expect(managed).toEqual([expect.objectContaining({ type: 'event', reason: 'NetworkPolicyConflict' })]);
+  });
+
+  it("admits the router pods from every ROUTER_NAMESPACES entry, one peer each; `.` is the template's own namespace", () => {
+    const t = template('python');
+    const fromOf = (namespaces: string[]) =>
+      desiredPolicy(t, { podLabels: { app: 'sandbox-router' }, namespaces }).spec['ingress'];
+    const pods = { podSelector: { matchLabels: { app: 'sandbox-router' } } };
+    const inNamespace = (ns: string) => ({
+      ...pods,
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+    });
+    expect(fromOf(['sandbank-system', 'agent-sandbox-system'])).toEqual([
+      { from: [inNamespace('sandbank-system'), inNamespace('agent-sandbox-system')] },
+    ]);
+    // A peer without namespaceSelector selects pods in the policy's (= the sandbox's) namespace.
+    expect(fromOf(['.', 'agent-sandbox-system'])).toEqual([
+      { from: [pods, inNamespace('agent-sandbox-system')] },
+    ]);
+    expect(fromOf(['.'])).toEqual([{ from: [pods] }]);
+    // `from: []` would admit every source: no namespace, no router rule at all.
+    expect(fromOf([])).toEqual([]);
+  });
+
+  it('re-applies the policy when the router namespaces change (the hash covers the peers)', () => {
+    const t = template('python');
+    const before = appliedPolicy(t);
+    const widened = {
+      ...observed(t, before),
+      router: { ...router, namespaces: ['sandbank-system', 'agent-sandbox-system'] },
+    };
+    expect(planTemplate(widened).actions).toEqual([
+      expect.objectContaining({ type: 'apply-network-policy', exists: true }),
+    ]);
   });
 
   it('warns about credentials where the namespace allows them (elsewhere the template is rejected)', () => {

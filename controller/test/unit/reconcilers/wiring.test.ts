@@ -115,7 +115,7 @@ function setup() {
     metrics: createMetrics(),
     poolExpectations: new Expectations(),
     now: () => T0,
-    router: { podLabels: { app: 'router' }, namespace: undefined },
+    router: { podLabels: { app: 'router' }, namespaces: ['.'] },
     clusterDomain: 'cluster.local',
     profileOf: () => DEFAULT_SANDBOX_PROFILE,
   };

@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       },
       http: { port: 8080, bindAddress: '0.0.0.0' },
       logLevel: 'info',
-      router: { podSelector: { app: 'sandbox-router' }, namespace: undefined },
+      router: { podSelector: { app: 'sandbox-router' }, namespaces: ['.'] },
       clusterDomain: 'cluster.local',
       profile: { runtimeClasses: ['gvisor'], capabilities: [] },
       agentKeySecret: { namespace: 'sandbank-system', name: 'sandbank-agent-key' },
@@ -70,7 +70,7 @@ describe('loadConfig', () => {
         POD_NAMESPACE: 'ops',
         LOG_LEVEL: 'DEBUG',
         ROUTER_POD_SELECTOR: 'app.kubernetes.io/name=router,tier=edge',
-        ROUTER_NAMESPACE: 'sandbank-system',
+        ROUTER_NAMESPACES: 'sandbank-system, agent-sandbox-system',
         HTTP_PORT: '9000',
       },
       ['--http-port=9443', '--leader-elect', '--watch-namespace=team-b', '--log-level=warn'],
@@ -85,7 +85,7 @@ describe('loadConfig', () => {
     expect(c.http.port).toBe(9443);
     expect(c.router).toEqual({
       podSelector: { 'app.kubernetes.io/name': 'router', tier: 'edge' },
-      namespace: 'sandbank-system',
+      namespaces: ['sandbank-system', 'agent-sandbox-system'],
     });
   });
 
@@ -94,6 +94,31 @@ describe('loadConfig', () => {
     expect(c.watchNamespaces).toEqual([]);
     expect(c.kubeconfig).toBeUndefined();
     expect(c.router.podSelector).toEqual({ app: 'sandbox-router' });
+  });
+
+  it("reads ROUTER_NAMESPACES as router namespaces, `.` for the sandbox's own; unset: the sandbox's own", () => {
+    expect(loadConfig({}).router.namespaces).toEqual(['.']);
+    expect(loadConfig({ ROUTER_NAMESPACES: ' ' }).router.namespaces).toEqual(['.']);
+    expect(loadConfig({ ROUTER_NAMESPACES: '., sandbank-system,.' }).router.namespaces).toEqual([
+      '.',
+      'sandbank-system',
+    ]);
+    expect(loadConfig({}, ['--router-namespaces=agent-sandbox-system']).router.namespaces).toEqual([
+      'agent-sandbox-system',
+    ]);
+  });
+
+  it('stops on a leftover ROUTER_NAMESPACE (even empty), naming its replacement', () => {
+    for (const value of ['sandbank-system', '']) {
+      expect(problemsOf({ ROUTER_NAMESPACE: value })).toEqual([
+        expect.stringMatching(
+          /^ROUTER_NAMESPACE: removed; use ROUTER_NAMESPACES \(--router-namespaces\): comma list/,
+        ),
+      ]);
+    }
+    expect(problemsOf({}, ['--router-namespace=x'])).toEqual([
+      expect.stringMatching(/^--router-namespace=x: removed; use ROUTER_NAMESPACES \(--router-namespaces\)/),
+    ]);
   });
 
   it('reads WATCH_NAMESPACE as a comma-separated list of namespaces, in order, without repeats', () => {
@@ -148,6 +173,24 @@ describe('loadConfig', () => {
       { WATCH_NAMESPACE: 'team-a,,team-b' },
       [],
       /^WATCH_NAMESPACE \(--watch-namespace\): entry 2 is empty/,
+    ],
+    [
+      'a bad router namespace',
+      { ROUTER_NAMESPACES: 'sandbank-system,Agent_Sandbox' },
+      [],
+      /^ROUTER_NAMESPACES \(--router-namespaces\): "Agent_Sandbox" is not a namespace name/,
+    ],
+    [
+      'an empty router namespace entry',
+      { ROUTER_NAMESPACES: 'sandbank-system,' },
+      [],
+      /^ROUTER_NAMESPACES \(--router-namespaces\): entry 2 is empty/,
+    ],
+    [
+      '`.` where a namespace name is needed',
+      { WATCH_NAMESPACE: '.' },
+      [],
+      /^WATCH_NAMESPACE \(--watch-namespace\): "\." is not a namespace name/,
     ],
     ['a bad log level', { LOG_LEVEL: 'loud' }, [], /^LOG_LEVEL \(--log-level\): must be one of trace, debug/],
     [

@@ -39,7 +39,7 @@ export function legacyRoutes(ctx: RouterContext): Router {
       async (req: Request, res: Response, scope: Scope) => {
         const target = legacyTarget(req);
         const port = target.port ?? ctx.agentPorts.legacyPort;
-        const endpoint = ctx.gateway.resolve(scope.target);
+        const endpoint = scope.resolve();
         comparePodIpHint(ctx, target.podIpHint, endpoint);
         if (
           translation &&
