@@ -104,7 +104,7 @@ beforeAll(async () => {
       WATCH_NAMESPACE: ns,
       LEADER_ELECT: 'false',
       LOG_LEVEL: 'silent',
-      ROUTER_NAMESPACE: 'sandbank-system',
+      ROUTER_NAMESPACES: 'sandbank-system',
     }),
     log: createLogger({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
