@@ -158,7 +158,10 @@ it(
     });
     expect(pod.metadata?.annotations).toMatchObject({ 'example.com/note': 'n' });
     // What status.selector says selects exactly that Pod.
-    const selected = await core.listNamespacedPod({ namespace: ns, labelSelector: sandbox.status?.selector ?? '' });
+    const selected = await core.listNamespacedPod({
+      namespace: ns,
+      labelSelector: sandbox.status?.selector ?? '',
+    });
     expect(selected.items.map((p) => p.metadata?.name)).toEqual([podName]);
   },
   SLOW,
