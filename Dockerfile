@@ -46,8 +46,9 @@ WORKDIR /opt/sandbank
 # One final stage per process: an exec-form ENTRYPOINT cannot expand a build arg, and each
 # EXPOSE documents only the ports that process listens on.
 FROM runtime AS controller
-# /healthz, /readyz, /metrics (HTTP_PORT).
-EXPOSE 8080
+# /healthz, /readyz, /metrics (HTTP_PORT). The same image runs the conversion webhook
+# (Deployment sandbank-webhook: command node /opt/sandbank/webhook.mjs, HTTPS on 9443).
+EXPOSE 8080 9443
 ENTRYPOINT ["/usr/local/bin/node", "/opt/sandbank/controller.mjs"]
 
 FROM runtime AS router

@@ -26,8 +26,7 @@
  * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
  * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
  * | AGENT_KEY_SECRET | sandbank-agent-key | the agent key's Secret (created at start if missing): `name` in $POD_NAMESPACE or sandbank-system, or `namespace/name` |
- * | WEBHOOK | auto | the conversion webhook: on, off, or auto (on in a pod, i.e. without KUBECONFIG, or with WEBHOOK_URL) |
- * | WEBHOOK_PORT | 9443 | its HTTPS port |
+ * | WEBHOOK_PORT | 9443 | the conversion webhook's HTTPS port (WEBHOOK_* are read by webhook/main.ts only; the controller no longer serves it, and WEBHOOK, its on/off switch, stops the controller) |
  * | WEBHOOK_BIND_ADDRESS | 0.0.0.0 | the API server calls the pod IP through the Service |
  * | WEBHOOK_CERT_MODE | self | self: CA and leaf in WEBHOOK_SECRET, made and renewed here; files: tls.crt, tls.key, ca.crt in WEBHOOK_CERT_DIR (cert-manager) |
  * | WEBHOOK_CERT_DIR | — | the certificate directory of files mode |
@@ -54,6 +53,7 @@ import {
   normalizeCapability,
   type ProfileSettings,
 } from './reconcilers/shared/pure-profile.js';
+import { OWN_NAMESPACE } from './reconcilers/sandbox-template/plan.js';
 
 export interface ControllerConfig {
   /** Undefined: in-cluster configuration. */
@@ -83,13 +83,12 @@ export interface ControllerConfig {
   readonly profile: ProfileSettings;
   /** The Secret holding the agent key every pod's credential is derived from (agent-credentials.ts). */
   readonly agentKeySecret: { readonly namespace: string; readonly name: string };
-  /** The conversion webhook every replica serves (webhook/). */
+  /** The conversion webhook process's settings (webhook/main.ts; the controller ignores them). */
   readonly webhook: WebhookConfig;
   readonly storageMigration: 'auto' | 'off';
 }
 
 export interface WebhookConfig {
-  readonly enabled: boolean;
   readonly port: number;
   readonly bindAddress: string;
   readonly certMode: 'self' | 'files';
@@ -109,9 +108,6 @@ export interface WebhookConfig {
       }
     | { readonly url: string };
 }
-
-/** In ROUTER_NAMESPACES: the sandbox's own namespace (a router per namespace). */
-export const OWN_NAMESPACE = '.';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -298,12 +294,6 @@ const Schema = z
       'must be a DNS domain such as cluster.local',
     ),
     AGENT_KEY_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
-    WEBHOOK: optionalText.transform((v, ctx) => {
-      const mode = (v ?? 'auto').toLowerCase();
-      if (mode === 'auto' || mode === 'on' || mode === 'off') return mode;
-      ctx.addIssue({ code: 'custom', message: `must be auto, on or off (got ${JSON.stringify(v)})` });
-      return z.NEVER;
-    }),
     WEBHOOK_PORT: integer(1, 65_535, 9443),
     WEBHOOK_BIND_ADDRESS: optionalText,
     WEBHOOK_CERT_MODE: optionalText.transform((v, ctx) => {
@@ -372,6 +362,9 @@ const VARIABLES = Object.keys(Schema.shape) as Variable[];
 const REMOVED: Readonly<Record<string, string>> = {
   ROUTER_NAMESPACE:
     "removed; use ROUTER_NAMESPACES (--router-namespaces): comma list of router namespaces, `.` for the sandbox's own",
+  // A leftover WEBHOOK=on would otherwise leave v1alpha1 unserved without a word.
+  WEBHOOK:
+    "removed; the conversion webhook is its own process (the image's webhook.mjs, Deployment sandbank-webhook), which always serves",
 };
 
 /** Read from the environment only (set by the Downward API), never a flag. */
@@ -460,11 +453,6 @@ export function loadConfig(
     },
     agentKeySecret: objectRef(c.AGENT_KEY_SECRET, c.POD_NAMESPACE, 'sandbank-agent-key'),
     webhook: {
-      // auto: a pod (in-cluster credentials) sits behind the Service the CRDs call; a process
-      // with a kubeconfig (a developer's, a test's) does not, unless it was given a URL.
-      enabled:
-        c.WEBHOOK === 'on' ||
-        (c.WEBHOOK === 'auto' && (c.KUBECONFIG === undefined || c.WEBHOOK_URL !== undefined)),
       port: c.WEBHOOK_PORT,
       bindAddress: c.WEBHOOK_BIND_ADDRESS ?? '0.0.0.0',
       certMode: c.WEBHOOK_CERT_MODE,

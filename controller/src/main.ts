@@ -1,10 +1,10 @@
 /**
- * The controller process: config → agent key → conversion webhook → controller app →
- * health/metrics server → signals (→ storage migration once leading).
+ * The controller process: config → agent key → controller app → health/metrics server →
+ * signals (→ storage migration once leading). The conversion webhook is not served here: it is
+ * its own Deployment (webhook/main.ts), so a controller restart never takes v1alpha1 down.
  * Exits non-zero when leadership is lost (the Deployment restarts it into a fresh campaign), the
  * configuration is invalid (with one line per problem, no stack trace), the agent key cannot
- * be read or made (a Secret with a short key, no RBAC for it), or the conversion webhook cannot
- * serve (exit 2 naming the cause).
+ * be read or made (a Secret with a short key, no RBAC for it).
  */
 import { AgentKeyError, ensureAgentKey } from './agent-credentials.js';
 import { buildControllerApp } from './app.js';
@@ -14,10 +14,7 @@ import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { buildHealthServer } from './server.js';
 import { migrateWhenLeading } from './storage-migration.js';
-import { convert } from './webhook/converter.js';
 import { SANDBANK_CRDS } from './webhook/crd-conversion.js';
-import { createWebhookMetrics } from './webhook/metrics.js';
-import { startWebhook, WebhookStartError, type RunningWebhook } from './webhook/start.js';
 
 async function main(): Promise<number> {
   let config;
@@ -52,29 +49,6 @@ async function main(): Promise<number> {
       return 2;
     }
     throw error;
-  }
-  // Every replica, before its caches: listing objects stored in another version goes through
-  // this webhook, so waiting for a leader (or for readiness) first would deadlock.
-  let webhook: RunningWebhook | undefined;
-  if (config.webhook.enabled) {
-    try {
-      webhook = await startWebhook({
-        config: config.webhook,
-        client: createKubeClient(kubeConfig),
-        convert,
-        log,
-        metrics: createWebhookMetrics(metrics.registry),
-        clusterDomain: config.clusterDomain,
-      });
-    } catch (error) {
-      if (error instanceof WebhookStartError) {
-        process.stderr.write(`sandbank-controller: conversion webhook: ${error.message}\n`);
-        return 2;
-      }
-      throw error;
-    }
-  } else {
-    log.info('conversion webhook off (a process with a kubeconfig and no WEBHOOK_URL; WEBHOOK=on serves it)');
   }
   const app = buildControllerApp({ kubeConfig, config, log, metrics, agentKey });
   const server = buildHealthServer({
@@ -126,7 +100,6 @@ async function main(): Promise<number> {
   const end = await app.manager.done;
   stopMigration();
   server.close();
-  await webhook?.stop();
   if (end === 'lost-leadership') {
     log.error('lost leadership; exiting so a fresh process campaigns again');
     return 1;

@@ -6,6 +6,10 @@
 #   4. deploys manifests/overlays/local, gives the router its TLS certificate (a CA of this cluster's
 #      own, made once per state dir: <state-dir>/router-tls, Secret sandbox-router-tls) and waits for
 #      the controller and router rollouts
+#   4b. the agent-sandbox compatibility router in agent-sandbox-system (upstream's SDK default,
+#      docs/agent-sandbox-compat.md): its namespace, its certificate from the same CA
+#      (<state-dir>/compat-router-tls), a copy of the agent key, manifests/overlays/local/agent-sandbox-compat
+#      (token-less port-forwards for namespace $POOL_NS), and its rollout
 #   5. applies manifests/overlays/local/examples (the python-runtime template + pool of 2 with the
 #      local runtime image) into namespace default and waits for 2 ready members
 #   6. runs examples/quickstart.py with the Python client in a venv under $SANDBANK_CACHE, trusting
@@ -28,7 +32,11 @@ KUBECTL=$KUBECTL_DIR/kubectl
 [ -x "$KUBECTL" ] || die "kubectl is missing: run make cluster-build"
 kc() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
 POOL="python-runtime"
+# The namespace of the warm pool and the quickstart, where the e2e suite claims too
+# (e2e/test/cluster/helpers.ts POOL_NS); the compatibility router serves port-forwards for it.
 POOL_NS=default
+COMPAT_NS=agent-sandbox-system
+COMPAT_OVERLAY=$REPO/manifests/overlays/local/agent-sandbox-compat
 T_ALL=$EPOCHREALTIME
 step() {
   STEP_NAME=$1
@@ -106,6 +114,54 @@ for d in sandbank-controller sandbox-router-deployment; do
 done
 done_step
 
+step "agent-sandbox compatibility router ($COMPAT_NS, manifests/overlays/local/agent-sandbox-compat)"
+# The overlay must serve token-less port-forwards where make up's sandboxes are.
+compat_yaml=$("$KUBECTL" kustomize "$COMPAT_OVERLAY") || die "kubectl kustomize $COMPAT_OVERLAY failed"
+portforward_ns=$(awk '/name: ROUTER_PORTFORWARD_NAMESPACES/ { getline; sub(/^ *value: */, ""); print; exit }' \
+  <<<"$compat_yaml")
+[ "$portforward_ns" = "$POOL_NS" ] ||
+  die "$COMPAT_OVERLAY: ROUTER_PORTFORWARD_NAMESPACES is '$portforward_ns', not $POOL_NS (the pool's namespace)"
+had_compat=$(kc -n "$COMPAT_NS" get deployment sandbox-router-deployment -o name 2>/dev/null || true)
+# The namespace first, so the Secrets exist before the pods that mount them (its labels come
+# with the overlay below, whose apply owns them).
+kc get namespace "$COMPAT_NS" >/dev/null 2>&1 || kc create namespace "$COMPAT_NS" >&2
+# Its network listener serves TLS (the kubelet probes it; a client tunnelling TLS through
+# port-forward verifies 127.0.0.1 or ::1): a certificate for its Service and loopback, signed by
+# this cluster's router CA, so $ROUTER_TLS/ca.crt verifies both routers.
+COMPAT_TLS=$STATE/compat-router-tls
+compat_tls=$(router_tls_ensure_in "$COMPAT_NS" "$ROUTER_TLS" "$COMPAT_TLS")
+log "compatibility router certificate: $compat_tls"
+kc -n "$COMPAT_NS" create secret generic sandbox-router-tls --type=kubernetes.io/tls \
+  --from-file=tls.crt="$COMPAT_TLS/tls.crt" --from-file=tls.key="$COMPAT_TLS/tls.key" \
+  --from-file=ca.crt="$COMPAT_TLS/ca.crt" --dry-run=client -o yaml |
+  kc apply --server-side --force-conflicts --field-manager=sandbank-up -f - >&2
+# The agent key, copied as docs/deploy/any-cluster.md tells the admin of a per-namespace router
+# to: the controller made it at its start (rolled out above). The key goes through a pipe only,
+# never a file or a command line.
+agent_key=$(kc -n sandbank-system get secret sandbank-agent-key -o jsonpath='{.data.key}')
+[ -n "$agent_key" ] || die "Secret sandbank-system/sandbank-agent-key has no key (is the controller running?)"
+old_key=$(kc -n "$COMPAT_NS" get secret sandbank-agent-key -o jsonpath='{.data.key}' 2>/dev/null || true)
+printf '%s\n' 'apiVersion: v1' 'kind: Secret' 'type: Opaque' \
+  'metadata: { name: sandbank-agent-key, namespace: '"$COMPAT_NS"' }' "data: { key: $agent_key }" |
+  kc apply --server-side --force-conflicts --field-manager=sandbank-up -f - >&2
+kc apply --server-side --force-conflicts --field-manager=sandbank-up -k "$COMPAT_OVERLAY" >&2
+# Running pods keep an old image, certificate or key until they are replaced.
+restart_why=()
+[[ " ${changed[*]} " != *" router "* ]] || restart_why+=("router image changed")
+[ "$compat_tls" != created ] || restart_why+=("new certificate")
+[ "$old_key" = "$agent_key" ] || restart_why+=("new agent key")
+if [ -n "$had_compat" ] && [ ${#restart_why[@]} -gt 0 ]; then
+  log "restarting $COMPAT_NS/sandbox-router-deployment: ${restart_why[*]}"
+  kc -n "$COMPAT_NS" rollout restart deployment/sandbox-router-deployment >&2
+fi
+unset agent_key old_key
+log "waiting for deployment $COMPAT_NS/sandbox-router-deployment"
+kc -n "$COMPAT_NS" rollout status deployment/sandbox-router-deployment --timeout=180s >&2 || {
+  kc -n "$COMPAT_NS" get pods -o wide >&2 || true
+  die "deployment $COMPAT_NS/sandbox-router-deployment did not become available (kubectl -n $COMPAT_NS describe pods)"
+}
+done_step
+
 step "warm pool $POOL_NS/$POOL (manifests/overlays/local/examples)"
 kc apply --server-side --force-conflicts --field-manager=sandbank-up -n "$POOL_NS" \
   -k "$REPO/manifests/overlays/local/examples" >&2
@@ -134,7 +190,9 @@ T0=$T_ALL
 cat >&2 <<EOF
 
 Sandbank is up: controller and router in namespace sandbank-system, a warm pool of 2 python-runtime
-sandboxes (gVisor) in namespace $POOL_NS. Use it from this shell:
+sandboxes (gVisor) in namespace $POOL_NS, and the agent-sandbox compatibility router
+(sandbox-router-svc:8080 in $COMPAT_NS: upstream's SDK and Go client work unchanged in
+namespace $POOL_NS, through kubectl port-forward). Use it from this shell:
 
   export KUBECONFIG=$STATE/kubeconfig
   export PATH=$KUBECTL_DIR:\$PATH

@@ -6,7 +6,8 @@
  *
  *   node runtime-image/scripts/bundle.mjs [outfile] [--process agent|controller|router]
  *
- * Defaults: the agent, into <package>/dist/<process>.mjs. Used by both Dockerfiles (registry
+ * Defaults: the agent, into <package>/dist/<process>.mjs. `controller` also writes webhook.mjs
+ * (controller/src/webhook/main.ts) beside the outfile. Used by both Dockerfiles (registry
  * builds) and by e2e/cluster/build-sandbank-images.sh (local builds, on the host).
  */
 import { build } from 'esbuild';
@@ -38,19 +39,26 @@ const workspacesFromSource = {
   },
 };
 
-await build({
-  entryPoints: [join(repo, dir, 'src', 'main.ts')],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'esm',
-  plugins: [workspacesFromSource],
-  minify: process.env['SANDBANK_BUNDLE_NO_MINIFY'] !== '1',
-  legalComments: 'linked',
-  // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
-  banner: {
-    js: "import { createRequire as __sbkCreateRequire } from 'node:module'; const require = __sbkCreateRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
+// The controller image carries a second process: the conversion webhook (its own Deployment),
+// bundled beside controller.mjs as webhook.mjs.
+const entries = [[join(repo, dir, 'src', 'main.ts'), outfile]];
+if (name === 'controller')
+  entries.push([join(repo, dir, 'src', 'webhook', 'main.ts'), join(dirname(outfile), 'webhook.mjs')]);
+
+for (const [entry, out] of entries)
+  await build({
+    entryPoints: [entry],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    plugins: [workspacesFromSource],
+    minify: process.env['SANDBANK_BUNDLE_NO_MINIFY'] !== '1',
+    legalComments: 'linked',
+    // Some bundled CommonJS dependencies call require(); give the ESM bundle one.
+    banner: {
+      js: "import { createRequire as __sbkCreateRequire } from 'node:module'; const require = __sbkCreateRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });

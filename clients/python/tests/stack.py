@@ -201,7 +201,7 @@ def start() -> Stack:
     try:
         stack.kubectl("apply", "--server-side", "-f", str(REPO / "manifests/base/crds"))
         stack.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        agent_grpc, agent_rest, ctl_http, r_http, r_grpc, r_metrics, webhook = free_ports(7)
+        agent_grpc, agent_rest, ctl_http, r_http, r_grpc, r_metrics, webhook, webhook_http = free_ports(8)
         _spawn(
             stack,
             "agent",
@@ -215,8 +215,26 @@ def start() -> Stack:
                 "SANDBANK_AGENT_INSECURE_NO_AUTH": "true",
             },
         )
-        # The controller's namespace, where it keeps the agent key.
+        # The controller's namespace, where it keeps the agent key (and the webhook its certificate).
         stack.kubectl("create", "namespace", "sandbank-system")
+        # The CRDs store v1beta1 and serve v1alpha1 (what this client speaks) through the
+        # conversion webhook; with no cluster network, the API server reaches it by URL on
+        # loopback (it points the CRDs there, with its own CA as caBundle).
+        _spawn(
+            stack,
+            "webhook",
+            "controller/src/webhook/main.ts",
+            {
+                "KUBECONFIG": str(stack.kubeconfig),
+                "HTTP_PORT": str(webhook_http),
+                "HTTP_BIND_ADDRESS": "127.0.0.1",
+                "LOG_LEVEL": "warn",
+                "WEBHOOK_PORT": str(webhook),
+                "WEBHOOK_BIND_ADDRESS": "127.0.0.1",
+                "WEBHOOK_URL": f"https://127.0.0.1:{webhook}/convert",
+            },
+        )
+        wait_until("webhook", lambda: http_ok(f"http://127.0.0.1:{webhook_http}/readyz"), proc=stack.procs["webhook"])
         _spawn(
             stack,
             "controller",
@@ -227,12 +245,6 @@ def start() -> Stack:
                 "HTTP_PORT": str(ctl_http),
                 "HTTP_BIND_ADDRESS": "127.0.0.1",
                 "LOG_LEVEL": "warn",
-                # The CRDs store v1beta1 and serve v1alpha1 through the controller's conversion
-                # webhook; with no cluster network, the API server reaches it by URL on loopback
-                # (the controller points the CRDs there and trusts its own CA in caBundle).
-                "WEBHOOK_PORT": str(webhook),
-                "WEBHOOK_BIND_ADDRESS": "127.0.0.1",
-                "WEBHOOK_URL": f"https://127.0.0.1:{webhook}/convert",
             },
         )
         stack.agent_legacy_port, stack.agent_grpc_port = agent_rest, agent_grpc

@@ -103,13 +103,17 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWe
   );
   return {
     server,
+    /** Stops accepting; resolves once every review in flight is answered. */
     async stop() {
       crdLoop.stop();
       tlsLoop.stop();
+      // A keep-alive connection that goes idle after close() would hold it until its timeout.
+      const sweep = setInterval(() => server.closeIdleConnections(), 500);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      clearInterval(sweep);
     },
   };
 }

@@ -382,7 +382,7 @@ describe('a claim in one version, bound by the controller, read in the other', (
         WATCH_NAMESPACE: live,
         LEADER_ELECT: 'false',
         LOG_LEVEL: 'silent',
-        ROUTER_NAMESPACE: 'sandbank-system',
+        ROUTER_NAMESPACES: 'sandbank-system',
       }),
       log: createLogger({ level: 'silent' }),
       metrics: createMetrics({ defaultMetrics: false }),

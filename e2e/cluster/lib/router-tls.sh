@@ -7,6 +7,7 @@
 
 # The names a client may dial the router by: the Service's DNS names (in-cluster clients),
 # localhost and the loopback addresses (`kubectl port-forward svc/sandbox-router-svc`).
+# router_tls_ensure_in names another namespace's Service (the agent-sandbox compatibility router).
 ROUTER_TLS_SERVICE=sandbox-router-svc
 ROUTER_TLS_NAMESPACE=sandbank-system
 # A certificate that expires within this many seconds is made anew (30 days).
@@ -43,6 +44,22 @@ router_tls_ensure() {
   if ! router_tls_valid "$dir/ca.crt" || [ ! -f "$dir/ca.key" ]; then router_tls_new_ca "$dir"; fi
   router_tls_new_cert "$dir" "$san"
   echo created
+}
+
+# router_tls_ensure_in <namespace> <ca-dir> <dir> <ip>...: router_tls_ensure for the router
+# Service in <namespace>, with the CA of <ca-dir> (made there by router_tls_ensure first), so one
+# CA file verifies every router of the cluster. A new CA in <ca-dir> is copied over and makes the
+# certificate in <dir> anew (it no longer verifies against the CA).
+router_tls_ensure_in() {
+  local ROUTER_TLS_NAMESPACE=$1 ca_dir=$2 dir=$3 f
+  shift 3
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  for f in ca.crt ca.key; do
+    [ -f "$ca_dir/$f" ] || die "router_tls_ensure_in: $ca_dir/$f is missing (run router_tls_ensure there first)"
+    cmp -s "$ca_dir/$f" "$dir/$f" || (umask 077 && cp "$ca_dir/$f" "$dir/$f")
+  done
+  router_tls_ensure "$dir" "$@"
 }
 
 # router_tls_valid <cert>: the file is a certificate that is valid for ROUTER_TLS_MIN_VALIDITY more.

@@ -16,15 +16,13 @@ import { clusterDir } from '../../src/cluster/paths.js';
 const run = promisify(execFile);
 
 async function ensure(dir: string, ...ips: string[]): Promise<string> {
+  return call('router_tls_ensure', dir, ...ips);
+}
+
+async function call(fn: string, ...args: string[]): Promise<string> {
   const { stdout } = await run(
     'bash',
-    [
-      '-c',
-      '. "$0/lib/common.sh" && . "$0/lib/router-tls.sh" && router_tls_ensure "$@"',
-      clusterDir,
-      dir,
-      ...ips,
-    ],
+    ['-c', `. "$0/lib/common.sh" && . "$0/lib/router-tls.sh" && ${fn} "$@"`, clusterDir, ...args],
     { timeout: 60_000 },
   );
   return stdout.trim();
@@ -101,4 +99,42 @@ test('reused while it fits; a new ClusterIP or a damaged file gets a new certifi
   const repaired = await files(dir);
   expect(repaired.ca).toEqual(before.ca);
   expect(new X509Certificate(repaired.cert).checkIP('10.96.0.51')).toBe('10.96.0.51');
+});
+
+test("another namespace's router (agent-sandbox compatibility): its Service's names and loopback, the same CA", async () => {
+  const central = join(root, 'central');
+  const compat = join(root, 'compat');
+  expect(await ensure(central, '10.96.0.60')).toBe('created');
+  expect(await call('router_tls_ensure_in', 'agent-sandbox-system', central, compat)).toBe('created');
+  const c = await files(central);
+  const f = await files(compat);
+  expect(f.ca).toEqual(c.ca);
+  expect(f.caKey).toEqual(c.caKey);
+  const leaf = new X509Certificate(f.cert);
+  expect(leaf.verify(new X509Certificate(c.ca).publicKey)).toBe(true);
+  for (const name of [
+    'sandbox-router-svc',
+    'sandbox-router-svc.agent-sandbox-system.svc',
+    'sandbox-router-svc.agent-sandbox-system.svc.cluster.local',
+    'localhost',
+  ])
+    expect({ name, match: leaf.checkHost(name) }).toEqual({ name, match: name });
+  expect(leaf.checkHost('sandbox-router-svc.sandbank-system.svc')).toBeUndefined();
+  for (const ip of ['127.0.0.1', '::1']) expect({ ip, match: leaf.checkIP(ip) }).toEqual({ ip, match: ip });
+  expect(leaf.checkIP('10.96.0.60')).toBeUndefined();
+  for (const key of ['ca.key', 'tls.key'])
+    expect({ key, mode: (await stat(join(compat, key))).mode & 0o777 }).toEqual({ key, mode: 0o600 });
+
+  expect(await call('router_tls_ensure_in', 'agent-sandbox-system', central, compat)).toBe('reused');
+  expect(await files(compat)).toEqual(f);
+
+  // A new CA for the cluster (the old one expired, or was removed): copied, and the certificate
+  // made anew under it.
+  await rm(join(central, 'ca.crt'));
+  expect(await ensure(central, '10.96.0.60')).toBe('created');
+  expect(await call('router_tls_ensure_in', 'agent-sandbox-system', central, compat)).toBe('created');
+  const renewed = await files(compat);
+  expect(renewed.ca).toEqual((await files(central)).ca);
+  expect(renewed.ca).not.toEqual(f.ca);
+  expect(new X509Certificate(renewed.cert).verify(new X509Certificate(renewed.ca).publicKey)).toBe(true);
 });

@@ -1,5 +1,5 @@
 /**
- * The controller's and router's RBAC, applied for real, asked through SubjectAccessReviews as
+ * The controller's, conversion webhook's and router's RBAC, applied for real, asked through SubjectAccessReviews as
  * their ServiceAccounts (what `kubectl auth can-i --as` asks): every verb they use is allowed,
  * and Secrets (but the controller's agent key), exec, nodes, RBAC escalation and writes they never
  * make are denied.
@@ -13,6 +13,7 @@ const SYSTEM = 'sandbank-system';
 const USER_NS = `rbac-team-${Date.now().toString(36)}`;
 const CONTROLLER = `system:serviceaccount:${SYSTEM}:sandbank-controller`;
 const ROUTER = `system:serviceaccount:${SYSTEM}:sandbox-router`;
+const WEBHOOK = `system:serviceaccount:${SYSTEM}:sandbank-webhook`;
 const NS_ROUTER = `system:serviceaccount:${USER_NS}:sandbox-router`;
 
 const RBAC_KINDS = new Set([
@@ -154,19 +155,13 @@ const controllerAllowed: Ask[] = [
   // The agent key: read at start, created when missing (controller/src/agent-credentials.ts).
   { verb: 'create', resource: 'secrets', namespace: SYSTEM },
   { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
-  // The conversion webhook's certificate and Sandbank's CRDs (controller/src/webhook).
-  ...['get', 'update'].map((verb) => ({
-    verb,
-    resource: 'secrets',
-    namespace: SYSTEM,
-    name: 'sandbank-webhook-tls',
-  })),
-  ...['get', 'patch'].map((verb) => ({
-    verb,
+  // The storage migration: reads Sandbank's CRDs, then sets storedVersions.
+  {
+    verb: 'get',
     group: 'apiextensions.k8s.io',
     resource: 'customresourcedefinitions',
     name: `sandboxclaims.${EXT}`,
-  })),
+  },
   {
     verb: 'patch',
     group: 'apiextensions.k8s.io',
@@ -215,6 +210,20 @@ const controllerDenied: Ask[] = [
     name: `sandboxes.${CORE}`,
   },
   { verb: 'delete', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-webhook-tls' },
+  // The conversion webhook is its own Deployment: its certificate and the CRDs' conversion
+  // stanza are not the controller's.
+  ...['get', 'update'].map((verb) => ({
+    verb,
+    resource: 'secrets',
+    namespace: SYSTEM,
+    name: 'sandbank-webhook-tls',
+  })),
+  {
+    verb: 'patch',
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: `sandboxclaims.${EXT}`,
+  },
   // The storedVersions migration rewrites objects through their status subresource only
   // (controller/src/storage-migration.ts); SandboxTemplates, without one, are the operator's.
   ...['update', 'patch'].map((verb) => ({
@@ -279,6 +288,61 @@ const routerDenied: Ask[] = [
   { verb: 'impersonate', resource: 'users' },
 ];
 
+// The conversion webhook (controller/src/webhook/main.ts): its certificate Secret and the
+// conversion stanza of Sandbank's four CRDs, nothing else.
+const webhookAllowed: Ask[] = [
+  { verb: 'create', resource: 'secrets', namespace: SYSTEM },
+  ...['get', 'update'].map((verb) => ({
+    verb,
+    resource: 'secrets',
+    namespace: SYSTEM,
+    name: 'sandbank-webhook-tls',
+  })),
+  ...[
+    `sandboxes.${CORE}`,
+    `sandboxclaims.${EXT}`,
+    `sandboxtemplates.${EXT}`,
+    `sandboxwarmpools.${EXT}`,
+  ].flatMap((name) =>
+    ['get', 'patch'].map((verb) => ({
+      verb,
+      group: 'apiextensions.k8s.io',
+      resource: 'customresourcedefinitions',
+      name,
+    })),
+  ),
+];
+
+const webhookDenied: Ask[] = [
+  ...['get', 'list', 'watch'].map((verb) => ({ verb, resource: 'secrets', namespace: SYSTEM })),
+  { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
+  { verb: 'delete', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-webhook-tls' },
+  { verb: 'get', resource: 'secrets', namespace: 'team-x' },
+  {
+    verb: 'patch',
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    subresource: 'status',
+    name: `sandboxes.${CORE}`,
+  },
+  ...['patch', 'delete'].map((verb) => ({
+    verb,
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: 'widgets.example.com',
+  })),
+  {
+    verb: 'delete',
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    name: `sandboxes.${CORE}`,
+  },
+  { verb: 'list', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+  ...['list', 'get'].map((verb) => ({ verb, group: CORE, resource: 'sandboxes', namespace: 'team-x' })),
+  { verb: 'list', resource: 'pods', namespace: 'team-x' },
+  { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: SYSTEM },
+];
+
 const nsRouterAllowed: Ask[] = [
   ...['list', 'watch'].map((verb) => ({ verb, resource: 'pods', namespace: USER_NS })),
   ...['list', 'watch'].map((verb) => ({ verb, group: CORE, resource: 'sandboxes', namespace: USER_NS })),
@@ -297,6 +361,7 @@ const nsRouterDenied: Ask[] = [
 describe.each([
   ['controller', CONTROLLER, controllerAllowed, controllerDenied],
   ['router', ROUTER, routerAllowed, routerDenied],
+  ['conversion webhook', WEBHOOK, webhookAllowed, webhookDenied],
   ['namespace router', NS_ROUTER, nsRouterAllowed, nsRouterDenied],
 ] as const)('%s', (_name, user, allow, deny) => {
   it.each(allow.map((a) => [label(a), a] as const))('may %s', (_l, ask) => {

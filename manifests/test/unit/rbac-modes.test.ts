@@ -22,6 +22,7 @@ const tenant = render(TENANT_EXAMPLE);
 const WHO = {
   controller: `${SYSTEM}/sandbank-controller`,
   router: `${SYSTEM}/sandbox-router`,
+  webhook: `${SYSTEM}/sandbank-webhook`,
 } as const;
 type Who = keyof typeof WHO;
 
@@ -148,7 +149,7 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
     expect(clusterRoleGrants(base, 'pods').sort()).toEqual(['sandbank-controller', 'sandbank-router']);
   });
 
-  it('binds the controller and router cluster-wide only to read Namespaces, point Sandbank CRDs at the conversion webhook and ask TokenReviews and SubjectAccessReviews', () => {
+  it('binds the controller, webhook and router cluster-wide only to read Namespaces and Sandbank CRDs, point those at the conversion webhook and ask TokenReviews and SubjectAccessReviews', () => {
     const clusterBindings = scoped
       .filter((o) => kindOf(o) === 'ClusterRoleBinding')
       .map((b) => `${nameOf(b)} -> ${str(obj(b['roleRef'])['name'])}`)
@@ -157,28 +158,38 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
       'sandbank-controller-crds -> sandbank-controller-crds',
       'sandbank-controller-namespace-reader -> sandbank-controller-namespace-reader',
       'sandbank-router-auth-delegator -> system:auth-delegator',
+      'sandbank-webhook-crds -> sandbank-webhook-crds',
     ]);
     const wide = (who: Who) =>
       [...grants(all, who, [TENANT])].filter((g) => g.endsWith('|all namespaces') || g.endsWith('|cluster'));
     // Namespaces are cluster-scoped: the controller reads their labels (the sandbox profile's
     // per-namespace relaxations), names and labels only. CRDs too: conversion is global to a CRD,
-    // so the controller points Sandbank's four (by name) at its webhook in both modes.
+    // so the webhook points Sandbank's four (by name) at itself in both modes; the controller
+    // only reads them and sets storedVersions.
     expect(wide('controller').sort()).toEqual([
       'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxclaims.extensions.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxes.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxtemplates.extensions.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions/status|sandboxwarmpools.extensions.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxclaims.extensions.agents.x-k8s.io|get|cluster',
-      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxclaims.extensions.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxes.agents.x-k8s.io|get|cluster',
-      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxes.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxtemplates.extensions.agents.x-k8s.io|get|cluster',
-      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxtemplates.extensions.agents.x-k8s.io|patch|cluster',
       'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxwarmpools.extensions.agents.x-k8s.io|get|cluster',
-      'controller|apiextensions.k8s.io|customresourcedefinitions|sandboxwarmpools.extensions.agents.x-k8s.io|patch|cluster',
       'controller||namespaces||list|cluster',
       'controller||namespaces||watch|cluster',
     ]);
+    expect(wide('webhook').sort()).toEqual(
+      [
+        'sandboxclaims.extensions.agents.x-k8s.io',
+        'sandboxes.agents.x-k8s.io',
+        'sandboxtemplates.extensions.agents.x-k8s.io',
+        'sandboxwarmpools.extensions.agents.x-k8s.io',
+      ].flatMap((crd) =>
+        ['get', 'patch'].map(
+          (verb) => `webhook|apiextensions.k8s.io|customresourcedefinitions|${crd}|${verb}|cluster`,
+        ),
+      ),
+    );
     expect(wide('router').sort()).toEqual([
       'router|authentication.k8s.io|tokenreviews||create|cluster',
       'router|authorization.k8s.io|subjectaccessreviews||create|cluster',
@@ -214,6 +225,11 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
   });
 
   it('keeps the leader-election, agent-key and webhook-certificate Roles in sandbank-system', () => {
+    expect([...grants(all, 'webhook', [TENANT])].filter((g) => !g.endsWith('|cluster')).sort()).toEqual([
+      'webhook||secrets|sandbank-webhook-tls|get|sandbank-system',
+      'webhook||secrets|sandbank-webhook-tls|update|sandbank-system',
+      'webhook||secrets||create|sandbank-system',
+    ]);
     expect(
       [...grants(all, 'controller', [TENANT])].filter((g) => g.endsWith('|sandbank-system')).sort(),
     ).toEqual([
@@ -221,8 +237,6 @@ describe('namespace-scoped install (component namespace-scoped + a tenant namesp
       'controller|coordination.k8s.io|leases|sandbank-controller|update|sandbank-system',
       'controller|coordination.k8s.io|leases||create|sandbank-system',
       'controller||secrets|sandbank-agent-key|get|sandbank-system',
-      'controller||secrets|sandbank-webhook-tls|get|sandbank-system',
-      'controller||secrets|sandbank-webhook-tls|update|sandbank-system',
       'controller||secrets||create|sandbank-system',
     ]);
   });
@@ -304,7 +318,7 @@ describe('docs/deploy/rbac.md', () => {
   /** Rows of the matrix: `| who | API group | resources | verbs | cluster-wide | namespace-scoped |`. */
   const rows = doc
     .split('\n')
-    .filter((l) => /^\| (controller|router) \|/.test(l))
+    .filter((l) => /^\| (controller|router|webhook) \|/.test(l))
     .map((l) =>
       l
         .split('|')
@@ -332,13 +346,17 @@ describe('docs/deploy/rbac.md', () => {
   });
 
   it('lists exactly what the cluster-wide install grants', () => {
-    const yaml = new Set([...grants(base, 'controller', []), ...grants(base, 'router', [])]);
+    const yaml = new Set(
+      (['controller', 'router', 'webhook'] as const).flatMap((who) => [...grants(base, who, [])]),
+    );
     expect(sorted(documented('cluster-wide'))).toEqual(sorted(yaml));
   });
 
   it('lists exactly what the namespace-scoped install grants', () => {
     const all = [...scoped, ...tenant];
-    const yaml = new Set([...grants(all, 'controller', [TENANT]), ...grants(all, 'router', [TENANT])]);
+    const yaml = new Set(
+      (['controller', 'router', 'webhook'] as const).flatMap((who) => [...grants(all, who, [TENANT])]),
+    );
     expect(sorted(documented('namespace-scoped'))).toEqual(sorted(yaml));
   });
 });

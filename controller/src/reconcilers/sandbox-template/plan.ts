@@ -34,8 +34,11 @@ export interface RouterPeer {
   readonly namespaces: readonly string[];
 }
 
-/** In `RouterPeer.namespaces`: the namespace of the template (and so of its sandboxes). */
-const OWN_NAMESPACE = '.';
+/**
+ * In `RouterPeer.namespaces` (and the controller's ROUTER_NAMESPACES): the namespace of the
+ * template, and so of its sandboxes (a router per namespace).
+ */
+export const OWN_NAMESPACE = '.';
 
 export interface TemplateObserved {
   readonly template: Readonly<Stored<SandboxTemplate>>;

@@ -15,7 +15,6 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 describe('webhook configuration', () => {
   it('serves on 9443 with its own certificate behind the Service of its namespace by default', () => {
     expect(loadConfig({ POD_NAMESPACE: 'ops' }).webhook).toEqual({
-      enabled: true,
       port: 9443,
       bindAddress: '0.0.0.0',
       certMode: 'self',
@@ -26,13 +25,12 @@ describe('webhook configuration', () => {
     expect(loadConfig({}).storageMigration).toBe('auto');
   });
 
-  it('is off for a process with a kubeconfig unless it has a URL or is told', () => {
-    expect(loadConfig({ KUBECONFIG: '/kc' }).webhook.enabled).toBe(false);
-    expect(loadConfig({ KUBECONFIG: '/kc', WEBHOOK: 'on' }).webhook.enabled).toBe(true);
-    expect(
-      loadConfig({ KUBECONFIG: '/kc', WEBHOOK_URL: 'https://127.0.0.1:9443/convert' }).webhook.enabled,
-    ).toBe(true);
-    expect(loadConfig({ WEBHOOK: 'OFF' }).webhook.enabled).toBe(false);
+  it('has no on/off switch any more: a leftover WEBHOOK (or --webhook) stops the process naming the Deployment', () => {
+    const removed =
+      "removed; the conversion webhook is its own process (the image's webhook.mjs, Deployment sandbank-webhook), which always serves";
+    for (const value of ['on', 'off', 'auto'])
+      expect(problemsOf({ WEBHOOK: value })).toEqual([`WEBHOOK: ${removed}`]);
+    expect(() => loadConfig({}, ['--webhook=on'])).toThrow(`--webhook=on: ${removed}`);
   });
 
   it('reads every variable', () => {
@@ -47,7 +45,6 @@ describe('webhook configuration', () => {
       STORAGE_MIGRATION: 'off',
     });
     expect(c.webhook).toEqual({
-      enabled: true,
       port: 10443,
       bindAddress: '127.0.0.1',
       certMode: 'files',
@@ -65,7 +62,6 @@ describe('webhook configuration', () => {
   });
 
   it.each([
-    [{ WEBHOOK: 'maybe' }, 'WEBHOOK (--webhook): must be auto, on or off (got "maybe")'],
     [{ WEBHOOK_PORT: '0' }, 'WEBHOOK_PORT (--webhook-port): must be an integer from 1 to 65535 (got "0")'],
     [
       { WEBHOOK_CERT_MODE: 'cert-manager' },
