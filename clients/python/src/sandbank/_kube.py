@@ -47,7 +47,9 @@ VERSION = "v1alpha1"
 POD_NAME_ANNOTATION = "agents.x-k8s.io/pod-name"
 TRACE_CONTEXT_ANNOTATION = "opentelemetry.io/trace-context"
 
-#: Claim ``Ready`` reasons that never change by themselves (api/src/crds/sandbox-claim.ts).
+#: Claim ``Ready`` reasons that never change by themselves (api/src/crds/v1beta1/sandbox-claim.ts).
+#: The last five are v1beta1's: the Sandbox's own Ready reasons, forwarded to the claim verbatim,
+#: and the claim's configuration errors.
 TERMINAL_CLAIM_REASONS = frozenset(
     {
         "TemplateNotFound",
@@ -56,6 +58,11 @@ TERMINAL_CLAIM_REASONS = frozenset(
         "EnvVarsInjectionRejected",
         "ClaimExpired",
         "SandboxFailed",
+        "PodFailed",
+        "PodSucceeded",
+        "SandboxExpired",
+        "VolumeClaimTemplatesError",
+        "InvalidConfiguration",
     }
 )
 

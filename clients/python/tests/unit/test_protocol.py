@@ -159,6 +159,23 @@ class TestAnswers:
         with pytest.raises(errors.ClaimFailed, match="SandboxFailed"):
             claim_outcome("c", claim("False", "SandboxFailed"))
 
+    @pytest.mark.parametrize(
+        "reason",
+        ["PodFailed", "PodSucceeded", "SandboxExpired", "VolumeClaimTemplatesError", "InvalidConfiguration"],
+    )
+    def test_v1beta1_terminal_reasons_fail_fast(self, reason: str) -> None:
+        # The controller forwards the Sandbox's Ready verbatim (v1beta1): a failed Pod reaches the
+        # claim as PodFailed, which must end the wait at once, not after the ready timeout.
+        cond = {"type": "Ready", "status": "False", "reason": reason, "message": "Pod c: Evicted"}
+        with pytest.raises(errors.ClaimFailed, match=reason) as err:
+            claim_outcome("c", {"status": {"conditions": [cond]}})
+        assert err.value.reason == reason and "Evicted" in str(err.value)
+
+    @pytest.mark.parametrize("reason", ["DependenciesNotReady", "SandboxSuspended", "SandboxNotReady"])
+    def test_v1beta1_transient_reasons_keep_waiting(self, reason: str) -> None:
+        cond = {"type": "Ready", "status": "False", "reason": reason, "message": ""}
+        assert claim_outcome("c", {"status": {"conditions": [cond]}}) is False
+
 
 class TestRetries:
     def test_only_what_never_reached_the_sandbox_is_retried_for_commands(self) -> None:

@@ -5,7 +5,7 @@ import { Index } from '../indexes.js';
 import { reconciler, type Reconciler } from '../reconciler.js';
 import { applyClaimPlan } from './apply.js';
 import { observeClaim } from './observe.js';
-import { planClaim } from './plan.js';
+import { planClaim, waitsForPoolOrTemplate } from './plan.js';
 
 export const CLAIM_CONTROLLER = 'sandboxclaim';
 
@@ -13,6 +13,10 @@ export function createClaimReconciler(deps: ReconcilerDeps): Reconciler {
   // When each claim was first seen, in ms: creationTimestamp has one-second resolution, too
   // coarse for a latency measured in milliseconds. Entries leave when the claim is Ready or gone.
   const firstSeen = new Map<string, number>();
+  // Claims answered WarmPoolNotFound/TemplateNotFound, queued again when a pool or template of
+  // their namespace changes (a scan of the namespace's claims: cheap next to a reconcile).
+  const waiting = (namespace: string): string[] =>
+    deps.caches.claims.list(namespace).filter(waitsForPoolOrTemplate).map(keyOf);
 
   return reconciler(deps.now, {
     name: CLAIM_CONTROLLER,
@@ -29,6 +33,8 @@ export function createClaimReconciler(deps: ReconcilerDeps): Reconciler {
             return claimUid ? deps.caches.claims.byIndex(Index.uid, claimUid).map(keyOf) : [];
           },
         },
+        { source: 'pools', map: (pool) => waiting(pool.metadata.namespace) },
+        { source: 'templates', map: (template) => waiting(template.metadata.namespace) },
       ],
       // The latency clock starts when the informer sees the claim, not when a worker gets to it.
       hooks: [

@@ -19,14 +19,17 @@ import {
   SANDBOX_WARM_POOL_KIND,
   SandboxConditionType,
   SandboxReadyReason,
+  FINAL_CLAIM_REASONS,
   TERMINAL_CLAIM_REASONS,
   claimIntent,
   controllerOf,
   controllerRef,
   findCondition,
   nameHash,
+  removeCondition,
   setCondition,
   type ClaimReadyReason as ClaimReason,
+  type Condition,
   type Pod,
   type Sandbox,
   type SandboxClaim,
@@ -39,6 +42,7 @@ import {
 import { warningEvent, type EventAction } from '../shared/pure-events.js';
 import {
   isPodReady,
+  mountsClaimsOf,
   podIPs,
   podNodeName,
   podTemplateHash,
@@ -51,7 +55,17 @@ import {
   profileViolations,
   type SandboxProfile,
 } from '../shared/pure-profile.js';
-import { additionalMetadataProblem, envProblem, podTemplateForClaim } from './pure-validation.js';
+import {
+  additionalMetadataProblem,
+  claimVolumes,
+  envProblem,
+  podTemplateForClaim,
+} from './pure-validation.js';
+
+/** Upstream's launch-type label (beside Sandbank's), which upstream tools read on Sandboxes. */
+const UPSTREAM_LAUNCH_TYPE = 'agents.x-k8s.io/launch-type';
+/** Which client made the claim (`python-client`, `go-client`); upstream copies it to the Sandbox. */
+const CREATED_BY = 'agents.x-k8s.io/created-by';
 
 export interface ClaimObserved {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -148,15 +162,16 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
 
   const validated = validate(o);
   // A terminal failure stays put (no writes, no events) while its cause remains; an expired
-  // claim or a failed sandbox never comes back.
+  // claim or a failed sandbox never comes back. Another cause (the missing pool appeared, its
+  // template is missing) is reported as such.
   if (
     ready &&
     TERMINAL_CLAIM_REASONS.has(ready.reason as ClaimReason) &&
     ready.observedGeneration === claim.metadata.generation
   ) {
-    const final =
-      ready.reason === ClaimReadyReason.ClaimExpired || ready.reason === ClaimReadyReason.SandboxFailed;
-    if (final || !validated.valid) return { actions: [], status: null, ...requeue };
+    const final = FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason);
+    const sameCause = !validated.valid && validated.reason === ready.reason;
+    if (final || sameCause) return { actions: [], status: null, ...requeue };
   }
   if (!validated.valid) {
     const { reason, message } = validated;
@@ -169,11 +184,14 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
 
   const { template } = validated;
   const cold = sandboxFor(claim, template, undefined);
+  // The Sandbox is named after the claim however it comes: its name is in the status from the
+  // start (written only after the Sandbox's create or the bind succeeded, in this same pass).
   const pending = statusWith(claim, {
     now,
     status: 'False',
     reason: ClaimReadyReason.Pending,
     message: 'Binding a sandbox',
+    sandbox: { name: claim.metadata.name, podIPs: [] },
   });
   const candidates = warmEligible(claim) ? candidatesFor(o, template) : [];
   if (candidates.length === 0) {
@@ -188,6 +206,16 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     status: pending,
     ...requeue,
   };
+}
+
+/**
+ * Whether the claim waits for a pool or template to appear (or to change): such a claim is
+ * looked at again on every pool and template event of its namespace, since nothing else would
+ * bring it back (a directory applied at once may list the claim before its pool).
+ */
+export function waitsForPoolOrTemplate(claim: Readonly<Stored<SandboxClaim>>): boolean {
+  const reason = findCondition(claim.status?.conditions, ClaimConditionType.Ready)?.reason;
+  return reason === ClaimReadyReason.WarmPoolNotFound || reason === ClaimReadyReason.TemplateNotFound;
 }
 
 function byName(a: Readonly<Stored<Pod>>, b: Readonly<Stored<Pod>>): number {
@@ -243,6 +271,8 @@ function validate(o: ClaimObserved): Validated {
   if (metadata) return invalid(ClaimReadyReason.InvalidMetadata, metadata);
   const env = envProblem(claim, template);
   if (env) return invalid(ClaimReadyReason.EnvVarsInjectionRejected, env);
+  const volumes = claimVolumes(claim, template);
+  if (!volumes.ok) return invalid(ClaimReadyReason.VolumeClaimTemplatesError, volumes.message);
   // The pod this claim would get (its env and extra metadata included), as it would be created.
   const pod = podTemplateForClaim(claim, template);
   const violations = profileViolations(
@@ -259,14 +289,19 @@ function validate(o: ClaimObserved): Validated {
 }
 
 /**
- * Env and extra metadata change the Pod, so a pre-started one cannot serve the claim. The
- * template's volume claim templates do not: pool members are made with their claims mounted.
+ * Env and the claim's own volumes change the Pod's spec, so a pre-started Pod cannot serve the
+ * claim (as upstream: such claims start cold). Extra metadata does not: the bind's guarded Pod
+ * write adds it. The template's volume claim templates do not either: pool members are made with
+ * their claims mounted (and `candidatesFor` skips any that are not).
  */
 function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
-  const extra = claim.spec.additionalPodMetadata;
-  const hasExtra = Object.keys(extra?.labels ?? {}).length + Object.keys(extra?.annotations ?? {}).length > 0;
   const intent = claimIntent(claim);
-  return !('invalid' in intent) && intent.warm !== 'none' && (claim.spec.env ?? []).length === 0 && !hasExtra;
+  return (
+    !('invalid' in intent) &&
+    intent.warm !== 'none' &&
+    (claim.spec.env ?? []).length === 0 &&
+    (claim.spec.volumeClaimTemplates ?? []).length === 0
+  );
 }
 
 /**
@@ -275,18 +310,22 @@ function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
  * claims start at different Pods and rarely race for the same one.
  */
 function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTemplate>>): PodRef[] {
-  const poolUids = new Map(o.pools.map((p) => [p.metadata.uid, p]));
   const intent = claimIntent(o.claim);
-  const named = 'invalid' in intent ? undefined : intent.pool;
+  if ('invalid' in intent || intent.warm === 'none') return [];
+  // `pool`: members of that pool object only, by UID (a pool deleted and made again under the
+  // same name does not hand its old members on); `any`: members of any pool of the namespace.
+  const named = intent.warm === 'pool' ? o.pools.find((p) => p.metadata.name === intent.pool) : undefined;
+  if (intent.warm === 'pool' && !named) return [];
+  const poolUids = new Set((named ? [named] : o.pools).map((p) => p.metadata.uid));
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
     const owner = pod.metadata.ownerReferences?.find(
       (r) => r.controller && r.kind === SANDBOX_WARM_POOL_KIND,
     );
-    const pool = owner ? poolUids.get(owner.uid) : undefined;
-    if (!pool || pod.metadata.labels?.[Labels.claimUid]) return false;
-    if (named !== undefined && pool.metadata.name !== named) return false;
-    return isPodReady(pod);
+    if (!owner || !poolUids.has(owner.uid) || pod.metadata.labels?.[Labels.claimUid]) return false;
+    // A member made before the template gained or lost a volume claim template lacks its
+    // volumes until the pool replaces it; binding it would leave the claim without them.
+    return isPodReady(pod) && mountsClaimsOf(pod, template.spec.volumeClaimTemplates ?? []);
   });
   const spread = Number.parseInt(nameHash(o.claim.metadata.uid), 16);
   const rotate = (pods: Readonly<Stored<Pod>>[]): Readonly<Stored<Pod>>[] => {
@@ -312,6 +351,10 @@ export function sandboxFor(
   podName: string | undefined,
 ): Sandbox {
   const traceContext = claim.metadata.annotations?.[Annotations.traceContext];
+  const createdBy = claim.metadata.labels?.[CREATED_BY];
+  // validate() refused a claim whose volumes cannot merge; a re-attach (which skips it) keeps the template's.
+  const merged = claimVolumes(claim, template);
+  const volumeClaimTemplates = merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []);
   return {
     apiVersion: SANDBOX_API_VERSION,
     kind: SANDBOX_KIND,
@@ -322,6 +365,8 @@ export function sandboxFor(
         [Labels.claimUid]: claim.metadata.uid,
         [Labels.sandboxTemplateRefHash]: nameHash(template.metadata.name),
         [Labels.launchType]: podName === undefined ? 'cold' : 'warm',
+        [UPSTREAM_LAUNCH_TYPE]: podName === undefined ? 'cold' : 'warm',
+        ...(createdBy ? { [CREATED_BY]: createdBy } : {}),
       },
       annotations: {
         [Annotations.sandboxTemplateRef]: template.metadata.name,
@@ -337,10 +382,10 @@ export function sandboxFor(
       ],
     },
     spec: {
-      podTemplate: podName === undefined ? podTemplateForClaim(claim, template) : template.spec.podTemplate,
-      ...(template.spec.volumeClaimTemplates
-        ? { volumeClaimTemplates: template.spec.volumeClaimTemplates }
-        : {}),
+      // With the claim's env and extra metadata also on a warm bind: a Pod made again for this
+      // Sandbox (a resume) must look like the one the claim got.
+      podTemplate: podTemplateForClaim(claim, template),
+      ...(volumeClaimTemplates.length > 0 ? { volumeClaimTemplates: [...volumeClaimTemplates] } : {}),
       operatingMode: 'Running',
       shutdownPolicy: 'Retain',
       ...(template.spec.service === undefined ? {} : { service: template.spec.service }),
@@ -348,18 +393,26 @@ export function sandboxFor(
   };
 }
 
-/** The Pod of a bind: out of the pool, labelled for the claim, owned by it. Pure. */
+/**
+ * The Pod of a bind: out of the pool, labelled for the claim, owned by it, with the claim's
+ * `additionalPodMetadata` (validated like a cold start's: no reserved keys, no clash with the
+ * template's) in the same guarded write. Pure.
+ */
 export function boundPod(pod: Readonly<Stored<Pod>>, claim: Readonly<Stored<SandboxClaim>>): Pod {
+  const extra = claim.spec.additionalPodMetadata;
   const labels = Object.fromEntries(
     Object.entries(pod.metadata.labels ?? {}).filter(([key]) => key !== Labels.pool),
   );
+  Object.assign(labels, extra?.labels);
   labels[Labels.claimUid] = claim.metadata.uid;
   labels[Labels.sandboxNameHash] = nameHash(claim.metadata.name);
+  const annotations = { ...pod.metadata.annotations, ...extra?.annotations };
   return {
     ...structuredClone(pod),
     metadata: {
       ...structuredClone(pod.metadata),
       labels,
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
       ownerReferences: [
         controllerRef({
           apiVersion: EXTENSIONS_API_VERSION,
@@ -371,7 +424,12 @@ export function boundPod(pod: Readonly<Stored<Pod>>, claim: Readonly<Stored<Sand
   };
 }
 
-/** Claim status once its Sandbox exists: forwards readiness, turns a finished or foreign Sandbox into a reason. */
+/**
+ * Claim status once its Sandbox exists: the Sandbox's Ready condition copied verbatim (status,
+ * reason, message; the claim's own generation), as upstream v1beta1 does, so a client that knows
+ * the Sandbox's reasons (PodFailed, SandboxExpired, …) sees them on the claim; its `Finished`
+ * mirrored; its name, IPs and Service in `status.sandbox`.
+ */
 function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now: Date): ClaimPlan {
   const { claim } = o;
   const name = sandbox.metadata.name;
@@ -391,44 +449,36 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   const stray: ClaimAction[] = o.boundPods
     .filter((p) => p.metadata.name !== used && !p.metadata.deletionTimestamp)
     .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
-  const claimed = { name, podIPs: sandbox.status?.podIPs ?? [] };
+  const claimed = claimedOf(sandbox);
   const finished = findCondition(sandbox.status?.conditions, SandboxConditionType.Finished);
-  if (finished?.status === 'True') {
-    return {
-      actions: stray,
-      status: statusWith(claim, {
-        now,
-        status: 'False',
-        reason: ClaimReadyReason.SandboxFailed,
-        message: finished.message || finished.reason,
-        sandbox: claimed,
-      }),
-    };
-  }
   const sandboxReady = findCondition(sandbox.status?.conditions, SandboxConditionType.Ready);
-  if (sandboxReady?.status === 'True') return { actions: stray, status: readyStatus(claim, now, claimed) };
-  if (sandboxReady?.reason === SandboxReadyReason.TemplateRejected) {
-    return {
-      actions: stray,
-      status: statusWith(claim, {
+  const ready: ReadyUpdate = sandboxReady
+    ? {
+        now,
+        status: sandboxReady.status === 'True' ? 'True' : 'False',
+        reason: sandboxReady.reason as ForwardedReason,
+        message: sandboxReady.message,
+        sandbox: claimed,
+        finished: finished ?? null,
+      }
+    : {
         now,
         status: 'False',
-        reason: ClaimReadyReason.TemplateRejected,
-        message: `Sandbox ${name}: ${sandboxReady.message}`,
+        reason: ClaimReadyReason.SandboxNotReady,
+        message: `Sandbox ${name} has not reported Ready yet`,
         sandbox: claimed,
-      }),
-    };
-  }
-  const why = sandboxReady?.message ? `: ${sandboxReady.message}` : '';
+        finished: finished ?? null,
+      };
+  return { actions: stray, status: statusWith(claim, ready) };
+}
+
+/** The claim's view of its Sandbox, from the Sandbox's status. */
+function claimedOf(sandbox: Readonly<Stored<Sandbox>>): ClaimedSandbox {
+  const fqdn = sandbox.status?.serviceFQDN;
   return {
-    actions: stray,
-    status: statusWith(claim, {
-      now,
-      status: 'False',
-      reason: ClaimReadyReason.SandboxNotReady,
-      message: `Sandbox ${name} is not ready${why}`,
-      sandbox: claimed,
-    }),
+    name: sandbox.metadata.name,
+    podIPs: sandbox.status?.podIPs ?? [],
+    ...(fqdn ? { serviceFQDN: fqdn } : {}),
   };
 }
 
@@ -436,15 +486,21 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
 interface ClaimedSandbox {
   readonly name: string;
   readonly podIPs: readonly string[];
+  readonly serviceFQDN?: string;
 }
+
+/** The claim's own reasons, and the Sandbox's, which a claim forwards as they are. */
+type ForwardedReason = ClaimReason | SandboxReadyReason;
 
 interface ReadyUpdate {
   readonly now: Date;
   readonly status: 'True' | 'False';
-  readonly reason: ClaimReason;
+  readonly reason: ForwardedReason;
   readonly message: string;
   /** The Sandbox to name in the status; absent keeps what the status names now. */
   readonly sandbox?: ClaimedSandbox;
+  /** The Sandbox's Finished condition to mirror (null: it has none); absent leaves the claim's. */
+  readonly finished?: Condition | null;
 }
 
 /**
@@ -452,39 +508,50 @@ interface ReadyUpdate {
  * null when that is what it already is.
  */
 function statusWith(claim: Readonly<Stored<SandboxClaim>>, update: ReadyUpdate): SandboxClaimStatus | null {
-  const { list, changed } = setCondition(
+  const generation = claim.metadata.generation ?? 0;
+  const nowIso = update.now.toISOString();
+  const ready = setCondition(
     claim.status?.conditions,
     {
       type: ClaimConditionType.Ready,
       status: update.status,
       reason: update.reason,
       message: update.message,
-      observedGeneration: claim.metadata.generation ?? 0,
+      observedGeneration: generation,
     },
-    update.now.toISOString(),
+    nowIso,
   );
+  let { list, changed } = ready;
+  if (update.finished) {
+    const { status, reason, message } = update.finished;
+    const next = setCondition(
+      list,
+      { type: SandboxConditionType.Finished, status, reason, message, observedGeneration: generation },
+      nowIso,
+    );
+    list = next.list;
+    changed ||= next.changed;
+  } else if (update.finished === null) {
+    const next = removeCondition(list, SandboxConditionType.Finished);
+    list = next.list;
+    changed ||= next.changed;
+  }
   const current = claim.status?.sandbox;
   const { sandbox } = update;
   const sandboxChanged =
     sandbox !== undefined &&
-    (current?.name !== sandbox.name || (current.podIPs ?? []).join() !== sandbox.podIPs.join());
+    (current?.name !== sandbox.name ||
+      (current.podIPs ?? []).join() !== sandbox.podIPs.join() ||
+      current.serviceFQDN !== sandbox.serviceFQDN);
   if (!changed && !sandboxChanged) return null;
-  const named = sandbox ? { name: sandbox.name, podIPs: [...sandbox.podIPs] } : current;
+  const named = sandbox
+    ? {
+        name: sandbox.name,
+        podIPs: [...sandbox.podIPs],
+        ...(sandbox.serviceFQDN ? { serviceFQDN: sandbox.serviceFQDN } : {}),
+      }
+    : current;
   return { conditions: list, ...(named ? { sandbox: named } : {}) };
-}
-
-function readyStatus(
-  claim: Readonly<Stored<SandboxClaim>>,
-  now: Date,
-  sandbox: ClaimedSandbox,
-): SandboxClaimStatus | null {
-  return statusWith(claim, {
-    now,
-    status: 'True',
-    reason: ClaimReadyReason.SandboxReady,
-    message: 'The sandbox is ready',
-    sandbox,
-  });
 }
 
 export interface BindStatuses {
@@ -496,8 +563,10 @@ export interface BindStatuses {
 /**
  * The statuses a warm bind writes as soon as it won `pod`: the Pod is Ready already, so the new
  * Sandbox and the claim can both say so now instead of waiting for the Sandbox reconciler's next
- * pass. Each Ready condition carries its own object's generation and is merged into the
- * conditions that object already has.
+ * pass — the claim in one write that names the Sandbox and forwards its Ready. Each Ready
+ * condition carries its own object's generation and is merged into the conditions that object
+ * already has. A Sandbox that wants a Service is not Ready until the Service exists: its
+ * reconciler makes it and says so.
  */
 export function bindStatuses(input: {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -510,25 +579,32 @@ export function bindStatuses(input: {
   const name = sandbox.metadata.name;
   const ips = podIPs(pod);
   const nodeName = podNodeName(pod);
+  const waitsForService = sandbox.spec.service === true;
+  const ready = waitsForService
+    ? {
+        status: 'False' as const,
+        reason: SandboxReadyReason.DependenciesNotReady,
+        message: 'Service does not exist',
+      }
+    : {
+        status: 'True' as const,
+        reason: SandboxReadyReason.DependenciesReady,
+        message: `Pod ${pod.metadata.name} is Ready`,
+      };
   const { list } = setCondition(
     sandbox.status?.conditions,
-    {
-      type: SandboxConditionType.Ready,
-      status: 'True',
-      reason: SandboxReadyReason.DependenciesReady,
-      message: `Pod ${pod.metadata.name} is Ready`,
-      observedGeneration: sandbox.metadata.generation ?? 0,
-    },
+    { type: SandboxConditionType.Ready, ...ready, observedGeneration: sandbox.metadata.generation ?? 0 },
     now.toISOString(),
   );
+  const podIPsNow = waitsForService ? [] : ips;
   return {
     sandbox: {
       conditions: list,
-      podIPs: ips,
+      podIPs: podIPsNow,
       replicas: 1,
       selector: sandboxSelector(name),
       ...(nodeName ? { nodeName } : {}),
     },
-    claim: readyStatus(claim, now, { name, podIPs: ips }),
+    claim: statusWith(claim, { now, ...ready, sandbox: { name, podIPs: podIPsNow }, finished: null }),
   };
 }

@@ -1,8 +1,16 @@
 /**
- * What a claim may ask for beyond its template: extra pod metadata and environment variables.
- * Each check returns a message for the claim's terminal condition, or undefined. Pure.
+ * What a claim may ask for beyond its template: extra pod metadata, environment variables and
+ * volume claim templates. Each check returns a message for the claim's terminal condition, or
+ * undefined. Pure.
  */
-import type { ClaimEnvVar, PodTemplate, SandboxClaim, SandboxTemplate, Stored } from '@sandbank/api';
+import type {
+  ClaimEnvVar,
+  PersistentVolumeClaimTemplate,
+  PodTemplate,
+  SandboxClaim,
+  SandboxTemplate,
+  Stored,
+} from '@sandbank/api';
 
 /** Prefixes Sandbank and Kubernetes manage; a claim may not set them on its Pod. */
 const RESERVED_PREFIXES = ['agents.x-k8s.io/', 'sandbank.dev/', 'kubernetes.io/', 'k8s.io/'];
@@ -102,4 +110,57 @@ export function podTemplateForClaim(
     },
     spec: { ...base.spec, containers },
   };
+}
+
+/** The volume claim templates a claim's Sandbox gets, or why the claim cannot have them. */
+export type ClaimVolumes =
+  | { readonly ok: true; readonly templates: readonly PersistentVolumeClaimTemplate[] }
+  | { readonly ok: false; readonly message: string };
+
+/**
+ * The template's volume claim templates merged with the claim's, by the template's
+ * `volumeClaimTemplatesPolicy` (as upstream): `Disallowed` refuses any, `Allowed` appends them
+ * (a name the template already has is refused), `Overrides` puts the claim's entry in place of the
+ * template's of the same name and appends the others. A claim repeating a name is refused under every policy: the
+ * Pod could mount only one of the two.
+ */
+export function claimVolumes(
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
+): ClaimVolumes {
+  const base = template.spec.volumeClaimTemplates ?? [];
+  const extra = claim.spec.volumeClaimTemplates ?? [];
+  if (extra.length === 0) return { ok: true, templates: base };
+  const policy = template.spec.volumeClaimTemplatesPolicy;
+  if (policy === 'Disallowed') {
+    return {
+      ok: false,
+      message: `spec.volumeClaimTemplates: SandboxTemplate ${template.metadata.name} does not allow claims to add volume claim templates (volumeClaimTemplatesPolicy: Disallowed)`,
+    };
+  }
+  const seen = new Set<string>();
+  for (const [i, vct] of extra.entries()) {
+    const name = vct.metadata.name;
+    if (!name) return { ok: false, message: `spec.volumeClaimTemplates[${i}].metadata.name: required` };
+    if (seen.has(name))
+      return { ok: false, message: `spec.volumeClaimTemplates[${i}]: the name ${name} appears twice` };
+    seen.add(name);
+  }
+  if (policy === 'Allowed') {
+    const clash = base.find((vct) => vct.metadata.name !== undefined && seen.has(vct.metadata.name));
+    if (clash) {
+      return {
+        ok: false,
+        message: `spec.volumeClaimTemplates: ${clash.metadata.name ?? ''} is already a volume claim template of SandboxTemplate ${template.metadata.name}, and its volumeClaimTemplatesPolicy is Allowed, not Overrides`,
+      };
+    }
+    return { ok: true, templates: [...base, ...extra] };
+  }
+  // Overrides: the claim's entry takes the place of the template's of the same name.
+  const byName = new Map(extra.map((vct) => [vct.metadata.name, vct]));
+  const merged = base.map((vct) =>
+    vct.metadata.name === undefined ? vct : (byName.get(vct.metadata.name) ?? vct),
+  );
+  const baseNames = new Set(base.map((vct) => vct.metadata.name));
+  return { ok: true, templates: [...merged, ...extra.filter((vct) => !baseNames.has(vct.metadata.name))] };
 }

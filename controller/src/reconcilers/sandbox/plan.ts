@@ -135,6 +135,11 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     return { actions, status: conditions.build({ podIPs: [], replicas: 0 }) };
   }
   const requeue = shutdown === undefined ? {} : { requeueAfterMs: shutdown - now.getTime() };
+  // The Service in the status whenever it exists and is not being removed, also when `service`
+  // is unset (upstream keeps and uses an existing one then): clients dial serviceFQDN.
+  if (o.service && sandbox.spec.service !== false) {
+    conditions.service = { name, fqdn: `${name}.${sandbox.metadata.namespace}.svc.${o.clusterDomain}` };
+  }
 
   if (pod && !podIsOurs) {
     conditions.set(
@@ -282,15 +287,12 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
       podIPs: missing.length === 0 ? ips : [],
       replicas: 1,
       nodeName: podNodeName(pod),
-      ...(wantsService
-        ? { service: { name, fqdn: `${name}.${sandbox.metadata.namespace}.svc.${o.clusterDomain}` } }
-        : {}),
     }),
     ...requeue,
   };
 }
 
-const RESUMED = 'replicas is 1';
+const RESUMED = 'operatingMode is Running';
 
 /**
  * Where a suspend left the Sandbox, read from the status it last wrote (the spec says run).
@@ -437,6 +439,8 @@ function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {
 class StatusBuilder {
   private conditions: Condition[];
   private changed = false;
+  /** The Service to report, whatever the Pod does. */
+  service: { readonly name: string; readonly fqdn: string } | undefined;
   constructor(
     private readonly sandbox: Readonly<Stored<Sandbox>>,
     private readonly nowIso: string,
@@ -463,20 +467,16 @@ class StatusBuilder {
     this.changed ||= next.changed;
   }
 
-  build(fields: {
-    podIPs: string[];
-    replicas: number;
-    nodeName?: string | undefined;
-    service?: { readonly name: string; readonly fqdn: string };
-  }): SandboxStatus | null {
+  build(fields: { podIPs: string[]; replicas: number; nodeName?: string | undefined }): SandboxStatus | null {
     const name = this.sandbox.metadata.name;
+    const service = this.service;
     const next: SandboxStatus = {
       conditions: this.conditions,
       podIPs: fields.podIPs,
       replicas: fields.replicas,
       selector: sandboxSelector(name),
       ...(fields.nodeName ? { nodeName: fields.nodeName } : {}),
-      ...(fields.service ? { service: fields.service.name, serviceFQDN: fields.service.fqdn } : {}),
+      ...(service ? { service: service.name, serviceFQDN: service.fqdn } : {}),
     };
     const current = this.sandbox.status ?? {};
     const same =

@@ -76,7 +76,6 @@ describe('planClaim: binding', () => {
     ['the pool is empty', {}, []],
     ['warmpool is none', { warmpool: 'none' }, ['warm-a']],
     ['env is set', { env: [{ name: 'MODE', value: 'x' }] }, ['warm-a']],
-    ['extra pod labels are set', { additionalPodMetadata: { labels: { team: 'ml' } } }, ['warm-a']],
   ])('cold-starts at once when %s', (_why, spec, podNames) => {
     const t = template('python', { envVarsInjectionPolicy: 'Allowed' });
     const pods = podNames.map((n) => member(n, warm, t));
@@ -182,18 +181,18 @@ describe('planClaim: status from the Sandbox', () => {
       observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'True', 'DependenciesReady')]) }),
       T0,
     );
-    expect(readyOf(plan)).toMatchObject({ status: 'True', reason: 'SandboxReady' });
+    expect(readyOf(plan)).toMatchObject({ status: 'True', reason: 'DependenciesReady' });
     expect(plan.status?.sandbox).toEqual({ name: 'c1', podIPs: ['10.244.0.7'] });
     expect(plan.actions).toEqual([]);
   });
 
-  it('is SandboxNotReady while the Sandbox is not, and SandboxFailed once it finished', () => {
+  it("forwards the Sandbox's reason while it is not Ready, and PodFailed once it finished", () => {
     const c = claim('c1', tpl);
     const notReady = planClaim(
       observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'False', 'DependenciesNotReady')]) }),
       T0,
     );
-    expect(readyOf(notReady)).toMatchObject({ status: 'False', reason: 'SandboxNotReady' });
+    expect(readyOf(notReady)).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
     const failed = planClaim(
       observed(c, {
         sandbox: claimedSandbox(c, [
@@ -203,7 +202,7 @@ describe('planClaim: status from the Sandbox', () => {
       }),
       T0,
     );
-    expect(readyOf(failed)).toMatchObject({ status: 'False', reason: 'SandboxFailed' });
+    expect(readyOf(failed)).toMatchObject({ status: 'False', reason: 'PodFailed' });
   });
 
   it('does not adopt a Sandbox of the same name that belongs to something else', () => {
@@ -310,7 +309,7 @@ describe('bindStatuses', () => {
       expect.objectContaining({
         type: 'Ready',
         status: 'True',
-        reason: 'SandboxReady',
+        reason: 'DependenciesReady',
         observedGeneration: 4,
       }),
     ]);
@@ -339,7 +338,7 @@ describe('bindStatuses', () => {
       tpl,
       {},
       {
-        conditions: [{ ...condition('Ready', 'True', 'SandboxReady'), message: 'The sandbox is ready' }],
+        conditions: [{ ...condition('Ready', 'True', 'DependenciesReady'), message: 'Pod warm-a is Ready' }],
         sandbox: { name: 'c1', podIPs: ['10.244.0.7'] },
       },
     );

@@ -333,6 +333,51 @@ describe('planSandbox', () => {
     expect(ready.status).toMatchObject({ service: 'c1', serviceFQDN: 'c1.default.svc.cluster.local' });
   });
 
+  describe('what a v1beta1 client reads (#18)', () => {
+    it('reports an existing Service when spec.service is unset, also while suspended, not when false', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const service = { controllerUid: sandbox.metadata.uid };
+      const fqdn = { service: 'c1', serviceFQDN: 'c1.default.svc.cluster.local' };
+      expect(planSandbox(observed(sandbox, boundPod(), { service }), T0).status).toMatchObject(fqdn);
+      const suspended = { ...sandbox, spec: { ...sandbox.spec, operatingMode: 'Suspended' as const } };
+      expect(planSandbox(observed(suspended, undefined, { service }), T0).status).toMatchObject(fqdn);
+      const dropped = { ...sandbox, spec: { ...sandbox.spec, service: false } };
+      const plan = planSandbox(observed(dropped, boundPod(), { service }), T0);
+      expect(plan.actions).toContainEqual({ type: 'delete-service', name: 'c1' });
+      expect(plan.status).not.toHaveProperty('serviceFQDN');
+    });
+
+    it('is Ready with the Pod IPs, node and the selector of its Pod; clears IPs and node without a Pod', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const ready = planSandbox(observed(sandbox, boundPod()), T0);
+      expect(ready.status).toMatchObject({
+        podIPs: ['10.244.0.7'],
+        nodeName: 'node-1',
+        selector: `${Labels.sandboxNameHash}=${nameHash('c1')}`,
+      });
+      expect(cond(ready, 'Ready')).toMatchObject({
+        status: 'True',
+        reason: 'DependenciesReady',
+        message: 'Pod warm-a is Ready',
+      });
+      const settled = { ...sandbox, spec: { ...sandbox.spec, operatingMode: 'Suspended' as const } };
+      const suspended = planSandbox(observed({ ...settled, status: ready.status ?? {} }), T0);
+      expect(suspended.status?.podIPs).toEqual([]);
+      expect(suspended.status).not.toHaveProperty('nodeName');
+      expect(cond(suspended, 'Ready')).toMatchObject({ status: 'False', reason: 'SandboxSuspended' });
+    });
+
+    it('says why it resumed in terms of operatingMode', () => {
+      const suspended = claimedSandbox(c, [condition('Suspended', 'True', 'PodTerminated')], 'warm-a');
+      const plan = planSandbox(observed(suspended), T0);
+      expect(cond(plan, 'Suspended')).toMatchObject({
+        status: 'False',
+        reason: 'NotSuspended',
+        message: 'operatingMode is Running',
+      });
+    });
+  });
+
   it('writes no status when nothing changed', () => {
     const sandbox = claimedSandbox(c, [], 'warm-a');
     const pod = boundPod();
