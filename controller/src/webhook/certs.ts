@@ -273,7 +273,7 @@ export async function ensureWebhookTls(
     } catch (error) {
       if (isKubeError(error, 'Forbidden')) {
         throw new WebhookTlsError(
-          `${where}: forbidden: the controller needs get, create and update on it (Role sandbank-controller-webhook-tls): ${String(error)}`,
+          `${where}: forbidden: the webhook needs get, create and update on it (Role sandbank-webhook): ${String(error)}`,
         );
       }
       if (isKubeError(error, 'NotFound')) {
