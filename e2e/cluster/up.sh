@@ -98,16 +98,19 @@ if [ "$tls_outcome" = created ] && [[ " ${changed[*]} " != *" router "* ]]; then
 # Same tag, new content: running pods keep the old image until they are replaced.
 for name in "${changed[@]}"; do
   case $name in
-    controller) d=deployment.apps/sandbank-controller ;;
-    router) d=deployment.apps/sandbox-router-deployment ;;
+    # the conversion webhook runs the controller's image (its own entry point)
+    controller) ds=(deployment.apps/sandbank-controller deployment.apps/sandbank-webhook) ;;
+    router) ds=(deployment.apps/sandbox-router-deployment) ;;
     *) continue ;;
   esac
-  if grep -qxF "$d" <<<"$had_deployments"; then
-    log "$name image changed: restarting $d"
-    kc -n sandbank-system rollout restart "$d" >&2
-  fi
+  for d in "${ds[@]}"; do
+    if grep -qxF "$d" <<<"$had_deployments"; then
+      log "$name image changed: restarting $d"
+      kc -n sandbank-system rollout restart "$d" >&2
+    fi
+  done
 done
-for d in sandbank-controller sandbox-router-deployment; do
+for d in sandbank-webhook sandbank-controller sandbox-router-deployment; do
   log "waiting for deployment $d"
   kc -n sandbank-system rollout status "deployment/$d" --timeout=180s >&2 ||
     die "deployment $d did not become available (kubectl -n sandbank-system describe deployment $d)"

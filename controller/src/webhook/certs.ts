@@ -1,7 +1,7 @@
 /**
  * The webhook's serving certificate.
  *
- * `self` mode (default): a CA and a serving leaf in one Secret of the controller's namespace
+ * `self` mode (default): a CA and a serving leaf in one Secret of the webhook's namespace
  * (`sandbank-webhook-tls`: ca.crt, ca.key, tls.crt, tls.key). Every replica runs
  * `ensureWebhookTls` at start and then every minute: the first creates the Secret (a replica
  * that loses the create, 409, reads the winner's), and any replica that finds the leaf close to
@@ -243,7 +243,7 @@ export async function ensureWebhookTls(
           metadata: {
             name: ref.name,
             labels: {
-              'app.kubernetes.io/name': 'sandbank-controller',
+              'app.kubernetes.io/name': 'sandbank-webhook',
               'app.kubernetes.io/part-of': 'sandbank',
             },
           },
@@ -273,7 +273,7 @@ export async function ensureWebhookTls(
     } catch (error) {
       if (isKubeError(error, 'Forbidden')) {
         throw new WebhookTlsError(
-          `${where}: forbidden: the controller needs get, create and update on it (Role sandbank-controller-webhook-tls): ${String(error)}`,
+          `${where}: forbidden: the webhook needs get, create and update on it (Role sandbank-webhook): ${String(error)}`,
         );
       }
       if (isKubeError(error, 'NotFound')) {

@@ -190,9 +190,13 @@ describe('base', () => {
     expect(obj(pdb['selector'])['matchLabels']).toEqual({ app: 'sandbox-router' });
   });
 
-  it('has a NetworkPolicy for the controller and for the router', () => {
+  it('has a NetworkPolicy for the controller, the conversion webhook and the router', () => {
     const policies = objectsOf(dir).filter((o) => kindOf(o) === 'NetworkPolicy');
-    expect(policies.map(nameOf).sort()).toEqual(['sandbank-controller', 'sandbox-router']);
+    expect(policies.map(nameOf).sort()).toEqual([
+      'sandbank-controller',
+      'sandbank-webhook',
+      'sandbox-router',
+    ]);
     for (const p of policies) expect(obj(p['spec'])['policyTypes']).toEqual(['Ingress', 'Egress']);
   });
 });

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
       clusterDomain: 'cluster.local',
       profile: { runtimeClasses: ['gvisor'], capabilities: [] },
       agentKeySecret: { namespace: 'sandbank-system', name: 'sandbank-agent-key' },
-      webhook: expect.objectContaining({ enabled: true, port: 9443 }),
+      webhook: expect.objectContaining({ port: 9443, certMode: 'self' }),
       storageMigration: 'auto',
     });
   });
