@@ -40,9 +40,9 @@ export function apiVersionOf(def: Pick<CrdDefinition, 'group' | 'version'>): str
 }
 
 /**
- * Where the API server sends ConversionReviews for the CRDs that serve two versions: the
- * controller's webhook Service. The CRD files name it without a `caBundle`; the controller (or
- * cert-manager) fills that in, so re-applying the files never blanks it.
+ * Where the API server sends ConversionReviews for the CRDs that serve two versions: the Service
+ * of the webhook Deployment `sandbank-webhook`. The CRD files name it without a `caBundle`; the
+ * webhook fills that in itself, so re-applying the files never blanks it.
  */
 export const CONVERSION_WEBHOOK = {
   namespace: 'sandbank-system',

@@ -58,6 +58,7 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
     type: ResourceType<true>,
     schema: z.ZodType<T>,
     labelSelector?: string,
+    indexers?: Record<string, (obj: T) => string[]>,
   ): Informer<T>[] =>
     scopes.map((namespace) =>
       createInformer(opts.kc, {
@@ -65,7 +66,7 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
         schema,
         namespace,
         log: opts.log,
-        indexers: { [BY_UID]: (obj) => [obj.metadata.uid] },
+        ...(indexers === undefined ? {} : { indexers }),
         ...(labelSelector === undefined ? {} : { labelSelector }),
         ...(opts.backoff === undefined
           ? {}
@@ -73,7 +74,8 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
       }),
     );
 
-  const claims = informers(SANDBOX_CLAIMS, ClaimView);
+  // Only claims are looked up by UID (a Sandbox's controller reference); the other caches need no index.
+  const claims = informers(SANDBOX_CLAIMS, ClaimView, undefined, { [BY_UID]: (obj) => [obj.metadata.uid] });
   const sandboxes = informers(SANDBOXES, SandboxView);
   const pods = informers(PODS, PodView, ROUTABLE_POD_SELECTOR);
   const all: Informer<KubeObject>[] = [...claims, ...sandboxes, ...pods];

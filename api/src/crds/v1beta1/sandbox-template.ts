@@ -11,6 +11,7 @@ import {
   SANDBOX_TEMPLATE_PLURAL,
   SandboxNetworkPolicy,
   SandboxTemplateSpec as SandboxTemplateSpecV1alpha1,
+  sandboxTemplateCrd as sandboxTemplateCrdV1alpha1,
 } from '../sandbox-template.js';
 import { statuslessResourceSchema } from '../common.js';
 import { EXTENSIONS_API_VERSION, EXTENSIONS_GROUP, EXTENSIONS_VERSION } from './versions.js';
@@ -36,16 +37,11 @@ export const SandboxTemplate = statuslessResourceSchema(
 );
 export type SandboxTemplate = z.infer<typeof SandboxTemplate>;
 
+// The same kind as v1alpha1's (names, no status); only the schema and the columns differ.
 export const sandboxTemplateCrd: CrdDefinition = {
-  group: EXTENSIONS_GROUP,
+  ...sandboxTemplateCrdV1alpha1,
   version: EXTENSIONS_VERSION,
-  kind: SANDBOX_TEMPLATE_KIND,
-  plural: SANDBOX_TEMPLATE_PLURAL,
-  singular: 'sandboxtemplate',
-  shortNames: ['sandboxtemplate', 'sbt'],
-  description: 'A SandboxTemplate is the blueprint (pod template, volumes, network policy) of sandboxes.',
   schema: SandboxTemplate,
-  subresources: { status: false },
   // Upstream shows only Age; Sandbank's extra columns are for `-o wide`.
   printerColumns: [
     { name: 'NetworkPolicy', type: 'string', jsonPath: '.spec.networkPolicyManagement', priority: 1 },

@@ -10,9 +10,10 @@ import {
   SANDBOX_WARM_POOL_PLURAL,
   SandboxWarmPoolSpec as SandboxWarmPoolSpecV1alpha1,
   WarmPoolUpdateStrategyType,
+  sandboxWarmPoolCrd as sandboxWarmPoolCrdV1alpha1,
 } from '../sandbox-warm-pool.js';
 import { SandboxWarmPoolStatus } from '../status.js';
-import { EXTENSIONS_API_VERSION, EXTENSIONS_GROUP, EXTENSIONS_VERSION } from './versions.js';
+import { EXTENSIONS_API_VERSION, EXTENSIONS_VERSION } from './versions.js';
 
 export {
   SANDBOX_WARM_POOL_KIND,
@@ -37,23 +38,11 @@ export const SandboxWarmPool = resourceSchema(
 );
 export type SandboxWarmPool = z.infer<typeof SandboxWarmPool>;
 
+// The same kind as v1alpha1's (names, scale subresource); the template column moves to `-o wide`.
 export const sandboxWarmPoolCrd: CrdDefinition = {
-  group: EXTENSIONS_GROUP,
+  ...sandboxWarmPoolCrdV1alpha1,
   version: EXTENSIONS_VERSION,
-  kind: SANDBOX_WARM_POOL_KIND,
-  plural: SANDBOX_WARM_POOL_PLURAL,
-  singular: 'sandboxwarmpool',
-  shortNames: ['swp'],
-  description: 'A SandboxWarmPool keeps pre-started Pods of a template ready for claims.',
   schema: SandboxWarmPool,
-  subresources: {
-    status: true,
-    scale: {
-      specReplicasPath: '.spec.replicas',
-      statusReplicasPath: '.status.replicas',
-      labelSelectorPath: '.status.selector',
-    },
-  },
   printerColumns: [
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
     { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas' },
