@@ -123,10 +123,13 @@ class PortForward:
             raise PortForwardError(f"could not run kubectl: {e}") from e
         self._proc = proc
         try:
-            threading.Thread(target=self._pump, args=(proc,), daemon=True, name="sandbank-port-forward").start()
+            pump = threading.Thread(target=self._pump, args=(proc,), daemon=True, name="sandbank-port-forward")
+            pump.start()
             deadline = time.monotonic() + self.ready_timeout
             while True:
                 if proc.poll() is not None:
+                    # kubectl's last words may still be in the pipe: read them before explaining.
+                    pump.join(timeout=STOP_WAIT_S)
                     self._proc = None
                     raise PortForwardError(self._explain(f"kubectl port-forward exited with status {proc.returncode}"))
                 try:
