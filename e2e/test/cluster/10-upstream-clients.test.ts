@@ -5,6 +5,9 @@
 // - The Python SDK (k8s-agent-sandbox, pinned in clients/python/tests/upstream/requirements.txt, in
 //   its own virtualenv: clients/python/scripts/upstream-venv.sh) with every default: the real
 //   kubectl tunnels to sandbox-router-svc:8080 there, the sandbox runs under gVisor.
+// - The same pytest module the kwok stack runs (clients/python/tests/upstream/test_sdk_1_0_8.py),
+//   here in its cluster mode (SANDBANK_E2E_KUBECONFIG): its conftest copies the example template
+//   with claims' env and volumes allowed, with a warm pool and a replicas: 0 one.
 // - The Go client (e2e/upstream-go, built by e2e/cluster/build-upstream-go.sh) through its basic
 //   flow. Its default mode port-forwards to a sandbox-router-svc in the claim's own namespace
 //   (a per-namespace router, which `make up` does not install in the pool's namespace), so it is
@@ -83,6 +86,25 @@ test("upstream's Python SDK with its defaults claims from the example pool; the 
   // leaving the with-block deleted the claim it made
   expect(await claimNames()).toEqual(before);
 }, 300_000);
+
+test("upstream's SDK test module (clients/python/tests/upstream/test_sdk_1_0_8.py) passes on this cluster", async () => {
+  const t0 = performance.now();
+  // pytest's report to stderr: streamed here, and its tail is in the error when a test fails
+  await run(
+    'bash',
+    [
+      '-c',
+      'cd "$0" && exec "$1" -m pytest -p no:cacheprovider -q tests/upstream/test_sdk_1_0_8.py 1>&2',
+      clientDir,
+      python,
+    ],
+    {
+      env: userEnv({ SANDBANK_E2E_KUBECONFIG: c.kubeconfigPath, SANDBANK_E2E_NAMESPACE: POOL_NS }),
+      onStderrLine: (l) => process.stderr.write(`${l}\n`),
+    },
+  );
+  process.stderr.write(`[e2e] tests/upstream/test_sdk_1_0_8.py passed in ${since(t0)} ms\n`);
+}, 900_000);
 
 interface GoReport {
   steps: string[];
