@@ -1,8 +1,15 @@
 /**
- * The controller's configuration: environment variables, each overridable by a `--flag=value`
- * (the variable's name in lower kebab case: WATCH_NAMESPACE → --watch-namespace; a bare
- * `--leader-elect` means true). Parsed by zod; an error names every bad variable and what is
- * wrong with it, and carries no stack worth printing (main prints `message`).
+ * The configuration of Sandbank's two processes, the controller (main.ts, `loadConfig`) and the
+ * conversion webhook (webhook/main.ts, `loadWebhookConfig`): environment variables, each
+ * overridable by a `--flag=value` (the variable's name in lower kebab case: WATCH_NAMESPACE →
+ * --watch-namespace; a bare `--leader-elect` means true). Parsed by zod; an error names every bad
+ * variable and what is wrong with it, and carries no stack worth printing (main prints `message`).
+ *
+ * Each process reads the shared variables (KUBECONFIG, POD_NAMESPACE, HTTP_PORT,
+ * HTTP_BIND_ADDRESS, LOG_LEVEL, CLUSTER_DOMAIN) and its own: WEBHOOK_* are the webhook's, the
+ * rest the controller's. The other process's variables are not read at all, so a bad controller
+ * setting never keeps v1alpha1 from being served, nor a bad webhook setting the controller from
+ * reconciling; its flags are unknown arguments.
  *
  * | variable | default | meaning |
  * | --- | --- | --- |
@@ -26,7 +33,7 @@
  * | SANDBOX_RUNTIME_CLASSES | gvisor | RuntimeClasses sandbox pods may use, comma separated; the first is the default |
  * | SANDBOX_ALLOWED_CAPABILITIES | (none) | capabilities a sandbox container may add, comma separated |
  * | AGENT_KEY_SECRET | sandbank-agent-key | the agent key's Secret (created at start if missing): `name` in $POD_NAMESPACE or sandbank-system, or `namespace/name` |
- * | WEBHOOK_PORT | 9443 | the conversion webhook's HTTPS port (WEBHOOK_* are read by webhook/main.ts only; the controller no longer serves it, and WEBHOOK, its on/off switch, stops the controller) |
+ * | WEBHOOK_PORT | 9443 | the conversion webhook's HTTPS port (the controller no longer serves it, and WEBHOOK, its on/off switch, stops the controller) |
  * | WEBHOOK_BIND_ADDRESS | 0.0.0.0 | the API server calls the pod IP through the Service |
  * | WEBHOOK_CERT_MODE | self | self: CA and leaf in WEBHOOK_SECRET, made and renewed here; files: tls.crt, tls.key, ca.crt in WEBHOOK_CERT_DIR (cert-manager) |
  * | WEBHOOK_CERT_DIR | — | the certificate directory of files mode |
@@ -40,6 +47,7 @@
  */
 import { hostname } from 'node:os';
 import {
+  CONVERSION_WEBHOOK,
   DNS1123_LABEL_PATTERN,
   DNS1123_SUBDOMAIN_PATTERN,
   LABEL_VALUE_PATTERN,
@@ -54,10 +62,18 @@ import {
   type ProfileSettings,
 } from './reconcilers/shared/pure-profile.js';
 import { OWN_NAMESPACE } from './reconcilers/sandbox-template/plan.js';
+import type { WebhookTarget } from './webhook/crd-conversion.js';
 
-export interface ControllerConfig {
+/** What both processes read. */
+export interface SharedConfig {
   /** Undefined: in-cluster configuration. */
   readonly kubeconfig: string | undefined;
+  readonly http: { readonly port: number; readonly bindAddress: string };
+  readonly logLevel: LogLevel;
+  readonly clusterDomain: string;
+}
+
+export interface ControllerConfig extends SharedConfig {
   /** The namespaces watched (one informer per kind in each); empty: all namespaces. */
   readonly watchNamespaces: readonly string[];
   readonly workers: number;
@@ -71,42 +87,36 @@ export interface ControllerConfig {
     readonly renewDeadlineMs: number;
     readonly retryPeriodMs: number;
   };
-  readonly http: { readonly port: number; readonly bindAddress: string };
-  readonly logLevel: LogLevel;
   readonly router: {
     readonly podSelector: Readonly<Record<string, string>>;
     /** Namespaces of router pods, in order, at least one; `.` (OWN_NAMESPACE) is the sandbox's own. */
     readonly namespaces: readonly string[];
   };
-  readonly clusterDomain: string;
   /** The cluster's sandbox profile settings (namespaces may relax them with labels). */
   readonly profile: ProfileSettings;
   /** The Secret holding the agent key every pod's credential is derived from (agent-credentials.ts). */
   readonly agentKeySecret: { readonly namespace: string; readonly name: string };
-  /** The conversion webhook process's settings (webhook/main.ts; the controller ignores them). */
-  readonly webhook: WebhookConfig;
   readonly storageMigration: 'auto' | 'off';
 }
+
+/** The conversion webhook process's configuration (webhook/main.ts). */
+export interface WebhookProcessConfig extends SharedConfig {
+  readonly webhook: WebhookConfig;
+}
+
+/** Where the serving certificate comes from. */
+export type WebhookCert =
+  /** Made and renewed by the webhook, CA and leaf kept in this Secret. */
+  | { readonly mode: 'self'; readonly secret: { readonly namespace: string; readonly name: string } }
+  /** tls.crt, tls.key (and ca.crt) in this directory, e.g. a Secret cert-manager keeps. */
+  | { readonly mode: 'files'; readonly dir: string };
 
 export interface WebhookConfig {
   readonly port: number;
   readonly bindAddress: string;
-  readonly certMode: 'self' | 'files';
-  /** files mode only. */
-  readonly certDir: string | undefined;
-  /** self mode's Secret. */
-  readonly secret: { readonly namespace: string; readonly name: string };
+  readonly cert: WebhookCert;
   /** What the CRDs' clientConfig names: the Service, or a URL (which wins). */
-  readonly target:
-    | {
-        readonly service: {
-          readonly namespace: string;
-          readonly name: string;
-          readonly port: number;
-          readonly path: string;
-        };
-      }
-    | { readonly url: string };
+  readonly target: WebhookTarget;
 }
 
 export class ConfigError extends Error {
@@ -232,9 +242,33 @@ const commaList = (valid: (entry: string) => string | undefined, fallback: reado
     return out.length > 0 ? out : [...fallback];
   });
 
-const Schema = z
+/** Read by both processes: where the API server is, the health server, logs, the cluster's domain. */
+const sharedVariables = {
+  KUBECONFIG: optionalText,
+  POD_NAMESPACE: optionalText,
+  HTTP_PORT: integer(0, 65_535, 8080),
+  HTTP_BIND_ADDRESS: optionalText,
+  LOG_LEVEL: optionalText.transform((v, ctx) => {
+    if (v === undefined) return 'info';
+    const level = LOG_LEVELS.find((l) => l === v.toLowerCase());
+    if (level === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(v)})`,
+      });
+      return z.NEVER;
+    }
+    return level;
+  }),
+  CLUSTER_DOMAIN: optionalText.refine(
+    (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
+    'must be a DNS domain such as cluster.local',
+  ),
+};
+
+const ControllerSchema = z
   .object({
-    KUBECONFIG: optionalText,
+    ...sharedVariables,
     WATCH_NAMESPACE: namespaceList,
     CONTROLLER_WORKERS: integer(1, 256, 8),
     CONTROLLER_WORKERS_BY_NAME: keyValues((raw) => {
@@ -243,7 +277,6 @@ const Schema = z
     }, 'controller=workers with workers from 1 to 256'),
     LEADER_ELECT: boolean(true),
     LEADER_ELECTION_NAMESPACE: namespaceName,
-    POD_NAMESPACE: optionalText,
     LEADER_ELECTION_NAME: optionalText.refine(
       (v) => v === undefined || (v.length <= 253 && DNS1123_SUBDOMAIN.test(v)),
       'must be a Lease name (DNS-1123 subdomain)',
@@ -252,20 +285,6 @@ const Schema = z
     LEADER_ELECTION_LEASE_DURATION_MS: integer(1_000, 600_000, 15_000),
     LEADER_ELECTION_RENEW_DEADLINE_MS: integer(500, 600_000, 10_000),
     LEADER_ELECTION_RETRY_PERIOD_MS: integer(100, 600_000, 2_000),
-    HTTP_PORT: integer(0, 65_535, 8080),
-    HTTP_BIND_ADDRESS: optionalText,
-    LOG_LEVEL: optionalText.transform((v, ctx) => {
-      if (v === undefined) return 'info';
-      const level = LOG_LEVELS.find((l) => l === v.toLowerCase());
-      if (level === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(v)})`,
-        });
-        return z.NEVER;
-      }
-      return level;
-    }),
     ROUTER_POD_SELECTOR: keyValues(
       (raw) => (raw.length <= 63 && LABEL_VALUE.test(raw) ? raw : undefined),
       'label=value with a valid label value',
@@ -289,37 +308,7 @@ const Schema = z
       // ALL would make every container as capable as a privileged one.
       return cap === 'ALL' ? 'cannot be allowed: name each capability' : undefined;
     }, DEFAULT_PROFILE_SETTINGS.capabilities),
-    CLUSTER_DOMAIN: optionalText.refine(
-      (v) => v === undefined || DNS1123_SUBDOMAIN.test(v),
-      'must be a DNS domain such as cluster.local',
-    ),
     AGENT_KEY_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
-    WEBHOOK_PORT: integer(1, 65_535, 9443),
-    WEBHOOK_BIND_ADDRESS: optionalText,
-    WEBHOOK_CERT_MODE: optionalText.transform((v, ctx) => {
-      const mode = (v ?? 'self').toLowerCase();
-      if (mode === 'self' || mode === 'files') return mode;
-      ctx.addIssue({ code: 'custom', message: `must be self or files (got ${JSON.stringify(v)})` });
-      return z.NEVER;
-    }),
-    WEBHOOK_CERT_DIR: optionalText,
-    WEBHOOK_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
-    WEBHOOK_SERVICE: optionalText.refine(
-      (v) => v === undefined || (isObjectRef(v) && DNS1123_LABEL.test(v.slice(v.indexOf('/') + 1))),
-      'must be a Service name, or namespace/name',
-    ),
-    WEBHOOK_URL: optionalText.refine((v) => {
-      if (v === undefined) return true;
-      if (!URL.canParse(v)) return false;
-      const url = new URL(v);
-      return (
-        url.protocol === 'https:' &&
-        url.hostname !== '' &&
-        url.username === '' &&
-        url.search === '' &&
-        url.hash === ''
-      );
-    }, 'must be an https:// URL with a host and no credentials, query or fragment'),
     STORAGE_MIGRATION: optionalText.transform((v, ctx) => {
       const mode = (v ?? 'auto').toLowerCase();
       if (mode === 'auto' || mode === 'off') return mode;
@@ -328,13 +317,6 @@ const Schema = z
     }),
   })
   .superRefine((c, ctx) => {
-    if (c.WEBHOOK_CERT_MODE === 'files' && c.WEBHOOK_CERT_DIR === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['WEBHOOK_CERT_DIR'],
-        message: 'must name the directory of tls.crt and tls.key when WEBHOOK_CERT_MODE is files',
-      });
-    }
     // Orders that make the election unsafe (see runtime/leader-election.ts).
     if (c.LEADER_ELECTION_RENEW_DEADLINE_MS >= c.LEADER_ELECTION_LEASE_DURATION_MS) {
       ctx.addIssue({
@@ -352,14 +334,61 @@ const Schema = z
     }
   });
 
-type Variable = keyof z.input<typeof Schema>;
-const VARIABLES = Object.keys(Schema.shape) as Variable[];
+const webhookVariables = {
+  ...sharedVariables,
+  WEBHOOK_PORT: integer(1, 65_535, 9443),
+  WEBHOOK_BIND_ADDRESS: optionalText,
+  WEBHOOK_CERT_MODE: optionalText.transform((v, ctx) => {
+    const mode = (v ?? 'self').toLowerCase();
+    if (mode === 'self' || mode === 'files') return mode;
+    ctx.addIssue({ code: 'custom', message: `must be self or files (got ${JSON.stringify(v)})` });
+    return z.NEVER;
+  }),
+  WEBHOOK_CERT_DIR: optionalText,
+  WEBHOOK_SECRET: optionalText.refine(isObjectRef, 'must be a Secret name, or namespace/name'),
+  WEBHOOK_SERVICE: optionalText.refine(
+    (v) => v === undefined || (isObjectRef(v) && DNS1123_LABEL.test(v.slice(v.indexOf('/') + 1))),
+    'must be a Service name, or namespace/name',
+  ),
+  WEBHOOK_URL: optionalText.refine((v) => {
+    if (v === undefined) return true;
+    if (!URL.canParse(v)) return false;
+    const url = new URL(v);
+    return (
+      url.protocol === 'https:' &&
+      url.hostname !== '' &&
+      url.username === '' &&
+      url.search === '' &&
+      url.hash === ''
+    );
+  }, 'must be an https:// URL with a host and no credentials, query or fragment'),
+};
+
+/** The webhook's variables, with the certificate's mode and where it comes from made one value. */
+const WebhookSchema = z.object(webhookVariables).transform((c, ctx) => {
+  const podNamespace = c.POD_NAMESPACE;
+  let cert: WebhookCert;
+  if (c.WEBHOOK_CERT_MODE === 'self') {
+    cert = { mode: 'self', secret: objectRef(c.WEBHOOK_SECRET, podNamespace, 'sandbank-webhook-tls') };
+  } else if (c.WEBHOOK_CERT_DIR !== undefined) {
+    cert = { mode: 'files', dir: c.WEBHOOK_CERT_DIR };
+  } else {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['WEBHOOK_CERT_DIR'],
+      message: 'must name the directory of tls.crt and tls.key when WEBHOOK_CERT_MODE is files',
+    });
+    return z.NEVER;
+  }
+  return { ...c, cert };
+});
+
 /**
  * Variables (and their flags) that are gone, each with what replaces it: a leftover one stops
  * the controller rather than being ignored, since ignoring it would silently change who may
- * reach sandboxes.
+ * reach sandboxes. Both were the controller's; the webhook process never read them.
  */
-const REMOVED: Readonly<Record<string, string>> = {
+const CONTROLLER_REMOVED: Readonly<Record<string, string>> = {
   ROUTER_NAMESPACE:
     "removed; use ROUTER_NAMESPACES (--router-namespaces): comma list of router namespaces, `.` for the sandbox's own",
   // A leftover WEBHOOK=on would otherwise leave v1alpha1 unserved without a word.
@@ -368,38 +397,43 @@ const REMOVED: Readonly<Record<string, string>> = {
 };
 
 /** Read from the environment only (set by the Downward API), never a flag. */
-const ENV_ONLY: ReadonlySet<Variable> = new Set(['POD_NAMESPACE']);
+const ENV_ONLY: ReadonlySet<string> = new Set(['POD_NAMESPACE']);
 
 function flagOf(variable: string): string {
   return `--${variable.toLowerCase().replace(/_/g, '-')}`;
 }
 
 /**
- * Parses the configuration from `env` and `argv` (flags only, without node and script paths;
- * flags win over the environment). Throws `ConfigError` listing every problem.
+ * One process's variables from `env` and `argv` (flags win over the environment), parsed by
+ * `schema`; only the schema's own variables are read, so another process's settings in the same
+ * environment are ignored, while a flag the schema does not know is an error. Throws
+ * `ConfigError` listing every problem.
  */
-export function loadConfig(
+function parseVariables<T>(
+  variables: readonly string[],
+  schema: z.ZodType<T>,
+  removed: Readonly<Record<string, string>>,
   env: Readonly<Record<string, string | undefined>>,
-  argv: readonly string[] = [],
-): ControllerConfig {
-  const raw: Partial<Record<Variable, string>> = {};
-  for (const v of VARIABLES) {
+  argv: readonly string[],
+): T {
+  const raw: Record<string, string> = {};
+  for (const v of variables) {
     const value = env[v];
     if (value !== undefined) raw[v] = value;
   }
   const problems: string[] = [];
-  for (const [variable, why] of Object.entries(REMOVED)) {
+  for (const [variable, why] of Object.entries(removed)) {
     if (env[variable] !== undefined) problems.push(`${variable}: ${why}`);
   }
-  const removedFlags = new Map(Object.entries(REMOVED).map(([v, why]) => [flagOf(v), why]));
-  const byFlag = new Map(VARIABLES.filter((v) => v !== 'POD_NAMESPACE').map((v) => [flagOf(v), v]));
+  const removedFlags = new Map(Object.entries(removed).map(([v, why]) => [flagOf(v), why]));
+  const byFlag = new Map(variables.filter((v) => !ENV_ONLY.has(v)).map((v) => [flagOf(v), v]));
   for (const arg of argv) {
     const eq = arg.indexOf('=');
     const flag = eq < 0 ? arg : arg.slice(0, eq);
     const variable = byFlag.get(flag);
-    const removed = removedFlags.get(flag);
-    if (removed !== undefined) {
-      problems.push(`${arg}: ${removed}`);
+    const gone = removedFlags.get(flag);
+    if (gone !== undefined) {
+      problems.push(`${arg}: ${gone}`);
       continue;
     }
     if (!arg.startsWith('--') || variable === undefined) {
@@ -409,22 +443,47 @@ export function loadConfig(
     raw[variable] = eq < 0 ? 'true' : arg.slice(eq + 1);
   }
 
-  const parsed = Schema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const variable = String(issue.path[0] ?? 'configuration');
-      const flag =
-        ENV_ONLY.has(variable as Variable) || !VARIABLES.includes(variable as Variable)
-          ? ''
-          : ` (${flagOf(variable)})`;
+      const flag = ENV_ONLY.has(variable) || !variables.includes(variable) ? '' : ` (${flagOf(variable)})`;
       problems.push(`${variable}${flag}: ${issue.message}`);
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}
 
-  const c = parsed.data;
+type SharedVariables = z.output<z.ZodObject<typeof sharedVariables>>;
+
+function sharedConfig(c: SharedVariables): SharedConfig {
   return {
     kubeconfig: c.KUBECONFIG,
+    http: { port: c.HTTP_PORT, bindAddress: c.HTTP_BIND_ADDRESS ?? '0.0.0.0' },
+    logLevel: c.LOG_LEVEL,
+    clusterDomain: c.CLUSTER_DOMAIN ?? 'cluster.local',
+  };
+}
+
+/**
+ * The controller's configuration (main.ts) from `env` and `argv` (flags only, without node and
+ * script paths). The webhook's WEBHOOK_* variables are not read.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[] = [],
+): ControllerConfig {
+  const c = parseVariables(
+    Object.keys(ControllerSchema.shape),
+    ControllerSchema,
+    CONTROLLER_REMOVED,
+    env,
+    argv,
+  );
+  const { kubeconfig, http, logLevel, clusterDomain } = sharedConfig(c);
+  return {
+    kubeconfig,
     watchNamespaces: c.WATCH_NAMESPACE,
     workers: c.CONTROLLER_WORKERS,
     workersByController: c.CONTROLLER_WORKERS_BY_NAME,
@@ -440,36 +499,53 @@ export function loadConfig(
       renewDeadlineMs: c.LEADER_ELECTION_RENEW_DEADLINE_MS,
       retryPeriodMs: c.LEADER_ELECTION_RETRY_PERIOD_MS,
     },
-    http: { port: c.HTTP_PORT, bindAddress: c.HTTP_BIND_ADDRESS ?? '0.0.0.0' },
-    logLevel: c.LOG_LEVEL,
+    http,
+    logLevel,
     router: {
       podSelector: c.ROUTER_POD_SELECTOR,
       namespaces: c.ROUTER_NAMESPACES.length > 0 ? c.ROUTER_NAMESPACES : [OWN_NAMESPACE],
     },
-    clusterDomain: c.CLUSTER_DOMAIN ?? 'cluster.local',
+    clusterDomain,
     profile: {
       runtimeClasses: c.SANDBOX_RUNTIME_CLASSES,
       capabilities: c.SANDBOX_ALLOWED_CAPABILITIES.map(normalizeCapability),
     },
     agentKeySecret: objectRef(c.AGENT_KEY_SECRET, c.POD_NAMESPACE, 'sandbank-agent-key'),
+    storageMigration: c.STORAGE_MIGRATION,
+  };
+}
+
+/**
+ * The conversion webhook process's configuration (webhook/main.ts): the shared variables and
+ * WEBHOOK_*; the controller's own variables are not read, so a bad one cannot keep v1alpha1
+ * from being served.
+ */
+export function loadWebhookConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[] = [],
+): WebhookProcessConfig {
+  const c = parseVariables(Object.keys(webhookVariables), WebhookSchema, {}, env, argv);
+  return {
+    ...sharedConfig(c),
     webhook: {
       port: c.WEBHOOK_PORT,
       bindAddress: c.WEBHOOK_BIND_ADDRESS ?? '0.0.0.0',
-      certMode: c.WEBHOOK_CERT_MODE,
-      certDir: c.WEBHOOK_CERT_DIR,
-      secret: objectRef(c.WEBHOOK_SECRET, c.POD_NAMESPACE, 'sandbank-webhook-tls'),
+      cert: c.cert,
       target:
         c.WEBHOOK_URL !== undefined
           ? { url: c.WEBHOOK_URL }
           : {
               service: {
-                ...objectRef(c.WEBHOOK_SERVICE, c.POD_NAMESPACE, 'sandbank-webhook'),
-                port: 443,
-                path: '/convert',
+                ...objectRef(
+                  c.WEBHOOK_SERVICE,
+                  c.POD_NAMESPACE ?? CONVERSION_WEBHOOK.namespace,
+                  CONVERSION_WEBHOOK.service,
+                ),
+                port: CONVERSION_WEBHOOK.port,
+                path: CONVERSION_WEBHOOK.path,
               },
             },
     },
-    storageMigration: c.STORAGE_MIGRATION,
   };
 }
 

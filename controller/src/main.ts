@@ -9,12 +9,12 @@
 import { AgentKeyError, ensureAgentKey } from './agent-credentials.js';
 import { buildControllerApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { SANDBANK_CRDS } from './crds.js';
 import { createKubeClient, loadKubeConfig } from '@sandbank/kube';
 import { createLogger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { buildHealthServer } from './server.js';
 import { migrateWhenLeading } from './storage-migration.js';
-import { SANDBANK_CRDS } from './webhook/crd-conversion.js';
 
 async function main(): Promise<number> {
   let config;
@@ -33,11 +33,15 @@ async function main(): Promise<number> {
   });
   const metrics = createMetrics();
   const kubeConfig = loadKubeConfig(config.kubeconfig);
+  // One client for what main does itself (agent key, storage migration). The app builds its own
+  // on the same connections (one transport per KubeConfig): it wraps it so every Pod it writes
+  // carries a credential from the agent key, which this client has to read first.
+  const client = createKubeClient(kubeConfig);
   // Before anything reconciles: no pod may be made without a credential from this key.
   let agentKey: Buffer;
   try {
     const secret = config.agentKeySecret;
-    const ensured = await ensureAgentKey(createKubeClient(kubeConfig), secret, { log });
+    const ensured = await ensureAgentKey(client, secret, { log });
     agentKey = ensured.key;
     log.info(
       { secret: `${secret.namespace}/${secret.name}`, created: ensured.created },
@@ -91,7 +95,7 @@ async function main(): Promise<number> {
     log.info('storage migration skipped: it needs a cluster-wide list (see docs/conversion-webhook.md)');
   } else {
     stopMigration = migrateWhenLeading({
-      client: createKubeClient(kubeConfig),
+      client,
       crds: SANDBANK_CRDS,
       isLeader: () => app.manager.isLeader(),
       log,

@@ -14,26 +14,21 @@
  * kept, since only the manual rewrite makes trimming them true (docs/conversion-webhook.md).
  * It needs a cluster-wide list, so a namespace-scoped install does not run it.
  */
-import { CUSTOM_RESOURCE_DEFINITIONS, isKubeError } from '@sandbank/kube';
-import type { KubeClient, KubeObject, ResourceType } from '@sandbank/kube';
-import { z } from 'zod';
+import { CUSTOM_RESOURCE_DEFINITIONS, isKubeError, toKubeError } from '@sandbank/kube';
+import type { KubeClient, KubeError, KubeObject, ResourceType } from '@sandbank/kube';
+import { readCrd } from './crds.js';
 import type { Logger } from './observability/logger.js';
 
-const Crd = z.looseObject({
-  spec: z.looseObject({
-    group: z.string(),
-    scope: z.enum(['Namespaced', 'Cluster']),
-    names: z.looseObject({ plural: z.string(), kind: z.string() }),
-    versions: z.array(
-      z.looseObject({
-        name: z.string(),
-        storage: z.boolean(),
-        subresources: z.looseObject({ status: z.unknown().optional() }).optional(),
-      }),
-    ),
-  }),
-  status: z.looseObject({ storedVersions: z.array(z.string()).optional() }).optional(),
-});
+/** A rewrite the API server refused: the message names the CRD and object, `cause` says why. */
+export class StorageMigrationError extends Error {
+  override readonly name = 'StorageMigrationError';
+  constructor(
+    message: string,
+    override readonly cause: KubeError,
+  ) {
+    super(message, { cause });
+  }
+}
 
 export interface MigrationResult {
   readonly crd: string;
@@ -77,21 +72,16 @@ async function migrateOne(
   name: string,
   opts: MigrationOptions,
 ): Promise<MigrationResult> {
-  const stored = await client.get<KubeObject, false>(CUSTOM_RESOURCE_DEFINITIONS, '', name);
-  if (stored === undefined) {
+  const crd = await readCrd(client, name);
+  if (crd === undefined) {
     opts.log?.warn({ crd: name }, 'storage migration: CRD not found');
     return { crd: name, result: 'missing', rewritten: 0, gone: 0, storedVersions: [] };
   }
-  const parsed = Crd.safeParse(stored);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`CRD ${name}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'unreadable'}`);
-  }
-  const { spec } = parsed.data;
+  const { spec } = crd;
   const storageVersion = spec.versions.find((v) => v.storage);
   if (storageVersion === undefined) throw new Error(`CRD ${name}: spec.versions: no storage version`);
   const storage = storageVersion.name;
-  const before = parsed.data.status?.storedVersions ?? [];
+  const before = crd.status?.storedVersions ?? [];
   if (before.length === 1 && before[0] === storage) {
     return { crd: name, result: 'up-to-date', rewritten: 0, gone: 0, storedVersions: before };
   }
@@ -150,8 +140,10 @@ async function rewrite(
     return true;
   } catch (error) {
     if (isKubeError(error, 'NotFound')) return false;
-    throw new Error(
-      `storage migration of ${crd}: ${namespace ? `${namespace}/` : ''}${name}: ${String(error)}`,
+    const cause = toKubeError(error, `patch ${type.plural}/status`);
+    throw new StorageMigrationError(
+      `storage migration of ${crd}: ${namespace ? `${namespace}/` : ''}${name}: ${cause.message}`,
+      cause,
     );
   }
 }
@@ -185,7 +177,10 @@ export function migrateWhenLeading(opts: MigrateWhenLeadingOptions): () => void 
       (results) =>
         log.info({ results: results.map((r) => `${r.crd}: ${r.result}`) }, 'storage migration checked'),
       (err: unknown) => {
-        if (isKubeError(err, 'Forbidden') || (err instanceof Error && /forbidden/i.test(err.message))) {
+        // Decided on the API server's answer (401/403), kept typed as the cause of a rewrite's
+        // failure: an object's name in the message says nothing about rights.
+        const cause = err instanceof StorageMigrationError ? err.cause : err;
+        if (isKubeError(cause, 'Forbidden')) {
           // Rights do not appear by themselves: say what is missing once, do not retry forever.
           log.error(
             { err },

@@ -7,26 +7,10 @@
  * A CRD that serves one version is left alone (logged): the API server never converts it, and
  * today's single-version CRDs must not depend on a webhook being reachable.
  */
-import {
-  SANDBOX_CLAIM_PLURAL,
-  SANDBOX_GROUP,
-  SANDBOX_PLURAL,
-  SANDBOX_TEMPLATE_PLURAL,
-  SANDBOX_WARM_POOL_PLURAL,
-  EXTENSIONS_GROUP,
-} from '@sandbank/api';
 import { CUSTOM_RESOURCE_DEFINITIONS, isKubeError } from '@sandbank/kube';
-import type { KubeClient, KubeObject } from '@sandbank/kube';
-import { z } from 'zod';
+import type { KubeClient } from '@sandbank/kube';
+import { readCrd, SANDBANK_CRDS, type Crd } from '../crds.js';
 import type { Logger } from '../observability/logger.js';
-
-/** The four CRDs Sandbank serves. */
-export const SANDBANK_CRDS: readonly string[] = [
-  `${SANDBOX_PLURAL}.${SANDBOX_GROUP}`,
-  `${SANDBOX_TEMPLATE_PLURAL}.${EXTENSIONS_GROUP}`,
-  `${SANDBOX_WARM_POOL_PLURAL}.${EXTENSIONS_GROUP}`,
-  `${SANDBOX_CLAIM_PLURAL}.${EXTENSIONS_GROUP}`,
-];
 
 export const CRD_REPAIR_INTERVAL_MS = 5 * 60_000;
 
@@ -51,40 +35,9 @@ export interface CrdConversionOptions {
 
 export type CrdConversionResult = 'patched' | 'unchanged' | 'single-version' | 'missing';
 
-const Crd = z.looseObject({
-  metadata: z.looseObject({ resourceVersion: z.string() }),
-  spec: z.looseObject({
-    versions: z.array(z.looseObject({ name: z.string(), served: z.boolean() })),
-    conversion: z
-      .looseObject({
-        strategy: z.string().optional(),
-        webhook: z
-          .looseObject({
-            conversionReviewVersions: z.array(z.string()).optional(),
-            clientConfig: z
-              .looseObject({
-                url: z.string().optional(),
-                caBundle: z.string().optional(),
-                service: z
-                  .looseObject({
-                    namespace: z.string(),
-                    name: z.string(),
-                    path: z.string().optional(),
-                    port: z.number().optional(),
-                  })
-                  .optional(),
-              })
-              .optional(),
-          })
-          .optional(),
-      })
-      .optional(),
-  }),
-});
-
 /** The merge patch that makes `crd` convert through `target`, or undefined when it already does. */
 export function conversionPatch(
-  crd: z.infer<typeof Crd>,
+  crd: Crd,
   target: WebhookTarget,
   caBundle: string | undefined,
 ): Record<string, unknown> | undefined {
@@ -141,26 +94,21 @@ async function ensureOne(
   log: Logger | undefined,
 ): Promise<CrdConversionResult> {
   for (let attempt = 1; ; attempt++) {
-    const stored = await client.get<KubeObject, false>(CUSTOM_RESOURCE_DEFINITIONS, '', name);
-    if (stored === undefined) {
+    const crd = await readCrd(client, name);
+    if (crd === undefined) {
       log?.warn({ crd: name }, 'CRD not found; its conversion webhook is not configured');
       return 'missing';
     }
-    const parsed = Crd.safeParse(stored);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`CRD ${name}: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'unreadable'}`);
-    }
-    const served = parsed.data.spec.versions.filter((v) => v.served).map((v) => v.name);
+    const served = crd.spec.versions.filter((v) => v.served).map((v) => v.name);
     if (served.length < 2) {
       log?.debug({ crd: name, served }, 'CRD serves one version; no conversion webhook needed');
       return 'single-version';
     }
-    const patch = conversionPatch(parsed.data, target, caBundle);
+    const patch = conversionPatch(crd, target, caBundle);
     if (patch === undefined) return 'unchanged';
     try {
       await client.mergePatch(CUSTOM_RESOURCE_DEFINITIONS, '', name, patch, {
-        resourceVersion: parsed.data.metadata.resourceVersion,
+        resourceVersion: crd.metadata.resourceVersion,
       });
       log?.info({ crd: name, target, served }, 'CRD conversion webhook configured');
       return 'patched';

@@ -7,11 +7,12 @@
  * No informers and no leader election: conversion is on the path of every v1alpha1 read and
  * write in the cluster (and of every LIST of a kind with objects still stored in v1alpha1), so it
  * must not wait for caches nor restart with the controller. Exits 2 naming the cause when it
- * cannot serve (invalid configuration, no certificate, port taken, CRDs not patchable).
+ * cannot serve (invalid configuration, no certificate, port taken, CRDs not patchable). It reads
+ * only its own and the shared variables (config.ts), so no controller setting can stop it.
  */
 import { createKubeClient, loadKubeConfig } from '@sandbank/kube';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadWebhookConfig } from '../config.js';
 import { createLogger } from '../observability/logger.js';
 import { buildHealthServer } from '../server.js';
 import { convert } from './converter.js';
@@ -27,7 +28,7 @@ const DRAIN_DELAY_MS = 3_000;
 async function main(): Promise<number> {
   let config;
   try {
-    config = loadConfig(process.env, process.argv.slice(2));
+    config = loadWebhookConfig(process.env, process.argv.slice(2));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`sandbank-webhook: ${error.message}\n`);

@@ -1,6 +1,6 @@
 /**
- * The conversion webhook as the controller process runs it, on every replica and before leader
- * election: serving certificate (self-managed or from files), HTTPS listener, the CRDs pointed
+ * The conversion webhook as its process runs it (webhook/main.ts), on every replica and with no
+ * leader election: serving certificate (self-managed or from files), HTTPS listener, the CRDs pointed
  * at it, and two loops that keep it so (certificate re-read every minute and swapped in place,
  * CRDs re-checked every 5 minutes or at once when the CA changed).
  */
@@ -39,10 +39,11 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWe
   const { config, client } = opts;
   const log = opts.log.child({ component: 'conversion-webhook' });
   const names = servingNames(config.target, opts.clusterDomain);
+  const { cert } = config;
   const loadTls = async (): Promise<WebhookTls> =>
-    config.certMode === 'files'
-      ? readTlsFiles(config.certDir ?? '.')
-      : (await ensureWebhookTls(client, config.secret, names, { log })).tls;
+    cert.mode === 'files'
+      ? readTlsFiles(cert.dir)
+      : (await ensureWebhookTls(client, cert.secret, names, { log })).tls;
 
   let tls: WebhookTls;
   try {
@@ -97,10 +98,7 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWe
     log,
     'webhook certificate refresh',
   );
-  log.info(
-    { port: config.port, certMode: config.certMode, target: config.target },
-    'conversion webhook serving',
-  );
+  log.info({ port: config.port, certMode: cert.mode, target: config.target }, 'conversion webhook serving');
   return {
     server,
     /** Stops accepting; resolves once every review in flight is answered. */

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { CUSTOM_RESOURCE_DEFINITIONS, SECRETS, createKubeClient } from '@sandbank/kube';
 import type { KubeClient, KubeObject } from '@sandbank/kube';
-import { startController, type ControllerProcess } from '@sandbank/testing';
-import { SANDBANK_CRDS } from '../../src/webhook/crd-conversion.js';
+import { startController, waitControllerReady, type ControllerProcess } from '@sandbank/testing';
+import { SANDBANK_CRDS } from '../../src/crds.js';
 import { createNamespace, deleteNamespace } from './support.js';
 
 const client: KubeClient = createKubeClient(integrationKubeConfig());
@@ -295,6 +295,27 @@ describe('the webhook process (webhook/main.ts)', () => {
     }
   });
 
+  it("starts with the controller's own settings set to garbage: they are not its to read", async () => {
+    const [port, healthPort] = [await freePort(), await freePort()];
+    const proc = startWebhookProcess({
+      POD_NAMESPACE: ns,
+      WEBHOOK_URL: `https://127.0.0.1:${port}/convert`,
+      WEBHOOK_PORT: String(port),
+      WEBHOOK_BIND_ADDRESS: '127.0.0.1',
+      HTTP_PORT: String(healthPort),
+      HTTP_BIND_ADDRESS: '127.0.0.1',
+      CONTROLLER_WORKERS: 'garbage',
+      LEADER_ELECTION_RENEW_DEADLINE_MS: 'garbage',
+      WATCH_NAMESPACE: 'Not/A Namespace',
+      STORAGE_MIGRATION: 'garbage',
+      SANDBOX_ALLOWED_CAPABILITIES: 'ALL',
+      ROUTER_NAMESPACE: 'garbage',
+    });
+    await until(proc, 'readiness', async () => (await http(healthPort, '/readyz')).status === 200);
+    proc.kill();
+    await proc.exited;
+  });
+
   it('refuses a configuration it cannot use, naming the variable', async () => {
     const proc = startWebhookProcess({ WEBHOOK_URL: 'http://127.0.0.1:1/convert' });
     expect(await proc.exited).toBe(2);
@@ -305,6 +326,22 @@ describe('the webhook process (webhook/main.ts)', () => {
 });
 
 describe('the controller process', () => {
+  it("starts with the webhook's own settings set to garbage: they are not its to read", async () => {
+    const proc = await startController({
+      kubeconfigPath,
+      namespace: ns,
+      env: {
+        WEBHOOK_PORT: 'garbage',
+        WEBHOOK_CERT_MODE: 'garbage',
+        WEBHOOK_SECRET: 'a/b/c',
+        WEBHOOK_URL: 'http://127.0.0.1:1/convert',
+      },
+    });
+    procs.push(proc);
+    await waitControllerReady(proc, 60_000);
+    await proc.kill();
+  });
+
   it('no longer serves conversion: a leftover WEBHOOK=on stops it naming the webhook Deployment', async () => {
     const proc = await startController({ kubeconfigPath, namespace: ns, env: { WEBHOOK: 'on' } });
     procs.push(proc);

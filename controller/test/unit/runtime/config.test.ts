@@ -34,7 +34,6 @@ describe('loadConfig', () => {
       clusterDomain: 'cluster.local',
       profile: { runtimeClasses: ['gvisor'], capabilities: [] },
       agentKeySecret: { namespace: 'sandbank-system', name: 'sandbank-agent-key' },
-      webhook: expect.objectContaining({ port: 9443, certMode: 'self' }),
       storageMigration: 'auto',
     });
   });

@@ -1,6 +1,6 @@
 // The ConversionReview handler: uid echoed, objects converted in order, Failure only for a review
 // that does not parse (naming the field) or an object the converter gives up on (naming it).
-import { relabel } from '../../../src/webhook/converter.js';
+import { relabel } from './relabel.js';
 import { handleConversionReview, versionLabel, type Converter } from '../../../src/webhook/review.js';
 
 const obj = (name: string, apiVersion = 'conversion-test.sandbank.dev/v1', extra: object = {}) => ({

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../../src/observability/logger.js';
 import { issueCa, issueLeaf, type WebhookTls } from '../../../src/webhook/certs.js';
-import { relabel } from '../../../src/webhook/converter.js';
+import { relabel } from './relabel.js';
 import { createWebhookMetrics } from '../../../src/webhook/metrics.js';
 import { buildWebhookServer, reloadTls } from '../../../src/webhook/server.js';
 
