@@ -5,7 +5,14 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { claimIntent, convertObject, ConversionAnnotations, crdVersionPairs, v1alpha1, v1beta1 } from '@sandbank/api';
+import {
+  claimIntent,
+  convertObject,
+  ConversionAnnotations,
+  crdVersionPairs,
+  v1alpha1,
+  v1beta1,
+} from '@sandbank/api';
 import { kubernetesVersion, loadKubernetesDefinitions } from '../../scripts/crd/kubernetes-openapi-source.js';
 import type { JsonSchema } from '../../scripts/crd/openapi.js';
 import { renderCrdVersions, type CrdVersionEntry } from '../../scripts/crd/render.js';
@@ -564,7 +571,8 @@ function prune(value: unknown, schema: JsonSchema | undefined): unknown {
   for (const [key, field] of Object.entries(value)) {
     const declared = schema.properties?.[key];
     if (declared) out[key] = prune(field, declared);
-    else if (typeof schema.additionalProperties === 'object') out[key] = prune(field, schema.additionalProperties);
+    else if (typeof schema.additionalProperties === 'object')
+      out[key] = prune(field, schema.additionalProperties);
     else if (schema.additionalProperties === true) out[key] = field;
   }
   return out;
