@@ -60,10 +60,16 @@ export const SandboxClaimSpec = z.strictObject({
 });
 export type SandboxClaimSpec = z.infer<typeof SandboxClaimSpec>;
 
+/**
+ * The one status of both versions (see `status.ts`): `serviceFQDN` came with v1beta1 and is
+ * declared here too, or the API server would prune it from every v1alpha1 read and status write.
+ */
 export const ClaimedSandboxStatus = z.strictObject({
   name: z.string().optional().describe('Name of the Sandbox (always the claim name).'),
   podIPs: z.array(z.string()).optional(),
+  serviceFQDN: z.string().optional().describe("DNS name of the Sandbox's headless Service, if any."),
 });
+export type ClaimedSandboxStatus = z.infer<typeof ClaimedSandboxStatus>;
 
 export const SandboxClaimStatus = z.strictObject({
   conditions: Conditions.optional(),

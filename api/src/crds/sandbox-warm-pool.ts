@@ -23,10 +23,15 @@ export const SandboxWarmPoolSpec = z.strictObject({
 });
 export type SandboxWarmPoolSpec = z.infer<typeof SandboxWarmPoolSpec>;
 
+/**
+ * The one status of both versions (see `status.ts`): `observedGeneration` came with v1beta1 and is
+ * declared here too, or the API server would prune it from every v1alpha1 read and status write.
+ */
 export const SandboxWarmPoolStatus = z.strictObject({
   replicas: int32().min(0).optional().describe('Unclaimed members that are not terminating.'),
   readyReplicas: int32().min(0).optional().describe('Unclaimed members that are Ready.'),
   selector: z.string().optional().describe('Label selector of the members (scale subresource).'),
+  observedGeneration: z.int().min(0).optional().describe('The pool generation the controller last acted on.'),
 });
 export type SandboxWarmPoolStatus = z.infer<typeof SandboxWarmPoolStatus>;
 

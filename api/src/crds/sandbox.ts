@@ -68,6 +68,8 @@ export const SandboxConditionType = {
   Finished: 'Finished',
   /** True while replicas is 0 and the Pod is gone. */
   Suspended: 'Suspended',
+  /** The Pod's own PodScheduled condition, copied while the Sandbox has a Pod (as upstream). */
+  PodScheduled: 'PodScheduled',
 } as const;
 export type SandboxConditionType = (typeof SandboxConditionType)[keyof typeof SandboxConditionType];
 

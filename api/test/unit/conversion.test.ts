@@ -3,7 +3,19 @@
  * every fixture (and on generated variants), objects in older shapes, damaged annotations, the
  * upstream v0.5 state annotation, and `claimIntent` agreeing with what v1alpha1 clients see.
  */
-import { claimIntent, convertObject, ConversionAnnotations, v1alpha1, v1beta1 } from '@sandbank/api';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  claimIntent,
+  convertObject,
+  ConversionAnnotations,
+  crdVersionPairs,
+  v1alpha1,
+  v1beta1,
+} from '@sandbank/api';
+import { kubernetesVersion, loadKubernetesDefinitions } from '../../scripts/crd/kubernetes-openapi-source.js';
+import type { JsonSchema } from '../../scripts/crd/openapi.js';
+import { renderCrdVersions, type CrdVersionEntry } from '../../scripts/crd/render.js';
 
 const AlphaClaim = v1alpha1.SandboxClaim;
 
@@ -516,9 +528,8 @@ describe('round-trip laws', () => {
       { warmPoolRef: { name: 'p' } },
       annotations({ [ALPHA_ANN]: { sandboxTemplateRef: { name: 't' } } }),
     );
-    // Today's v1alpha1 status schema lacks the superset's sandbox.serviceFQDN until it adopts it.
-    betaClaimValid.status = { conditions };
     expect(() => AlphaClaim.parse(toAlpha(betaClaimValid))).not.toThrow();
+    expect(() => v1alpha1.SandboxWarmPool.parse(toAlpha(pool(EXT_B)))).not.toThrow();
     expect(() => v1beta1.Sandbox.parse(toBeta(alphaSandbox({ replicas: 0 })))).not.toThrow();
     expect(() => v1beta1.SandboxTemplate.parse(toBeta(alphaTemplate()))).not.toThrow();
     expect(() => v1beta1.SandboxWarmPool.parse(toBeta(pool(EXT_A)))).not.toThrow();
@@ -545,5 +556,58 @@ describe('round-trip laws', () => {
       const again = v1beta1.SandboxClaim.parse(toBeta(toAlpha(b)));
       expect(claimIntent(again)).toEqual(claimIntent(parsed));
     }
+  });
+});
+
+/**
+ * What the API server does to an object it serves in a version: fields the version's structural
+ * schema does not declare are dropped (pruning). Metadata, apiVersion and kind are the server's.
+ */
+function prune(value: unknown, schema: JsonSchema | undefined): unknown {
+  if (!schema || schema['x-kubernetes-preserve-unknown-fields'] === true) return value;
+  if (Array.isArray(value)) return value.map((item) => prune(item, schema.items));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Json = {};
+  for (const [key, field] of Object.entries(value)) {
+    const declared = schema.properties?.[key];
+    if (declared) out[key] = prune(field, declared);
+    else if (typeof schema.additionalProperties === 'object')
+      out[key] = prune(field, schema.additionalProperties);
+    else if (schema.additionalProperties === true) out[key] = field;
+  }
+  return out;
+}
+
+describe('round trip through what the API server serves as v1alpha1 (pruned by its schema)', () => {
+  const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+  const definitions = loadKubernetesDefinitions(
+    kubernetesVersion(join(repoRoot, 'e2e', 'cluster', 'versions.env')),
+  );
+  const alphaSchemaOf = (kind: string): JsonSchema => {
+    const pair = crdVersionPairs.find((p) => p.beta.kind === kind);
+    if (!pair) throw new Error(`no ${kind}`);
+    const versions = renderCrdVersions(pair, definitions).spec.versions as CrdVersionEntry[];
+    const alpha = versions.find((v) => v.name === 'v1alpha1');
+    if (!alpha) throw new Error(`${kind}: no v1alpha1`);
+    return alpha.schema.openAPIV3Schema;
+  };
+  /** A v1alpha1 read: converted by the webhook, then pruned to the v1alpha1 schema. */
+  const servedAsAlpha = (b: Json): Json => {
+    const alpha = toAlpha(b);
+    const schema = alphaSchemaOf(String(b.kind)).properties;
+    const out: Json = { ...alpha };
+    for (const part of ['spec', 'status'] as const) {
+      if (part in alpha) out[part] = prune(alpha[part], schema?.[part]);
+    }
+    return out;
+  };
+
+  it.each<[string, Json]>([
+    ['a pool (status.observedGeneration)', pool(EXT_B)],
+    ['a claim (status.sandbox.serviceFQDN)', betaClaim({ warmPoolRef: { name: 'p' } })],
+    ['a Sandbox', betaSandbox({ operatingMode: 'Running' })],
+    ['a template', betaTemplate({ volumeClaimTemplatesPolicy: 'Allowed' })],
+  ])('%s: v1beta1 → v1alpha1 → v1beta1 loses nothing', (_name, b) => {
+    expect(withBetaDefaults(toBeta(servedAsAlpha(b)))).toEqual(withBetaDefaults(b));
   });
 });

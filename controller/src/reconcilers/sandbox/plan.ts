@@ -19,6 +19,7 @@ import {
   removeCondition,
   setCondition,
   type Condition,
+  type ConditionStatus,
   type ConditionUpdate,
   type ObjectMeta,
   type OwnerReference,
@@ -111,6 +112,9 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
   const deletePod = (p: Readonly<Stored<Pod>>) =>
     actions.push({ type: 'delete-pod', name: p.metadata.name, uid: p.metadata.uid });
   const podIsOurs = pod !== undefined && belongsTo(pod, sandbox);
+  // What the scheduler said about the Pod, for clients that wait on it (upstream copies it). Only
+  // of our own Pod: a Pod of the same name that is someone else's is not this Sandbox's business.
+  conditions.copyPodScheduled(podIsOurs ? pod : undefined);
   // A warm Pod's volume claims are controlled by the Pod: they become the Sandbox's before
   // anything here deletes the Pod, or the garbage collector would take them along.
   const claimAdoptions = pod && podIsOurs ? adoptClaimsOf(pod, o) : [];
@@ -258,7 +262,10 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
     };
   }
 
-  const ips = podIPs(pod);
+  // The IPs whenever the Pod has them, Ready or not, as upstream (clients wait on Ready anyway).
+  // Never while it is being deleted: its IP is about to be released and may then be another
+  // Pod's. A Pod that is not ours never gets here.
+  const ips = pod.metadata.deletionTimestamp ? [] : podIPs(pod);
   const missing: string[] = [];
   if (pod.metadata.deletionTimestamp) missing.push(`Pod ${pod.metadata.name} is terminating`);
   else if (pod.status?.phase !== 'Running')
@@ -284,7 +291,7 @@ export function planSandbox(o: SandboxObserved, now: Date): SandboxPlan {
   return {
     actions,
     status: conditions.build({
-      podIPs: missing.length === 0 ? ips : [],
+      podIPs: ips,
       replicas: 1,
       nodeName: podNodeName(pod),
     }),
@@ -435,6 +442,14 @@ function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {
   };
 }
 
+/** What metav1.Condition accepts as a reason, and its limits on reason and message. */
+const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+const MAX_REASON = 1024;
+const MAX_MESSAGE = 32768;
+/** The reasons of a copied PodScheduled when the Pod gives none usable. */
+const POD_SCHEDULED = 'PodScheduled';
+const POD_NOT_SCHEDULED = 'PodNotScheduled';
+
 /** Accumulates condition changes and builds the status to write, or null when nothing changed. */
 class StatusBuilder {
   private conditions: Condition[];
@@ -448,7 +463,7 @@ class StatusBuilder {
     this.conditions = [...(sandbox.status?.conditions ?? [])];
   }
 
-  set(type: string, status: 'True' | 'False', reason: string, message: string): void {
+  set(type: string, status: ConditionStatus, reason: string, message: string): void {
     const update: ConditionUpdate = {
       type,
       status,
@@ -459,6 +474,28 @@ class StatusBuilder {
     const next = setCondition(this.conditions, update, this.nowIso);
     this.conditions = next.list;
     this.changed ||= next.changed;
+  }
+
+  /**
+   * The Sandbox's PodScheduled condition as the Pod's, or none without a Pod (or without the
+   * condition on it yet). A Pod's reason is free text and may be empty (the kubelet's True has
+   * none); a condition's reason is a CamelCase word, so an unusable one is replaced.
+   */
+  copyPodScheduled(pod: Readonly<Pod> | undefined): void {
+    const source = pod?.status?.conditions?.find((c) => c.type === SandboxConditionType.PodScheduled);
+    if (!source) {
+      this.remove(SandboxConditionType.PodScheduled);
+      return;
+    }
+    const status: ConditionStatus =
+      source.status === 'True' || source.status === 'False' ? source.status : 'Unknown';
+    const reason =
+      source.reason && CONDITION_REASON.test(source.reason) && source.reason.length <= MAX_REASON
+        ? source.reason
+        : status === 'True'
+          ? POD_SCHEDULED
+          : POD_NOT_SCHEDULED;
+    this.set(SandboxConditionType.PodScheduled, status, reason, (source.message ?? '').slice(0, MAX_MESSAGE));
   }
 
   remove(type: string): void {

@@ -151,6 +151,14 @@ it(
     expect(claimObj?.status?.sandbox?.podIPs).toEqual(sandbox.status?.podIPs);
     expect(sandbox.status?.nodeName).toBeTruthy();
     expect(sandbox.status?.selector).toBe(`${Labels.sandboxNameHash}=${nameHash('warm-meta')}`);
+    // The Pod's PodScheduled condition, copied onto the Sandbox as upstream's controller does.
+    await waitFor<Observed>(
+      kc,
+      paths.sandboxes,
+      'warm-meta',
+      (o) => conditionOf(o, 'PodScheduled')?.status === 'True',
+      { ...WAIT, description: 'Sandbox PodScheduled=True copied from its Pod' },
+    );
     const pod = await core.readNamespacedPod({ namespace: ns, name: podName });
     expect(pod.metadata?.labels).toMatchObject({
       team: 'ml',

@@ -378,6 +378,103 @@ describe('planSandbox', () => {
     });
   });
 
+  describe('PodScheduled and podIPs, as upstream reports them (#18)', () => {
+    type PodCond = { type: string; status: string; reason?: string; message?: string };
+    /** The bound Pod with its IPs, in `phase`, with `conditions` (Ready False unless given). */
+    function podWith(conditions: PodCond[], o: { phase?: string; deleting?: boolean } = {}): Stored<Pod> {
+      const pod = boundPod({ ready: false, ...(o.phase ? { phase: o.phase } : {}) });
+      return {
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          ...(o.deleting ? { deletionTimestamp: '2026-06-01T11:59:00Z' } : {}),
+        },
+        status: { ...pod.status, conditions },
+      };
+    }
+    const unschedulable: PodCond = {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message: '0/1 nodes are available: 1 Insufficient memory.',
+    };
+
+    it("copies the Pod's PodScheduled condition: status, reason and message", () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const pending = planSandbox(observed(sandbox, podWith([unschedulable], { phase: 'Pending' })), T0);
+      expect(cond(pending, 'PodScheduled')).toMatchObject({
+        status: 'False',
+        reason: 'Unschedulable',
+        message: '0/1 nodes are available: 1 Insufficient memory.',
+        observedGeneration: sandbox.metadata.generation ?? 0,
+      });
+      // The kubelet's PodScheduled=True carries no reason; a condition needs one.
+      const scheduled = planSandbox(
+        observed(
+          { ...sandbox, status: pending.status ?? {} },
+          podWith([{ type: 'PodScheduled', status: 'True' }]),
+        ),
+        T0,
+      );
+      expect(cond(scheduled, 'PodScheduled')).toMatchObject({
+        status: 'True',
+        reason: 'PodScheduled',
+        message: '',
+      });
+      expect(cond(scheduled, 'Ready')).toMatchObject({ status: 'False', reason: 'DependenciesNotReady' });
+    });
+
+    it('replaces a reason the Pod gives that a condition cannot carry, and drops the copy with the Pod', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const odd = planSandbox(
+        observed(sandbox, podWith([{ type: 'PodScheduled', status: 'False', reason: 'not a reason!' }])),
+        T0,
+      );
+      expect(cond(odd, 'PodScheduled')).toMatchObject({ status: 'False', reason: 'PodNotScheduled' });
+      const settled = { ...sandbox, spec: { ...sandbox.spec, operatingMode: 'Suspended' as const } };
+      const gone = planSandbox(observed({ ...settled, status: odd.status ?? {} }), T0);
+      expect(cond(gone, 'PodScheduled')).toBeUndefined();
+    });
+
+    it('publishes podIPs whenever its Pod has IPs, before Ready too', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const running = planSandbox(observed(sandbox, podWith([{ type: 'PodScheduled', status: 'True' }])), T0);
+      expect(cond(running, 'Ready')).toMatchObject({
+        status: 'False',
+        message: 'Pod is Running but not Ready',
+      });
+      expect(running.status?.podIPs).toEqual(['10.244.0.7']);
+      const waitingForService = { ...sandbox, spec: { ...sandbox.spec, service: true } };
+      expect(planSandbox(observed(waitingForService, boundPod()), T0).status?.podIPs).toEqual(['10.244.0.7']);
+    });
+
+    it('never publishes the IP or scheduling of a Pod that is not its own, nor of one being deleted', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const poolPod = member('warm-a', warm, tpl);
+      const foreign = {
+        ...poolPod,
+        status: { ...poolPod.status, conditions: [unschedulable] },
+      };
+      const plan = planSandbox(observed(sandbox, foreign), T0);
+      expect(plan.status?.podIPs).toEqual([]);
+      expect(cond(plan, 'PodScheduled')).toBeUndefined();
+      const leaving = planSandbox(observed(sandbox, podWith([], { deleting: true })), T0);
+      expect(leaving.status?.podIPs).toEqual([]);
+    });
+
+    it('writes nothing again once the copy and the IPs are written (no flapping)', () => {
+      const sandbox = claimedSandbox(c, [], 'warm-a');
+      const pod = podWith([unschedulable], { phase: 'Pending' });
+      const first = planSandbox(observed(sandbox, pod), T0);
+      const settled = { ...sandbox, status: first.status ?? {} };
+      expect(planSandbox(observed(settled, pod), new Date(T0.getTime() + 1000)).status).toBeNull();
+      const notReady = podWith([{ type: 'PodScheduled', status: 'True' }]);
+      const second = planSandbox(observed(settled, notReady), T0);
+      const again = { ...sandbox, status: second.status ?? {} };
+      expect(planSandbox(observed(again, notReady), new Date(T0.getTime() + 2000)).status).toBeNull();
+    });
+  });
+
   it('writes no status when nothing changed', () => {
     const sandbox = claimedSandbox(c, [], 'warm-a');
     const pod = boundPod();
