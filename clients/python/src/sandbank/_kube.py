@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -551,11 +552,19 @@ class Kube:
     def missing_rights(self, namespace: str, rights: Sequence[str]) -> list[str] | None:
         """Which of ``rights`` (``"<verb> <resource>[/<subresource>]"``, core API group) these
         credentials lack in ``namespace``, as ``kubectl auth can-i`` asks: one
-        SelfSubjectAccessReview each. None when the API server answers no review (the caller
-        cannot know beforehand; the call itself will be refused with the server's own words)."""
+        SelfSubjectAccessReview each, all in flight at once (dev mode asks before every claim:
+        one round trip, not one per right). None when the API server answers no review (the
+        caller cannot know beforehand; the call itself will be refused with the server's own words).
+
+        Not one SelfSubjectRulesReview: its list may be incomplete (webhook authorizers) or not
+        served, and a right missing from it would refuse a user who has it. Not cached across
+        claims either: every claim builds its client from the kubeconfig as it is then, and a
+        right granted since the last claim must count."""
+        if not rights:
+            return []
         authz = k8s.AuthorizationV1Api(self.api)
-        missing: list[str] = []
-        for right in rights:
+
+        def ask(right: str) -> Any:
             verb, _, resource = right.partition(" ")
             plural, _, subresource = resource.partition("/")
             review = k8s.V1SelfSubjectAccessReview(
@@ -567,15 +576,30 @@ class Kube:
                     )
                 ),
             )
-            try:
-                answer = authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
-            except ApiException:
-                return None
-            except urllib3.exceptions.HTTPError as e:
-                raise _unreachable(e, f"asking whether these credentials may {right} in namespace {namespace}") from e
-            if not (answer.status is not None and answer.status.allowed):
-                missing.append(right)
-        return missing
+            return authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
+
+        pool = ThreadPoolExecutor(max_workers=len(rights), thread_name_prefix="sandbank-access-review")
+        try:
+            asked = [(right, pool.submit(ask, right)) for right in rights]
+            missing: list[str] = []
+            # Read in the order asked, so the outcome is the one asking one after another gives:
+            # the first review refused means no answer, the first unreachable one fails the check.
+            for right, future in asked:
+                try:
+                    answer = future.result()
+                except ApiException:
+                    return None
+                except urllib3.exceptions.HTTPError as e:
+                    raise _unreachable(
+                        e, f"asking whether these credentials may {right} in namespace {namespace}"
+                    ) from e
+                if not (answer.status is not None and answer.status.allowed):
+                    missing.append(right)
+            return missing
+        finally:
+            # Not waiting for reviews still under way (an earlier one decided, or Ctrl-C): each
+            # ends within its own request timeout.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def read_secret(self, namespace: str, name: str) -> SecretLookup:
         """A Secret, telling a missing one (404) from one these credentials may not read (403)."""
