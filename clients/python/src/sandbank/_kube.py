@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -578,28 +578,34 @@ class Kube:
             )
             return authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
 
-        pool = ThreadPoolExecutor(max_workers=len(rights), thread_name_prefix="sandbank-access-review")
-        try:
-            asked = [(right, pool.submit(ask, right)) for right in rights]
-            missing: list[str] = []
-            # Read in the order asked, so the outcome is the one asking one after another gives:
-            # the first review refused means no answer, the first unreachable one fails the check.
-            for right, future in asked:
+        def asking(right: str) -> Future[Any]:
+            # A daemon thread each, not a pool: on Ctrl-C nothing waits for reviews still under
+            # way, at the exit either (each ends within its own request timeout anyway).
+            future: Future[Any] = Future()
+
+            def run() -> None:
                 try:
-                    answer = future.result()
-                except ApiException:
-                    return None
-                except urllib3.exceptions.HTTPError as e:
-                    raise _unreachable(
-                        e, f"asking whether these credentials may {right} in namespace {namespace}"
-                    ) from e
-                if not (answer.status is not None and answer.status.allowed):
-                    missing.append(right)
-            return missing
-        finally:
-            # Not waiting for reviews still under way (an earlier one decided, or Ctrl-C): each
-            # ends within its own request timeout.
-            pool.shutdown(wait=False, cancel_futures=True)
+                    future.set_result(ask(right))
+                except BaseException as e:  # handed to the caller, who raises it
+                    future.set_exception(e)
+
+            threading.Thread(target=run, name="sandbank-access-review", daemon=True).start()
+            return future
+
+        asked = [(right, asking(right)) for right in rights]
+        missing: list[str] = []
+        # Read in the order asked, so the outcome is the one asking one after another gives: the
+        # first review refused means no answer, the first unreachable one fails the check.
+        for right, future in asked:
+            try:
+                answer = future.result()
+            except ApiException:
+                return None
+            except urllib3.exceptions.HTTPError as e:
+                raise _unreachable(e, f"asking whether these credentials may {right} in namespace {namespace}") from e
+            if not (answer.status is not None and answer.status.allowed):
+                missing.append(right)
+        return missing
 
     def read_secret(self, namespace: str, name: str) -> SecretLookup:
         """A Secret, telling a missing one (404) from one these credentials may not read (403)."""
