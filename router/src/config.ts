@@ -5,7 +5,7 @@
  * open door to every sandbox in the cluster, so it refuses to start instead.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { BlockList, isIP, isIPv4 } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 import { DNS1123_LABEL_PATTERN } from '@sandbank/api';
 import { AgentCredentialError, checkAgentKey } from '@sandbank/kube';
@@ -14,6 +14,7 @@ import { AuthMode } from './auth/mode.js';
 import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.js';
 import type { TokenGrant } from './auth/token.js';
 import { TokenScopeError, grantTokens, parseTokenScopes } from './auth/token-scopes.js';
+import { inBlockList, ipLiteral } from './ip.js';
 import { TlsMaterialError, checkTlsMaterial } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -417,12 +418,7 @@ LOOPBACK.addAddress('::1', 'ipv6');
 
 /** An IP literal on loopback. Names (even `localhost`) are not: what they resolve to can change. */
 export function isLoopbackAddress(host: string): boolean {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  try {
-    return LOOPBACK.check(bare, isIPv4(bare) ? 'ipv4' : 'ipv6');
-  } catch {
-    return false; // not an IP literal
-  }
+  return inBlockList(LOOPBACK, host);
 }
 
 /** ROUTER_BIND_ADDRESSES (IP literals), or ROUTER_HOST. */
@@ -449,9 +445,7 @@ PORT_FORWARD_ADDRESSES.addAddress('::1', 'ipv6');
 PORT_FORWARD_ADDRESSES.addAddress('::ffff:127.0.0.1', 'ipv6');
 
 function isPortForwardAddress(host: string): boolean {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const family = isIP(bare);
-  return family !== 0 && PORT_FORWARD_ADDRESSES.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  return inBlockList(PORT_FORWARD_ADDRESSES, host);
 }
 
 const UNSPECIFIED = new BlockList();
@@ -459,10 +453,8 @@ UNSPECIFIED.addAddress('0.0.0.0', 'ipv4');
 UNSPECIFIED.addAddress('::', 'ipv6');
 
 function isWildcard(host: string): boolean {
-  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  const family = isIP(bare);
   // A name is not a specific address either: it may resolve to anything, or to the wildcard.
-  return family === 0 || UNSPECIFIED.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  return ipLiteral(host) === undefined || inBlockList(UNSPECIFIED, host);
 }
 
 /**

@@ -5,7 +5,9 @@ port-forward`` stand-in (tests/kubectl_relay.py) that the ``relay`` fixture inst
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -35,6 +37,15 @@ class FakeApi:
     #: The access reviews asked, as ``"<verb> <resource>[/<subresource>] <namespace>"``.
     reviewed: list[str] = field(default_factory=list)
     port: int = 0
+    #: Set: every access review waits here (up to 10 s) for the others before it is answered, as
+    #: a server that answers only once all of them arrived.
+    reviews_meet: threading.Barrier | None = None
+    #: Set: access reviews are answered with this status (404: an API server that serves none).
+    reviews_refused: int | None = None
+    #: The most access reviews that were under way at the same time.
+    reviews_together: int = 0
+    _reviews_under_way: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def secret(self, name: str, data: dict[str, bytes], namespace: str = ROUTER_NS) -> None:
         encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
@@ -75,7 +86,25 @@ class FakeApi:
         attrs = body["spec"]["resourceAttributes"]
         resource = attrs["resource"] + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
         asked = f"{attrs['verb']} {resource} {attrs['namespace']}"
-        self.reviewed.append(asked)
+        with self._lock:
+            self.reviewed.append(asked)
+            self._reviews_under_way += 1
+            self.reviews_together = max(self.reviews_together, self._reviews_under_way)
+        try:
+            if self.reviews_meet is not None:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    self.reviews_meet.wait(timeout=10)
+        finally:
+            with self._lock:
+                self._reviews_under_way -= 1
+        if self.reviews_refused is not None:
+            code = self.reviews_refused
+            return code, {
+                "kind": "Status",
+                "status": "Failure",
+                "code": code,
+                "message": "the server could not find it",
+            }
         allowed = asked not in self.denied
         return 201, {**body, "status": {"allowed": allowed}}
 

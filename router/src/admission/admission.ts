@@ -52,18 +52,23 @@ export interface Arrival {
   readonly logFields?: () => Record<string, unknown>;
 }
 
-/** What the admission checks, in order; each may throw a RouterError. */
-export interface AdmitRequest {
+/**
+ * What the admission checks, in order; each may throw a RouterError. `T` is the target as the
+ * surface parsed it (the legacy headers carry more than the sandbox's name): parsed here once,
+ * handed on in the Scope.
+ */
+export interface AdmitRequest<T extends SandboxRef = SandboxRef> {
   /** The sandbox asked for (invalid_argument or not_found for a malformed one). */
-  readonly target: () => SandboxRef;
+  readonly target: () => T;
   /** How long the work may take (invalid_argument for a malformed X-Sandbox-Timeout). */
   readonly budget: () => Budget;
   readonly authorization: string | undefined;
 }
 
 /** An admitted request: who asked for what, until when. */
-export interface Scope {
-  readonly target: SandboxRef;
+export interface Scope<T extends SandboxRef = SandboxRef> {
+  /** What `AdmitRequest.target` returned, for the handler to use rather than parse again. */
+  readonly target: T;
   readonly principal: Principal;
   /** Aborted when the caller goes away, the deadline passes, or shutdown cuts the work. */
   readonly signal: AbortSignal;
@@ -126,7 +131,7 @@ export class Admission implements AsyncDisposable {
     this.controller.abort(reason);
   }
 
-  async admit(request: AdmitRequest): Promise<Scope> {
+  async admit<T extends SandboxRef>(request: AdmitRequest<T>): Promise<Scope<T>> {
     if (this.ctx.tracker.draining)
       throw new RouterError('shutting_down', 'the router is shutting down; retry');
     const target = request.target();
@@ -138,7 +143,9 @@ export class Admission implements AsyncDisposable {
         remoteAddress: clientAddress(this.arrival.remoteAddress),
         viaPortForward: this.arrival.viaPortForward === true,
       },
-      { ...target, claim: () => this.reviewedClaim(target) },
+      // Only the sandbox's name: a surface's own fields (a legacy port, a pod-IP hint) are not the
+      // authenticator's to see.
+      { namespace: target.namespace, name: target.name, claim: () => this.reviewedClaim(target) },
     );
     this.principal = principal;
     try {

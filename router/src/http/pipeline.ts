@@ -16,12 +16,13 @@ export type { Scope };
 /** Legacy errors are upstream's `{"detail": …}`; Sandbank API errors are `{"error": {code, message}}`. */
 export type ErrorStyle = 'legacy' | 'v1';
 
-export interface RouteOptions {
+export interface RouteOptions<T extends SandboxRef = SandboxRef> {
   readonly surface: Surface;
   /** The route template, a metric label (never the concrete path). */
   readonly route: string;
   readonly style: ErrorStyle;
-  readonly target: (req: Request) => SandboxRef;
+  /** Parses the request's target once; the handler gets it as `scope.target`. */
+  readonly target: (req: Request) => T;
 }
 
 export function sendError(res: Response, error: RouterError, style: ErrorStyle): void {
@@ -37,10 +38,10 @@ export function sendError(res: Response, error: RouterError, style: ErrorStyle):
   res.json(style === 'legacy' ? { detail: error.message } : error.toJSON());
 }
 
-export function sandboxRoute(
+export function sandboxRoute<T extends SandboxRef>(
   ctx: RouterContext,
-  opts: RouteOptions,
-  handler: (req: Request, res: Response, scope: Scope) => Promise<void>,
+  opts: RouteOptions<T>,
+  handler: (req: Request, res: Response, scope: Scope<T>) => Promise<void>,
 ): RequestHandler {
   return async (req, res) => {
     await using admission = new Admission(ctx, {

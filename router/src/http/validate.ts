@@ -1,9 +1,9 @@
 /** zod schemas for everything a client puts in a request line or header. */
 import { DNS1123_LABEL_PATTERN, formatZodError } from '@sandbank/api';
-import { SocketAddress, isIP } from 'node:net';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { RouterError } from '../errors.js';
+import { canonicalIp } from '../ip.js';
 import type { SandboxRef } from '../resolve/index.js';
 
 const dnsLabel = z
@@ -49,13 +49,8 @@ export type PodIpHint =
 /** One IP literal (no zone, no list, no spaces), in canonical form; anything else is invalid. */
 export function parsePodIpHint(value: string | string[] | undefined): PodIpHint {
   if (value === undefined) return { kind: 'absent' };
-  if (typeof value !== 'string' || value.includes('%')) return { kind: 'invalid' };
-  const family = isIP(value);
-  if (family === 0) return { kind: 'invalid' };
-  return {
-    kind: 'ip',
-    ip: new SocketAddress({ address: value, family: family === 4 ? 'ipv4' : 'ipv6' }).address,
-  };
+  const ip = typeof value === 'string' ? canonicalIp(value) : undefined;
+  return ip === undefined ? { kind: 'invalid' } : { kind: 'ip', ip };
 }
 
 export interface LegacyTarget extends SandboxRef {

@@ -20,6 +20,7 @@ import {
 } from '@sandbank/api';
 import { AGENT_CREDENTIAL_ANNOTATION } from '@sandbank/kube';
 import { z } from 'zod';
+import { canonicalIp } from '../ip.js';
 
 /**
  * Pod label naming how the pod's runtime is reached: `grpc` (a Sandbank agent) or `http` (a
@@ -37,16 +38,24 @@ const Meta = ObjectMeta.extend({
   uid: z.string().min(1),
 });
 
-export const PodView = z.looseObject({
-  metadata: Meta,
-  status: z
-    .looseObject({
-      podIP: z.string().optional(),
-      phase: z.string().optional(),
-      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
-    })
-    .optional(),
-});
+/**
+ * A Pod as the router caches it, with its IP in canonical form added when the informer parses it
+ * (once per version of the Pod): upstream's SDK sends the pod IP back on nearly every call
+ * (`X-Sandbox-Pod-IP`), and that hint is compared with this form, never with a fresh parse of the
+ * router's own copy per request.
+ */
+export const PodView = z
+  .looseObject({
+    metadata: Meta,
+    status: z
+      .looseObject({
+        podIP: z.string().optional(),
+        phase: z.string().optional(),
+        conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
+      })
+      .optional(),
+  })
+  .transform((pod) => ({ ...pod, canonicalPodIP: canonicalIp(pod.status?.podIP ?? '') }));
 export const SandboxView = z.looseObject({ metadata: Meta });
 export const ClaimView = z.looseObject({ metadata: Meta });
 
@@ -61,6 +70,8 @@ export interface PodEntry {
   readonly name: string;
   readonly uid: string;
   readonly ip: string | undefined;
+  /** `ip` in canonical form (src/ip.ts); undefined when it is no single IP literal. */
+  readonly canonicalIp: string | undefined;
   readonly ready: boolean;
   readonly deleting: boolean;
   readonly pooled: boolean;
@@ -106,6 +117,7 @@ export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
     name: pod.metadata.name,
     uid: pod.metadata.uid,
     ip: pod.status?.podIP === '' ? undefined : pod.status?.podIP,
+    canonicalIp: pod.canonicalPodIP,
     ready,
     deleting: pod.metadata.deletionTimestamp !== undefined,
     pooled: labels[Labels.pool] !== undefined,
@@ -136,7 +148,13 @@ export interface Endpoint {
   readonly sandbox: string;
   readonly podName: string;
   readonly podUid: string;
+  /** What the router dials. */
   readonly ip: string;
+  /**
+   * `ip` in canonical form, computed when the Pod was cached: what an `X-Sandbox-Pod-IP` hint is
+   * compared with (undefined: no hint matches). Never dialled.
+   */
+  readonly canonicalIp: string | undefined;
   readonly protocol: AgentProtocol;
   /** The pod's credential annotation (see PodEntry); what the gateway derives its token from. */
   readonly agentCredential: string | undefined;
@@ -233,6 +251,7 @@ export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution 
       podName: pod.name,
       podUid: pod.uid,
       ip: pod.ip,
+      canonicalIp: pod.canonicalIp,
       protocol: pod.protocol,
       agentCredential: pod.agentCredential,
       claim: owner?.name,

@@ -5,6 +5,7 @@
 import { SANDBOX_KIND } from '@sandbank/api';
 import { resolveSandbox } from '../../src/index.js';
 import type { SandboxLookup } from '../../src/index.js';
+import { canonicalIp } from '../../src/ip.js';
 
 export interface StaticSandbox {
   readonly namespace: string;
@@ -46,6 +47,7 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
                   name: podName,
                   uid: `pod-uid-${s.name}`,
                   ip: s.ip,
+                  canonicalIp: canonicalIp(s.ip),
                   ready: true,
                   deleting: false,
                   pooled: false,

@@ -11,7 +11,7 @@ import { ConfigError, RouterError, createLogger, loadConfig, resolveSandbox } fr
 import type { Endpoint } from '../../src/index.js';
 import { SandboxGateway } from '../../src/agent/gateway.js';
 import { AgentPool } from '../../src/agent/pool.js';
-import { podEntry } from '../../src/resolve/model.js';
+import { PodView, podEntry } from '../../src/resolve/model.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => 255 - i));
 const base = { ROUTER_AUTH_MODE: 'none', ROUTER_HOST: '127.0.0.1' };
@@ -45,24 +45,26 @@ describe('ROUTER_AGENT_KEY_FILE', () => {
 
 /** The endpoint of sandbox `sb` whose pod carries `annotations`, through the router's own view. */
 function endpointWith(annotations: Record<string, string>): Endpoint {
-  const pod = podEntry({
-    metadata: {
-      name: 'pod-sb',
-      namespace: 'team-a',
-      uid: 'pod-uid',
-      annotations,
-      ownerReferences: [
-        {
-          apiVersion: 'agents.x-k8s.io/v1alpha1',
-          kind: SANDBOX_KIND,
-          name: 'sb',
-          uid: 'sb-uid',
-          controller: true,
-        },
-      ],
-    },
-    status: { phase: 'Running', podIP: '10.0.0.9', conditions: [{ type: 'Ready', status: 'True' }] },
-  });
+  const pod = podEntry(
+    PodView.parse({
+      metadata: {
+        name: 'pod-sb',
+        namespace: 'team-a',
+        uid: 'pod-uid',
+        annotations,
+        ownerReferences: [
+          {
+            apiVersion: 'agents.x-k8s.io/v1alpha1',
+            kind: SANDBOX_KIND,
+            name: 'sb',
+            uid: 'sb-uid',
+            controller: true,
+          },
+        ],
+      },
+      status: { phase: 'Running', podIP: '10.0.0.9', conditions: [{ type: 'Ready', status: 'True' }] },
+    }),
+  );
   const resolution = resolveSandbox(
     {
       claim: () => undefined,

@@ -211,13 +211,16 @@ describe('transport: TLS, or plain HTTP only where no credential crosses a netwo
       ['ROUTER_HOST=::', { ROUTER_HOST: '::' }],
       ['a wildcard among the bind addresses', { ROUTER_BIND_ADDRESSES: '10.244.0.7,0.0.0.0' }],
       ['an IPv6 wildcard bind address', { ROUTER_BIND_ADDRESSES: '::' }],
+      ['the IPv6 wildcard spelled out', { ROUTER_BIND_ADDRESSES: '0:0:0:0:0:0:0:0' }],
+      ['a bracketed wildcard ROUTER_HOST', { ROUTER_HOST: '[::]' }],
+      ['a name as ROUTER_HOST (it may resolve to anything)', { ROUTER_HOST: 'router.local' }],
     ])('refuses to start with %s, naming the wildcard', (_what, env) => {
       expect(() => loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ...env })).toThrow(
         /ROUTER_PORTFORWARD_NAMESPACES: the network listener must not bind a wildcard address/,
       );
     });
 
-    test.each(['127.0.0.1', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1'])(
+    test.each(['127.0.0.1', '::1', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1', '::ffff:7f00:1'])(
       'refuses %s as a network address (the port-forward listener is there)',
       (address) => {
         expect(() =>
@@ -225,6 +228,14 @@ describe('transport: TLS, or plain HTTP only where no credential crosses a netwo
         ).toThrow(/ROUTER_BIND_ADDRESSES: .* is where kubectl port-forward arrives/);
       },
     );
+
+    test('a bracketed ROUTER_HOST is read as the address inside the brackets', () => {
+      expect(() =>
+        loadConfig({ ...base, ROUTER_PORTFORWARD_NAMESPACES: 'team-a', ROUTER_HOST: '[::1]' }),
+      ).toThrow(/ROUTER_BIND_ADDRESSES: \[::1\] is where kubectl port-forward arrives/);
+      const c = loadConfig({ ROUTER_AUTH_MODE: 'kubernetes', ROUTER_HOST: '[::1]' });
+      expect(c.transport).toEqual({ kind: 'plaintext', reason: 'loopback' });
+    });
 
     test('another loopback address is a network address like any (a router outside a pod)', () => {
       const c = loadConfig({

@@ -8,7 +8,7 @@ import { Annotations, Labels, nameHash } from '@sandbank/api';
 import fc from 'fast-check';
 import { resolveSandbox } from '../../src/index.js';
 import type { CacheReader } from '../../src/index.js';
-import { claimEntry, podEntry, sandboxEntry } from '../../src/resolve/model.js';
+import { PodView, claimEntry, podEntry, sandboxEntry } from '../../src/resolve/model.js';
 
 type Pod = Parameters<typeof podEntry>[0];
 type Sandbox = Parameters<typeof sandboxEntry>[0];
@@ -43,21 +43,22 @@ const sandbox = (name: string, opts: { owner?: Owner; podName?: string; uid?: st
 const pod = (
   name: string,
   opts: { owner?: Owner; labels?: Record<string, string>; ready?: boolean; deleting?: boolean } = {},
-): Pod => ({
-  metadata: {
-    name,
-    namespace: NS,
-    uid: `pod-uid-${name}`,
-    labels: opts.labels ?? {},
-    ownerReferences: controller(opts.owner),
-    ...(opts.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
-  },
-  status: {
-    phase: 'Running',
-    podIP: '10.0.0.7',
-    conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }],
-  },
-});
+): Pod =>
+  PodView.parse({
+    metadata: {
+      name,
+      namespace: NS,
+      uid: `pod-uid-${name}`,
+      labels: opts.labels ?? {},
+      ownerReferences: controller(opts.owner),
+      ...(opts.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
+    },
+    status: {
+      phase: 'Running',
+      podIP: '10.0.0.7',
+      conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }],
+    },
+  });
 
 const ownerClaim = (c: Claim): Owner => ({
   kind: 'SandboxClaim',
@@ -121,6 +122,7 @@ describe('resolveSandbox: what routes', () => {
         podName: 'warm-x',
         podUid: 'pod-uid-warm-x',
         ip: '10.0.0.7',
+        canonicalIp: '10.0.0.7',
         protocol: 'unknown',
         claim: 'c1',
       },
@@ -403,4 +405,31 @@ describe('resolveSandbox: not (yet) routable', () => {
     expect(resolve(cacheOf({ claims: [claim('c1')] }), 'c1').kind).toBe('not_ready');
     expect(resolve(cacheOf({}), 'zz').kind).toBe('not_found');
   });
+});
+
+describe("the pod's IP as the cache keeps it", () => {
+  const cachedIp = (podIP: string) => {
+    const view = PodView.parse({
+      metadata: { name: 'p', namespace: NS, uid: 'pod-uid-p' },
+      status: { phase: 'Running', podIP },
+    });
+    const entry = podEntry(view);
+    return { ip: entry.ip, canonicalIp: entry.canonicalIp };
+  };
+
+  test.each([
+    ['10.0.0.7', '10.0.0.7'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+    ['FD00:0:0::7', 'fd00::7'],
+    ['::ffff:10.0.0.7', '::ffff:10.0.0.7'],
+  ])('%s is canonicalised once, when the Pod is parsed, and dialled as written', (podIP, canonical) => {
+    expect(cachedIp(podIP)).toEqual({ ip: podIP, canonicalIp: canonical });
+  });
+
+  test.each(['', 'pod.example', 'fe80::1%eth0', '10.0.0.7,10.0.0.8', ' 10.0.0.7'])(
+    '%j has no canonical form: no X-Sandbox-Pod-IP hint can match it',
+    (podIP) => {
+      expect(cachedIp(podIP).canonicalIp).toBeUndefined();
+    },
+  );
 });

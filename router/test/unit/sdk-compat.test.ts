@@ -8,6 +8,7 @@
  * covers only the first namespace.
  */
 import { existsSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
@@ -115,6 +116,30 @@ describe('X-Sandbox-Pod-IP is a hint, never a dial target', () => {
       { command: 'cat marker' },
     );
     expect(res.status).toBe(403);
+  });
+
+  test('the routing headers are read once per request: the pipeline hands its parse to the handler', async () => {
+    // A counting getter in place of the header, installed before express sees the request.
+    let reads = 0;
+    const count = (req: IncomingMessage): void => {
+      const value = req.headers['x-sandbox-pod-ip'];
+      Object.defineProperty(req.headers, 'x-sandbox-pod-ip', {
+        configurable: true,
+        enumerable: true,
+        get: () => {
+          reads += 1;
+          return value;
+        },
+      });
+    };
+    router.app.server.prependListener('request', count);
+    try {
+      const res = await execute(sdk({ 'x-sandbox-pod-ip': A_IP }), { command: 'cat marker' });
+      expect(res.status).toBe(200);
+    } finally {
+      router.app.server.off('request', count);
+    }
+    expect(reads).toBe(1);
   });
 
   test('every legacy route takes the hint', async () => {
@@ -235,6 +260,7 @@ describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the cla
                 name,
                 uid: `pod-uid-${name}`,
                 ip: s.ip,
+                canonicalIp: s.ip,
                 ready: true,
                 deleting: false,
                 pooled: false,

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -551,11 +552,19 @@ class Kube:
     def missing_rights(self, namespace: str, rights: Sequence[str]) -> list[str] | None:
         """Which of ``rights`` (``"<verb> <resource>[/<subresource>]"``, core API group) these
         credentials lack in ``namespace``, as ``kubectl auth can-i`` asks: one
-        SelfSubjectAccessReview each. None when the API server answers no review (the caller
-        cannot know beforehand; the call itself will be refused with the server's own words)."""
+        SelfSubjectAccessReview each, all in flight at once (dev mode asks before every claim:
+        one round trip, not one per right). None when the API server answers no review (the
+        caller cannot know beforehand; the call itself will be refused with the server's own words).
+
+        Not one SelfSubjectRulesReview: its list may be incomplete (webhook authorizers) or not
+        served, and a right missing from it would refuse a user who has it. Not cached across
+        claims either: every claim builds its client from the kubeconfig as it is then, and a
+        right granted since the last claim must count."""
+        if not rights:
+            return []
         authz = k8s.AuthorizationV1Api(self.api)
-        missing: list[str] = []
-        for right in rights:
+
+        def ask(right: str) -> Any:
             verb, _, resource = right.partition(" ")
             plural, _, subresource = resource.partition("/")
             review = k8s.V1SelfSubjectAccessReview(
@@ -567,8 +576,29 @@ class Kube:
                     )
                 ),
             )
+            return authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
+
+        def asking(right: str) -> Future[Any]:
+            # A daemon thread each, not a pool: on Ctrl-C nothing waits for reviews still under
+            # way, at the exit either (each ends within its own request timeout anyway).
+            future: Future[Any] = Future()
+
+            def run() -> None:
+                try:
+                    future.set_result(ask(right))
+                except BaseException as e:  # handed to the caller, who raises it
+                    future.set_exception(e)
+
+            threading.Thread(target=run, name="sandbank-access-review", daemon=True).start()
+            return future
+
+        asked = [(right, asking(right)) for right in rights]
+        missing: list[str] = []
+        # Read in the order asked, so the outcome is the one asking one after another gives: the
+        # first review refused means no answer, the first unreachable one fails the check.
+        for right, future in asked:
             try:
-                answer = authz.create_self_subject_access_review(review, _request_timeout=_timeouts())
+                answer = future.result()
             except ApiException:
                 return None
             except urllib3.exceptions.HTTPError as e:

@@ -27,6 +27,17 @@ STOP_WAIT_S = 1.0
 PORT_FORWARD_RIGHTS = ("get pods", "list pods", "create pods/portforward")
 
 
+#: Every right dev mode's tunnel needs in the router's namespace: reading its Service, then what
+#: ``kubectl port-forward`` does.
+DEV_MODE_RIGHTS = ("get services", *PORT_FORWARD_RIGHTS)
+
+
+def needs_the_rights(where: str, namespaces: str) -> str:
+    """``needs <every right> in <where>: <what to do instead>``: the one wording of dev mode's
+    rights, for the refusal before the claim and for kubectl's own 403 alike."""
+    return f"needs {', '.join(DEV_MODE_RIGHTS)} in {where}: " + without_the_rights(namespaces)
+
+
 def without_the_rights(namespaces: str) -> str:
     """What a user refused by RBAC can do: get the rights, or not use a port-forward at all."""
     return (
@@ -154,10 +165,7 @@ class PortForward:
         if "forbidden" in output.lower():
             # RBAC refused (a right removed after the client checked, or no access reviews on
             # this cluster): the router may run fine; these credentials may not reach it.
-            rights = ", ".join(("get services", *PORT_FORWARD_RIGHTS))
-            return f"{said}kubectl port-forward needs {rights} in namespace {self.namespace}: " + without_the_rights(
-                self.namespace
-            )
+            return f"{said}kubectl port-forward " + needs_the_rights(f"namespace {self.namespace}", self.namespace)
         return f"{said}Check that the router runs: kubectl get pods -n {self.namespace} -l app=sandbox-router"
 
     def ensure_alive(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ._kube import Abort, Forbidden, Kube
-from ._portforward import PORT_FORWARD_RIGHTS, PortForward, kubectl_path, without_the_rights
+from ._portforward import PORT_FORWARD_RIGHTS, PortForward, kubectl_path, needs_the_rights, without_the_rights
 from ._transport import allow_insecure_from, check_plain_http, tls_context
 from ._tunnel_tls import ROUTER_TLS_SECRET, tunnel_tls
 from .errors import ConfigurationError, PortForwardError
@@ -150,13 +150,11 @@ def dev_router_namespace(kube: Kube, claim_namespace: str, router_namespace: str
             missing.append(ns)
     if refused:
         where = " nor ".join(refused)
-        rights = ", ".join(("get services", *PORT_FORWARD_RIGHTS))
         absent = f"; and there is no Service {ROUTER_SERVICE} in namespace {' nor '.join(missing)}" if missing else ""
         raise PortForwardError(
             f"dev mode cannot use Service {ROUTER_SERVICE}: these Kubernetes credentials may not get services "
             f"in namespace {where} (the API server said: {'; '.join(refused.values())}){absent}. "
-            f"Dev mode port-forwards to the router and needs {rights} in its namespace: "
-            + without_the_rights(" or ".join(refused))
+            "Dev mode port-forwards to the router and " + needs_the_rights("its namespace", " or ".join(refused))
         )
     raise PortForwardError(
         f"Service {ROUTER_SERVICE} not found in namespace {' nor '.join(missing)}"

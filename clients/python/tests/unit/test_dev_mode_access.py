@@ -10,12 +10,13 @@ shows that no tunnel was started, or a script that fails as kubectl does when RB
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
 from sandbank._kube import Kube
-from sandbank._portforward import PortForward
+from sandbank._portforward import DEV_MODE_RIGHTS, PORT_FORWARD_RIGHTS, PortForward
 from sandbank._route import RouteOptions, prepare_route
 from sandbank.errors import PortForwardError
 from tests.fake_kube_api import CLAIM_NS, ROUTER_NS, FakeApi, Relay, forward_to
@@ -104,6 +105,28 @@ class TestThePortForwardRights:
             f"{right} {CLAIM_NS}" for right in ("get pods", "list pods", "create pods/portforward")
         )
 
+    def test_the_reviews_are_in_flight_together(self, kube: Kube, api: FakeApi) -> None:
+        """Before: one SelfSubjectAccessReview after the other, three round trips before every
+        claim; a server that answers only once all three arrived waited 10 s on the first."""
+        api.reviews_meet = threading.Barrier(3)
+        api.denied.add(f"list pods {ROUTER_NS}")
+        assert kube.missing_rights(ROUTER_NS, PORT_FORWARD_RIGHTS) == ["list pods"]
+        assert api.reviews_together == 3
+        assert not api.reviews_meet.broken
+
+    def test_the_missing_rights_are_named_in_the_order_asked(self, kube: Kube, api: FakeApi) -> None:
+        api.reviews_meet = threading.Barrier(3)
+        api.denied.update(f"{right} {ROUTER_NS}" for right in ("create pods/portforward", "get pods"))
+        assert kube.missing_rights(ROUTER_NS, PORT_FORWARD_RIGHTS) == ["get pods", "create pods/portforward"]
+
+    def test_an_api_server_without_access_reviews_leaves_the_answer_to_kubectl(
+        self, kube: Kube, api: FakeApi, relay: Relay
+    ) -> None:
+        api.reviews_refused = 404
+        assert kube.missing_rights(ROUTER_NS, PORT_FORWARD_RIGHTS) is None
+        prepare_route(kube, RouteOptions(), CLAIM_NS)  # no refusal before the claim
+        assert relay.forwarded() == []
+
     def test_all_granted_opens_the_tunnel(
         self, kube: Kube, api: FakeApi, relay: Relay, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -118,9 +141,22 @@ class TestThePortForwardRights:
         assert relay.forwarded() == [{"namespace": ROUTER_NS, "service": SERVICE, "remote_port": "8080"}]
 
 
-def test_a_kubectl_refused_by_rbac_is_explained_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A right removed between the check and the tunnel (or an API server that answers no access
-    review): kubectl's own 403, with what to do, instead of "check that the router runs"."""
+def test_both_refusals_name_the_same_rights(
+    kube: Kube, api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal before the claim and the explanation of kubectl's 403 come from one wording."""
+    api.forbidden.add(ROUTER_SERVICE_PATH)
+    monkeypatch.setenv("KUBECTL", str(refusing_kubectl(tmp_path)))
+    before_the_claim = refusal(kube)
+    with pytest.raises(PortForwardError) as e:
+        PortForward(ROUTER_NS, ready_timeout=30).start()
+    rights = f"needs {', '.join(DEV_MODE_RIGHTS)} in "
+    assert rights in before_the_claim and rights in str(e.value)
+    assert "get services, get pods, list pods, create pods/portforward" in rights
+
+
+def refusing_kubectl(tmp_path: Path) -> Path:
+    """A ``kubectl`` that fails as kubectl does when RBAC refuses the port-forward."""
     kubectl = tmp_path / "kubectl"
     kubectl.write_text(
         "#!/bin/sh\n"
@@ -129,7 +165,13 @@ def test_a_kubectl_refused_by_rbac_is_explained_as_such(tmp_path: Path, monkeypa
         "exit 1\n"
     )
     kubectl.chmod(kubectl.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("KUBECTL", str(kubectl))
+    return kubectl
+
+
+def test_a_kubectl_refused_by_rbac_is_explained_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A right removed between the check and the tunnel (or an API server that answers no access
+    review): kubectl's own 403, with what to do, instead of "check that the router runs"."""
+    monkeypatch.setenv("KUBECTL", str(refusing_kubectl(tmp_path)))
     with pytest.raises(PortForwardError) as e:
         PortForward(ROUTER_NS, ready_timeout=30).start()
     message = str(e.value)

@@ -6,7 +6,6 @@
  */
 import type { RouterContext } from '../../context.js';
 import type { Endpoint } from '../../resolve/index.js';
-import { parsePodIpHint } from '../validate.js';
 import type { PodIpHint } from '../validate.js';
 
 export function comparePodIpHint(ctx: RouterContext, hint: PodIpHint, endpoint: Endpoint): void {
@@ -15,8 +14,9 @@ export function comparePodIpHint(ctx: RouterContext, hint: PodIpHint, endpoint: 
     ctx.metrics.podIpHints.inc({ result: 'invalid' });
     return;
   }
-  const pod = parsePodIpHint(endpoint.ip);
-  const result = pod.kind === 'ip' && pod.ip === hint.ip ? 'match' : 'mismatch';
+  // Both sides canonical: the hint when it was parsed, the pod's IP when the pod was cached.
+  const result =
+    endpoint.canonicalIp !== undefined && endpoint.canonicalIp === hint.ip ? 'match' : 'mismatch';
   ctx.metrics.podIpHints.inc({ result });
   if (result === 'mismatch') {
     ctx.log.debug(

@@ -12,6 +12,7 @@ import { proxyHttp } from '../proxy.js';
 import { sandboxRoute } from '../pipeline.js';
 import type { Scope } from '../pipeline.js';
 import { legacyTarget } from '../validate.js';
+import type { LegacyTarget } from '../validate.js';
 import { comparePodIpHint } from './pod-ip-hint.js';
 import { pyUnquote } from './python.js';
 import { download, execute, exists, list, upload } from './translate.js';
@@ -36,8 +37,8 @@ export function legacyRoutes(ctx: RouterContext): Router {
     sandboxRoute(
       ctx,
       { surface: 'legacy', route: name, style: 'legacy', target: legacyTarget },
-      async (req: Request, res: Response, scope: Scope) => {
-        const target = legacyTarget(req);
+      async (req: Request, res: Response, scope: Scope<LegacyTarget>) => {
+        const target = scope.target;
         const port = target.port ?? ctx.agentPorts.legacyPort;
         const endpoint = scope.resolve();
         comparePodIpHint(ctx, target.podIpHint, endpoint);
