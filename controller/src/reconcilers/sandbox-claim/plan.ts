@@ -66,6 +66,11 @@ import {
 const UPSTREAM_LAUNCH_TYPE = 'agents.x-k8s.io/launch-type';
 /** Which client made the claim (`python-client`, `go-client`); upstream copies it to the Sandbox. */
 const CREATED_BY = 'agents.x-k8s.io/created-by';
+/**
+ * Upstream v1beta1's claim reason for a bound claim whose Sandbox no longer exists. Kept here
+ * until `ClaimReadyReason` of @sandbank/api lists it.
+ */
+export const SANDBOX_MISSING = 'SandboxMissing';
 
 export interface ClaimObserved {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -106,6 +111,12 @@ export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
   readonly status: SandboxClaimStatus | null;
   readonly requeueAfterMs?: number;
+  /**
+   * The plan stands on the claim's Sandbox being gone, which the cache alone cannot tell from a
+   * cache that has not seen the Sandbox yet: apply reads it from the API server first, and does
+   * nothing if it is there (its event brings the claim back).
+   */
+  readonly confirmSandboxGone?: true;
 }
 
 export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
@@ -138,6 +149,9 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   const requeue = expiry === undefined ? {} : { requeueAfterMs: expiry - now.getTime() };
 
   if (o.sandbox) return { ...mirrorSandbox(o, o.sandbox, now), ...requeue };
+  // The status names the Sandbox only once it was created or bound: it was, and is gone now.
+  const lost = claim.status?.sandbox?.name;
+  if (lost) return { ...sandboxMissing(o, lost, now), ...requeue };
 
   // A Pod bound to this claim but no Sandbox: a bind whose next step did not happen. Repair it.
   const bound = [...o.boundPods].filter((p) => !p.metadata.deletionTimestamp).sort(byName)[0];
@@ -472,6 +486,39 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   return { actions: stray, status: statusWith(claim, ready) };
 }
 
+/**
+ * A bound claim whose Sandbox was deleted: Ready=False/SandboxMissing, as upstream. It does not
+ * get another Sandbox under the same name. What its client left in the sandbox (files,
+ * processes) was in that Sandbox's Pod; a new one (cold, or a pool member) would answer to the
+ * same name with none of it, and a client reconnecting by name would carry on against it without
+ * noticing. A Pod still bound to it is not re-attached either: it belonged to the deleted
+ * Sandbox, which its user meant to end, and the garbage collector is taking it; one the Sandbox
+ * never adopted (it went before it could) would stay forever, so it is released. The claim stays
+ * so until it is deleted (or expires); a new claim gets a new sandbox. A final reason (the Pod
+ * failed or succeeded, the sandbox expired) stays: the sandbox was over before it went.
+ */
+function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
+  const { claim } = o;
+  const ready = findCondition(claim.status?.conditions, ClaimConditionType.Ready);
+  if (ready && FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason)) return { actions: [], status: null };
+  const message = `Sandbox ${name} no longer exists; the claim does not get another one: delete the claim and create a new one for a new sandbox`;
+  const release: ClaimAction[] = o.boundPods
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
+  const announce: ClaimAction[] =
+    ready?.reason === SANDBOX_MISSING ? [] : [warningEvent(SANDBOX_MISSING, message)];
+  const status = statusWith(claim, {
+    now,
+    status: 'False',
+    reason: SANDBOX_MISSING,
+    message,
+    sandbox: { name, podIPs: [] },
+  });
+  const actions = [...release, ...announce];
+  if (actions.length === 0 && !status) return { actions, status };
+  return { actions, status, confirmSandboxGone: true };
+}
+
 /** The claim's view of its Sandbox, from the Sandbox's status. */
 function claimedOf(sandbox: Readonly<Stored<Sandbox>>): ClaimedSandbox {
   const fqdn = sandbox.status?.serviceFQDN;
@@ -490,7 +537,7 @@ interface ClaimedSandbox {
 }
 
 /** The claim's own reasons, and the Sandbox's, which a claim forwards as they are. */
-type ForwardedReason = ClaimReason | SandboxReadyReason;
+type ForwardedReason = ClaimReason | SandboxReadyReason | typeof SANDBOX_MISSING;
 
 interface ReadyUpdate {
   readonly now: Date;
