@@ -28,8 +28,12 @@ import {
   nameHash,
   removeCondition,
   setCondition,
+  type ClaimIntent,
+  type ClaimIntentResult,
   type ClaimReadyReason as ClaimReason,
   type Condition,
+  type PersistentVolumeClaimTemplate,
+  type PodTemplate,
   type Pod,
   type Sandbox,
   type SandboxClaim,
@@ -160,7 +164,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
       actions: [
         {
           type: 'create-sandbox',
-          sandbox: sandboxFor(o.claim, o.template, bound.metadata.name),
+          sandbox: sandboxFor(o.claim, reattachBlueprint(o.claim, o.template), bound.metadata.name),
           launchType: 'warm',
         },
       ],
@@ -174,7 +178,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
 
-  const validated = validate(o);
+  const validated = validate(o, claimIntent(claim));
   // A terminal failure stays put (no writes, no events) while its cause remains; an expired
   // claim or a failed sandbox never comes back. Another cause (the missing pool appeared, its
   // template is missing) is reported as such.
@@ -196,8 +200,8 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
 
-  const { template } = validated;
-  const cold = sandboxFor(claim, template, undefined);
+  const { blueprint } = validated;
+  const cold = sandboxFor(claim, blueprint, undefined);
   // The Sandbox is named after the claim however it comes: its name is in the status from the
   // start (written only after the Sandbox's create or the bind succeeded, in this same pass).
   const pending = statusWith(claim, {
@@ -207,7 +211,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     message: 'Binding a sandbox',
     sandbox: { name: claim.metadata.name, podIPs: [] },
   });
-  const candidates = warmEligible(claim) ? candidatesFor(o, template) : [];
+  const candidates = warmEligible(claim, validated.intent) ? candidatesFor(o, validated) : [];
   if (candidates.length === 0) {
     return {
       actions: [{ type: 'create-sandbox', sandbox: cold, launchType: 'cold' }],
@@ -216,7 +220,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
   return {
-    actions: [{ type: 'bind-warm', candidates, sandbox: sandboxFor(claim, template, ''), fallback: cold }],
+    actions: [{ type: 'bind-warm', candidates, sandbox: sandboxFor(claim, blueprint, ''), fallback: cold }],
     status: pending,
     ...requeue,
   };
@@ -251,15 +255,31 @@ export function expiresAt(
   return times.length > 0 ? Math.min(...times) : undefined;
 }
 
-/** Whether the claim can be served as asked: its template, or the terminal reason it cannot. */
+/** What a claim's Sandbox is made of: its template, and the pod and volumes the claim gets from it. */
+interface Blueprint {
+  readonly template: Readonly<Stored<SandboxTemplate>>;
+  /** The template's pod template with the claim's env and extra metadata merged in. */
+  readonly podTemplate: PodTemplate;
+  readonly volumeClaimTemplates: readonly PersistentVolumeClaimTemplate[];
+}
+
+/**
+ * Whether the claim can be served as asked — with what it asked for, worked out once for the
+ * rest of the pass: its intent, the pool it names (set exactly when `intent.warm` is `pool`) and
+ * its blueprint — or the terminal reason it cannot.
+ */
 type Validated =
-  | { readonly valid: true; readonly template: Readonly<Stored<SandboxTemplate>> }
+  | {
+      readonly valid: true;
+      readonly intent: ClaimIntent;
+      readonly pool: Readonly<Stored<SandboxWarmPool>> | undefined;
+      readonly blueprint: Blueprint;
+    }
   | { readonly valid: false; readonly reason: ClaimReason; readonly message: string };
 
-function validate(o: ClaimObserved): Validated {
+function validate(o: ClaimObserved, intent: ClaimIntentResult): Validated {
   const { claim, template } = o;
   const invalid = (reason: ClaimReason, message: string): Validated => ({ valid: false, reason, message });
-  const intent = claimIntent(claim);
   if ('invalid' in intent) return invalid(ClaimReadyReason.InvalidConfiguration, intent.invalid);
   const named = intent.pool === undefined ? undefined : o.pools.find((p) => p.metadata.name === intent.pool);
   if (intent.pool !== undefined && !named && intent.template === undefined) {
@@ -299,7 +319,28 @@ function validate(o: ClaimObserved): Validated {
       `SandboxTemplate ${template.metadata.name} breaks the sandbox profile: ${describeViolations(violations)}`,
     );
   }
-  return { valid: true, template };
+  return {
+    valid: true,
+    intent,
+    pool: named,
+    blueprint: { template, podTemplate: pod, volumeClaimTemplates: volumes.templates },
+  };
+}
+
+/**
+ * The blueprint of a re-attach, which does not validate the claim (its Pod is bound already):
+ * the template's volume claim templates when the claim's own cannot merge.
+ */
+function reattachBlueprint(
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
+): Blueprint {
+  const merged = claimVolumes(claim, template);
+  return {
+    template,
+    podTemplate: podTemplateForClaim(claim, template),
+    volumeClaimTemplates: merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []),
+  };
 }
 
 /**
@@ -308,10 +349,8 @@ function validate(o: ClaimObserved): Validated {
  * write adds it. The template's volume claim templates do not either: pool members are made with
  * their claims mounted (and `candidatesFor` skips any that are not).
  */
-function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
-  const intent = claimIntent(claim);
+function warmEligible(claim: Readonly<Stored<SandboxClaim>>, intent: ClaimIntent): boolean {
   return (
-    !('invalid' in intent) &&
     intent.warm !== 'none' &&
     (claim.spec.env ?? []).length === 0 &&
     (claim.spec.volumeClaimTemplates ?? []).length === 0
@@ -321,16 +360,14 @@ function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
 /**
  * Ready, unclaimed pool Pods of the claim's template (and pool, if it names one): fresh ones
  * (current pod template) first, each group rotated by a hash of the claim's UID so concurrent
- * claims start at different Pods and rarely race for the same one.
+ * claims start at different Pods and rarely race for the same one. Only for a claim `validate`
+ * accepted and `warmEligible` let through: the pool it names exists.
  */
-function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTemplate>>): PodRef[] {
-  const intent = claimIntent(o.claim);
-  if ('invalid' in intent || intent.warm === 'none') return [];
-  // `pool`: members of that pool object only, by UID (a pool deleted and made again under the
-  // same name does not hand its old members on); `any`: members of any pool of the namespace.
-  const named = intent.warm === 'pool' ? o.pools.find((p) => p.metadata.name === intent.pool) : undefined;
-  if (intent.warm === 'pool' && !named) return [];
-  const poolUids = new Set((named ? [named] : o.pools).map((p) => p.metadata.uid));
+function candidatesFor(o: ClaimObserved, served: Extract<Validated, { valid: true }>): PodRef[] {
+  const { template } = served.blueprint;
+  // A named pool: members of that pool object only, by UID (a pool deleted and made again under
+  // the same name does not hand its old members on); none named: members of any pool of the namespace.
+  const poolUids = new Set((served.pool ? [served.pool] : o.pools).map((p) => p.metadata.uid));
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
     const owner = pod.metadata.ownerReferences?.find(
@@ -359,16 +396,14 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
  * The Sandbox a claim gets: named after the claim, owned by it. `podName` set (even '') means a
  * warm bind: the annotation names the adopted Pod (apply fills in '' with the Pod it won).
  */
-export function sandboxFor(
+function sandboxFor(
   claim: Readonly<Stored<SandboxClaim>>,
-  template: Readonly<Stored<SandboxTemplate>>,
+  blueprint: Blueprint,
   podName: string | undefined,
 ): Sandbox {
+  const { template, volumeClaimTemplates } = blueprint;
   const traceContext = claim.metadata.annotations?.[Annotations.traceContext];
   const createdBy = claim.metadata.labels?.[CREATED_BY];
-  // validate() refused a claim whose volumes cannot merge; a re-attach (which skips it) keeps the template's.
-  const merged = claimVolumes(claim, template);
-  const volumeClaimTemplates = merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []);
   return {
     apiVersion: SANDBOX_API_VERSION,
     kind: SANDBOX_KIND,
@@ -398,7 +433,7 @@ export function sandboxFor(
     spec: {
       // With the claim's env and extra metadata also on a warm bind: a Pod made again for this
       // Sandbox (a resume) must look like the one the claim got.
-      podTemplate: podTemplateForClaim(claim, template),
+      podTemplate: blueprint.podTemplate,
       ...(volumeClaimTemplates.length > 0 ? { volumeClaimTemplates: [...volumeClaimTemplates] } : {}),
       operatingMode: 'Running',
       shutdownPolicy: 'Retain',
