@@ -142,9 +142,9 @@ export function planPool(o: PoolObserved): PoolPlan {
   // A member that does not mount the claims the template asks for (made before the template
   // gained or lost some) would give a claim a sandbox without its volumes: it goes under either
   // strategy, like a member of a rejected template.
-  const misfits = live.filter((p) => !mountsClaimsOf(p, claimTemplates));
-  let toDelete: Readonly<Stored<Pod>>[] = misfits;
-  let kept = live.filter((p) => !misfits.includes(p));
+  const misfits = new Set(live.filter((p) => !mountsClaimsOf(p, claimTemplates)));
+  let toDelete: Readonly<Stored<Pod>>[] = [...misfits];
+  let kept = live.filter((p) => !misfits.has(p));
   const missingClaims = kept.flatMap((p) =>
     memberClaims(p, claimTemplates).filter((pvc) => !o.existingClaims.has(pvc.metadata.name)),
   );
@@ -157,7 +157,8 @@ export function planPool(o: PoolObserved): PoolPlan {
   if (kept.length > desired) {
     const excess = [...kept].sort(deletionOrder(isStale)).slice(0, kept.length - desired);
     toDelete = [...toDelete, ...excess];
-    kept = kept.filter((p) => !excess.includes(p));
+    const leaving = new Set(excess);
+    kept = kept.filter((p) => !leaving.has(p));
   }
   if (toDelete.length > 0) {
     actions.push({ type: 'delete-pods', pods: toDelete.map(podRef) });
