@@ -6,28 +6,20 @@
 import type { Sandbox, SandboxClaim, Stored } from '@sandbank/api';
 import type { ReconcilerDeps } from '../../../src/reconcilers/deps.js';
 import { applyClaimPlan } from '../../../src/reconcilers/sandbox-claim/apply.js';
-import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
+import { planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import type { Logger } from '../../../src/observability/logger.js';
 import { T0, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { claimObservedWith, readyOf } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 2);
 
-function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {}): ClaimObserved {
-  return {
-    claim: c,
-    template: tpl,
-    pools: [warm],
-    sandbox: undefined,
-    boundPods: [],
-    templatePods: [member('w-free', warm, tpl)],
-    profile: DEFAULT_SANDBOX_PROFILE,
-    ...extra,
-  };
-}
-const readyOf = (plan: ReturnType<typeof planClaim>) =>
-  plan.status?.conditions?.find((c) => c.type === 'Ready');
+// A free pool member: nothing keeps the plan from binding it but the claim's lost Sandbox.
+const observed = claimObservedWith({
+  template: tpl,
+  pools: [warm],
+  templatePods: [member('w-free', warm, tpl)],
+});
 
 /** A claim that was bound and Ready on its Sandbox `c1`. */
 const bound = (reason = 'DependenciesReady', status: 'True' | 'False' = 'True') =>
