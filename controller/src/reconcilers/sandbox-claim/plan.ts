@@ -4,8 +4,9 @@
  * mirrors the Sandbox into the claim's status; enforces the claim's lifecycle. Pure.
  *
  * Crash safety: the Pod's `claim-uid` label is the record of a bind. A claim with a bound Pod and
- * no Sandbox gets its Sandbox (pointing at that Pod) on the next pass; a Pod is only ever bound
- * by a resourceVersion-guarded write, so two claims can never both win it.
+ * no Sandbox gets its Sandbox (pointing at that Pod) on the next pass, unless its status already
+ * names one: that Sandbox was made and has been deleted since (`sandboxMissing`). A Pod is only
+ * ever bound by a resourceVersion-guarded write, so two claims can never both win it.
  */
 import {
   Annotations,
