@@ -34,6 +34,11 @@ export async function applyClaimPlan(
   log: Logger,
 ): Promise<ApplyOutcome> {
   const ns = claim.metadata.namespace;
+  // One read, only on the rare pass that finds a bound claim's Sandbox gone from the cache.
+  if (plan.confirmSandboxGone && (await deps.client.get<Sandbox>(SANDBOXES, ns, claim.metadata.name))) {
+    log.debug({}, "the claim's Sandbox is not in the cache yet; waiting for its event");
+    return { becameReady: false };
+  }
   let launched: ApplyOutcome['launched'];
   let becameReady = false;
   let statusWritten = false;
@@ -73,7 +78,7 @@ async function applyAction(
         (await deps.client.createIfAbsent(SANDBOXES, ns, withPodName(action.sandbox, pod.metadata.name))) ??
         (await deps.client.get<Sandbox>(SANDBOXES, ns, name));
       log.info({ pod: pod.metadata.name }, 'claim bound to a warm pod');
-      // Deleted again before its status could be written: the next pass starts over.
+      // Deleted again before its status could be written: the next pass finds it missing.
       if (!stored) return { launched: 'warm', readyStatusWritten: false };
       await writeBindStatuses(deps, claim, stored, pod);
       return { launched: 'warm', readyStatusWritten: true };

@@ -4,8 +4,9 @@
  * mirrors the Sandbox into the claim's status; enforces the claim's lifecycle. Pure.
  *
  * Crash safety: the Pod's `claim-uid` label is the record of a bind. A claim with a bound Pod and
- * no Sandbox gets its Sandbox (pointing at that Pod) on the next pass; a Pod is only ever bound
- * by a resourceVersion-guarded write, so two claims can never both win it.
+ * no Sandbox gets its Sandbox (pointing at that Pod) on the next pass, unless its status already
+ * names one: that Sandbox was made and has been deleted since (`sandboxMissing`). A Pod is only
+ * ever bound by a resourceVersion-guarded write, so two claims can never both win it.
  */
 import {
   Annotations,
@@ -28,8 +29,12 @@ import {
   nameHash,
   removeCondition,
   setCondition,
+  type ClaimIntent,
+  type ClaimIntentResult,
   type ClaimReadyReason as ClaimReason,
   type Condition,
+  type PersistentVolumeClaimTemplate,
+  type PodTemplate,
   type Pod,
   type Sandbox,
   type SandboxClaim,
@@ -66,6 +71,11 @@ import {
 const UPSTREAM_LAUNCH_TYPE = 'agents.x-k8s.io/launch-type';
 /** Which client made the claim (`python-client`, `go-client`); upstream copies it to the Sandbox. */
 const CREATED_BY = 'agents.x-k8s.io/created-by';
+/**
+ * Upstream v1beta1's claim reason for a bound claim whose Sandbox no longer exists. Kept here
+ * until `ClaimReadyReason` of @sandbank/api lists it.
+ */
+export const SANDBOX_MISSING = 'SandboxMissing';
 
 export interface ClaimObserved {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -106,6 +116,12 @@ export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
   readonly status: SandboxClaimStatus | null;
   readonly requeueAfterMs?: number;
+  /**
+   * The plan stands on the claim's Sandbox being gone, which the cache alone cannot tell from a
+   * cache that has not seen the Sandbox yet: apply reads it from the API server first, and does
+   * nothing if it is there (its event brings the claim back).
+   */
+  readonly confirmSandboxGone?: true;
 }
 
 export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
@@ -138,6 +154,9 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   const requeue = expiry === undefined ? {} : { requeueAfterMs: expiry - now.getTime() };
 
   if (o.sandbox) return { ...mirrorSandbox(o, o.sandbox, now), ...requeue };
+  // The status names the Sandbox only once it was created or bound: it was, and is gone now.
+  const lost = claim.status?.sandbox?.name;
+  if (lost) return { ...sandboxMissing(o, lost, now), ...requeue };
 
   // A Pod bound to this claim but no Sandbox: a bind whose next step did not happen. Repair it.
   const bound = [...o.boundPods].filter((p) => !p.metadata.deletionTimestamp).sort(byName)[0];
@@ -146,7 +165,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
       actions: [
         {
           type: 'create-sandbox',
-          sandbox: sandboxFor(o.claim, o.template, bound.metadata.name),
+          sandbox: sandboxFor(o.claim, reattachBlueprint(o.claim, o.template), bound.metadata.name),
           launchType: 'warm',
         },
       ],
@@ -160,7 +179,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
 
-  const validated = validate(o);
+  const validated = validate(o, claimIntent(claim));
   // A terminal failure stays put (no writes, no events) while its cause remains; an expired
   // claim or a failed sandbox never comes back. Another cause (the missing pool appeared, its
   // template is missing) is reported as such.
@@ -182,8 +201,8 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
 
-  const { template } = validated;
-  const cold = sandboxFor(claim, template, undefined);
+  const { blueprint } = validated;
+  const cold = sandboxFor(claim, blueprint, undefined);
   // The Sandbox is named after the claim however it comes: its name is in the status from the
   // start (written only after the Sandbox's create or the bind succeeded, in this same pass).
   const pending = statusWith(claim, {
@@ -193,7 +212,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     message: 'Binding a sandbox',
     sandbox: { name: claim.metadata.name, podIPs: [] },
   });
-  const candidates = warmEligible(claim) ? candidatesFor(o, template) : [];
+  const candidates = warmEligible(claim, validated.intent) ? candidatesFor(o, validated) : [];
   if (candidates.length === 0) {
     return {
       actions: [{ type: 'create-sandbox', sandbox: cold, launchType: 'cold' }],
@@ -202,7 +221,7 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
     };
   }
   return {
-    actions: [{ type: 'bind-warm', candidates, sandbox: sandboxFor(claim, template, ''), fallback: cold }],
+    actions: [{ type: 'bind-warm', candidates, sandbox: sandboxFor(claim, blueprint, ''), fallback: cold }],
     status: pending,
     ...requeue,
   };
@@ -237,15 +256,31 @@ export function expiresAt(
   return times.length > 0 ? Math.min(...times) : undefined;
 }
 
-/** Whether the claim can be served as asked: its template, or the terminal reason it cannot. */
+/** What a claim's Sandbox is made of: its template, and the pod and volumes the claim gets from it. */
+interface Blueprint {
+  readonly template: Readonly<Stored<SandboxTemplate>>;
+  /** The template's pod template with the claim's env and extra metadata merged in. */
+  readonly podTemplate: PodTemplate;
+  readonly volumeClaimTemplates: readonly PersistentVolumeClaimTemplate[];
+}
+
+/**
+ * Whether the claim can be served as asked — with what it asked for, worked out once for the
+ * rest of the pass: its intent, the pool it names (set exactly when `intent.warm` is `pool`) and
+ * its blueprint — or the terminal reason it cannot.
+ */
 type Validated =
-  | { readonly valid: true; readonly template: Readonly<Stored<SandboxTemplate>> }
+  | {
+      readonly valid: true;
+      readonly intent: ClaimIntent;
+      readonly pool: Readonly<Stored<SandboxWarmPool>> | undefined;
+      readonly blueprint: Blueprint;
+    }
   | { readonly valid: false; readonly reason: ClaimReason; readonly message: string };
 
-function validate(o: ClaimObserved): Validated {
+function validate(o: ClaimObserved, intent: ClaimIntentResult): Validated {
   const { claim, template } = o;
   const invalid = (reason: ClaimReason, message: string): Validated => ({ valid: false, reason, message });
-  const intent = claimIntent(claim);
   if ('invalid' in intent) return invalid(ClaimReadyReason.InvalidConfiguration, intent.invalid);
   const named = intent.pool === undefined ? undefined : o.pools.find((p) => p.metadata.name === intent.pool);
   if (intent.pool !== undefined && !named && intent.template === undefined) {
@@ -285,7 +320,28 @@ function validate(o: ClaimObserved): Validated {
       `SandboxTemplate ${template.metadata.name} breaks the sandbox profile: ${describeViolations(violations)}`,
     );
   }
-  return { valid: true, template };
+  return {
+    valid: true,
+    intent,
+    pool: named,
+    blueprint: { template, podTemplate: pod, volumeClaimTemplates: volumes.templates },
+  };
+}
+
+/**
+ * The blueprint of a re-attach, which does not validate the claim (its Pod is bound already):
+ * the template's volume claim templates when the claim's own cannot merge.
+ */
+function reattachBlueprint(
+  claim: Readonly<Stored<SandboxClaim>>,
+  template: Readonly<Stored<SandboxTemplate>>,
+): Blueprint {
+  const merged = claimVolumes(claim, template);
+  return {
+    template,
+    podTemplate: podTemplateForClaim(claim, template),
+    volumeClaimTemplates: merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []),
+  };
 }
 
 /**
@@ -294,10 +350,8 @@ function validate(o: ClaimObserved): Validated {
  * write adds it. The template's volume claim templates do not either: pool members are made with
  * their claims mounted (and `candidatesFor` skips any that are not).
  */
-function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
-  const intent = claimIntent(claim);
+function warmEligible(claim: Readonly<Stored<SandboxClaim>>, intent: ClaimIntent): boolean {
   return (
-    !('invalid' in intent) &&
     intent.warm !== 'none' &&
     (claim.spec.env ?? []).length === 0 &&
     (claim.spec.volumeClaimTemplates ?? []).length === 0
@@ -307,16 +361,14 @@ function warmEligible(claim: Readonly<Stored<SandboxClaim>>): boolean {
 /**
  * Ready, unclaimed pool Pods of the claim's template (and pool, if it names one): fresh ones
  * (current pod template) first, each group rotated by a hash of the claim's UID so concurrent
- * claims start at different Pods and rarely race for the same one.
+ * claims start at different Pods and rarely race for the same one. Only for a claim `validate`
+ * accepted and `warmEligible` let through: the pool it names exists.
  */
-function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTemplate>>): PodRef[] {
-  const intent = claimIntent(o.claim);
-  if ('invalid' in intent || intent.warm === 'none') return [];
-  // `pool`: members of that pool object only, by UID (a pool deleted and made again under the
-  // same name does not hand its old members on); `any`: members of any pool of the namespace.
-  const named = intent.warm === 'pool' ? o.pools.find((p) => p.metadata.name === intent.pool) : undefined;
-  if (intent.warm === 'pool' && !named) return [];
-  const poolUids = new Set((named ? [named] : o.pools).map((p) => p.metadata.uid));
+function candidatesFor(o: ClaimObserved, served: Extract<Validated, { valid: true }>): PodRef[] {
+  const { template } = served.blueprint;
+  // A named pool: members of that pool object only, by UID (a pool deleted and made again under
+  // the same name does not hand its old members on); none named: members of any pool of the namespace.
+  const poolUids = new Set((served.pool ? [served.pool] : o.pools).map((p) => p.metadata.uid));
   const currentHash = podTemplateHash(template.spec.podTemplate);
   const usable = o.templatePods.filter((pod) => {
     const owner = pod.metadata.ownerReferences?.find(
@@ -345,16 +397,14 @@ function candidatesFor(o: ClaimObserved, template: Readonly<Stored<SandboxTempla
  * The Sandbox a claim gets: named after the claim, owned by it. `podName` set (even '') means a
  * warm bind: the annotation names the adopted Pod (apply fills in '' with the Pod it won).
  */
-export function sandboxFor(
+function sandboxFor(
   claim: Readonly<Stored<SandboxClaim>>,
-  template: Readonly<Stored<SandboxTemplate>>,
+  blueprint: Blueprint,
   podName: string | undefined,
 ): Sandbox {
+  const { template, volumeClaimTemplates } = blueprint;
   const traceContext = claim.metadata.annotations?.[Annotations.traceContext];
   const createdBy = claim.metadata.labels?.[CREATED_BY];
-  // validate() refused a claim whose volumes cannot merge; a re-attach (which skips it) keeps the template's.
-  const merged = claimVolumes(claim, template);
-  const volumeClaimTemplates = merged.ok ? merged.templates : (template.spec.volumeClaimTemplates ?? []);
   return {
     apiVersion: SANDBOX_API_VERSION,
     kind: SANDBOX_KIND,
@@ -384,7 +434,7 @@ export function sandboxFor(
     spec: {
       // With the claim's env and extra metadata also on a warm bind: a Pod made again for this
       // Sandbox (a resume) must look like the one the claim got.
-      podTemplate: podTemplateForClaim(claim, template),
+      podTemplate: blueprint.podTemplate,
       ...(volumeClaimTemplates.length > 0 ? { volumeClaimTemplates: [...volumeClaimTemplates] } : {}),
       operatingMode: 'Running',
       shutdownPolicy: 'Retain',
@@ -472,6 +522,39 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   return { actions: stray, status: statusWith(claim, ready) };
 }
 
+/**
+ * A bound claim whose Sandbox was deleted: Ready=False/SandboxMissing, as upstream. It does not
+ * get another Sandbox under the same name. What its client left in the sandbox (files,
+ * processes) was in that Sandbox's Pod; a new one (cold, or a pool member) would answer to the
+ * same name with none of it, and a client reconnecting by name would carry on against it without
+ * noticing. A Pod still bound to it is not re-attached either: it belonged to the deleted
+ * Sandbox, which its user meant to end, and the garbage collector is taking it; one the Sandbox
+ * never adopted (it went before it could) would stay forever, so it is released. The claim stays
+ * so until it is deleted (or expires); a new claim gets a new sandbox. A final reason (the Pod
+ * failed or succeeded, the sandbox expired) stays: the sandbox was over before it went.
+ */
+function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
+  const { claim } = o;
+  const ready = findCondition(claim.status?.conditions, ClaimConditionType.Ready);
+  if (ready && FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason)) return { actions: [], status: null };
+  const message = `Sandbox ${name} no longer exists; the claim does not get another one: delete the claim and create a new one for a new sandbox`;
+  const release: ClaimAction[] = o.boundPods
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
+  const announce: ClaimAction[] =
+    ready?.reason === SANDBOX_MISSING ? [] : [warningEvent(SANDBOX_MISSING, message)];
+  const status = statusWith(claim, {
+    now,
+    status: 'False',
+    reason: SANDBOX_MISSING,
+    message,
+    sandbox: { name, podIPs: [] },
+  });
+  const actions = [...release, ...announce];
+  if (actions.length === 0 && !status) return { actions, status };
+  return { actions, status, confirmSandboxGone: true };
+}
+
 /** The claim's view of its Sandbox, from the Sandbox's status. */
 function claimedOf(sandbox: Readonly<Stored<Sandbox>>): ClaimedSandbox {
   const fqdn = sandbox.status?.serviceFQDN;
@@ -490,7 +573,7 @@ interface ClaimedSandbox {
 }
 
 /** The claim's own reasons, and the Sandbox's, which a claim forwards as they are. */
-type ForwardedReason = ClaimReason | SandboxReadyReason;
+type ForwardedReason = ClaimReason | SandboxReadyReason | typeof SANDBOX_MISSING;
 
 interface ReadyUpdate {
   readonly now: Date;

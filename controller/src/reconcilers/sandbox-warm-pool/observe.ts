@@ -2,10 +2,9 @@
 import { keyOf, type ObjectKey } from '@sandbank/api';
 import type { Expectations } from '../../runtime/expectations.js';
 import type { Caches } from '../deps.js';
-import { volumeClaimName } from '../shared/pure-pods.js';
 import type { SandboxProfile } from '../shared/pure-profile.js';
 import { Index } from '../indexes.js';
-import type { PoolObserved } from './plan.js';
+import { missingMemberClaims, type PoolObserved } from './plan.js';
 
 export function observePool(
   caches: Caches,
@@ -18,14 +17,15 @@ export function observePool(
   const poolKey = keyOf(pool);
   const template = caches.templates.get(key.namespace, pool.spec.sandboxTemplateRef.name);
   const members = caches.pods.byIndex(Index.controllerUid, pool.metadata.uid);
-  const wanted = members.flatMap((pod) =>
-    (template?.spec.volumeClaimTemplates ?? []).map((t) => volumeClaimName(t, pod.metadata.name)),
-  );
   return {
     pool,
     template,
     members,
-    existingClaims: new Set(wanted.filter((name) => caches.persistentVolumeClaims.get(key.namespace, name))),
+    missingClaims: missingMemberClaims(
+      members,
+      template?.spec.volumeClaimTemplates ?? [],
+      (name) => caches.persistentVolumeClaims.get(key.namespace, name) !== undefined,
+    ),
     // `satisfied` first: it drops an expired record, and then `remainingMs` is 0.
     expectationsSatisfied: expectations.satisfied(poolKey),
     expectationsExpireInMs: expectations.remainingMs(poolKey),

@@ -36,8 +36,11 @@ export interface PoolObserved {
   readonly template: Readonly<Stored<SandboxTemplate>> | undefined;
   /** Pods whose controller is this pool (claimed Pods have left it). */
   readonly members: readonly Readonly<Stored<Pod>>[];
-  /** Names of the PersistentVolumeClaims that exist among the ones the members mount. */
-  readonly existingClaims: ReadonlySet<string>;
+  /**
+   * The volume claims of each member (by name) that the cache does not have: `missingMemberClaims`
+   * (named, and made, once per pass).
+   */
+  readonly missingClaims: ReadonlyMap<string, readonly VolumeClaimObject[]>;
   /** False while creates or deletes this controller made are not yet in the cache. */
   readonly expectationsSatisfied: boolean;
   /** When the wait for them ends anyway (a watch event may have been lost). */
@@ -142,12 +145,10 @@ export function planPool(o: PoolObserved): PoolPlan {
   // A member that does not mount the claims the template asks for (made before the template
   // gained or lost some) would give a claim a sandbox without its volumes: it goes under either
   // strategy, like a member of a rejected template.
-  const misfits = live.filter((p) => !mountsClaimsOf(p, claimTemplates));
-  let toDelete: Readonly<Stored<Pod>>[] = misfits;
-  let kept = live.filter((p) => !misfits.includes(p));
-  const missingClaims = kept.flatMap((p) =>
-    memberClaims(p, claimTemplates).filter((pvc) => !o.existingClaims.has(pvc.metadata.name)),
-  );
+  const misfits = new Set(live.filter((p) => !mountsClaimsOf(p, claimTemplates)));
+  let toDelete: Readonly<Stored<Pod>>[] = [...misfits];
+  let kept = live.filter((p) => !misfits.has(p));
+  const missingClaims = kept.flatMap((p) => o.missingClaims.get(p.metadata.name) ?? []);
   if (missingClaims.length > 0) actions.push({ type: 'create-pvcs', pvcs: missingClaims });
   if (pool.spec.updateStrategy?.type === 'Recreate') {
     // Recreate: stale members go at once (they are unclaimed by definition), replacements follow.
@@ -157,7 +158,8 @@ export function planPool(o: PoolObserved): PoolPlan {
   if (kept.length > desired) {
     const excess = [...kept].sort(deletionOrder(isStale)).slice(0, kept.length - desired);
     toDelete = [...toDelete, ...excess];
-    kept = kept.filter((p) => !excess.includes(p));
+    const leaving = new Set(excess);
+    kept = kept.filter((p) => !leaving.has(p));
   }
   if (toDelete.length > 0) {
     actions.push({ type: 'delete-pods', pods: toDelete.map(podRef) });
@@ -171,6 +173,24 @@ export function planPool(o: PoolObserved): PoolPlan {
     });
   }
   return withStatus(actions);
+}
+
+/**
+ * The claims each member mounts (`memberClaims`) that `exists` does not know, by member name;
+ * members that lack none are left out.
+ */
+export function missingMemberClaims(
+  members: readonly Readonly<Stored<Pod>>[],
+  templates: readonly PersistentVolumeClaimTemplate[],
+  exists: (claimName: string) => boolean,
+): Map<string, VolumeClaimObject[]> {
+  const missing = new Map<string, VolumeClaimObject[]>();
+  if (templates.length === 0) return missing;
+  for (const pod of members) {
+    const lacking = memberClaims(pod, templates).filter((pvc) => !exists(pvc.metadata.name));
+    if (lacking.length > 0) missing.set(pod.metadata.name, lacking);
+  }
+  return missing;
 }
 
 /** A pod to delete, at the version seen here. */

@@ -21,6 +21,11 @@ function asObject(value: unknown): Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? { ...(value as Json) } : {};
 }
 
+/** A copy of the pod spec's volumes: the schema keeps them opaque, so not typed further. */
+function volumesOf(spec: PodSpec): unknown[] {
+  return Array.isArray(spec['volumes']) ? [...(spec['volumes'] as unknown[])] : [];
+}
+
 /** Where the runtime image keeps its workspace (runtime-image/src/config.ts) unless told otherwise. */
 export const WORKSPACE_PATH = '/workspace';
 /** The variables the agent reads its workspace from, in its order of preference. */
@@ -39,7 +44,7 @@ export function withSecureDefaults(spec: PodSpec, defaultRuntimeClass: string): 
   const podSecurity = asObject(spec['securityContext']);
   if (podSecurity['runAsNonRoot'] === undefined) podSecurity['runAsNonRoot'] = true;
   if (podSecurity['seccompProfile'] === undefined) podSecurity['seccompProfile'] = { type: 'RuntimeDefault' };
-  const volumes = Array.isArray(spec['volumes']) ? [...(spec['volumes'] as unknown[])] : [];
+  const volumes = volumesOf(spec);
   const scratch = new ScratchVolumes(volumes);
   const secureContainer = <C extends Json>(container: C): C => {
     const sc = asObject(container['securityContext']);
@@ -234,12 +239,12 @@ export function withClaimVolumes(
   podName: string,
   templates: readonly PersistentVolumeClaimTemplate[],
 ): Pod {
-  const volumes = Array.isArray(pod.spec['volumes']) ? [...(pod.spec['volumes'] as { name: string }[])] : [];
+  const volumes = volumesOf(pod.spec);
   for (const template of templates) {
     const volume = template.metadata.name ?? '';
-    if (!volumes.some((v) => v.name === volume)) {
+    if (!volumes.some((v) => asObject(v)['name'] === volume)) {
       const claimName = volumeClaimName(template, podName);
-      volumes.push({ name: volume, persistentVolumeClaim: { claimName } } as { name: string });
+      volumes.push({ name: volume, persistentVolumeClaim: { claimName } });
     }
   }
   const metadata = { ...pod.metadata, name: podName };
@@ -261,7 +266,7 @@ export function mountsClaimsOf(
   templates: readonly PersistentVolumeClaimTemplate[],
 ): boolean {
   const name = pod.metadata.name;
-  const volumes = Array.isArray(pod.spec['volumes']) ? (pod.spec['volumes'] as unknown[]).map(asObject) : [];
+  const volumes = volumesOf(pod.spec).map(asObject);
   const claimOf = (v: Json): unknown => asObject(v['persistentVolumeClaim'])['claimName'];
   const ownClaims = volumes.filter((v) => {
     const claim = claimOf(v);

@@ -10,32 +10,13 @@ import {
   boundPod,
   planClaim,
   waitsForPoolOrTemplate,
-  type ClaimObserved,
 } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { claimObservedWith, conditionOf, withGeneration } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 2);
-
-function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {}): ClaimObserved {
-  return {
-    claim: c,
-    template: tpl,
-    pools: [warm],
-    sandbox: undefined,
-    boundPods: [],
-    templatePods: [],
-    profile: DEFAULT_SANDBOX_PROFILE,
-    ...extra,
-  };
-}
-const conditionOf = (plan: ReturnType<typeof planClaim>, type: string) =>
-  plan.status?.conditions?.find((c) => c.type === type);
-const withGeneration = <T extends { metadata: object }>(obj: T, generation: number): T => ({
-  ...obj,
-  metadata: { ...obj.metadata, generation },
-});
+const observed = claimObservedWith({ template: tpl, pools: [warm] });
 const vct = (name: string, storage = '1Gi') => ({
   metadata: { name },
   spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } },

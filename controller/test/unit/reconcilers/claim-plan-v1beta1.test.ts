@@ -4,27 +4,13 @@
  * claim-plan.test.ts's builders' default.)
  */
 import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
 import { T0, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { claimObservedWith, readyOf } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 2);
 const other = pool('other', tpl, 1);
-
-function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {}): ClaimObserved {
-  return {
-    claim: c,
-    template: tpl,
-    pools: [warm, other],
-    sandbox: undefined,
-    boundPods: [],
-    templatePods: [],
-    profile: DEFAULT_SANDBOX_PROFILE,
-    ...extra,
-  };
-}
-const readyOf = (plan: ReturnType<typeof planClaim>) =>
-  plan.status?.conditions?.find((c) => c.type === 'Ready');
+const observed = claimObservedWith({ template: tpl, pools: [warm, other] });
 
 describe('planClaim with v1beta1 claims', () => {
   it('binds only members of the named pool', () => {

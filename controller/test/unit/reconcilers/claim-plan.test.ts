@@ -1,30 +1,11 @@
 import { Annotations, Labels, nameHash } from '@sandbank/api';
-import {
-  bindStatuses,
-  boundPod,
-  planClaim,
-  type ClaimObserved,
-} from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
+import { bindStatuses, boundPod, planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
+import { claimObservedWith, readyOf, withGeneration } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 3);
-
-function observed(c: ClaimObserved['claim'], extra: Partial<ClaimObserved> = {}): ClaimObserved {
-  return {
-    claim: c,
-    template: tpl,
-    pools: [warm],
-    sandbox: undefined,
-    boundPods: [],
-    templatePods: [],
-    profile: DEFAULT_SANDBOX_PROFILE,
-    ...extra,
-  };
-}
-const readyOf = (plan: ReturnType<typeof planClaim>) =>
-  plan.status?.conditions?.find((c) => c.type === 'Ready');
+const observed = claimObservedWith({ template: tpl, pools: [warm] });
 
 describe('planClaim: binding', () => {
   it('binds a Ready warm pod, fresh ones first, and falls back to a cold start', () => {
@@ -280,10 +261,6 @@ describe('boundPod', () => {
 
 describe('bindStatuses', () => {
   const later = new Date(T0.getTime() + 5_000);
-  const withGeneration = <T extends { metadata: object }>(obj: T, generation: number): T => ({
-    ...obj,
-    metadata: { ...obj.metadata, generation },
-  });
 
   it('marks the Sandbox and the claim Ready, each at its own generation', () => {
     const c = withGeneration(claim('c1', tpl), 4);

@@ -37,7 +37,7 @@ function poolObserved(tpl: Stored<SandboxTemplate>, extra: Partial<PoolObserved>
     pool: pool('warm', tpl, 2),
     template: tpl,
     members: [],
-    existingClaims: new Set(),
+    missingClaims: new Map(),
     expectationsSatisfied: true,
     expectationsExpireInMs: 0,
     profile: strict,

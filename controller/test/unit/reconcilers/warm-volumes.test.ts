@@ -5,7 +5,11 @@
  */
 import { Annotations, Labels, nameHash, type Pod, type Stored } from '@sandbank/api';
 import { planClaim, type ClaimObserved } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { planPool, type PoolObserved } from '../../../src/reconcilers/sandbox-warm-pool/plan.js';
+import {
+  missingMemberClaims,
+  planPool,
+  type PoolObserved,
+} from '../../../src/reconcilers/sandbox-warm-pool/plan.js';
 import { planSandbox, type SandboxObserved } from '../../../src/reconcilers/sandbox/plan.js';
 import { memberClaims, withClaimVolumes } from '../../../src/reconcilers/shared/pure-pods.js';
 import { DEFAULT_SANDBOX_PROFILE } from '../../../src/reconcilers/shared/pure-profile.js';
@@ -34,7 +38,7 @@ function poolObserved(members: PoolObserved['members'], claims: string[] = []): 
     pool: warm,
     template: tpl,
     members,
-    existingClaims: new Set(claims),
+    missingClaims: missingMemberClaims(members, VCTS, (name) => claims.includes(name)),
     expectationsSatisfied: true,
     expectationsExpireInMs: 0,
     profile: DEFAULT_SANDBOX_PROFILE,

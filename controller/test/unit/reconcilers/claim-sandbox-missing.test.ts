@@ -1,0 +1,160 @@
+/**
+ * A bound claim whose Sandbox was deleted out from under it (upstream v1beta1's `SandboxMissing`):
+ * the claim says so, and is never handed another sandbox under the same name, whose state would
+ * not be the one its client left there.
+ */
+import type { Sandbox, SandboxClaim, Stored } from '@sandbank/api';
+import type { ReconcilerDeps } from '../../../src/reconcilers/deps.js';
+import { applyClaimPlan } from '../../../src/reconcilers/sandbox-claim/apply.js';
+import { planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
+import type { Logger } from '../../../src/observability/logger.js';
+import { T0, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { claimObservedWith, readyOf } from '../../fixtures/claim-plan.js';
+
+const tpl = template('python');
+const warm = pool('warm', tpl, 2);
+
+// A free pool member: nothing keeps the plan from binding it but the claim's lost Sandbox.
+const observed = claimObservedWith({
+  template: tpl,
+  pools: [warm],
+  templatePods: [member('w-free', warm, tpl)],
+});
+
+/** A claim that was bound and Ready on its Sandbox `c1`. */
+const bound = (reason = 'DependenciesReady', status: 'True' | 'False' = 'True') =>
+  poolClaim(
+    'c1',
+    'warm',
+    {},
+    {
+      conditions: [condition('Ready', status, reason)],
+      sandbox: { name: 'c1', podIPs: ['10.244.0.7'] },
+    },
+  );
+
+describe('a bound claim whose Sandbox is gone', () => {
+  it('says Ready=False/SandboxMissing and neither binds nor creates another sandbox', () => {
+    const plan = planClaim(observed(bound()), T0);
+    expect(readyOf(plan)).toMatchObject({ status: 'False', reason: 'SandboxMissing', observedGeneration: 1 });
+    expect(readyOf(plan)?.message).toContain('Sandbox c1');
+    // Its name stays (upstream keeps it); its IPs were the gone Pod's.
+    expect(plan.status?.sandbox).toEqual({ name: 'c1', podIPs: [] });
+    expect(plan.actions).toEqual([
+      expect.objectContaining({ type: 'event', eventType: 'Warning', reason: 'SandboxMissing' }),
+    ]);
+    // A live read must confirm the cache is not just behind before anything is written.
+    expect(plan.confirmSandboxGone).toBe(true);
+  });
+
+  it('does not re-attach a Pod still bound to it, and releases that Pod', () => {
+    const pod = member('w-1', warm, tpl, { claimUid: 'c1-uid' });
+    const plan = planClaim(observed(bound(), { boundPods: [pod], templatePods: [pod] }), T0);
+    expect(readyOf(plan)).toMatchObject({ reason: 'SandboxMissing' });
+    expect(plan.actions.filter((a) => a.type !== 'event')).toEqual([
+      { type: 'delete-pod', pod: { name: 'w-1', uid: 'w-1-uid' } },
+    ]);
+  });
+
+  it('stays put once it said so: no write, no event, nothing bound', () => {
+    const missing = poolClaim(
+      'c1',
+      'warm',
+      {},
+      {
+        conditions: [{ ...condition('Ready', 'False', 'SandboxMissing'), message: 'x' }],
+        sandbox: { name: 'c1', podIPs: [] },
+      },
+    );
+    const again = planClaim(observed(missing), T0);
+    expect(again.actions).toEqual([]);
+    const fromPlan = planClaim(observed(bound()), T0);
+    const settled = poolClaim('c1', 'warm', {}, fromPlan.status ?? undefined);
+    expect(planClaim(observed(settled), T0)).toEqual({ actions: [], status: null });
+  });
+
+  it('mirrors the Sandbox again as soon as the cache shows it (it was only behind)', () => {
+    const c = poolClaim('c1', 'warm', {}, planClaim(observed(bound()), T0).status ?? undefined);
+    expect(readyOf(planClaim(observed(bound()), T0))).toMatchObject({ reason: 'SandboxMissing' });
+    const plan = planClaim(
+      observed(c, { sandbox: claimedSandbox(c, [condition('Ready', 'True', 'DependenciesReady')]) }),
+      T0,
+    );
+    expect(readyOf(plan)).toMatchObject({ status: 'True', reason: 'DependenciesReady' });
+    expect(plan.confirmSandboxGone).toBeUndefined();
+  });
+
+  it('keeps a final reason: a claim whose Pod failed stays PodFailed', () => {
+    const plan = planClaim(observed(bound('PodFailed', 'False')), T0);
+    expect(plan).toEqual({ actions: [], status: null });
+  });
+
+  it('expires as before: ClaimExpired under Retain, deletion under Delete', () => {
+    const retain = poolClaim(
+      'c1',
+      'warm',
+      { lifecycle: { shutdownTime: T0.toISOString(), shutdownPolicy: 'Retain' } },
+      bound().status,
+    );
+    expect(readyOf(planClaim(observed(retain), T0))).toMatchObject({ reason: 'ClaimExpired' });
+    const del = poolClaim(
+      'c1',
+      'warm',
+      { lifecycle: { shutdownTime: T0.toISOString(), shutdownPolicy: 'Delete' } },
+      bound().status,
+    );
+    expect(planClaim(observed(del), T0).actions).toEqual([
+      { type: 'delete-claim', propagation: 'Background' },
+    ]);
+  });
+
+  it('a claim never bound (no Sandbox named in its status) still binds', () => {
+    const plan = planClaim(observed(poolClaim('c1', 'warm')), T0);
+    expect(plan.actions).toEqual([expect.objectContaining({ type: 'bind-warm' })]);
+  });
+});
+
+describe('applying SandboxMissing', () => {
+  const noop = (): void => undefined;
+  const log = { info: noop, debug: noop, warn: noop, error: noop } as unknown as Logger;
+
+  function fakeDeps(live: Stored<Sandbox> | undefined) {
+    const calls: string[] = [];
+    const deps = {
+      client: {
+        get: (_kind: unknown, _ns: string, name: string) => {
+          calls.push(`get ${name}`);
+          return Promise.resolve(live);
+        },
+        patchStatus: (_kind: unknown, _ns: string, name: string) => {
+          calls.push(`patchStatus ${name}`);
+          return Promise.resolve({});
+        },
+        delete: (_kind: unknown, _ns: string, name: string) => {
+          calls.push(`delete ${name}`);
+          return Promise.resolve();
+        },
+      },
+      events: { event: (_obj: unknown, _type: string, reason: string) => calls.push(`event ${reason}`) },
+    } as unknown as ReconcilerDeps;
+    return { deps, calls };
+  }
+
+  const pod = member('w-1', warm, tpl, { claimUid: 'c1-uid' });
+  const c: Stored<SandboxClaim> = bound();
+
+  it('writes nothing when the API server still has the Sandbox (the cache was behind)', async () => {
+    const plan = planClaim(observed(c, { boundPods: [pod] }), T0);
+    const { deps, calls } = fakeDeps(claimedSandbox(c));
+    await applyClaimPlan(deps, c, plan, log);
+    expect(calls).toEqual(['get c1']);
+  });
+
+  it('writes the status, the event and releases the Pod once the Sandbox is confirmed gone', async () => {
+    const plan = planClaim(observed(c, { boundPods: [pod] }), T0);
+    const { deps, calls } = fakeDeps(undefined);
+    await applyClaimPlan(deps, c, plan, log);
+    expect(calls[0]).toBe('get c1');
+    expect(calls).toEqual(expect.arrayContaining(['delete w-1', 'event SandboxMissing', 'patchStatus c1']));
+  });
+});
