@@ -82,6 +82,11 @@ export const ClaimReadyReason = {
   VolumeClaimTemplatesError: 'VolumeClaimTemplatesError',
   /** Terminal: the claim says neither which pool nor which template it wants (or says it twice, differently). */
   InvalidConfiguration: 'InvalidConfiguration',
+  /**
+   * Terminal: the claim was bound and its Sandbox was deleted. Upstream creates another one in its
+   * place; Sandbank does not, so a client never carries on in a fresh sandbox without knowing it.
+   */
+  SandboxMissing: 'SandboxMissing',
 } as const;
 export type ClaimReadyReason = (typeof ClaimReadyReason)[keyof typeof ClaimReadyReason];
 
@@ -93,6 +98,7 @@ export const TERMINAL_CLAIM_REASONS: ReadonlySet<ClaimReadyReason> = new Set<Cla
   ClaimReadyReason.SandboxExpired,
   ClaimReadyReason.VolumeClaimTemplatesError,
   ClaimReadyReason.InvalidConfiguration,
+  ClaimReadyReason.SandboxMissing,
 ]);
 
 /** Terminal reasons no spec edit can lift: the sandbox is over. */

@@ -49,8 +49,8 @@ POD_NAME_ANNOTATION = "agents.x-k8s.io/pod-name"
 TRACE_CONTEXT_ANNOTATION = "opentelemetry.io/trace-context"
 
 #: Claim ``Ready`` reasons that never change by themselves (api/src/crds/v1beta1/sandbox-claim.ts).
-#: The last five are v1beta1's: the Sandbox's own Ready reasons, forwarded to the claim verbatim,
-#: and the claim's configuration errors.
+#: The last six are v1beta1's: the Sandbox's own Ready reasons, forwarded to the claim verbatim,
+#: the claim's configuration errors, and a bound claim whose Sandbox was deleted.
 TERMINAL_CLAIM_REASONS = frozenset(
     {
         "TemplateNotFound",
@@ -64,6 +64,7 @@ TERMINAL_CLAIM_REASONS = frozenset(
         "SandboxExpired",
         "VolumeClaimTemplatesError",
         "InvalidConfiguration",
+        "SandboxMissing",
     }
 )
 

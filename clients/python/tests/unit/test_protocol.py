@@ -161,7 +161,14 @@ class TestAnswers:
 
     @pytest.mark.parametrize(
         "reason",
-        ["PodFailed", "PodSucceeded", "SandboxExpired", "VolumeClaimTemplatesError", "InvalidConfiguration"],
+        [
+            "PodFailed",
+            "PodSucceeded",
+            "SandboxExpired",
+            "VolumeClaimTemplatesError",
+            "InvalidConfiguration",
+            "SandboxMissing",
+        ],
     )
     def test_v1beta1_terminal_reasons_fail_fast(self, reason: str) -> None:
         # The controller forwards the Sandbox's Ready verbatim (v1beta1): a failed Pod reaches the

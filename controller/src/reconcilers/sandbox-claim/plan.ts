@@ -31,7 +31,7 @@ import {
   setCondition,
   type ClaimIntent,
   type ClaimIntentResult,
-  type ClaimReadyReason as ClaimReason,
+  ClaimReadyReason as ClaimReason,
   type Condition,
   type PersistentVolumeClaimTemplate,
   type PodTemplate,
@@ -71,11 +71,6 @@ import {
 const UPSTREAM_LAUNCH_TYPE = 'agents.x-k8s.io/launch-type';
 /** Which client made the claim (`python-client`, `go-client`); upstream copies it to the Sandbox. */
 const CREATED_BY = 'agents.x-k8s.io/created-by';
-/**
- * Upstream v1beta1's claim reason for a bound claim whose Sandbox no longer exists. Kept here
- * until `ClaimReadyReason` of @sandbank/api lists it.
- */
-export const SANDBOX_MISSING = 'SandboxMissing';
 
 export interface ClaimObserved {
   readonly claim: Readonly<Stored<SandboxClaim>>;
@@ -542,11 +537,11 @@ function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
     .filter((p) => !p.metadata.deletionTimestamp)
     .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
   const announce: ClaimAction[] =
-    ready?.reason === SANDBOX_MISSING ? [] : [warningEvent(SANDBOX_MISSING, message)];
+    ready?.reason === ClaimReason.SandboxMissing ? [] : [warningEvent(ClaimReason.SandboxMissing, message)];
   const status = statusWith(claim, {
     now,
     status: 'False',
-    reason: SANDBOX_MISSING,
+    reason: ClaimReason.SandboxMissing,
     message,
     sandbox: { name, podIPs: [] },
   });
@@ -573,7 +568,7 @@ interface ClaimedSandbox {
 }
 
 /** The claim's own reasons, and the Sandbox's, which a claim forwards as they are. */
-type ForwardedReason = ClaimReason | SandboxReadyReason | typeof SANDBOX_MISSING;
+type ForwardedReason = ClaimReason | SandboxReadyReason;
 
 interface ReadyUpdate {
   readonly now: Date;
