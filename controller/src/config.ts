@@ -536,11 +536,7 @@ export function loadWebhookConfig(
           ? { url: c.WEBHOOK_URL }
           : {
               service: {
-                ...objectRef(
-                  c.WEBHOOK_SERVICE,
-                  c.POD_NAMESPACE ?? CONVERSION_WEBHOOK.namespace,
-                  CONVERSION_WEBHOOK.service,
-                ),
+                ...objectRef(c.WEBHOOK_SERVICE, c.POD_NAMESPACE, CONVERSION_WEBHOOK.service),
                 port: CONVERSION_WEBHOOK.port,
                 path: CONVERSION_WEBHOOK.path,
               },
@@ -565,7 +561,7 @@ function objectRef(
   podNamespace: string | undefined,
   fallback: string,
 ): { namespace: string; name: string } {
-  const own = podNamespace ?? 'sandbank-system';
+  const own = podNamespace ?? CONVERSION_WEBHOOK.namespace;
   if (value === undefined) return { namespace: own, name: fallback };
   const slash = value.indexOf('/');
   return slash < 0

@@ -454,7 +454,8 @@ UNSPECIFIED.addAddress('::', 'ipv6');
 
 function isWildcard(host: string): boolean {
   // A name is not a specific address either: it may resolve to anything, or to the wildcard.
-  return ipLiteral(host) === undefined || inBlockList(UNSPECIFIED, host);
+  const ip = ipLiteral(host);
+  return ip === undefined || inBlockList(UNSPECIFIED, ip);
 }
 
 /**

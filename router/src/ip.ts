@@ -20,8 +20,8 @@ export function ipLiteral(host: string): IpLiteral | undefined {
 }
 
 /** Whether `host` is an IP literal in `list`; a name never is. */
-export function inBlockList(list: BlockList, host: string): boolean {
-  const ip = ipLiteral(host);
+export function inBlockList(list: BlockList, host: string | IpLiteral): boolean {
+  const ip = typeof host === 'string' ? ipLiteral(host) : host;
   if (ip === undefined) return false;
   try {
     return list.check(ip.address, ip.family);
@@ -35,8 +35,6 @@ export function inBlockList(list: BlockList, host: string): boolean {
  * or undefined: two spellings of one address compare equal only in this form.
  */
 export function canonicalIp(value: string): string | undefined {
-  if (value.includes('%')) return undefined;
-  const family = isIP(value);
-  if (family === 0) return undefined;
-  return new SocketAddress({ address: value, family: family === 4 ? 'ipv4' : 'ipv6' }).address;
+  const ip = value.includes('%') || value.startsWith('[') ? undefined : ipLiteral(value);
+  return ip && new SocketAddress(ip).address;
 }

@@ -6,6 +6,7 @@
 import {
   Annotations,
   ClaimConditionType,
+  controllerOf,
   isConditionTrue,
   Labels,
   SANDBOX_WARM_POOL_KIND,
@@ -34,16 +35,25 @@ export async function applyClaimPlan(
   log: Logger,
 ): Promise<ApplyOutcome> {
   const ns = claim.metadata.namespace;
-  // One read, only on the rare pass that finds a bound claim's Sandbox gone from the cache.
-  if (plan.confirmSandboxGone && (await deps.client.get<Sandbox>(SANDBOXES, ns, claim.metadata.name))) {
-    log.debug({}, "the claim's Sandbox is not in the cache yet; waiting for its event");
-    return { becameReady: false };
+  // One read, only on the rare pass that finds a bound claim's Sandbox gone from the cache. A
+  // Sandbox of that name that the claim does not control is not its own: its own is gone.
+  if (plan.confirmSandboxGone) {
+    const found = await deps.client.get<Sandbox>(SANDBOXES, ns, claim.metadata.name);
+    if (found && ownedBy(found, claim)) {
+      log.debug({}, "the claim's Sandbox is not in the cache yet; waiting for its event");
+      return { becameReady: false };
+    }
   }
   let launched: ApplyOutcome['launched'];
   let becameReady = false;
   let statusWritten = false;
   for (const action of plan.actions) {
     const result = await applyAction(deps, claim, action, log);
+    if (result === 'foreign') {
+      // The plan's status would name that Sandbox as the claim's: the claim waits, naming none.
+      log.info({}, 'a Sandbox named like the claim belongs to something else; not binding');
+      return { becameReady: false };
+    }
     if (result) {
       launched = result.launched;
       becameReady = result.readyStatusWritten;
@@ -62,7 +72,7 @@ async function applyAction(
   claim: Readonly<Stored<SandboxClaim>>,
   action: ClaimAction,
   log: Logger,
-): Promise<{ launched: 'warm' | 'cold'; readyStatusWritten: boolean } | undefined> {
+): Promise<{ launched: 'warm' | 'cold'; readyStatusWritten: boolean } | 'foreign' | undefined> {
   const ns = claim.metadata.namespace;
   const name = claim.metadata.name;
   switch (action.type) {
@@ -70,13 +80,11 @@ async function applyAction(
       const pod = await bindFirst(deps, claim, action.candidates, log);
       if (!pod) {
         log.info({ candidates: action.candidates.length }, 'every warm candidate was taken; cold-starting');
-        await deps.client.createIfAbsent(SANDBOXES, ns, action.fallback);
+        if ((await createOwn(deps, claim, action.fallback)) === 'foreign') return 'foreign';
         return { launched: 'cold', readyStatusWritten: false };
       }
-      // Undefined from the create: an earlier pass created it and the cache has not caught up.
-      const stored =
-        (await deps.client.createIfAbsent(SANDBOXES, ns, withPodName(action.sandbox, pod.metadata.name))) ??
-        (await deps.client.get<Sandbox>(SANDBOXES, ns, name));
+      const stored = await createOwn(deps, claim, withPodName(action.sandbox, pod.metadata.name));
+      if (stored === 'foreign') return 'foreign';
       log.info({ pod: pod.metadata.name }, 'claim bound to a warm pod');
       // Deleted again before its status could be written: the next pass finds it missing.
       if (!stored) return { launched: 'warm', readyStatusWritten: false };
@@ -84,7 +92,7 @@ async function applyAction(
       return { launched: 'warm', readyStatusWritten: true };
     }
     case 'create-sandbox':
-      await deps.client.createIfAbsent(SANDBOXES, ns, action.sandbox);
+      if ((await createOwn(deps, claim, action.sandbox)) === 'foreign') return 'foreign';
       log.info({ launchType: action.launchType }, 'sandbox created for claim');
       return { launched: action.launchType, readyStatusWritten: false };
     case 'delete-sandbox':
@@ -154,6 +162,28 @@ function withPodName(sandbox: Sandbox, podName: string): Sandbox {
 }
 
 /** Both statuses of a won bind, in parallel: the claim's Ready is on the critical path. */
+function ownedBy(sandbox: Readonly<Stored<Sandbox>>, claim: Readonly<Stored<SandboxClaim>>): boolean {
+  return controllerOf(sandbox.metadata)?.uid === claim.metadata.uid;
+}
+
+/**
+ * The claim's Sandbox, created now or found from an earlier pass the cache has not caught up
+ * with; 'foreign' when a Sandbox of that name is controlled by anything but this claim (by UID:
+ * a name proves nothing); undefined when it went again before it could be read.
+ */
+async function createOwn(
+  deps: ReconcilerDeps,
+  claim: Readonly<Stored<SandboxClaim>>,
+  sandbox: Sandbox,
+): Promise<Readonly<Stored<Sandbox>> | 'foreign' | undefined> {
+  const ns = claim.metadata.namespace;
+  const stored =
+    (await deps.client.createIfAbsent(SANDBOXES, ns, sandbox)) ??
+    (await deps.client.get<Sandbox>(SANDBOXES, ns, claim.metadata.name));
+  if (stored && !ownedBy(stored, claim)) return 'foreign';
+  return stored;
+}
+
 async function writeBindStatuses(
   deps: ReconcilerDeps,
   claim: Readonly<Stored<SandboxClaim>>,

@@ -31,7 +31,7 @@ import {
   setCondition,
   type ClaimIntent,
   type ClaimIntentResult,
-  ClaimReadyReason as ClaimReason,
+  type ClaimReadyReason as ClaimReason,
   type Condition,
   type PersistentVolumeClaimTemplate,
   type PodTemplate,
@@ -149,7 +149,8 @@ export function planClaim(o: ClaimObserved, now: Date): ClaimPlan {
   const requeue = expiry === undefined ? {} : { requeueAfterMs: expiry - now.getTime() };
 
   if (o.sandbox) return { ...mirrorSandbox(o, o.sandbox, now), ...requeue };
-  // The status names the Sandbox only once it was created or bound: it was, and is gone now.
+  // The status names the Sandbox only once the claim's own (by UID) was created or bound: it was, and
+  // is gone now.
   const lost = claim.status?.sandbox?.name;
   if (lost) return { ...sandboxMissing(o, lost, now), ...requeue };
 
@@ -518,8 +519,8 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
 }
 
 /**
- * A bound claim whose Sandbox was deleted: Ready=False/SandboxMissing, as upstream. It does not
- * get another Sandbox under the same name. What its client left in the sandbox (files,
+ * A bound claim whose Sandbox was deleted: Ready=False/SandboxMissing (upstream's reason; upstream
+ * then makes another Sandbox, Sandbank does not). What its client left in the sandbox (files,
  * processes) was in that Sandbox's Pod; a new one (cold, or a pool member) would answer to the
  * same name with none of it, and a client reconnecting by name would carry on against it without
  * noticing. A Pod still bound to it is not re-attached either: it belonged to the deleted
@@ -533,15 +534,18 @@ function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
   const ready = findCondition(claim.status?.conditions, ClaimConditionType.Ready);
   if (ready && FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason)) return { actions: [], status: null };
   const message = `Sandbox ${name} no longer exists; the claim does not get another one: delete the claim and create a new one for a new sandbox`;
+  // Only Pods the claim controls (by UID): the claim-uid label alone is anyone's to set.
   const release: ClaimAction[] = o.boundPods
-    .filter((p) => !p.metadata.deletionTimestamp)
+    .filter((p) => !p.metadata.deletionTimestamp && controllerOf(p.metadata)?.uid === claim.metadata.uid)
     .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
   const announce: ClaimAction[] =
-    ready?.reason === ClaimReason.SandboxMissing ? [] : [warningEvent(ClaimReason.SandboxMissing, message)];
+    ready?.reason === ClaimReadyReason.SandboxMissing
+      ? []
+      : [warningEvent(ClaimReadyReason.SandboxMissing, message)];
   const status = statusWith(claim, {
     now,
     status: 'False',
-    reason: ClaimReason.SandboxMissing,
+    reason: ClaimReadyReason.SandboxMissing,
     message,
     sandbox: { name, podIPs: [] },
   });

@@ -95,8 +95,10 @@ export function planPool(o: PoolObserved): PoolPlan {
     replicas: live.length,
     readyReplicas: live.filter(isPodReady).length,
     selector: poolSelector(poolName),
+    observedGeneration: pool.metadata.generation ?? 0,
   };
   const statusChanged =
+    pool.status?.observedGeneration !== status.observedGeneration ||
     pool.status?.replicas !== status.replicas ||
     pool.status?.readyReplicas !== status.readyReplicas ||
     pool.status?.selector !== status.selector;

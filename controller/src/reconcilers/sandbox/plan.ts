@@ -18,7 +18,7 @@ import {
   nameHash,
   removeCondition,
   setCondition,
-  type Condition,
+  Condition,
   type ConditionStatus,
   type ConditionUpdate,
   type ObjectMeta,
@@ -442,10 +442,8 @@ function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {
   };
 }
 
-/** What metav1.Condition accepts as a reason, and its limits on reason and message. */
-const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
-const MAX_REASON = 1024;
-const MAX_MESSAGE = 32768;
+/** A condition message's limit (metav1.Condition's, in the api schema). */
+const MAX_MESSAGE = Condition.shape.message.maxLength ?? 32768;
 /** The reasons of a copied PodScheduled when the Pod gives none usable. */
 const POD_SCHEDULED = 'PodScheduled';
 const POD_NOT_SCHEDULED = 'PodNotScheduled';
@@ -490,12 +488,16 @@ class StatusBuilder {
     const status: ConditionStatus =
       source.status === 'True' || source.status === 'False' ? source.status : 'Unknown';
     const reason =
-      source.reason && CONDITION_REASON.test(source.reason) && source.reason.length <= MAX_REASON
+      source.reason && Condition.shape.reason.safeParse(source.reason).success
         ? source.reason
         : status === 'True'
           ? POD_SCHEDULED
           : POD_NOT_SCHEDULED;
-    this.set(SandboxConditionType.PodScheduled, status, reason, (source.message ?? '').slice(0, MAX_MESSAGE));
+    // By code point, so a cut never leaves half a surrogate pair.
+    const message = Array.from(source.message ?? '')
+      .slice(0, MAX_MESSAGE)
+      .join('');
+    this.set(SandboxConditionType.PodScheduled, status, reason, message);
   }
 
   remove(type: string): void {

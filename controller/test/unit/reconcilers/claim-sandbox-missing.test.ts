@@ -3,7 +3,7 @@
  * the claim says so, and is never handed another sandbox under the same name, whose state would
  * not be the one its client left there.
  */
-import type { Sandbox, SandboxClaim, Stored } from '@sandbank/api';
+import { controllerRef, type Pod, type Sandbox, type SandboxClaim, type Stored } from '@sandbank/api';
 import type { ReconcilerDeps } from '../../../src/reconcilers/deps.js';
 import { applyClaimPlan } from '../../../src/reconcilers/sandbox-claim/apply.js';
 import { planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
@@ -20,6 +20,12 @@ const observed = claimObservedWith({
   pools: [warm],
   templatePods: [member('w-free', warm, tpl)],
 });
+
+/** A pool member bound to `claim` as a bind leaves it: the claim-uid label, the claim its controller. */
+const boundTo = (name: string, claim: Stored<SandboxClaim>): Stored<Pod> => {
+  const pod = member(name, warm, tpl, { claimUid: claim.metadata.uid });
+  return { ...pod, metadata: { ...pod.metadata, ownerReferences: [controllerRef(claim)] } };
+};
 
 /** A claim that was bound and Ready on its Sandbox `c1`. */
 const bound = (reason = 'DependenciesReady', status: 'True' | 'False' = 'True') =>
@@ -48,12 +54,19 @@ describe('a bound claim whose Sandbox is gone', () => {
   });
 
   it('does not re-attach a Pod still bound to it, and releases that Pod', () => {
-    const pod = member('w-1', warm, tpl, { claimUid: 'c1-uid' });
+    const pod = boundTo('w-1', bound());
     const plan = planClaim(observed(bound(), { boundPods: [pod], templatePods: [pod] }), T0);
     expect(readyOf(plan)).toMatchObject({ reason: 'SandboxMissing' });
     expect(plan.actions.filter((a) => a.type !== 'event')).toEqual([
       { type: 'delete-pod', pod: { name: 'w-1', uid: 'w-1-uid' } },
     ]);
+  });
+
+  it("never deletes a Pod that only carries the claim's UID label (anyone can set a label)", () => {
+    const forged = member('victim', warm, tpl, { claimUid: bound().metadata.uid });
+    const plan = planClaim(observed(bound(), { boundPods: [forged], templatePods: [forged] }), T0);
+    expect(readyOf(plan)).toMatchObject({ reason: 'SandboxMissing' });
+    expect(plan.actions.filter((a) => a.type === 'delete-pod')).toEqual([]);
   });
 
   it('stays put once it said so: no write, no event, nothing bound', () => {
@@ -126,6 +139,11 @@ describe('applying SandboxMissing', () => {
           calls.push(`get ${name}`);
           return Promise.resolve(live);
         },
+        // AlreadyExists: the name is taken (by `live`, when there is one)
+        createIfAbsent: (_kind: unknown, _ns: string, sb: Sandbox) => {
+          calls.push(`createIfAbsent ${sb.metadata.name ?? ''}`);
+          return Promise.resolve(undefined);
+        },
         patchStatus: (_kind: unknown, _ns: string, name: string) => {
           calls.push(`patchStatus ${name}`);
           return Promise.resolve({});
@@ -140,8 +158,8 @@ describe('applying SandboxMissing', () => {
     return { deps, calls };
   }
 
-  const pod = member('w-1', warm, tpl, { claimUid: 'c1-uid' });
   const c: Stored<SandboxClaim> = bound();
+  const pod = boundTo('w-1', c);
 
   it('writes nothing when the API server still has the Sandbox (the cache was behind)', async () => {
     const plan = planClaim(observed(c, { boundPods: [pod] }), T0);
@@ -150,11 +168,34 @@ describe('applying SandboxMissing', () => {
     expect(calls).toEqual(['get c1']);
   });
 
+  it("writes SandboxMissing when the live Sandbox of that name is not the claim's (by UID)", async () => {
+    const plan = planClaim(observed(c, { boundPods: [pod] }), T0);
+    const other = bound();
+    const squatter = claimedSandbox({ ...other, metadata: { ...other.metadata, uid: 'someone-else' } });
+    const { deps, calls } = fakeDeps(squatter);
+    await applyClaimPlan(deps, c, plan, log);
+    expect(calls).toEqual(expect.arrayContaining(['event SandboxMissing', 'patchStatus c1']));
+  });
+
   it('writes the status, the event and releases the Pod once the Sandbox is confirmed gone', async () => {
     const plan = planClaim(observed(c, { boundPods: [pod] }), T0);
     const { deps, calls } = fakeDeps(undefined);
     await applyClaimPlan(deps, c, plan, log);
     expect(calls[0]).toBe('get c1');
     expect(calls).toEqual(expect.arrayContaining(['delete w-1', 'event SandboxMissing', 'patchStatus c1']));
+  });
+
+  it("never names, in a claim's status, a Sandbox of its name that something else controls", async () => {
+    // A Sandbox squatting on the claim's name: had the claim's status named it, deleting it would
+    // leave the claim SandboxMissing for good, though it never had a sandbox.
+    const fresh = poolClaim('c1', 'warm');
+    const squatter = claimedSandbox({ ...fresh, metadata: { ...fresh.metadata, uid: 'someone-else' } });
+    const cold = claimObservedWith({ template: tpl, pools: [pool('cold', tpl, 0)] });
+    const plan = planClaim(cold(poolClaim('c1', 'cold')), T0);
+    expect(plan.actions).toEqual([expect.objectContaining({ type: 'create-sandbox' })]);
+    expect(plan.status?.sandbox?.name).toBe('c1');
+    const { deps, calls } = fakeDeps(squatter);
+    await applyClaimPlan(deps, poolClaim('c1', 'cold'), plan, log);
+    expect(calls).toEqual(['createIfAbsent c1', 'get c1']);
   });
 });

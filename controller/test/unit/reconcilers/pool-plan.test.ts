@@ -56,6 +56,7 @@ describe('planPool', () => {
       replicas: 0,
       readyReplicas: 0,
       selector: `${Labels.pool}=${nameHash('warm')}`,
+      observedGeneration: 1,
     });
   });
 
@@ -116,7 +117,12 @@ describe('planPool', () => {
     const p = pool('warm', tpl, 1);
     const withStatus = {
       ...p,
-      status: { replicas: 1, readyReplicas: 1, selector: `${Labels.pool}=${nameHash('warm')}` },
+      status: {
+        replicas: 1,
+        readyReplicas: 1,
+        selector: `${Labels.pool}=${nameHash('warm')}`,
+        observedGeneration: 1,
+      },
     };
     const plan = planPool({
       pool: withStatus,
@@ -128,5 +134,29 @@ describe('planPool', () => {
       profile: DEFAULT_SANDBOX_PROFILE,
     });
     expect(plan).toEqual({ actions: [], status: null });
+  });
+
+  it('reports the generation it acted on (v1beta1 status.observedGeneration) once the spec changes', () => {
+    const p = pool('warm', tpl, 1);
+    const edited = {
+      ...p,
+      metadata: { ...p.metadata, generation: 2 },
+      status: {
+        replicas: 1,
+        readyReplicas: 1,
+        selector: `${Labels.pool}=${nameHash('warm')}`,
+        observedGeneration: 1,
+      },
+    };
+    const plan = planPool({
+      pool: edited,
+      template: tpl,
+      members: [member('a', p, tpl)],
+      missingClaims: new Map(),
+      expectationsSatisfied: true,
+      expectationsExpireInMs: 0,
+      profile: DEFAULT_SANDBOX_PROFILE,
+    });
+    expect(plan.status).toMatchObject({ observedGeneration: 2 });
   });
 });
