@@ -303,7 +303,7 @@ describe("Sandbank's Pods", () => {
       pool,
       template,
       members: [],
-      existingClaims: new Set(),
+      missingClaims: new Map(),
       expectationsSatisfied: true,
       expectationsExpireInMs: 0,
       profile: sandboxProfile(DEFAULT_PROFILE_SETTINGS, {}),
