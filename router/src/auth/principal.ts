@@ -3,8 +3,11 @@ import type { AuthMode } from './mode.js';
 import type { NamespaceScope } from './scope.js';
 
 export interface Principal {
-  /** The auth mode that vouched for the caller, or `port-forward` (auth/port-forward.ts). */
-  readonly mode: AuthMode | 'port-forward';
+  /**
+   * The auth mode that vouched for the caller, `port-forward` (auth/port-forward.ts), or `preview`
+   * (a signed preview link, ports/preview-auth.ts: that one port of that one claim).
+   */
+  readonly mode: AuthMode | 'port-forward' | 'preview';
   /** A human-readable identity for logs: a Kubernetes username, a token's name, or `anonymous`. */
   readonly name: string;
   /**

@@ -23,6 +23,8 @@ export interface RouteOptions<T extends SandboxRef = SandboxRef> {
   readonly style: ErrorStyle;
   /** Parses the request's target once; the handler gets it as `scope.target`. */
   readonly target: (req: Request) => T;
+  /** The credential the route's authenticator checks (default: the `Authorization` header). */
+  readonly authorization?: (req: Request) => string | undefined;
 }
 
 export function sendError(res: Response, error: RouterError, style: ErrorStyle): void {
@@ -60,7 +62,7 @@ export function sandboxRoute<T extends SandboxRef>(
       const scope = await admission.admit({
         target: () => opts.target(req),
         budget: () => requestBudget(req.headers['x-sandbox-timeout'], ctx.limits.requestTimeoutMs),
-        authorization: req.headers.authorization,
+        authorization: opts.authorization === undefined ? req.headers.authorization : opts.authorization(req),
       });
       await handler(req, res, scope);
     } catch (thrown) {

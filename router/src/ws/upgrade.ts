@@ -17,7 +17,7 @@ import { EXEC_SUBPROTOCOL } from './frames.js';
 import { runExecTunnel } from './exec-tunnel.js';
 import { v1TargetFromPath } from './path.js';
 
-function rejectUpgrade(socket: Duplex, error: RouterError): void {
+export function rejectUpgrade(socket: Duplex, error: RouterError): void {
   const body = JSON.stringify(error.toJSON());
   const head = [
     `HTTP/1.1 ${error.httpStatus} ${STATUS_CODES[error.httpStatus] ?? 'Error'}`,
