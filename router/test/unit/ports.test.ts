@@ -426,3 +426,56 @@ describe('signed preview links', () => {
     await expect(openWs(`${router.wsUrl}${http.url}ws`)).rejects.toMatchObject({ statusCode: 502 });
   });
 });
+
+describe('bounds', () => {
+  test("a caller's open tunnels count against its stream limit (a link's holders are one caller)", async () => {
+    const small = await startRouter({
+      lookup: staticLookup(sandboxes),
+      auth: tokenAuthenticator({ alice: { token: TOKEN, namespaces: namespaceScope(['default']) } }),
+      agentPorts: { grpcPort: AGENT_GRPC, legacyPort: AGENT_REST },
+      limits: { maxStreamsPerCaller: 1 },
+      previews: { keys: KEYS },
+    });
+    try {
+      const url = `${small.wsUrl}/v1/namespaces/default/sandboxclaims/web/ports/${echoPort}/`;
+      const first = await openWs(url, AUTH);
+      await expect(openWs(url, AUTH)).rejects.toMatchObject({ statusCode: 429 });
+      const res = await fetch(`${small.url}/v1/namespaces/default/sandboxclaims/web/previews`, {
+        method: 'POST',
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: JSON.stringify({ port: echoPort }),
+      });
+      expect(res.status).toBe(429);
+      first.close();
+      await new Promise((resolve) => first.once('close', resolve));
+      const link = signPreview(KEYS, {
+        namespace: 'default',
+        claim: 'web',
+        claimUid: 'claim-uid-web',
+        port: echoPort,
+        expiresAt: Date.now() + 60_000,
+      });
+      // The first tunnel's slot comes back once both its sockets closed on the router too.
+      const viaLink = await eventually(() => openWs(`${small.wsUrl}/v1/previews/${link}/`));
+      await expect(openWs(`${small.wsUrl}/v1/previews/${link}/`)).rejects.toMatchObject({ statusCode: 429 });
+      // Another caller (the API token) is not held up by the link's holders.
+      const other = await openWs(url, AUTH);
+      other.close();
+      viaLink.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+/** `attempt` until it resolves (the router releases a slot just after the client saw the close). */
+async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (i >= 800) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
