@@ -21,7 +21,8 @@ export function previewAuthenticator(
     recognizes: () => true,
     authorize(credentials, target) {
       const token = credentials.authorization;
-      if (token === undefined) return Promise.reject(new RouterError('unauthenticated', 'preview link: no token'));
+      if (token === undefined)
+        return Promise.reject(new RouterError('unauthenticated', 'preview link: no token'));
       let grant;
       try {
         grant = verifyPreview(keys, token, now());
@@ -29,7 +30,9 @@ export function previewAuthenticator(
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
       if (grant.namespace !== target.namespace || grant.claim !== target.name) {
-        return Promise.reject(new RouterError('permission_denied', 'preview link: not a link to this sandbox'));
+        return Promise.reject(
+          new RouterError('permission_denied', 'preview link: not a link to this sandbox'),
+        );
       }
       const principal: Principal = {
         mode: 'preview',

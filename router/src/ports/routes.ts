@@ -44,7 +44,10 @@ export interface PreviewOptions {
  * Path routes share the router's origin: a sandbox may not allow credentialed cross-origin reads
  * of it (cookies and the other origin-wide headers are dropped for every proxied response).
  */
-const PATH_ROUTE_DROPPED: ReadonlySet<string> = new Set(['access-control-allow-credentials', 'referrer-policy']);
+const PATH_ROUTE_DROPPED: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials',
+  'referrer-policy',
+]);
 
 /**
  * A preview is meant for a browser, so its scripts run, but in an opaque origin (no
@@ -128,7 +131,9 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
     });
 
   const counted = (res: Response): void => {
-    res.once('close', () => ctx.metrics.portRequests.inc({ kind: 'http', status: statusClass(res.statusCode) }));
+    res.once('close', () =>
+      ctx.metrics.portRequests.inc({ kind: 'http', status: statusClass(res.statusCode) }),
+    );
   };
 
   const byToken = sandboxRoute(
@@ -139,7 +144,8 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
       style: 'v1',
       target: (req) => {
         const parsed = portRouteTarget(req.originalUrl);
-        if (parsed === undefined) throw new RouterError('not_found', `no route for ${req.method} ${req.path}`);
+        if (parsed === undefined)
+          throw new RouterError('not_found', `no route for ${req.method} ${req.path}`);
         return parsed.target;
       },
     },

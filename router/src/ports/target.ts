@@ -26,7 +26,11 @@ const Port = z
 
 export function parsePort(raw: string): number {
   const parsed = Port.safeParse(raw);
-  if (!parsed.success) throw new RouterError('invalid_argument', `port: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new RouterError(
+      'invalid_argument',
+      `port: ${parsed.error.issues[0]?.message ?? 'must be a port number 1-65535'}`,
+    );
   return parsed.data;
 }
 
@@ -40,7 +44,9 @@ export function upstreamPath(rest: string): string {
 }
 
 /** A port-route URL: the claim, the port and the sandbox's path; undefined when it is not one. */
-export function portRouteTarget(url: string): { target: PortTarget; path: string; prefix: string } | undefined {
+export function portRouteTarget(
+  url: string,
+): { target: PortTarget; path: string; prefix: string } | undefined {
   const m = PORT_ROUTE.exec(url);
   if (!m) return undefined;
   let namespace: string;
@@ -100,8 +106,9 @@ export function checkPortAccess(
     throw new RouterError(
       'permission_denied',
       `port ${port} is not declared by sandbox ${target.namespace}/${target.name} (declared: ${
-        endpoint.declaredPorts.filter((p) => p !== agentPorts.grpcPort && p !== agentPorts.legacyPort).join(', ') ||
-        'none'
+        endpoint.declaredPorts
+          .filter((p) => p !== agentPorts.grpcPort && p !== agentPorts.legacyPort)
+          .join(', ') || 'none'
       }); declare it as a containerPort in the template, or annotate the template's pod with sandbank.dev/expose-any-port: "true"`,
     );
   }

@@ -110,11 +110,14 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
           if (value !== undefined) out[name] = value;
         }
         const refused = unforwardable(200, out);
-        if (refused !== undefined || String(res.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+        if (refused !== undefined || (res.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
           socket.destroy();
           ctx.metrics.upstreamRejected.inc({ reason: refused?.reason ?? 'bad_header' });
           reject(
-            new RouterError('upstream_failed', `the backend sandbox ${endpoint.sandbox} sent an invalid upgrade`),
+            new RouterError(
+              'upstream_failed',
+              `the backend sandbox ${endpoint.sandbox} sent an invalid upgrade`,
+            ),
           );
           return;
         }
@@ -136,15 +139,23 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
         else if (signal.aborted) reject(signal.reason instanceof Error ? signal.reason : error);
         else if (connected) {
           reject(
-            new RouterError('upstream_failed', `the backend sandbox ${endpoint.sandbox} closed the connection`, {
-              cause: error,
-            }),
+            new RouterError(
+              'upstream_failed',
+              `the backend sandbox ${endpoint.sandbox} closed the connection`,
+              {
+                cause: error,
+              },
+            ),
           );
         } else {
           reject(
-            new RouterError('upstream_unavailable', `Could not connect to the backend sandbox: ${endpoint.sandbox}`, {
-              cause: error,
-            }),
+            new RouterError(
+              'upstream_unavailable',
+              `Could not connect to the backend sandbox: ${endpoint.sandbox}`,
+              {
+                cause: error,
+              },
+            ),
           );
         }
       });
@@ -166,7 +177,9 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
       if ('setTimeout' in client && typeof client.setTimeout === 'function') {
         (client as Socket).setTimeout(idle, end);
       }
-      client.on('data', (chunk: Buffer) => ctx.metrics.portBytes.inc({ direction: 'to_sandbox' }, chunk.length));
+      client.on('data', (chunk: Buffer) =>
+        ctx.metrics.portBytes.inc({ direction: 'to_sandbox' }, chunk.length),
+      );
       upstream.on('data', (chunk: Buffer) =>
         ctx.metrics.portBytes.inc({ direction: 'from_sandbox' }, chunk.length),
       );
@@ -204,7 +217,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
     let spliced = false;
     let status = 101;
     try {
-      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         throw new RouterError('invalid_argument', 'upgrade: only websocket upgrades are proxied');
       }
       const link = viaLink ? previewRouteTarget(url) : undefined;

@@ -366,12 +366,24 @@ describe('signed preview links', () => {
     expect((await fetch(`${router.url}/v1/previews/${retarget}.${mac}/`)).status).toBe(401);
     const unknownKid = signPreview(
       { signingKeyId: 'k9', keys: new Map([['k9', Buffer.alloc(32, 2)]]) },
-      { namespace: 'default', claim: 'web', claimUid: 'claim-uid-web', port: webPort, expiresAt: clock + 60_000 },
+      {
+        namespace: 'default',
+        claim: 'web',
+        claimUid: 'claim-uid-web',
+        port: webPort,
+        expiresAt: clock + 60_000,
+      },
     );
     expect((await fetch(`${router.url}/v1/previews/${unknownKid}/`)).status).toBe(401);
     const foreign = signPreview(
       { signingKeyId: 'k2', keys: new Map([['k2', Buffer.alloc(32, 7)]]) },
-      { namespace: 'default', claim: 'web', claimUid: 'claim-uid-web', port: webPort, expiresAt: clock + 60_000 },
+      {
+        namespace: 'default',
+        claim: 'web',
+        claimUid: 'claim-uid-web',
+        port: webPort,
+        expiresAt: clock + 60_000,
+      },
     );
     expect((await fetch(`${router.url}/v1/previews/${foreign}/`)).status).toBe(401);
     expect((await fetch(`${router.url}/v1/previews/not-a-token/`)).status).toBe(401);
@@ -381,7 +393,13 @@ describe('signed preview links', () => {
     clock = Date.now();
     const old = signPreview(
       { signingKeyId: 'k1', keys: KEYS.keys },
-      { namespace: 'default', claim: 'web', claimUid: 'claim-uid-web', port: webPort, expiresAt: clock + 60_000 },
+      {
+        namespace: 'default',
+        claim: 'web',
+        claimUid: 'claim-uid-web',
+        port: webPort,
+        expiresAt: clock + 60_000,
+      },
     );
     expect((await fetch(`${router.url}/v1/previews/${old}/rotated`)).status).toBe(200);
   });

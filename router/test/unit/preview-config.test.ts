@@ -29,7 +29,11 @@ describe('preview link configuration', () => {
       /ROUTER_PREVIEW_MAX_TTL_SECONDS/,
     );
     expect(() =>
-      loadConfig({ ...base, ROUTER_PREVIEW_DEFAULT_TTL_SECONDS: '600', ROUTER_PREVIEW_MAX_TTL_SECONDS: '60' }),
+      loadConfig({
+        ...base,
+        ROUTER_PREVIEW_DEFAULT_TTL_SECONDS: '600',
+        ROUTER_PREVIEW_MAX_TTL_SECONDS: '60',
+      }),
     ).toThrow(/ROUTER_PREVIEW_DEFAULT_TTL_SECONDS: 600 is over/);
   });
 

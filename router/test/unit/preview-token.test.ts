@@ -50,7 +50,13 @@ describe('preview tokens', () => {
   test('every field is covered by the mac', () => {
     const [payload, mac] = signPreview(KEYS, GRANT).split('.') as [string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-    for (const [field, value] of Object.entries({ ns: 'team-b', c: 'other', u: 'x', p: 3001, e: 1_900_000_000 })) {
+    for (const [field, value] of Object.entries({
+      ns: 'team-b',
+      c: 'other',
+      u: 'x',
+      p: 3001,
+      e: 1_900_000_000,
+    })) {
       const forged = Buffer.from(JSON.stringify({ ...claims, [field]: value })).toString('base64url');
       expect(refusal(`${forged}.${mac}`)).toMatch(/not a valid link token/);
     }
