@@ -138,6 +138,16 @@ export function relativeLocation(location: string, podIp: string, podPort: numbe
   return host === podIp && port === podPort ? `${url.pathname}${url.search}${url.hash}` : location;
 }
 
+/**
+ * A Location on a route that serves the pod under a prefix of the router's path: the pod's own
+ * URL, or a path absolute on the pod (`/login`), is the pod's path, so it goes under `prefix`;
+ * other sites and relative references pass unchanged.
+ */
+export function prefixedLocation(location: string, podIp: string, podPort: number, prefix: string): string {
+  const local = relativeLocation(location, podIp, podPort);
+  return local.startsWith('/') && !local.startsWith('//') ? `${prefix}${local}` : local;
+}
+
 export interface ProxyOptions {
   readonly port: number;
   readonly maxBodyBytes: number;
@@ -154,6 +164,8 @@ export interface ProxyOptions {
   readonly path?: string;
   /** Sent as `x-forwarded-prefix`: the part of the client's path the router consumed. */
   readonly forwardedPrefix?: string;
+  /** The router path the pod is served under: its redirects to its own paths go under it. */
+  readonly locationPrefix?: string;
   /** Set on the response over the pod's (and the default sandboxing): a route's own policy. */
   readonly responseOverrides?: OutgoingHttpHeaders;
   /** Response headers dropped besides `POD_MAY_NOT_SEND` (a route's own rules). */
@@ -319,7 +331,10 @@ export async function proxyHttp(
       }
       const out = { ...podResponseHeaders(up.headers, opts.dropResponseHeaders), ...opts.responseOverrides };
       if (typeof out.location === 'string') {
-        out.location = relativeLocation(out.location, endpoint.ip, opts.port);
+        out.location =
+          opts.locationPrefix === undefined
+            ? relativeLocation(out.location, endpoint.ip, opts.port)
+            : prefixedLocation(out.location, endpoint.ip, opts.port, opts.locationPrefix);
       }
       const problem = unforwardable(up.statusCode, out);
       if (problem) {

@@ -119,6 +119,7 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
       path,
       // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
       ...(preview ? {} : { forwardedPrefix: prefix }),
+      locationPrefix: prefix,
       maxBodyBytes: ctx.limits.maxBodyBytes,
       connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
       log: ctx.log,

@@ -72,6 +72,15 @@ function startWeb(ip: string): Promise<{ server: Server; port: number }> {
       res.setHeader('access-control-allow-credentials', 'true');
       res.setHeader('access-control-allow-origin', 'https://evil.example');
       res.setHeader('x-sandbank-error-code', 'forged');
+      if (req.url === '/redirect-self' || req.url === '/redirect-away') {
+        const to =
+          req.url === '/redirect-self'
+            ? `http://${ip}:${String(req.socket.localPort)}/login?next=1`
+            : '/login';
+        res.writeHead(302, { location: req.headers['x-away'] === '1' ? 'https://example.com/x' : to });
+        res.end();
+        return;
+      }
       if (req.url?.startsWith('/echo')) {
         res.setHeader('content-type', 'application/octet-stream');
         res.end(Buffer.concat(chunks));
@@ -217,6 +226,25 @@ describe('the port route: headers both ways, streaming', () => {
     expect(res.headers.get('content-security-policy')).toMatch(/^sandbox/);
   });
 
+  test("the sandbox's redirects to its own paths stay under the port route (or the link)", async () => {
+    const prefix = `/v1/namespaces/default/sandboxclaims/web/ports/${webPort}`;
+    const self = await fetch(portUrl('web', webPort, '/redirect-self'), {
+      headers: AUTH,
+      redirect: 'manual',
+    });
+    expect([self.status, self.headers.get('location')]).toEqual([302, `${prefix}/login?next=1`]);
+    const path = await fetch(portUrl('web', webPort, '/redirect-away'), {
+      headers: AUTH,
+      redirect: 'manual',
+    });
+    expect(path.headers.get('location')).toBe(`${prefix}/login`);
+    const away = await fetch(portUrl('web', webPort, '/redirect-away'), {
+      headers: { ...AUTH, 'x-away': '1' },
+      redirect: 'manual',
+    });
+    expect(away.headers.get('location')).toBe('https://example.com/x');
+  });
+
   test('a body streams both ways unchanged (4 MiB)', async () => {
     const body = Buffer.alloc(4 * 1024 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
@@ -338,6 +366,8 @@ describe('signed preview links', () => {
     // The link's token is not forwarded, in any form.
     const sent = seenAt('/page?q=1');
     expect(JSON.stringify(sent)).not.toContain(link.token.slice(0, 40));
+    const moved = await fetch(`${router.url}${link.url}redirect-away`, { redirect: 'manual' });
+    expect(moved.headers.get('location')).toBe(`${link.url}login`);
     clock += 61_000;
     const expired = await fetch(`${router.url}${link.url}page`);
     expect(expired.status).toBe(401);
