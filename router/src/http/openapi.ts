@@ -120,7 +120,7 @@ const proxied = (summary: string, parameters: readonly object[], security?: read
         responses: {
           default: {
             description:
-              "The sandbox's answer, streamed both ways. Never forwarded from it: Set-Cookie, WWW-Authenticate, Access-Control-Allow-Credentials, origin-wide policies (HSTS, Alt-Svc, Clear-Site-Data, CSP) and X-Sandbank-*; the router adds Content-Security-Policy: sandbox and X-Content-Type-Options: nosniff. A GET with Upgrade: websocket is relayed as a WebSocket (101). 504 deadline_exceeded: no byte either way for ROUTER_PORT_IDLE_TIMEOUT_SECONDS; 502 upstream_failed: the sandbox's status line and headers over ROUTER_PORT_MAX_RESPONSE_HEADER_BYTES, or an invalid answer.",
+              "The sandbox's answer, streamed both ways. Never forwarded from it: Set-Cookie, WWW-Authenticate, Access-Control-Allow-Credentials, Service-Worker-Allowed, Referrer-Policy, origin-wide policies (HSTS, Alt-Svc, Clear-Site-Data, CSP) and X-Sandbank-*; the router adds Content-Security-Policy: sandbox and X-Content-Type-Options: nosniff. A GET with Upgrade: websocket is relayed as a WebSocket (101). 504 deadline_exceeded: no byte either way for ROUTER_PORT_IDLE_TIMEOUT_SECONDS; 502 upstream_failed: the sandbox's status line and headers over ROUTER_PORT_MAX_RESPONSE_HEADER_BYTES, or an invalid answer.",
           },
           ...errorResponses('v1', PORT_ERRORS),
         },

@@ -65,6 +65,11 @@ const SANDBOXED = { 'content-security-policy': 'sandbox', 'x-content-type-option
  */
 export const MAX_INFORMATIONAL = 100;
 
+/** How the client reached the router: a TLS socket (an HTTPS server's) says `https`. */
+export function forwardedProto(req: { readonly socket: object }): 'http' | 'https' {
+  return 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http';
+}
+
 /** The headers that may travel between client and pod, in either direction. */
 export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolean): OutgoingHttpHeaders {
   const listed = new Set(
@@ -195,7 +200,7 @@ export async function proxyHttp(
   const headers = forwardableHeaders(req.headers, true);
   const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
   headers['x-forwarded-for'] = forwardedFor;
-  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-proto'] = forwardedProto(req);
   if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
   if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
   if (opts.forwardedPrefix !== undefined) headers['x-forwarded-prefix'] = opts.forwardedPrefix;

@@ -42,10 +42,13 @@ export interface PreviewOptions {
 
 /**
  * Path routes share the router's origin: a sandbox may not allow credentialed cross-origin reads
- * of it (cookies and the other origin-wide headers are dropped for every proxied response).
+ * of it, widen a service worker's scope to the router's paths, or choose how its (link) URL is
+ * passed on as Referer. Cookies and the other origin-wide headers are dropped for every proxied
+ * response (http/proxy.ts).
  */
-const PATH_ROUTE_DROPPED: ReadonlySet<string> = new Set([
+export const PATH_ROUTE_DROPPED: ReadonlySet<string> = new Set([
   'access-control-allow-credentials',
+  'service-worker-allowed',
   'referrer-policy',
 ]);
 

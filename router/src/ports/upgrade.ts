@@ -17,12 +17,13 @@ import { Admission } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
-import { forwardableHeaders, podResponseHeaders, unforwardable } from '../http/proxy.js';
+import { forwardableHeaders, forwardedProto, podResponseHeaders, unforwardable } from '../http/proxy.js';
 import type { Endpoint } from '../resolve/index.js';
 import { rejectUpgrade } from '../ws/upgrade.js';
 import type { PreviewOptions } from './routes.js';
 import {
   PORT_ROUTE_TEMPLATE,
+  PATH_ROUTE_DROPPED,
   PREVIEW_ROUTE_TEMPLATE,
   checkPreview,
   previewContext,
@@ -66,7 +67,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
     headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
       .filter(Boolean)
       .join(', ');
-    headers['x-forwarded-proto'] = 'http';
+    headers['x-forwarded-proto'] = forwardedProto(req);
     // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
     if (tunnel.viaLink) delete headers['referer'];
     else headers['x-forwarded-prefix'] = tunnel.prefix;
@@ -104,7 +105,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
       });
       upstream.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
         clearTimeout(connectTimer);
-        const out = podResponseHeaders(res.headers, new Set(['access-control-allow-credentials']));
+        const out = podResponseHeaders(res.headers, PATH_ROUTE_DROPPED);
         for (const name of HANDSHAKE) {
           const value = res.headers[name];
           if (value !== undefined) out[name] = value;

@@ -72,6 +72,8 @@ function startWeb(ip: string): Promise<{ server: Server; port: number }> {
       res.setHeader('access-control-allow-credentials', 'true');
       res.setHeader('access-control-allow-origin', 'https://evil.example');
       res.setHeader('x-sandbank-error-code', 'forged');
+      res.setHeader('service-worker-allowed', '/');
+      res.setHeader('referrer-policy', 'unsafe-url');
       if (req.url === '/redirect-self' || req.url === '/redirect-away') {
         const to =
           req.url === '/redirect-self'
@@ -223,6 +225,8 @@ describe('the port route: headers both ways, streaming', () => {
     expect(res.headers.get('set-cookie')).toBeNull();
     expect(res.headers.get('access-control-allow-credentials')).toBeNull();
     expect(res.headers.get('x-sandbank-error-code')).toBeNull();
+    expect(res.headers.get('service-worker-allowed')).toBeNull();
+    expect(res.headers.get('referrer-policy')).toBeNull();
     expect(res.headers.get('content-security-policy')).toMatch(/^sandbox/);
   });
 
