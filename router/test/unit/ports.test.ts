@@ -7,6 +7,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -283,6 +284,25 @@ describe('the port route: headers both ways, streaming', () => {
     await expect(res.text()).rejects.toThrow();
   });
 
+  test('a client that stalls mid-body (slowloris) gets 504 after the idle timeout, and its slot back', async () => {
+    const socket = connect((router.app.server.address() as AddressInfo).port, '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => resolve(text));
+    });
+    socket.write(
+      `PUT /v1/namespaces/default/sandboxclaims/web/ports/${webPort}/echo HTTP/1.1\r\n` +
+        `host: router\r\nauthorization: Bearer ${TOKEN}\r\ncontent-length: 1000\r\n\r\nab`,
+    );
+    const text = await answer;
+    // The sandbox answers only once the body ends: nothing was forwarded, so the router's own 504.
+    expect(text).toMatch(/^HTTP\/1\.1 504 /);
+    expect(text).toMatch(/idle/);
+    socket.destroy();
+  });
+
   test('metrics count port requests by status class and bytes by direction', async () => {
     const text = await router.app.metrics.registry.metrics();
     expect(text).toMatch(/sandbank_router_port_requests_total\{kind="http",status="2xx"\} [1-9]/);
@@ -328,6 +348,14 @@ describe('the port route: WebSocket', () => {
 
   test('without a token the upgrade is refused with 401', async () => {
     await expect(openWs(wsUrl('web', echoPort))).rejects.toMatchObject({ statusCode: 401 });
+  });
+
+  test('a tunnel with no byte either way for the idle timeout is closed', async () => {
+    const ws = await openWs(wsUrl('web', echoPort, '/quiet'), AUTH);
+    const started = Date.now();
+    await new Promise((resolve) => ws.once('close', resolve));
+    // Closed by the router's idle timeout (1 s here), not by the lifetime (a day).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
   test("the agent's port is refused for upgrades too", async () => {
