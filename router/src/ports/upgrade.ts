@@ -11,7 +11,7 @@
  */
 import { request } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Admission } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
@@ -165,43 +165,41 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
   };
 
   /** Relays bytes both ways until either side closes, goes idle, or `signal` ends the session. */
-  const splice = (client: Duplex, upstream: Socket, signal: AbortSignal): Promise<void> =>
-    new Promise((resolve) => {
-      open.add(client);
-      open.add(upstream);
-      const end = (): void => {
-        client.destroy();
-        upstream.destroy();
-      };
-      const idle = ctx.limits.portIdleTimeoutMs;
-      upstream.setTimeout(idle, end);
-      if ('setTimeout' in client && typeof client.setTimeout === 'function') {
-        (client as Socket).setTimeout(idle, end);
-      }
-      client.on('data', (chunk: Buffer) =>
-        ctx.metrics.portBytes.inc({ direction: 'to_sandbox' }, chunk.length),
-      );
-      upstream.on('data', (chunk: Buffer) =>
-        ctx.metrics.portBytes.inc({ direction: 'from_sandbox' }, chunk.length),
-      );
-      client.on('error', end);
-      upstream.on('error', end);
-      signal.addEventListener('abort', end, { once: true });
-      let closed = 0;
-      const onClose = (): void => {
-        end();
-        if (++closed === 2) {
-          open.delete(client);
-          open.delete(upstream);
-          signal.removeEventListener('abort', end);
-          resolve();
-        }
-      };
-      client.once('close', onClose);
-      upstream.once('close', onClose);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
+  const splice = async (client: Duplex, upstream: Socket, signal: AbortSignal): Promise<void> => {
+    open.add(client);
+    open.add(upstream);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    // Either side closing (even before this ran) ends both; the session ends when both have.
+    const closed = (s: Duplex): Promise<void> =>
+      s.closed ? Promise.resolve() : new Promise((resolve) => s.once('close', () => resolve()));
+    const done = Promise.all([closed(client), closed(upstream)]);
+    Promise.race([closed(client), closed(upstream)]).then(end, end);
+    const idle = ctx.limits.portIdleTimeoutMs;
+    upstream.setTimeout(idle, end);
+    if (client instanceof Socket) client.setTimeout(idle, end);
+    client.on('data', (chunk: Buffer) =>
+      ctx.metrics.portBytes.inc({ direction: 'to_sandbox' }, chunk.length),
+    );
+    upstream.on('data', (chunk: Buffer) =>
+      ctx.metrics.portBytes.inc({ direction: 'from_sandbox' }, chunk.length),
+    );
+    client.on('error', end);
+    upstream.on('error', end);
+    signal.addEventListener('abort', end, { once: true });
+    if (signal.aborted) end();
+    client.pipe(upstream);
+    upstream.pipe(client);
+    try {
+      await done;
+    } finally {
+      open.delete(client);
+      open.delete(upstream);
+      signal.removeEventListener('abort', end);
+    }
+  };
 
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const url = req.url ?? '';
