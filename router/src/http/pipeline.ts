@@ -6,6 +6,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Admission } from '../admission/admission.js';
 import type { Scope } from '../admission/admission.js';
 import { requestBudget } from '../admission/budget.js';
+import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import type { Surface } from '../observability/metrics.js';
@@ -53,6 +54,7 @@ export function sandboxRoute<T extends SandboxRef>(
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
       viaPortForward: ctx.viaPortForward(req.socket),
+      fromBrowser: sentByBrowserPage(req.headers),
       logFields: () => ({ method: req.method, status: res.statusCode }),
     });
     res.on('close', () => {

@@ -15,6 +15,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Admission } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
+import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { forwardableHeaders, forwardedProto, podResponseHeaders, unforwardable } from '../http/proxy.js';
@@ -211,6 +212,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
       viaPortForward: ctx.viaPortForward(req.socket),
+      fromBrowser: sentByBrowserPage(req.headers),
     });
     socket.on('error', () => undefined);
     let spliced = false;
