@@ -33,6 +33,10 @@ import { createLogger } from './observability/logger.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import type { RouterMetrics } from './observability/metrics.js';
+import type { PreviewKeys } from './ports/preview-token.js';
+import { portRoutes } from './ports/routes.js';
+import type { PreviewOptions } from './ports/routes.js';
+import { portUpgradeHandler } from './ports/upgrade.js';
 import type { SandboxLookup } from './resolve/index.js';
 import { secureContextOptions } from './tls.js';
 import type { TlsMaterial } from './tls.js';
@@ -65,7 +69,23 @@ export interface RouterDeps {
    * `portForwardServer()` are the `port-forward` caller, allowed in these namespaces only.
    */
   readonly portForward?: { readonly namespaces: readonly string[] } | undefined;
+  /**
+   * Signed preview links (ports/preview-token.ts): the keys (undefined: links are off), the clock
+   * (tests), and the default and longest lifetime of a link (15 min, 24 h).
+   */
+  readonly previews?:
+    | {
+        readonly keys?: PreviewKeys | undefined;
+        readonly now?: () => number;
+        readonly defaultTtlSeconds?: number;
+        readonly maxTtlSeconds?: number;
+      }
+    | undefined;
 }
+
+/** A preview link's lifetime when the caller asks for none, and the longest it may ask for. */
+export const DEFAULT_PREVIEW_TTL_SECONDS = 900;
+export const MAX_PREVIEW_TTL_SECONDS = 86_400;
 
 export interface RouterApp {
   /** HTTP/1.1: legacy + Sandbank API + WebSocket exec. Not listening. */
@@ -157,6 +177,13 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     res.json(openApiDocument);
   });
   if (deps.serveMetrics ?? true) app.get('/metrics', (req, res) => metricsListener(req, res));
+  const previews: PreviewOptions = {
+    keys: deps.previews?.keys,
+    now: deps.previews?.now ?? Date.now,
+    defaultTtlSeconds: deps.previews?.defaultTtlSeconds ?? DEFAULT_PREVIEW_TTL_SECONDS,
+    maxTtlSeconds: deps.previews?.maxTtlSeconds ?? MAX_PREVIEW_TTL_SECONDS,
+  };
+  app.use(portRoutes(ctx, previews));
   app.use(v1Routes(ctx));
   app.use(legacyRoutes(ctx));
   app.use((req: Request, res: Response) => {
@@ -181,6 +208,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
   // One cap for HTTP, WebSocket and gRPC connections; checked before the server reads a byte.
   const connections = new ConnectionCap(limits.maxConnections, metrics.registry);
   const upgrades = execUpgradeHandler(ctx);
+  const portUpgrades = portUpgradeHandler(ctx, previews);
   const servers: HttpServer[] = [];
   const makeServer = (kind: 'network' | 'port-forward', tls: TlsMaterial | undefined): HttpServer => {
     const made: HttpServer =
@@ -197,7 +225,11 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     // Over TLS a request's socket is the TLS socket wrapping the accepted one.
     if (kind === 'port-forward' && tls !== undefined)
       made.prependListener('secureConnection', (socket: Socket) => portForwardSockets.add(socket));
-    made.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
+    made.on('upgrade', (req, socket, head) =>
+      portUpgrades.matches(req.url ?? '')
+        ? portUpgrades.handle(req, socket, head)
+        : upgrades.handle(req, socket, head),
+    );
     made.on('clientError', (_err, socket) => {
       if (socket.writable)
         socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -231,6 +263,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
         tracker.abortAll(new RouterError('shutting_down', 'the router is shutting down; reconnect'));
       }
       upgrades.close();
+      portUpgrades.close();
       for (const s of servers) s.closeAllConnections();
       if (drained) await new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve()));
       else grpcServer.forceShutdown();

@@ -15,6 +15,8 @@ import { DEFAULT_TOKEN_NAME, duplicateToken, tokenProblem } from './auth/token.j
 import type { TokenGrant } from './auth/token.js';
 import { TokenScopeError, grantTokens, parseTokenScopes } from './auth/token-scopes.js';
 import { inBlockList, ipLiteral } from './ip.js';
+import { previewKeysProblem } from './ports/preview-token.js';
+import type { PreviewKeys } from './ports/preview-token.js';
 import { TlsMaterialError, checkTlsMaterial } from './tls.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -145,6 +147,25 @@ const EnvSchema = z.object({
    */
   ROUTER_PREAUTH_RATE_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(10),
   ROUTER_PREAUTH_BURST: int(1, 1_000_000).default(50),
+  /**
+   * The port route (`…/sandboxclaims/{name}/ports/{port}/…`, preview links): a proxied request or
+   * WebSocket with no byte either way for this long is ended (a slow or stalled sandbox, or client).
+   */
+  ROUTER_PORT_IDLE_TIMEOUT_SECONDS: seconds(86400).default(300),
+  /** The port route: cap of a sandbox's response status line and headers together (past it: 502). */
+  ROUTER_PORT_MAX_RESPONSE_HEADER_BYTES: int(1024, 1024 * 1024).default(32 * 1024),
+  /**
+   * Signed preview links, off when unset: a directory of HMAC keys, one file each (a Secret
+   * mounted as a volume), the file name the key id, at least 32 bytes each. Links signed with any
+   * of them are accepted: rotate by adding a key, signing with it, and removing the old one once
+   * the longest link it signed has expired (ROUTER_PREVIEW_MAX_TTL_SECONDS).
+   */
+  ROUTER_PREVIEW_KEYS_DIR: z.string().min(1).optional(),
+  /** The key id new links are signed with; optional when the directory holds one key. */
+  ROUTER_PREVIEW_SIGNING_KEY_ID: z.string().min(1).optional(),
+  /** A link's lifetime when the caller asks for none (15 min), and the longest it may ask for (24 h). */
+  ROUTER_PREVIEW_DEFAULT_TTL_SECONDS: int(1, 86400).default(900),
+  ROUTER_PREVIEW_MAX_TTL_SECONDS: int(1, 86400).default(86400),
   /** How long shutdown waits for open streams before cutting them. */
   ROUTER_SHUTDOWN_GRACE_SECONDS: seconds(3600).default(30),
   ROUTER_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -169,6 +190,12 @@ export interface RouterConfig {
   readonly agentKey: Buffer | undefined;
   /** What the HTTP and gRPC ports speak. */
   readonly transport: Transport;
+  /** Signed preview links: keys undefined when they are off. */
+  readonly previews: {
+    readonly keys: PreviewKeys | undefined;
+    readonly defaultTtlSeconds: number;
+    readonly maxTtlSeconds: number;
+  };
 }
 
 /**
@@ -211,6 +238,13 @@ export interface Limits {
   readonly maxConnections: number;
   readonly preAuthRatePerSecond: number;
   readonly preAuthBurst: number;
+  /**
+   * The port route: no byte either way on a proxied connection for this long ends it (504 before
+   * the sandbox answered, a cut response or a closed WebSocket after).
+   */
+  readonly portIdleTimeoutMs: number;
+  /** The port route: cap of a sandbox's status line and headers together (past it: 502). */
+  readonly portMaxResponseHeaderBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -227,6 +261,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 4096,
   preAuthRatePerSecond: 10,
   preAuthBurst: 50,
+  portIdleTimeoutMs: 300_000,
+  portMaxResponseHeaderBytes: 32 * 1024,
 };
 
 export const DEFAULT_AGENT_PORTS: AgentPorts = { grpcPort: 8889, legacyPort: 8888 };
@@ -289,8 +325,58 @@ export function loadConfig(
       maxConnections: e.ROUTER_MAX_CONNECTIONS,
       preAuthRatePerSecond: e.ROUTER_PREAUTH_RATE_PER_SECOND,
       preAuthBurst: e.ROUTER_PREAUTH_BURST,
+      portIdleTimeoutMs: Math.round(e.ROUTER_PORT_IDLE_TIMEOUT_SECONDS * 1000),
+      portMaxResponseHeaderBytes: e.ROUTER_PORT_MAX_RESPONSE_HEADER_BYTES,
     },
+    previews: previewConfig(e, listDir, readBytes),
   };
+}
+
+/** ROUTER_PREVIEW_*: the keys by id (binary, never trimmed) and the link lifetimes. */
+function previewConfig(
+  e: z.infer<typeof EnvSchema>,
+  listDir: (path: string) => string[],
+  readBytes: (path: string) => Buffer,
+): RouterConfig['previews'] {
+  const defaultTtlSeconds = e.ROUTER_PREVIEW_DEFAULT_TTL_SECONDS;
+  const maxTtlSeconds = e.ROUTER_PREVIEW_MAX_TTL_SECONDS;
+  if (defaultTtlSeconds > maxTtlSeconds) {
+    throw new ConfigError(
+      `ROUTER_PREVIEW_DEFAULT_TTL_SECONDS: ${defaultTtlSeconds} is over ROUTER_PREVIEW_MAX_TTL_SECONDS (${maxTtlSeconds})`,
+    );
+  }
+  const dir = e.ROUTER_PREVIEW_KEYS_DIR;
+  if (dir === undefined) {
+    if (e.ROUTER_PREVIEW_SIGNING_KEY_ID !== undefined) {
+      throw new ConfigError('ROUTER_PREVIEW_SIGNING_KEY_ID: set without ROUTER_PREVIEW_KEYS_DIR');
+    }
+    return { keys: undefined, defaultTtlSeconds, maxTtlSeconds };
+  }
+  let names: string[];
+  try {
+    // Kubernetes mounts a Secret's keys as symlinks beside its `..data` bookkeeping entries.
+    names = listDir(dir).filter((n) => !n.startsWith('.'));
+  } catch (error) {
+    throw new ConfigError(`ROUTER_PREVIEW_KEYS_DIR: cannot read ${dir}: ${String(error)}`);
+  }
+  const keys = new Map<string, Buffer>();
+  for (const name of names) {
+    try {
+      keys.set(name, readBytes(join(dir, name)));
+    } catch (error) {
+      throw new ConfigError(`ROUTER_PREVIEW_KEYS_DIR: cannot read ${join(dir, name)}: ${String(error)}`);
+    }
+  }
+  const only = keys.size === 1 ? [...keys.keys()][0] : undefined;
+  const signingKeyId = e.ROUTER_PREVIEW_SIGNING_KEY_ID ?? only;
+  if (signingKeyId === undefined) {
+    throw new ConfigError(
+      `ROUTER_PREVIEW_SIGNING_KEY_ID: required when ROUTER_PREVIEW_KEYS_DIR holds ${keys.size} keys (name the one new links are signed with)`,
+    );
+  }
+  const problem = previewKeysProblem({ signingKeyId, keys });
+  if (problem !== undefined) throw new ConfigError(`ROUTER_PREVIEW_KEYS_DIR: ${problem}`);
+  return { keys: { signingKeyId, keys }, defaultTtlSeconds, maxTtlSeconds };
 }
 
 /** The agent key's bytes, as the Secret holds them (binary: never decoded or trimmed). */

@@ -28,6 +28,7 @@ export {
   loadKubeConfig,
   resolveSandbox,
   AGENT_PROTOCOL_LABEL,
+  EXPOSE_ANY_PORT_ANNOTATION,
   ROUTABLE_POD_SELECTOR,
 } from './resolve/index.js';
 export type {
@@ -45,3 +46,5 @@ export type { RouterMetrics } from './observability/metrics.js';
 export { installPropagator, W3CTraceContext } from './observability/tracing.js';
 export { EXEC_SUBPROTOCOL, STDOUT_CHANNEL, STDERR_CHANNEL } from './ws/frames.js';
 export { openApiDocument } from './http/openapi.js';
+export { signPreview, verifyPreview } from './ports/preview-token.js';
+export type { PreviewGrant, PreviewKeys } from './ports/preview-token.js';

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     serveMetrics: config.metricsPort === 0,
     tls: config.transport.kind === 'tls' ? config.transport.material : undefined,
     portForward: config.portForward,
+    previews: config.previews,
   });
 
   const listeners = await listenRouter(app, {
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
           ? 'off'
           : { addresses: listeners.portForwardAddresses, namespaces: config.portForward.namespaces },
       agentKey: config.agentKey === undefined ? 'none' : 'configured',
+      previewLinks:
+        config.previews.keys === undefined ? 'off' : { signingKeyId: config.previews.keys.signingKeyId },
       // Each token's namespaces (never the token), so an operator sees what each tenant reaches.
       ...(config.auth.mode === 'token'
         ? {

@@ -48,6 +48,8 @@ export interface Arrival {
   readonly remoteAddress: string;
   /** Accepted on the loopback listener kubectl port-forward reaches (the socket's listener says so). */
   readonly viaPortForward?: boolean;
+  /** A browser sent it for a page (auth/principal.ts `sentByBrowserPage`). */
+  readonly fromBrowser?: boolean;
   /** Access-log fields only the surface knows, read when the admission ends (an HTTP status). */
   readonly logFields?: () => Record<string, unknown>;
 }
@@ -142,6 +144,7 @@ export class Admission implements AsyncDisposable {
         authorization: request.authorization,
         remoteAddress: clientAddress(this.arrival.remoteAddress),
         viaPortForward: this.arrival.viaPortForward === true,
+        fromBrowser: this.arrival.fromBrowser === true,
       },
       // Only the sandbox's name: a surface's own fields (a legacy port, a pod-IP hint) are not the
       // authenticator's to see.

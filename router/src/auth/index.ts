@@ -1,4 +1,4 @@
-export { bearerToken } from './principal.js';
+export { bearerToken, sentByBrowserPage } from './principal.js';
 export type { Authenticator, AuthTarget, Credentials, Principal } from './principal.js';
 export { tokenAuthenticator } from './token.js';
 export type { TokenGrant } from './token.js';

@@ -9,6 +9,11 @@
  *
  * A request on that listener that does carry credentials is checked by the configured mode as
  * anywhere else (a bad token is refused, never downgraded to `port-forward`).
+ *
+ * Nor is a request a browser sent for a page: a page cannot add a token to a simple POST or a
+ * WebSocket, but it can make the developer's browser send them to the forwarded port, and the
+ * router's own origin serves sandboxes' pages (the port route, preview links). Without this, any
+ * such page would be the port-forward caller.
  */
 import type { Authenticator, Principal } from './principal.js';
 import type { NamespaceScope } from './scope.js';
@@ -22,8 +27,11 @@ export function portForwardAuthenticator(inner: Authenticator, namespaces: Names
     callerKey: PORT_FORWARD_CALLER,
     namespaces,
   });
-  const portForwarded = (c: { viaPortForward?: boolean; authorization: string | undefined }): boolean =>
-    c.viaPortForward === true && c.authorization === undefined;
+  const portForwarded = (c: {
+    viaPortForward?: boolean;
+    authorization: string | undefined;
+    fromBrowser?: boolean;
+  }): boolean => c.viaPortForward === true && c.authorization === undefined && c.fromBrowser !== true;
   return {
     mode: inner.mode,
     recognizes: (credentials, target) => portForwarded(credentials) || inner.recognizes(credentials, target),

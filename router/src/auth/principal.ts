@@ -3,8 +3,11 @@ import type { AuthMode } from './mode.js';
 import type { NamespaceScope } from './scope.js';
 
 export interface Principal {
-  /** The auth mode that vouched for the caller, or `port-forward` (auth/port-forward.ts). */
-  readonly mode: AuthMode | 'port-forward';
+  /**
+   * The auth mode that vouched for the caller, `port-forward` (auth/port-forward.ts), or `preview`
+   * (a signed preview link, ports/preview-auth.ts: that one port of that one claim).
+   */
+  readonly mode: AuthMode | 'port-forward' | 'preview';
   /** A human-readable identity for logs: a Kubernetes username, a token's name, or `anonymous`. */
   readonly name: string;
   /**
@@ -32,6 +35,21 @@ export interface Credentials {
    * sends, nor from its address.
    */
   readonly viaPortForward?: boolean;
+  /**
+   * A browser sent it on behalf of some page (it carries `Origin`, or `Sec-Fetch-Site` other than
+   * `none`): never the token-less port-forward caller, whatever page, or sandbox's preview page,
+   * made the browser send it (auth/port-forward.ts).
+   */
+  readonly fromBrowser?: boolean;
+}
+
+/** Whether a request's headers show a browser sending it for a page (see Credentials.fromBrowser). */
+export function sentByBrowserPage(headers: {
+  readonly origin?: string | undefined;
+  readonly 'sec-fetch-site'?: string | string[] | undefined;
+}): boolean {
+  const site = headers['sec-fetch-site'];
+  return headers.origin !== undefined || (site !== undefined && site !== 'none');
 }
 
 /** A sandbox's coordinates, the object of every authorization question. */

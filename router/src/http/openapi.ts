@@ -91,13 +91,50 @@ const V1_ERRORS = [400, 401, 403, 404, 409, 413, 429, 502, 503, 504];
 const LEGACY_ERRORS = [400, 401, 403, 404, 413, 429, 502, 503, 504];
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
 
+const PORT_ERRORS = [400, 401, 403, 404, 413, 429, 502, 503, 504];
+const portParam = {
+  name: 'port',
+  in: 'path',
+  required: true,
+  schema: { type: 'integer', minimum: 1, maximum: 65535 },
+  description:
+    "A TCP port the sandbox's pod declares as a containerPort, or any port when the template's pod carries the annotation sandbank.dev/expose-any-port: \"true\". The agent's ports (ROUTER_AGENT_GRPC_PORT, ROUTER_AGENT_LEGACY_PORT) are always refused (403): use exec, files or gRPC.",
+};
+const proxiedPath = {
+  name: 'path',
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description: 'The path the sandbox gets (raw, with the query); empty: `/`.',
+};
+const PROXY_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+/** One operation per method: the sandbox's own answer, or the router's error before it. */
+const proxied = (summary: string, parameters: readonly object[], security?: readonly object[]) =>
+  Object.fromEntries(
+    PROXY_METHODS.map((method) => [
+      method,
+      {
+        summary,
+        parameters,
+        ...(security === undefined ? {} : { security }),
+        responses: {
+          default: {
+            description:
+              "The sandbox's answer, streamed both ways. Never forwarded from it: Set-Cookie, WWW-Authenticate, Access-Control-Allow-Credentials, Service-Worker-Allowed, Referrer-Policy, origin-wide policies (HSTS, Alt-Svc, Clear-Site-Data, CSP) and X-Sandbank-*; the router adds Content-Security-Policy: sandbox and X-Content-Type-Options: nosniff. A GET with Upgrade: websocket is relayed as a WebSocket (101). 504 deadline_exceeded: no byte either way for ROUTER_PORT_IDLE_TIMEOUT_SECONDS; 502 upstream_failed: the sandbox's status line and headers over ROUTER_PORT_MAX_RESPONSE_HEADER_BYTES, or an invalid answer.",
+          },
+          ...errorResponses('v1', PORT_ERRORS),
+        },
+      },
+    ]),
+  );
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'Sandbank router',
     version: '1.0.0',
     description:
-      'The front door to Sandbank sandboxes: the legacy agent-sandbox router contract, the Sandbank API (exec, files), and a WebSocket exec stream at GET /v1/namespaces/{namespace}/sandboxes/{name}/exec (subprotocol sandbank.exec.v1, frames in router/README.md). gRPC passthrough of sandbank.agent.v1 listens on its own port.',
+      'The front door to Sandbank sandboxes: the legacy agent-sandbox router contract, the Sandbank API (exec, files), and a WebSocket exec stream at GET /v1/namespaces/{namespace}/sandboxes/{name}/exec (subprotocol sandbank.exec.v1, frames in router/README.md), any declared sandbox port over HTTP and WebSocket at /v1/namespaces/{namespace}/sandboxclaims/{name}/ports/{port}/…, and signed preview links at /v1/previews/{token}/…. gRPC passthrough of sandbank.agent.v1 listens on its own port.',
   },
   components: {
     securitySchemes: {
@@ -133,6 +170,34 @@ export const openApiDocument = {
         },
       },
       LegacyError: { type: 'object', required: ['detail'], properties: { detail: { type: 'string' } } },
+      PreviewRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['port'],
+        properties: {
+          port: { type: 'integer', minimum: 1, maximum: 65535, description: 'As the port route allows it.' },
+          ttlSeconds: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 86400,
+            description:
+              'The link lifetime; default ROUTER_PREVIEW_DEFAULT_TTL_SECONDS (900), at most ROUTER_PREVIEW_MAX_TTL_SECONDS (86400).',
+          },
+        },
+      },
+      PreviewLink: {
+        type: 'object',
+        required: ['url', 'token', 'port', 'expiresAt'],
+        properties: {
+          url: {
+            type: 'string',
+            description: "The link, relative to the router's base URL: /v1/previews/{token}/",
+          },
+          token: { type: 'string' },
+          port: { type: 'integer' },
+          expiresAt: { type: 'string', format: 'date-time' },
+        },
+      },
       ExecRequest: {
         type: 'object',
         additionalProperties: false,
@@ -405,6 +470,30 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/namespaces/{namespace}/sandboxclaims/{name}/ports/{port}/{path}': proxied(
+      "HTTP or WebSocket to one port of the claim's sandbox (its resolved pod), with the API's authentication; the caller's Authorization, Cookie, X-Sandbox-* and X-Sandbank-* headers are not forwarded, X-Forwarded-For/-Proto/-Host/-Prefix are set",
+      [...sandboxParams, portParam, proxiedPath],
+    ),
+    '/v1/namespaces/{namespace}/sandboxclaims/{name}/previews': {
+      post: {
+        summary:
+          'Make a signed preview link: one port of this claim (by UID), without the API token, until it expires',
+        parameters: sandboxParams,
+        requestBody: { required: true, content: json('PreviewRequest') },
+        responses: {
+          '201': { description: 'The link', content: json('PreviewLink') },
+          ...errorResponses('v1', [...V1_ERRORS, 501]),
+        },
+      },
+    },
+    '/v1/previews/{token}/{path}': proxied(
+      "A preview link: the port route for the one port and claim (by UID) the token names, until it expires. The token is the credential; it reaches the sandbox in no form (no X-Forwarded-Prefix, no Referer), and nothing is set on the router's domain for it. Responses add Referrer-Policy: no-referrer and Content-Security-Policy: sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads (scripts run, in an opaque origin). 401: an invalid or expired link; 404: the claim is gone or was made again under its name.",
+      [
+        { name: 'token', in: 'path', required: true, schema: { type: 'string', maxLength: 1024 } },
+        proxiedPath,
+      ],
+      [],
+    ),
     '/v1/namespaces/{namespace}/sandboxes/{name}/stat': {
       get: {
         summary: 'Describe a path',

@@ -6,6 +6,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Admission } from '../admission/admission.js';
 import type { Scope } from '../admission/admission.js';
 import { requestBudget } from '../admission/budget.js';
+import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import type { Surface } from '../observability/metrics.js';
@@ -23,6 +24,8 @@ export interface RouteOptions<T extends SandboxRef = SandboxRef> {
   readonly style: ErrorStyle;
   /** Parses the request's target once; the handler gets it as `scope.target`. */
   readonly target: (req: Request) => T;
+  /** The credential the route's authenticator checks (default: the `Authorization` header). */
+  readonly authorization?: (req: Request) => string | undefined;
 }
 
 export function sendError(res: Response, error: RouterError, style: ErrorStyle): void {
@@ -51,6 +54,7 @@ export function sandboxRoute<T extends SandboxRef>(
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
       viaPortForward: ctx.viaPortForward(req.socket),
+      fromBrowser: sentByBrowserPage(req.headers),
       logFields: () => ({ method: req.method, status: res.statusCode }),
     });
     res.on('close', () => {
@@ -60,7 +64,7 @@ export function sandboxRoute<T extends SandboxRef>(
       const scope = await admission.admit({
         target: () => opts.target(req),
         budget: () => requestBudget(req.headers['x-sandbox-timeout'], ctx.limits.requestTimeoutMs),
-        authorization: req.headers.authorization,
+        authorization: opts.authorization === undefined ? req.headers.authorization : opts.authorization(req),
       });
       await handler(req, res, scope);
     } catch (thrown) {

@@ -65,6 +65,11 @@ const SANDBOXED = { 'content-security-policy': 'sandbox', 'x-content-type-option
  */
 export const MAX_INFORMATIONAL = 100;
 
+/** How the client reached the router: a TLS socket (an HTTPS server's) says `https`. */
+export function forwardedProto(req: { readonly socket: object }): 'http' | 'https' {
+  return 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http';
+}
+
 /** The headers that may travel between client and pod, in either direction. */
 export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolean): OutgoingHttpHeaders {
   const listed = new Set(
@@ -76,16 +81,21 @@ export function forwardableHeaders(headers: IncomingHttpHeaders, request: boolea
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    if (request && (STRIPPED.has(name) || name.startsWith('x-sandbox-'))) continue;
+    // The router's own headers (routing, auth, errors) are the router's business, never a pod's.
+    if (request && (STRIPPED.has(name) || name.startsWith('x-sandbox-') || name.startsWith('x-sandbank-')))
+      continue;
     out[name] = value;
   }
   return out;
 }
 
 /** The pod's response headers as the client gets them: forwardable, allowed, sandboxed. */
-export function podResponseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+export function podResponseHeaders(
+  headers: IncomingHttpHeaders,
+  alsoDropped: ReadonlySet<string> = new Set(),
+): OutgoingHttpHeaders {
   const allowed = Object.entries(forwardableHeaders(headers, false)).filter(
-    ([name]) => !POD_MAY_NOT_SEND.has(name) && !name.startsWith('x-sandbank-'),
+    ([name]) => !POD_MAY_NOT_SEND.has(name) && !alsoDropped.has(name) && !name.startsWith('x-sandbank-'),
   );
   return { ...Object.fromEntries(allowed), ...SANDBOXED };
 }
@@ -133,6 +143,16 @@ export function relativeLocation(location: string, podIp: string, podPort: numbe
   return host === podIp && port === podPort ? `${url.pathname}${url.search}${url.hash}` : location;
 }
 
+/**
+ * A Location on a route that serves the pod under a prefix of the router's path: the pod's own
+ * URL, or a path absolute on the pod (`/login`), is the pod's path, so it goes under `prefix`;
+ * other sites and relative references pass unchanged.
+ */
+export function prefixedLocation(location: string, podIp: string, podPort: number, prefix: string): string {
+  const local = relativeLocation(location, podIp, podPort);
+  return local.startsWith('/') && !local.startsWith('//') ? `${prefix}${local}` : local;
+}
+
 export interface ProxyOptions {
   readonly port: number;
   readonly maxBodyBytes: number;
@@ -145,6 +165,25 @@ export interface ProxyOptions {
    * legacy port (the client's own Authorization is the router's and never reaches a pod).
    */
   readonly authorization?: string | undefined;
+  /** The request target sent to the pod (default: the client's own). */
+  readonly path?: string;
+  /** Sent as `x-forwarded-prefix`: the part of the client's path the router consumed. */
+  readonly forwardedPrefix?: string;
+  /** The router path the pod is served under: its redirects to its own paths go under it. */
+  readonly locationPrefix?: string;
+  /** Set on the response over the pod's (and the default sandboxing): a route's own policy. */
+  readonly responseOverrides?: OutgoingHttpHeaders;
+  /** Response headers dropped besides `POD_MAY_NOT_SEND` (a route's own rules). */
+  readonly dropResponseHeaders?: ReadonlySet<string>;
+  /** Cap of the pod's status line and headers together; past it: 502 (Node's default: 16 KiB). */
+  readonly maxResponseHeaderBytes?: number;
+  /**
+   * No byte either way on the pod's connection for this long ends the request: 504 before the
+   * pod answered, a cut response after. A trickling client or pod holds a slot only this long.
+   */
+  readonly idleTimeoutMs?: number;
+  /** Body bytes relayed, as they pass. */
+  readonly onBytes?: (direction: 'to_sandbox' | 'from_sandbox', bytes: number) => void;
 }
 
 export async function proxyHttp(
@@ -161,9 +200,10 @@ export async function proxyHttp(
   const headers = forwardableHeaders(req.headers, true);
   const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
   headers['x-forwarded-for'] = forwardedFor;
-  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-proto'] = forwardedProto(req);
   if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
   if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  if (opts.forwardedPrefix !== undefined) headers['x-forwarded-prefix'] = opts.forwardedPrefix;
   const sandbox = `${endpoint.namespace}/${endpoint.sandbox}`;
 
   /** One line and one count per refused or failed pod response; the request alone ends. */
@@ -184,10 +224,22 @@ export async function proxyHttp(
       host: endpoint.ip,
       port: opts.port,
       method: req.method,
-      path: req.originalUrl,
+      path: opts.path ?? req.originalUrl,
       headers,
       signal: scope.signal,
+      ...(opts.maxResponseHeaderBytes === undefined ? {} : { maxHeaderSize: opts.maxResponseHeaderBytes }),
     });
+    const idleMs = opts.idleTimeoutMs;
+    if (idleMs !== undefined) {
+      upstream.setTimeout(idleMs, () =>
+        upstream.destroy(
+          new RouterError(
+            'deadline_exceeded',
+            `the backend sandbox ${endpoint.sandbox} sent and received nothing for ${idleMs} ms (idle timeout)`,
+          ),
+        ),
+      );
+    }
     const connectTimer = setTimeout(() => {
       if (!connected) upstream.destroy(new Error('connect timeout'));
     }, opts.connectTimeoutMs);
@@ -248,6 +300,11 @@ export async function proxyHttp(
         return;
       }
       if (state !== 'waiting') return;
+      // The router's own verdict (the idle timeout), not the pod's doing.
+      if (error instanceof RouterError) {
+        fail(error);
+        return;
+      }
       if (scope.signal.aborted) {
         fail(scope.signal.reason instanceof Error ? scope.signal.reason : error);
         return;
@@ -277,9 +334,12 @@ export async function proxyHttp(
         up.destroy();
         return;
       }
-      const out = podResponseHeaders(up.headers);
+      const out = { ...podResponseHeaders(up.headers, opts.dropResponseHeaders), ...opts.responseOverrides };
       if (typeof out.location === 'string') {
-        out.location = relativeLocation(out.location, endpoint.ip, opts.port);
+        out.location =
+          opts.locationPrefix === undefined
+            ? relativeLocation(out.location, endpoint.ip, opts.port)
+            : prefixedLocation(out.location, endpoint.ip, opts.port, opts.locationPrefix);
       }
       const problem = unforwardable(up.statusCode, out);
       if (problem) {
@@ -300,6 +360,8 @@ export async function proxyHttp(
       // slowly (or fails mid-body) sees the pod's answer begin, then end.
       res.flushHeaders();
       res.on('error', () => up.destroy());
+      const onBytes = opts.onBytes;
+      if (onBytes !== undefined) up.on('data', (chunk: Buffer) => onBytes('from_sandbox', chunk.length));
       up.pipe(res);
       up.on('end', () => resolve());
       up.on('error', cut);
@@ -311,6 +373,7 @@ export async function proxyHttp(
     let sent = 0;
     const counted = (chunk: Buffer): void => {
       sent += chunk.length;
+      opts.onBytes?.('to_sandbox', chunk.length);
       if (sent <= opts.maxBodyBytes) return;
       req.off('data', counted);
       req.unpipe(upstream);

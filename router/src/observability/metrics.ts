@@ -26,6 +26,10 @@ export interface RouterMetrics {
   readonly bytes: Counter<'direction'>;
   /** `X-Sandbox-Pod-IP` hints (never dialled) against the pod the router resolved. */
   readonly podIpHints: Counter<'result'>;
+  /** The port route's answers (and preview links'), by kind (http, websocket) and status class. */
+  readonly portRequests: Counter<'kind' | 'status'>;
+  /** Bytes the port route relayed, by direction (to_sandbox, from_sandbox). */
+  readonly portBytes: Counter<'direction'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMetrics {
@@ -91,6 +95,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
       name: 'sandbank_router_pod_ip_hint_total',
       help: 'X-Sandbox-Pod-IP headers compared with the resolved pod (match, mismatch, invalid); the header is never a dial target.',
       labelNames: ['result'],
+      registers,
+    }),
+    portRequests: new Counter({
+      name: 'sandbank_router_port_requests_total',
+      help: 'Requests and WebSocket upgrades on the port route and preview links, by kind (http, websocket) and status class (2xx…5xx).',
+      labelNames: ['kind', 'status'],
+      registers,
+    }),
+    portBytes: new Counter({
+      name: 'sandbank_router_port_bytes_total',
+      help: 'Bytes relayed by the port route and preview links, by direction (to_sandbox, from_sandbox).',
+      labelNames: ['direction'],
       registers,
     }),
   };

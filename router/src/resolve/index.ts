@@ -3,7 +3,7 @@ export { createClusterLookup, ROUTABLE_POD_SELECTOR } from './cluster.js';
 export type { SandboxLookup, ClusterLookupOptions } from './cluster.js';
 export { createAccessReviewer } from './access-review.js';
 export type { AccessReviewer, UserInfo, ResourceAttributes } from './access-review.js';
-export { AGENT_PROTOCOL_LABEL, resolveSandbox } from './model.js';
+export { AGENT_PROTOCOL_LABEL, EXPOSE_ANY_PORT_ANNOTATION, resolveSandbox } from './model.js';
 export type { AgentProtocol, Endpoint, Resolution, SandboxRef, CacheReader } from './model.js';
 export { loadKubeConfig } from '@sandbank/kube';
 export type { KubeConfig } from '@sandbank/kube';

@@ -31,6 +31,41 @@ export const AGENT_PROTOCOL_LABEL = 'sandbank.dev/agent-protocol';
 
 export type AgentProtocol = 'grpc' | 'http' | 'unknown';
 
+/**
+ * Pod annotation (set through the template's `podTemplate.metadata.annotations`, which the
+ * controller copies onto every Pod it makes): `"true"` lets the port route reach any port of the
+ * sandbox, not only the container ports its Pod declares. The agent's ports stay refused.
+ */
+export const EXPOSE_ANY_PORT_ANNOTATION = 'sandbank.dev/expose-any-port';
+
+/**
+ * The TCP container ports a Pod declares, read apart from the Pod itself: a spec the router cannot
+ * read declares nothing (the port route then refuses every port), it never makes the Pod unroutable.
+ */
+const DeclaredPorts = z.looseObject({
+  containers: z.array(
+    z.looseObject({
+      ports: z
+        .array(
+          z.looseObject({
+            containerPort: z.number().int().min(1).max(65535),
+            protocol: z.string().optional(),
+          }),
+        )
+        .optional(),
+    }),
+  ),
+});
+
+function declaredPorts(spec: unknown): readonly number[] {
+  const parsed = DeclaredPorts.safeParse(spec);
+  if (!parsed.success) return [];
+  const ports = parsed.data.containers.flatMap((c) =>
+    (c.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP').map((p) => p.containerPort),
+  );
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
 // UIDs are what links are checked against: an object without one is not read at all.
 const Meta = ObjectMeta.extend({
   name: z.string().min(1),
@@ -47,6 +82,8 @@ const Meta = ObjectMeta.extend({
 export const PodView = z
   .looseObject({
     metadata: Meta,
+    // Read by declaredPorts on its own: a spec it cannot read must not make the Pod unreadable.
+    spec: z.unknown().optional(),
     status: z
       .looseObject({
         podIP: z.string().optional(),
@@ -83,6 +120,10 @@ export interface PodEntry {
    * derives the pod's token); undefined: a pod without one, whose agent gets no credential.
    */
   readonly agentCredential: string | undefined;
+  /** Its containers' declared TCP ports (what the port route may reach by default). */
+  readonly declaredPorts: readonly number[];
+  /** The `sandbank.dev/expose-any-port: "true"` annotation: the port route may reach any port. */
+  readonly anyPort: boolean;
 }
 
 export interface SandboxEntry {
@@ -124,6 +165,8 @@ export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
     controller: controllerLink(pod.metadata),
     protocol: protocolLabel === 'grpc' || protocolLabel === 'http' ? protocolLabel : 'unknown',
     agentCredential: pod.metadata.annotations?.[AGENT_CREDENTIAL_ANNOTATION],
+    declaredPorts: declaredPorts(pod.spec),
+    anyPort: pod.metadata.annotations?.[EXPOSE_ANY_PORT_ANNOTATION] === 'true',
   };
 }
 
@@ -163,6 +206,14 @@ export interface Endpoint {
    * `kubernetes`-mode caller needs, whatever the Sandbox is named.
    */
   readonly claim: string | undefined;
+  /**
+   * That claim's UID: what a signed preview link is bound to, so a link outlives neither the claim
+   * nor is it honoured by another claim made later under the same name.
+   */
+  readonly claimUid: string | undefined;
+  /** The pod's declared TCP ports and its expose-any-port annotation (PodEntry). */
+  readonly declaredPorts: readonly number[];
+  readonly anyPort: boolean;
 }
 
 export type Resolution =
@@ -255,6 +306,9 @@ export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution 
       protocol: pod.protocol,
       agentCredential: pod.agentCredential,
       claim: owner?.name,
+      claimUid: owner?.uid,
+      declaredPorts: pod.declaredPorts,
+      anyPort: pod.anyPort,
     },
   };
 }

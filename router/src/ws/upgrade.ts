@@ -11,13 +11,14 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { Admission } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
+import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import type { RouterError } from '../errors.js';
 import { EXEC_SUBPROTOCOL } from './frames.js';
 import { runExecTunnel } from './exec-tunnel.js';
 import { v1TargetFromPath } from './path.js';
 
-function rejectUpgrade(socket: Duplex, error: RouterError): void {
+export function rejectUpgrade(socket: Duplex, error: RouterError): void {
   const body = JSON.stringify(error.toJSON());
   const head = [
     `HTTP/1.1 ${error.httpStatus} ${STATUS_CODES[error.httpStatus] ?? 'Error'}`,
@@ -51,6 +52,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
       viaPortForward: ctx.viaPortForward(req.socket),
+      fromBrowser: sentByBrowserPage(req.headers),
     });
     socket.on('error', () => undefined);
     try {

@@ -101,6 +101,8 @@ export class TestCluster {
     labels: Record<string, string>,
     controller?: Controller,
     annotations?: Record<string, string>,
+    /** The container's declared TCP ports (what the port route may reach). */
+    ports: readonly number[] = [],
   ): Promise<V1Pod> {
     return this.core.createNamespacedPod({
       namespace: this.namespace,
@@ -108,7 +110,13 @@ export class TestCluster {
         metadata: { name, labels, ...(annotations ? { annotations } : {}), ...ownerReferences(controller) },
         spec: {
           schedulerName: 'sandbank-router-test-no-scheduler',
-          containers: [{ name: 'agent', image: 'sandbank/agent:test' }],
+          containers: [
+            {
+              name: 'agent',
+              image: 'sandbank/agent:test',
+              ...(ports.length === 0 ? {} : { ports: ports.map((containerPort) => ({ containerPort })) }),
+            },
+          ],
         },
       },
     });
@@ -135,6 +143,7 @@ export class TestCluster {
     ip: string,
     extraLabels: Record<string, string> = {},
     annotation?: string,
+    ports: readonly number[] = [],
   ): Promise<{ claimUid: string; sandboxUid: string; podName: string }> {
     const claimUid = await this.createClaim(name);
     const podName = `${name}-pod`;
@@ -144,6 +153,7 @@ export class TestCluster {
       { [Labels.sandboxNameHash]: nameHash(name), [Labels.claimUid]: claimUid, ...extraLabels },
       { kind: 'Sandbox', name, uid: sandboxUid },
       annotation === undefined ? undefined : { [AGENT_CREDENTIAL_ANNOTATION]: annotation },
+      ports,
     );
     await this.setPodStatus(podName, ip, true);
     return { claimUid, sandboxUid, podName };

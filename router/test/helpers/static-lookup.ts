@@ -14,7 +14,15 @@ export interface StaticSandbox {
   readonly protocol?: 'grpc' | 'http' | 'unknown';
   /** Its pod's `sandbank.dev/agent-credential` annotation (a credentialed test agent's). */
   readonly annotation?: string | undefined;
+  /** Its claim's UID (default `claim-uid-<name>`): a test changes it to stand for a re-made claim. */
+  readonly claimUid?: string;
+  /** Its pod's declared TCP container ports. */
+  readonly ports?: readonly number[];
+  /** Its pod's `sandbank.dev/expose-any-port: "true"`. */
+  readonly anyPort?: boolean;
 }
+
+const claimUid = (s: StaticSandbox): string => s.claimUid ?? `claim-uid-${s.name}`;
 
 export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup {
   const find = (ns: string, name: string): StaticSandbox | undefined =>
@@ -23,22 +31,26 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
     resolve: (ref) =>
       resolveSandbox(
         {
-          claim: (ns, name) =>
-            find(ns, name) ? { namespace: ns, name, uid: `claim-uid-${name}` } : undefined,
+          claim: (ns, name) => {
+            const s = find(ns, name);
+            return s ? { namespace: ns, name, uid: claimUid(s) } : undefined;
+          },
           claimByUid: (ns, uid) => {
-            const s = sandboxes.find((x) => x.namespace === ns && `claim-uid-${x.name}` === uid);
+            const s = sandboxes.find((x) => x.namespace === ns && claimUid(x) === uid);
             return s ? { namespace: ns, name: s.name, uid } : undefined;
           },
-          sandbox: (ns, name) =>
-            find(ns, name)
+          sandbox: (ns, name) => {
+            const s = find(ns, name);
+            return s
               ? {
                   namespace: ns,
                   name,
                   uid: `sandbox-uid-${ns}-${name}`,
                   podName: `pod-${name}`,
-                  claimUid: `claim-uid-${name}`,
+                  claimUid: claimUid(s),
                 }
-              : undefined,
+              : undefined;
+          },
           pod: (ns, podName) => {
             const s = sandboxes.find((x) => x.namespace === ns && `pod-${x.name}` === podName);
             return s
@@ -54,6 +66,8 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): SandboxLookup
                   controller: { kind: SANDBOX_KIND, uid: `sandbox-uid-${ns}-${s.name}` },
                   protocol: s.protocol ?? 'grpc',
                   agentCredential: s.annotation,
+                  declaredPorts: s.ports ?? [],
+                  anyPort: s.anyPort ?? false,
                 }
               : undefined;
           },

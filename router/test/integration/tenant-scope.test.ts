@@ -7,12 +7,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { applyManifests, integrationKubeConfig, repoRoot } from '@sandbank/e2e';
 import { createAgentClient } from '@sandbank/proto';
+import WebSocket, { WebSocketServer } from 'ws';
 import {
   createAccessReviewer,
   createClusterLookup,
@@ -39,6 +43,36 @@ const changes = new Changes();
 let agentA: TestAgent;
 let agentB: TestAgent;
 let lookup: SandboxLookup;
+/** A web server on each sandbox's address (one port for both), declared by both Pods. */
+let webA: Server;
+let webB: Server;
+let webPort: number;
+const PREVIEW_KEYS = { signingKeyId: 'k', keys: new Map([['k', randomBytes(32)]]) };
+
+/**
+ * A sandbox's own HTTP and WebSocket server on `ip`, which marks `dir` when reached (as the
+ * agent's surfaces do), so a refused call is seen to reach nothing.
+ */
+async function startWeb(ip: string, dir: () => string, port: number): Promise<Server> {
+  const server = createServer((_req, res) => {
+    writeFile(join(dir(), 'ran-port'), '').then(
+      () => res.end('ok'),
+      () => res.destroy(),
+    );
+  });
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws) => {
+    writeFile(join(dir(), 'ran-port-ws'), '').then(
+      () => ws.close(),
+      () => ws.terminate(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, ip, () => resolve());
+  });
+  return server;
+}
 
 /** What each namespace's sandbox holds before a round: a secret to read, a file to delete. */
 const SEEDS = ['doomed.txt', 'secret.txt'];
@@ -55,14 +89,17 @@ beforeAll(async () => {
   agentA = await startAgent({ ip: '127.0.0.81', grpcPort: 0 });
   // Every pod serves on the same ports (the router has one agent port setting).
   agentB = await startAgent({ ip: '127.0.0.82', grpcPort: agentA.grpcPort, restPort: agentA.restPort });
+  webA = await startWeb(agentA.ip, () => agentA.dir, 0);
+  webPort = (webA.address() as AddressInfo).port;
+  webB = await startWeb(agentB.ip, () => agentB.dir, webPort);
   lookup = createClusterLookup({
     kc,
     namespaces: [nsA, nsB],
     log: createLogger('silent'),
     onChange: changes.notify,
   });
-  await tenantA.bindSandbox('claim-a', agentA.ip);
-  await tenantB.bindSandbox('claim-b', agentB.ip);
+  await tenantA.bindSandbox('claim-a', agentA.ip, {}, undefined, [webPort]);
+  await tenantB.bindSandbox('claim-b', agentB.ip, {}, undefined, [webPort]);
   await changes.routable(lookup, { namespace: nsA, name: 'claim-a' });
   await changes.routable(lookup, { namespace: nsB, name: 'claim-b' });
 });
@@ -71,6 +108,8 @@ afterAll(async () => {
   await lookup?.close();
   await agentA?.close();
   await agentB?.close();
+  await new Promise((resolve) => webA?.close(resolve));
+  await new Promise((resolve) => webB?.close(resolve));
   await tenantA.tearDown();
   await tenantB.tearDown();
 });
@@ -247,6 +286,48 @@ const SURFACES: readonly Surface[] = [
     },
   },
   {
+    name: 'port route (HTTP)',
+    allowed: 200,
+    call: async (r, bearer, ns, claim) =>
+      http(
+        await fetch(`${r.url}/v1/namespaces/${ns}/sandboxclaims/${claim}/ports/${webPort}/`, {
+          headers: auth(bearer),
+        }),
+      ),
+  },
+  {
+    name: 'port route (WebSocket)',
+    allowed: 101,
+    call: async (r, bearer, ns, claim) => {
+      const ws = new WebSocket(`${r.wsUrl}/v1/namespaces/${ns}/sandboxclaims/${claim}/ports/${webPort}/`, {
+        headers: auth(bearer),
+      });
+      return new Promise<Outcome>((resolve, reject) => {
+        ws.once('open', () => ws.once('close', () => resolve({ status: 101, body: '' })));
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        ws.once('error', reject);
+      });
+    },
+  },
+  {
+    name: 'preview link (made, then opened)',
+    allowed: 200,
+    call: async (r, bearer, ns, claim) => {
+      const made = await fetch(`${r.url}/v1/namespaces/${ns}/sandboxclaims/${claim}/previews`, {
+        method: 'POST',
+        headers: { ...auth(bearer), 'content-type': 'application/json' },
+        body: JSON.stringify({ port: webPort }),
+      });
+      if (made.status !== 201) return http(made);
+      const { url } = (await made.json()) as { url: string };
+      return http(await fetch(`${r.url}${url}`));
+    },
+  },
+  {
     name: 'gRPC passthrough Run',
     allowed: 'grpc 0',
     call: (r, bearer, ns, claim) =>
@@ -269,6 +350,8 @@ const MARKS = [
   'made-v1',
   'ran-grpc',
   'ran-legacy',
+  'ran-port',
+  'ran-port-ws',
   'ran-v1',
   'ran-ws',
   'secret.txt',
@@ -362,6 +445,7 @@ describe.each(MODES)('tenant A ($mode)', ({ setUp }) => {
       lookup,
       auth: tenant.auth,
       agentPorts: { grpcPort: agentA.grpcPort, legacyPort: agentA.restPort },
+      previews: { keys: PREVIEW_KEYS },
     });
   }, 120_000);
 

@@ -14,6 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
+import WebSocket from 'ws';
 import { buildRouterApp, createLogger, namespaceScope, tokenAuthenticator } from '../../src/index.js';
 import type { RouterApp } from '../../src/index.js';
 import { listenRouter } from '../../src/listen.js';
@@ -218,5 +219,58 @@ describe('the network listener on the pod address', () => {
     // the router's own loopback listener.
     expect(res.status).toBe(502);
     expect(await portForwardDecisions()).toBe(before);
+  });
+});
+
+/** A WebSocket exec upgrade on the loopback listener: the status it got (101: a session opened). */
+function execUpgrade(headers: Record<string, string>): Promise<number> {
+  const ws = new WebSocket(
+    `ws://127.0.0.1:${port}/v1/namespaces/team-a/sandboxes/sandbox-a/exec`,
+    'sandbank.exec.v1',
+    {
+      headers,
+    },
+  );
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    ws.once('error', reject);
+  });
+}
+
+describe("a browser on the loopback listener (a web page, or a sandbox's own page served on this origin)", () => {
+  // A page cannot set Authorization on a no-cors POST or a WebSocket, but its browser adds Origin
+  // (and Sec-Fetch-Site): without this, any page the developer opens, and any preview page, would
+  // be the port-forward caller and run commands in every sandbox the tunnel reaches.
+  test.each([
+    ['a cross-site page', { origin: 'https://evil.example' }],
+    ['an opaque-origin (sandboxed) page', { origin: 'null' }],
+    ['a same-origin fetch', { 'sec-fetch-site': 'same-origin' }],
+  ])('%s is not the port-forward caller: 401, nothing runs', async (_what, headers) => {
+    const res = await execute('127.0.0.1', {
+      tls: false,
+      headers: { 'content-type': 'text/plain', ...headers },
+    });
+    expect(res.status).toBe(401);
+    expect(await execUpgrade(headers)).toBe(401);
+  });
+
+  test('the developer typing a URL (Sec-Fetch-Site: none), or a client without Origin, still is', async () => {
+    expect(await execute('127.0.0.1', { tls: false, headers: { 'sec-fetch-site': 'none' } })).toEqual(podA);
+    expect(await execUpgrade({})).toBe(101);
+  });
+
+  test('a browser request with a token is checked as the token', async () => {
+    const res = await execute('127.0.0.1', {
+      tls: false,
+      headers: { origin: 'null', authorization: `Bearer ${TOKEN}` },
+    });
+    expect(res).toEqual(podA);
   });
 });

@@ -125,6 +125,9 @@ describe('resolveSandbox: what routes', () => {
         canonicalIp: '10.0.0.7',
         protocol: 'unknown',
         claim: 'c1',
+        claimUid: 'claim-uid-c1',
+        declaredPorts: [],
+        anyPort: false,
       },
     });
   });
@@ -432,4 +435,39 @@ describe("the pod's IP as the cache keeps it", () => {
       expect(cachedIp(podIP).canonicalIp).toBeUndefined();
     },
   );
+});
+
+describe("a Pod's ports, as the port route reads them", () => {
+  const withSpec = (spec: unknown, annotations: Record<string, string> = {}) =>
+    podEntry(
+      PodView.parse({
+        metadata: { name: 'p', namespace: NS, uid: 'pod-uid-p', annotations },
+        spec,
+        status: { phase: 'Running', podIP: '10.0.0.7', conditions: [{ type: 'Ready', status: 'True' }] },
+      }),
+    );
+
+  test('declared TCP container ports of every container, once each, sorted; UDP ones are not', () => {
+    const p = withSpec({
+      containers: [
+        { name: 'a', ports: [{ containerPort: 8888 }, { containerPort: 3000, protocol: 'TCP' }] },
+        { name: 'b', ports: [{ containerPort: 3000 }, { containerPort: 53, protocol: 'UDP' }] },
+        { name: 'c' },
+      ],
+    });
+    expect(p.declaredPorts).toEqual([3000, 8888]);
+    expect(p.anyPort).toBe(false);
+  });
+
+  test('a spec the router cannot read declares nothing, and the Pod still routes', () => {
+    const p = withSpec({ containers: [{ ports: [{ containerPort: 'http' }] }] });
+    expect(p.declaredPorts).toEqual([]);
+    expect(p.ready).toBe(true);
+    expect(withSpec(undefined).declaredPorts).toEqual([]);
+  });
+
+  test('sandbank.dev/expose-any-port opens any port only when exactly "true"', () => {
+    expect(withSpec({ containers: [] }, { 'sandbank.dev/expose-any-port': 'true' }).anyPort).toBe(true);
+    expect(withSpec({ containers: [] }, { 'sandbank.dev/expose-any-port': 'yes' }).anyPort).toBe(false);
+  });
 });

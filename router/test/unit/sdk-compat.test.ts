@@ -267,6 +267,8 @@ describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the cla
                 controller: { kind: SANDBOX_KIND, uid: `uid-${name}` },
                 protocol: 'grpc',
                 agentCredential: a.annotation,
+                declaredPorts: [],
+                anyPort: false,
               }
             );
           },
