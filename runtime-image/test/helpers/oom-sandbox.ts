@@ -10,6 +10,7 @@ import type { StdioOptions } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +18,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  rmdirSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -57,8 +59,8 @@ function execFileAsync(
 
 /**
  * The probe the sandbox runs: `counter` prints the OOM counter the agent would use (or null);
- * `spawn <argv…>` runs a process as the agent does, with the agent's OOM watch, and prints its
- * ExitInfo as JSON once it is gone.
+ * `spawn <argv…> [-- <argv…>]…` runs each process in turn as the agent does, with one OOM watch
+ * for all (as the agent has), and prints each ExitInfo as JSON once it is gone.
  */
 const PROBE = `
 import { cgroupOomWatch, findOomCounter } from './process/oom.js';
@@ -67,14 +69,80 @@ const [mode, ...argv] = process.argv.slice(2);
 if (mode === 'counter') {
   console.log(JSON.stringify({ counter: findOomCounter() ?? null }));
 } else {
-  const proc = await spawnProcess({
-    argv, env: { PATH: '/usr/bin:/bin' }, cwd: '/', timeoutMs: 0, killGraceMs: 0, stdin: false,
-    oomWatch: cgroupOomWatch(),
-  });
-  console.log(JSON.stringify({ spawned: proc.pid }));
-  console.log(JSON.stringify({ exit: await proc.exited }));
+  const oomWatch = cgroupOomWatch();
+  const commands = [[]];
+  for (const arg of argv) arg === '--' ? commands.push([]) : commands.at(-1).push(arg);
+  for (const command of commands) {
+    const proc = await spawnProcess({
+      argv: command, env: { PATH: '/usr/bin:/bin' }, cwd: '/', timeoutMs: 0, killGraceMs: 0,
+      stdin: false, oomWatch,
+    });
+    console.log(JSON.stringify({ spawned: proc.pid }));
+    console.log(JSON.stringify({ exit: await proc.exited }));
+  }
 }
 `;
+
+/** Bundles the probe into `dir`/probe with a `probe` launcher naming `node` and the probe's final directory. */
+function buildProbe(dir: string, node: string, at: string): string {
+  const probe = join(dir, 'probe');
+  mkdirSync(probe);
+  buildSync({
+    stdin: { contents: PROBE, resolveDir: SRC, sourcefile: 'probe.ts', loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: join(probe, 'probe.mjs'),
+    logLevel: 'error',
+  });
+  writeFileSync(join(probe, 'probe'), `#!/bin/sh\nexec '${node}' '${at}/probe.mjs' "$@"\n`, { mode: 0o755 });
+  chmodSync(probe, 0o755);
+  return probe;
+}
+
+export interface CgroupRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `/bin/sh -c script` (with `probe` on PATH) on the host kernel, as under runc: in a fresh
+ * memory cgroup (v2, else v1) limited to `memoryBytes`, which the shell joins before anything
+ * else runs; the cgroup is removed afterwards.
+ */
+export async function runInMemoryCgroup(script: string, memoryBytes: number): Promise<CgroupRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'sandbank-oom-kernel-'));
+  const name = `sbk-oom-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const cgroup = v2 ? `/sys/fs/cgroup/${name}` : `/sys/fs/cgroup/memory/${name}`;
+  try {
+    const probe = buildProbe(dir, process.execPath, join(dir, 'probe'));
+    mkdirSync(cgroup);
+    writeFileSync(join(cgroup, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(memoryBytes));
+    // No swap: the limit must end in an OOM kill, not in paging.
+    const noSwap = v2 ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
+    if (existsSync(join(cgroup, noSwap))) writeFileSync(join(cgroup, noSwap), v2 ? '0' : String(memoryBytes));
+    const child = spawn('/bin/sh', ['-c', `echo $$ > '${cgroup}/cgroup.procs' && ${script}`], {
+      env: { PATH: `${probe}:/usr/bin:/bin` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    return { code, stdout, stderr };
+  } finally {
+    try {
+      rmdirSync(cgroup);
+    } catch {
+      // Never created, or a process is still in it (the kernel refuses; nothing else to do).
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export interface SandboxRun {
   /** What `runsc wait` said: the container's exit status, or why it has none. */
@@ -98,21 +166,7 @@ export async function runInLimitedSandbox(script: string, memoryBytes: number): 
       mkdirSync(join(rootfs, d), { recursive: true });
     }
     mkdirSync(state);
-    const probe = join(dir, 'probe');
-    mkdirSync(probe);
-    buildSync({
-      stdin: { contents: PROBE, resolveDir: SRC, sourcefile: 'probe.ts', loader: 'ts' },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: join(probe, 'probe.mjs'),
-      logLevel: 'error',
-    });
-    writeFileSync(join(probe, 'probe'), '#!/bin/sh\nexec /opt/node/bin/node /opt/probe/probe.mjs "$@"\n', {
-      mode: 0o755,
-    });
-    chmodSync(probe, 0o755);
+    const probe = buildProbe(dir, '/opt/node/bin/node', '/opt/probe');
     writeFileSync(join(rootfs, 'opt/node/bin/node'), '');
     writeFileSync(
       join(rootfs, 'etc/passwd'),
