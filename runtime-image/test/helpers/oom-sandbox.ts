@@ -29,6 +29,7 @@ import { buildSync } from 'esbuild';
 import { z } from 'zod';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
+const REPO = join(SRC, '..', '..');
 const UID = 1000;
 
 const WaitOutput = z.object({ exitStatus: z.number().int() });
@@ -59,26 +60,30 @@ function execFileAsync(
 
 /**
  * The probe the sandbox runs: `counter` prints the OOM counter the agent would use (or null);
- * `spawn <argv…> [-- <argv…>]…` runs each process in turn as the agent does, with one OOM watch
- * for all (as the agent has), and prints each ExitInfo as JSON once it is gone.
+ * `spawn <argv…> [-- <argv…>]…` builds the agent's dependencies as its main does (the process
+ * table Exec, Run and POST /execute share, with its OOM watch), runs each process in turn
+ * through that table, and prints each exit as the gRPC ExitStatus (\`exitStatusOf\`) once it is
+ * gone.
  */
 const PROBE = `
-import { cgroupOomWatch, findOomCounter } from './process/oom.js';
-import { spawnProcess } from './process/process.js';
+import { pino } from 'pino';
+import { createAgentDeps } from './deps.js';
+import { loadConfig } from './config.js';
+import { findOomCounter } from './process/oom.js';
+import { exitStatusOf } from './services/process-spec.js';
 const [mode, ...argv] = process.argv.slice(2);
 if (mode === 'counter') {
   console.log(JSON.stringify({ counter: findOomCounter() ?? null }));
 } else {
-  const oomWatch = cgroupOomWatch();
+  const config = loadConfig({ SANDBANK_AGENT_WORKSPACE: '/tmp', SANDBANK_AGENT_INSECURE_NO_AUTH: 'true' });
+  const deps = await createAgentDeps(config, { logger: pino({ level: 'silent' }), env: { PATH: '/usr/bin:/bin' } });
   const commands = [[]];
   for (const arg of argv) arg === '--' ? commands.push([]) : commands.at(-1).push(arg);
   for (const command of commands) {
-    const proc = await spawnProcess({
-      argv: command, env: { PATH: '/usr/bin:/bin' }, cwd: '/', timeoutMs: 0, killGraceMs: 0,
-      stdin: false, oomWatch,
-    });
+    const proc = await deps.runner.start({ argv: command, cwd: '/tmp', stdin: false, timeoutMs: 0 });
     console.log(JSON.stringify({ spawned: proc.pid }));
-    console.log(JSON.stringify({ exit: await proc.exited }));
+    const exit = exitStatusOf(await proc.exited);
+    console.log(JSON.stringify({ exit: { ...exit, durationMs: undefined } }));
   }
 }
 `;
@@ -95,6 +100,14 @@ function buildProbe(dir: string, node: string, at: string): string {
     target: 'node20',
     outfile: join(probe, 'probe.mjs'),
     logLevel: 'error',
+    // pino and its dependencies are CommonJS: give the ESM bundle a `require`.
+    banner: {
+      js: "import { createRequire as __probeRequire } from 'node:module'; const require = __probeRequire(import.meta.url);",
+    },
+    // Our workspaces from their TypeScript sources, as scripts/bundle.mjs builds the agent.
+    alias: Object.fromEntries(
+      ['api', 'proto', 'kube'].map((name) => [`@sandbank/${name}`, join(REPO, name, 'src', 'index.ts')]),
+    ),
   });
   writeFileSync(join(probe, 'probe'), `#!/bin/sh\nexec '${node}' '${at}/probe.mjs' "$@"\n`, { mode: 0o755 });
   chmodSync(probe, 0o755);

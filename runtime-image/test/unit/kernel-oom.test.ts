@@ -1,7 +1,9 @@
 /**
  * oom_killed on a real kernel cgroup, as under runc (see ../helpers/oom-sandbox.ts): the agent's
- * process code runs in a fresh memory cgroup with a limit and the kernel's OOM killer does the
- * killing. Needs root (it creates the cgroup), as the gVisor tests do.
+ * dependencies, built as its main builds them, run processes through the one process table that
+ * Exec, Run and POST /execute share, in a fresh memory cgroup with a limit, and the kernel's OOM
+ * killer does the killing; exits are checked as the gRPC ExitStatus. Needs root (it creates the
+ * cgroup), as the gVisor tests do.
  */
 import { jest } from '@jest/globals';
 import { runInMemoryCgroup } from '../helpers/oom-sandbox.js';
