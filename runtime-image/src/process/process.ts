@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { AgentError, errnoOf } from '../errors.js';
 import { SecretMasker } from './mask.js';
-import type { OomWatch } from './oom.js';
+import type { OomWatch, OomWindow } from './oom.js';
 import { OutputQueue } from './output-queue.js';
 import type { OutputChunk, StreamName } from './output-queue.js';
 import { signalGroup, signalNumber } from './signals.js';
@@ -35,7 +35,7 @@ export interface ProcessRequest {
   readonly maxOutputBytes?: number | undefined;
   /** Values replaced by `***` in stdout and stderr. */
   readonly secrets?: readonly string[] | undefined;
-  /** Consulted when the process dies of a SIGKILL the agent did not send. */
+  /** Opens the process's OOM window before the spawn (see oom.ts). */
   readonly oomWatch?: OomWatch | undefined;
 }
 
@@ -61,6 +61,7 @@ export class ManagedProcess {
   readonly exited: Promise<ExitInfo>;
 
   private endReason: EndReason | undefined;
+  private callerKilled = false;
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly truncated: Record<StreamName, boolean> = { stdout: false, stderr: false };
@@ -69,6 +70,7 @@ export class ManagedProcess {
   constructor(
     private readonly child: ChildProcess & { pid: number },
     private readonly request: ProcessRequest,
+    private readonly oomWindow?: OomWindow,
   ) {
     const startedAt = performance.now();
     const stdout = child.stdout as Readable;
@@ -114,6 +116,7 @@ export class ManagedProcess {
 
   /** Sends a caller's signal to the process group; ignored once the process is gone. */
   signal(name: CallerSignal): void {
+    if (name === 'SIGKILL') this.callerKilled = true; // so not an OOM kill (oom.ts)
     if (!this.closed) signalGroup(this.child.pid, name);
   }
 
@@ -168,12 +171,11 @@ export class ManagedProcess {
     signal: NodeJS.Signals | null,
     durationMs: number,
   ): Promise<ExitInfo> {
-    let oomKilled = false;
-    if (signal === 'SIGKILL' && this.endReason === undefined && this.request.oomWatch) {
-      // An unreadable counter means "not known to be OOM-killed", as for a missing one; a
-      // rejection here would leave `exited` pending for ever.
-      oomKilled = await this.request.oomWatch.killedSinceLastCheck().catch(() => false);
-    }
+    // A rejection here would leave `exited` pending for ever: failing to tell is false.
+    const oomKilled =
+      (await this.oomWindow
+        ?.close({ signal, killedByAgent: this.endReason !== undefined || this.callerKilled })
+        .catch(() => false)) ?? false;
     return {
       exitCode: signal ? 128 + (signalNumber(signal) ?? 0) : (code ?? 0),
       signal: signal ?? '',
@@ -192,6 +194,8 @@ export class ManagedProcess {
  */
 export async function spawnProcess(request: ProcessRequest): Promise<ManagedProcess> {
   const [program, ...args] = request.argv;
+  // Before the spawn: an OOM kill of this process always lands after the baseline.
+  const oomWindow = request.oomWatch?.open();
   const child = spawn(program, args, {
     cwd: request.cwd,
     env: request.env,
@@ -203,7 +207,7 @@ export async function spawnProcess(request: ProcessRequest): Promise<ManagedProc
     throw spawnError(error, program);
   }
   child.on('error', () => undefined); // later errors (a failed kill) surface through 'close'
-  return new ManagedProcess(child as ChildProcess & { pid: number }, request);
+  return new ManagedProcess(child as ChildProcess & { pid: number }, request, oomWindow);
 }
 
 function spawnError(error: unknown, program: string): AgentError {
