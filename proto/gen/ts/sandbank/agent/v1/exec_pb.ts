@@ -382,8 +382,9 @@ export type ExitStatus = Message<"sandbank.agent.v1.ExitStatus"> & {
   timedOut: boolean;
 
   /**
-   * True if the kernel's OOM killer ended the process. Best effort: false when the agent
-   * cannot tell (it reads the cgroup's memory.events).
+   * True if the kernel's OOM killer ended the process. Never a guess: false whenever the
+   * agent cannot tell, which is always under gVisor, whose sandbox shows no OOM counter
+   * (docs/exit-metadata.md says what each runtime exposes).
    *
    * @generated from field: bool oom_killed = 4;
    */
