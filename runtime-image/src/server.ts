@@ -1,16 +1,17 @@
 /**
- * `buildAgentServer(deps)`: the gRPC server with ExecService, FileService and Health
+ * `buildAgentServer(deps)`: the gRPC server with ExecService, FileService, ProcessService and Health
  * registered. It never listens; `main.ts` (or a test) binds it.
  */
 import { Server } from '@grpc/grpc-js';
 import type { ServerOptions } from '@grpc/grpc-js';
-import { FileServiceDefinition, HealthServiceDefinition } from '@sandbank/proto';
+import { FileServiceDefinition, HealthServiceDefinition, ProcessServiceDefinition } from '@sandbank/proto';
 import type { AgentDeps } from './deps.js';
 import { tokenInterceptor } from './services/auth.js';
 import { fastExecServiceDefinition } from './services/exec-codec.js';
 import { execHandler } from './services/exec.js';
 import { fileHandlers } from './services/files.js';
 import { healthHandlers } from './services/health.js';
+import { processHandlers } from './services/processes.js';
 import { runHandler } from './services/run.js';
 
 /**
@@ -32,6 +33,7 @@ export function buildAgentServer(deps: AgentDeps, options: ServerOptions = {}): 
   });
   server.addService(fastExecServiceDefinition(), { exec: execHandler(deps), run: runHandler(deps) });
   server.addService(FileServiceDefinition, fileHandlers(deps));
+  server.addService(ProcessServiceDefinition, processHandlers(deps));
   server.addService(HealthServiceDefinition, healthHandlers(deps.health));
   return server;
 }
