@@ -51,6 +51,12 @@ export interface BackgroundStart {
   readonly spawn: () => Promise<Supervised>;
 }
 
+/**
+ * Stdin bytes accepted but not yet taken by the pipe, per process: 8 MiB, two gRPC messages of
+ * the default 4 MiB limit. A process that does not read its stdin cannot make the agent hold more.
+ */
+export const MAX_STDIN_BACKLOG_BYTES = 8 * 1024 * 1024;
+
 /** Longest `command` summary, in characters. */
 export const COMMAND_SUMMARY_CHARS = 256;
 
@@ -62,6 +68,9 @@ export class BackgroundProcess {
   private stdinIsOpen: boolean;
   /** Stdin writes in arrival order: each starts once the one before has been taken by the pipe. */
   private stdinChain: Promise<void> = Promise.resolve();
+  private stdinBacklog = 0;
+  /** Callers waiting in `waitDone`. */
+  private readonly doneWaiters = new Set<() => void>();
   /** Resolves once the exit is recorded and all output is in the ring. */
   readonly done: Promise<void>;
 
@@ -81,6 +90,7 @@ export class BackgroundProcess {
         this.stdinIsOpen = false;
         this.ring.close();
         onExit(this);
+        for (const wake of [...this.doneWaiters]) wake();
       },
       // `output` and `exited` do not reject; if one ever did, the process must still end here.
       () => {
@@ -89,6 +99,7 @@ export class BackgroundProcess {
         this.stdinIsOpen = false;
         this.ring.close();
         onExit(this);
+        for (const wake of [...this.doneWaiters]) wake();
       },
     );
   }
@@ -108,6 +119,38 @@ export class BackgroundProcess {
   get stdinOpen(): boolean {
     return this.stdinIsOpen;
   }
+  /** Callers waiting in `waitDone` now. */
+  get waiters(): number {
+    return this.doneWaiters.size;
+  }
+
+  /**
+   * Resolves once the process is done (see `done`), after `timeoutMs` (any size), or when
+   * `signal` aborts, whichever is first. A wait that ends early leaves nothing behind.
+   */
+  waitDone(timeoutMs?: number, signal?: AbortSignal): Promise<void> {
+    if (!this.running || timeoutMs === 0 || signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.doneWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      // setTimeout holds at most 2^31-1 ms; a longer wait re-arms until its deadline.
+      const arm = (): void => {
+        if (deadline === undefined) return;
+        const left = deadline - Date.now();
+        if (left <= 0) done();
+        else timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      };
+      this.doneWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+      arm();
+    });
+  }
 
   /**
    * Writes `data` to stdin (after earlier writes), then closes it if `close`. Resolves once the
@@ -120,11 +163,22 @@ export class BackgroundProcess {
         : 'the process has exited';
       return Promise.reject(new AgentError('failed_precondition', `process '${this.id}': ${why}`));
     }
+    if (this.stdinBacklog + data.length > MAX_STDIN_BACKLOG_BYTES) {
+      return Promise.reject(
+        new AgentError(
+          'resource_exhausted',
+          `process '${this.id}': ${this.stdinBacklog} bytes of stdin are still waiting for it to read them (at most ${MAX_STDIN_BACKLOG_BYTES}); retry once it has`,
+        ),
+      );
+    }
     if (close) this.stdinIsOpen = false; // decided now, so a later call is refused in order
-    const write = this.stdinChain.then(async () => {
-      if (data.length > 0) await this.proc.writeStdin(data);
-      if (close) this.proc.closeStdin();
-    });
+    this.stdinBacklog += data.length;
+    const write = this.stdinChain
+      .then(async () => {
+        if (data.length > 0) await this.proc.writeStdin(data);
+        if (close) this.proc.closeStdin();
+      })
+      .finally(() => (this.stdinBacklog -= data.length));
     this.stdinChain = write.catch(() => undefined);
     return write;
   }
@@ -270,6 +324,9 @@ export class BackgroundRegistry implements RingAllocator {
     bp.ring.release();
   }
 }
+
+/** Longest delay setTimeout holds (2^31-1 ms); longer ones fire at once. */
+const MAX_TIMER_MS = 0x7fff_ffff;
 
 /** The argv joined with spaces, cut to COMMAND_SUMMARY_CHARS. */
 function summary(argv: readonly string[]): string {

@@ -10,7 +10,7 @@
  * Offset 0 is the first byte ever written; `end` is the total written. The ring keeps the last
  * `capacity` bytes at most: writing past that drops the oldest bytes for every reader, so a slow
  * or absent reader never holds the writer. Readers pull copies of at most one chunk at a time and
- * keep nothing here but the promise of the next change, which all of them share.
+ * keep nothing here but, while they wait, one waker each (gone when the wait ends).
  *
  * Memory grows on demand (a process that prints one line does not cost a full ring) through an
  * allocator that may grant less than asked: the ring then drops old bytes sooner. Byte `o` lives
@@ -61,7 +61,8 @@ export class OutputRing {
   private readonly maxRuns: number;
   private isClosed = false;
   private released = false;
-  private wake: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Readers waiting for the next change; each removes itself when its wait ends otherwise. */
+  private readonly wakers = new Set<() => void>();
 
   /**
    * @param capacity most bytes ever retained.
@@ -149,15 +150,26 @@ export class OutputRing {
     return { offset: start, stream: this.runStreams[run] as StreamName, data };
   }
 
-  /** Resolves at the next write, close or release (shared by every waiting reader). */
-  changed(): Promise<void> {
-    if (this.isClosed || this.released) return Promise.resolve();
-    if (!this.wake) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.wake = { promise, resolve };
-    }
-    return this.wake.promise;
+  /**
+   * Resolves at the next write, close or release, or when `signal` aborts. An aborted wait leaves
+   * nothing behind, so readers that give up on a silent process cost nothing afterwards.
+   */
+  changed(signal?: AbortSignal): Promise<void> {
+    if (this.isClosed || this.released || signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.wakers.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.wakers.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Readers waiting in `changed` now. */
+  get waiters(): number {
+    return this.wakers.size;
   }
 
   /** The writer is done; readers see the end. The memory shrinks to what is retained. */
@@ -186,9 +198,7 @@ export class OutputRing {
   }
 
   private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.resolve();
+    for (const wake of [...this.wakers]) wake();
   }
 
   /** Grows towards `needed` bytes (doubling), as far as the allocator grants. */

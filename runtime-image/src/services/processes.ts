@@ -35,15 +35,20 @@ const MAX_ID_CHARS = 64;
 
 export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   const registry = deps.background;
-  /** Answers a unary call with `work`'s result, or its error as a status. */
+  /**
+   * Answers a unary call with `work`'s result, or its error as a status. `ended` aborts when the
+   * call is cancelled or its deadline passes, so waits end with the call.
+   */
   const unary =
-    <Req, Res>(work: (request: Req, call: { cancelled: boolean }) => Promise<Res> | Res) =>
+    <Req, Res>(work: (request: Req, call: { ended: AbortSignal }) => Promise<Res> | Res) =>
     (
-      call: { request: Req; cancelled: boolean },
+      call: { request: Req; once(event: 'cancelled', listener: () => void): unknown },
       callback: (error: ReturnType<typeof toStatus> | null, response?: Res) => void,
     ): void => {
+      const ended = new AbortController();
+      call.once('cancelled', () => ended.abort());
       Promise.resolve()
-        .then(() => work(call.request, call))
+        .then(() => work(call.request, { ended: ended.signal }))
         .then(
           (response) => callback(null, response),
           (error: unknown) => callback(toStatus(error, deps.logger)),
@@ -92,17 +97,9 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
       return {};
     }),
 
-    waitProcess: unary(async (request) => {
+    waitProcess: unary(async (request, call) => {
       const bp = find(request.id);
-      if (bp.running && request.timeoutMs !== 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout =
-          request.timeoutMs === undefined
-            ? undefined
-            : new Promise<void>((resolve) => (timer = setTimeout(resolve, request.timeoutMs)));
-        await Promise.race(timeout ? [bp.done, timeout] : [bp.done]);
-        clearTimeout(timer);
-      }
+      await bp.waitDone(request.timeoutMs, call.ended);
       return { process: infoOf(bp) };
     }),
 
@@ -128,7 +125,8 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
     const start = Math.min(Math.max(from, ring.first), ring.end);
     const limit = follow ? Infinity : ring.end;
     const write = (event: AttachEvent): boolean => call.write({ event });
-    const cancelled = new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
+    const ended = new AbortController();
+    call.once('cancelled', () => ended.abort());
     write({
       case: 'attached',
       value: { startOffset: BigInt(start), bytesDropped: from < ring.first, process: infoOf(bp) },
@@ -151,7 +149,7 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
         continue;
       }
       if (ring.closed || !follow) break;
-      await Promise.race([ring.changed(), cancelled]);
+      await ring.changed(ended.signal);
     }
     if (call.cancelled) return;
     const exit = bp.exit;

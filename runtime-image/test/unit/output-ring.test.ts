@@ -189,19 +189,34 @@ describe('readers', () => {
     expect(text(readAll(ring, 0, 1000))).toBe(expected);
   });
 
-  it('wakes every waiting reader once per write, close or release', async () => {
+  it('wakes every waiting reader at a write, and at close', async () => {
     const ring = new OutputRing(8);
     const a = ring.changed();
     const b = ring.changed();
-    expect(a).toBe(b); // one shared promise, not one per reader
+    expect(ring.waiters).toBe(2);
     ring.write('stdout', bytes('x'));
     await Promise.all([a, b]);
+    expect(ring.waiters).toBe(0);
     const c = ring.changed();
     ring.close();
     await c;
     await ring.changed(); // closed: resolves at once
     expect(ring.closed).toBe(true);
     expect(() => ring.write('stdout', bytes('y'))).toThrow('write after close');
+  });
+
+  it('forgets a reader whose wait is aborted, so giving up costs nothing afterwards', async () => {
+    const ring = new OutputRing(8);
+    for (let i = 0; i < 100; i++) {
+      const abort = new AbortController();
+      const waiting = ring.changed(abort.signal);
+      abort.abort();
+      await waiting;
+    }
+    expect(ring.waiters).toBe(0);
+    const aborted = AbortSignal.abort();
+    await ring.changed(aborted); // already aborted: at once, nothing kept
+    expect(ring.waiters).toBe(0);
   });
 });
 

@@ -283,6 +283,49 @@ describe('signals, stdin, wait, remove', () => {
   });
 });
 
+describe('hostile callers', () => {
+  it('leaves nothing behind for attach and wait calls that give up on a silent process', async () => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60') });
+    const id = info?.id ?? '';
+    const bp = agent.deps.background.get(id);
+    for (let i = 0; i < 20; i++) {
+      const abort = new AbortController();
+      const frames = api.attachProcess({ id, fromOffset: 0n, follow: true }, { signal: abort.signal });
+      const iterator = frames[Symbol.asyncIterator]();
+      await iterator.next(); // attached: the agent is now waiting for output
+      abort.abort();
+      await iterator.next().catch(() => undefined);
+      await failure(api.waitProcess({ id }, { deadline: Date.now() + 20 }));
+    }
+    // Each call's waiter is gone once the agent has seen the call end.
+    await eventually(() => (bp.ring.waiters === 0 && bp.waiters === 0 ? true : undefined));
+  });
+
+  it('waits as long as asked even beyond what a timer holds (2^31 ms)', async () => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60') });
+    const error = await failure(
+      api.waitProcess({ id: info?.id ?? '', timeoutMs: 4_000_000_000 }, { deadline: Date.now() + 300 }),
+    );
+    expect(code(error)).toBe(status.DEADLINE_EXCEEDED);
+  });
+
+  it('bounds the stdin a process has not read yet: past the backlog cap, RESOURCE_EXHAUSTED', async () => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60'), stdin: true });
+    const id = info?.id ?? '';
+    const big = Buffer.alloc(3 * 1024 * 1024, 'x');
+    // Nothing reads: after the pipe's 64 KiB every byte waits in the agent.
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4].map(() => api.writeProcessStdin({ id, data: big }, { deadline: Date.now() + 2000 })),
+    );
+    const codes = results.map((r) => (r.status === 'rejected' ? code(r.reason) : status.OK));
+    expect(codes).toContain(status.RESOURCE_EXHAUSTED);
+    const refused = results.find(
+      (r) => r.status === 'rejected' && code(r.reason) === status.RESOURCE_EXHAUSTED,
+    );
+    expect(refused?.status === 'rejected' && (refused.reason as ServiceError).details).toMatch(/stdin/);
+  });
+});
+
 describe('limits and bad requests', () => {
   it('refuses a process over the running cap with RESOURCE_EXHAUSTED, and takes one once another ends', async () => {
     const ids: string[] = [];
