@@ -60,7 +60,7 @@ export class OutputRing {
   private runHead = 0;
   private readonly maxRuns: number;
   private isClosed = false;
-  private released = false;
+  private isReleased = false;
   /** Readers waiting for the next change; each removes itself when its wait ends otherwise. */
   private readonly wakers = new Set<() => void>();
 
@@ -137,7 +137,7 @@ export class OutputRing {
   read(from: number, maxBytes = DEFAULT_READ_BYTES, limit = Infinity): RingChunk | undefined {
     const start = Math.max(from, this.firstOffset);
     const stop = Math.min(this.endOffset, limit);
-    if (start >= stop || maxBytes <= 0 || this.released) return undefined;
+    if (start >= stop || maxBytes <= 0 || this.isReleased) return undefined;
     const run = this.runAt(start);
     const runEnd = run + 1 < this.runStarts.length ? (this.runStarts[run + 1] as number) : this.endOffset;
     const length = Math.min(maxBytes, stop - start, runEnd - start);
@@ -155,7 +155,7 @@ export class OutputRing {
    * nothing behind, so readers that give up on a silent process cost nothing afterwards.
    */
   changed(signal?: AbortSignal): Promise<void> {
-    if (this.isClosed || this.released || signal?.aborted) return Promise.resolve();
+    if (this.isClosed || this.isReleased || signal?.aborted) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
         this.wakers.delete(done);
@@ -165,6 +165,11 @@ export class OutputRing {
       this.wakers.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /** True once `release` has freed the memory. */
+  get released(): boolean {
+    return this.isReleased;
   }
 
   /** Readers waiting in `changed` now. */
@@ -185,8 +190,8 @@ export class OutputRing {
    * middle of a chunk keeps only its copy.
    */
   release(): void {
-    if (this.released) return;
-    this.released = true;
+    if (this.isReleased) return;
+    this.isReleased = true;
     this.isClosed = true;
     this.allocator.release(this.buffer.length);
     this.buffer = Buffer.alloc(0);

@@ -152,6 +152,13 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
       await ring.changed(ended.signal);
     }
     if (call.cancelled) return;
+    if (ring.released && position < Math.min(limit, ring.end)) {
+      // Removed or evicted under this reader: ending OK would pass a short stream off as whole.
+      throw new AgentError(
+        'not_found',
+        `process '${id}' was removed or evicted while this call read it; bytes from offset ${position} were not sent`,
+      );
+    }
     const exit = bp.exit;
     if (exit && (follow || exitedAtStart)) write({ case: 'exit', value: exitStatusOf(exit) });
     call.end();

@@ -326,6 +326,39 @@ describe('hostile callers', () => {
   });
 });
 
+describe('a process removed while a reader is behind', () => {
+  let big: TestAgent;
+  beforeAll(async () => {
+    big = await startTestAgent({ SANDBANK_AGENT_PROCESS_BUFFER_BYTES: String(8 * 1024 * 1024) });
+  });
+  afterAll(async () => big.close());
+
+  it('ends that reader with NOT_FOUND instead of a silently short stream', async () => {
+    const bigApi = createAgentPromiseClient(big.client);
+    const { process: info } = await bigApi.startProcess({ process: shell('head -c 8000000 /dev/zero') });
+    const id = info?.id ?? '';
+    await bigApi.waitProcess({ id });
+    const frames = bigApi.attachProcess({ id, fromOffset: 0n, follow: false })[Symbol.asyncIterator]();
+    await frames.next(); // attached; the agent now blocks on flow control well before 8 MB
+    await bigApi.removeProcess({ id });
+    let received = 0;
+    let exit = false;
+    const error = await failure(
+      (async () => {
+        for (let next = await frames.next(); !next.done; next = await frames.next()) {
+          const e = next.value.event;
+          if (e.case === 'output') received += e.value.data.length;
+          if (e.case === 'exit') exit = true;
+        }
+      })(),
+    );
+    expect(code(error)).toBe(status.NOT_FOUND);
+    expect(error.details).toMatch(/removed/);
+    expect(received).toBeLessThan(8_000_000);
+    expect(exit).toBe(false);
+  });
+});
+
 describe('limits and bad requests', () => {
   it('refuses a process over the running cap with RESOURCE_EXHAUSTED, and takes one once another ends', async () => {
     const ids: string[] = [];

@@ -720,7 +720,8 @@ export const ProcessService: GenService<{
    * A reader slower than the process loses bytes rather than holding them: if the ring drops
    * bytes this call has not sent yet, the next chunk starts at a higher offset than the previous
    * chunk ended (the bytes between are gone for every reader). The agent keeps no queue per
-   * reader beyond the chunk being sent.
+   * reader beyond the chunk being sent. If the process is removed or evicted while the call still
+   * has bytes to send, the call ends NOT_FOUND (never OK with a short stream).
    *
    * @generated from rpc sandbank.agent.v1.ProcessService.AttachProcess
    */
