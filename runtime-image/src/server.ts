@@ -4,13 +4,14 @@
  */
 import { Server } from '@grpc/grpc-js';
 import type { ServerOptions } from '@grpc/grpc-js';
-import { FileServiceDefinition, HealthServiceDefinition, ProcessServiceDefinition } from '@sandbank/proto';
+import { FileServiceDefinition, HealthServiceDefinition } from '@sandbank/proto';
 import type { AgentDeps } from './deps.js';
 import { tokenInterceptor } from './services/auth.js';
 import { fastExecServiceDefinition } from './services/exec-codec.js';
 import { execHandler } from './services/exec.js';
 import { fileHandlers } from './services/files.js';
 import { healthHandlers } from './services/health.js';
+import { fastProcessServiceDefinition } from './services/process-codec.js';
 import { processHandlers } from './services/processes.js';
 import { runHandler } from './services/run.js';
 
@@ -33,7 +34,7 @@ export function buildAgentServer(deps: AgentDeps, options: ServerOptions = {}): 
   });
   server.addService(fastExecServiceDefinition(), { exec: execHandler(deps), run: runHandler(deps) });
   server.addService(FileServiceDefinition, fileHandlers(deps));
-  server.addService(ProcessServiceDefinition, processHandlers(deps));
+  server.addService(fastProcessServiceDefinition(), processHandlers(deps));
   server.addService(HealthServiceDefinition, healthHandlers(deps.health));
   return server;
 }
