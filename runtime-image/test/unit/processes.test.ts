@@ -272,6 +272,16 @@ describe('signals, stdin, wait, remove', () => {
     expect(b?.id).not.toBe(a?.id);
   });
 
+  it('masks secret_env values in the retained output, as Exec does', async () => {
+    const { process: info } = await api.startProcess({
+      process: { ...shell('echo "token=$TOKEN"; echo "$TOKEN" >&2'), secretEnv: { TOKEN: 's3cr3t-value' } },
+    });
+    const read = await attach(api, info?.id ?? '', 0, true);
+    expect(read.text).not.toContain('s3cr3t-value');
+    expect(read.text).toContain('token=***');
+    expect(info?.command).not.toContain('s3cr3t-value');
+  });
+
   it('has no timeout unless one is set, and enforces one that is', async () => {
     const { process: unlimited } = await api.startProcess({ process: argv('sleep', '60') });
     // Under the agent's default (100 ms + 200 ms grace) it would be dead well within this wait.
