@@ -36,7 +36,8 @@ export const FileServiceDefinition = serviceDefinition(FileService);
 
 /**
  * `sandbank.agent.v1.ProcessService` for grpc-js: unary `startProcess`, `listProcesses`,
- * `getProcess`, `writeProcessStdin`, `signalProcess`, `waitProcess`, `removeProcess`, and
+ * `getProcess`, `writeProcessStdin`, `signalProcess`, `resizeProcess`, `waitProcess`,
+ * `removeProcess`, and
  * `attachProcess` (server stream).
  */
 export const ProcessServiceDefinition = serviceDefinition(ProcessService);
@@ -59,7 +60,8 @@ export type HealthServiceHandlers = ServiceHandlers<typeof Health>;
 /**
  * A grpc-js client of the runtime agent: every ExecService, FileService and ProcessService rpc
  * as a method named in lowerCamel (`exec`, `run`, `readFile`, `writeFile`, `listDir`, `stat`,
- * `remove`, `makeDir`, `startProcess`, `attachProcess`, …), plus grpc-js `Client` (`close()`, `waitForReady()`, `getChannel()`).
+ * `remove`, `makeDir`, `startProcess`, `attachProcess`, …), plus grpc-js `Client` (`close()`,
+ * `waitForReady()`, `getChannel()`).
  */
 export type AgentClient = ServiceClient<typeof ExecService> &
   ServiceClient<typeof FileService> &

@@ -31,6 +31,8 @@ export interface Supervised {
   writeStdin(data: Uint8Array): Promise<void>;
   closeStdin(): void;
   signal(name: CallerSignal): void;
+  /** Present only for a process on a terminal: sets its size in cells. */
+  resize?(cols: number, rows: number): void;
 }
 
 export interface BackgroundLimits {
@@ -185,6 +187,18 @@ export class BackgroundProcess {
 
   signal(name: CallerSignal): void {
     if (this.running) this.proc.signal(name);
+  }
+
+  /** Resizes the terminal; `failed_precondition` without one or once the process has exited. */
+  resize(cols: number, rows: number): void {
+    if (!this.proc.resize) {
+      throw new AgentError(
+        'failed_precondition',
+        `process '${this.id}' has no tty; start it with tty to resize it`,
+      );
+    }
+    if (!this.running) throw new AgentError('failed_precondition', `process '${this.id}' has exited`);
+    this.proc.resize(cols, rows);
   }
 
   private async drain(): Promise<ExitInfo> {

@@ -97,6 +97,19 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
       return {};
     }),
 
+    resizeProcess: unary((request) => {
+      const size = request.size;
+      if (!size) throw new AgentError('invalid_argument', 'size is required');
+      if (size.cols < 1 || size.rows < 1) {
+        throw new AgentError(
+          'invalid_argument',
+          `size: cols and rows must be at least 1 (got ${size.cols}x${size.rows})`,
+        );
+      }
+      find(request.id).resize(size.cols, size.rows);
+      return {};
+    }),
+
     waitProcess: unary(async (request, call) => {
       const bp = find(request.id);
       await bp.waitDone(request.timeoutMs, call.ended);

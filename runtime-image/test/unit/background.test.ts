@@ -157,6 +157,24 @@ describe('running and retained caps', () => {
   });
 });
 
+describe('terminals', () => {
+  it('resizes a process that has a terminal, and refuses one without or one that exited', async () => {
+    const reg = registry();
+    const sizes: [number, number][] = [];
+    const tty = Object.assign(new Scripted(), {
+      resize: (cols: number, rows: number) => void sizes.push([cols, rows]),
+    });
+    const withTty = await reg.start({ argv: ['sh'], stdin: true, spawn: () => Promise.resolve(tty) });
+    withTty.resize(120, 40);
+    expect(sizes).toEqual([[120, 40]]);
+    const { bp: plain } = await start(reg);
+    expect(() => plain.resize(80, 24)).toThrow(/no tty/);
+    tty.exit();
+    await withTty.done;
+    expect(() => withTty.resize(80, 24)).toThrow(/exited/);
+  });
+});
+
 describe('the memory budget of all rings', () => {
   it('evicts finished processes for a running one, and refuses when only running ones are left', async () => {
     const reg = registry({ bufferBytes: 128 * KiB, totalBufferBytes: 256 * KiB });

@@ -394,6 +394,18 @@ describe('limits and bad requests', () => {
     expect(listed).toEqual([...ids.slice(1), sixth]);
   });
 
+  it('refuses to resize a process without a tty, and a size without cells', async () => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60') });
+    const id = info?.id ?? '';
+    const noTty = await failure(api.resizeProcess({ id, size: { cols: 100, rows: 40 } }));
+    expect(code(noTty)).toBe(status.FAILED_PRECONDITION);
+    expect(noTty.details).toMatch(/no tty/);
+    expect(code(await failure(api.resizeProcess({ id, size: { cols: 0, rows: 40 } })))).toBe(
+      status.INVALID_ARGUMENT,
+    );
+    expect(code(await failure(api.resizeProcess({ id })))).toBe(status.INVALID_ARGUMENT);
+  });
+
   it('rejects tty for now, bad commands and unknown signals with clear codes', async () => {
     const tty = await failure(api.startProcess({ process: argv('true'), tty: { cols: 80, rows: 24 } }));
     expect(code(tty)).toBe(status.UNIMPLEMENTED);
