@@ -18,6 +18,7 @@ import { makeGenericClientConstructor } from '@grpc/grpc-js';
 import type { ChannelCredentials, Client, ClientOptions } from '@grpc/grpc-js';
 import { ExecService } from '../gen/ts/sandbank/agent/v1/exec_pb.js';
 import { FileService } from '../gen/ts/sandbank/agent/v1/files_pb.js';
+import { ProcessService } from '../gen/ts/sandbank/agent/v1/processes_pb.js';
 import { Health } from '../gen/ts/grpc/health/v1/health_pb.js';
 import { promiseClient } from './internal/promise-client.js';
 import type { PromiseClient } from './internal/promise-client.js';
@@ -33,6 +34,14 @@ export const ExecServiceDefinition = serviceDefinition(ExecService);
  */
 export const FileServiceDefinition = serviceDefinition(FileService);
 
+/**
+ * `sandbank.agent.v1.ProcessService` for grpc-js: unary `startProcess`, `listProcesses`,
+ * `getProcess`, `writeProcessStdin`, `signalProcess`, `resizeProcess`, `waitProcess`,
+ * `removeProcess`, and
+ * `attachProcess` (server stream).
+ */
+export const ProcessServiceDefinition = serviceDefinition(ProcessService);
+
 /** `grpc.health.v1.Health` for grpc-js: `check`, `list` (unary) and `watch` (server stream). */
 export const HealthServiceDefinition = serviceDefinition(Health);
 
@@ -42,18 +51,24 @@ export type ExecServiceHandlers = ServiceHandlers<typeof ExecService>;
 /** The handlers an agent registers for FileService. */
 export type FileServiceHandlers = ServiceHandlers<typeof FileService>;
 
+/** The handlers an agent registers for ProcessService. */
+export type ProcessServiceHandlers = ServiceHandlers<typeof ProcessService>;
+
 /** The handlers an agent registers for the gRPC health service. */
 export type HealthServiceHandlers = ServiceHandlers<typeof Health>;
 
 /**
- * A grpc-js client of the runtime agent: every ExecService and FileService rpc as a method
- * named in lowerCamel (`exec`, `run`, `readFile`, `writeFile`, `listDir`, `stat`, `remove`,
- * `makeDir`), plus grpc-js `Client` (`close()`, `waitForReady()`, `getChannel()`).
+ * A grpc-js client of the runtime agent: every ExecService, FileService and ProcessService rpc
+ * as a method named in lowerCamel (`exec`, `run`, `readFile`, `writeFile`, `listDir`, `stat`,
+ * `remove`, `makeDir`, `startProcess`, `attachProcess`, …), plus grpc-js `Client` (`close()`,
+ * `waitForReady()`, `getChannel()`).
  */
-export type AgentClient = ServiceClient<typeof ExecService> & ServiceClient<typeof FileService>;
+export type AgentClient = ServiceClient<typeof ExecService> &
+  ServiceClient<typeof FileService> &
+  ServiceClient<typeof ProcessService>;
 
 const AgentClientConstructor = makeGenericClientConstructor(
-  { ...ExecServiceDefinition, ...FileServiceDefinition },
+  { ...ExecServiceDefinition, ...FileServiceDefinition, ...ProcessServiceDefinition },
   'sandbank.agent.v1.Agent',
 );
 
@@ -77,12 +92,18 @@ export function createAgentClient(
  * `remove`, `makeDir` answer a promise; `readFile` is an async iterable; `writeFile` takes one;
  * `exec` is a duplex. Every method takes `{ metadata, deadline, signal }` last.
  */
-export type AgentPromiseClient = PromiseClient<typeof ExecService> & PromiseClient<typeof FileService>;
+export type AgentPromiseClient = PromiseClient<typeof ExecService> &
+  PromiseClient<typeof FileService> &
+  PromiseClient<typeof ProcessService>;
 
 /**
  * The agent's rpcs over the channel of `client` (an AgentClient, or any grpc-js client connected
  * to an agent); closing stays with whoever owns `client`.
  */
 export function createAgentPromiseClient(client: Client): AgentPromiseClient {
-  return { ...promiseClient(ExecService, client), ...promiseClient(FileService, client) };
+  return {
+    ...promiseClient(ExecService, client),
+    ...promiseClient(FileService, client),
+    ...promiseClient(ProcessService, client),
+  };
 }

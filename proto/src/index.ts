@@ -11,6 +11,7 @@ export {
   ExecServiceDefinition,
   FileServiceDefinition,
   HealthServiceDefinition,
+  ProcessServiceDefinition,
 } from './grpc.js';
 export type {
   AgentClient,
@@ -18,6 +19,7 @@ export type {
   ExecServiceHandlers,
   FileServiceHandlers,
   HealthServiceHandlers,
+  ProcessServiceHandlers,
 } from './grpc.js';
 
 // Calls by method kind, for any method definition (typed, or raw bytes for a relay).
@@ -95,6 +97,58 @@ export type {
   WriteFileRequest,
   WriteFileResponse,
 } from '../gen/ts/sandbank/agent/v1/files_pb.js';
+
+// sandbank.agent.v1 ProcessService messages.
+export {
+  AttachedSchema,
+  AttachProcessRequestSchema,
+  AttachProcessResponseSchema,
+  GetProcessRequestSchema,
+  GetProcessResponseSchema,
+  ListProcessesRequestSchema,
+  ListProcessesResponseSchema,
+  OutputChunkSchema,
+  OutputStream,
+  OutputStreamSchema,
+  ProcessInfoSchema,
+  ProcessState,
+  ProcessStateSchema,
+  RemoveProcessRequestSchema,
+  RemoveProcessResponseSchema,
+  ResizeProcessRequestSchema,
+  ResizeProcessResponseSchema,
+  SignalProcessRequestSchema,
+  SignalProcessResponseSchema,
+  StartProcessRequestSchema,
+  StartProcessResponseSchema,
+  WaitProcessRequestSchema,
+  WaitProcessResponseSchema,
+  WriteProcessStdinRequestSchema,
+  WriteProcessStdinResponseSchema,
+} from '../gen/ts/sandbank/agent/v1/processes_pb.js';
+export type {
+  Attached,
+  AttachProcessRequest,
+  AttachProcessResponse,
+  GetProcessRequest,
+  GetProcessResponse,
+  ListProcessesRequest,
+  ListProcessesResponse,
+  OutputChunk,
+  ProcessInfo,
+  RemoveProcessRequest,
+  RemoveProcessResponse,
+  ResizeProcessRequest,
+  ResizeProcessResponse,
+  SignalProcessRequest,
+  SignalProcessResponse,
+  StartProcessRequest,
+  StartProcessResponse,
+  WaitProcessRequest,
+  WaitProcessResponse,
+  WriteProcessStdinRequest,
+  WriteProcessStdinResponse,
+} from '../gen/ts/sandbank/agent/v1/processes_pb.js';
 
 // grpc.health.v1 messages.
 export {

@@ -67,6 +67,23 @@ const EnvSchema = z.object({
   SANDBANK_AGENT_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info'),
+  /**
+   * Background processes (ProcessService) running at once; they count toward
+   * SANDBANK_AGENT_MAX_PROCESSES too. 32 leaves half of that cap to Exec and Run.
+   */
+  SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES: positiveInt.default(32),
+  /**
+   * Background processes kept, running or finished; starting one more evicts the finished one
+   * that ended first. Must be at least SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES.
+   */
+  SANDBANK_AGENT_MAX_RETAINED_PROCESSES: positiveInt.default(128),
+  /** Output ring per background process: 8 MiB (a long build's log tail, a server's recent log). */
+  SANDBANK_AGENT_PROCESS_BUFFER_BYTES: positiveInt.default(8 * 1024 * 1024),
+  /**
+   * Output rings of all background processes together: 64 MiB, so that rings never take more
+   * than that from the sandbox's memory limit (the agent shares it with the sandbox's programs).
+   */
+  SANDBANK_AGENT_PROCESS_BUFFER_TOTAL_BYTES: positiveInt.default(64 * 1024 * 1024),
 });
 
 export interface AgentConfig {
@@ -85,6 +102,13 @@ export interface AgentConfig {
   /** SANDBANK_AGENT_INSECURE_NO_AUTH=true was set (ignored when a digest is configured). */
   readonly insecureNoAuth: boolean;
   readonly logLevel: string;
+  /** Background processes (ProcessService): running at once, retained, ring bytes each and in all. */
+  readonly background: {
+    readonly maxRunning: number;
+    readonly maxRetained: number;
+    readonly bufferBytes: number;
+    readonly totalBufferBytes: number;
+  };
 }
 
 /** Parses the agent's settings from `env`; throws an Error naming each bad variable. */
@@ -98,6 +122,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     throw new Error(`invalid agent configuration: ${problems.join('; ')}`);
   }
   const c = parsed.data;
+  if (c.SANDBANK_AGENT_MAX_RETAINED_PROCESSES < c.SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES) {
+    throw new Error(
+      'invalid agent configuration: SANDBANK_AGENT_MAX_RETAINED_PROCESSES: must be at least ' +
+        `SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES (${c.SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES})`,
+    );
+  }
   const insecureNoAuth = c.SANDBANK_AGENT_INSECURE_NO_AUTH === 'true';
   // Default deny: an agent without a credential would run commands for anyone who reaches it
   // (another pod on the node, a hostNetwork pod), so it does not start unless told to.
@@ -128,6 +158,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
         : Buffer.from(c.SANDBANK_AGENT_TOKEN_SHA256, 'hex'),
     insecureNoAuth,
     logLevel: c.SANDBANK_AGENT_LOG_LEVEL,
+    background: {
+      maxRunning: c.SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES,
+      maxRetained: c.SANDBANK_AGENT_MAX_RETAINED_PROCESSES,
+      bufferBytes: c.SANDBANK_AGENT_PROCESS_BUFFER_BYTES,
+      totalBufferBytes: c.SANDBANK_AGENT_PROCESS_BUFFER_TOTAL_BYTES,
+    },
   };
 }
 

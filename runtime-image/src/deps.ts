@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { childEnvironment } from './config.js';
 import type { AgentConfig } from './config.js';
 import { Workspace } from './fs/workspace.js';
+import { BackgroundRegistry } from './process/background.js';
 import { cgroupOomWatch } from './process/oom.js';
 import { ProcessRunner } from './process/runner.js';
 import { HealthState } from './services/health.js';
@@ -16,6 +17,8 @@ export interface AgentDeps {
   readonly workspace: Workspace;
   /** The one process table (Exec, Run and REST share its cap). */
   readonly runner: ProcessRunner;
+  /** Background processes (ProcessService), spawned through `runner`. */
+  readonly background: BackgroundRegistry;
   readonly health: HealthState;
   readonly logger: Logger;
   /** Run's and POST /execute's output cap per stream when the caller sets none. */
@@ -41,6 +44,7 @@ export async function createAgentDeps(
       childEnvironment(options.env ?? process.env),
       cgroupOomWatch(),
     ),
+    background: new BackgroundRegistry(config.background),
     health: new HealthState(),
     logger,
     runMaxOutputBytes: config.runMaxOutputBytes,

@@ -1,5 +1,5 @@
 /**
- * `buildAgentServer(deps)`: the gRPC server with ExecService, FileService and Health
+ * `buildAgentServer(deps)`: the gRPC server with ExecService, FileService, ProcessService and Health
  * registered. It never listens; `main.ts` (or a test) binds it.
  */
 import { Server } from '@grpc/grpc-js';
@@ -11,6 +11,8 @@ import { fastExecServiceDefinition } from './services/exec-codec.js';
 import { execHandler } from './services/exec.js';
 import { fileHandlers } from './services/files.js';
 import { healthHandlers } from './services/health.js';
+import { fastProcessServiceDefinition } from './services/process-codec.js';
+import { processHandlers } from './services/processes.js';
 import { runHandler } from './services/run.js';
 
 /**
@@ -32,6 +34,7 @@ export function buildAgentServer(deps: AgentDeps, options: ServerOptions = {}): 
   });
   server.addService(fastExecServiceDefinition(), { exec: execHandler(deps), run: runHandler(deps) });
   server.addService(FileServiceDefinition, fileHandlers(deps));
+  server.addService(fastProcessServiceDefinition(), processHandlers(deps));
   server.addService(HealthServiceDefinition, healthHandlers(deps.health));
   return server;
 }

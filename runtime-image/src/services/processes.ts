@@ -1,0 +1,204 @@
+/**
+ * ProcessService: the gRPC face of the background registry (process/background.ts). Every rpc
+ * is unary except AttachProcess, which streams from the process's ring at the pace the call
+ * takes it; none of them owns a process, so a call ending (cancelled, deadline, disconnect)
+ * never affects one.
+ */
+import { OutputStream, ProcessState, Signal, timestampFromDate } from '@sandbank/proto';
+import type { ProcessInfo, ProcessServiceHandlers } from '@sandbank/proto';
+import type { AgentDeps } from '../deps.js';
+import { AgentError } from '../errors.js';
+import type { BackgroundProcess } from '../process/background.js';
+import { DEFAULT_READ_BYTES } from '../process/output-ring.js';
+import type { CallerSignal } from '../process/signals.js';
+import { exitStatusOf, processInputOf } from './process-spec.js';
+import { drained, toStatus } from './status.js';
+
+type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'startedAt' | 'endedAt'> & {
+  exit?: ReturnType<typeof exitStatusOf>;
+  startedAt: ReturnType<typeof timestampFromDate>;
+  endedAt?: ReturnType<typeof timestampFromDate>;
+};
+
+type AttachCall = Parameters<ProcessServiceHandlers['attachProcess']>[0];
+type AttachEvent = NonNullable<Parameters<AttachCall['write']>[0]['event']>;
+
+const SIGNALS: Readonly<Partial<Record<Signal, CallerSignal>>> = {
+  [Signal.HUP]: 'SIGHUP',
+  [Signal.INT]: 'SIGINT',
+  [Signal.KILL]: 'SIGKILL',
+  [Signal.TERM]: 'SIGTERM',
+};
+
+/** Longest id accepted (ours are 8 hex digits, a dash and a counter). */
+const MAX_ID_CHARS = 64;
+
+export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
+  const registry = deps.background;
+  /**
+   * Answers a unary call with `work`'s result, or its error as a status. `ended` aborts when the
+   * call is cancelled or its deadline passes, so waits end with the call.
+   */
+  const unary =
+    <Req, Res>(work: (request: Req, call: { ended: AbortSignal }) => Promise<Res> | Res) =>
+    (
+      call: { request: Req; once(event: 'cancelled', listener: () => void): unknown },
+      callback: (error: ReturnType<typeof toStatus> | null, response?: Res) => void,
+    ): void => {
+      const ended = new AbortController();
+      call.once('cancelled', () => ended.abort());
+      Promise.resolve()
+        .then(() => work(call.request, { ended: ended.signal }))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(toStatus(error, deps.logger)),
+        );
+    };
+  const find = (id: string): BackgroundProcess => registry.get(validId(id));
+
+  return {
+    startProcess: unary(async (request) => {
+      if (request.tty) {
+        throw new AgentError(
+          'unimplemented',
+          'tty is not supported for background processes yet; start without tty',
+        );
+      }
+      const input = await processInputOf(request.process, deps.workspace);
+      const argv = input.shell === undefined ? (input.argv ?? []) : ['/bin/sh', '-c', input.shell];
+      const bp = await registry.start({
+        argv,
+        stdin: request.stdin,
+        // No limit unless the caller sets one: a background process is meant to outlive calls.
+        spawn: () => deps.runner.start({ ...input, timeoutMs: input.timeoutMs ?? 0, stdin: request.stdin }),
+      });
+      deps.logger.debug({ id: bp.id, pid: bp.pid }, 'background process started');
+      return { process: infoOf(bp) };
+    }),
+
+    listProcesses: unary(() => ({ processes: registry.list().map(infoOf) })),
+
+    getProcess: unary((request) => ({ process: infoOf(find(request.id)) })),
+
+    writeProcessStdin: unary(async (request) => {
+      await find(request.id).writeStdin(request.data, request.close);
+      return {};
+    }),
+
+    signalProcess: unary((request) => {
+      const name = SIGNALS[request.signal];
+      if (!name) {
+        throw new AgentError(
+          'invalid_argument',
+          `signal ${request.signal} is not one of HUP, INT, KILL, TERM`,
+        );
+      }
+      find(request.id).signal(name);
+      return {};
+    }),
+
+    resizeProcess: unary((request) => {
+      const size = request.size;
+      if (!size) throw new AgentError('invalid_argument', 'size is required');
+      if (size.cols < 1 || size.rows < 1) {
+        throw new AgentError(
+          'invalid_argument',
+          `size: cols and rows must be at least 1 (got ${size.cols}x${size.rows})`,
+        );
+      }
+      find(request.id).resize(size.cols, size.rows);
+      return {};
+    }),
+
+    waitProcess: unary(async (request, call) => {
+      const bp = find(request.id);
+      await bp.waitDone(request.timeoutMs, call.ended);
+      return { process: infoOf(bp) };
+    }),
+
+    removeProcess: unary((request) => {
+      registry.remove(validId(request.id));
+      return {};
+    }),
+
+    attachProcess: (call) => {
+      attach(call).catch((error: unknown) => {
+        if (!call.cancelled) call.emit('error', toStatus(error, deps.logger));
+      });
+    },
+  };
+
+  async function attach(call: AttachCall): Promise<void> {
+    const { id, fromOffset, follow } = call.request;
+    const bp = find(id);
+    const ring = bp.ring;
+    const exitedAtStart = !bp.running;
+    // Offsets are exact as numbers below 2^53 (exec.proto); a larger one is past any end.
+    const from = fromOffset > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(fromOffset);
+    const start = Math.min(Math.max(from, ring.first), ring.end);
+    const limit = follow ? Infinity : ring.end;
+    const write = (event: AttachEvent): boolean => call.write({ event });
+    const ended = new AbortController();
+    call.once('cancelled', () => ended.abort());
+    write({
+      case: 'attached',
+      value: { startOffset: BigInt(start), bytesDropped: from < ring.first, process: infoOf(bp) },
+    });
+    let position = start;
+    for (;;) {
+      if (call.cancelled) return;
+      const chunk = ring.read(position, DEFAULT_READ_BYTES, limit);
+      if (chunk) {
+        position = chunk.offset + chunk.data.length;
+        const ok = write({
+          case: 'output',
+          value: {
+            offset: BigInt(chunk.offset),
+            stream: chunk.stream === 'stdout' ? OutputStream.STDOUT : OutputStream.STDERR,
+            data: chunk.data,
+          },
+        });
+        if (!ok) await drained(call);
+        continue;
+      }
+      if (ring.closed || !follow) break;
+      await ring.changed(ended.signal);
+    }
+    if (call.cancelled) return;
+    if (ring.released && position < Math.min(limit, ring.end)) {
+      // Removed or evicted under this reader: ending OK would pass a short stream off as whole.
+      throw new AgentError(
+        'not_found',
+        `process '${id}' was removed or evicted while this call read it; bytes from offset ${position} were not sent`,
+      );
+    }
+    const exit = bp.exit;
+    if (exit && (follow || exitedAtStart)) write({ case: 'exit', value: exitStatusOf(exit) });
+    call.end();
+  }
+}
+
+/** The ProcessInfo fields of a retained process. */
+function infoOf(bp: BackgroundProcess): ProcessInfoInit {
+  const exit = bp.exit;
+  const endedAt = bp.endedAt;
+  return {
+    id: bp.id,
+    pid: bp.pid,
+    command: bp.command,
+    state: exit ? ProcessState.EXITED : ProcessState.RUNNING,
+    ...(exit ? { exit: exitStatusOf(exit) } : {}),
+    startedAt: timestampFromDate(bp.startedAt),
+    ...(endedAt ? { endedAt: timestampFromDate(endedAt) } : {}),
+    firstOffset: BigInt(bp.ring.first),
+    endOffset: BigInt(bp.ring.end),
+    stdinOpen: bp.stdinOpen,
+  };
+}
+
+function validId(id: string): string {
+  if (id === '') throw new AgentError('invalid_argument', 'id is required');
+  if (id.length > MAX_ID_CHARS)
+    throw new AgentError('invalid_argument', `id is longer than ${MAX_ID_CHARS} characters`);
+  return id;
+}
