@@ -14,8 +14,12 @@
  * 5. relays bytes unchanged: terminal output to fd 1, and frames from fd 0 to the terminal —
  *    `d` + u32 length + bytes of input, `r` + u32 length 4 + u16 rows + u16 cols for a resize
  *    (big-endian), applied in order, so a resize sent before a keystroke takes effect first;
- * 6. once every holder of the slave has closed it and the output is written, exits as the
- *    program did: the same code, or killed by the same signal (without a core file).
+ * 6. once the program has exited and what it wrote is forwarded, exits as the program did: the
+ *    same code, or killed by the same signal (without a core file). The terminal ends with the
+ *    program, as a terminal window closes: the relay, the session's leader, exits and the kernel
+ *    sends SIGHUP to what is left in the foreground group. (Waiting instead for the last holder
+ *    of the terminal to close it, as plain exec waits for its pipes, is not possible: gVisor's
+ *    pty master does not report the hang-up; a read just blocks.)
  *
  * It reads its input only while the previous frame's bytes are written to the terminal, and the
  * terminal only while fd 1 has taken the previous read: memory is bounded by one read each way,
@@ -46,7 +50,22 @@ def start(rows, cols, argv):
     os.set_inheritable(3, False)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    # Does this kernel signal the foreground group on a resize? The relay is in that group: with
+    # SIGWINCH blocked, the first size (a change from 0x0) leaves it pending if so. Linux does;
+    # older gVisor releases neither send SIGWINCH nor act on ISIG characters, and for them the
+    # relay does both itself (emulate_signals): one kernel, one signal, never two.
+    signal.signal(signal.SIGWINCH, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGWINCH])
     set_size(master, rows, cols)
+    native = signal.SIGWINCH in signal.sigpending()
+    signal.signal(signal.SIGWINCH, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGWINCH])
+    # SIGCHLD wakes the relay loop through this pipe (its handler itself does nothing).
+    wake, wake_w = os.pipe()
+    os.set_blocking(wake, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -66,6 +85,7 @@ def start(rows, cols, argv):
                         signal.signal(sig, signal.SIG_DFL)
                     except (OSError, ValueError):
                         pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
             os.execvpe(argv[0], argv, os.environ)
         except OSError as e:
             os.write(w, str(e.errno or errno.EIO).encode())
@@ -86,9 +106,45 @@ def start(rows, cols, argv):
         os._exit(0)
     report('ok')
     os.close(3)
-    return pid, master
+    return pid, master, wake, not native
 
-def relay(master):
+def foreground(master):
+    try:
+        return os.tcgetpgrp(master)
+    except OSError:
+        return os.getpgrp()
+
+SPECIAL = ((termios.VINTR, signal.SIGINT), (termios.VQUIT, signal.SIGQUIT), (termios.VSUSP, signal.SIGTSTP))
+
+def line_signals(master, data):
+    # What the line discipline does with ISIG: each special character is consumed and signals
+    # the foreground group.
+    try:
+        attrs = termios.tcgetattr(master)
+    except termios.error:
+        return data
+    if not attrs[3] & termios.ISIG:
+        return data
+    chars = {}
+    for index, sig in SPECIAL:
+        c = attrs[6][index]
+        c = c[0] if isinstance(c, bytes) else c
+        if c:
+            chars[c] = sig
+    if not any(b in chars for b in data):
+        return data
+    kept = bytearray()
+    for b in data:
+        if b in chars:
+            try:
+                os.killpg(foreground(master), chars[b])
+            except OSError:
+                pass
+        else:
+            kept.append(b)
+    return bytes(kept)
+
+def relay(pid, master, wake, emulate_signals):
     os.set_blocking(master, False)
     os.set_blocking(1, False)
     out = b''
@@ -96,39 +152,65 @@ def relay(master):
     frames = bytearray()
     input_open = True
     master_open = True
-    while master_open or out:
+    status = None
+    while True:
+        if status is None:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                status = code
         while not data and len(frames) >= 5:
             size = int.from_bytes(frames[1:5], 'big')
             if len(frames) < 5 + size:
                 break
             kind, body = frames[0], bytes(frames[5:5 + size])
             del frames[:5 + size]
-            if kind == 0x64:
-                data = body
+            if kind == 0x64 and master_open and status is None:
+                data = line_signals(master, body) if emulate_signals else body
             elif kind == 0x72 and size == 4 and master_open:
                 rows, cols = struct.unpack('>HH', body)
                 try:
                     set_size(master, rows, cols)
+                    if emulate_signals:
+                        os.killpg(foreground(master), signal.SIGWINCH)
                 except OSError:
                     pass
+        if status is not None and not out:
+            try:
+                out = os.read(master, CHUNK) if master_open else b''
+            except OSError:
+                out = b''
+            if not out:
+                return status
         poll = select.poll()
-        if master_open:
-            events = (0 if out else select.POLLIN) | (select.POLLOUT if data else 0)
-            if events:
-                poll.register(master, events)
+        if status is None:
+            poll.register(wake, select.POLLIN)
+            if master_open:
+                events = (0 if out else select.POLLIN) | (select.POLLOUT if data else 0)
+                if events:
+                    poll.register(master, events)
+            if input_open and not data:
+                poll.register(0, select.POLLIN)
         if out:
             poll.register(1, select.POLLOUT)
-        if input_open and not data:
-            poll.register(0, select.POLLIN)
         for fd, events in poll.poll():
-            if fd == 0:
+            if fd == wake:
+                while True:
+                    try:
+                        if not os.read(wake, 512):
+                            break
+                    except OSError:
+                        break
+            elif fd == 0:
                 part = os.read(0, CHUNK)
                 if part:
                     frames += part
                 else:
                     input_open = False
             elif fd == 1:
-                out = out[os.write(1, out):]
+                try:
+                    out = out[os.write(1, out):]
+                except BlockingIOError:
+                    pass
             elif fd == master:
                 if data and events & (select.POLLOUT | select.POLLHUP | select.POLLERR):
                     try:
@@ -148,8 +230,7 @@ def relay(master):
                         master_open = False
                         data = b''
 
-def finish(pid):
-    _, status = os.waitpid(pid, 0)
+def finish(status):
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -160,13 +241,13 @@ def finish(pid):
     os._exit(os.waitstatus_to_exitcode(status))
 
 try:
-    pid, master = start(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
+    pid, master, wake, emulate_signals = start(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:])
 except BaseException as e:
     report('fail ' + repr(e))
     os._exit(0)
 try:
-    relay(master)
+    status = relay(pid, master, wake, emulate_signals)
 except OSError:
-    pass
-finish(pid)
+    _, status = os.waitpid(pid, 0)
+finish(status)
 `;

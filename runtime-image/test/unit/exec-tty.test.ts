@@ -295,6 +295,15 @@ describe('signals and exit', () => {
     expect(missing.frames).toHaveLength(0);
   });
 
+  it('ends with the program: a background job still holding the terminal gets SIGHUP', async () => {
+    const call = exec(shell('sleep 60 & echo "bg=$!"; exit 5'));
+    const out = output(call);
+    const end = await ending(call);
+    expect(end.exit).toMatchObject({ exitCode: 5, signal: '' });
+    const bg = Number(/bg=(\d+)/.exec(out.bytes().toString())?.[1]);
+    await eventually(() => (alive(bg) ? undefined : true), 10_000);
+  });
+
   it('a timeout and a cancelled call kill the program', async () => {
     const timed = await ending(exec({ ...argv('sleep', '60'), timeoutMs: 300 }));
     // SIGTERM first, as for plain exec (the test agent's grace is 200 ms; sleep obeys it).
