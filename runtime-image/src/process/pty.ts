@@ -17,9 +17,11 @@
  *   terminal, so it cannot be resized from a pipe.
  * - A static C helper would need a compiler stage in the image build for ~150 lines.
  * - python3 is already in the runtime image (the legacy runtime's language, Dockerfile), and
- *   its standard library has every call needed. Costs: one extra process per terminal (≈9 MB
- *   RSS) and Python's start (`-I -S`: ≈15 ms here) before `started`; bytes cross one more pipe.
- *   An image without /usr/bin/python3 answers tty with UNIMPLEMENTED, as the proto allows.
+ *   its standard library has every call needed. Costs: one extra process per terminal (≈10 MB
+ *   peak RSS) and Python's start before `started` (`-I -S`, relay to exit: 20-30 ms measured on
+ *   a busy 2-core host); bytes cross one more pipe. `-I` keeps the caller's PYTHON* variables
+ *   from changing the relay; the interpreter is found in fixed places, never in the caller's
+ *   PATH. An image without python3 answers tty with UNIMPLEMENTED, as the proto allows.
  *
  * What the program gets is what plain exec gives (process.ts): the request's argv, env and cwd,
  * the agent's uid and capabilities, no descriptor but 0-2 (the relay closes every other one
@@ -32,8 +34,21 @@
  * the group. `pid` (and ExecStarted.pid) is therefore the relay's: it is the process group id
  * every signal, timeout and kill goes to, and the relay ignores the catchable ones, so they
  * reach the program alone; SIGKILL ends both. The relay exits as the program did (code, or the
- * same signal), after the last holder of the terminal has closed it, as plain exec waits for
- * the last holder of its pipes.
+ * same signal) once the program has exited and its output is forwarded.
+ *
+ * Where this differs from plain exec, and why:
+ * - The call ends when the program exits, not when the last holder of the output closes it:
+ *   gVisor's pty master never reports that hang-up (a read just blocks). The relay leads the
+ *   session, so its exit hangs the terminal up and background jobs get SIGHUP, as when a
+ *   terminal window closes; a job that ignores SIGHUP keeps running (as for `setsid` children
+ *   of plain exec, gVisor still bounds it).
+ * - close_stdin sends nothing: a terminal has no end of input (0x04 is one in canonical mode).
+ * - Interactive shells move jobs to process groups of their own, which signal frames and
+ *   timeouts (sent to the relay's group) do not reach directly; the line discipline does
+ *   (0x03), and the hang-up at the end does.
+ * - gVisor releases before resize signals (such as Debian's 2022 runsc) neither send SIGWINCH
+ *   on TIOCSWINSZ nor act on ISIG characters; the relay detects this at start and then sends
+ *   both signals itself (pty-relay.ts), so the program sees the same thing on every kernel.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

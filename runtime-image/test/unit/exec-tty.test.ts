@@ -304,6 +304,22 @@ describe('signals and exit', () => {
     await eventually(() => (alive(bg) ? undefined : true), 10_000);
   });
 
+  it('a timeout ends an interactive shell that moved itself to a process group of its own', async () => {
+    const call = exec({ ...argv('bash', '--norc', '--noprofile', '-i'), timeoutMs: 3_000 });
+    const out = output(call);
+    await frameWhere(call, started);
+    keys(call, 'echo "pid=$$ pgid=$(ps -o pgid= $$)"\n');
+    await eventually(
+      () => (/pid=\d+ pgid=\s*\d+\r\n/.test(out.bytes().toString()) ? true : undefined),
+      20_000,
+    );
+    const [, pid = '0', pgid = '0'] = /pid=(\d+) pgid=\s*(\d+)\r\n/.exec(out.bytes().toString()) ?? [];
+    expect(pgid).toBe(pid); // bash leads its own group: the group signals do not reach it
+    const end = await ending(call);
+    expect(end.exit?.timedOut).toBe(true);
+    await eventually(() => (alive(Number(pid)) ? undefined : true), 10_000); // the hang-up did
+  });
+
   it('a timeout and a cancelled call kill the program', async () => {
     const timed = await ending(exec({ ...argv('sleep', '60'), timeoutMs: 300 }));
     // SIGTERM first, as for plain exec (the test agent's grace is 200 ms; sleep obeys it).
