@@ -7,8 +7,9 @@
  * 2. opens a pseudo-terminal pair, makes the slave its session's controlling terminal (the agent
  *    started it as a session leader) and sets the start size;
  * 3. forks the program: the slave on fds 0, 1 and 2, every other descriptor closed, every signal
- *    back to its default, the environment and working directory it was given, PATH looked up in
- *    that environment; the program stays in the relay's process group, the terminal's
+ *    back to its default and none blocked, the environment of the first input frame (`e` + u32
+ *    length + NUL-separated NAME=VALUE; the relay itself runs with an empty one), the working
+ *    directory it was given, PATH looked up in that environment; the program stays in the relay's process group, the terminal's
  *    foreground group, so Ctrl-C reaches it through the line discipline;
  * 4. reports on fd 3 `ok` once the exec succeeded, or `errno <n>` if it failed, or `fail <text>`;
  * 5. relays bytes unchanged: terminal output to fd 1, and frames from fd 0 to the terminal —
@@ -40,7 +41,31 @@ def report(text):
 def set_size(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
 
+def read_exactly(fd, n):
+    got = b''
+    while len(got) < n:
+        part = os.read(fd, n - len(got))
+        if not part:
+            raise EOFError('input ended inside the environment frame')
+        got += part
+    return got
+
+def environment():
+    # The first input frame: the program's environment, NUL-separated NAME=VALUE entries.
+    # The relay itself runs with an empty one, so nothing Python adds to its own (a coerced
+    # LC_CTYPE in a C locale) reaches the program, and nothing of the caller's changes the relay.
+    head = read_exactly(0, 5)
+    if head[0] != 0x65:
+        raise ValueError('the first input frame is not the environment')
+    env = {}
+    for entry in read_exactly(0, int.from_bytes(head[1:5], 'big')).split(b'\0'):
+        if entry:
+            name, _, value = entry.partition(b'=')
+            env[name] = value
+    return env
+
 def start(rows, cols, argv):
+    env = environment()
     for name in ('SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU',
                  'SIGWINCH', 'SIGUSR1', 'SIGUSR2', 'SIGALRM'):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -86,7 +111,7 @@ def start(rows, cols, argv):
                     except (OSError, ValueError):
                         pass
             signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            os.execvpe(argv[0], argv, os.environ)
+            os.execvpe(argv[0], argv, env)
         except OSError as e:
             os.write(w, str(e.errno or errno.EIO).encode())
         finally:

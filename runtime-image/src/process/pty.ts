@@ -96,7 +96,11 @@ export function terminalSizeOf(field: string, input: unknown): TerminalSize {
   return parsed.data;
 }
 
+/** How long the relay may take to report the program started (Python's start under gVisor included). */
+const RELAY_START_LIMIT_MS = 30_000;
+
 /** Frame kinds of the relay's input (pty-relay.ts). */
+const ENVIRONMENT = 0x65; // 'e', once, first
 const DATA = 0x64; // 'd'
 const RESIZE = 0x72; // 'r'
 /** Stdin bytes per frame: one relay read holds whole frames, so its memory stays bounded. */
@@ -183,7 +187,7 @@ export async function spawnPtyProcess(request: ProcessRequest, size: TerminalSiz
     ['-I', '-S', '-c', RELAY_SOURCE, String(size.rows), String(size.cols), ...request.argv],
     {
       cwd: request.cwd,
-      env: request.env,
+      env: {}, // the program's comes as the first input frame (pty-relay.ts says why)
       detached: true, // setsid(): the relay leads a new session, whose terminal it then opens
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     },
@@ -193,9 +197,15 @@ export async function spawnPtyProcess(request: ProcessRequest, size: TerminalSiz
     throw spawnError(error, 'python3');
   }
   child.on('error', () => undefined);
+  // Names and values have no NUL and names no '=' (the runner checked).
+  const environment = Object.entries(request.env).map(([name, value]) => `${name}=${value}\0`);
+  child.stdin?.write(frame(ENVIRONMENT, Buffer.from(environment.join(''))));
   const report = reportOf(child.stdio[3] as Readable);
   const proc = new PtyProcess(child as ChildProcess & { pid: number }, { ...request, stdin: true });
-  const line = await report;
+  // The relay reports within milliseconds; one that does not (stopped by code in the sandbox,
+  // which runs as the same user) must not hold a process slot for ever.
+  const limit = setTimeout(() => proc.kill(), RELAY_START_LIMIT_MS);
+  const line = await report.finally(() => clearTimeout(limit));
   if (line === 'ok') return proc;
   await proc.exited; // the relay exits on its own after a failed exec
   const program = request.argv[0];

@@ -358,4 +358,28 @@ describe('nothing new for the process', () => {
     // 0-2 are the terminal, 3 is ls's own listing of the directory: nothing of the agent's.
     expect(ttyFds).toBe('0\n1\n2\n3\n');
   });
+
+  it('adds no variable of its own, even without a locale (Python would add LC_CTYPE)', async () => {
+    // The agent captures its environment when it starts: start one without locale variables.
+    const locale = Object.entries(process.env).filter(([name]) => /^(LANG|LANGUAGE|LC_.*)$/.test(name));
+    for (const [name] of locale) Reflect.deleteProperty(process.env, name);
+    const bare = await startTestAgent().finally(() => Object.assign(process.env, Object.fromEntries(locale)));
+    try {
+      const probe = { ...shell('env | sort'), env: { TERM: 'xterm' } };
+      const plainCall = bare.client.exec();
+      plainCall.write({ frame: { case: 'start', value: { process: probe, stdin: false } } });
+      plainCall.end();
+      const plain = await execResult(plainCall);
+      expect(plain.stdout).not.toMatch(/^(LANG|LC_[A-Z]+)=/m);
+      const ttyCall = bare.client.exec();
+      ttyCall.write({
+        frame: { case: 'start', value: { process: probe, stdin: true, tty: { rows: 24, cols: 80 } } },
+      });
+      const tty = output(ttyCall);
+      await ending(ttyCall);
+      expect(tty.bytes().toString().replaceAll('\r\n', '\n')).toBe(plain.stdout);
+    } finally {
+      await bare.close();
+    }
+  });
 });
