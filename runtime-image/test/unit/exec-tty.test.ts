@@ -5,7 +5,7 @@
  * one output stream, backpressure, and that the terminal gives the process nothing plain exec
  * does not (descriptors, signal dispositions, ids, capabilities, environment).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
@@ -293,6 +293,11 @@ describe('signals and exit', () => {
     expect(missing.error?.code).toBe(status.NOT_FOUND);
     expect(missing.error?.details).toMatch(/executable 'no-such-program-xyz' not found/);
     expect(missing.frames).toHaveLength(0);
+
+    await writeFile(join(agent.dir, 'not-executable.sh'), '#!/bin/sh\necho no\n', { mode: 0o644 });
+    const refused = await execResult(exec(argv('./not-executable.sh')));
+    expect(refused.error?.code).toBe(status.PERMISSION_DENIED);
+    expect(refused.frames).toHaveLength(0);
   });
 
   it('ends with the program: a background job still holding the terminal gets SIGHUP', async () => {
