@@ -2,8 +2,9 @@
  * Processes on a pseudo-terminal (Exec with `tty`).
  *
  * How: the agent spawns a small relay (pty-relay.ts) in Python, which opens the terminal pair,
- * forks the program onto it and relays bytes between the terminal and three pipes to the agent.
- * Why this and not the alternatives (measured and read on the runtime image, Debian bookworm):
+ * forks the program onto it and relays bytes between the terminal and the agent's pipes (framed
+ * input: keystrokes and resizes; raw output; a one-line start report on fd 3).
+ * Why this and not the alternatives (checked against the runtime image, Debian bookworm):
  *
  * - node-pty (a native addon) needs a C++ toolchain at `npm install` time, or a prebuilt binary
  *   for Node 24 downloaded from GitHub releases, which the image build cannot reach; it would
