@@ -210,7 +210,8 @@ export async function spawnProcess(request: ProcessRequest): Promise<ManagedProc
   return new ManagedProcess(child as ChildProcess & { pid: number }, request, oomWindow);
 }
 
-function spawnError(error: unknown, program: string): AgentError {
+/** The error for a program that could not be started (also used by pty.ts). */
+export function spawnError(error: unknown, program: string): AgentError {
   const errno = errnoOf(error);
   if (errno === 'ENOENT') {
     return new AgentError('not_found', `executable '${program}' not found (looked up in PATH)`, {

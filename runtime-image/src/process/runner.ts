@@ -6,7 +6,9 @@
 import { AgentError } from '../errors.js';
 import type { OomWatch } from './oom.js';
 import { spawnProcess } from './process.js';
-import type { ManagedProcess } from './process.js';
+import type { ManagedProcess, ProcessRequest } from './process.js';
+import { spawnPtyProcess } from './pty.js';
+import type { TerminalSize } from './pty.js';
 
 export interface RunnerLimits {
   /** Processes alive at once (Exec, Run and REST together); one more is `resource_exhausted`. */
@@ -30,6 +32,8 @@ export interface ProcessInput {
   readonly timeoutMs?: number | undefined;
   readonly stdin: boolean;
   readonly maxOutputBytes?: number | undefined;
+  /** Set: run on a pseudo-terminal of this size (already validated); see pty.ts. */
+  readonly tty?: TerminalSize | undefined;
 }
 
 export class ProcessRunner {
@@ -64,7 +68,8 @@ export class ProcessRunner {
     this.reserved++;
     let proc: ManagedProcess;
     try {
-      proc = await spawnProcess({
+      const tty = input.tty;
+      const request: ProcessRequest = {
         argv,
         env,
         cwd: input.cwd,
@@ -74,7 +79,8 @@ export class ProcessRunner {
         maxOutputBytes: input.maxOutputBytes,
         secrets: Object.values(input.secretEnv ?? {}),
         oomWatch: this.oomWatch,
-      });
+      };
+      proc = tty ? await spawnPtyProcess(request, tty) : await spawnProcess(request);
     } finally {
       this.reserved--;
     }

@@ -7,17 +7,27 @@
  * buffer the pump waits for `drain`, the queue fills, the pipes pause and the process blocks.
  * Stdin is pushed with the same discipline the other way (the call is paused while the pipe
  * is full). Cancellation, a passed deadline or a protocol error kills the process group.
+ *
+ * With `tty` the process runs on a pseudo-terminal (process/pty.ts: why a Python relay, and what
+ * differs from pipes): one output stream, sent as stdout; stdin frames are keystrokes, passed
+ * byte for byte; `resize` frames reach the terminal in order with them. `TERM` is the request's,
+ * else xterm-256color.
  */
 import type { ExecRequest, ExecServiceHandlers, ExecStart } from '@sandbank/proto';
 import { Signal } from '@sandbank/proto';
 import { AgentError } from '../errors.js';
 import type { ManagedProcess } from '../process/process.js';
+import { PtyProcess, terminalSizeOf } from '../process/pty.js';
+import type { TerminalSize } from '../process/pty.js';
 import type { CallerSignal } from '../process/signals.js';
 import type { AgentDeps } from '../deps.js';
 import { byteCap, exitStatusOf, processInputOf } from './process-spec.js';
 import { drained, toStatus } from './status.js';
 
 type ExecCall = Parameters<ExecServiceHandlers['exec']>[0];
+
+/** What a terminal program expects when the caller names none. */
+const DEFAULT_TERM = 'xterm-256color';
 
 const SIGNALS: Readonly<Partial<Record<Signal, CallerSignal>>> = {
   [Signal.HUP]: 'SIGHUP',
@@ -85,7 +95,7 @@ class ExecSession {
         return;
       }
       case 'resize':
-        this.fail(new AgentError('failed_precondition', 'resize needs a tty, and this call has none'));
+        this.resize(f.value);
         return;
       case 'start':
         this.fail(new AgentError('invalid_argument', 'start is only valid as the first frame'));
@@ -99,13 +109,18 @@ class ExecSession {
   }
 
   private async start(start: ExecStart): Promise<void> {
-    if (start.tty)
-      throw new AgentError('unimplemented', 'tty is not supported by this agent; run without tty');
+    const tty: TerminalSize | undefined = start.tty ? terminalSizeOf('tty', start.tty) : undefined;
     const input = await processInputOf(start.process, this.deps.workspace);
+    const named = (map: Readonly<Record<string, string>> | undefined): boolean =>
+      map !== undefined && Object.hasOwn(map, 'TERM');
+    const env =
+      tty && !named(input.env) && !named(input.secretEnv) ? { ...input.env, TERM: DEFAULT_TERM } : input.env;
     const proc = await this.deps.runner.start({
       ...input,
+      env,
       stdin: start.stdin,
       maxOutputBytes: byteCap(start.maxOutputBytes),
+      tty,
     });
     this.proc = proc;
     this.stdinOpen = start.stdin;
@@ -156,6 +171,28 @@ class ExecSession {
     // agent buffer more than one frame per call.
     this.call.pause();
     proc.writeStdin(data).then(
+      () => this.call.resume(),
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  private resize(value: unknown): void {
+    const proc = this.proc;
+    if (!(proc instanceof PtyProcess)) {
+      this.fail(new AgentError('failed_precondition', 'resize needs a tty, and this call has none'));
+      return;
+    }
+    let size: TerminalSize;
+    try {
+      size = terminalSizeOf('resize', value);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    // As for stdin: no further frame is read until the relay's pipe has taken this one, so a
+    // resize and the keystrokes around it reach the terminal in the order they were sent.
+    this.call.pause();
+    proc.resize(size).then(
       () => this.call.resume(),
       (error: unknown) => this.fail(error),
     );

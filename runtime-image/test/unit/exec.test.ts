@@ -406,9 +406,11 @@ describe('bad requests get a clear status, never a hang', () => {
     expect(r.error?.code).toBe(status.FAILED_PRECONDITION);
   });
 
-  it('tty is UNIMPLEMENTED', async () => {
-    const r = await execResult(startWith(argv('true'), { tty: { cols: 80, rows: 24 } }));
-    expect(r.error?.code).toBe(status.UNIMPLEMENTED);
+  it('tty runs the process on a terminal (exec-tty.test.ts tests it in depth)', async () => {
+    const r = await execResult(startWith(argv('tty'), { tty: { cols: 80, rows: 24 } }));
+    expect(r.error).toBeUndefined();
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n$/);
+    expect(r.exit?.exitCode).toBe(0);
   });
 
   it('a first frame that is not start', async () => {

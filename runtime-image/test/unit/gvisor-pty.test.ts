@@ -1,0 +1,97 @@
+/**
+ * Exec with a tty inside gVisor (see gvisor.test.ts for the sandbox): the relay's pty calls
+ * (openpty, TIOCSCTTY, TIOCSWINSZ) and the line discipline's signals are gVisor's here, not the
+ * host kernel's. Fails, never skips, without runsc.
+ */
+import { jest } from '@jest/globals';
+import { credentials } from '@grpc/grpc-js';
+import { createAgentClient } from '@sandbank/proto';
+import type { AgentClient, ExecResponse } from '@sandbank/proto';
+import {
+  type GvisorAgent,
+  buildBundle,
+  removeBundle,
+  requireRunsc,
+  startGvisorAgent,
+} from '@sandbank/testing';
+import { argv, eventually, execResult, frameWhere, shell, started } from '../helpers/calls.js';
+import type { ExecCall } from '../helpers/calls.js';
+
+jest.setTimeout(40_000);
+
+let sandbox: GvisorAgent;
+let client: AgentClient;
+let bundle: string;
+beforeAll(async () => {
+  requireRunsc();
+  bundle = buildBundle();
+  sandbox = await startGvisorAgent(bundle);
+  client = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
+});
+afterAll(async () => {
+  client?.close();
+  await sandbox?.stop();
+  if (bundle) removeBundle(bundle);
+});
+
+function exec(spec: ReturnType<typeof argv> | ReturnType<typeof shell>, rows = 24, cols = 80): ExecCall {
+  const call = client.exec();
+  call.write({ frame: { case: 'start', value: { process: spec, stdin: true, tty: { rows, cols } } } });
+  return call;
+}
+
+function output(call: ExecCall): { bytes: () => Buffer; waitFor: (pattern: string) => Promise<void> } {
+  const chunks: Buffer[] = [];
+  call.on('data', (f: ExecResponse) => {
+    if (f.event.case === 'stdout') chunks.push(Buffer.from(f.event.value));
+  });
+  const bytes = (): Buffer => Buffer.concat(chunks);
+  return {
+    bytes,
+    waitFor: (pattern) =>
+      eventually(() => (bytes().includes(pattern) ? true : undefined), 60_000).then(() => undefined),
+  };
+}
+
+it('a terminal in gVisor: start size, a resize as SIGWINCH, and TERM', async () => {
+  const call = exec(
+    shell('trap \'stty size; exit 7\' WINCH; stty size; echo "$TERM $(tty)"; while :; do sleep 0.05; done'),
+    37,
+    101,
+  );
+  const out = output(call);
+  await out.waitFor('37 101\r\n');
+  await out.waitFor('xterm-256color /dev/pts/');
+  call.write({ frame: { case: 'resize', value: { rows: 50, cols: 132 } } });
+  const r = await execResult(call);
+  expect(r.error).toBeUndefined();
+  expect(out.bytes().toString()).toContain('50 132\r\n');
+  expect(r.exit?.exitCode).toBe(7);
+});
+
+it('0x03 interrupts the program through gVisor’s line discipline', async () => {
+  const call = exec(argv('sleep', '60'));
+  await frameWhere(call, started);
+  call.write({ frame: { case: 'stdin', value: Buffer.from([0x03]) } });
+  const r = await execResult(call);
+  expect(r.exit).toMatchObject({ exitCode: 130, signal: 'SIGINT' });
+});
+
+it('raw bytes both ways, all 256 values, and escape sequences byte for byte', async () => {
+  const call = exec(shell('stty raw -echo; printf "\\033[?1049hREADY"; exec head -c 256'));
+  const out = output(call);
+  await out.waitFor('READY');
+  const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  call.write({ frame: { case: 'stdin', value: all } });
+  const r = await execResult(call);
+  expect(r.exit?.exitCode).toBe(0);
+  expect(out.bytes()).toEqual(Buffer.concat([Buffer.from('\x1b[?1049hREADY'), all]));
+});
+
+it('the call ends when the program exits, with all its output', async () => {
+  const call = exec(shell('sleep 60 & head -c 300000 /dev/zero | tr "\\0" a; echo; exit 5'));
+  const out = output(call);
+  const r = await execResult(call);
+  expect(r.exit).toMatchObject({ exitCode: 5, signal: '' });
+  expect(out.bytes().toString()).toBe(`${'a'.repeat(300000)}\r\n`);
+});
