@@ -80,6 +80,17 @@ export function legacyTarget(req: Request): LegacyTarget {
 const V1Params = z.object({ namespace: dnsLabel, name: dnsLabel });
 
 /** `/v1/namespaces/{namespace}/sandboxes/{name}/…` path parameters. */
+/** A v1 URL's namespace and name segments, percent-decoded, as a validated target. */
+export function v1TargetFromSegments(namespace: string, name: string): SandboxRef {
+  let decoded: { namespace: string; name: string };
+  try {
+    decoded = { namespace: decodeURIComponent(namespace), name: decodeURIComponent(name) };
+  } catch {
+    throw new RouterError('invalid_argument', 'path: not a valid percent-encoded path');
+  }
+  return v1Target(decoded);
+}
+
 export function v1Target(params: Record<string, unknown>): SandboxRef {
   const parsed = V1Params.safeParse(params);
   if (!parsed.success) {

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { AgentPorts } from '../config.js';
 import { RouterError } from '../errors.js';
-import { v1Target } from '../http/validate.js';
+import { v1TargetFromSegments } from '../http/validate.js';
 import type { Endpoint, SandboxRef } from '../resolve/index.js';
 
 /** `/v1/namespaces/{ns}/sandboxclaims/{name}/ports/{port}`, then the sandbox's path. */
@@ -49,22 +49,14 @@ export function portRouteTarget(
 ): { target: PortTarget; path: string; prefix: string } | undefined {
   const m = PORT_ROUTE.exec(url);
   if (!m) return undefined;
-  let namespace: string;
-  let name: string;
-  try {
-    namespace = decodeURIComponent(m[1] ?? '');
-    name = decodeURIComponent(m[2] ?? '');
-  } catch {
-    throw new RouterError('invalid_argument', 'path: not a valid percent-encoded path');
-  }
-  const ref = v1Target({ namespace, name });
+  const ref = v1TargetFromSegments(m[1] ?? '', m[2] ?? '');
   const port = parsePort(m[3] ?? '');
   const rest = m[4] ?? '';
   if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return undefined;
   return {
     target: { ...ref, port },
     path: upstreamPath(rest),
-    prefix: `/v1/namespaces/${namespace}/sandboxclaims/${name}/ports/${port}`,
+    prefix: `/v1/namespaces/${ref.namespace}/sandboxclaims/${ref.name}/ports/${port}`,
   };
 }
 

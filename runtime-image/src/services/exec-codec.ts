@@ -11,6 +11,7 @@
  */
 import { ExecServiceDefinition } from '@sandbank/proto';
 import type { ExecResponse } from '@sandbank/proto';
+import { varintSize, writeVarint } from './varint.js';
 
 /** Wire tags of ExecResponse.stdout (field 2) and .stderr (field 3), length-delimited. */
 const TAG = { stdout: (2 << 3) | 2, stderr: (3 << 3) | 2 } as const;
@@ -28,27 +29,10 @@ export function createOutputFrameEncoder(): (message: ResponseInit) => Buffer | 
     const length = data.byteLength;
     const size = 1 + varintSize(length) + length;
     if (scratch.length < size) scratch = Buffer.allocUnsafe(size);
-    let offset = 0;
-    scratch[offset++] = TAG[event.case];
-    for (let v = length; ; v = Math.floor(v / 128)) {
-      if (v < 128) {
-        scratch[offset++] = v;
-        break;
-      }
-      scratch[offset++] = (v & 0x7f) | 0x80;
-    }
-    scratch.set(data, offset);
+    scratch[0] = TAG[event.case];
+    scratch.set(data, writeVarint(scratch, 1, length));
     return scratch.subarray(0, size);
   };
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
 }
 
 /** ExecServiceDefinition with the output frame encoder in front of the generic one. */

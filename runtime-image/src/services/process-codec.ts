@@ -8,6 +8,7 @@
  */
 import { ProcessServiceDefinition } from '@sandbank/proto';
 import type { AttachProcessResponse } from '@sandbank/proto';
+import { varintSize, writeVarint } from './varint.js';
 
 /** AttachProcessResponse.output (field 2) and OutputChunk's offset (1), stream (2), data (3). */
 const TAG_OUTPUT = (2 << 3) | 2;
@@ -65,24 +66,4 @@ export function fastProcessServiceDefinition(): typeof ProcessServiceDefinition 
     ...ProcessServiceDefinition,
     attachProcess: { ...ProcessServiceDefinition.attachProcess, responseSerialize },
   };
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-/** Writes `value` (a non-negative safe integer) as a varint at `at`; returns the next index. */
-function writeVarint(target: Buffer, at: number, value: number): number {
-  for (let v = value; ; v = Math.floor(v / 128)) {
-    if (v < 128) {
-      target[at++] = v;
-      return at;
-    }
-    target[at++] = (v % 128) | 0x80;
-  }
 }
