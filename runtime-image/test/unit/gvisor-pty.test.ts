@@ -119,11 +119,11 @@ describe('a background process on a terminal in gVisor', () => {
     first.close();
     const api = createAgentPromiseClient(client);
     await api.writeProcessStdin({ id, data: Buffer.from('stty size\n') });
-    await ringMatching(api, id, /^24 80\r$/m);
+    await ringMatching(api, id, /24 80\r\n/);
     await api.resizeProcess({ id, size: { rows: 40, cols: 132 } });
     await api.writeProcessStdin({ id, data: Buffer.from('stty size; exit 4\n') });
     expect((await api.waitProcess({ id })).process?.exit?.exitCode).toBe(4);
-    const text = await ringMatching(api, id, /^40 132\r$/m);
+    const text = await ringMatching(api, id, /40 132\r\n/);
     expect(text.indexOf('24 80\r\n')).toBeLessThan(text.indexOf('40 132\r\n'));
   });
 

@@ -54,7 +54,11 @@ async function ring(client: AgentPromiseClient, id: string): Promise<{ text: str
   return { text, streams };
 }
 
-/** Polls the ring until `pattern` matches its text. */
+/**
+ * Polls the ring until `pattern` matches its text. The terminal echoes keystrokes as they arrive,
+ * possibly before the shell's prompt, so patterns match what only the program's output has
+ * (`echo o""ne` prints `one`; its echo shows the quotes), never a line start.
+ */
 const ringMatches = (client: AgentPromiseClient, id: string, pattern: RegExp) =>
   eventually(async () => {
     const r = await ring(client, id);
@@ -91,10 +95,10 @@ describe('a shell on a terminal in the background', () => {
 
     const second = createAgentPromiseClient(agent.newClient());
     await keys(second, id, 'stty size\n');
-    await ringMatches(second, id, /^24 80\r$/m);
+    await ringMatches(second, id, /24 80\r\n/);
     await second.resizeProcess({ id, size: { rows: 40, cols: 132 } });
     await keys(second, id, 'stty size\n');
-    const { text, streams } = await ringMatches(second, id, /^40 132\r$/m);
+    const { text, streams } = await ringMatches(second, id, /40 132\r\n/);
     expect(text.indexOf('24 80\r\n')).toBeLessThan(text.indexOf('40 132\r\n'));
     expect([...streams]).toEqual([OutputStream.STDOUT]); // one stream: the terminal
 
@@ -120,7 +124,7 @@ describe('a shell on a terminal in the background', () => {
     await keys(api, id, '\x03');
     await eventually(() => (alive(pid ?? 0) ? undefined : true), 30_000);
     await keys(api, id, 'echo "after=$?"\n');
-    await ringMatches(api, id, /^after=130\r$/m);
+    await ringMatches(api, id, /after=130\r\n/);
     expect((await api.getProcess({ id })).process?.state).toBe(ProcessState.RUNNING);
   });
 
@@ -137,19 +141,19 @@ describe('a shell on a terminal in the background', () => {
       let text = '';
       for await (const frame of firstApi.attachProcess({ id, fromOffset: 0n, follow: true })) {
         if (frame.event.case === 'output') text += Buffer.from(frame.event.value.data).toString();
-        if (/^one\r$/m.test(text)) return text;
+        if (/one\r\n/.test(text)) return text;
       }
       return text;
     })();
-    await keys(firstApi, id, 'echo one\n');
-    expect(await seen).toMatch(/^one\r$/m);
+    await keys(firstApi, id, 'echo o""ne\n');
+    expect(await seen).toMatch(/one\r\n/);
     first.close(); // the reader and the starter are gone
 
     const second = createAgentPromiseClient(agent.newClient());
     expect((await second.getProcess({ id })).process?.state).toBe(ProcessState.RUNNING);
-    await keys(second, id, 'echo two\n');
-    const { text } = await ringMatches(second, id, /^two\r$/m);
-    expect(text).toMatch(/^one\r$/m);
+    await keys(second, id, 'echo t""wo\n');
+    const { text } = await ringMatches(second, id, /two\r\n/);
+    expect(text).toMatch(/one\r\n/);
     await keys(second, id, 'exit\n');
     expect((await second.waitProcess({ id })).process?.exit?.exitCode).toBe(0);
   });
@@ -197,7 +201,7 @@ describe('validation', () => {
     // A bad resize changes nothing: the shell still runs at its start size.
     await keys(api, id, 'stty size; exit 0\n');
     await api.waitProcess({ id });
-    expect((await ring(api, id)).text).toMatch(/^24 80\r$/m);
+    expect((await ring(api, id)).text).toMatch(/24 80\r\n/);
     const exited = await failure(api.resizeProcess({ id, size: { rows: 30, cols: 90 } }));
     expect(code(exited)).toBe(status.FAILED_PRECONDITION);
 
@@ -215,7 +219,7 @@ describe('validation', () => {
     const id = info?.id ?? '';
     expect(info?.stdinOpen).toBe(false);
     expect(code(await failure(keys(api, id, 'x')))).toBe(status.FAILED_PRECONDITION);
-    await ringMatches(api, id, /^ready\r$/m); // the trap is set
+    await ringMatches(api, id, /ready\r\n/); // the trap is set
     await api.resizeProcess({ id, size: { rows: 33, cols: 77 } });
     expect((await api.waitProcess({ id })).process?.exit?.exitCode).toBe(5);
     expect((await ring(api, id)).text).toBe('ready\r\n33 77\r\n');
