@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * The agent process: parse the configuration, serve gRPC and the legacy REST API, and drain on
- * SIGTERM. On SIGTERM (or SIGINT): health turns NOT_SERVING, the REST port closes, gRPC stops
- * taking calls and lets running ones finish for up to SANDBANK_AGENT_DRAIN_TIMEOUT_MS; then
- * every remaining process group is killed and the agent exits 0.
+ * The agent process: close the descriptors it inherited (process/inherited-fds.ts), parse the
+ * configuration, serve gRPC and the legacy REST API, and drain on SIGTERM. On SIGTERM (or
+ * SIGINT): health turns NOT_SERVING, the REST port closes, gRPC stops taking calls and lets
+ * running ones finish for up to SANDBANK_AGENT_DRAIN_TIMEOUT_MS; then every remaining process
+ * group is killed and the agent exits 0.
  */
 import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
@@ -14,6 +15,7 @@ import { loadConfig } from './config.js';
 import type { AgentConfig } from './config.js';
 import { createAgentDeps } from './deps.js';
 import type { AgentDeps } from './deps.js';
+import { closeInheritedDescriptors } from './process/inherited-fds.js';
 import { buildLegacyApp } from './rest/app.js';
 import { buildAgentServer } from './server.js';
 
@@ -21,6 +23,8 @@ import { buildAgentServer } from './server.js';
 const FINAL_FLUSH_MS = 1000;
 
 async function main(): Promise<void> {
+  // First, before anything of the agent's is open: no sandboxed process may inherit these.
+  const inherited = closeInheritedDescriptors();
   let config: AgentConfig;
   try {
     config = loadConfig();
@@ -29,6 +33,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { component: 'sandbank-agent' } });
+  if (inherited.closed.length > 0) logger.info({ fds: inherited.closed }, 'closed inherited descriptors');
+  if (inherited.unknown.length > 0) {
+    logger.warn(
+      { fds: inherited.unknown },
+      'could not read the flags of inherited descriptors; left open, so processes may inherit them',
+    );
+  }
   // A bug must not die silently or as plain text: log it as JSON, then exit non-zero (the
   // kubelet restarts the container).
   process.on('uncaughtException', (error) => {

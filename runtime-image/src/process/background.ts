@@ -19,6 +19,7 @@ import type { OutputChunk } from './output-queue.js';
 import { INITIAL_RING_BYTES, OutputRing } from './output-ring.js';
 import type { RingAllocator } from './output-ring.js';
 import type { ExitInfo } from './process.js';
+import type { TerminalSize } from './pty.js';
 import type { CallerSignal } from './signals.js';
 
 /** What the registry needs of a running process (ManagedProcess has it; a pty process can). */
@@ -31,8 +32,11 @@ export interface Supervised {
   writeStdin(data: Uint8Array): Promise<void>;
   closeStdin(): void;
   signal(name: CallerSignal): void;
-  /** Present only for a process on a terminal: sets its size in cells. */
-  resize?(cols: number, rows: number): void;
+  /**
+   * Present only for a process on a terminal: sets its size in cells. Shares the input path with
+   * `writeStdin`, so it takes effect between the keystrokes written before and after it.
+   */
+  resize?(size: TerminalSize): Promise<void>;
 }
 
 export interface BackgroundLimits {
@@ -189,16 +193,27 @@ export class BackgroundProcess {
     if (this.running) this.proc.signal(name);
   }
 
-  /** Resizes the terminal; `failed_precondition` without one or once the process has exited. */
-  resize(cols: number, rows: number): void {
-    if (!this.proc.resize) {
-      throw new AgentError(
-        'failed_precondition',
-        `process '${this.id}' has no tty; start it with tty to resize it`,
+  /**
+   * Resizes the terminal after the stdin writes accepted before it (keystrokes typed before a
+   * resize are read at the old size). `failed_precondition` without a terminal or once the
+   * process has exited. Allowed with stdin closed: a resize is not input.
+   */
+  resize(size: TerminalSize): Promise<void> {
+    const resize = this.proc.resize?.bind(this.proc);
+    if (!resize) {
+      return Promise.reject(
+        new AgentError(
+          'failed_precondition',
+          `process '${this.id}' has no tty; start it with tty to resize it`,
+        ),
       );
     }
-    if (!this.running) throw new AgentError('failed_precondition', `process '${this.id}' has exited`);
-    this.proc.resize(cols, rows);
+    if (!this.running) {
+      return Promise.reject(new AgentError('failed_precondition', `process '${this.id}' has exited`));
+    }
+    const done = this.stdinChain.then(() => resize(size));
+    this.stdinChain = done.catch(() => undefined);
+    return done;
   }
 
   private async drain(): Promise<ExitInfo> {

@@ -21,13 +21,10 @@ import { PtyProcess, terminalSizeOf } from '../process/pty.js';
 import type { TerminalSize } from '../process/pty.js';
 import type { CallerSignal } from '../process/signals.js';
 import type { AgentDeps } from '../deps.js';
-import { byteCap, exitStatusOf, processInputOf } from './process-spec.js';
+import { byteCap, exitStatusOf, processInputOf, terminalEnv } from './process-spec.js';
 import { drained, toStatus } from './status.js';
 
 type ExecCall = Parameters<ExecServiceHandlers['exec']>[0];
-
-/** What a terminal program expects when the caller names none. */
-const DEFAULT_TERM = 'xterm-256color';
 
 const SIGNALS: Readonly<Partial<Record<Signal, CallerSignal>>> = {
   [Signal.HUP]: 'SIGHUP',
@@ -111,10 +108,7 @@ class ExecSession {
   private async start(start: ExecStart): Promise<void> {
     const tty: TerminalSize | undefined = start.tty ? terminalSizeOf('tty', start.tty) : undefined;
     const input = await processInputOf(start.process, this.deps.workspace);
-    const named = (map: Readonly<Record<string, string>> | undefined): boolean =>
-      map !== undefined && Object.hasOwn(map, 'TERM');
-    const env =
-      tty && !named(input.env) && !named(input.secretEnv) ? { ...input.env, TERM: DEFAULT_TERM } : input.env;
+    const env = tty ? terminalEnv(input) : input.env;
     const proc = await this.deps.runner.start({
       ...input,
       env,

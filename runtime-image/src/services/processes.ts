@@ -3,6 +3,11 @@
  * is unary except AttachProcess, which streams from the process's ring at the pace the call
  * takes it; none of them owns a process, so a call ending (cancelled, deadline, disconnect)
  * never affects one.
+ *
+ * With `tty` the process runs on a pseudo-terminal through the same relay as Exec's (pty.ts):
+ * its output is one stream tagged stdout, stdin bytes are keystrokes (0x03 interrupts the
+ * foreground job), ResizeProcess sets the size (validated as Exec's resize), TERM defaults to
+ * xterm-256color, and the exit is reported as for any other process.
  */
 import { OutputStream, ProcessState, Signal, timestampFromDate } from '@sandbank/proto';
 import type { ProcessInfo, ProcessServiceHandlers } from '@sandbank/proto';
@@ -10,8 +15,9 @@ import type { AgentDeps } from '../deps.js';
 import { AgentError } from '../errors.js';
 import type { BackgroundProcess } from '../process/background.js';
 import { DEFAULT_READ_BYTES } from '../process/output-ring.js';
+import { terminalSizeOf } from '../process/pty.js';
 import type { CallerSignal } from '../process/signals.js';
-import { exitStatusOf, processInputOf } from './process-spec.js';
+import { exitStatusOf, processInputOf, terminalEnv } from './process-spec.js';
 import { drained, toStatus } from './status.js';
 
 type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'startedAt' | 'endedAt'> & {
@@ -58,21 +64,26 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
 
   return {
     startProcess: unary(async (request) => {
-      if (request.tty) {
-        throw new AgentError(
-          'unimplemented',
-          'tty is not supported for background processes yet; start without tty',
-        );
-      }
+      // Validated before anything else, as Exec does: a bad size starts nothing.
+      const tty = request.tty ? terminalSizeOf('tty', request.tty) : undefined;
       const input = await processInputOf(request.process, deps.workspace);
       const argv = input.shell === undefined ? (input.argv ?? []) : ['/bin/sh', '-c', input.shell];
       const bp = await registry.start({
         argv,
         stdin: request.stdin,
-        // No limit unless the caller sets one: a background process is meant to outlive calls.
-        spawn: () => deps.runner.start({ ...input, timeoutMs: input.timeoutMs ?? 0, stdin: request.stdin }),
+        // With a tty the runner returns a PtyProcess (pty.ts): one output stream, stdin as
+        // keystrokes, and a `resize`, which is what makes ResizeProcess apply to it.
+        spawn: () =>
+          deps.runner.start({
+            ...input,
+            env: tty ? terminalEnv(input) : input.env,
+            // No limit unless the caller sets one: a background process is meant to outlive calls.
+            timeoutMs: input.timeoutMs ?? 0,
+            stdin: request.stdin,
+            tty,
+          }),
       });
-      deps.logger.debug({ id: bp.id, pid: bp.pid }, 'background process started');
+      deps.logger.debug({ id: bp.id, pid: bp.pid, tty: tty !== undefined }, 'background process started');
       return { process: infoOf(bp) };
     }),
 
@@ -97,16 +108,10 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
       return {};
     }),
 
-    resizeProcess: unary((request) => {
-      const size = request.size;
-      if (!size) throw new AgentError('invalid_argument', 'size is required');
-      if (size.cols < 1 || size.rows < 1) {
-        throw new AgentError(
-          'invalid_argument',
-          `size: cols and rows must be at least 1 (got ${size.cols}x${size.rows})`,
-        );
-      }
-      find(request.id).resize(size.cols, size.rows);
+    resizeProcess: unary(async (request) => {
+      if (!request.size) throw new AgentError('invalid_argument', 'size is required');
+      const size = terminalSizeOf('size', request.size); // the bounds Exec's resize has
+      await find(request.id).resize(size);
       return {};
     }),
 

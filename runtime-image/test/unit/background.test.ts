@@ -10,6 +10,7 @@ import { BackgroundRegistry, COMMAND_SUMMARY_CHARS } from '../../src/process/bac
 import type { BackgroundLimits, Supervised } from '../../src/process/background.js';
 import type { OutputChunk } from '../../src/process/output-queue.js';
 import type { ExitInfo } from '../../src/process/process.js';
+import type { TerminalSize } from '../../src/process/pty.js';
 
 const KiB = 1024;
 
@@ -160,18 +161,44 @@ describe('running and retained caps', () => {
 describe('terminals', () => {
   it('resizes a process that has a terminal, and refuses one without or one that exited', async () => {
     const reg = registry();
-    const sizes: [number, number][] = [];
+    const sizes: TerminalSize[] = [];
     const tty = Object.assign(new Scripted(), {
-      resize: (cols: number, rows: number) => void sizes.push([cols, rows]),
+      resize: (size: TerminalSize) => Promise.resolve(void sizes.push(size)),
     });
     const withTty = await reg.start({ argv: ['sh'], stdin: true, spawn: () => Promise.resolve(tty) });
-    withTty.resize(120, 40);
-    expect(sizes).toEqual([[120, 40]]);
+    await withTty.resize({ cols: 120, rows: 40 });
+    expect(sizes).toEqual([{ cols: 120, rows: 40 }]);
     const { bp: plain } = await start(reg);
-    expect(() => plain.resize(80, 24)).toThrow(/no tty/);
+    await expect(plain.resize({ cols: 80, rows: 24 })).rejects.toThrow(/no tty/);
     tty.exit();
     await withTty.done;
-    expect(() => withTty.resize(80, 24)).toThrow(/exited/);
+    await expect(withTty.resize({ cols: 80, rows: 24 })).rejects.toThrow(/exited/);
+  });
+
+  it('applies a resize after the stdin writes accepted before it, and before those after it', async () => {
+    const reg = registry();
+    const events: string[] = [];
+    let takeFirst!: () => void;
+    const firstTaken = new Promise<void>((resolve) => (takeFirst = resolve));
+    const tty = Object.assign(new Scripted(), {
+      // The first write is held (a full pipe) until the test lets it through.
+      writeStdin: async (data: Uint8Array) => {
+        if (events.length === 0) await firstTaken;
+        events.push(`stdin ${Buffer.from(data).toString()}`);
+      },
+      resize: (size: TerminalSize) => Promise.resolve(void events.push(`resize ${size.cols}x${size.rows}`)),
+    });
+    const bp = await reg.start({ argv: ['sh'], stdin: true, spawn: () => Promise.resolve(tty) });
+    const all = [
+      bp.writeStdin(Buffer.from('a'), false),
+      bp.resize({ cols: 90, rows: 30 }),
+      bp.writeStdin(Buffer.from('b'), false),
+    ];
+    expect(events).toEqual([]);
+    takeFirst();
+    await Promise.all(all);
+    expect(events).toEqual(['stdin a', 'resize 90x30', 'stdin b']);
+    tty.exit();
   });
 });
 

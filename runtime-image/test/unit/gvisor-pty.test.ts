@@ -1,12 +1,13 @@
 /**
  * Exec with a tty inside gVisor (see gvisor.test.ts for the sandbox): the relay's pty calls
  * (openpty, TIOCSCTTY, TIOCSWINSZ) and the line discipline's signals are gVisor's here, not the
- * host kernel's. Fails, never skips, without runsc.
+ * host kernel's; the same for a background process on a terminal (StartProcess with tty). Fails,
+ * never skips, without runsc.
  */
 import { jest } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
-import { createAgentClient } from '@sandbank/proto';
-import type { AgentClient, ExecResponse } from '@sandbank/proto';
+import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
+import type { AgentClient, AgentPromiseClient, ExecResponse } from '@sandbank/proto';
 import {
   type GvisorAgent,
   buildBundle,
@@ -94,4 +95,48 @@ it('the call ends when the program exits, with all its output', async () => {
   const r = await execResult(call);
   expect(r.exit).toMatchObject({ exitCode: 5, signal: '' });
   expect(out.bytes().toString()).toBe(`${'a'.repeat(300000)}\r\n`);
+});
+
+describe('a background process on a terminal in gVisor', () => {
+  /** Every byte retained for `id` from offset 0, once `pattern` matches it. */
+  const ringMatching = (api: AgentPromiseClient, id: string, pattern: RegExp) =>
+    eventually(async () => {
+      let text = '';
+      for await (const frame of api.attachProcess({ id, fromOffset: 0n, follow: false })) {
+        if (frame.event.case === 'output') text += Buffer.from(frame.event.value.data).toString();
+      }
+      return pattern.test(text) ? text : undefined;
+    }, 60_000);
+
+  it('a shell started by one client is resized by another; both sizes are in the ring', async () => {
+    const first = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
+    const { process: info } = await createAgentPromiseClient(first).startProcess({
+      process: argv('sh'),
+      stdin: true,
+      tty: { rows: 24, cols: 80 },
+    });
+    const id = info?.id ?? '';
+    first.close();
+    const api = createAgentPromiseClient(client);
+    await api.writeProcessStdin({ id, data: Buffer.from('stty size\n') });
+    await ringMatching(api, id, /24 80\r\n/);
+    await api.resizeProcess({ id, size: { rows: 40, cols: 132 } });
+    await api.writeProcessStdin({ id, data: Buffer.from('stty size; exit 4\n') });
+    expect((await api.waitProcess({ id })).process?.exit?.exitCode).toBe(4);
+    const text = await ringMatching(api, id, /40 132\r\n/);
+    expect(text.indexOf('24 80\r\n')).toBeLessThan(text.indexOf('40 132\r\n'));
+  });
+
+  it('0x03 interrupts it', async () => {
+    const api = createAgentPromiseClient(client);
+    const { process: info } = await api.startProcess({
+      process: argv('sleep', '60'),
+      stdin: true,
+      tty: { rows: 24, cols: 80 },
+    });
+    const id = info?.id ?? '';
+    await api.writeProcessStdin({ id, data: Buffer.from([0x03]) });
+    const { process: done } = await api.waitProcess({ id });
+    expect(done?.exit).toMatchObject({ exitCode: 130, signal: 'SIGINT' });
+  });
 });
