@@ -1,12 +1,12 @@
 /**
- * gRPC passthrough of `sandbank.agent.v1` (ExecService and FileService): a caller speaks the
+ * gRPC passthrough of `sandbank.agent.v1` (ExecService, FileService, ProcessService): a caller speaks the
  * agent's own API to the router, naming the sandbox in metadata (`x-sandbox-id`, optional
  * `x-sandbox-namespace`, default `default`), and the router relays the calls' bytes to that
  * sandbox's agent without decoding them. Auth is the same as on HTTP (`authorization` metadata);
  * the caller's `authorization` and `x-sandbox-*` entries never reach the agent. The agent's own
  * failures reach the caller as the agent sent them; the router's as its code table says.
  *
- * A call's deadline is the caller's, capped: a stream (Exec) by the session lifetime, every other
+ * A call's deadline is the caller's, capped: Exec and AttachProcess by the session lifetime, every other
  * call by the request timeout; without one, the request timeout. The caller is the authenticated
  * principal, never the connection: more channels buy no more concurrent calls.
  */
@@ -28,6 +28,7 @@ import type {
 import {
   ExecServiceDefinition,
   FileServiceDefinition,
+  ProcessServiceDefinition,
   bidiStreamingCall,
   clientStreamingCall,
   serverStreamingCall,
@@ -203,7 +204,10 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
       remoteAddress: peerAddress(call.getPeer()),
     });
     call.on('cancelled', () => admission.abort(new RouterError('canceled', 'the caller cancelled')));
-    const capMs = method.kind === 'bidi_streaming' ? ctx.limits.wsMaxLifetimeMs : ctx.limits.requestTimeoutMs;
+    // A session (Exec) and a followed process attach last as a session may; the reader of an
+    // attach cut there resumes from its offset.
+    const session = method.kind === 'bidi_streaming' || method.path.endsWith('/AttachProcess');
+    const capMs = session ? ctx.limits.wsMaxLifetimeMs : ctx.limits.requestTimeoutMs;
     let signal: AbortSignal | undefined;
     let value: T;
     try {
@@ -299,5 +303,6 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
 
   server.addService(rawService(ExecServiceDefinition), implementation(ExecServiceDefinition));
   server.addService(rawService(FileServiceDefinition), implementation(FileServiceDefinition));
+  server.addService(rawService(ProcessServiceDefinition), implementation(ProcessServiceDefinition));
   return server;
 }
