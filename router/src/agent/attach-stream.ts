@@ -95,6 +95,9 @@ export async function* checkedAttach(
   if (request.follow && !exited) throw broken('a followed stream ended before the exit frame');
 }
 
+/** The attach response's media type: a sequence of frames (encodeFrame). */
+export const ATTACH_CONTENT_TYPE = 'application/vnd.sandbank.process-output';
+
 /** The caller's frame kinds (README, OpenAPI): output frames use the stream numbers 1 and 2. */
 export const FRAME_ATTACHED = 0;
 export const FRAME_EXIT = 3;

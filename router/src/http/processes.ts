@@ -19,7 +19,7 @@ import { formatZodError } from '@sandbank/api';
 import { create, StartProcessRequestSchema } from '@sandbank/proto';
 import type { Connection } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
-import { checkedAttach, encodeEvent } from '../agent/attach-stream.js';
+import { ATTACH_CONTENT_TYPE, checkedAttach, encodeEvent } from '../agent/attach-stream.js';
 import { ProcessId, processJson, processListJson } from '../agent/process-info.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
@@ -33,7 +33,6 @@ import { readJson, v1Target } from './validate.js';
 const PREFIX = '/v1/namespaces/:namespace/sandboxes/:name/processes';
 /** The metric label and OpenAPI path of the routes (never a concrete path). */
 export const PROCESSES_ROUTE = '/v1/namespaces/{namespace}/sandboxes/{name}/processes';
-export const ATTACH_CONTENT_TYPE = 'application/vnd.sandbank.process-output';
 
 export const StartProcessBody = ProcessRequest.extend({
   /** Keep stdin open for `…/stdin`; false: the process reads EOF at once. */

@@ -50,7 +50,7 @@ export async function readAttach(
       error: await res.text(),
     };
   }
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   try {
     for await (const chunk of res.body) {
       buf = Buffer.concat([buf, Buffer.from(chunk)]);

@@ -6,16 +6,17 @@
  * the first byte it answers 502 upstream_failed naming the fault; mid-stream it cuts the
  * response after the last valid frame (a client then reattaches from its offset).
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import {
   create,
+  OutputChunkSchema,
   OutputStream,
   ProcessInfoSchema,
   ProcessServiceDefinition,
   ProcessState,
 } from '@sandbank/proto';
-import type { AttachProcessResponse, ProcessInfo } from '@sandbank/proto';
+import type { AttachProcessResponse, OutputChunk, ProcessInfo } from '@sandbank/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { outputOf, readAttach } from '../helpers/process-frames.js';
 import { startRouter } from '../helpers/router.js';
@@ -39,18 +40,24 @@ const info = (fields: Partial<Info> = {}): ProcessInfo =>
   });
 
 type Event = AttachProcessResponse['event'];
+
+/** A message with a field set to a number outside its enum, as a hostile agent may send. */
+function outOfEnum<T extends object>(message: T, field: keyof T & string, value: number): T {
+  return Object.assign(message, { [field]: value });
+}
 const attached = (fields: Partial<Info> = {}, startOffset = 0n): Event => ({
   case: 'attached',
   value: { $typeName: 'sandbank.agent.v1.Attached', startOffset, bytesDropped: false, process: info(fields) },
 });
-const output = (offset: bigint, text: string | Buffer, stream = OutputStream.STDOUT): Event => ({
-  case: 'output',
-  value: {
-    $typeName: 'sandbank.agent.v1.OutputChunk',
+const chunk = (offset: bigint, text: string | Buffer): OutputChunk =>
+  create(OutputChunkSchema, {
     offset,
-    stream,
+    stream: OutputStream.STDOUT,
     data: typeof text === 'string' ? Buffer.from(text) : text,
-  },
+  });
+const output = (offset: bigint, text: string | Buffer): Event => ({
+  case: 'output',
+  value: chunk(offset, text),
 });
 const exit: Event = {
   case: 'exit',
@@ -74,7 +81,11 @@ const ATTACH: Record<string, Event[]> = {
   'after-exit': [attached({ id: 'after-exit' }), output(0n, 'ok'), exit, output(2n, 'late')],
   'no-exit': [attached({ id: 'no-exit' }), output(0n, 'ok')],
   'past-range': [attached({ id: 'past-range' }), output(0n, 'ok'), output(2n ** 60n, 'far')],
-  'bad-stream': [attached({ id: 'bad-stream' }), output(0n, 'ok'), output(2n, 'x', 7 as OutputStream)],
+  'bad-stream': [
+    attached({ id: 'bad-stream' }),
+    output(0n, 'ok'),
+    { case: 'output', value: outOfEnum(chunk(2n, 'x'), 'stream', 7) },
+  ],
   'other-id': [attached({ id: 'someone-else' })],
   'start-outside': [attached({ id: 'start-outside', firstOffset: 50n, endOffset: 60n }, 10n)],
   'no-attached': [output(0n, 'ok')],
@@ -85,7 +96,7 @@ const ATTACH: Record<string, Event[]> = {
 const GET: Record<string, ProcessInfo> = {
   'offsets-crossed': info({ id: 'offsets-crossed', firstOffset: 10n, endOffset: 5n }),
   'exited-no-exit': info({ id: 'exited-no-exit', state: ProcessState.EXITED }),
-  'state-unknown': info({ id: 'state-unknown', state: 9 as ProcessState }),
+  'state-unknown': outOfEnum(info({ id: 'state-unknown' }), 'state', 9),
   huge: info({ id: 'huge', endOffset: 2n ** 60n }),
 };
 
@@ -95,7 +106,13 @@ let router: TestRouter;
 beforeAll(async () => {
   server = new Server();
   const unimplemented = (_call: unknown, cb: sendUnaryData<never>) =>
-    cb({ code: 12, details: 'not scripted' } as Parameters<sendUnaryData<never>>[0]);
+    cb(
+      Object.assign(new Error('not scripted'), {
+        code: status.UNIMPLEMENTED,
+        details: 'not scripted',
+        metadata: new Metadata(),
+      }),
+    );
   server.addService(ProcessServiceDefinition, {
     startProcess: unimplemented,
     writeProcessStdin: unimplemented,
@@ -116,7 +133,7 @@ beforeAll(async () => {
       for (const event of ATTACH[call.request.id] ?? []) call.write({ event });
       call.end();
     },
-  } as unknown as Parameters<Server['addService']>[1]);
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${IP}:0`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
