@@ -11,6 +11,7 @@
  * principal, never the connection: more channels buy no more concurrent calls.
  */
 import { Metadata } from '@grpc/grpc-js';
+import { formatZodError } from '@sandbank/api';
 import type {
   Client,
   MethodDefinition,
@@ -45,6 +46,7 @@ import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
 import { relayUnary } from './buffered-relay.js';
+import { ProcessId } from '../agent/process-info.js';
 import { LegacyHeaders } from '../http/validate.js';
 import type { SandboxRef } from '../resolve/index.js';
 
@@ -60,13 +62,47 @@ const AGENT_DEADLINE_SLACK_MS = 1_000;
 interface AgentMethod {
   readonly path: string;
   readonly kind: 'unary' | 'server_streaming' | 'client_streaming' | 'bidi_streaming';
+  readonly requestDeserialize: (bytes: Buffer) => unknown;
 }
 
 /** One agent rpc relayed as bytes: identity (de)serializers. */
-type RawMethod = AgentMethod & CallMethod<Buffer, Buffer>;
+type RawMethod = Omit<AgentMethod, 'requestDeserialize'> &
+  CallMethod<Buffer, Buffer> & {
+    /** Checks a single request's fields before the agent is dialled (throws invalid_argument). */
+    readonly check: (request: Buffer | undefined) => void;
+  };
+
+const PROCESS_SERVICE = '/sandbank.agent.v1.ProcessService/';
+
+/**
+ * The process id of a ProcessService request, held to the same form as on HTTP
+ * (agent/process-info.ts): the relay is otherwise byte for byte, but an id is the one field the
+ * router promises to check before any agent sees it.
+ */
+function processIdCheck(def: AgentMethod): (request: Buffer | undefined) => void {
+  if (!def.path.startsWith(PROCESS_SERVICE)) return () => undefined;
+  return (request) => {
+    if (request === undefined) return;
+    let decoded: unknown;
+    try {
+      decoded = def.requestDeserialize(request);
+    } catch {
+      throw new RouterError('invalid_argument', 'request: not a valid protobuf message');
+    }
+    if (typeof decoded !== 'object' || decoded === null || !('id' in decoded)) return;
+    const parsed = ProcessId.safeParse(decoded.id);
+    if (!parsed.success) throw new RouterError('invalid_argument', `id: ${formatZodError(parsed.error)}`);
+  };
+}
 
 function rawMethod(def: AgentMethod): RawMethod {
-  return { path: def.path, kind: def.kind, requestSerialize: identity, responseDeserialize: identity };
+  return {
+    path: def.path,
+    kind: def.kind,
+    requestSerialize: identity,
+    responseDeserialize: identity,
+    check: processIdCheck(def),
+  };
 }
 
 /** The grpc-js definition the router serves for a service: the agent's, with bytes in and out. */
@@ -189,6 +225,7 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
    */
   const serve = async <T>(
     call: ServerCall,
+    request: Buffer | undefined,
     method: RawMethod,
     relay: (agent: Client, options: CallOptions) => Promise<T>,
     answer: Answer<T>,
@@ -217,6 +254,7 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
         authorization: first(md, 'authorization'),
       });
       signal = scope.signal;
+      method.check(request);
       const { client, options } = await scope.connect();
       value = await relay(client, {
         ...options,
@@ -243,8 +281,10 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
       relay: (agent: Client, options: CallOptions) => Promise<T>,
       answer: Answer<T>,
     ): void => {
+      // A single request (unary, server streaming) is checked before the dial.
+      const request = 'request' in call && Buffer.isBuffer(call.request) ? call.request : undefined;
       // serve() answers every failure itself; this only guards against a bug in it.
-      serve(call, method, relay, answer).catch((err: unknown) => {
+      serve(call, request, method, relay, answer).catch((err: unknown) => {
         ctx.log.error({ err, route: method.path }, 'gRPC relay failed');
       });
     };

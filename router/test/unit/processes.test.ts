@@ -4,7 +4,7 @@
  * checked before the agent is dialled; an attach cut by a router restart resumed through another
  * router from the client's offset with nothing lost; the ProcessService over the gRPC passthrough.
  */
-import { credentials } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
 import { createAgentClient, createAgentPromiseClient, ProcessState } from '@sandbank/proto';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
@@ -326,6 +326,37 @@ test(
         if (r.event.case === 'output') chunks.push(r.event.value.data);
       }
       expect(Buffer.concat(chunks).toString('utf8')).toBe('relayed\n');
+    } finally {
+      client.close();
+    }
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  'the gRPC passthrough refuses a ProcessService id of the wrong form before the agent is dialled',
+  async () => {
+    const client = createAgentClient(routerB.grpcAddress, credentials.createInsecure());
+    try {
+      const viaRouter = createAgentPromiseClient(client);
+      const ghost = { metadata: sandboxMetadata('ghost') };
+      for (const call of [
+        () => viaRouter.getProcess({ id: '../p' }, ghost),
+        () => viaRouter.removeProcess({ id: 'a'.repeat(65) }, ghost),
+        () => viaRouter.waitProcess({ id: '' }, ghost),
+        async () => {
+          for await (const _ of viaRouter.attachProcess({ id: 'a b' }, ghost)) break;
+        },
+      ]) {
+        await expect(call()).rejects.toMatchObject({
+          code: status.INVALID_ARGUMENT,
+          details: expect.stringContaining('id:') as unknown,
+        });
+      }
+      // A valid id is dialled (and fails there): the refusals came before the dial.
+      await expect(viaRouter.getProcess({ id: 'p-1' }, ghost)).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
     } finally {
       client.close();
     }
