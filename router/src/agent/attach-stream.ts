@@ -38,20 +38,28 @@ function broken(message: string): RouterError {
   return new RouterError('upstream_failed', `the sandbox agent broke the attach protocol: ${message}`);
 }
 
-export async function* checkedAttach(
-  frames: AsyncIterable<AttachProcessResponse>,
-  request: { readonly id: string; readonly fromOffset: number; readonly follow: boolean },
-): AsyncGenerator<AttachEvent> {
+export interface AttachRequest {
+  readonly id: string;
+  readonly fromOffset: number;
+  readonly follow: boolean;
+}
+
+/** The protocol's state over one attach stream: each frame checked in order, then its end. */
+export class AttachChecker {
   /** Where the next chunk may start: the end of the previous one (or of the start). */
-  let next = -1;
-  let exited = false;
-  for await (const frame of frames) {
-    if (exited) throw broken('a frame after exit');
+  private next = -1;
+  private exited = false;
+
+  constructor(private readonly request: AttachRequest) {}
+
+  /** The frame as an event; throws upstream_failed when it breaks the protocol. */
+  check(frame: AttachProcessResponse): AttachEvent {
+    if (this.exited) throw broken('a frame after exit');
     const event = frame.event;
     switch (event.case) {
       case 'attached': {
-        if (next >= 0) throw broken('a second attached frame');
-        const process = processJson(event.value.process, request.id);
+        if (this.next >= 0) throw broken('a second attached frame');
+        const process = processJson(event.value.process, this.request.id);
         const start = event.value.startOffset;
         if (start > BigInt(MAX_OFFSET)) throw broken('startOffset past 2^53 - 1');
         const startOffset = Number(start);
@@ -60,12 +68,11 @@ export async function* checkedAttach(
             `startOffset ${startOffset} outside the retained bytes [${process.firstOffset}, ${process.endOffset}]`,
           );
         }
-        next = startOffset;
-        yield { kind: 'attached', startOffset, bytesDropped: event.value.bytesDropped, process };
-        break;
+        this.next = startOffset;
+        return { kind: 'attached', startOffset, bytesDropped: event.value.bytesDropped, process };
       }
       case 'output': {
-        if (next < 0) throw broken('output before attached');
+        if (this.next < 0) throw broken('output before attached');
         const { offset, stream, data } = event.value;
         if (stream !== OutputStream.STDOUT && stream !== OutputStream.STDERR) {
           throw broken(`output stream ${String(stream)} is neither stdout nor stderr`);
@@ -74,25 +81,37 @@ export async function* checkedAttach(
         if (data.length > MAX_OUTPUT_CHUNK_BYTES) {
           throw broken(`an output chunk of ${data.length} bytes (at most ${MAX_OUTPUT_CHUNK_BYTES})`);
         }
-        if (offset < BigInt(next))
-          throw broken(`output at offset ${offset} before ${next} (offsets go back)`);
+        if (offset < BigInt(this.next)) {
+          throw broken(`output at offset ${offset} before ${this.next} (offsets go back)`);
+        }
         if (offset + BigInt(data.length) > BigInt(MAX_OFFSET)) throw broken('an offset past 2^53 - 1');
         const at = Number(offset);
-        next = at + data.length;
-        yield { kind: 'output', offset: at, stream: stream === OutputStream.STDOUT ? 1 : 2, data };
-        break;
+        this.next = at + data.length;
+        return { kind: 'output', offset: at, stream: stream === OutputStream.STDOUT ? 1 : 2, data };
       }
       case 'exit':
-        if (next < 0) throw broken('exit before attached');
-        exited = true;
-        yield { kind: 'exit', endOffset: next, exit: exitStatusJson(event.value) };
-        break;
+        if (this.next < 0) throw broken('exit before attached');
+        this.exited = true;
+        return { kind: 'exit', endOffset: this.next, exit: exitStatusJson(event.value) };
       case undefined:
         throw broken('a frame with no event');
     }
   }
-  if (next < 0) throw broken('the stream ended before attached');
-  if (request.follow && !exited) throw broken('a followed stream ended before the exit frame');
+
+  /** The stream ended OK: throws upstream_failed when it ended too early. */
+  finish(): void {
+    if (this.next < 0) throw broken('the stream ended before attached');
+    if (this.request.follow && !this.exited) throw broken('a followed stream ended before the exit frame');
+  }
+}
+
+export async function* checkedAttach(
+  frames: AsyncIterable<AttachProcessResponse>,
+  request: AttachRequest,
+): AsyncGenerator<AttachEvent> {
+  const checker = new AttachChecker(request);
+  for await (const frame of frames) yield checker.check(frame);
+  checker.finish();
 }
 
 /** The attach response's media type: a sequence of frames (encodeFrame). */

@@ -35,7 +35,7 @@ import {
   serverStreamingCall,
   unaryCall,
 } from '@sandbank/proto';
-import type { CallMethod, CallOptions } from '@sandbank/proto';
+import type { AttachProcessResponse, CallMethod, CallOptions } from '@sandbank/proto';
 import { Admission } from '../admission/admission.js';
 import { callBudget } from '../admission/budget.js';
 import { peerAddress } from '../admission/client-address.js';
@@ -46,6 +46,7 @@ import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
 import { relayUnary } from './buffered-relay.js';
+import { AttachChecker } from '../agent/attach-stream.js';
 import { ProcessId } from '../agent/process-info.js';
 import { LegacyHeaders } from '../http/validate.js';
 import type { SandboxRef } from '../resolve/index.js';
@@ -190,6 +191,30 @@ function requestsOf(
   return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
 }
 
+const ATTACH = ProcessServiceDefinition.attachProcess;
+
+/**
+ * An AttachProcess stream relayed as the agent's bytes, each frame checked first (offsets, sizes,
+ * order: agent/attach-stream.ts): the offsets are what the caller resumes from, so a hostile agent
+ * may not send it ones that go back. A broken frame ends the call, UNKNOWN (upstream_failed),
+ * after the last valid one.
+ */
+async function* checkedRawAttach(request: Buffer, responses: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const asked = ATTACH.requestDeserialize(request);
+  const checker = new AttachChecker({ id: asked.id, fromOffset: 0, follow: asked.follow });
+  for await (const raw of responses) {
+    let frame: AttachProcessResponse;
+    try {
+      frame = ATTACH.responseDeserialize(raw);
+    } catch {
+      throw new RouterError('upstream_failed', 'the sandbox agent sent an attach frame that is not protobuf');
+    }
+    checker.check(frame);
+    yield raw;
+  }
+  checker.finish();
+}
+
 /** Writes every response to the caller as the caller reads them, then ends the call. */
 async function sendAll(
   responses: AsyncIterable<Buffer>,
@@ -303,7 +328,13 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
         return (call: ServerWritableStream<Buffer, Buffer>) =>
           relayed(
             call,
-            (agent, options) => sendAll(serverStreamingCall(agent, method, call.request, options), call),
+            (agent, options) => {
+              const responses = serverStreamingCall(agent, method, call.request, options);
+              return sendAll(
+                method.path === ATTACH.path ? checkedRawAttach(call.request, responses) : responses,
+                call,
+              );
+            },
             streamAnswer(call),
           );
       case 'client_streaming':

@@ -6,10 +6,12 @@
  * the first byte it answers 502 upstream_failed naming the fault; mid-stream it cuts the
  * response after the last valid frame (a client then reattaches from its offset).
  */
-import { Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import {
   create,
+  createAgentClient,
+  createAgentPromiseClient,
   OutputChunkSchema,
   OutputStream,
   ProcessInfoSchema,
@@ -220,4 +222,54 @@ test('a listing with one invalid id is a 502 naming the entry', async () => {
   const text = await res.text();
   expect(text).toContain('processes[1]');
   expect(text).toContain('id');
+});
+
+test.each([
+  ['offsets that go back', 'backwards', 'abcdef', 'offsets go back'],
+  ['a frame after exit', 'after-exit', 'ok', 'after exit'],
+  ['a followed stream without exit', 'no-exit', 'ok', 'before the exit frame'],
+])(
+  'the gRPC passthrough ends an attach with %s after the last valid frame',
+  async (_what, id, valid, message) => {
+    const client = createAgentClient(router.grpcAddress, credentials.createInsecure());
+    try {
+      const viaRouter = createAgentPromiseClient(client);
+      const md = new Metadata();
+      md.set('x-sandbox-id', 'hostile');
+      const got: Uint8Array[] = [];
+      let failure: unknown;
+      try {
+        for await (const r of viaRouter.attachProcess({ id, follow: true }, { metadata: md })) {
+          if (r.event.case === 'output') got.push(r.event.value.data);
+        }
+      } catch (e) {
+        failure = e;
+      }
+      expect(Buffer.concat(got).toString('utf8')).toBe(valid);
+      expect(failure).toMatchObject({
+        code: status.UNKNOWN,
+        details: expect.stringContaining(message) as unknown,
+      });
+    } finally {
+      client.close();
+    }
+  },
+  TIMEOUT_MS,
+);
+
+test('the gRPC passthrough relays a well-behaved attach whole', async () => {
+  const client = createAgentClient(router.grpcAddress, credentials.createInsecure());
+  try {
+    const md = new Metadata();
+    md.set('x-sandbox-id', 'hostile');
+    const kinds: (string | undefined)[] = [];
+    for await (const r of createAgentPromiseClient(client).attachProcess(
+      { id: 'good', follow: true },
+      { metadata: md },
+    ))
+      kinds.push(r.event.case);
+    expect(kinds).toEqual(['attached', 'output', 'output', 'exit']);
+  } finally {
+    client.close();
+  }
 });

@@ -345,7 +345,7 @@ test(
         () => viaRouter.removeProcess({ id: 'a'.repeat(65) }, ghost),
         () => viaRouter.waitProcess({ id: '' }, ghost),
         async () => {
-          for await (const _ of viaRouter.attachProcess({ id: 'a b' }, ghost)) break;
+          await viaRouter.attachProcess({ id: 'a b' }, ghost)[Symbol.asyncIterator]().next();
         },
       ]) {
         await expect(call()).rejects.toMatchObject({
