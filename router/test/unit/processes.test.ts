@@ -275,6 +275,23 @@ test.each([
   TIMEOUT_MS,
 );
 
+test.each([
+  ['fromOffset=-1', 'fromOffset'],
+  ['fromOffset=1e3', 'fromOffset'],
+  ['fromOffset=99999999999999999', 'fromOffset'],
+  ['fromOffset=9007199254740992', 'fromOffset'],
+  ['follow=yes', 'follow'],
+])(
+  'an attach query %s is refused naming the field, before the agent is dialled',
+  async (query, field) => {
+    const res = await call('GET', `${base(routerA, 'ghost')}/p-1/attach?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.code).toBe('invalid_argument');
+    expect(JSON.stringify(res.json)).toContain(field);
+  },
+  TIMEOUT_MS,
+);
+
 test(
   'an attach cut by a router restart resumes through another router from the last offset, losing nothing',
   async () => {
