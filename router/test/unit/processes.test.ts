@@ -149,6 +149,12 @@ test(
     expect(
       (await call('POST', `${base(routerA)}/${id}/stdin`, { data: 'aGkK', encoding: 'base64' })).status,
     ).toBe(204);
+    // cat echoes it: the output reaches 3 bytes before the process is signalled.
+    for (;;) {
+      const got = await call('GET', `${base(routerA)}/${id}`);
+      if (Number(got.json?.['endOffset']) >= 3) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const busy = await call('DELETE', `${base(routerA)}/${id}`);
     expect(busy.status).toBe(409);
     expect(busy.code).toBe('failed_precondition');
@@ -296,20 +302,29 @@ test(
   'an attach cut by a router restart resumes through another router from the last offset, losing nothing',
   async () => {
     const lines = Array.from({ length: 40 }, (_, i) => `line-${i + 1}\n`).join('');
+    // The second half waits for a line on stdin, so the process cannot have ended (and the
+    // first attach cannot have seen exit) before router A goes away, however slow the machine.
     const id = await startProcess(routerA, {
-      shell: 'i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo line-$i; sleep 0.05; done',
+      shell:
+        'i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo line-$i; done; read go; ' +
+        'while [ $i -lt 40 ]; do i=$((i+1)); echo line-$i; sleep 0.01; done',
+      stdin: true,
     });
     let closing: Promise<void> | undefined;
     const first = await readAttach(`${base(routerA)}/${id}/attach?follow=true`, (_f, all) => {
-      // After some output, router A goes away mid-stream.
-      if (closing === undefined && all.filter((f) => f.kind === 1).length >= 3) closing = routerA.close();
+      // Once the first half is in, router A goes away mid-stream.
+      if (closing === undefined && outputOf(all).includes('line-20\n')) closing = routerA.close();
     });
     await closing;
+    expect(closing).toBeDefined();
     expect(first.error).toBeDefined();
     expect(first.frames.some((f) => f.kind === 3)).toBe(false);
     const out = first.frames.filter((f) => f.kind === 1);
     const lastChunk = out.at(-1) as AttachFrame;
     const resumeAt = lastChunk.offset + lastChunk.payload.length;
+    expect((await call('POST', `${base(routerB)}/${id}/stdin`, { data: 'go\n', close: true })).status).toBe(
+      204,
+    );
 
     const second = await readAttach(`${base(routerB)}/${id}/attach?follow=true&fromOffset=${resumeAt}`);
     expect(second.error).toBeUndefined();
