@@ -27,6 +27,7 @@ import { buildGrpcPassthrough } from './grpc/passthrough.js';
 import { legacyRoutes } from './http/legacy/routes.js';
 import { openApiDocument } from './http/openapi.js';
 import { sendError } from './http/pipeline.js';
+import { processRoutes } from './http/processes.js';
 import { v1Routes } from './http/v1.js';
 import { PreAuthLimiter, StreamLimiter } from './limits.js';
 import { createLogger } from './observability/logger.js';
@@ -184,6 +185,7 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     maxTtlSeconds: deps.previews?.maxTtlSeconds ?? MAX_PREVIEW_TTL_SECONDS,
   };
   app.use(portRoutes(ctx, previews));
+  app.use(processRoutes(ctx));
   app.use(v1Routes(ctx));
   app.use(legacyRoutes(ctx));
   app.use((req: Request, res: Response) => {

@@ -1,16 +1,17 @@
 /**
- * gRPC passthrough of `sandbank.agent.v1` (ExecService and FileService): a caller speaks the
+ * gRPC passthrough of `sandbank.agent.v1` (ExecService, FileService, ProcessService): a caller speaks the
  * agent's own API to the router, naming the sandbox in metadata (`x-sandbox-id`, optional
  * `x-sandbox-namespace`, default `default`), and the router relays the calls' bytes to that
  * sandbox's agent without decoding them. Auth is the same as on HTTP (`authorization` metadata);
  * the caller's `authorization` and `x-sandbox-*` entries never reach the agent. The agent's own
  * failures reach the caller as the agent sent them; the router's as its code table says.
  *
- * A call's deadline is the caller's, capped: a stream (Exec) by the session lifetime, every other
+ * A call's deadline is the caller's, capped: Exec and AttachProcess by the session lifetime, every other
  * call by the request timeout; without one, the request timeout. The caller is the authenticated
  * principal, never the connection: more channels buy no more concurrent calls.
  */
 import { Metadata } from '@grpc/grpc-js';
+import { formatZodError } from '@sandbank/api';
 import type {
   Client,
   MethodDefinition,
@@ -28,12 +29,13 @@ import type {
 import {
   ExecServiceDefinition,
   FileServiceDefinition,
+  ProcessServiceDefinition,
   bidiStreamingCall,
   clientStreamingCall,
   serverStreamingCall,
   unaryCall,
 } from '@sandbank/proto';
-import type { CallMethod, CallOptions } from '@sandbank/proto';
+import type { AttachProcessResponse, CallMethod, CallOptions } from '@sandbank/proto';
 import { Admission } from '../admission/admission.js';
 import { callBudget } from '../admission/budget.js';
 import { peerAddress } from '../admission/client-address.js';
@@ -44,6 +46,8 @@ import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { drainOrClose } from '../http/drain.js';
 import { relayUnary } from './buffered-relay.js';
+import { AttachChecker } from '../agent/attach-stream.js';
+import { ProcessId } from '../agent/process-info.js';
 import { LegacyHeaders } from '../http/validate.js';
 import type { SandboxRef } from '../resolve/index.js';
 
@@ -59,13 +63,47 @@ const AGENT_DEADLINE_SLACK_MS = 1_000;
 interface AgentMethod {
   readonly path: string;
   readonly kind: 'unary' | 'server_streaming' | 'client_streaming' | 'bidi_streaming';
+  readonly requestDeserialize: (bytes: Buffer) => unknown;
 }
 
 /** One agent rpc relayed as bytes: identity (de)serializers. */
-type RawMethod = AgentMethod & CallMethod<Buffer, Buffer>;
+type RawMethod = Omit<AgentMethod, 'requestDeserialize'> &
+  CallMethod<Buffer, Buffer> & {
+    /** Checks a single request's fields before the agent is dialled (throws invalid_argument). */
+    readonly check: (request: Buffer | undefined) => void;
+  };
+
+const PROCESS_SERVICE = '/sandbank.agent.v1.ProcessService/';
+
+/**
+ * The process id of a ProcessService request, held to the same form as on HTTP
+ * (agent/process-info.ts): the relay is otherwise byte for byte, but an id is the one field the
+ * router promises to check before any agent sees it.
+ */
+function processIdCheck(def: AgentMethod): (request: Buffer | undefined) => void {
+  if (!def.path.startsWith(PROCESS_SERVICE)) return () => undefined;
+  return (request) => {
+    if (request === undefined) return;
+    let decoded: unknown;
+    try {
+      decoded = def.requestDeserialize(request);
+    } catch {
+      throw new RouterError('invalid_argument', 'request: not a valid protobuf message');
+    }
+    if (typeof decoded !== 'object' || decoded === null || !('id' in decoded)) return;
+    const parsed = ProcessId.safeParse(decoded.id);
+    if (!parsed.success) throw new RouterError('invalid_argument', `id: ${formatZodError(parsed.error)}`);
+  };
+}
 
 function rawMethod(def: AgentMethod): RawMethod {
-  return { path: def.path, kind: def.kind, requestSerialize: identity, responseDeserialize: identity };
+  return {
+    path: def.path,
+    kind: def.kind,
+    requestSerialize: identity,
+    responseDeserialize: identity,
+    check: processIdCheck(def),
+  };
 }
 
 /** The grpc-js definition the router serves for a service: the agent's, with bytes in and out. */
@@ -153,6 +191,30 @@ function requestsOf(
   return call.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
 }
 
+const ATTACH = ProcessServiceDefinition.attachProcess;
+
+/**
+ * An AttachProcess stream relayed as the agent's bytes, each frame checked first (offsets, sizes,
+ * order: agent/attach-stream.ts): the offsets are what the caller resumes from, so a hostile agent
+ * may not send it ones that go back. A broken frame ends the call, UNKNOWN (upstream_failed),
+ * after the last valid one.
+ */
+async function* checkedRawAttach(request: Buffer, responses: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const asked = ATTACH.requestDeserialize(request);
+  const checker = new AttachChecker({ id: asked.id, fromOffset: 0, follow: asked.follow });
+  for await (const raw of responses) {
+    let frame: AttachProcessResponse;
+    try {
+      frame = ATTACH.responseDeserialize(raw);
+    } catch {
+      throw new RouterError('upstream_failed', 'the sandbox agent sent an attach frame that is not protobuf');
+    }
+    checker.check(frame);
+    yield raw;
+  }
+  checker.finish();
+}
+
 /** Writes every response to the caller as the caller reads them, then ends the call. */
 async function sendAll(
   responses: AsyncIterable<Buffer>,
@@ -188,6 +250,7 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
    */
   const serve = async <T>(
     call: ServerCall,
+    request: Buffer | undefined,
     method: RawMethod,
     relay: (agent: Client, options: CallOptions) => Promise<T>,
     answer: Answer<T>,
@@ -203,7 +266,10 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
       remoteAddress: peerAddress(call.getPeer()),
     });
     call.on('cancelled', () => admission.abort(new RouterError('canceled', 'the caller cancelled')));
-    const capMs = method.kind === 'bidi_streaming' ? ctx.limits.wsMaxLifetimeMs : ctx.limits.requestTimeoutMs;
+    // A session (Exec) and a followed process attach last as a session may; the reader of an
+    // attach cut there resumes from its offset.
+    const session = method.kind === 'bidi_streaming' || method.path.endsWith('/AttachProcess');
+    const capMs = session ? ctx.limits.wsMaxLifetimeMs : ctx.limits.requestTimeoutMs;
     let signal: AbortSignal | undefined;
     let value: T;
     try {
@@ -213,6 +279,7 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
         authorization: first(md, 'authorization'),
       });
       signal = scope.signal;
+      method.check(request);
       const { client, options } = await scope.connect();
       value = await relay(client, {
         ...options,
@@ -239,8 +306,10 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
       relay: (agent: Client, options: CallOptions) => Promise<T>,
       answer: Answer<T>,
     ): void => {
+      // A single request (unary, server streaming) is checked before the dial.
+      const request = 'request' in call && Buffer.isBuffer(call.request) ? call.request : undefined;
       // serve() answers every failure itself; this only guards against a bug in it.
-      serve(call, method, relay, answer).catch((err: unknown) => {
+      serve(call, request, method, relay, answer).catch((err: unknown) => {
         ctx.log.error({ err, route: method.path }, 'gRPC relay failed');
       });
     };
@@ -259,7 +328,13 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
         return (call: ServerWritableStream<Buffer, Buffer>) =>
           relayed(
             call,
-            (agent, options) => sendAll(serverStreamingCall(agent, method, call.request, options), call),
+            (agent, options) => {
+              const responses = serverStreamingCall(agent, method, call.request, options);
+              return sendAll(
+                method.path === ATTACH.path ? checkedRawAttach(call.request, responses) : responses,
+                call,
+              );
+            },
             streamAnswer(call),
           );
       case 'client_streaming':
@@ -299,5 +374,6 @@ export function buildGrpcPassthrough(ctx: RouterContext, cap: ConnectionCap): Se
 
   server.addService(rawService(ExecServiceDefinition), implementation(ExecServiceDefinition));
   server.addService(rawService(FileServiceDefinition), implementation(FileServiceDefinition));
+  server.addService(rawService(ProcessServiceDefinition), implementation(ProcessServiceDefinition));
   return server;
 }

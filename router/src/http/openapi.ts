@@ -3,6 +3,8 @@
  * in as router/openapi.json (a unit test keeps the two equal).
  */
 import { ERROR_CODE_NAMES, ErrorCodes } from '../errors.js';
+import { ATTACH_CONTENT_TYPE } from '../agent/attach-stream.js';
+import { PROCESS_ID_PATTERN } from '../agent/process-info.js';
 import { DEFAULT_BUFFERED_OUTPUT_BYTES, MAX_BUFFERED_OUTPUT_BYTES } from '../exec-spec.js';
 
 const sandboxParams = [
@@ -91,6 +93,24 @@ const V1_ERRORS = [400, 401, 403, 404, 409, 413, 429, 502, 503, 504];
 const LEGACY_ERRORS = [400, 401, 403, 404, 413, 429, 502, 503, 504];
 const json = (ref: string) => ({ 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } });
 
+const processIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: PROCESS_ID_PATTERN },
+  description: 'A process id as start or list returned it; any other form is 400 before the agent is asked.',
+};
+const PROCESS_ERRORS = [...V1_ERRORS, 501, 507];
+const noContent = (summary: string, body?: string) => ({
+  post: {
+    summary,
+    parameters: [...sandboxParams, processIdParam],
+    ...(body === undefined ? {} : { requestBody: { required: true, content: json(body) } }),
+    responses: { '204': { description: 'Done' }, ...errorResponses('v1', PROCESS_ERRORS) },
+  },
+});
+const PROCESSES = '/v1/namespaces/{namespace}/sandboxes/{name}/processes';
+
 const PORT_ERRORS = [400, 401, 403, 404, 413, 429, 502, 503, 504];
 const portParam = {
   name: 'port',
@@ -134,7 +154,7 @@ export const openApiDocument = {
     title: 'Sandbank router',
     version: '1.0.0',
     description:
-      'The front door to Sandbank sandboxes: the legacy agent-sandbox router contract, the Sandbank API (exec, files), and a WebSocket exec stream at GET /v1/namespaces/{namespace}/sandboxes/{name}/exec (subprotocol sandbank.exec.v1, frames in router/README.md), any declared sandbox port over HTTP and WebSocket at /v1/namespaces/{namespace}/sandboxclaims/{name}/ports/{port}/…, and signed preview links at /v1/previews/{token}/…. gRPC passthrough of sandbank.agent.v1 listens on its own port.',
+      'The front door to Sandbank sandboxes: the legacy agent-sandbox router contract, the Sandbank API (exec, files), and a WebSocket exec stream at GET /v1/namespaces/{namespace}/sandboxes/{name}/exec (subprotocol sandbank.exec.v1, frames in router/README.md; a terminal with `tty` in the start frame and `resize` frames), background processes at /v1/namespaces/{namespace}/sandboxes/{name}/processes, any declared sandbox port over HTTP and WebSocket at /v1/namespaces/{namespace}/sandboxclaims/{name}/ports/{port}/…, and signed preview links at /v1/previews/{token}/…. gRPC passthrough of sandbank.agent.v1 (ExecService, FileService, ProcessService) listens on its own port.',
   },
   components: {
     securitySchemes: {
@@ -235,6 +255,100 @@ export const openApiDocument = {
           stderr: { type: 'string' },
           encoding: { enum: ['utf8', 'base64'] },
         },
+      },
+      TerminalSize: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['cols', 'rows'],
+        properties: {
+          cols: { type: 'integer', minimum: 1, maximum: 10000 },
+          rows: { type: 'integer', minimum: 1, maximum: 10000 },
+        },
+      },
+      ExitStatus: {
+        type: 'object',
+        properties: {
+          exitCode: { type: 'integer', description: '-1 when the process ended by a signal' },
+          signal: { type: 'string', description: 'e.g. SIGTERM; empty for a normal exit' },
+          timedOut: { type: 'boolean' },
+          oomKilled: { type: 'boolean' },
+          stdoutTruncated: { type: 'boolean' },
+          stderrTruncated: { type: 'boolean' },
+          durationMs: { type: 'integer' },
+        },
+      },
+      StartProcessRequest: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          command: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          shell: { type: 'string' },
+          env: { type: 'object', additionalProperties: { type: 'string' } },
+          cwd: { type: 'string' },
+          timeoutMs: {
+            type: 'integer',
+            minimum: 0,
+            description: 'The agent kills the process group after this long; absent or 0: no limit.',
+          },
+          stdin: {
+            type: 'boolean',
+            default: false,
+            description: 'Keep stdin open for …/stdin; false: the process reads EOF at once.',
+          },
+          tty: {
+            $ref: '#/components/schemas/TerminalSize',
+            description:
+              'Run on a pseudo-terminal of this size (one output stream, sent as stdout). An agent without terminals for background processes answers 501 unimplemented.',
+          },
+        },
+        description: 'Exactly one of command and shell.',
+      },
+      Process: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', pattern: PROCESS_ID_PATTERN },
+          pid: { type: 'integer' },
+          command: {
+            type: 'string',
+            description: 'For display: the argument vector joined, cut to 256 characters.',
+          },
+          state: { enum: ['running', 'exited'] },
+          exit: { oneOf: [{ $ref: '#/components/schemas/ExitStatus' }, { type: 'null' }] },
+          startedAt: { type: ['string', 'null'], format: 'date-time' },
+          endedAt: { type: ['string', 'null'], format: 'date-time' },
+          firstOffset: {
+            type: 'integer',
+            minimum: 0,
+            description:
+              'Offset of the first output byte still retained (older bytes were dropped: ring full).',
+          },
+          endOffset: {
+            type: 'integer',
+            minimum: 0,
+            description: 'Offset one past the last output byte so far.',
+          },
+          stdinOpen: { type: 'boolean' },
+        },
+      },
+      ProcessStdin: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          data: { type: 'string', default: '' },
+          encoding: { enum: ['utf8', 'base64'], default: 'utf8' },
+          close: { type: 'boolean', default: false, description: 'Close stdin after writing data.' },
+        },
+      },
+      ProcessSignal: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['signal'],
+        properties: { signal: { enum: ['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGTERM'] } },
+      },
+      ProcessWait: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { timeoutMs: { type: 'integer', minimum: 0 } },
       },
       FileInfo: {
         type: 'object',
@@ -494,6 +608,109 @@ export const openApiDocument = {
       ],
       [],
     ),
+    [PROCESSES]: {
+      post: {
+        summary:
+          'Start a background process: the agent owns it; it keeps running when the caller or the router goes away. 507 resource_exhausted names the agent limit reached (running or retained processes, output memory)',
+        parameters: sandboxParams,
+        requestBody: { required: true, content: json('StartProcessRequest') },
+        responses: {
+          '201': {
+            description: 'Started (or already exited, for a very short process)',
+            content: json('Process'),
+          },
+          ...errorResponses('v1', PROCESS_ERRORS),
+        },
+      },
+      get: {
+        summary: 'List the retained processes, running or exited, oldest first',
+        parameters: sandboxParams,
+        responses: {
+          '200': {
+            description: 'Processes',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    processes: { type: 'array', items: { $ref: '#/components/schemas/Process' } },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses('v1', PROCESS_ERRORS),
+        },
+      },
+    },
+    [`${PROCESSES}/{id}`]: {
+      get: {
+        summary: 'Describe one process',
+        parameters: [...sandboxParams, processIdParam],
+        responses: {
+          '200': { description: 'The process', content: json('Process') },
+          ...errorResponses('v1', PROCESS_ERRORS),
+        },
+      },
+      delete: {
+        summary:
+          'Forget an exited process and its output (409 failed_precondition while it runs: signal and wait first)',
+        parameters: [...sandboxParams, processIdParam],
+        responses: { '204': { description: 'Removed' }, ...errorResponses('v1', PROCESS_ERRORS) },
+      },
+    },
+    [`${PROCESSES}/{id}/attach`]: {
+      get: {
+        summary:
+          'Read output from an offset, as binary frames (chunked). Each frame: kind (1 byte: 0 attached, 1 stdout, 2 stderr, 3 exit), offset (8 bytes, big-endian), payload length (4 bytes, big-endian), payload. First comes attached (offset: where reading starts; payload JSON {startOffset, bytesDropped, process}), then output chunks in increasing offset order (a gap: bytes the ring dropped before they could be sent), then, once the process has exited and every retained byte was sent, exit (offset: the end offset; payload JSON ExitStatus). To resume after a lost connection (a router restart), ask again from the last output offset + its length: nothing still retained is lost. A body that ends without exit (with follow) was cut: resume. Followed attaches last up to ROUTER_WS_MAX_LIFETIME_SECONDS',
+        parameters: [
+          ...sandboxParams,
+          processIdParam,
+          {
+            name: 'fromOffset',
+            in: 'query',
+            schema: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
+            description:
+              'Older than the first retained byte: from the first retained byte (bytesDropped: true).',
+          },
+          {
+            name: 'follow',
+            in: 'query',
+            schema: { type: 'boolean', default: false },
+            description:
+              'true: stream new output until the process exits; false: only the bytes retained now.',
+          },
+        ],
+        responses: {
+          '200': { description: 'Frames', content: { [ATTACH_CONTENT_TYPE]: {} } },
+          ...errorResponses('v1', PROCESS_ERRORS),
+        },
+      },
+    },
+    [`${PROCESSES}/{id}/stdin`]: noContent(
+      "Write to the process's stdin and/or close it (409 failed_precondition: started without stdin, closed, or exited)",
+      'ProcessStdin',
+    ),
+    [`${PROCESSES}/{id}/signal`]: noContent(
+      "Signal the process's group (ignored once it exited)",
+      'ProcessSignal',
+    ),
+    [`${PROCESSES}/{id}/resize`]: noContent(
+      "Resize the process's terminal (409 failed_precondition without a tty or once exited)",
+      'TerminalSize',
+    ),
+    [`${PROCESSES}/{id}/wait`]: {
+      post: {
+        summary:
+          'Wait until the process exits or timeoutMs passes; answers running (call again) shortly before the request timeout rather than 504',
+        parameters: [...sandboxParams, processIdParam],
+        requestBody: { content: json('ProcessWait') },
+        responses: {
+          '200': { description: 'The process', content: json('Process') },
+          ...errorResponses('v1', PROCESS_ERRORS),
+        },
+      },
+    },
     '/v1/namespaces/{namespace}/sandboxes/{name}/stat': {
       get: {
         summary: 'Describe a path',

@@ -6,6 +6,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Admission } from '../admission/admission.js';
 import type { Scope } from '../admission/admission.js';
 import { requestBudget } from '../admission/budget.js';
+import type { Budget } from '../admission/budget.js';
 import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
@@ -26,6 +27,8 @@ export interface RouteOptions<T extends SandboxRef = SandboxRef> {
   readonly target: (req: Request) => T;
   /** The credential the route's authenticator checks (default: the `Authorization` header). */
   readonly authorization?: (req: Request) => string | undefined;
+  /** How long the work may run (default: X-Sandbox-Timeout capped by the request timeout). */
+  readonly budget?: (req: Request) => Budget;
 }
 
 export function sendError(res: Response, error: RouterError, style: ErrorStyle): void {
@@ -63,7 +66,10 @@ export function sandboxRoute<T extends SandboxRef>(
     try {
       const scope = await admission.admit({
         target: () => opts.target(req),
-        budget: () => requestBudget(req.headers['x-sandbox-timeout'], ctx.limits.requestTimeoutMs),
+        budget: () =>
+          opts.budget === undefined
+            ? requestBudget(req.headers['x-sandbox-timeout'], ctx.limits.requestTimeoutMs)
+            : opts.budget(req),
         authorization: opts.authorization === undefined ? req.headers.authorization : opts.authorization(req),
       });
       await handler(req, res, scope);

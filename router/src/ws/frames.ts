@@ -24,7 +24,7 @@ export const EXEC_SUBPROTOCOL = 'sandbank.exec.v1';
 export const STDOUT_CHANNEL = 1;
 export const STDERR_CHANNEL = 2;
 
-const TerminalSize = z.strictObject({
+export const TerminalSize = z.strictObject({
   cols: z.number().int().min(1).max(10_000),
   rows: z.number().int().min(1).max(10_000),
 });

@@ -336,6 +336,48 @@ const SURFACES: readonly Surface[] = [
       ),
   },
   {
+    name: 'v1 background process (start, wait, attach)',
+    allowed: 201,
+    call: async (r, bearer, ns, claim) => {
+      const headers = { ...auth(bearer), 'content-type': 'application/json' };
+      const started = await fetch(v1(r, ns, claim, 'processes'), {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ shell: 'touch ran-process && cat secret.txt' }),
+      });
+      if (started.status !== 201) return http(started);
+      const { id } = (await started.json()) as { id: string };
+      for (;;) {
+        const waited = await fetch(v1(r, ns, claim, `processes/${id}/wait`), {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ timeoutMs: 10_000 }),
+        });
+        if (((await waited.json()) as { state: string }).state === 'exited') break;
+      }
+      const attached = await fetch(v1(r, ns, claim, `processes/${id}/attach`), { headers: auth(bearer) });
+      return { status: 201, body: Buffer.from(await attached.arrayBuffer()).toString('latin1') };
+    },
+  },
+  {
+    name: 'v1 processes list',
+    allowed: 200,
+    call: async (r, bearer, ns, claim) =>
+      http(await fetch(v1(r, ns, claim, 'processes'), { headers: auth(bearer) })),
+  },
+  {
+    name: 'v1 process attach (does the claim resolve? the agent knows no such process)',
+    allowed: 404,
+    call: async (r, bearer, ns, claim) =>
+      http(await fetch(v1(r, ns, claim, 'processes/p-1/attach?follow=true'), { headers: auth(bearer) })),
+  },
+  {
+    name: 'gRPC passthrough ListProcesses',
+    allowed: 'grpc 0',
+    call: (r, bearer, ns, claim) =>
+      grpc(r, bearer, ns, claim, (client, md, done) => client.listProcesses({}, md, (e) => done(e))),
+  },
+  {
     name: 'gRPC passthrough Stat',
     allowed: 'grpc 0',
     call: (r, bearer, ns, claim) =>
@@ -352,6 +394,7 @@ const MARKS = [
   'ran-legacy',
   'ran-port',
   'ran-port-ws',
+  'ran-process',
   'ran-v1',
   'ran-ws',
   'secret.txt',

@@ -1,0 +1,73 @@
+/** A client of `GET …/processes/{id}/attach`: reads its binary frames as they arrive. */
+
+export interface AttachFrame {
+  /** 0 attached, 1 stdout, 2 stderr, 3 exit. */
+  readonly kind: number;
+  readonly offset: number;
+  readonly payload: Buffer;
+}
+
+export interface AttachRead {
+  readonly status: number;
+  readonly contentType: string | null;
+  readonly frames: AttachFrame[];
+  /** Set when the body ended other than cleanly (a cut connection). */
+  readonly error: unknown;
+}
+
+/** Splits whole frames off the front of `buf`; returns what is left. */
+export function splitFrames(buf: Buffer, out: AttachFrame[]): Buffer {
+  let rest = buf;
+  while (rest.length >= 13) {
+    const len = rest.readUInt32BE(9);
+    if (rest.length < 13 + len) break;
+    out.push({
+      kind: rest.readUInt8(0),
+      offset: Number(rest.readBigUInt64BE(1)),
+      payload: Buffer.from(rest.subarray(13, 13 + len)),
+    });
+    rest = rest.subarray(13 + len);
+  }
+  return rest;
+}
+
+/**
+ * Reads an attach response; `onFrame` sees each frame as it arrives (and may act, e.g. stop the
+ * router). A body cut mid-way is not thrown: it is `error`, with the frames read before it.
+ */
+export async function readAttach(
+  url: string,
+  onFrame: (frame: AttachFrame, all: readonly AttachFrame[]) => void | Promise<void> = () => undefined,
+): Promise<AttachRead> {
+  const res = await fetch(url);
+  const frames: AttachFrame[] = [];
+  let error: unknown;
+  if (res.status !== 200 || res.body === null) {
+    return {
+      status: res.status,
+      contentType: res.headers.get('content-type'),
+      frames,
+      error: await res.text(),
+    };
+  }
+  let buf: Buffer = Buffer.alloc(0);
+  try {
+    for await (const chunk of res.body) {
+      buf = Buffer.concat([buf, Buffer.from(chunk)]);
+      const before = frames.length;
+      buf = splitFrames(buf, frames);
+      for (const f of frames.slice(before)) await onFrame(f, frames);
+    }
+    if (buf.length > 0) error = new Error(`${buf.length} bytes of a partial frame at the end`);
+  } catch (e) {
+    error = e;
+  }
+  return { status: res.status, contentType: res.headers.get('content-type'), frames, error };
+}
+
+/** The output bytes of the frames, in order. */
+export function outputOf(frames: readonly AttachFrame[]): string {
+  return Buffer.concat(frames.filter((f) => f.kind === 1 || f.kind === 2).map((f) => f.payload)).toString(
+    'utf8',
+  );
+}
