@@ -54,6 +54,11 @@ let echoPort: number;
 let wsHeaders: IncomingHttpHeaders | undefined;
 let hostile: HostileUpstream;
 let router: TestRouter;
+/**
+ * A second router whose port idle timeout is 1 s, for the tests of that timeout only: on a busy
+ * machine a healthy 4 MiB stream can pause that long, so every other test runs on `router` (60 s).
+ */
+let idleRouter: TestRouter;
 let clock = Date.now();
 const seen: Seen[] = [];
 const sandboxes: StaticSandbox[] = [];
@@ -115,25 +120,28 @@ beforeAll(async () => {
     { namespace: 'default', name: 'hostile', ip: HOSTILE_IP, ports: [hostile.port] },
     { namespace: 'other', name: 'web', ip: POD_IP, ports: [webPort] },
   );
-  router = await startRouter({
+  const routerOptions = (portIdleTimeoutMs: number) => ({
     lookup: staticLookup(sandboxes),
     auth: tokenAuthenticator({ alice: { token: TOKEN, namespaces: namespaceScope(['default']) } }),
     agentPorts: { grpcPort: AGENT_GRPC, legacyPort: AGENT_REST },
-    limits: { portIdleTimeoutMs: 1_000, portMaxResponseHeaderBytes: 16 * 1024 },
+    limits: { portIdleTimeoutMs, portMaxResponseHeaderBytes: 16 * 1024 },
     previews: { keys: KEYS, now: () => clock },
   });
+  router = await startRouter(routerOptions(60_000));
+  idleRouter = await startRouter(routerOptions(1_000));
 });
 
 afterAll(async () => {
   await router?.close();
+  await idleRouter?.close();
   await new Promise((resolve) => web?.close(resolve));
   await new Promise((resolve) => undeclared?.close(resolve));
   await new Promise((resolve) => echo?.close(resolve));
   await hostile?.close();
 });
 
-const portUrl = (name: string, port: number, rest = '/', ns = 'default'): string =>
-  `${router.url}/v1/namespaces/${ns}/sandboxclaims/${name}/ports/${port}${rest}`;
+const portUrl = (name: string, port: number, rest = '/', ns = 'default', via = router): string =>
+  `${via.url}/v1/namespaces/${ns}/sandboxclaims/${name}/ports/${port}${rest}`;
 
 async function errorOf(res: Response): Promise<{ code: string; message: string }> {
   return ((await res.json()) as { error: { code: string; message: string } }).error;
@@ -269,7 +277,9 @@ describe('the port route: headers both ways, streaming', () => {
 
   test('a sandbox that answers nothing (slowloris) is cut after the idle timeout: 504', async () => {
     const id = hostile.register([{ write: 'HTTP/1.1 200' }, { hang: true }]);
-    const res = await fetch(portUrl('hostile', hostile.port, `/script/${id}`), { headers: AUTH });
+    const res = await fetch(portUrl('hostile', hostile.port, `/script/${id}`, 'default', idleRouter), {
+      headers: AUTH,
+    });
     expect(res.status).toBe(504);
     expect((await errorOf(res)).message).toMatch(/idle/);
   });
@@ -279,13 +289,15 @@ describe('the port route: headers both ways, streaming', () => {
       { write: 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nab' },
       { hang: true },
     ]);
-    const res = await fetch(portUrl('hostile', hostile.port, `/script/${id}`), { headers: AUTH });
+    const res = await fetch(portUrl('hostile', hostile.port, `/script/${id}`, 'default', idleRouter), {
+      headers: AUTH,
+    });
     expect(res.status).toBe(200);
     await expect(res.text()).rejects.toThrow();
   });
 
   test('a client that stalls mid-body (slowloris) gets 504 after the idle timeout', async () => {
-    const socket = connect((router.app.server.address() as AddressInfo).port, '127.0.0.1');
+    const socket = connect((idleRouter.app.server.address() as AddressInfo).port, '127.0.0.1');
     const answer = new Promise<string>((resolve) => {
       let text = '';
       socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
@@ -333,8 +345,8 @@ async function echoOnce(ws: WebSocket, text: string): Promise<string> {
 }
 
 describe('the port route: WebSocket', () => {
-  const wsUrl = (name: string, port: number, rest = '/'): string =>
-    `${router.wsUrl}/v1/namespaces/default/sandboxclaims/${name}/ports/${port}${rest}`;
+  const wsUrl = (name: string, port: number, rest = '/', via = router): string =>
+    `${via.wsUrl}/v1/namespaces/default/sandboxclaims/${name}/ports/${port}${rest}`;
 
   test('an upgrade reaches the echo server and relays both ways; no router credential upstream', async () => {
     const ws = await openWs(wsUrl('web', echoPort, '/socket'), { ...AUTH, cookie: 'router=1' });
@@ -351,7 +363,7 @@ describe('the port route: WebSocket', () => {
   });
 
   test('a tunnel with no byte either way for the idle timeout is closed', async () => {
-    const ws = await openWs(wsUrl('web', echoPort, '/quiet'), AUTH);
+    const ws = await openWs(wsUrl('web', echoPort, '/quiet', idleRouter), AUTH);
     const started = Date.now();
     await new Promise((resolve) => ws.once('close', resolve));
     // Closed by the router's idle timeout (1 s here), not by the lifetime (a day).
