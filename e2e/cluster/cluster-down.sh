@@ -182,9 +182,11 @@ log "[8/9] cgroup dirs, host paths"
 while read -r d; do
   in_baseline cgroups "$d" || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
 done < <(find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d \( -name 'kubepods*' -o -name k8s.io \) 2>/dev/null)
+# A containerd that still runs (not ours: ours was stopped in step 2). pid_alive, because pgrep
+# also lists a zombie: ours, exited, until its parent reaps it (seen on a loaded machine).
 other_containerd() {
   local p
-  for p in $(pgrep -x containerd); do echo "$p"; done
+  for p in $(pgrep -x containerd); do pid_alive "$p" && echo "$p"; done
 }
 for p in $NODE_HOST_PATHS; do
   in_baseline host-paths "$p" && continue
