@@ -84,7 +84,11 @@ async function applyAction(
         return { launched: 'cold', readyStatusWritten: false };
       }
       const stored = await createOwn(deps, claim, withPodName(action.sandbox, pod.metadata.name));
-      if (stored === 'foreign') return 'foreign';
+      if (stored === 'foreign') {
+        // Bound for nothing: released now rather than on the next pass (which would also do it).
+        await deps.client.delete(PODS, ns, pod.metadata.name, { uid: pod.metadata.uid });
+        return 'foreign';
+      }
       log.info({ pod: pod.metadata.name }, 'claim bound to a warm pod');
       // Deleted again before its status could be written: the next pass finds it missing.
       if (!stored) return { launched: 'warm', readyStatusWritten: false };
@@ -161,7 +165,6 @@ function withPodName(sandbox: Sandbox, podName: string): Sandbox {
   };
 }
 
-/** Both statuses of a won bind, in parallel: the claim's Ready is on the critical path. */
 function ownedBy(sandbox: Readonly<Stored<Sandbox>>, claim: Readonly<Stored<SandboxClaim>>): boolean {
   return controllerOf(sandbox.metadata)?.uid === claim.metadata.uid;
 }
@@ -184,6 +187,7 @@ async function createOwn(
   return stored;
 }
 
+/** Both statuses of a won bind, in parallel: the claim's Ready is on the critical path. */
 async function writeBindStatuses(
   deps: ReconcilerDeps,
   claim: Readonly<Stored<SandboxClaim>>,

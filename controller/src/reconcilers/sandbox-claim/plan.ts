@@ -480,8 +480,10 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   const { claim } = o;
   const name = sandbox.metadata.name;
   if (controllerOf(sandbox.metadata)?.uid !== claim.metadata.uid) {
+    // A Pod this claim bound before it found the name taken would otherwise stay out of the pool
+    // for as long as the other Sandbox keeps the name.
     return {
-      actions: [],
+      actions: releaseBoundPods(o),
       status: statusWith(claim, {
         now,
         status: 'False',
@@ -492,9 +494,7 @@ function mirrorSandbox(o: ClaimObserved, sandbox: Readonly<Stored<Sandbox>>, now
   }
   // Bound Pods the Sandbox does not use (a lost race repaired by a cold start) are released.
   const used = sandbox.metadata.annotations?.[Annotations.podName] ?? name;
-  const stray: ClaimAction[] = o.boundPods
-    .filter((p) => p.metadata.name !== used && !p.metadata.deletionTimestamp)
-    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
+  const stray = releaseBoundPods(o, used);
   const claimed = claimedOf(sandbox);
   const finished = findCondition(sandbox.status?.conditions, SandboxConditionType.Finished);
   const sandboxReady = findCondition(sandbox.status?.conditions, SandboxConditionType.Ready);
@@ -534,10 +534,7 @@ function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
   const ready = findCondition(claim.status?.conditions, ClaimConditionType.Ready);
   if (ready && FINAL_CLAIM_REASONS.has(ready.reason as ClaimReason)) return { actions: [], status: null };
   const message = `Sandbox ${name} no longer exists; the claim does not get another one: delete the claim and create a new one for a new sandbox`;
-  // Only Pods the claim controls (by UID): the claim-uid label alone is anyone's to set.
-  const release: ClaimAction[] = o.boundPods
-    .filter((p) => !p.metadata.deletionTimestamp && controllerOf(p.metadata)?.uid === claim.metadata.uid)
-    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
+  const release = releaseBoundPods(o);
   const announce: ClaimAction[] =
     ready?.reason === ClaimReadyReason.SandboxMissing
       ? []
@@ -552,6 +549,22 @@ function sandboxMissing(o: ClaimObserved, name: string, now: Date): ClaimPlan {
   const actions = [...release, ...announce];
   if (actions.length === 0 && !status) return { actions, status };
   return { actions, status, confirmSandboxGone: true };
+}
+
+/**
+ * Deletes of the Pods this claim bound and no longer needs (all but `keep`). Only Pods the claim
+ * controls, by UID: the claim-uid label alone is anyone's to set, and a Pod its Sandbox adopted
+ * goes with that Sandbox.
+ */
+function releaseBoundPods(o: ClaimObserved, keep?: string): ClaimAction[] {
+  return o.boundPods
+    .filter(
+      (p) =>
+        p.metadata.name !== keep &&
+        !p.metadata.deletionTimestamp &&
+        controllerOf(p.metadata)?.uid === o.claim.metadata.uid,
+    )
+    .map((p) => ({ type: 'delete-pod', pod: { name: p.metadata.name, uid: p.metadata.uid } }));
 }
 
 /** The claim's view of its Sandbox, from the Sandbox's status. */

@@ -1,6 +1,6 @@
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { bindStatuses, boundPod, planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { T0, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
+import { T0, boundMember, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
 import { claimObservedWith, readyOf, withGeneration } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
@@ -197,10 +197,29 @@ describe('planClaim: status from the Sandbox', () => {
     expect(plan.actions).toEqual([]);
   });
 
-  it('releases bound pods the Sandbox does not use', () => {
+  it('releases a Pod it bound before finding the name taken, and only a Pod it controls', () => {
     const c = claim('c1', tpl);
-    const stray = member('warm-x', warm, tpl, { claimUid: 'c1-uid' });
-    const plan = planClaim(observed(c, { sandbox: claimedSandbox(c, [], 'warm-a'), boundPods: [stray] }), T0);
+    const foreign = {
+      ...claimedSandbox(c),
+      metadata: { ...claimedSandbox(c).metadata, ownerReferences: [] },
+    };
+    const mine = boundMember('warm-a', warm, tpl, c);
+    const forged = member('victim', warm, tpl, { claimUid: 'c1-uid' });
+    const plan = planClaim(
+      observed(c, { sandbox: foreign, boundPods: [mine, forged], templatePods: [forged] }),
+      T0,
+    );
+    expect(plan.actions).toEqual([{ type: 'delete-pod', pod: { name: 'warm-a', uid: 'warm-a-uid' } }]);
+  });
+
+  it('releases bound pods the Sandbox does not use, and only Pods it controls', () => {
+    const c = claim('c1', tpl);
+    const stray = boundMember('warm-x', warm, tpl, c);
+    const forged = member('victim', warm, tpl, { claimUid: 'c1-uid' });
+    const plan = planClaim(
+      observed(c, { sandbox: claimedSandbox(c, [], 'warm-a'), boundPods: [stray, forged] }),
+      T0,
+    );
     expect(plan.actions).toEqual([{ type: 'delete-pod', pod: { name: 'warm-x', uid: 'warm-x-uid' } }]);
   });
 });

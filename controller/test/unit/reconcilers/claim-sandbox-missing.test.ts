@@ -3,29 +3,23 @@
  * the claim says so, and is never handed another sandbox under the same name, whose state would
  * not be the one its client left there.
  */
-import { controllerRef, type Pod, type Sandbox, type SandboxClaim, type Stored } from '@sandbank/api';
+import { type Pod, type Sandbox, type SandboxClaim, type Stored } from '@sandbank/api';
 import type { ReconcilerDeps } from '../../../src/reconcilers/deps.js';
 import { applyClaimPlan } from '../../../src/reconcilers/sandbox-claim/apply.js';
 import { planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import type { Logger } from '../../../src/observability/logger.js';
-import { T0, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import { T0, boundMember, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
 import { claimObservedWith, readyOf } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
 const warm = pool('warm', tpl, 2);
 
 // A free pool member: nothing keeps the plan from binding it but the claim's lost Sandbox.
-const observed = claimObservedWith({
-  template: tpl,
-  pools: [warm],
-  templatePods: [member('w-free', warm, tpl)],
-});
+const free = member('w-free', warm, tpl);
+const observed = claimObservedWith({ template: tpl, pools: [warm], templatePods: [free] });
 
-/** A pool member bound to `claim` as a bind leaves it: the claim-uid label, the claim its controller. */
-const boundTo = (name: string, claim: Stored<SandboxClaim>): Stored<Pod> => {
-  const pod = member(name, warm, tpl, { claimUid: claim.metadata.uid });
-  return { ...pod, metadata: { ...pod.metadata, ownerReferences: [controllerRef(claim)] } };
-};
+const boundTo = (name: string, claim: Stored<SandboxClaim>): Stored<Pod> =>
+  boundMember(name, warm, tpl, claim);
 
 /** A claim that was bound and Ready on its Sandbox `c1`. */
 const bound = (reason = 'DependenciesReady', status: 'True' | 'False' = 'True') =>
@@ -152,7 +146,13 @@ describe('applying SandboxMissing', () => {
           calls.push(`delete ${name}`);
           return Promise.resolve();
         },
+        // The guarded bind write wins.
+        replace: (_kind: unknown, _ns: string, pod: Stored<Pod>) => {
+          calls.push(`replace ${pod.metadata.name}`);
+          return Promise.resolve(pod);
+        },
       },
+      caches: { pods: { get: (_ns: string, name: string) => (name === free.metadata.name ? free : undefined) } },
       events: { event: (_obj: unknown, _type: string, reason: string) => calls.push(`event ${reason}`) },
     } as unknown as ReconcilerDeps;
     return { deps, calls };
@@ -183,6 +183,20 @@ describe('applying SandboxMissing', () => {
     await applyClaimPlan(deps, c, plan, log);
     expect(calls[0]).toBe('get c1');
     expect(calls).toEqual(expect.arrayContaining(['delete w-1', 'event SandboxMissing', 'patchStatus c1']));
+  });
+
+  it('releases a warm Pod it bound when the name turns out taken between plan and create', async () => {
+    // The cache showed no Sandbox named c1, so the plan binds; the create then finds one that
+    // something else controls. The Pod must go back (be deleted for the pool to refill), not stay
+    // bound to a claim that will never use it.
+    const fresh = poolClaim('c1', 'warm');
+    const plan = planClaim(observed(fresh), T0);
+    expect(plan.actions).toEqual([expect.objectContaining({ type: 'bind-warm' })]);
+    const squatter = claimedSandbox({ ...fresh, metadata: { ...fresh.metadata, uid: 'someone-else' } });
+    const { deps, calls } = fakeDeps(squatter);
+    const outcome = await applyClaimPlan(deps, fresh, plan, log);
+    expect(calls).toEqual(['replace w-free', 'createIfAbsent c1', 'get c1', 'delete w-free']);
+    expect(outcome).toEqual({ becameReady: false });
   });
 
   it("never names, in a claim's status, a Sandbox of its name that something else controls", async () => {
