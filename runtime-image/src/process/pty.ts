@@ -183,6 +183,8 @@ async function reportOf(stream: Readable): Promise<string> {
  * rejects as `spawnProcess` does for a program that is missing or not executable.
  */
 export async function spawnPtyProcess(request: ProcessRequest, size: TerminalSize): Promise<PtyProcess> {
+  // Before the spawn, as for plain exec: the program is the relay's child, in its cgroup.
+  const oomWindow = request.oomWatch?.open();
   const child = spawn(
     pythonPath(),
     ['-I', '-S', '-c', RELAY_SOURCE, String(size.rows), String(size.cols), ...request.argv],
@@ -202,7 +204,11 @@ export async function spawnPtyProcess(request: ProcessRequest, size: TerminalSiz
   const environment = Object.entries(request.env).map(([name, value]) => `${name}=${value}\0`);
   child.stdin?.write(frame(ENVIRONMENT, Buffer.from(environment.join(''))));
   const report = reportOf(child.stdio[3] as Readable);
-  const proc = new PtyProcess(child as ChildProcess & { pid: number }, { ...request, stdin: true });
+  const proc = new PtyProcess(
+    child as ChildProcess & { pid: number },
+    { ...request, stdin: true },
+    oomWindow,
+  );
   // The relay reports within milliseconds; one that does not (stopped by code in the sandbox,
   // which runs as the same user) must not hold a process slot for ever.
   const limit = setTimeout(() => proc.kill(), RELAY_START_LIMIT_MS);

@@ -277,6 +277,9 @@ describe('signals and exit', () => {
   it('reports exit codes, signals from signal frames, and a missing program as for plain exec', async () => {
     const code = await ending(exec(shell('exit 3')));
     expect(code.exit).toMatchObject({ exitCode: 3, signal: '' });
+    // Killed by someone else's SIGKILL (the OOM killer's, say): the relay dies the same way.
+    const selfKilled = await ending(exec(shell('kill -KILL $$')));
+    expect(selfKilled.exit).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
 
     const call = exec(argv('sleep', '60'));
     await frameWhere(call, started);

@@ -10,6 +10,7 @@ import {
 } from '../../src/process/oom.js';
 import type { OomCounter, OomEvidence, OomWatch } from '../../src/process/oom.js';
 import { spawnProcess } from '../../src/process/process.js';
+import { spawnPtyProcess } from '../../src/process/pty.js';
 import type { ProcessRequest } from '../../src/process/process.js';
 
 const base: Omit<ProcessRequest, 'argv'> = {
@@ -198,6 +199,34 @@ describe('a process killed by a SIGKILL, judged against a cgroup counter', () =>
       oomWatch: cgroupOomWatch(c),
     });
     expect(await proc.exited).toMatchObject({ signal: 'SIGKILL', oomKilled: false });
+  });
+});
+
+describe('a process on a terminal (tty), judged as plain exec is', () => {
+  const size = { rows: 24, cols: 80 };
+
+  it('is OOM-killed when a kill is counted while it runs', async () => {
+    const file = join(dir, 'memory.events');
+    writeFileSync(file, events(0));
+    const proc = await spawnPtyProcess(
+      {
+        ...base,
+        argv: ['sh', '-c', `printf 'oom_kill 1\\n' > '${file}'; kill -KILL $$`],
+        oomWatch: cgroupOomWatch({ file, kind: 'cgroup2' }),
+      },
+      size,
+    );
+    expect(await proc.exited).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true });
+  });
+
+  it('is not OOM-killed by a SIGKILL with no kill counted', async () => {
+    const file = join(dir, 'memory.events');
+    writeFileSync(file, events(0));
+    const proc = await spawnPtyProcess(
+      { ...base, argv: selfKill, oomWatch: cgroupOomWatch({ file, kind: 'cgroup2' }) },
+      size,
+    );
+    expect(await proc.exited).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: false });
   });
 });
 
