@@ -9,6 +9,9 @@ export const ConditionStatus = z.enum(['True', 'False', 'Unknown']);
 export type ConditionStatus = z.infer<typeof ConditionStatus>;
 
 /** Same constraints as metav1.Condition, so the API server and zod agree. */
+/** metav1.Condition's limit on `message`. */
+export const CONDITION_MESSAGE_MAX_CHARS = 32768;
+
 export const Condition = z.strictObject({
   type: z
     .string()
@@ -24,7 +27,7 @@ export const Condition = z.strictObject({
     .min(1)
     .max(1024)
     .regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
-  message: z.string().max(32768),
+  message: z.string().max(CONDITION_MESSAGE_MAX_CHARS),
 });
 export type Condition = z.infer<typeof Condition>;
 

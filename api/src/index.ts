@@ -31,6 +31,7 @@ export {
   type StoredIdentity,
 } from './stored.js';
 export {
+  CONDITION_MESSAGE_MAX_CHARS,
   Condition,
   ConditionStatus,
   Conditions,

@@ -18,6 +18,7 @@ import {
   nameHash,
   removeCondition,
   setCondition,
+  CONDITION_MESSAGE_MAX_CHARS,
   Condition,
   type ConditionStatus,
   type ConditionUpdate,
@@ -442,8 +443,6 @@ function headlessService(sandbox: Readonly<Stored<Sandbox>>): ChildObject {
   };
 }
 
-/** A condition message's limit (metav1.Condition's, in the api schema). */
-const MAX_MESSAGE = Condition.shape.message.maxLength ?? 32768;
 /** The reasons of a copied PodScheduled when the Pod gives none usable. */
 const POD_SCHEDULED = 'PodScheduled';
 const POD_NOT_SCHEDULED = 'PodNotScheduled';
@@ -495,7 +494,7 @@ class StatusBuilder {
           : POD_NOT_SCHEDULED;
     // By code point, so a cut never leaves half a surrogate pair.
     const message = Array.from(source.message ?? '')
-      .slice(0, MAX_MESSAGE)
+      .slice(0, CONDITION_MESSAGE_MAX_CHARS)
       .join('');
     this.set(SandboxConditionType.PodScheduled, status, reason, message);
   }

@@ -1,6 +1,15 @@
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { bindStatuses, boundPod, planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
-import { T0, boundMember, claim, claimedSandbox, condition, member, pool, template } from '../../fixtures/builders.js';
+import {
+  T0,
+  boundMember,
+  claim,
+  claimedSandbox,
+  condition,
+  member,
+  pool,
+  template,
+} from '../../fixtures/builders.js';
 import { claimObservedWith, readyOf, withGeneration } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');

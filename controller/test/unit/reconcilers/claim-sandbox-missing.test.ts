@@ -8,7 +8,16 @@ import type { ReconcilerDeps } from '../../../src/reconcilers/deps.js';
 import { applyClaimPlan } from '../../../src/reconcilers/sandbox-claim/apply.js';
 import { planClaim } from '../../../src/reconcilers/sandbox-claim/plan.js';
 import type { Logger } from '../../../src/observability/logger.js';
-import { T0, boundMember, claimedSandbox, condition, member, pool, poolClaim, template } from '../../fixtures/builders.js';
+import {
+  T0,
+  boundMember,
+  claimedSandbox,
+  condition,
+  member,
+  pool,
+  poolClaim,
+  template,
+} from '../../fixtures/builders.js';
 import { claimObservedWith, readyOf } from '../../fixtures/claim-plan.js';
 
 const tpl = template('python');
@@ -152,7 +161,9 @@ describe('applying SandboxMissing', () => {
           return Promise.resolve(pod);
         },
       },
-      caches: { pods: { get: (_ns: string, name: string) => (name === free.metadata.name ? free : undefined) } },
+      caches: {
+        pods: { get: (_ns: string, name: string) => (name === free.metadata.name ? free : undefined) },
+      },
       events: { event: (_obj: unknown, _type: string, reason: string) => calls.push(`event ${reason}`) },
     } as unknown as ReconcilerDeps;
     return { deps, calls };
