@@ -8,13 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, CustomObjectsApi, NodeV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { clusterBinary, integrationKubeConfig } from '@sandbank/e2e';
 import { gkeGuideFile, isReady, waitFor, type Obj } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics } from '../../src/observability/metrics.js';
+import type { ControllerApp } from '../../src/app.js';
+import { startControllerInProcess } from './support.js';
 
 type Json = Record<string, unknown>;
 
@@ -370,25 +368,7 @@ describe('a claim in one version, bound by the controller, read in the other', (
   let app: ControllerApp;
 
   beforeAll(async () => {
-    await kc
-      .makeApiClient(NodeV1Api)
-      .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
-      .catch((error: unknown) => {
-        if ((error as { code?: unknown }).code !== 409) throw error;
-      });
-    app = buildControllerApp({
-      kubeConfig: kc,
-      config: loadConfig({
-        WATCH_NAMESPACE: live,
-        LEADER_ELECT: 'false',
-        LOG_LEVEL: 'silent',
-        ROUTER_NAMESPACES: 'sandbank-system',
-      }),
-      log: createLogger({ level: 'silent' }),
-      metrics: createMetrics({ defaultMetrics: false }),
-      agentKey: randomBytes(32),
-    });
-    await app.manager.start();
+    app = await startControllerInProcess(kc, { watchNamespace: live });
     // The GKE guide's template and pool (v1alpha1), unchanged but for the namespace.
     const guide = readFileSync(gkeGuideFile, 'utf8').replaceAll('namespace: default', `namespace: ${live}`);
     execFileSync(

@@ -4,7 +4,7 @@
  * controller makes, warm or cold, carries its own nonce and, in every container, the digest of
  * the token derived from the Secret's key — never the token.
  */
-import { CoreV1Api, CustomObjectsApi, NodeV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
   AGENT_CREDENTIAL_ANNOTATION,
@@ -18,10 +18,8 @@ import {
 import type { KubeClient, KubeObject, ResourceType } from '@sandbank/kube';
 import { CORE_GROUP, EXT, compliantPodSpec, startController, type Obj } from '@sandbank/testing';
 import { AgentKeyError, ensureAgentKey } from '../../../src/agent-credentials.js';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -79,12 +77,6 @@ function togetherAfterGet(client: KubeClient, n: number): KubeClient {
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await kc
-    .makeApiClient(NodeV1Api)
-    .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
-    .catch((error: unknown) => {
-      if ((error as { code?: unknown }).code !== 409) throw error;
-    });
 }, 60_000);
 
 afterAll(async () => {
@@ -158,18 +150,7 @@ describe('the agent key', () => {
 describe('pods', () => {
   it('warm and cold: each its own nonce, every container the digest of its token, never the token', async () => {
     const { key } = await ensureAgentKey(createKubeClient(kc), { namespace: ns, name: KEY_SECRET });
-    app = buildControllerApp({
-      kubeConfig: kc,
-      config: loadConfig({
-        WATCH_NAMESPACE: ns,
-        LEADER_ELECT: 'false',
-        ROUTER_NAMESPACES: 'sandbank-system',
-      }),
-      log: createLogger({ level: 'silent' }),
-      metrics: createMetrics({ defaultMetrics: false }),
-      agentKey: key,
-    });
-    await app.manager.start();
+    app = await startControllerInProcess(kc, { watchNamespace: ns, agentKey: key });
     const spec = compliantPodSpec() as { containers: Record<string, unknown>[] };
     const template = (name: string) => ({
       apiVersion: `${EXT.group}/${EXT.version}`,

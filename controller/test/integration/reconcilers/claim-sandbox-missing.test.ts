@@ -3,7 +3,6 @@
  * the controller in-process: the claim says Ready=False/SandboxMissing (upstream v1beta1's
  * reason) and gets no other sandbox under its name, warm or cold.
  */
-import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
@@ -11,16 +10,13 @@ import {
   CORE_GROUP_V1BETA1,
   EXT_V1BETA1,
   collectionPaths,
-  ensureRuntimeClass,
   isReady,
   poolShortfall,
   waitFor,
   type Obj,
 } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -53,20 +49,7 @@ const sandboxPath = { ...CORE_GROUP_V1BETA1, namespace: ns, plural: 'sandboxes' 
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await ensureRuntimeClass(kc);
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config: loadConfig({
-      WATCH_NAMESPACE: ns,
-      LEADER_ELECT: 'false',
-      LOG_LEVEL: 'silent',
-      ROUTER_NAMESPACES: 'sandbank-system',
-    }),
-    log: createLogger({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: ns });
   await create('sandboxtemplates', 'SandboxTemplate', 'missing', {
     podTemplate: {
       metadata: { labels: { app: 'missing' } },

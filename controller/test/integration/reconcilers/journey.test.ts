@@ -3,8 +3,7 @@
  * with kwok making Pods Running and Ready on a fake node: pool fill and refill, warm bind, cold
  * start, typed failures, template roll-out, lifecycle, suspend, and the GC cascade on delete.
  */
-import { randomBytes } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, NodeV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import {
@@ -16,10 +15,9 @@ import {
   waitFor,
   type Obj,
 } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
+import type { ControllerApp } from '../../../src/app.js';
 import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -51,29 +49,7 @@ const poolReady = (n: number) => (o: Obj | undefined) => poolShortfall(o, n) ===
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  // The guide's template asks for RuntimeClass gvisor; kwok runs no containers, so the handler
-  // only has to exist.
-  await kc
-    .makeApiClient(NodeV1Api)
-    .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
-    .catch((error: unknown) => {
-      if ((error as { code?: unknown }).code !== 409) throw error;
-    });
-  const config = loadConfig({
-    WATCH_NAMESPACE: ns,
-    LEADER_ELECT: 'false',
-    LOG_LEVEL: 'silent',
-    ROUTER_NAMESPACES: 'sandbank-system',
-  });
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config,
-    log: createLogger({ level: 'info' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: ns, log: createLogger({ level: 'info' }) });
   // The GKE guide's YAML, unchanged but for the namespace.
   for (const doc of guide) {
     const plural = doc.kind === 'SandboxTemplate' ? 'sandboxtemplates' : 'sandboxwarmpools';

@@ -3,14 +3,7 @@
  * in-process and kwok making Pods Running and Ready on a fake node: a warm-bound Sandbox that is
  * suspended and resumed, and warm pools of a template with volume claim templates.
  */
-import { randomBytes } from 'node:crypto';
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  NodeV1Api,
-  StorageV1Api,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, StorageV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { AGENT_CREDENTIAL_ANNOTATION } from '@sandbank/kube';
@@ -23,10 +16,8 @@ import {
   waitFor,
   type Obj,
 } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -68,26 +59,7 @@ const readPod = async (name: string): Promise<PodView> =>
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  // kwok runs no containers: the RuntimeClass only has to exist.
-  await kc
-    .makeApiClient(NodeV1Api)
-    .createRuntimeClass({ body: { metadata: { name: 'gvisor' }, handler: 'runsc' } })
-    .catch((error: unknown) => {
-      if ((error as { code?: unknown }).code !== 409) throw error;
-    });
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config: loadConfig({
-      WATCH_NAMESPACE: ns,
-      LEADER_ELECT: 'false',
-      LOG_LEVEL: 'silent',
-      ROUTER_NAMESPACES: 'sandbank-system',
-    }),
-    log: createLogger({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: ns });
 }, 60_000);
 
 afterAll(async () => {

@@ -3,14 +3,11 @@
  * SandboxTemplates and SandboxWarmPools of the namespaces it was given and never touches (nor
  * caches) those of a namespace it was not, even one whose objects existed before it started.
  */
-import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, NetworkingV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { EXT, ensureRuntimeClass, waitFor, type Obj } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import { EXT, waitFor, type Obj } from '@sandbank/testing';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -62,24 +59,10 @@ const podsIn = async (namespace: string): Promise<number> =>
   (await core.listNamespacedPod({ namespace })).items.length;
 
 beforeAll(async () => {
-  await ensureRuntimeClass(kc);
   // The unwatched namespace's objects exist before the controller starts, so its first lists
   // would pick them up if it listed that namespace at all.
   await createObjects(unwatched);
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config: loadConfig({
-      WATCH_NAMESPACE: `${watchedA},${watchedB}`,
-      LEADER_ELECT: 'false',
-      LOG_LEVEL: 'silent',
-      ROUTER_NAMESPACES: 'sandbank-system',
-    }),
-    log: createLogger({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: `${watchedA},${watchedB}` });
   await createObjects(watchedA);
   await createObjects(watchedB);
 }, 120_000);

@@ -5,15 +5,12 @@
  * report Ready=False with reason TemplateRejected naming the field. A relaxation label on the
  * namespace takes effect at once, and so does taking it back.
  */
-import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ProfileLabels } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
 import { CORE_GROUP, EXT, collectionPaths, compliantPodSpec, waitFor, type Obj } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -87,15 +84,7 @@ async function labelNamespace(key: string, value: string | null): Promise<void> 
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config: loadConfig({ WATCH_NAMESPACE: ns, LEADER_ELECT: 'false', ROUTER_NAMESPACES: 'sandbank-system' }),
-    log: createLogger({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    // Pods get credentials from a key; these tests do not read them (agent-credentials.test.ts does).
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: ns });
 }, 60_000);
 
 afterAll(async () => {

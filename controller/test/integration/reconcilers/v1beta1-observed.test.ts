@@ -4,7 +4,6 @@
  * making Pods Running and Ready on a fake node. Every object is written as v1beta1, as upstream
  * users write them: a claim names its pool.
  */
-import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { integrationKubeConfig } from '@sandbank/e2e';
@@ -12,16 +11,13 @@ import {
   CORE_GROUP_V1BETA1,
   EXT_V1BETA1,
   collectionPaths,
-  ensureRuntimeClass,
   isReady,
   poolShortfall,
   waitFor,
   type Obj,
 } from '@sandbank/testing';
-import { buildControllerApp, type ControllerApp } from '../../../src/app.js';
-import { loadConfig } from '../../../src/config.js';
-import { createLogger } from '../../../src/observability/logger.js';
-import { createMetrics } from '../../../src/observability/metrics.js';
+import type { ControllerApp } from '../../../src/app.js';
+import { startControllerInProcess } from '../support.js';
 
 const kc: KubeConfig = integrationKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -97,20 +93,7 @@ function expectForwarded(claimObj: Observed | undefined, sandbox: Observed): voi
 
 beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await ensureRuntimeClass(kc);
-  app = buildControllerApp({
-    kubeConfig: kc,
-    config: loadConfig({
-      WATCH_NAMESPACE: ns,
-      LEADER_ELECT: 'false',
-      LOG_LEVEL: 'silent',
-      ROUTER_NAMESPACES: 'sandbank-system',
-    }),
-    log: createLogger({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    agentKey: randomBytes(32),
-  });
-  await app.manager.start();
+  app = await startControllerInProcess(kc, { watchNamespace: ns });
   await template('observed', { volumeClaimTemplatesPolicy: 'Allowed' });
   await template('strict', {});
   await template('served', { service: true });
