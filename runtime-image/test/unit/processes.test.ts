@@ -11,6 +11,7 @@ import { createAgentPromiseClient, OutputStream, ProcessState, Signal } from '@s
 import type { AgentPromiseClient, AttachProcessResponse, ExitStatus } from '@sandbank/proto';
 import { alive, argv, eventually, failure, shell } from '../helpers/calls.js';
 import { startTestAgent } from '../helpers/agent.js';
+import { removeEveryProcess } from '../helpers/processes.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 jest.setTimeout(30_000);
@@ -29,16 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-/** Removes every finished process and waits out running ones, so each test starts clean. */
-afterEach(async () => {
-  for (const p of (await api.listProcesses({})).processes) {
-    if (p.state === ProcessState.RUNNING) {
-      await api.signalProcess({ id: p.id, signal: Signal.KILL });
-      await api.waitProcess({ id: p.id });
-    }
-    await api.removeProcess({ id: p.id });
-  }
-});
+afterEach(async () => removeEveryProcess(api));
 
 interface Attach {
   readonly attached: Extract<AttachProcessResponse['event'], { case: 'attached' }>['value'] | undefined;
