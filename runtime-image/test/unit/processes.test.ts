@@ -315,16 +315,28 @@ describe('hostile callers', () => {
     const { process: info } = await api.startProcess({ process: argv('sleep', '60'), stdin: true });
     const id = info?.id ?? '';
     const big = Buffer.alloc(3 * 1024 * 1024, 'x');
-    // Nothing reads: after the pipe's 64 KiB every byte waits in the agent.
-    const results = await Promise.allSettled(
-      [1, 2, 3, 4].map(() => api.writeProcessStdin({ id, data: big }, { deadline: Date.now() + 2000 })),
+    // Nothing reads: after the pipe's 64 KiB every byte waits in the agent. Two writes fit the
+    // 8 MiB backlog and wait; the other two are refused at once, so a refusal ends first.
+    const outcomes = [1, 2, 3, 4].map(() =>
+      api.writeProcessStdin({ id, data: big }).then(
+        () => undefined,
+        (error: unknown) => error as ServiceError,
+      ),
     );
-    const codes = results.map((r) => (r.status === 'rejected' ? code(r.reason) : status.OK));
-    expect(codes).toContain(status.RESOURCE_EXHAUSTED);
-    const refused = results.find(
-      (r) => r.status === 'rejected' && code(r.reason) === status.RESOURCE_EXHAUSTED,
+    const first = await Promise.race(outcomes);
+    expect(code(first)).toBe(status.RESOURCE_EXHAUSTED);
+    expect(first?.details).toMatch(/stdin/);
+    // The waiting writes end when the process does, and say their bytes were never read.
+    await api.signalProcess({ id, signal: Signal.KILL });
+    const codes = (await Promise.all(outcomes)).map(code).sort();
+    expect(codes).toEqual(
+      [
+        status.FAILED_PRECONDITION,
+        status.FAILED_PRECONDITION,
+        status.RESOURCE_EXHAUSTED,
+        status.RESOURCE_EXHAUSTED,
+      ].sort(),
     );
-    expect(refused?.status === 'rejected' && (refused.reason as ServiceError).details).toMatch(/stdin/);
   });
 });
 
