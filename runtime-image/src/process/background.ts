@@ -29,7 +29,8 @@ export interface Supervised {
   readonly output: AsyncIterable<OutputChunk>;
   /** Resolves once the process has exited and its output is closed. */
   readonly exited: Promise<ExitInfo>;
-  writeStdin(data: Uint8Array): Promise<void>;
+  /** Resolves true once the pipe has taken `data`, false if it went away first; never rejects. */
+  writeStdin(data: Uint8Array): Promise<boolean>;
   closeStdin(): void;
   signal(name: CallerSignal): void;
   /**
@@ -89,24 +90,18 @@ export class BackgroundProcess {
     onExit: (p: BackgroundProcess) => void,
   ) {
     this.stdinIsOpen = stdin;
+    const end = (exit: ExitInfo): void => {
+      this.exitValue = exit;
+      this.endedAtValue = new Date();
+      this.stdinIsOpen = false;
+      this.ring.close();
+      onExit(this);
+      for (const wake of [...this.doneWaiters]) wake();
+    };
     this.done = this.drain().then(
-      (exit) => {
-        this.exitValue = exit;
-        this.endedAtValue = new Date();
-        this.stdinIsOpen = false;
-        this.ring.close();
-        onExit(this);
-        for (const wake of [...this.doneWaiters]) wake();
-      },
+      end,
       // `output` and `exited` do not reject; if one ever did, the process must still end here.
-      () => {
-        this.exitValue = failedExit(this.startedAt);
-        this.endedAtValue = new Date();
-        this.stdinIsOpen = false;
-        this.ring.close();
-        onExit(this);
-        for (const wake of [...this.doneWaiters]) wake();
-      },
+      () => end(failedExit(this.startedAt)),
     );
   }
 
@@ -181,7 +176,13 @@ export class BackgroundProcess {
     this.stdinBacklog += data.length;
     const write = this.stdinChain
       .then(async () => {
-        if (data.length > 0) await this.proc.writeStdin(data);
+        if (data.length > 0 && !(await this.proc.writeStdin(data))) {
+          // An OK here would claim bytes that no process will ever read.
+          throw new AgentError(
+            'failed_precondition',
+            `process '${this.id}': its stdin closed (it exited or closed it) before it read these ${data.length} bytes`,
+          );
+        }
         if (close) this.proc.closeStdin();
       })
       .finally(() => (this.stdinBacklog -= data.length));

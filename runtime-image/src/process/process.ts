@@ -100,13 +100,19 @@ export class ManagedProcess {
 
   /**
    * Feeds bytes to stdin; resolves when the pipe has taken them (so a caller that awaits each
-   * write never buffers more than one chunk), or at once if stdin is already gone.
+   * write never buffers more than one chunk), or at once if stdin is already gone. Never rejects:
+   * resolves false when the bytes were not taken (stdin gone, or closed before it took them), so
+   * a caller that answers for the bytes can say so.
    */
-  async writeStdin(data: Uint8Array): Promise<void> {
+  async writeStdin(data: Uint8Array): Promise<boolean> {
     const stdin = this.child.stdin;
-    if (!stdin || stdin.destroyed || stdin.writableEnded) return;
-    if (stdin.write(data)) return;
-    await Promise.race([once(stdin, 'drain'), once(stdin, 'close')]).catch(() => undefined);
+    if (!stdin || stdin.destroyed || stdin.writableEnded) return false;
+    if (stdin.write(data)) return true;
+    // `once` rejects on 'error' (EPIPE once the reader is gone): the bytes were not taken.
+    return Promise.race([
+      once(stdin, 'drain').then(() => true),
+      once(stdin, 'close').then(() => false),
+    ]).catch(() => false);
   }
 
   /** Closes stdin: the process reads EOF after what was written. */

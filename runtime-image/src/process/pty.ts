@@ -118,12 +118,16 @@ function frame(kind: number, body: Uint8Array): Buffer {
 export class PtyProcess extends ManagedProcess {
   private inputOpen = true;
 
-  /** Feeds bytes to the terminal as typed (0x03 is Ctrl-C); resolves when the pipe took them. */
-  override async writeStdin(data: Uint8Array): Promise<void> {
-    if (!this.inputOpen) return;
+  /**
+   * Feeds bytes to the terminal as typed (0x03 is Ctrl-C); resolves when the pipe took them (true)
+   * or once it is gone or input was closed (false), as ManagedProcess's does.
+   */
+  override async writeStdin(data: Uint8Array): Promise<boolean> {
+    if (!this.inputOpen) return false;
     for (let at = 0; at < data.length; at += MAX_FRAME_BYTES) {
-      await super.writeStdin(frame(DATA, data.subarray(at, at + MAX_FRAME_BYTES)));
+      if (!(await super.writeStdin(frame(DATA, data.subarray(at, at + MAX_FRAME_BYTES))))) return false;
     }
+    return true;
   }
 
   /**

@@ -1,14 +1,18 @@
 /**
  * The agent's process table: validates what callers ask to run, builds each process's
- * environment, enforces the concurrency cap, and kills everything on shutdown. Exec, Run and the
- * legacy REST API start every process through one runner, so they share one cap.
+ * environment (and terminal), enforces the concurrency cap, and kills everything on shutdown.
+ * Exec, Run, ProcessService and the legacy REST API start every process through one runner, so
+ * they share one cap and one way of setting a process up.
  */
 import { AgentError } from '../errors.js';
 import type { OomWatch } from './oom.js';
 import { spawnProcess } from './process.js';
 import type { ManagedProcess, ProcessRequest } from './process.js';
-import { spawnPtyProcess } from './pty.js';
+import { spawnPtyProcess, terminalSizeOf } from './pty.js';
 import type { TerminalSize } from './pty.js';
+
+/** What a terminal program expects when the caller names no TERM. */
+const DEFAULT_TERM = 'xterm-256color';
 
 export interface RunnerLimits {
   /** Processes alive at once (Exec, Run and REST together); one more is `resource_exhausted`. */
@@ -32,7 +36,10 @@ export interface ProcessInput {
   readonly timeoutMs?: number | undefined;
   readonly stdin: boolean;
   readonly maxOutputBytes?: number | undefined;
-  /** Set: run on a pseudo-terminal of this size (already validated); see pty.ts. */
+  /**
+   * Set: run on a pseudo-terminal of this size (pty.ts), as the caller sent it: `start` validates
+   * it (errors name `tty`) and sets TERM, so every caller gets exactly the same terminal.
+   */
   readonly tty?: TerminalSize | undefined;
 }
 
@@ -53,10 +60,14 @@ export class ProcessRunner {
     return this.live.size;
   }
 
-  /** Validates `input` and starts it; see `spawnProcess` for spawn failures. */
+  /**
+   * Validates `input` and starts it; see `spawnProcess` for spawn failures. A bad terminal size,
+   * command or environment starts nothing.
+   */
   async start(input: ProcessInput): Promise<ManagedProcess> {
+    const tty = input.tty === undefined ? undefined : terminalSizeOf('tty', input.tty);
     const argv = commandOf(input);
-    const env = this.environmentOf(input);
+    const env = this.environmentOf(tty ? { ...input, env: terminalEnv(input) } : input);
     if (this.draining)
       throw new AgentError('unavailable', 'the agent is shutting down; retry on another sandbox');
     if (this.live.size + this.reserved >= this.limits.maxProcesses) {
@@ -68,7 +79,6 @@ export class ProcessRunner {
     this.reserved++;
     let proc: ManagedProcess;
     try {
-      const tty = input.tty;
       const request: ProcessRequest = {
         argv,
         env,
@@ -123,7 +133,18 @@ export class ProcessRunner {
   }
 }
 
-function commandOf(input: ProcessInput): [string, ...string[]] {
+/**
+ * The environment of a process on a terminal: `env` plus TERM=xterm-256color, unless the caller
+ * named TERM in env or secret_env.
+ */
+function terminalEnv(input: ProcessInput): Readonly<Record<string, string>> | undefined {
+  const named = (map: Readonly<Record<string, string>> | undefined): boolean =>
+    map !== undefined && Object.hasOwn(map, 'TERM');
+  return named(input.env) || named(input.secretEnv) ? input.env : { ...input.env, TERM: DEFAULT_TERM };
+}
+
+/** The argument vector `input` asks for (a shell line as `/bin/sh -c <line>`), validated. */
+export function commandOf(input: Pick<ProcessInput, 'argv' | 'shell'>): [string, ...string[]] {
   if (input.argv !== undefined && input.shell !== undefined) {
     throw new AgentError('invalid_argument', 'command: set either argv or shell, not both');
   }

@@ -14,24 +14,16 @@
  * else xterm-256color.
  */
 import type { ExecRequest, ExecServiceHandlers, ExecStart } from '@sandbank/proto';
-import { Signal } from '@sandbank/proto';
 import { AgentError } from '../errors.js';
 import type { ManagedProcess } from '../process/process.js';
 import { PtyProcess, terminalSizeOf } from '../process/pty.js';
 import type { TerminalSize } from '../process/pty.js';
-import type { CallerSignal } from '../process/signals.js';
+import { callerSignalOf } from '../process/signals.js';
 import type { AgentDeps } from '../deps.js';
-import { byteCap, exitStatusOf, processInputOf, terminalEnv } from './process-spec.js';
+import { byteCap, exitStatusOf, processInputOf } from './process-spec.js';
 import { drained, toStatus } from './status.js';
 
 type ExecCall = Parameters<ExecServiceHandlers['exec']>[0];
-
-const SIGNALS: Readonly<Partial<Record<Signal, CallerSignal>>> = {
-  [Signal.HUP]: 'SIGHUP',
-  [Signal.INT]: 'SIGINT',
-  [Signal.KILL]: 'SIGKILL',
-  [Signal.TERM]: 'SIGTERM',
-};
 
 export function execHandler(deps: AgentDeps): ExecServiceHandlers['exec'] {
   return (call) => new ExecSession(call, deps).listen();
@@ -80,17 +72,13 @@ class ExecSession {
         this.stdinOpen = false;
         this.proc?.closeStdin();
         return;
-      case 'signal': {
-        const name = SIGNALS[f.value];
-        if (!name) {
-          this.fail(
-            new AgentError('invalid_argument', `signal ${f.value} is not one of HUP, INT, KILL, TERM`),
-          );
-          return;
+      case 'signal':
+        try {
+          this.proc?.signal(callerSignalOf(f.value));
+        } catch (error) {
+          this.fail(error);
         }
-        this.proc?.signal(name);
         return;
-      }
       case 'resize':
         this.resize(f.value);
         return;
@@ -106,15 +94,12 @@ class ExecSession {
   }
 
   private async start(start: ExecStart): Promise<void> {
-    const tty: TerminalSize | undefined = start.tty ? terminalSizeOf('tty', start.tty) : undefined;
     const input = await processInputOf(start.process, this.deps.workspace);
-    const env = tty ? terminalEnv(input) : input.env;
     const proc = await this.deps.runner.start({
       ...input,
-      env,
       stdin: start.stdin,
       maxOutputBytes: byteCap(start.maxOutputBytes),
-      tty,
+      tty: start.tty, // validated, with TERM, by the runner
     });
     this.proc = proc;
     this.stdinOpen = start.stdin;

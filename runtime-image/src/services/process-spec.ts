@@ -10,9 +10,6 @@ import type { Workspace } from '../fs/workspace.js';
 import type { ExitInfo } from '../process/process.js';
 import type { ProcessInput } from '../process/runner.js';
 
-/** What a terminal program expects when the caller names none. */
-export const DEFAULT_TERM = 'xterm-256color';
-
 /** Largest uint32: durations saturate here (exec.proto). */
 const UINT32_MAX = 0xffff_ffff;
 
@@ -74,16 +71,4 @@ export function exitStatusOf(exit: ExitInfo): Omit<ExitStatus, '$typeName' | '$u
     stderrTruncated: exit.stderrTruncated,
     durationMs: Math.min(exit.durationMs, UINT32_MAX),
   };
-}
-
-/**
- * The environment of a process on a terminal: `env` plus TERM=xterm-256color, unless the caller
- * named TERM in env or secret_env (Exec and StartProcess alike).
- */
-export function terminalEnv(
-  input: Pick<ProcessInput, 'env' | 'secretEnv'>,
-): Readonly<Record<string, string>> | undefined {
-  const named = (map: Readonly<Record<string, string>> | undefined): boolean =>
-    map !== undefined && Object.hasOwn(map, 'TERM');
-  return named(input.env) || named(input.secretEnv) ? input.env : { ...input.env, TERM: DEFAULT_TERM };
 }

@@ -9,15 +9,17 @@
  * foreground job), ResizeProcess sets the size (validated as Exec's resize), TERM defaults to
  * xterm-256color, and the exit is reported as for any other process.
  */
-import { OutputStream, ProcessState, Signal, timestampFromDate } from '@sandbank/proto';
+import { OutputStream, ProcessState, timestampFromDate } from '@sandbank/proto';
 import type { ProcessInfo, ProcessServiceHandlers } from '@sandbank/proto';
+import { z } from 'zod';
 import type { AgentDeps } from '../deps.js';
 import { AgentError } from '../errors.js';
 import type { BackgroundProcess } from '../process/background.js';
 import { DEFAULT_READ_BYTES } from '../process/output-ring.js';
 import { terminalSizeOf } from '../process/pty.js';
-import type { CallerSignal } from '../process/signals.js';
-import { exitStatusOf, processInputOf, terminalEnv } from './process-spec.js';
+import { commandOf } from '../process/runner.js';
+import { callerSignalOf } from '../process/signals.js';
+import { exitStatusOf, processInputOf } from './process-spec.js';
 import { drained, toStatus } from './status.js';
 
 type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'startedAt' | 'endedAt'> & {
@@ -29,15 +31,18 @@ type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'st
 type AttachCall = Parameters<ProcessServiceHandlers['attachProcess']>[0];
 type AttachEvent = NonNullable<Parameters<AttachCall['write']>[0]['event']>;
 
-const SIGNALS: Readonly<Partial<Record<Signal, CallerSignal>>> = {
-  [Signal.HUP]: 'SIGHUP',
-  [Signal.INT]: 'SIGINT',
-  [Signal.KILL]: 'SIGKILL',
-  [Signal.TERM]: 'SIGTERM',
-};
-
-/** Longest id accepted (ours are 8 hex digits, a dash and a counter). */
-const MAX_ID_CHARS = 64;
+/**
+ * An id a caller may send. Ours are 8 hex digits, a dash and a counter; any id of this alphabet
+ * and length may name one (NOT_FOUND if none does). Anything else is refused before it is looked
+ * up or echoed into an error, since ids end up in logs and URLs (the router allows the same).
+ */
+const ProcessId = z
+  .string()
+  .min(1, 'id is required')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    'id must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
+  );
 
 export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   const registry = deps.background;
@@ -64,26 +69,26 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
 
   return {
     startProcess: unary(async (request) => {
-      // Validated before anything else, as Exec does: a bad size starts nothing.
-      const tty = request.tty ? terminalSizeOf('tty', request.tty) : undefined;
       const input = await processInputOf(request.process, deps.workspace);
-      const argv = input.shell === undefined ? (input.argv ?? []) : ['/bin/sh', '-c', input.shell];
       const bp = await registry.start({
-        argv,
+        argv: commandOf(input),
         stdin: request.stdin,
         // With a tty the runner returns a PtyProcess (pty.ts): one output stream, stdin as
-        // keystrokes, and a `resize`, which is what makes ResizeProcess apply to it.
+        // keystrokes, and a `resize`, which is what makes ResizeProcess apply to it. The runner
+        // validates the size and sets TERM, as for Exec; a bad size starts nothing.
         spawn: () =>
           deps.runner.start({
             ...input,
-            env: tty ? terminalEnv(input) : input.env,
             // No limit unless the caller sets one: a background process is meant to outlive calls.
             timeoutMs: input.timeoutMs ?? 0,
             stdin: request.stdin,
-            tty,
+            tty: request.tty,
           }),
       });
-      deps.logger.debug({ id: bp.id, pid: bp.pid, tty: tty !== undefined }, 'background process started');
+      deps.logger.debug(
+        { id: bp.id, pid: bp.pid, tty: request.tty !== undefined },
+        'background process started',
+      );
       return { process: infoOf(bp) };
     }),
 
@@ -97,14 +102,8 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
     }),
 
     signalProcess: unary((request) => {
-      const name = SIGNALS[request.signal];
-      if (!name) {
-        throw new AgentError(
-          'invalid_argument',
-          `signal ${request.signal} is not one of HUP, INT, KILL, TERM`,
-        );
-      }
-      find(request.id).signal(name);
+      const signal = callerSignalOf(request.signal);
+      find(request.id).signal(signal);
       return {};
     }),
 
@@ -202,8 +201,8 @@ function infoOf(bp: BackgroundProcess): ProcessInfoInit {
 }
 
 function validId(id: string): string {
-  if (id === '') throw new AgentError('invalid_argument', 'id is required');
-  if (id.length > MAX_ID_CHARS)
-    throw new AgentError('invalid_argument', `id is longer than ${MAX_ID_CHARS} characters`);
-  return id;
+  const parsed = ProcessId.safeParse(id);
+  if (!parsed.success)
+    throw new AgentError('invalid_argument', parsed.error.issues[0]?.message ?? 'id is not a process id');
+  return parsed.data;
 }

@@ -1,5 +1,6 @@
 /** Promise helpers over grpc-js's callback and stream APIs. */
 import { readFileSync } from 'node:fs';
+import { Metadata } from '@grpc/grpc-js';
 import type { ClientReadableStream, requestCallback, ServiceError } from '@grpc/grpc-js';
 import type { AgentClient, ExecResponse } from '@sandbank/proto';
 
@@ -59,6 +60,64 @@ export function execResult(call: ExecCall): Promise<ExecResult> {
     call.on('error', (e: ServiceError) => settle(e));
     call.on('end', () => settle(undefined));
   });
+}
+
+/** A ProcessSpec as tests write one: a command and the optional fields they set. */
+export type Spec = (ReturnType<typeof argv> | ReturnType<typeof shell>) & {
+  env?: Record<string, string>;
+  secretEnv?: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+};
+
+export interface ExecOptions {
+  readonly stdin?: boolean;
+  /** Set: the process runs on a terminal of this size. */
+  readonly tty?: { readonly rows: number; readonly cols: number };
+  readonly maxOutputBytes?: bigint;
+  /** Set: the call's deadline, this many milliseconds from now. */
+  readonly deadlineMs?: number;
+}
+
+/** Opens an Exec call and sends its start frame; the request stream stays open for the test. */
+export function startExec(client: AgentClient, spec: Spec, options: ExecOptions = {}): ExecCall {
+  const call =
+    options.deadlineMs === undefined
+      ? client.exec()
+      : client.exec(new Metadata(), { deadline: Date.now() + options.deadlineMs });
+  const { tty, maxOutputBytes } = options;
+  call.write({
+    frame: {
+      case: 'start',
+      value: {
+        process: spec,
+        stdin: options.stdin ?? false,
+        ...(tty === undefined ? {} : { tty }),
+        ...(maxOutputBytes === undefined ? {} : { maxOutputBytes }),
+      },
+    },
+  });
+  return call;
+}
+
+/**
+ * Every stdout byte of an Exec call as it arrives (on a terminal, the one stream), and a wait for
+ * a byte pattern among them that fails after `timeoutMs`.
+ */
+export function stdoutOf(
+  call: ExecCall,
+  timeoutMs: number,
+): { bytes: () => Buffer; waitFor: (pattern: Buffer | string) => Promise<void> } {
+  const chunks: Buffer[] = [];
+  call.on('data', (f: ExecResponse) => {
+    if (f.event.case === 'stdout') chunks.push(Buffer.from(f.event.value));
+  });
+  const bytes = (): Buffer => Buffer.concat(chunks);
+  return {
+    bytes,
+    waitFor: (pattern) =>
+      eventually(() => (bytes().includes(pattern) ? true : undefined), timeoutMs).then(() => undefined),
+  };
 }
 
 /** Resolves once `predicate` holds for a frame (e.g. the `started` one). */

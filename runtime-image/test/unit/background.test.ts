@@ -58,7 +58,7 @@ class Scripted implements Supervised {
     });
   }
 
-  writeStdin = (): Promise<void> => Promise.resolve();
+  writeStdin = (): Promise<boolean> => Promise.resolve(true);
   closeStdin = (): void => undefined;
   signal = (): void => undefined;
 }
@@ -158,6 +158,30 @@ describe('running and retained caps', () => {
   });
 });
 
+describe('stdin', () => {
+  it('refuses a write whose bytes the pipe never took, and still applies the writes after it', async () => {
+    const reg = registry();
+    const taken: string[] = [];
+    const proc = Object.assign(new Scripted(), {
+      // The pipe goes away under the first write (the process died with its pipe full).
+      writeStdin: (data: Uint8Array) => {
+        const text = Buffer.from(data).toString();
+        if (text !== 'lost') taken.push(text);
+        return Promise.resolve(text !== 'lost');
+      },
+    });
+    const bp = await reg.start({ argv: ['cat'], stdin: true, spawn: () => Promise.resolve(proc) });
+    const lost = refusal(bp.writeStdin(Buffer.from('lost'), false));
+    const next = bp.writeStdin(Buffer.from('next'), false);
+    const error = await lost;
+    expect(error.code).toBe('failed_precondition');
+    expect(error.message).toMatch(/before it read these 4 bytes/);
+    await next;
+    expect(taken).toEqual(['next']);
+    proc.exit();
+  });
+});
+
 describe('terminals', () => {
   it('resizes a process that has a terminal, and refuses one without or one that exited', async () => {
     const reg = registry();
@@ -185,6 +209,7 @@ describe('terminals', () => {
       writeStdin: async (data: Uint8Array) => {
         if (events.length === 0) await firstTaken;
         events.push(`stdin ${Buffer.from(data).toString()}`);
+        return true;
       },
       resize: (size: TerminalSize) => Promise.resolve(void events.push(`resize ${size.cols}x${size.rows}`)),
     });

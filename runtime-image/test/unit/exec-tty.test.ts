@@ -11,8 +11,18 @@ import { jest } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import { Signal } from '@sandbank/proto';
 import type { ExecResponse } from '@sandbank/proto';
-import { alive, argv, eventually, execResult, frameWhere, shell, started } from '../helpers/calls.js';
-import type { ExecCall } from '../helpers/calls.js';
+import {
+  alive,
+  argv,
+  eventually,
+  execResult,
+  frameWhere,
+  shell,
+  started,
+  startExec,
+  stdoutOf,
+} from '../helpers/calls.js';
+import type { ExecCall, Spec } from '../helpers/calls.js';
 import { startTestAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
@@ -24,44 +34,21 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-type Spec = (ReturnType<typeof argv> | ReturnType<typeof shell>) & {
-  env?: Record<string, string>;
-  secretEnv?: Record<string, string>;
-  timeoutMs?: number;
-};
-
 interface Size {
   rows: number;
   cols: number;
 }
 
 /** Exec with a 24×80 terminal, or with none when `tty` is null. */
-function exec(spec: Spec, tty: Size | null = { rows: 24, cols: 80 }, stdin = true): ExecCall {
-  const call = agent.client.exec();
-  call.write({ frame: { case: 'start', value: { process: spec, stdin, ...(tty ? { tty } : {}) } } });
-  return call;
-}
+const exec = (spec: Spec, tty: Size | null = { rows: 24, cols: 80 }, stdin = true): ExecCall =>
+  startExec(agent.client, spec, { stdin, ...(tty ? { tty } : {}) });
 
 const keys = (call: ExecCall, bytes: Uint8Array | string): void => {
   call.write({ frame: { case: 'stdin', value: typeof bytes === 'string' ? Buffer.from(bytes) : bytes } });
 };
 
 /** Every stdout byte of a call as it arrives, with a way to wait for a byte pattern. */
-function output(call: ExecCall): {
-  bytes: () => Buffer;
-  waitFor: (pattern: Buffer | string) => Promise<void>;
-} {
-  const chunks: Buffer[] = [];
-  call.on('data', (f: ExecResponse) => {
-    if (f.event.case === 'stdout') chunks.push(Buffer.from(f.event.value));
-  });
-  const bytes = (): Buffer => Buffer.concat(chunks);
-  return {
-    bytes,
-    waitFor: (pattern) =>
-      eventually(() => (bytes().includes(pattern) ? true : undefined), 20_000).then(() => undefined),
-  };
-}
+const output = (call: ExecCall) => stdoutOf(call, 20_000);
 
 /** The exit frame and error of a call whose frames `output` is already collecting. */
 async function ending(call: ExecCall) {
@@ -376,15 +363,11 @@ describe('nothing new for the process', () => {
     const bare = await startTestAgent().finally(() => Object.assign(process.env, Object.fromEntries(locale)));
     try {
       const probe = { ...shell('env | sort'), env: { TERM: 'xterm' } };
-      const plainCall = bare.client.exec();
-      plainCall.write({ frame: { case: 'start', value: { process: probe, stdin: false } } });
+      const plainCall = startExec(bare.client, probe);
       plainCall.end();
       const plain = await execResult(plainCall);
       expect(plain.stdout).not.toMatch(/^(LANG|LC_[A-Z]+)=/m);
-      const ttyCall = bare.client.exec();
-      ttyCall.write({
-        frame: { case: 'start', value: { process: probe, stdin: true, tty: { rows: 24, cols: 80 } } },
-      });
+      const ttyCall = startExec(bare.client, probe, { stdin: true, tty: { rows: 24, cols: 80 } });
       const tty = output(ttyCall);
       await ending(ttyCall);
       expect(tty.bytes().toString().replaceAll('\r\n', '\n')).toBe(plain.stdout);

@@ -7,11 +7,20 @@
 import { readFile } from 'node:fs/promises';
 import { jest } from '@jest/globals';
 import { join } from 'node:path';
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { Signal } from '@sandbank/proto';
 import type { ExecResponse } from '@sandbank/proto';
-import { alive, argv, eventually, execResult, frameWhere, shell, started } from '../helpers/calls.js';
-import type { ExecCall } from '../helpers/calls.js';
+import {
+  alive,
+  argv,
+  eventually,
+  execResult,
+  frameWhere,
+  shell,
+  started,
+  startExec,
+} from '../helpers/calls.js';
+import type { ExecCall, ExecOptions, Spec } from '../helpers/calls.js';
 import { startTestAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
@@ -23,32 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-type Spec = (ReturnType<typeof argv> | ReturnType<typeof shell>) & {
-  env?: Record<string, string>;
-  secretEnv?: Record<string, string>;
-  cwd?: string;
-  timeoutMs?: number;
-};
-
-function exec(
-  spec: Spec,
-  options: { stdin?: boolean; maxOutputBytes?: bigint; deadline?: number } = {},
-): ExecCall {
-  const call = options.deadline
-    ? agent.client.exec(new Metadata(), { deadline: Date.now() + options.deadline })
-    : agent.client.exec();
-  call.write({
-    frame: {
-      case: 'start',
-      value: {
-        process: spec,
-        stdin: options.stdin ?? false,
-        ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
-      },
-    },
-  });
-  return call;
-}
+const exec = (spec: Spec, options: ExecOptions = {}): ExecCall => startExec(agent.client, spec, options);
 
 const pidOf = (f: ExecResponse): number => (f.event.case === 'started' ? f.event.value.pid : 0);
 
@@ -266,7 +250,7 @@ describe('timeouts and cancellation', () => {
 
   it("kills the process group when the call's deadline passes", async () => {
     // Long enough for the pid line to arrive first on a busy machine; far below the sleep.
-    const call = exec(shell('sleep 60 & echo $!; wait'), { deadline: 3_000 });
+    const call = exec(shell('sleep 60 & echo $!; wait'), { deadlineMs: 3_000 });
     const grandchild = Number(await firstLine(call));
     const r = await execResult(call);
     expect(r.error?.code).toBe(status.DEADLINE_EXCEEDED);

@@ -5,54 +5,21 @@
  * never skips, without runsc.
  */
 import { jest } from '@jest/globals';
-import { credentials } from '@grpc/grpc-js';
-import { createAgentClient, createAgentPromiseClient } from '@sandbank/proto';
-import type { AgentClient, AgentPromiseClient, ExecResponse } from '@sandbank/proto';
-import {
-  type GvisorAgent,
-  buildBundle,
-  removeBundle,
-  requireRunsc,
-  startGvisorAgent,
-} from '@sandbank/testing';
-import { argv, eventually, execResult, frameWhere, shell, started } from '../helpers/calls.js';
-import type { ExecCall } from '../helpers/calls.js';
+import { createAgentPromiseClient } from '@sandbank/proto';
+import { useGvisorSandbox } from '../helpers/gvisor-sandbox.js';
+import { argv, execResult, frameWhere, shell, started, startExec, stdoutOf } from '../helpers/calls.js';
+import type { ExecCall, Spec } from '../helpers/calls.js';
+import { retainedMatching } from '../helpers/processes.js';
 
 jest.setTimeout(40_000);
 
-let sandbox: GvisorAgent;
-let client: AgentClient;
-let bundle: string;
-beforeAll(async () => {
-  requireRunsc();
-  bundle = buildBundle();
-  sandbox = await startGvisorAgent(bundle);
-  client = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
-});
-afterAll(async () => {
-  client?.close();
-  await sandbox?.stop();
-  if (bundle) removeBundle(bundle);
-});
+const gvisor = useGvisorSandbox();
 
-function exec(spec: ReturnType<typeof argv> | ReturnType<typeof shell>, rows = 24, cols = 80): ExecCall {
-  const call = client.exec();
-  call.write({ frame: { case: 'start', value: { process: spec, stdin: true, tty: { rows, cols } } } });
-  return call;
-}
+/** Exec on a terminal of `rows`×`cols`, stdin open. */
+const exec = (spec: Spec, rows = 24, cols = 80): ExecCall =>
+  startExec(gvisor.client, spec, { stdin: true, tty: { rows, cols } });
 
-function output(call: ExecCall): { bytes: () => Buffer; waitFor: (pattern: string) => Promise<void> } {
-  const chunks: Buffer[] = [];
-  call.on('data', (f: ExecResponse) => {
-    if (f.event.case === 'stdout') chunks.push(Buffer.from(f.event.value));
-  });
-  const bytes = (): Buffer => Buffer.concat(chunks);
-  return {
-    bytes,
-    waitFor: (pattern) =>
-      eventually(() => (bytes().includes(pattern) ? true : undefined), 60_000).then(() => undefined),
-  };
-}
+const output = (call: ExecCall) => stdoutOf(call, 60_000);
 
 it('a terminal in gVisor: start size, a resize as SIGWINCH, and TERM', async () => {
   const call = exec(
@@ -98,18 +65,8 @@ it('the call ends when the program exits, with all its output', async () => {
 });
 
 describe('a background process on a terminal in gVisor', () => {
-  /** Every byte retained for `id` from offset 0, once `pattern` matches it. */
-  const ringMatching = (api: AgentPromiseClient, id: string, pattern: RegExp) =>
-    eventually(async () => {
-      let text = '';
-      for await (const frame of api.attachProcess({ id, fromOffset: 0n, follow: false })) {
-        if (frame.event.case === 'output') text += Buffer.from(frame.event.value.data).toString();
-      }
-      return pattern.test(text) ? text : undefined;
-    }, 60_000);
-
   it('a shell started by one client is resized by another; both sizes are in the ring', async () => {
-    const first = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
+    const first = gvisor.newClient();
     const { process: info } = await createAgentPromiseClient(first).startProcess({
       process: argv('sh'),
       stdin: true,
@@ -117,18 +74,18 @@ describe('a background process on a terminal in gVisor', () => {
     });
     const id = info?.id ?? '';
     first.close();
-    const api = createAgentPromiseClient(client);
+    const api = createAgentPromiseClient(gvisor.client);
     await api.writeProcessStdin({ id, data: Buffer.from('stty size\n') });
-    await ringMatching(api, id, /24 80\r\n/);
+    await retainedMatching(api, id, /24 80\r\n/, 60_000);
     await api.resizeProcess({ id, size: { rows: 40, cols: 132 } });
     await api.writeProcessStdin({ id, data: Buffer.from('stty size; exit 4\n') });
     expect((await api.waitProcess({ id })).process?.exit?.exitCode).toBe(4);
-    const text = await ringMatching(api, id, /40 132\r\n/);
+    const { text } = await retainedMatching(api, id, /40 132\r\n/, 60_000);
     expect(text.indexOf('24 80\r\n')).toBeLessThan(text.indexOf('40 132\r\n'));
   });
 
   it('0x03 interrupts it', async () => {
-    const api = createAgentPromiseClient(client);
+    const api = createAgentPromiseClient(gvisor.client);
     const { process: info } = await api.startProcess({
       process: argv('sleep', '60'),
       stdin: true,

@@ -8,16 +8,8 @@
  * runsc (see gvisor.test.ts).
  */
 import { jest } from '@jest/globals';
-import { credentials } from '@grpc/grpc-js';
-import { createAgentClient, Signal } from '@sandbank/proto';
-import type { AgentClient } from '@sandbank/proto';
-import {
-  type GvisorAgent,
-  buildBundle,
-  removeBundle,
-  requireRunsc,
-  startGvisorAgent,
-} from '@sandbank/testing';
+import { Signal } from '@sandbank/proto';
+import { useGvisorSandbox } from '../helpers/gvisor-sandbox.js';
 import { argv, execResult, frameWhere } from '../helpers/calls.js';
 import { changedNames, INSIDE, runRace, SECRET, SHAPES_SCRIPT, SNAPSHOT_SCRIPT } from '../helpers/race.js';
 import { SWAPPER_SCRIPT } from '../helpers/swapper.js';
@@ -28,24 +20,11 @@ const OUTSIDE = '/tmp/outside';
 
 jest.setTimeout(900_000);
 
-let sandbox: GvisorAgent;
-let client: AgentClient;
-let bundle: string;
-beforeAll(async () => {
-  requireRunsc();
-  bundle = buildBundle();
-  sandbox = await startGvisorAgent(bundle);
-  client = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
-});
-afterAll(async () => {
-  client?.close();
-  await sandbox?.stop();
-  if (bundle) removeBundle(bundle);
-});
+const gvisor = useGvisorSandbox();
 
 /** Runs `args` in the sandbox to its end; its stdout, or a failure with its stderr. */
 async function inSandbox(...args: string[]): Promise<string> {
-  const call = client.exec();
+  const call = gvisor.client.exec();
   call.write({ frame: { case: 'start', value: { process: argv(...args), stdin: false } } });
   call.end();
   const r = await execResult(call);
@@ -69,7 +48,7 @@ it(`never touches anything outside while sandbox code swaps a directory and a fi
   );
   const before = await snapshot();
 
-  const swapper = client.exec();
+  const swapper = gvisor.client.exec();
   const names = ['/workspace/d', '/workspace/d.swap', '/workspace/f', '/workspace/f.swap'];
   swapper.write({
     frame: {
@@ -82,13 +61,15 @@ it(`never touches anything outside while sandbox code swaps a directory and a fi
     (f) => f.event.case === 'stdout' && Buffer.from(f.event.value).toString().includes('ready'),
   );
   let swaps = 0;
-  const tally = await runRace({ client, restUrl: sandbox.restUrl }, ITERATIONS).finally(async () => {
-    const ended = execResult(swapper);
-    swapper.write({ frame: { case: 'signal', value: Signal.TERM } });
-    swapper.end();
-    const r = await ended;
-    swaps = Number(r.stdout.trim().split('\n').pop());
-  });
+  const tally = await runRace({ client: gvisor.client, restUrl: gvisor.agent.restUrl }, ITERATIONS).finally(
+    async () => {
+      const ended = execResult(swapper);
+      swapper.write({ frame: { case: 'signal', value: Signal.TERM } });
+      swapper.end();
+      const r = await ended;
+      swaps = Number(r.stdout.trim().split('\n').pop());
+    },
+  );
   const changed = changedNames(before, await snapshot());
 
   expect({ escapes: tally.escapes(changed), changed: changed.slice(0, 10) }).toEqual({

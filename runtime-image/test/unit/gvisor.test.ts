@@ -1,44 +1,23 @@
 /**
  * The agent inside gVisor: the bundle runs under `runsc` as an OCI bundle in a network
- * namespace of its own (see ../helpers/gvisor.ts), and the test drives it from the host over
- * gRPC and the legacy REST port. The kernel the sandboxed commands see is gVisor's, not the
+ * namespace of its own (see ../helpers/gvisor-sandbox.ts), and the test drives it from the host
+ * over gRPC and the legacy REST port. The kernel the sandboxed commands see is gVisor's, not the
  * host's. This test fails, never skips, when runsc is missing: CI installs it (.ci/run).
  */
 import { jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { createAgentClient } from '@sandbank/proto';
-import type { AgentClient, ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
-import {
-  type GvisorAgent,
-  buildBundle,
-  removeBundle,
-  requireRunsc,
-  startGvisorAgent,
-} from '@sandbank/testing';
+import type { ReadFileResponse, WriteFileResponse } from '@sandbank/proto';
+import { useGvisorSandbox } from '../helpers/gvisor-sandbox.js';
 import { collect, execResult, shell, unary } from '../helpers/calls.js';
 
 jest.setTimeout(60_000);
 
-let sandbox: GvisorAgent;
-let client: AgentClient;
-let bundle: string;
-beforeAll(async () => {
-  requireRunsc();
-  bundle = buildBundle();
-  sandbox = await startGvisorAgent(bundle);
-  client = createAgentClient(sandbox.grpcAddress, credentials.createInsecure());
-});
-afterAll(async () => {
-  client?.close();
-  await sandbox?.stop();
-  if (bundle) removeBundle(bundle);
-});
+const gvisor = useGvisorSandbox();
 
 it('runs Exec inside gVisor: the kernel the process sees is gVisor’s', async () => {
-  const call = client.exec();
+  const call = gvisor.client.exec();
   call.write({
     frame: {
       case: 'start',
@@ -58,7 +37,7 @@ it('runs Exec inside gVisor: the kernel the process sees is gVisor’s', async (
 });
 
 it('streams stdin through the sandbox and writes files the host sees in the workspace', async () => {
-  const call = client.exec();
+  const call = gvisor.client.exec();
   call.write({
     frame: { case: 'start', value: { process: shell('tr a-z A-Z > shout.txt; cat shout.txt'), stdin: true } },
   });
@@ -66,22 +45,22 @@ it('streams stdin through the sandbox and writes files the host sees in the work
   call.end();
   const r = await execResult(call);
   expect(r.stdout).toBe('HELLO FROM THE HOST\n');
-  expect(await readFile(join(sandbox.workspace, 'shout.txt'), 'utf8')).toBe('HELLO FROM THE HOST\n');
+  expect(await readFile(join(gvisor.agent.workspace, 'shout.txt'), 'utf8')).toBe('HELLO FROM THE HOST\n');
 
   await unary<WriteFileResponse>((cb) => {
-    const w = client.writeFile(cb);
+    const w = gvisor.client.writeFile(cb);
     w.write({ frame: { case: 'header', value: { path: 'in/gvisor.txt' } } });
     w.write({ frame: { case: 'data', value: Buffer.from('written through the agent') } });
     w.end();
   });
-  const back = await collect<ReadFileResponse>(client.readFile({ path: 'in/gvisor.txt' }));
+  const back = await collect<ReadFileResponse>(gvisor.client.readFile({ path: 'in/gvisor.txt' }));
   expect(Buffer.concat(back.map((m) => Buffer.from(m.data))).toString()).toBe('written through the agent');
 });
 
 it('answers the legacy REST API on its own port', async () => {
-  const health = await fetch(`${sandbox.restUrl}/`);
+  const health = await fetch(`${gvisor.agent.restUrl}/`);
   expect(await health.text()).toBe('{"status":"ok","message":"Sandbox Runtime is active."}');
-  const exec = await fetch(`${sandbox.restUrl}/execute`, {
+  const exec = await fetch(`${gvisor.agent.restUrl}/execute`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ command: 'uname -r' }),

@@ -8,9 +8,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { jest } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { createAgentPromiseClient, OutputStream, ProcessState, Signal } from '@sandbank/proto';
+import { createAgentPromiseClient, OutputStream, ProcessState } from '@sandbank/proto';
 import type { AgentPromiseClient } from '@sandbank/proto';
 import { alive, argv, eventually, failure, shell } from '../helpers/calls.js';
+import { removeEveryProcess, retained, retainedMatching } from '../helpers/processes.js';
 import { startTestAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 
@@ -24,46 +25,13 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-afterEach(async () => {
-  for (const p of (await api.listProcesses({})).processes) {
-    if (p.state === ProcessState.RUNNING) {
-      await api.signalProcess({ id: p.id, signal: Signal.KILL });
-      await api.waitProcess({ id: p.id });
-    }
-    await api.removeProcess({ id: p.id });
-  }
-});
+afterEach(async () => removeEveryProcess(api));
 
 const code = (error: unknown): status | undefined => (error as ServiceError).code;
 const keys = (client: AgentPromiseClient, id: string, text: string) =>
   client.writeProcessStdin({ id, data: Buffer.from(text) });
-
-/** Every byte retained for `id` from offset 0 (no follow), and the streams its chunks carried. */
-async function ring(client: AgentPromiseClient, id: string): Promise<{ text: string; streams: Set<number> }> {
-  let text = '';
-  const streams = new Set<number>();
-  let next = 0n;
-  for await (const frame of client.attachProcess({ id, fromOffset: 0n, follow: false })) {
-    if (frame.event.case === 'output') {
-      expect(frame.event.value.offset).toBe(next); // nothing dropped, nothing repeated
-      next += BigInt(frame.event.value.data.length);
-      text += Buffer.from(frame.event.value.data).toString();
-      streams.add(frame.event.value.stream);
-    }
-  }
-  return { text, streams };
-}
-
-/**
- * Polls the ring until `pattern` matches its text. The terminal echoes keystrokes as they arrive,
- * possibly before the shell's prompt, so patterns match what only the program's output has
- * (`echo o""ne` prints `one`; its echo shows the quotes), never a line start.
- */
 const ringMatches = (client: AgentPromiseClient, id: string, pattern: RegExp) =>
-  eventually(async () => {
-    const r = await ring(client, id);
-    return pattern.test(r.text) ? r : undefined;
-  }, 30_000);
+  retainedMatching(client, id, pattern, 30_000);
 
 /** Pids of processes whose argv is exactly `args` (a unique `sleep` duration names one). */
 function pidsOf(args: string[]): number[] {
@@ -168,9 +136,9 @@ describe('a shell on a terminal in the background', () => {
     ]);
     const [plain, named] = started.map((s) => s.process?.id ?? '');
     for (const id of [plain ?? '', named ?? '']) await api.waitProcess({ id });
-    const plainText = (await ring(api, plain ?? '')).text;
+    const plainText = (await retained(api, plain ?? '')).text;
     expect(plainText).toMatch(/^term=xterm-256color\r\n\/dev\/pts\/\d+\r\n$/);
-    expect((await ring(api, named ?? '')).text).toBe('term=vt100\r\n');
+    expect((await retained(api, named ?? '')).text).toBe('term=vt100\r\n');
   });
 });
 
@@ -201,7 +169,7 @@ describe('validation', () => {
     // A bad resize changes nothing: the shell still runs at its start size.
     await keys(api, id, 'stty size; exit 0\n');
     await api.waitProcess({ id });
-    expect((await ring(api, id)).text).toMatch(/24 80\r\n/);
+    expect((await retained(api, id)).text).toMatch(/24 80\r\n/);
     const exited = await failure(api.resizeProcess({ id, size: { rows: 30, cols: 90 } }));
     expect(code(exited)).toBe(status.FAILED_PRECONDITION);
 
@@ -222,6 +190,6 @@ describe('validation', () => {
     await ringMatches(api, id, /ready\r\n/); // the trap is set
     await api.resizeProcess({ id, size: { rows: 33, cols: 77 } });
     expect((await api.waitProcess({ id })).process?.exit?.exitCode).toBe(5);
-    expect((await ring(api, id)).text).toBe('ready\r\n33 77\r\n');
+    expect((await retained(api, id)).text).toBe('ready\r\n33 77\r\n');
   });
 });

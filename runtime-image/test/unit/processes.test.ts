@@ -11,6 +11,7 @@ import { createAgentPromiseClient, OutputStream, ProcessState, Signal } from '@s
 import type { AgentPromiseClient, AttachProcessResponse, ExitStatus } from '@sandbank/proto';
 import { alive, argv, eventually, failure, shell } from '../helpers/calls.js';
 import { startTestAgent } from '../helpers/agent.js';
+import { removeEveryProcess } from '../helpers/processes.js';
 import type { TestAgent } from '../helpers/agent.js';
 
 jest.setTimeout(30_000);
@@ -29,16 +30,7 @@ beforeAll(async () => {
 });
 afterAll(async () => agent.close());
 
-/** Removes every finished process and waits out running ones, so each test starts clean. */
-afterEach(async () => {
-  for (const p of (await api.listProcesses({})).processes) {
-    if (p.state === ProcessState.RUNNING) {
-      await api.signalProcess({ id: p.id, signal: Signal.KILL });
-      await api.waitProcess({ id: p.id });
-    }
-    await api.removeProcess({ id: p.id });
-  }
-});
+afterEach(async () => removeEveryProcess(api));
 
 interface Attach {
   readonly attached: Extract<AttachProcessResponse['event'], { case: 'attached' }>['value'] | undefined;
@@ -50,7 +42,7 @@ interface Attach {
 async function attach(
   client: AgentPromiseClient,
   id: string,
-  fromOffset: number,
+  fromOffset: number | bigint,
   follow: boolean,
 ): Promise<Attach> {
   let attached: Attach['attached'];
@@ -323,16 +315,155 @@ describe('hostile callers', () => {
     const { process: info } = await api.startProcess({ process: argv('sleep', '60'), stdin: true });
     const id = info?.id ?? '';
     const big = Buffer.alloc(3 * 1024 * 1024, 'x');
-    // Nothing reads: after the pipe's 64 KiB every byte waits in the agent.
-    const results = await Promise.allSettled(
-      [1, 2, 3, 4].map(() => api.writeProcessStdin({ id, data: big }, { deadline: Date.now() + 2000 })),
+    // Nothing reads: after the pipe's 64 KiB every byte waits in the agent. Two writes fit the
+    // 8 MiB backlog and wait; the other two are refused at once, so a refusal ends first.
+    const outcomes = [1, 2, 3, 4].map(() =>
+      api.writeProcessStdin({ id, data: big }).then(
+        () => undefined,
+        (error: unknown) => error as ServiceError,
+      ),
     );
-    const codes = results.map((r) => (r.status === 'rejected' ? code(r.reason) : status.OK));
-    expect(codes).toContain(status.RESOURCE_EXHAUSTED);
-    const refused = results.find(
-      (r) => r.status === 'rejected' && code(r.reason) === status.RESOURCE_EXHAUSTED,
+    const first = await Promise.race(outcomes);
+    expect(code(first)).toBe(status.RESOURCE_EXHAUSTED);
+    expect(first?.details).toMatch(/stdin/);
+    // The waiting writes end when the process does, and say their bytes were never read.
+    await api.signalProcess({ id, signal: Signal.KILL });
+    const codes = (await Promise.all(outcomes)).map(code).sort();
+    expect(codes).toEqual(
+      [
+        status.FAILED_PRECONDITION,
+        status.FAILED_PRECONDITION,
+        status.RESOURCE_EXHAUSTED,
+        status.RESOURCE_EXHAUSTED,
+      ].sort(),
     );
-    expect(refused?.status === 'rejected' && (refused.reason as ServiceError).details).toMatch(/stdin/);
+  });
+});
+
+describe('hostile requests', () => {
+  /** A process that has printed `abc` and prints `def` once it reads a line. */
+  async function pausedAfterAbc(): Promise<string> {
+    const { process: info } = await api.startProcess({
+      process: shell('printf abc; read x; printf def'),
+      stdin: true,
+    });
+    const id = info?.id ?? '';
+    await eventually(async () =>
+      (await api.getProcess({ id })).process?.endOffset === 3n ? true : undefined,
+    );
+    return id;
+  }
+
+  it.each([
+    ['2^53', 2n ** 53n],
+    ['2^53 + 1', 2n ** 53n + 1n],
+    ['2^64 - 1', 2n ** 64n - 1n],
+  ])('attach from offset %s starts at the end, as any offset past it does', async (_name, fromOffset) => {
+    const id = await pausedAfterAbc();
+    const now = await attach(api, id, fromOffset, false);
+    expect(now.attached).toMatchObject({ startOffset: 3n, bytesDropped: false });
+    expect(now.chunks).toEqual([]);
+    expect(now.exit).toBeUndefined();
+
+    // Following from there: the next byte written, then the exit.
+    const followed = attach(api, id, fromOffset, true);
+    await eventually(() => (agent.deps.background.get(id).ring.waiters > 0 ? true : undefined));
+    await api.writeProcessStdin({ id, data: Buffer.from('\n') });
+    const read = await followed;
+    expect(read.attached).toMatchObject({ startOffset: 3n, bytesDropped: false });
+    expect(read.chunks).toEqual([{ offset: 3, stream: OutputStream.STDOUT, text: 'def' }]);
+    expect(read.exit?.exitCode).toBe(0);
+  });
+
+  /** Every rpc that names a process, called with `id`. */
+  const byId = (id: string): [string, () => Promise<unknown>][] => [
+    ['GetProcess', () => api.getProcess({ id })],
+    ['AttachProcess', () => attach(api, id, 0, false)],
+    ['WriteProcessStdin', () => api.writeProcessStdin({ id, data: Buffer.from('x') })],
+    ['SignalProcess', () => api.signalProcess({ id, signal: Signal.TERM })],
+    ['ResizeProcess', () => api.resizeProcess({ id, size: { rows: 24, cols: 80 } })],
+    ['WaitProcess', () => api.waitProcess({ id, timeoutMs: 0 })],
+    ['RemoveProcess', () => api.removeProcess({ id })],
+  ];
+
+  it.each([
+    ['65 characters', 'a'.repeat(65)],
+    ['64 emoji (128 UTF-16 units)', '\u{1F600}'.repeat(64)],
+    ['a newline', 'abc\nid: forged'],
+    ['a NUL byte', 'abc\0def'],
+    ['a path', '../etc/passwd'],
+    ['a space', 'a b'],
+    ['a non-ASCII letter', 'caf\u00e9'],
+    ['a leading dash', '-abc'],
+  ])('refuses an id with %s as INVALID_ARGUMENT on every rpc, without echoing it', async (_name, id) => {
+    for (const [rpc, call] of byId(id)) {
+      const error = await failure(call());
+      expect([rpc, code(error)]).toEqual([rpc, status.INVALID_ARGUMENT]);
+      expect(error.details).toMatch(/^id must be 1-64 letters, digits/);
+    }
+  });
+
+  it('treats a well-formed id of 64 characters that names nothing as NOT_FOUND on every rpc', async () => {
+    for (const [rpc, call] of byId('a'.repeat(64))) {
+      expect([rpc, code(await failure(call()))]).toEqual([rpc, status.NOT_FOUND]);
+    }
+  });
+
+  it('refuses stdin to a process that has exited, whatever the write asks', async () => {
+    const { process: info } = await api.startProcess({ process: argv('true'), stdin: true });
+    const id = info?.id ?? '';
+    expect((await api.waitProcess({ id })).process?.stdinOpen).toBe(false);
+    for (const request of [
+      { id, data: Buffer.from('late') },
+      { id, data: Buffer.alloc(0), close: true },
+      { id, data: Buffer.alloc(0) },
+    ]) {
+      const error = await failure(api.writeProcessStdin(request));
+      expect(code(error)).toBe(status.FAILED_PRECONDITION);
+      expect(error.details).toMatch(/has exited/);
+    }
+  });
+
+  it('ends a stdin write the process never read when the process dies, instead of holding the call', async () => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60'), stdin: true });
+    const id = info?.id ?? '';
+    // More than the pipe holds: the call waits for a reader that never comes.
+    const pending = api.writeProcessStdin({ id, data: Buffer.alloc(1024 * 1024, 'x') });
+    await api.signalProcess({ id, signal: Signal.KILL });
+    const outcome = await pending.then(
+      () => status.OK,
+      (error: unknown) => code(error),
+    );
+    expect(outcome).toBe(status.FAILED_PRECONDITION);
+    expect((await api.waitProcess({ id })).process?.exit?.signal).toBe('SIGKILL');
+  });
+
+  it.each([
+    ['UNSPECIFIED', Signal.UNSPECIFIED],
+    ['3 (SIGQUIT, not in the enum)', 3],
+    ['99', 99],
+    ['-1', -1],
+    ['2^31 - 1', 0x7fff_ffff],
+  ])('refuses signal %s as INVALID_ARGUMENT and leaves the process running', async (_name, signal) => {
+    const { process: info } = await api.startProcess({ process: argv('sleep', '60') });
+    const id = info?.id ?? '';
+    // Any int32 may arrive on the wire (a client built from another revision of the proto).
+    const request = Object.assign({ id, signal: Signal.TERM }, { signal });
+    const error = await failure(api.signalProcess(request));
+    expect(code(error)).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toBe(`signal ${signal} is not one of HUP, INT, KILL, TERM`);
+    expect((await api.getProcess({ id })).process?.state).toBe(ProcessState.RUNNING);
+    expect(alive(info?.pid ?? 0)).toBe(true);
+  });
+
+  it.each([
+    ['zero rows and cols', { rows: 0, cols: 0 }, /size\.rows must be at least 1/],
+    ['2^32 - 1 rows', { rows: 0xffff_ffff, cols: 80 }, /size\.rows must be at most 10000/],
+    ['2^32 - 1 cols', { rows: 24, cols: 0xffff_ffff }, /size\.cols must be at most 10000/],
+  ])('refuses a resize to %s before looking the process up', async (_name, size, message) => {
+    const error = await failure(api.resizeProcess({ id: 'no-such-process', size }));
+    expect(code(error)).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(message);
   });
 });
 
