@@ -4,7 +4,7 @@
  * AttachProcess stream. Each reader checks what it got (offsets contiguous from 0, the exit frame
  * last, the byte count) so a number is never measured over a broken stream.
  */
-import { request, type Agent } from 'node:http';
+import { request, type Agent, type ClientRequest } from 'node:http';
 import type { Metadata } from '@grpc/grpc-js';
 import type { AgentClient, AttachProcessResponse } from '@sandbank/proto';
 
@@ -110,9 +110,38 @@ export class AttachFrameReader {
 }
 
 /**
- * `GET {processUrl}/attach?fromOffset=0&follow=true` through the router, read to the exit frame;
- * `expected` output bytes must arrive, contiguous from offset 0.
+ * `GET {processUrl}/attach?fromOffset=0&follow=true` through the router, its body fed to `reader`
+ * (whose callbacks throw to end the read with that error); `onEnd` when the body ended.
  */
+function attachBody(
+  processUrl: string,
+  agent: Agent,
+  reader: AttachFrameReader,
+  onEnd: () => void,
+  fail: (error: Error) => void,
+): ClientRequest {
+  const req = request(`${processUrl}/attach?fromOffset=0&follow=true`, { agent }, (res) => {
+    if (res.statusCode !== 200) {
+      res.resume();
+      fail(new Error(`attach answered ${String(res.statusCode)}`));
+      return;
+    }
+    res.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (error) {
+        req.destroy(asError(error));
+      }
+    });
+    res.on('end', onEnd);
+    res.on('error', fail);
+  });
+  req.on('error', fail);
+  req.end();
+  return req;
+}
+
+/** The router's attach read to the exit frame: `expected` bytes, contiguous from offset 0. */
 export function attachViaRouter(processUrl: string, agent: Agent, expected: number): Promise<OutputRead> {
   return new Promise<OutputRead>((resolve, reject) => {
     const tally = new OutputTally();
@@ -122,32 +151,19 @@ export function attachViaRouter(processUrl: string, agent: Agent, expected: numb
         if (kind === KIND_EXIT) tally.exit(offset);
       },
     );
-    const req = request(`${processUrl}/attach?fromOffset=0&follow=true`, { agent }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`attach answered ${String(res.statusCode)}`));
-        return;
+    const finish = (): void => {
+      try {
+        resolve(tally.result(expected));
+      } catch (error) {
+        reject(asError(error));
       }
-      res.on('data', (chunk: Buffer) => {
-        try {
-          reader.push(chunk);
-        } catch (error) {
-          req.destroy(asError(error));
-        }
-      });
-      res.on('end', () => {
-        try {
-          resolve(tally.result(expected));
-        } catch (error) {
-          reject(asError(error));
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
+    };
+    attachBody(processUrl, agent, reader, finish, reject);
   });
 }
+
+/** A line printed by a process before this many characters is its first line. */
+const MAX_LINE_CHARS = 4096;
 
 /** The first line a process printed, read through the router's attach (then the read is ended). */
 export function firstLineViaRouter(processUrl: string, agent: Agent): Promise<string> {
@@ -160,18 +176,21 @@ export function firstLineViaRouter(processUrl: string, agent: Agent): Promise<st
         if (nl >= 0) {
           resolve(text.slice(0, nl));
           req.destroy();
+        } else if (text.length > MAX_LINE_CHARS) {
+          throw new Error(`no line in the first ${MAX_LINE_CHARS} characters of output`);
         }
       },
       (kind, _offset, payload) => {
-        if (kind === KIND_EXIT) reject(new Error(`the process exited before a line: ${payload.toString()}`));
+        if (kind === KIND_EXIT) throw new Error(`the process exited before a line: ${payload.toString()}`);
       },
     );
-    const req = request(`${processUrl}/attach?fromOffset=0&follow=true`, { agent }, (res) => {
-      res.on('data', (chunk: Buffer) => reader.push(chunk));
-      res.on('error', () => undefined);
-    });
-    req.on('error', reject);
-    req.end();
+    const req = attachBody(
+      processUrl,
+      agent,
+      reader,
+      () => reject(new Error('the attach ended before a line')),
+      reject,
+    );
   });
 }
 
