@@ -10,9 +10,10 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { createAgentClient } from '@sandbank/proto';
 import type { AgentClient, RunResponse } from '@sandbank/proto';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { Benchmark, ResultInput } from '../src/index.js';
 import { childMemory, spawnAgent, spawnRouter } from '../../router/scripts/bench-processes.js';
+import { openExecSocket, wsStdoutThroughput } from './support/router-ws.js';
 
 const IP = '127.0.0.7';
 const ROUND_TRIPS = 500;
@@ -27,36 +28,6 @@ function run(client: AgentClient, md: Metadata): Promise<void> {
       md,
       (e: Error | null, r?: RunResponse) => (e || !r ? reject(e ?? new Error('no reply')) : resolve()),
     ),
-  );
-}
-
-function openWs(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, 'sandbank.exec.v1', { perMessageDeflate: false });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function streamOnce(url: string, bytes: number): Promise<number> {
-  return openWs(url).then(
-    (ws) =>
-      new Promise<number>((resolve, reject) => {
-        let received = 0;
-        let started = 0;
-        ws.on('message', (data: Buffer, isBinary) => {
-          if (isBinary) {
-            if (started === 0) started = performance.now();
-            received += data.length - 1;
-          } else if (String(data).includes('"exit"')) {
-            const seconds = (performance.now() - started) / 1000;
-            ws.close();
-            if (received !== bytes) reject(new Error(`received ${received} of ${bytes} bytes`));
-            else resolve(bytes / 1e6 / seconds);
-          }
-        });
-        ws.send(JSON.stringify({ type: 'start', command: ['head', '-c', String(bytes), '/dev/zero'] }));
-      }),
   );
 }
 
@@ -159,7 +130,7 @@ const benchmark: Benchmark = {
       const directMbps: number[] = [];
       for (let i = 0; i < THROUGHPUT_RUNS; i++) {
         directMbps.push(await streamDirect(direct, directMd(), THROUGHPUT_BYTES));
-        mbps.push(await streamOnce(wsUrl, THROUGHPUT_BYTES));
+        mbps.push(await wsStdoutThroughput(wsUrl, THROUGHPUT_BYTES));
       }
       log(
         `stdout: agent gRPC ${directMbps.map((v) => v.toFixed(0)).join(', ')} MB/s; via router WebSocket ${mbps.map((v) => v.toFixed(0)).join(', ')} MB/s`,
@@ -183,7 +154,7 @@ const benchmark: Benchmark = {
       const before = await childMemory(router);
       const sessions: WebSocket[] = [];
       for (let i = 0; i < IDLE_SESSIONS; i++) {
-        const ws = await openWs(wsUrl);
+        const ws = await openExecSocket(wsUrl);
         const started = new Promise<void>((resolve) => ws.once('message', () => resolve()));
         ws.send(JSON.stringify({ type: 'start', command: ['cat'], stdin: true }));
         await started;

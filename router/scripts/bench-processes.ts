@@ -101,8 +101,23 @@ export async function spawnAgent(ip: string, env: Record<string, string> = {}): 
   };
 }
 
-/** A router process in front of one sandbox `sb` at `ip`; answers `{type:'mem'}` IPC messages. */
-export async function spawnRouter(ip: string, agent: AgentPorts): Promise<Child<RouterPorts>> {
+export interface RouterOptions {
+  /**
+   * The sandbox's pod carries `sandbank.dev/expose-any-port: "true"`: the port route reaches any
+   * port on `ip` but the agent's (a server the benchmark starts in the sandbox binds a free one).
+   */
+  readonly anyPort?: boolean;
+}
+
+/**
+ * A router process in front of one sandbox `sb` (also its claim's name) at `ip`; answers
+ * `{type:'mem'}` IPC messages.
+ */
+export async function spawnRouter(
+  ip: string,
+  agent: AgentPorts,
+  options: RouterOptions = {},
+): Promise<Child<RouterPorts>> {
   const child = spawn(
     process.execPath,
     ['--expose-gc', ...NODE_ARGS, fileURLToPath(import.meta.url), '--router'],
@@ -114,6 +129,7 @@ export async function spawnRouter(ip: string, agent: AgentPorts): Promise<Child<
         BENCH_GRPC: String(agent.grpcPort),
         BENCH_REST: String(agent.restPort),
         BENCH_ANNOTATION: agent.annotation,
+        BENCH_ANY_PORT: String(options.anyPort ?? false),
       },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     },
@@ -135,7 +151,13 @@ async function routerMain(): Promise<void> {
   const app = buildRouterApp({
     auth: noAuthenticator(),
     lookup: staticLookup([
-      { namespace: 'default', name: 'sb', ip, annotation: process.env['BENCH_ANNOTATION'] },
+      {
+        namespace: 'default',
+        name: 'sb',
+        ip,
+        annotation: process.env['BENCH_ANNOTATION'],
+        anyPort: process.env['BENCH_ANY_PORT'] === 'true',
+      },
     ]),
     agentKey: TEST_AGENT_KEY,
     agentPorts: {
