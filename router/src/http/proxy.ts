@@ -8,6 +8,9 @@
  * 200–599 after at most `MAX_INFORMATIONAL` 1xx, a header Node would refuse to write: 502 with the
  * router's own error body), and what it says may not speak for the router's origin (see
  * `podResponseHeaders`).
+ *
+ * The port route's WebSocket dial (ports/upgrade.ts) reaches the pod the same way: the same
+ * request headers (`podRequestHeaders`), timers and failure sorting (`podRequest`).
  */
 import { request, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';

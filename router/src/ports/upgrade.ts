@@ -196,6 +196,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
     // leaves an upgraded socket unread, and an unread socket learns of its peer's FIN only when
     // it next writes: until the splice, it is read into its stream buffer (bounded by its
     // highWaterMark, and relayed once the tunnel opens), so that the end or the close is seen.
+    // On a refusal the reader stays: the half-closed socket then sees the client's close too.
     const gone = (): void => admission.abort(new RouterError('canceled', 'the client went away'));
     const noticeEnd = (): void => {
       // read() with nothing buffered takes nothing, but emits 'end' once the client's FIN came.

@@ -115,13 +115,13 @@ interface ClientUpgrade {
 }
 
 /** Sends an upgrade for the pod's path `/<name>` through `via`; resolves with the router's answer. */
-function upgrade(name: string, via = router): Promise<ClientUpgrade> {
+function upgrade(name: string, via = router, { withKey = true } = {}): Promise<ClientUpgrade> {
   const key = randomBytes(16).toString('base64');
   const socket = connect((via.app.server.address() as AddressInfo).port, '127.0.0.1');
   socket.write(
     `GET /v1/namespaces/default/sandboxclaims/pod/ports/${podPort}/${name} HTTP/1.1\r\n` +
       `host: router\r\nauthorization: Bearer ${TOKEN}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n` +
-      `sec-websocket-version: 13\r\nsec-websocket-key: ${key}\r\n\r\n`,
+      `sec-websocket-version: 13\r\n${withKey ? `sec-websocket-key: ${key}\r\n` : ''}\r\n`,
   );
   return new Promise((resolve, reject) => {
     let bytes = Buffer.alloc(0);
@@ -231,6 +231,15 @@ describe('a pod that answers the upgrade wrongly', () => {
     expect(answer.status).toBe(502);
     expect(await refusal(answer)).toMatch(/upstream_failed/);
     await closedPromptly(arrived);
+  });
+
+  test('a client without Sec-WebSocket-Key (its answer could not be checked): 400, the pod never dialled', async () => {
+    let dialled = false;
+    behaviours.set('keyless', () => (dialled = true));
+    const answer = await upgrade('keyless', router, { withKey: false });
+    expect(answer.status).toBe(400);
+    expect(await refusal(answer)).toMatch(/sec-websocket-key/);
+    expect(dialled).toBe(false);
   });
 
   test('a 101 with a body-like tail and then a 200: never a tunnel', async () => {
