@@ -9,6 +9,7 @@
  */
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
+import type { ForwardOptions } from '../http/proxy.js';
 import { previewAuthenticator } from './preview-auth.js';
 import { verifyPreview } from './preview-token.js';
 import type { PreviewGrant, PreviewKeys } from './preview-token.js';
@@ -36,7 +37,12 @@ export interface PortAdmission {
   readonly target: () => RoutedPort;
   /** The credential the admission checks: the client's Authorization (a link carries its own). */
   readonly authorization: string | undefined;
+  /** What the pod learns of the route: the prefix it is served under, unless that is a link's. */
+  forwarding(target: RoutedPort): ForwardOptions;
 }
+
+/** A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it). */
+const LINK_FORWARDING: ForwardOptions = { dropReferer: true };
 
 export function portAdmission(
   ctx: RouterContext,
@@ -51,6 +57,7 @@ export function portAdmission(
       viaLink: false,
       target: () => portRouteTarget(match),
       authorization,
+      forwarding: (target) => ({ forwardedPrefix: target.prefix }),
     };
   }
   let grant: PreviewGrant | undefined;
@@ -77,5 +84,6 @@ export function portAdmission(
     },
     // The link is the credential: the client's Authorization is not the link's business.
     authorization: undefined,
+    forwarding: () => LINK_FORWARDING,
   };
 }

@@ -80,6 +80,7 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
     counted(res);
     const admitted = portAdmission(ctx, previews, match, req.headers.authorization);
     const viaLink = admitted.viaLink;
+    // Made for this request: its admission context (a link's authenticator) and target are its own.
     const proxy = sandboxRoute(
       admitted.ctx,
       {
@@ -96,8 +97,7 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
         await proxyHttp(req, res, scope, endpoint, {
           port,
           path,
-          // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
-          ...(viaLink ? { dropReferer: true } : { forwardedPrefix: prefix }),
+          ...admitted.forwarding(scope.target),
           locationPrefix: prefix,
           maxBodyBytes: ctx.limits.maxBodyBytes,
           connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),

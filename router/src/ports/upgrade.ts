@@ -24,6 +24,7 @@ import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { podRequest, podRequestHeaders, podResponseHeaders, unforwardable } from '../http/proxy.js';
+import type { ForwardOptions } from '../http/proxy.js';
 import type { Endpoint } from '../resolve/index.js';
 import { rejectUpgrade } from '../ws/upgrade.js';
 import { portAdmission } from './port-admission.js';
@@ -70,14 +71,10 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
     key: string,
     endpoint: Endpoint,
     scope: Scope<RoutedPort>,
-    viaLink: boolean,
+    forwarding: ForwardOptions,
   ): Promise<{ upstream: Socket; head: Buffer; headers: OutgoingHttpHeaders }> => {
     const { target } = scope;
-    const headers = podRequestHeaders(
-      req,
-      // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
-      viaLink ? { dropReferer: true } : { forwardedPrefix: target.prefix },
-    );
+    const headers = podRequestHeaders(req, forwarding);
     headers['connection'] = 'Upgrade';
     headers['upgrade'] = 'websocket';
     const pod = podRequest({
@@ -222,7 +219,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
       });
       const endpoint = scope.resolve();
       checkPortAccess(endpoint, scope.target, ctx.agentPorts);
-      const dialled = await dial(req, key, endpoint, scope, admitted.viaLink);
+      const dialled = await dial(req, key, endpoint, scope, admitted.forwarding(scope.target));
       socket.off('readable', noticeEnd);
       socket.off('end', gone);
       socket.off('close', gone);
