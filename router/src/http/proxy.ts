@@ -8,9 +8,12 @@
  * 200–599 after at most `MAX_INFORMATIONAL` 1xx, a header Node would refuse to write: 502 with the
  * router's own error body), and what it says may not speak for the router's origin (see
  * `podResponseHeaders`).
+ *
+ * The port route's WebSocket dial (ports/upgrade.ts) reaches the pod the same way: the same
+ * request headers (`podRequestHeaders`), timers and failure sorting (`podRequest`).
  */
 import { request, validateHeaderName, validateHeaderValue } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import { RouterError } from '../errors.js';
@@ -153,22 +156,141 @@ export function prefixedLocation(location: string, podIp: string, podPort: numbe
   return local.startsWith('/') && !local.startsWith('//') ? `${prefix}${local}` : local;
 }
 
-export interface ProxyOptions {
+/** What a route adds to (or takes from) the client's request headers on their way to the pod. */
+export interface ForwardOptions {
+  /**
+   * Sent to the pod as `authorization`: the pod's agent credential, given only for the agent's
+   * legacy port (the client's own Authorization is the router's and never reaches a pod).
+   */
+  readonly authorization?: string | undefined;
+  /** Sent as `x-forwarded-prefix`: the part of the client's path the router consumed. */
+  readonly forwardedPrefix?: string;
+  /**
+   * The client's path is a secret (a preview link's token): the Referer, which a browser fills
+   * with the page's own URL, does not reach the pod either.
+   */
+  readonly dropReferer?: boolean;
+}
+
+/** The client's request headers as the pod gets them: the forwardable ones, X-Forwarded-*, the route's. */
+export function podRequestHeaders(req: IncomingMessage, opts: ForwardOptions): OutgoingHttpHeaders {
+  const headers = forwardableHeaders(req.headers, true);
+  headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
+    .filter(Boolean)
+    .join(', ');
+  headers['x-forwarded-proto'] = forwardedProto(req);
+  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
+  if (opts.forwardedPrefix !== undefined) headers['x-forwarded-prefix'] = opts.forwardedPrefix;
+  if (opts.dropReferer === true) delete headers['referer'];
+  return headers;
+}
+
+export interface PodRequestOptions {
+  readonly endpoint: Endpoint;
+  readonly port: number;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+  /** Aborts the request (the caller went away, the deadline, shutdown). */
+  readonly signal: AbortSignal;
+  /** Connect timeout, as upstream's min(timeout, 5 s). */
+  readonly connectTimeoutMs: number;
+  /** Cap of the pod's status line and headers together (Node's default: 16 KiB). */
+  readonly maxResponseHeaderBytes?: number | undefined;
+  /** No byte either way on the pod's connection for this long fails the request (RouterError). */
+  readonly idleTimeoutMs?: number | undefined;
+}
+
+/** A failed request to a pod, as the client should see it. */
+export interface PodFailure {
+  readonly error: Error;
+  /** Set when the pod caused it (it accepted the connection, then broke it): a refusal to count. */
+  readonly rejection?: UpstreamRejection;
+}
+
+/** A request to a pod's port, under the router's connect and idle timers. */
+export interface PodRequest {
+  readonly request: ClientRequest;
+  /**
+   * `error` (from the request's `error` event) sorted: the router's own verdict (the idle
+   * timeout) or the abort's reason as they are; a failure after the pod accepted the connection
+   * is the pod's (502), one before is an unreachable pod (503).
+   */
+  failure(error: Error): PodFailure;
+}
+
+export function podRequest(opts: PodRequestOptions): PodRequest {
+  const { endpoint, signal } = opts;
+  let connected = false;
+  const upstream = request({
+    host: endpoint.ip,
+    port: opts.port,
+    method: opts.method,
+    path: opts.path,
+    headers: opts.headers,
+    signal,
+    ...(opts.maxResponseHeaderBytes === undefined ? {} : { maxHeaderSize: opts.maxResponseHeaderBytes }),
+  });
+  const idleMs = opts.idleTimeoutMs;
+  if (idleMs !== undefined) {
+    upstream.setTimeout(idleMs, () =>
+      upstream.destroy(
+        new RouterError(
+          'deadline_exceeded',
+          `the backend sandbox ${endpoint.sandbox} sent and received nothing for ${idleMs} ms (idle timeout)`,
+        ),
+      ),
+    );
+  }
+  const connectTimer = setTimeout(
+    () => upstream.destroy(new Error('connect timeout')),
+    opts.connectTimeoutMs,
+  );
+  const onConnect = (): void => {
+    connected = true;
+    clearTimeout(connectTimer);
+  };
+  upstream.on('socket', (socket) => {
+    if (!socket.connecting) onConnect();
+    else socket.once('connect', onConnect);
+  });
+  return {
+    request: upstream,
+    failure(error) {
+      clearTimeout(connectTimer);
+      if (error instanceof RouterError) return { error };
+      if (signal.aborted) return { error: signal.reason instanceof Error ? signal.reason : error };
+      if (!connected) {
+        return {
+          error: new RouterError(
+            'upstream_unavailable',
+            `Could not connect to the backend sandbox: ${endpoint.sandbox}`,
+            { cause: error },
+          ),
+        };
+      }
+      return {
+        error: new RouterError(
+          'upstream_failed',
+          `the backend sandbox ${endpoint.sandbox} closed the connection`,
+          { cause: error },
+        ),
+        rejection: failureReason(error),
+      };
+    },
+  };
+}
+
+export interface ProxyOptions extends ForwardOptions {
   readonly port: number;
   readonly maxBodyBytes: number;
   /** Connect timeout, as upstream's min(timeout, 5 s). */
   readonly connectTimeoutMs: number;
   readonly log: Logger;
   readonly metrics: RouterMetrics;
-  /**
-   * Sent to the pod as `authorization`: the pod's agent credential, given only for the agent's
-   * legacy port (the client's own Authorization is the router's and never reaches a pod).
-   */
-  readonly authorization?: string | undefined;
   /** The request target sent to the pod (default: the client's own). */
   readonly path?: string;
-  /** Sent as `x-forwarded-prefix`: the part of the client's path the router consumed. */
-  readonly forwardedPrefix?: string;
   /** The router path the pod is served under: its redirects to its own paths go under it. */
   readonly locationPrefix?: string;
   /** Set on the response over the pod's (and the default sandboxing): a route's own policy. */
@@ -197,13 +319,6 @@ export async function proxyHttp(
   if (Number.isFinite(declared) && declared > opts.maxBodyBytes) {
     throw new RouterError('payload_too_large', `request body over ${opts.maxBodyBytes} bytes`);
   }
-  const headers = forwardableHeaders(req.headers, true);
-  const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
-  headers['x-forwarded-for'] = forwardedFor;
-  headers['x-forwarded-proto'] = forwardedProto(req);
-  if (opts.authorization !== undefined) headers['authorization'] = opts.authorization;
-  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-  if (opts.forwardedPrefix !== undefined) headers['x-forwarded-prefix'] = opts.forwardedPrefix;
   const sandbox = `${endpoint.namespace}/${endpoint.sandbox}`;
 
   /** One line and one count per refused or failed pod response; the request alone ends. */
@@ -213,38 +328,25 @@ export async function proxyHttp(
   };
 
   await new Promise<void>((resolve, reject) => {
-    let connected = false;
     /**
      * waiting: no final answer yet; forwarding: the pod's status and headers went out;
      * settled: the request failed (a refusal, a dial failure, a body over the limit).
      */
     let state: 'waiting' | 'forwarding' | 'settled' = 'waiting';
     let informational = 0;
-    const upstream = request({
-      host: endpoint.ip,
+    const pod = podRequest({
+      endpoint,
       port: opts.port,
       method: req.method,
       path: opts.path ?? req.originalUrl,
-      headers,
+      headers: podRequestHeaders(req, opts),
       signal: scope.signal,
-      ...(opts.maxResponseHeaderBytes === undefined ? {} : { maxHeaderSize: opts.maxResponseHeaderBytes }),
+      connectTimeoutMs: opts.connectTimeoutMs,
+      maxResponseHeaderBytes: opts.maxResponseHeaderBytes,
+      idleTimeoutMs: opts.idleTimeoutMs,
     });
-    const idleMs = opts.idleTimeoutMs;
-    if (idleMs !== undefined) {
-      upstream.setTimeout(idleMs, () =>
-        upstream.destroy(
-          new RouterError(
-            'deadline_exceeded',
-            `the backend sandbox ${endpoint.sandbox} sent and received nothing for ${idleMs} ms (idle timeout)`,
-          ),
-        ),
-      );
-    }
-    const connectTimer = setTimeout(() => {
-      if (!connected) upstream.destroy(new Error('connect timeout'));
-    }, opts.connectTimeoutMs);
+    const upstream = pod.request;
     const fail = (error: Error): void => {
-      clearTimeout(connectTimer);
       if (state !== 'waiting') return;
       state = 'settled';
       upstream.destroy();
@@ -280,10 +382,6 @@ export async function proxyHttp(
       res.destroy();
       resolve();
     };
-    upstream.on('socket', (socket) => {
-      if (!socket.connecting) connected = true;
-      else socket.once('connect', () => (connected = true));
-    });
     upstream.on('information', (info: { statusCode: number }) => {
       if (++informational > MAX_INFORMATIONAL) {
         refuse('bad_status', `more than ${MAX_INFORMATIONAL} 1xx answers (last ${info.statusCode})`);
@@ -300,36 +398,11 @@ export async function proxyHttp(
         return;
       }
       if (state !== 'waiting') return;
-      // The router's own verdict (the idle timeout), not the pod's doing.
-      if (error instanceof RouterError) {
-        fail(error);
-        return;
-      }
-      if (scope.signal.aborted) {
-        fail(scope.signal.reason instanceof Error ? scope.signal.reason : error);
-        return;
-      }
-      if (connected) refused(failureReason(error), { err: String(error) });
-      fail(
-        connected
-          ? new RouterError(
-              'upstream_failed',
-              `the backend sandbox ${endpoint.sandbox} closed the connection`,
-              {
-                cause: error,
-              },
-            )
-          : new RouterError(
-              'upstream_unavailable',
-              `Could not connect to the backend sandbox: ${endpoint.sandbox}`,
-              {
-                cause: error,
-              },
-            ),
-      );
+      const failure = pod.failure(error);
+      if (failure.rejection !== undefined) refused(failure.rejection, { err: String(error) });
+      fail(failure.error);
     });
     upstream.on('response', (up) => {
-      clearTimeout(connectTimer);
       if (state !== 'waiting') {
         up.destroy();
         return;

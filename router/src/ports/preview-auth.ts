@@ -1,34 +1,28 @@
 /**
- * The caller of a preview link: whoever holds the link's token, allowed that one claim's namespace
- * and nothing else (the handler then holds it to the link's port and claim UID). The token is the
- * credential, checked again here rather than trusted from the route's parse, so the admission's
- * one authorization step is where every link is verified.
+ * The caller of a preview link: whoever holds the link, allowed that one claim's namespace and
+ * nothing else (the handler then holds it to the link's port and claim UID). The link's token is
+ * verified once, where the admission reads the request's target (port-admission.ts); this
+ * authenticator is made for that one request and speaks for the grant the token carried.
  */
 import type { Authenticator, Principal } from '../auth/index.js';
 import { namespaceScope } from '../auth/index.js';
+import type { AuthMode } from '../auth/mode.js';
 import { RouterError } from '../errors.js';
-import type { PreviewKeys } from './preview-token.js';
-import { verifyPreview } from './preview-token.js';
+import type { PreviewGrant } from './preview-token.js';
 
+/** `verified` is the request's grant once its token checked out; undefined before (or never). */
 export function previewAuthenticator(
-  inner: Authenticator,
-  keys: PreviewKeys,
-  now: () => number,
+  mode: AuthMode,
+  verified: () => PreviewGrant | undefined,
 ): Authenticator {
   return {
-    mode: inner.mode,
+    mode,
     // A forged token costs one HMAC, no API call: nothing to charge to the pre-auth limit.
     recognizes: () => true,
-    authorize(credentials, target) {
-      const token = credentials.authorization;
-      if (token === undefined)
-        return Promise.reject(new RouterError('unauthenticated', 'preview link: no token'));
-      let grant;
-      try {
-        grant = verifyPreview(keys, token, now());
-      } catch (error) {
-        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-      }
+    authorize(_credentials, target) {
+      const grant = verified();
+      if (grant === undefined)
+        return Promise.reject(new RouterError('unauthenticated', 'preview link: no verified token'));
       if (grant.namespace !== target.namespace || grant.claim !== target.name) {
         return Promise.reject(
           new RouterError('permission_denied', 'preview link: not a link to this sandbox'),

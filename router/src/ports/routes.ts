@@ -13,32 +13,21 @@
  * for every sandbox). The WebSocket form is in upgrade.ts.
  */
 import { Router } from 'express';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { z } from 'zod';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { proxyHttp } from '../http/proxy.js';
 import { sandboxRoute } from '../http/pipeline.js';
-import type { Scope } from '../http/pipeline.js';
 import { readJson, v1Target } from '../http/validate.js';
-import type { Endpoint } from '../resolve/index.js';
-import { previewAuthenticator } from './preview-auth.js';
-import { signPreview, verifyPreview } from './preview-token.js';
-import type { PreviewKeys } from './preview-token.js';
-import { PORT_ROUTE, PREVIEW_ROUTE, checkPortAccess, portRouteTarget, previewRouteTarget } from './target.js';
-import type { PortTarget } from './target.js';
+import { portAdmission } from './port-admission.js';
+import type { PreviewOptions } from './port-admission.js';
+import { signPreview } from './preview-token.js';
+import { checkPortAccess, matchPortRoute } from './target.js';
 
-export const PORT_ROUTE_TEMPLATE = '/v1/namespaces/{namespace}/sandboxclaims/{name}/ports/{port}/{path}';
-export const PREVIEW_ROUTE_TEMPLATE = '/v1/previews/{token}/{path}';
+export type { PreviewOptions };
+
 export const MINT_ROUTE = '/v1/namespaces/:namespace/sandboxclaims/:name/previews';
-
-export interface PreviewOptions {
-  /** Undefined: preview links are off (minting answers 501, links 401). */
-  readonly keys: PreviewKeys | undefined;
-  readonly now: () => number;
-  readonly defaultTtlSeconds: number;
-  readonly maxTtlSeconds: number;
-}
 
 /**
  * Path routes share the router's origin: a sandbox may not allow credentialed cross-origin reads
@@ -67,36 +56,6 @@ const PREVIEW_POLICY = {
 export const statusClass = (status: number): string =>
   status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
 
-/** The link's grant, also the request's target (its namespace and claim are what is authorized). */
-interface PreviewTarget extends PortTarget {
-  readonly claimUid: string;
-}
-
-export function previewTarget(options: PreviewOptions, token: string): PreviewTarget {
-  if (options.keys === undefined) {
-    throw new RouterError('unauthenticated', 'preview link: preview links are not enabled on this router');
-  }
-  const grant = verifyPreview(options.keys, token, options.now());
-  return { namespace: grant.namespace, name: grant.claim, port: grant.port, claimUid: grant.claimUid };
-}
-
-/** The endpoint a preview link may reach: its claim, by the UID it was made for, and its port. */
-export function checkPreview(endpoint: Endpoint, target: PreviewTarget, ctx: RouterContext): void {
-  checkPortAccess(endpoint, target, ctx.agentPorts);
-  if (endpoint.claimUid !== target.claimUid) {
-    throw new RouterError(
-      'not_found',
-      `preview link: claim ${target.namespace}/${target.name} is not the one the link was made for (deleted and made again?)`,
-    );
-  }
-}
-
-/** The admission context preview links are checked in: the link is the credential. */
-export function previewContext(ctx: RouterContext, options: PreviewOptions): RouterContext {
-  const keys = options.keys ?? { signingKeyId: '', keys: new Map<string, Buffer>() };
-  return { ...ctx, auth: previewAuthenticator(ctx.auth, keys, options.now) };
-}
-
 const MintBody = (o: PreviewOptions) =>
   z.strictObject({
     port: z.number().int().min(1).max(65535),
@@ -105,34 +64,6 @@ const MintBody = (o: PreviewOptions) =>
 
 export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router {
   const router = Router();
-  const previewCtx = previewContext(ctx, previews);
-
-  const proxy = (
-    req: Request,
-    res: Response,
-    scope: Scope,
-    endpoint: Endpoint,
-    port: number,
-    path: string,
-    prefix: string,
-    preview: boolean,
-  ): Promise<void> =>
-    proxyHttp(req, res, scope, endpoint, {
-      port,
-      path,
-      // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
-      ...(preview ? {} : { forwardedPrefix: prefix }),
-      locationPrefix: prefix,
-      maxBodyBytes: ctx.limits.maxBodyBytes,
-      connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
-      log: ctx.log,
-      metrics: ctx.metrics,
-      dropResponseHeaders: PATH_ROUTE_DROPPED,
-      ...(preview ? { responseOverrides: PREVIEW_POLICY } : {}),
-      maxResponseHeaderBytes: ctx.limits.portMaxResponseHeaderBytes,
-      idleTimeoutMs: ctx.limits.portIdleTimeoutMs,
-      onBytes: (direction, bytes) => ctx.metrics.portBytes.inc({ direction }, bytes),
-    });
 
   const counted = (res: Response): void => {
     res.once('close', () =>
@@ -140,46 +71,48 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
     );
   };
 
-  const byToken = sandboxRoute(
-    ctx,
-    {
-      surface: 'proxy',
-      route: PORT_ROUTE_TEMPLATE,
-      style: 'v1',
-      target: (req) => {
-        const parsed = portRouteTarget(req.originalUrl);
-        if (parsed === undefined)
-          throw new RouterError('not_found', `no route for ${req.method} ${req.path}`);
-        return parsed.target;
+  router.use((req, res, next) => {
+    const match = matchPortRoute(req.originalUrl);
+    if (match === undefined) {
+      next();
+      return;
+    }
+    counted(res);
+    const admitted = portAdmission(ctx, previews, match, req.headers.authorization);
+    const viaLink = admitted.viaLink;
+    // Made for this request: its admission context (a link's authenticator) and target are its own.
+    const proxy = sandboxRoute(
+      admitted.ctx,
+      {
+        surface: 'proxy',
+        route: admitted.route,
+        style: 'v1',
+        target: admitted.target,
+        authorization: () => admitted.authorization,
       },
-    },
-    async (req, res, scope) => {
-      const parsed = portRouteTarget(req.originalUrl);
-      if (parsed === undefined) throw new RouterError('internal', 'the port route lost its target');
-      const endpoint = scope.resolve();
-      checkPortAccess(endpoint, scope.target, ctx.agentPorts);
-      await proxy(req, res, scope, endpoint, scope.target.port, parsed.path, parsed.prefix, false);
-    },
-  );
-
-  const byLink = sandboxRoute(
-    previewCtx,
-    {
-      surface: 'proxy',
-      route: PREVIEW_ROUTE_TEMPLATE,
-      style: 'v1',
-      target: (req) => previewTarget(previews, previewRouteTarget(req.originalUrl)?.token ?? ''),
-      authorization: (req) => previewRouteTarget(req.originalUrl)?.token,
-    },
-    async (req, res, scope) => {
-      const parsed = previewRouteTarget(req.originalUrl);
-      if (parsed === undefined) throw new RouterError('internal', 'the preview route lost its target');
-      const endpoint = scope.resolve();
-      checkPreview(endpoint, scope.target, ctx);
-      delete req.headers.referer;
-      await proxy(req, res, scope, endpoint, scope.target.port, parsed.path, parsed.prefix, true);
-    },
-  );
+      async (req, res, scope) => {
+        const endpoint = scope.resolve();
+        checkPortAccess(endpoint, scope.target, ctx.agentPorts);
+        const { port, path, prefix } = scope.target;
+        await proxyHttp(req, res, scope, endpoint, {
+          port,
+          path,
+          ...admitted.forwarding(scope.target),
+          locationPrefix: prefix,
+          maxBodyBytes: ctx.limits.maxBodyBytes,
+          connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
+          log: ctx.log,
+          metrics: ctx.metrics,
+          dropResponseHeaders: PATH_ROUTE_DROPPED,
+          ...(viaLink ? { responseOverrides: PREVIEW_POLICY } : {}),
+          maxResponseHeaderBytes: ctx.limits.portMaxResponseHeaderBytes,
+          idleTimeoutMs: ctx.limits.portIdleTimeoutMs,
+          onBytes: (direction, bytes) => ctx.metrics.portBytes.inc({ direction }, bytes),
+        });
+      },
+    );
+    void proxy(req, res, next);
+  });
 
   router.post(
     MINT_ROUTE,
@@ -223,14 +156,5 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
     ),
   );
 
-  router.use((req, res, next) => {
-    if (PORT_ROUTE.test(req.originalUrl)) {
-      counted(res);
-      void byToken(req, res, next);
-    } else if (PREVIEW_ROUTE.test(req.originalUrl)) {
-      counted(res);
-      void byLink(req, res, next);
-    } else next();
-  });
   return router;
 }

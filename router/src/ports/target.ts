@@ -10,12 +10,49 @@ import { v1TargetFromSegments } from '../http/validate.js';
 import type { Endpoint, SandboxRef } from '../resolve/index.js';
 
 /** `/v1/namespaces/{ns}/sandboxclaims/{name}/ports/{port}`, then the sandbox's path. */
-export const PORT_ROUTE = /^\/v1\/namespaces\/([^/?#]+)\/sandboxclaims\/([^/?#]+)\/ports\/([^/?#]*)(.*)$/s;
+const PORT_ROUTE = /^\/v1\/namespaces\/([^/?#]+)\/sandboxclaims\/([^/?#]+)\/ports\/([^/?#]*)(.*)$/s;
 /** `/v1/previews/{token}`, then the sandbox's path. */
-export const PREVIEW_ROUTE = /^\/v1\/previews\/([^/?#]+)(.*)$/s;
+const PREVIEW_ROUTE = /^\/v1\/previews\/([^/?#]+)(.*)$/s;
 
 export interface PortTarget extends SandboxRef {
   readonly port: number;
+  /** A preview link's: the UID of the claim it was made for (one deleted and made again is not it). */
+  readonly claimUid?: string;
+}
+
+/** A port-route or preview-link request's target: the claim and port, and the path on the pod. */
+export interface RoutedPort extends PortTarget {
+  /** The request target the sandbox gets (see `upstreamPath`). */
+  readonly path: string;
+  /** The router's path the sandbox is served under (a link's holds its token). */
+  readonly prefix: string;
+}
+
+/** A request URL on the port route or a preview link, split by the route's pattern, not yet checked. */
+export type PortRouteMatch =
+  | {
+      readonly kind: 'port';
+      readonly namespace: string;
+      readonly name: string;
+      readonly port: string;
+      readonly rest: string;
+    }
+  | { readonly kind: 'link'; readonly token: string; readonly rest: string };
+
+/** Which of the two routes `url` is on (matched once per request), or undefined for neither. */
+export function matchPortRoute(url: string): PortRouteMatch | undefined {
+  const port = PORT_ROUTE.exec(url);
+  if (port) {
+    return {
+      kind: 'port',
+      namespace: port[1] ?? '',
+      name: port[2] ?? '',
+      port: port[3] ?? '',
+      rest: port[4] ?? '',
+    };
+  }
+  const link = PREVIEW_ROUTE.exec(url);
+  return link ? { kind: 'link', token: link[1] ?? '', rest: link[2] ?? '' } : undefined;
 }
 
 const Port = z
@@ -36,43 +73,31 @@ export function parsePort(raw: string): number {
 
 /**
  * The request target's path as the sandbox gets it: what follows the route's prefix, raw (never
- * decoded and re-encoded), `/` when nothing does, with the query.
+ * decoded and re-encoded), `/` when nothing does, with the query; not_found when something other
+ * than a path or a query follows it.
  */
 export function upstreamPath(rest: string): string {
   if (rest === '' || rest.startsWith('?')) return `/${rest}`;
+  if (!rest.startsWith('/')) throw new RouterError('not_found', 'no such port route');
   return rest;
 }
 
-/** A port-route URL: the claim, the port and the sandbox's path; undefined when it is not one. */
-export function portRouteTarget(
-  url: string,
-): { target: PortTarget; path: string; prefix: string } | undefined {
-  const m = PORT_ROUTE.exec(url);
-  if (!m) return undefined;
-  const ref = v1TargetFromSegments(m[1] ?? '', m[2] ?? '');
-  const port = parsePort(m[3] ?? '');
-  const rest = m[4] ?? '';
-  if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return undefined;
+/** A port-route URL's claim, port and path on the sandbox (invalid_argument, not_found). */
+export function portRouteTarget(match: PortRouteMatch & { kind: 'port' }): RoutedPort {
+  const ref = v1TargetFromSegments(match.namespace, match.name);
+  const port = parsePort(match.port);
   return {
-    target: { ...ref, port },
-    path: upstreamPath(rest),
+    ...ref,
+    port,
+    path: upstreamPath(match.rest),
     prefix: `/v1/namespaces/${ref.namespace}/sandboxclaims/${ref.name}/ports/${port}`,
   };
 }
 
-/** A preview-link URL: the token and the sandbox's path; undefined when it is not one. */
-export function previewRouteTarget(url: string): { token: string; path: string; prefix: string } | undefined {
-  const m = PREVIEW_ROUTE.exec(url);
-  if (!m) return undefined;
-  const token = m[1] ?? '';
-  const rest = m[2] ?? '';
-  if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return undefined;
-  return { token, path: upstreamPath(rest), prefix: `/v1/previews/${token}` };
-}
-
 /**
  * Throws unless `endpoint` is the sandbox of the claim the URL names (the port route addresses
- * claims: a Sandbox no claim of that name controls is not one), and `port` may be reached on it.
+ * claims: a Sandbox no claim of that name controls is not one), by the UID a link names, and
+ * `port` may be reached on it.
  */
 export function checkPortAccess(
   endpoint: Endpoint,
@@ -83,6 +108,12 @@ export function checkPortAccess(
     throw new RouterError(
       'not_found',
       `no sandbox claim ${target.name} in namespace ${target.namespace} (a Sandbox of that name that no claim of that name controls is not routed here)`,
+    );
+  }
+  if (target.claimUid !== undefined && endpoint.claimUid !== target.claimUid) {
+    throw new RouterError(
+      'not_found',
+      `preview link: claim ${target.namespace}/${target.name} is not the one the link was made for (deleted and made again?)`,
     );
   }
   const { port } = target;

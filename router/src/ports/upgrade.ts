@@ -1,40 +1,49 @@
 /**
  * WebSocket (any HTTP upgrade to `websocket`) on the port route and on preview links: admitted
- * like the HTTP form (routes.ts), then the upgrade request is sent to the pod's port with the same
- * header filter, and once the pod switches protocols the two sockets are spliced, bytes as they
- * come (the router does not parse the pod's frames: it is the pod's protocol, end to end).
+ * like the HTTP form (port-admission.ts), then the upgrade request is sent to the pod's port
+ * with the same header filter (http/proxy.ts), and once the pod switches protocols the two
+ * sockets are spliced, bytes as they come (the router does not parse the pod's frames: it is the
+ * pod's protocol, end to end).
  *
- * Everything that fails before the pod switched protocols fails as a plain HTTP response with
- * the usual JSON error (401, 403, 404, 502, …). After it, the session ends at its lifetime
- * (ROUTER_WS_MAX_LIFETIME_SECONDS, or X-Sandbox-Timeout), after the port idle timeout without a
- * byte either way, at shutdown, or when either side closes.
+ * The pod's switch is checked before the client sees it: an upgrade to `websocket` whose
+ * `Sec-WebSocket-Accept` answers the client's key, headers within the port route's cap. Anything
+ * else, or no answer within the idle timeout, fails as a plain HTTP response with the usual JSON
+ * error (401, 403, 404, 502, 504, …), as does everything else before the switch. After it, the
+ * session ends at its lifetime (ROUTER_WS_MAX_LIFETIME_SECONDS, or X-Sandbox-Timeout), after the
+ * port idle timeout without a byte either way, at shutdown, or when either side closes; a side
+ * that stops reading pauses the other (the splice's backpressure), so no buffer grows.
  */
-import { request } from 'node:http';
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Admission } from '../admission/admission.js';
+import type { Scope } from '../admission/admission.js';
 import { sessionBudget } from '../admission/budget.js';
 import { sentByBrowserPage } from '../auth/index.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
-import { forwardableHeaders, forwardedProto, podResponseHeaders, unforwardable } from '../http/proxy.js';
+import { podRequest, podRequestHeaders, podResponseHeaders, unforwardable } from '../http/proxy.js';
+import type { ForwardOptions } from '../http/proxy.js';
 import type { Endpoint } from '../resolve/index.js';
 import { rejectUpgrade } from '../ws/upgrade.js';
-import type { PreviewOptions } from './routes.js';
-import {
-  PORT_ROUTE_TEMPLATE,
-  PATH_ROUTE_DROPPED,
-  PREVIEW_ROUTE_TEMPLATE,
-  checkPreview,
-  previewContext,
-  previewTarget,
-  statusClass,
-} from './routes.js';
-import { PORT_ROUTE, PREVIEW_ROUTE, checkPortAccess, portRouteTarget, previewRouteTarget } from './target.js';
+import { portAdmission } from './port-admission.js';
+import type { PreviewOptions } from './port-admission.js';
+import { PATH_ROUTE_DROPPED, statusClass } from './routes.js';
+import { checkPortAccess, matchPortRoute } from './target.js';
+import type { RoutedPort } from './target.js';
 
 /** The pod's 101 headers the client needs to finish its handshake; the rest pass the usual filter. */
 const HANDSHAKE = ['sec-websocket-accept', 'sec-websocket-protocol', 'sec-websocket-extensions'] as const;
+
+/** RFC 6455 §1.3: the accept value is the SHA-1 of the client's key and this GUID, base64. */
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** The `Sec-WebSocket-Accept` that answers the client's `Sec-WebSocket-Key`. */
+const acceptFor = (key: string): string =>
+  createHash('sha1')
+    .update(key + WEBSOCKET_GUID)
+    .digest('base64');
 
 export interface PortUpgradeHandler {
   /** Whether `url` is the port route's or a preview link's (the exec upgrade handles the rest). */
@@ -43,123 +52,84 @@ export interface PortUpgradeHandler {
   close(): void;
 }
 
-interface Tunnel {
-  readonly endpoint: Endpoint;
-  readonly port: number;
-  readonly path: string;
-  readonly prefix: string;
-  readonly viaLink: boolean;
-}
-
 export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions): PortUpgradeHandler {
-  const previewCtx = previewContext(ctx, previews);
   const open = new Set<Duplex>();
+
+  /** Why the pod's switch may not reach the client, or undefined when it may. */
+  const badSwitch = (res: IncomingMessage, key: string, out: OutgoingHttpHeaders): string | undefined => {
+    if ((res.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'an upgrade to another protocol';
+    // The client would refuse the handshake anyway; refused here, the client gets the router's
+    // error rather than a tunnel to nowhere.
+    if (res.headers['sec-websocket-accept'] !== acceptFor(key))
+      return 'a Sec-WebSocket-Accept not for the key';
+    return unforwardable(200, out)?.detail;
+  };
 
   /** Sends the upgrade to the pod; resolves with its socket once it switched protocols. */
   const dial = (
     req: IncomingMessage,
-    tunnel: Tunnel,
-    signal: AbortSignal,
-    deadline: number,
+    key: string,
+    endpoint: Endpoint,
+    scope: Scope<RoutedPort>,
+    forwarding: ForwardOptions,
   ): Promise<{ upstream: Socket; head: Buffer; headers: OutgoingHttpHeaders }> => {
-    const headers = forwardableHeaders(req.headers, true);
+    const { target } = scope;
+    const headers = podRequestHeaders(req, forwarding);
     headers['connection'] = 'Upgrade';
     headers['upgrade'] = 'websocket';
-    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
-      .filter(Boolean)
-      .join(', ');
-    headers['x-forwarded-proto'] = forwardedProto(req);
-    // A link's prefix is its token: the sandbox learns neither (nor the Referer carrying it).
-    if (tunnel.viaLink) delete headers['referer'];
-    else headers['x-forwarded-prefix'] = tunnel.prefix;
-    if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-    const { endpoint, port } = tunnel;
-    return new Promise((resolve, reject) => {
-      let connected = false;
-      const upstream = request({
-        host: endpoint.ip,
-        port,
-        method: 'GET',
-        path: tunnel.path,
-        headers,
-        signal,
-        maxHeaderSize: ctx.limits.portMaxResponseHeaderBytes,
-      });
-      const connectTimer = setTimeout(
-        () => {
-          if (!connected) upstream.destroy(new Error('connect timeout'));
-        },
-        Math.min(5_000, Math.max(1, deadline - Date.now())),
-      );
+    const pod = podRequest({
+      endpoint,
+      port: target.port,
+      method: 'GET',
+      path: target.path,
+      headers,
+      signal: scope.signal,
+      connectTimeoutMs: Math.min(5_000, Math.max(1, scope.deadline - Date.now())),
+      maxResponseHeaderBytes: ctx.limits.portMaxResponseHeaderBytes,
       // The pod must answer the upgrade within the idle timeout, as any request on this route.
-      upstream.setTimeout(ctx.limits.portIdleTimeoutMs, () =>
-        upstream.destroy(
-          new RouterError(
-            'deadline_exceeded',
-            `the backend sandbox ${endpoint.sandbox} did not answer the upgrade within ${ctx.limits.portIdleTimeoutMs} ms (idle timeout)`,
-          ),
-        ),
-      );
-      upstream.on('socket', (s) => {
-        if (!s.connecting) connected = true;
-        else s.once('connect', () => (connected = true));
-      });
+      idleTimeoutMs: ctx.limits.portIdleTimeoutMs,
+    });
+    const upstream = pod.request;
+    return new Promise((resolve, reject) => {
       upstream.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
-        clearTimeout(connectTimer);
         const out = podResponseHeaders(res.headers, PATH_ROUTE_DROPPED);
         for (const name of HANDSHAKE) {
           const value = res.headers[name];
           if (value !== undefined) out[name] = value;
         }
-        const refused = unforwardable(200, out);
-        if (refused !== undefined || (res.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-          socket.destroy();
-          ctx.metrics.upstreamRejected.inc({ reason: refused?.reason ?? 'bad_header' });
-          reject(
-            new RouterError(
-              'upstream_failed',
-              `the backend sandbox ${endpoint.sandbox} sent an invalid upgrade`,
-            ),
-          );
+        const bad = badSwitch(res, key, out);
+        if (bad === undefined) {
+          resolve({ upstream: socket, head, headers: out });
           return;
         }
-        resolve({ upstream: socket, head, headers: out });
-      });
-      upstream.on('response', (res) => {
-        clearTimeout(connectTimer);
-        res.resume();
+        socket.destroy();
+        ctx.metrics.upstreamRejected.inc({ reason: 'bad_header' });
+        ctx.log.warn(
+          { sandbox: endpoint.sandbox, port: target.port, detail: bad },
+          'upstream upgrade refused',
+        );
         reject(
           new RouterError(
             'upstream_failed',
-            `port ${port} of sandbox ${endpoint.sandbox} answered the upgrade with ${String(res.statusCode)}, not 101`,
+            `the backend sandbox ${endpoint.sandbox} sent an invalid upgrade`,
+          ),
+        );
+      });
+      upstream.on('response', (res) => {
+        // No switch: this connection is done (never back to the agent's pool, where its socket
+        // would stay open on the pod's word).
+        upstream.destroy();
+        reject(
+          new RouterError(
+            'upstream_failed',
+            `port ${target.port} of sandbox ${endpoint.sandbox} answered the upgrade with ${String(res.statusCode)}, not 101`,
           ),
         );
       });
       upstream.on('error', (error) => {
-        clearTimeout(connectTimer);
-        if (error instanceof RouterError) reject(error);
-        else if (signal.aborted) reject(signal.reason instanceof Error ? signal.reason : error);
-        else if (connected) {
-          reject(
-            new RouterError(
-              'upstream_failed',
-              `the backend sandbox ${endpoint.sandbox} closed the connection`,
-              {
-                cause: error,
-              },
-            ),
-          );
-        } else {
-          reject(
-            new RouterError(
-              'upstream_unavailable',
-              `Could not connect to the backend sandbox: ${endpoint.sandbox}`,
-              {
-                cause: error,
-              },
-            ),
-          );
-        }
+        const failure = pod.failure(error);
+        if (failure.rejection !== undefined) ctx.metrics.upstreamRejected.inc({ reason: failure.rejection });
+        reject(failure.error);
       });
       upstream.end();
     });
@@ -203,47 +173,57 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
   };
 
   const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const url = req.url ?? '';
-    const viaLink = PREVIEW_ROUTE.test(url);
-    await using admission = new Admission(viaLink ? previewCtx : ctx, {
+    const match = matchPortRoute(req.url ?? '');
+    if (match === undefined) {
+      rejectUpgrade(socket, new RouterError('not_found', 'no such port route'));
+      return;
+    }
+    const admitted = portAdmission(ctx, previews, match, req.headers.authorization);
+    await using admission = new Admission(admitted.ctx, {
       surface: 'proxy',
-      route: viaLink ? PREVIEW_ROUTE_TEMPLATE : PORT_ROUTE_TEMPLATE,
-      spanName: viaLink ? 'WS preview' : 'WS ports',
+      route: admitted.route,
+      spanName: admitted.viaLink ? 'WS preview' : 'WS ports',
       carrier: req.headers,
       remoteAddress: req.socket.remoteAddress ?? 'unknown',
       viaPortForward: ctx.viaPortForward(req.socket),
       fromBrowser: sentByBrowserPage(req.headers),
     });
     socket.on('error', () => undefined);
+    // A client gone before the tunnel opens ends the dial now, not at the pod's idle timeout. Node
+    // leaves an upgraded socket unread, and an unread socket learns of its peer's FIN only when
+    // it next writes: until the splice, it is read into its stream buffer (bounded by its
+    // highWaterMark, and relayed once the tunnel opens), so that the end or the close is seen.
+    // On a refusal the reader stays: the half-closed socket then sees the client's close too.
+    const gone = (): void => admission.abort(new RouterError('canceled', 'the client went away'));
+    const noticeEnd = (): void => {
+      // read() with nothing buffered takes nothing, but emits 'end' once the client's FIN came.
+      if (socket.readableLength === 0) socket.read();
+    };
+    socket.on('readable', noticeEnd);
+    socket.once('end', gone);
+    socket.once('close', gone);
     let spliced = false;
     let status = 101;
     try {
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
         throw new RouterError('invalid_argument', 'upgrade: only websocket upgrades are proxied');
       }
-      const link = viaLink ? previewRouteTarget(url) : undefined;
+      const key = req.headers['sec-websocket-key'];
+      if (key === undefined || key === '') {
+        throw new RouterError('invalid_argument', 'sec-websocket-key: required for a websocket upgrade');
+      }
       const scope = await admission.admit({
-        target: () => {
-          if (viaLink) return previewTarget(previews, link?.token ?? '');
-          const parsed = portRouteTarget(url);
-          if (parsed === undefined) throw new RouterError('not_found', 'no such port route');
-          return { ...parsed.target, claimUid: '' };
-        },
+        target: admitted.target,
         budget: () => sessionBudget(req.headers['x-sandbox-timeout'], ctx.limits.wsMaxLifetimeMs),
-        authorization: viaLink ? link?.token : req.headers.authorization,
+        authorization: admitted.authorization,
       });
       const endpoint = scope.resolve();
-      if (viaLink) checkPreview(endpoint, scope.target, ctx);
-      else checkPortAccess(endpoint, scope.target, ctx.agentPorts);
-      const where = viaLink ? link : portRouteTarget(url);
-      if (where === undefined) throw new RouterError('internal', 'the port route lost its target');
-      const dialled = await dial(
-        req,
-        { endpoint, port: scope.target.port, path: where.path, prefix: where.prefix, viaLink },
-        scope.signal,
-        scope.deadline,
-      );
-      if (socket.destroyed) {
+      checkPortAccess(endpoint, scope.target, ctx.agentPorts);
+      const dialled = await dial(req, key, endpoint, scope, admitted.forwarding(scope.target));
+      socket.off('readable', noticeEnd);
+      socket.off('end', gone);
+      socket.off('close', gone);
+      if (socket.destroyed || socket.readableEnded) {
         dialled.upstream.destroy();
         throw new RouterError('canceled', 'the client went away');
       }
@@ -270,7 +250,7 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
   };
 
   return {
-    matches: (url) => PORT_ROUTE.test(url) || PREVIEW_ROUTE.test(url),
+    matches: (url) => matchPortRoute(url) !== undefined,
     handle(req, socket, head) {
       handle(req, socket, head).catch((err: unknown) => {
         ctx.log.error({ err }, 'port upgrade failed');

@@ -519,6 +519,44 @@ describe('signed preview links', () => {
   });
 });
 
+describe('a link verified once per request', () => {
+  test('HTTP and WebSocket read the link clock once each: one verification, carried to the authorization', async () => {
+    // Only a verification reads the preview clock (its expiry check), so its reads count them.
+    let reads = 0;
+    const counting = await startRouter({
+      lookup: staticLookup(sandboxes),
+      auth: tokenAuthenticator({ alice: { token: TOKEN, namespaces: namespaceScope(['default']) } }),
+      agentPorts: { grpcPort: AGENT_GRPC, legacyPort: AGENT_REST },
+      previews: {
+        keys: KEYS,
+        now: () => {
+          reads++;
+          return Date.now();
+        },
+      },
+    });
+    try {
+      const grant = {
+        namespace: 'default',
+        claim: 'web',
+        claimUid: 'claim-uid-web',
+        expiresAt: Date.now() + 60_000,
+      };
+      const http = signPreview(KEYS, { ...grant, port: webPort });
+      expect((await fetch(`${counting.url}/v1/previews/${http}/once`)).status).toBe(200);
+      expect(reads).toBe(1);
+      const ws = await openWs(
+        `${counting.wsUrl}/v1/previews/${signPreview(KEYS, { ...grant, port: echoPort })}/`,
+      );
+      expect(reads).toBe(2);
+      ws.close();
+      await new Promise((resolve) => ws.once('close', resolve));
+    } finally {
+      await counting.close();
+    }
+  });
+});
+
 describe('bounds', () => {
   test("a caller's open tunnels count against its stream limit (a link's holders are one caller)", async () => {
     const small = await startRouter({
