@@ -1,7 +1,8 @@
 /**
  * sandbank-ws-echo as the runtime image runs it (ws-echo.mjs, bundled beside the agent): text and
- * binary messages come back as they were sent, an oversized one closes with 1009, bad arguments
- * exit 2 naming the argument, SIGTERM closes clients (1001) and exits 0.
+ * binary messages come back as they were sent, an oversized one closes with 1009, a client that
+ * does not read is not read either, bad arguments exit 2 naming the argument, SIGTERM closes
+ * clients (1001) and exits 0.
  */
 import { jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -82,6 +83,30 @@ test('a message over the limit closes that connection with 1009, and only that o
   other.send('still here');
   expect((await next(other)).data.toString()).toBe('still here');
   other.close();
+});
+
+test('a client that sends but does not read is not read either past a few MiB (backpressure)', async () => {
+  const ws = await connect();
+  ws.pause(); // reads nothing: its echoes queue in the server
+  const total = 48;
+  for (let i = 0; i < total; i++) ws.send(Buffer.alloc(MAX_MESSAGE_BYTES, i));
+  // Nothing to await for "the server stopped reading": give it time to read, then look. Without
+  // backpressure it reads all 48 MiB within it (the client's buffer empties); with it, a few MiB
+  // (its high-water mark and the sockets' buffers) leave the client.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  expect(ws.bufferedAmount).toBeGreaterThan(24 * MAX_MESSAGE_BYTES);
+  // reading again, every echo arrives, in order
+  let received = 0;
+  const all = new Promise<void>((resolve, reject) => {
+    ws.on('message', (data: Buffer) => {
+      if (data.length !== MAX_MESSAGE_BYTES || data[0] !== received % 256)
+        reject(new Error(`echo ${received}`));
+      if (++received === total) resolve();
+    });
+  });
+  ws.resume();
+  await all;
+  ws.close();
 });
 
 test('bad arguments exit 2 with a message naming the argument', async () => {
