@@ -5,7 +5,8 @@
 # args; this script makes them here instead of pulling them:
 #   BASE_IMAGE   the debootstrap base of build-node.sh (localhost/debian-base:<suite>-<date>)
 #   NODE_IMAGE   localhost/sandbank-node:<version>: the host's `node` (>= 20) at /usr/local/bin/node
-#   BUNDLE_FROM  localhost/sandbank-<name>-bundle:<hash>: /out/<name>.mjs, bundled on the host by
+#   BUNDLE_FROM  localhost/sandbank-<name>-bundle:<hash>: /out/<name>.mjs and the programs
+#                bundled beside it (webhook.mjs, ws-echo.mjs), bundled on the host by
 #                runtime-image/scripts/bundle.mjs (esbuild, from the working tree)
 # then build-image.sh builds each Dockerfile with an empty context (the local path uses none, so
 # a change elsewhere in the repo never rebuilds an image) and caches the OCI archive by a hash

@@ -4,8 +4,9 @@
 #   2. starts the cluster (cluster-up.sh; a running one is reused)
 #   3. loads the images into its containerd (those not loaded into this cluster yet)
 #   4. deploys manifests/overlays/local, gives the router its TLS certificate (a CA of this cluster's
-#      own, made once per state dir: <state-dir>/router-tls, Secret sandbox-router-tls) and waits for
-#      the controller and router rollouts
+#      own, made once per state dir: <state-dir>/router-tls, Secret sandbox-router-tls) and a
+#      preview-link key (Secret sandbank-preview-keys, made once per cluster) and waits for the
+#      controller and router rollouts
 #   4b. the agent-sandbox compatibility router in agent-sandbox-system (upstream's SDK default,
 #      docs/agent-sandbox-compat.md): its namespace, its certificate from the same CA
 #      (<state-dir>/compat-router-tls), a copy of the agent key, manifests/overlays/local/agent-sandbox-compat
@@ -76,6 +77,19 @@ done_step
 
 step "deploy manifests/overlays/local"
 had_deployments=$(kc -n sandbank-system get deployments -o name 2>/dev/null || true)
+# Signed preview links: one random 32-byte key (id local-1) for this cluster, made once, before
+# the router pods that read it at startup (they mount the Secret sandbank-preview-keys optionally:
+# without it previews are off). The namespace first (its labels come with the overlay below, whose
+# apply owns them). The key goes through a pipe only, never a file or a command line.
+kc get namespace sandbank-system >/dev/null 2>&1 || kc create namespace sandbank-system >&2
+preview_keys=kept
+if ! kc -n sandbank-system get secret sandbank-preview-keys >/dev/null 2>&1; then
+  printf '%s\n' 'apiVersion: v1' 'kind: Secret' 'type: Opaque' \
+    'metadata: { name: sandbank-preview-keys, namespace: sandbank-system }' \
+    "data: { local-1: $(head -c 32 /dev/urandom | base64 -w0) }" | kc create -f - >&2
+  preview_keys=created
+fi
+log "preview link keys: $preview_keys (Secret sandbank-system/sandbank-preview-keys)"
 kc apply --server-side --force-conflicts --field-manager=sandbank-up -k "$REPO/manifests/overlays/local" >&2
 kc wait --for=condition=Established --timeout=60s \
   crd/sandboxes.agents.x-k8s.io crd/sandboxclaims.extensions.agents.x-k8s.io \
@@ -95,6 +109,8 @@ kc -n sandbank-system create secret generic sandbox-router-tls --type=kubernetes
 # a new certificate reaches a running router within a minute or two (it re-reads the Secret's
 # files); restarting it makes that immediate
 if [ "$tls_outcome" = created ] && [[ " ${changed[*]} " != *" router "* ]]; then changed+=(router); fi
+# a router that started before the preview key existed runs with previews off until restarted
+if [ "$preview_keys" = created ] && [[ " ${changed[*]} " != *" router "* ]]; then changed+=(router); fi
 # Same tag, new content: running pods keep the old image until they are replaced.
 for name in "${changed[@]}"; do
   case $name in

@@ -158,7 +158,8 @@ const EnvSchema = z.object({
    * Signed preview links, off when unset: a directory of HMAC keys, one file each (a Secret
    * mounted as a volume), the file name the key id, at least 32 bytes each. Links signed with any
    * of them are accepted: rotate by adding a key, signing with it, and removing the old one once
-   * the longest link it signed has expired (ROUTER_PREVIEW_MAX_TTL_SECONDS).
+   * the longest link it signed has expired (ROUTER_PREVIEW_MAX_TTL_SECONDS). An empty directory
+   * (the Secret not created) also leaves them off. Read at startup: a changed Secret takes a restart.
    */
   ROUTER_PREVIEW_KEYS_DIR: z.string().min(1).optional(),
   /** The key id new links are signed with; optional when the directory holds one key. */
@@ -358,6 +359,12 @@ function previewConfig(
     names = listDir(dir).filter((n) => !n.startsWith('.'));
   } catch (error) {
     throw new ConfigError(`ROUTER_PREVIEW_KEYS_DIR: cannot read ${dir}: ${String(error)}`);
+  }
+  // An empty directory is an install whose optional Secret was not created (the manifests mount
+  // it `optional: true`): previews stay off, as without the variable, rather than the router
+  // refusing to start. Naming a signing key says the operator meant them on, so that still fails.
+  if (names.length === 0 && e.ROUTER_PREVIEW_SIGNING_KEY_ID === undefined) {
+    return { keys: undefined, defaultTtlSeconds, maxTtlSeconds };
   }
   const keys = new Map<string, Buffer>();
   for (const name of names) {

@@ -7,7 +7,8 @@
  *   node runtime-image/scripts/bundle.mjs [outfile] [--process agent|controller|router]
  *
  * Defaults: the agent, into <package>/dist/<process>.mjs. `controller` also writes webhook.mjs
- * (controller/src/webhook/main.ts) beside the outfile. Used by both Dockerfiles (registry
+ * (controller/src/webhook/main.ts) beside the outfile, the agent ws-echo.mjs
+ * (runtime-image/src/ws-echo/main.ts). Used by both Dockerfiles (registry
  * builds) and by e2e/cluster/build-sandbank-images.sh (local builds, on the host).
  */
 import { build } from 'esbuild';
@@ -39,11 +40,13 @@ const workspacesFromSource = {
   },
 };
 
-// The controller image carries a second process: the conversion webhook (its own Deployment),
-// bundled beside controller.mjs as webhook.mjs.
+// Second programs bundled beside the process, from <package>/src/<dir>/main.ts: the controller
+// image's conversion webhook (its own Deployment) and the runtime image's WebSocket echo server
+// (for sandboxed code: sandbank-ws-echo).
+const companions = { controller: ['webhook'], agent: ['ws-echo'], router: [] };
 const entries = [[join(repo, dir, 'src', 'main.ts'), outfile]];
-if (name === 'controller')
-  entries.push([join(repo, dir, 'src', 'webhook', 'main.ts'), join(dirname(outfile), 'webhook.mjs')]);
+for (const companion of companions[name])
+  entries.push([join(repo, dir, 'src', companion, 'main.ts'), join(dirname(outfile), `${companion}.mjs`)]);
 
 for (const [entry, out] of entries)
   await build({

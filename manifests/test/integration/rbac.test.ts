@@ -275,8 +275,9 @@ const routerAllowed: Ask[] = [
 const routerDenied: Ask[] = [
   ...['get', 'list', 'watch'].map((verb) => ({ verb, resource: 'secrets' })),
   { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbox-router-auth' },
-  // The router gets the agent key as a mounted volume, never through the API.
+  // The router gets the agent key and the preview-link keys as mounted volumes, never through the API.
   { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-agent-key' },
+  { verb: 'get', resource: 'secrets', namespace: SYSTEM, name: 'sandbank-preview-keys' },
   ...['create', 'update', 'patch', 'delete'].map((verb) => ({ verb, resource: 'pods', namespace: 'team-x' })),
   { verb: 'create', resource: 'pods', subresource: 'exec', namespace: 'team-x' },
   { verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'team-x' },

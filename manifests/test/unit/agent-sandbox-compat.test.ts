@@ -63,8 +63,10 @@ describe.each([
     const secrets = arr(podSpec['volumes'])
       .map((v) => obj(obj(v)['secret']))
       .filter((s) => s['secretName'] !== undefined);
+    // the preview-link keys are optional: without them the router runs with previews off
     expect(secrets.map((s) => [s['secretName'], s['optional'] ?? false]).sort()).toEqual([
       ['sandbank-agent-key', false],
+      ['sandbank-preview-keys', true],
       ['sandbox-router-tls', false],
     ]);
   });

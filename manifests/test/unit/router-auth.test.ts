@@ -3,7 +3,8 @@
  * overlays (with the RBAC it needs and no token Secret left over), `token` mode only where it is
  * the documented development or per-namespace choice, each token with its namespaces. Each
  * router's environment is fed, as the kubelet would fill it in, to the router's own loadConfig:
- * a rendered router that would refuse to start fails here.
+ * a rendered router that would refuse to start fails here. Every router also mounts the optional
+ * Secret sandbank-preview-keys (signed preview links, #19) and starts with or without it.
  */
 import { ConfigError, loadConfig } from '@sandbank/router';
 import type { AuthConfig } from '@sandbank/router';
@@ -100,8 +101,12 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
   const container = obj(containersOf(podSpec).find((c) => obj(c)['name'] === 'router'));
   const env = kubeletEnv(container);
 
-  it(`starts in ${expected?.mode ?? '?'} mode (the router's own configuration check)`, () => {
-    // TLS is checked against real certificates elsewhere; here only auth matters.
+  /**
+   * The router's own configuration check on this environment, its mounted directories listing
+   * `dirFiles` (every mounted directory alike) and every file read 32 bytes of key or a token.
+   */
+  function start(dirFiles: string[]) {
+    // TLS is checked against real certificates elsewhere; here only auth and keys matter.
     const rest = { ...env };
     delete rest['ROUTER_TLS_CERT_FILE'];
     delete rest['ROUTER_TLS_KEY_FILE'];
@@ -109,25 +114,34 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
     if (rest['ROUTER_BIND_ADDRESSES'] !== undefined) rest['ROUTER_INSECURE_PLAINTEXT'] = 'true';
     const files: string[] = [];
     const keyFiles: string[] = [];
-    let config: ReturnType<typeof loadConfig> | undefined;
+    const dirs: string[] = [];
     try {
-      config = loadConfig(
+      const config = loadConfig(
         { ...rest, ROUTER_HOST: '127.0.0.1' },
         (path) => {
           files.push(path);
           return 'a-mounted-token-of-32-characters';
         },
-        undefined,
+        (path) => {
+          dirs.push(path);
+          return dirFiles;
+        },
         (path) => {
           keyFiles.push(path);
           return Buffer.alloc(32, 1);
         },
       );
+      return { config, files, keyFiles, dirs };
     } catch (error) {
       if (error instanceof ConfigError)
         throw new Error(`${dir}: the router would not start: ${error.message}`);
       throw error;
     }
+  }
+
+  it(`starts in ${expected?.mode ?? '?'} mode (the router's own configuration check)`, () => {
+    // No preview keys: the optional Secret sandbank-preview-keys was not created.
+    const { config, files, keyFiles } = start([]);
     expect(config.auth.mode).toBe(expected?.mode);
     // Token-less port-forwards only where documented, and then never on a wildcard bind.
     expect(config.portForward?.namespaces).toEqual(expected?.portForward);
@@ -150,6 +164,26 @@ describe.each(routers)('$dir', ({ dir, objects, podSpec }) => {
           secret: 'sandbox-router-auth',
         });
     }
+  });
+
+  it('reads preview-link keys from the optional Secret sandbank-preview-keys: off without it, on with a key', () => {
+    expect(start([]).config.previews.keys).toBeUndefined();
+    const { config, keyFiles, dirs } = start(['..data', '2026-12']);
+    expect(config.previews.keys?.signingKeyId).toBe('2026-12');
+    expect(dirs.map((d) => secretHolding(podSpec, container, `${d}/2026-12`))).toEqual([
+      'sandbank-preview-keys',
+    ]);
+    const keyFile = keyFiles.find((f) => f.endsWith('/2026-12')) ?? '';
+    expect(secretHolding(podSpec, container, keyFile)).toBe('sandbank-preview-keys');
+    // optional: an install without the Secret still starts its router pods (previews off)
+    const volume = arr(podSpec['volumes'])
+      .map(obj)
+      .find((v) => obj(v['secret'])['secretName'] === 'sandbank-preview-keys');
+    expect(obj(volume?.['secret'])['optional']).toBe(true);
+    const mount = arr(container['volumeMounts'])
+      .map(obj)
+      .find((m) => m['name'] === volume?.['name']);
+    expect(mount?.['readOnly']).toBe(true);
   });
 
   if (expected?.mode === 'kubernetes') {

@@ -130,7 +130,7 @@ export function portRoutes(ctx: RouterContext, previews: PreviewOptions): Router
         if (keys === undefined) {
           throw new RouterError(
             'unimplemented',
-            'preview links are not enabled on this router (ROUTER_PREVIEW_KEYS_DIR is not set)',
+            'preview links are not enabled on this router (ROUTER_PREVIEW_KEYS_DIR is unset or holds no key)',
           );
         }
         const target = { ...scope.target, port: body.port };

@@ -1,11 +1,9 @@
 /** A client of `GET …/processes/{id}/attach`: reads its binary frames as they arrive. */
+import { splitFrames } from '@sandbank/testing';
+import type { AttachFrame } from '@sandbank/testing';
 
-export interface AttachFrame {
-  /** 0 attached, 1 stdout, 2 stderr, 3 exit. */
-  readonly kind: number;
-  readonly offset: number;
-  readonly payload: Buffer;
-}
+export { outputOf } from '@sandbank/testing';
+export type { AttachFrame } from '@sandbank/testing';
 
 export interface AttachRead {
   readonly status: number;
@@ -13,22 +11,6 @@ export interface AttachRead {
   readonly frames: AttachFrame[];
   /** Set when the body ended other than cleanly (a cut connection). */
   readonly error: unknown;
-}
-
-/** Splits whole frames off the front of `buf`; returns what is left. */
-export function splitFrames(buf: Buffer, out: AttachFrame[]): Buffer {
-  let rest = buf;
-  while (rest.length >= 13) {
-    const len = rest.readUInt32BE(9);
-    if (rest.length < 13 + len) break;
-    out.push({
-      kind: rest.readUInt8(0),
-      offset: Number(rest.readBigUInt64BE(1)),
-      payload: Buffer.from(rest.subarray(13, 13 + len)),
-    });
-    rest = rest.subarray(13 + len);
-  }
-  return rest;
 }
 
 /**
@@ -63,11 +45,4 @@ export async function readAttach(
     error = e;
   }
   return { status: res.status, contentType: res.headers.get('content-type'), frames, error };
-}
-
-/** The output bytes of the frames, in order. */
-export function outputOf(frames: readonly AttachFrame[]): string {
-  return Buffer.concat(frames.filter((f) => f.kind === 1 || f.kind === 2).map((f) => f.payload)).toString(
-    'utf8',
-  );
 }

@@ -54,6 +54,15 @@ describe('preview link configuration', () => {
     );
   });
 
+  test('an empty keys directory (the optional Secret not created) leaves previews off', () => {
+    const c = withKeys({}, { '..data': Buffer.alloc(1) });
+    expect(c.previews).toEqual({ keys: undefined, defaultTtlSeconds: 900, maxTtlSeconds: 86_400 });
+    // a named signing key says previews were meant to be on: its absence is an error
+    expect(() => withKeys({ ROUTER_PREVIEW_SIGNING_KEY_ID: 'k' }, {})).toThrow(
+      /ROUTER_PREVIEW_KEYS_DIR: k: the signing key is not among the keys/,
+    );
+  });
+
   test('a short key, or a signing key id without keys, is refused at startup', () => {
     expect(() => withKeys({}, { k: Buffer.alloc(31) })).toThrow(/k: a key needs at least 32 bytes/);
     expect(() => loadConfig({ ...base, ROUTER_PREVIEW_SIGNING_KEY_ID: 'k' })).toThrow(ConfigError);
