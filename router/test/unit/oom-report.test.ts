@@ -4,10 +4,11 @@
  * Pod's container status, which the router caches. WebSocket exec closes with 4507 and HTTP exec
  * answers 507, both `sandbox_oom_killed`; a break the Pod does not explain, or an OOM kill it
  * recorded before the call, stays `upstream_unavailable`. The Pod status parser reads the current
- * and the last termination of every container.
+ * and the last termination of every container; the wait on the Pod cache is bounded.
  */
 import { OOM_REPORT_WAIT_MS } from '../../src/agent/broken-stream.js';
 import { lastOomKillMs } from '../../src/resolve/model.js';
+import { PodChanges } from '../../src/resolve/pod-changes.js';
 import { startHostileAgent } from '../helpers/hostile-agent.js';
 import type { AgentScript, HostileAgent } from '../helpers/hostile-agent.js';
 import { startRouter } from '../helpers/router.js';
@@ -163,5 +164,36 @@ describe('lastOomKillMs: the Pod status record', () => {
     ['no status', undefined, undefined],
   ])('%s', (_what, podStatus, want) => {
     expect(lastOomKillMs(podStatus)).toBe(want);
+  });
+});
+
+describe('PodChanges: a condition on the Pod cache, awaited for a bounded time', () => {
+  test('a change that makes it hold ends the wait at once', async () => {
+    const changes = new PodChanges();
+    let holds = false;
+    const waiting = changes.until(() => holds, 60_000, new AbortController().signal);
+    changes.changed();
+    holds = true;
+    changes.changed();
+    await expect(waiting).resolves.toBe(true);
+  });
+
+  test('it ends false at its bound, or when the signal aborts, and leaves nothing behind', async () => {
+    const changes = new PodChanges();
+    let checks = 0;
+    const never = (): boolean => {
+      checks++;
+      return false;
+    };
+    await expect(changes.until(never, 20, new AbortController().signal)).resolves.toBe(false);
+    const abort = new AbortController();
+    const waiting = changes.until(never, 60_000, abort.signal);
+    abort.abort();
+    await expect(waiting).resolves.toBe(false);
+    // Each was checked once, when it began; a later change checks only the one still waiting.
+    const pending = changes.until(never, 20, new AbortController().signal);
+    changes.changed();
+    await pending;
+    expect(checks).toBe(4);
   });
 });
