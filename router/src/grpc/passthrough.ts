@@ -76,9 +76,9 @@ type RawMethod = Omit<AgentMethod, 'requestDeserialize'> &
 const PROCESS_SERVICE = '/sandbank.agent.v1.ProcessService/';
 
 /**
- * Reads a ProcessService request as GetProcessRequest: every request that names a process has
- * it as `string id = 1` (hostile-processes.test.ts calls each such method), so this decodes the id and
- * only skips over the rest (stdin data, a terminal size) rather than building the whole message.
+ * Reads a ProcessService request as GetProcessRequest: every request that names a process has it
+ * as `string id = 1` (hostile-processes.test.ts calls each such method), so this decodes the id
+ * and only skips over the rest (stdin data, a terminal size) rather than building the message.
  */
 const readProcessId = (request: Buffer): string =>
   ProcessServiceDefinition.getProcess.requestDeserialize(request).id;
