@@ -197,11 +197,12 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     const style = req.path.startsWith('/v1/') ? 'v1' : 'legacy';
     const status =
       typeof error === 'object' && error !== null && 'status' in error ? Number(error.status) : 500;
+    // A URIError is a path segment express could not percent-decode (a process id, a name).
+    const message =
+      error instanceof URIError ? 'path: a segment is not valid percent-encoding' : 'malformed request';
     sendError(
       res,
-      status >= 400 && status < 500
-        ? new RouterError('invalid_argument', 'malformed request')
-        : RouterError.from(error),
+      status >= 400 && status < 500 ? new RouterError('invalid_argument', message) : RouterError.from(error),
       style,
     );
   });

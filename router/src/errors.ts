@@ -72,6 +72,12 @@ export const ErrorCodes = {
   shutting_down: { http: 503, ws: 1001, grpc: GrpcStatus.UNAVAILABLE, retryable: true },
   /** The agent's disk, a limit of the agent, or its process table is full. */
   resource_exhausted: { http: 507, ws: 4507, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
+  /**
+   * The sandbox hit its memory limit and was killed, agent and all, while a call ran: its Pod's
+   * container status says `OOMKilled` (docs/exit-metadata.md). Running the same again likely
+   * meets the same end.
+   */
+  sandbox_oom_killed: { http: 507, ws: 4507, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: false },
   /** The request's deadline (`X-Sandbox-Timeout`, capped) passed before the agent answered. */
   deadline_exceeded: { http: 504, ws: 4504, grpc: GrpcStatus.DEADLINE_EXCEEDED, retryable: true },
 } as const satisfies Record<string, CodeSpec>;

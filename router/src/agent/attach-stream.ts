@@ -1,9 +1,11 @@
 /**
  * An AttachProcess stream as the agent sends it, checked frame by frame before any byte reaches
  * the caller. The offsets are what a caller resumes from after a lost connection, so a hostile or
- * broken agent must not be able to make the router print offsets that go backwards, overlap, or
+ * broken agent must not be able to make the router print offsets that go backwards, overlap,
+ * start elsewhere than the caller asked (repeating bytes it has, or skipping some unannounced), or
  * leave JSON's exact range, nor frames the router would have to hold whole: each violation ends
- * the stream as the agent's failure (upstream_failed).
+ * the stream as the agent's failure (upstream_failed). The HTTP route and the gRPC passthrough
+ * use the same checker.
  *
  * The order is the protocol's (processes.proto): `attached` once and first, `output` chunks at
  * increasing offsets (a gap is bytes the ring dropped), `exit` at most once and last. With
@@ -38,10 +40,21 @@ function broken(message: string): RouterError {
   return new RouterError('upstream_failed', `the sandbox agent broke the attach protocol: ${message}`);
 }
 
+/** What the caller asked the agent for (AttachProcessRequest's fields). */
 export interface AttachRequest {
   readonly id: string;
-  readonly fromOffset: number;
+  readonly fromOffset: bigint;
   readonly follow: boolean;
+}
+
+/**
+ * Where the agent must start for `fromOffset` (processes.proto, `Attached`): at the first
+ * retained byte when older bytes are gone, at the end when it asks past it. A start anywhere else
+ * would repeat bytes a resuming caller has, or skip bytes without saying so.
+ */
+function expectedStart(fromOffset: bigint, process: ProcessJson): number {
+  const from = fromOffset > BigInt(MAX_OFFSET) ? MAX_OFFSET : Number(fromOffset);
+  return Math.min(Math.max(from, process.firstOffset), process.endOffset);
 }
 
 /** The protocol's state over one attach stream: each frame checked in order, then its end. */
@@ -63,13 +76,21 @@ export class AttachChecker {
         const start = event.value.startOffset;
         if (start > BigInt(MAX_OFFSET)) throw broken('startOffset past 2^53 - 1');
         const startOffset = Number(start);
-        if (startOffset < process.firstOffset || startOffset > process.endOffset) {
+        const expected = expectedStart(this.request.fromOffset, process);
+        if (startOffset !== expected) {
           throw broken(
-            `startOffset ${startOffset} outside the retained bytes [${process.firstOffset}, ${process.endOffset}]`,
+            `startOffset ${startOffset} where fromOffset ${this.request.fromOffset} and the retained bytes ` +
+              `[${process.firstOffset}, ${process.endOffset}] make it ${expected}`,
+          );
+        }
+        const bytesDropped = this.request.fromOffset < BigInt(process.firstOffset);
+        if (event.value.bytesDropped !== bytesDropped) {
+          throw broken(
+            `bytesDropped ${String(event.value.bytesDropped)} where it is ${String(bytesDropped)}`,
           );
         }
         this.next = startOffset;
-        return { kind: 'attached', startOffset, bytesDropped: event.value.bytesDropped, process };
+        return { kind: 'attached', startOffset, bytesDropped, process };
       }
       case 'output': {
         if (this.next < 0) throw broken('output before attached');

@@ -19,6 +19,7 @@ import { RouterError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { injectIntoMetadata } from '../observability/tracing.js';
 import type { Endpoint, SandboxLookup, SandboxRef } from '../resolve/index.js';
+import { explainBrokenCall } from './broken-stream.js';
 import type { AgentLease, AgentPool } from './pool.js';
 
 export interface GatewayOptions {
@@ -152,6 +153,11 @@ export class SandboxGateway {
       if (!oldest.done) this.probes.delete(oldest.value);
     }
     return protocol;
+  }
+
+  /** `error` of a call to `endpoint` that broke, explained when Kubernetes knows why (broken-stream.ts). */
+  explainBroken(endpoint: Endpoint, error: RouterError, signal: AbortSignal): Promise<RouterError> {
+    return explainBrokenCall(this.opts.lookup, endpoint, error, signal);
   }
 
   /** gRPC metadata for one call to `endpoint`'s agent: the pod's credential and the trace context. */

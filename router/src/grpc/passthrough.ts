@@ -76,22 +76,36 @@ type RawMethod = Omit<AgentMethod, 'requestDeserialize'> &
 const PROCESS_SERVICE = '/sandbank.agent.v1.ProcessService/';
 
 /**
+ * Reads a ProcessService request as GetProcessRequest: every request that names a process has it
+ * as `string id = 1` (hostile-processes.test.ts calls each such method), so this decodes the id
+ * and only skips over the rest (stdin data, a terminal size) rather than building the message.
+ */
+const readProcessId = (request: Buffer): string =>
+  ProcessServiceDefinition.getProcess.requestDeserialize(request).id;
+
+/** Whether the method's request names a process: its empty message has an `id` field. */
+function namesProcess(def: AgentMethod): boolean {
+  if (!def.path.startsWith(PROCESS_SERVICE)) return false;
+  const empty = def.requestDeserialize(Buffer.alloc(0));
+  return typeof empty === 'object' && empty !== null && 'id' in empty;
+}
+
+/**
  * The process id of a ProcessService request, held to the same form as on HTTP
  * (agent/process-info.ts): the relay is otherwise byte for byte, but an id is the one field the
  * router promises to check before any agent sees it.
  */
 function processIdCheck(def: AgentMethod): (request: Buffer | undefined) => void {
-  if (!def.path.startsWith(PROCESS_SERVICE)) return () => undefined;
+  if (!namesProcess(def)) return () => undefined;
   return (request) => {
     if (request === undefined) return;
-    let decoded: unknown;
+    let id: string;
     try {
-      decoded = def.requestDeserialize(request);
+      id = readProcessId(request);
     } catch {
       throw new RouterError('invalid_argument', 'request: not a valid protobuf message');
     }
-    if (typeof decoded !== 'object' || decoded === null || !('id' in decoded)) return;
-    const parsed = ProcessId.safeParse(decoded.id);
+    const parsed = ProcessId.safeParse(id);
     if (!parsed.success) throw new RouterError('invalid_argument', `id: ${formatZodError(parsed.error)}`);
   };
 }
@@ -194,14 +208,13 @@ function requestsOf(
 const ATTACH = ProcessServiceDefinition.attachProcess;
 
 /**
- * An AttachProcess stream relayed as the agent's bytes, each frame checked first (offsets, sizes,
- * order: agent/attach-stream.ts): the offsets are what the caller resumes from, so a hostile agent
- * may not send it ones that go back. A broken frame ends the call, UNKNOWN (upstream_failed),
- * after the last valid one.
+ * An AttachProcess stream relayed as the agent's bytes, each frame checked first against the
+ * caller's request (offsets, sizes, order: agent/attach-stream.ts): the offsets are what the caller
+ * resumes from, so a hostile agent may not send it ones that go back or start elsewhere than it
+ * asked. A broken frame ends the call, UNKNOWN (upstream_failed), after the last valid one.
  */
 async function* checkedRawAttach(request: Buffer, responses: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const asked = ATTACH.requestDeserialize(request);
-  const checker = new AttachChecker({ id: asked.id, fromOffset: 0, follow: asked.follow });
+  const checker = new AttachChecker(ATTACH.requestDeserialize(request));
   for await (const raw of responses) {
     let frame: AttachProcessResponse;
     try {

@@ -481,11 +481,13 @@ export const openApiDocument = {
     '/v1/namespaces/{namespace}/sandboxes/{name}/exec': {
       post: {
         summary: 'Run a process to completion; buffered output with exit, timeout and truncation flags',
+        description:
+          'A sandbox killed for going over its memory limit while the process ran (its Pod reports OOMKilled) is 507 sandbox_oom_killed; the WebSocket exec closes 4507 with the same code.',
         parameters: sandboxParams,
         requestBody: { required: true, content: json('ExecRequest') },
         responses: {
           '200': { description: 'Result', content: json('ExecResult') },
-          ...errorResponses('v1', V1_ERRORS),
+          ...errorResponses('v1', [...V1_ERRORS, 507]),
         },
       },
       get: {

@@ -27,7 +27,7 @@ import { ProcessRequest, processSpec } from '../exec-spec.js';
 import { SIGNALS, TerminalSize } from '../ws/frames.js';
 import { drainOrClose } from './drain.js';
 import { sandboxRoute } from './pipeline.js';
-import type { Scope } from './pipeline.js';
+import type { RouteOptions, Scope } from './pipeline.js';
 import { readJson, v1Target } from './validate.js';
 
 const PREFIX = '/v1/namespaces/:namespace/sandboxes/:name/processes';
@@ -87,14 +87,25 @@ function attachQuery(req: Request): z.infer<typeof AttachQuery> {
   return parsed.data;
 }
 
+type RouteBudget = NonNullable<RouteOptions['budget']>;
+
+const noParams = (): undefined => undefined;
+const idParams = (req: Request): { id: string } => ({ id: processId(req) });
+
 export function processRoutes(ctx: RouterContext): Router {
   const router = Router();
-  type Handler = (req: Request, res: Response, agent: Connection, scope: Scope) => Promise<void>;
+  type Handler<P> = (
+    req: Request,
+    res: Response,
+    agent: Connection,
+    scope: Scope,
+    params: P,
+  ) => Promise<void>;
   /**
-   * `check` validates what the caller sent in the URL before the agent is dialled: a bad id or
-   * query never reaches it.
+   * One process route. `params` reads what the caller sent in the URL before the agent is
+   * dialled, once: a bad id or query never reaches it. `budget`: the route's own lifetime.
    */
-  const route = (name: string, handler: Handler, check: (req: Request) => void = () => undefined) =>
+  const route = <P>(name: string, params: (req: Request) => P, handler: Handler<P>, budget?: RouteBudget) =>
     sandboxRoute(
       ctx,
       {
@@ -102,19 +113,20 @@ export function processRoutes(ctx: RouterContext): Router {
         route: `${PROCESSES_ROUTE}${name}`,
         style: 'v1',
         target: (req) => v1Target(req.params),
+        ...(budget === undefined ? {} : { budget }),
       },
       async (req, res, scope) => {
-        check(req);
-        await handler(req, res, await scope.connect(), scope);
+        const parsed = params(req);
+        await handler(req, res, await scope.connect(), scope, parsed);
       },
     );
-  const withId = (name: string, handler: Handler) => route(`/{id}${name}`, handler, processId);
+  const withId = (name: string, handler: Handler<{ id: string }>) => route(`/{id}${name}`, idParams, handler);
   const json = <S extends z.ZodType>(req: Request, schema: S, scope: Scope): Promise<z.infer<S>> =>
     readJson(req, ctx.limits.maxJsonBytes, schema, scope.signal);
 
   router.post(
     PREFIX,
-    route('', async (req, res, { agent, options }, scope) => {
+    route('', noParams, async (req, res, { agent, options }, scope) => {
       const body = await json(req, StartProcessBody, scope);
       const reply = await agent.startProcess(
         create(StartProcessRequestSchema, {
@@ -130,7 +142,7 @@ export function processRoutes(ctx: RouterContext): Router {
 
   router.get(
     PREFIX,
-    route('', async (_req, res, { agent, options }) => {
+    route('', noParams, async (_req, res, { agent, options }) => {
       const reply = await agent.listProcesses({}, options);
       res.json({ processes: processListJson(reply.processes) });
     }),
@@ -138,8 +150,7 @@ export function processRoutes(ctx: RouterContext): Router {
 
   router.get(
     `${PREFIX}/:id`,
-    withId('', async (req, res, { agent, options }) => {
-      const id = processId(req);
+    withId('', async (_req, res, { agent, options }, _scope, { id }) => {
       const reply = await agent.getProcess({ id }, options);
       res.json(processJson(reply.process, id));
     }),
@@ -147,46 +158,45 @@ export function processRoutes(ctx: RouterContext): Router {
 
   router.delete(
     `${PREFIX}/:id`,
-    withId('', async (req, res, { agent, options }) => {
-      await agent.removeProcess({ id: processId(req) }, options);
+    withId('', async (_req, res, { agent, options }, _scope, { id }) => {
+      await agent.removeProcess({ id }, options);
       res.status(204).end();
     }),
   );
 
   router.post(
     `${PREFIX}/:id/stdin`,
-    withId('/stdin', async (req, res, { agent, options }, scope) => {
+    withId('/stdin', async (req, res, { agent, options }, scope, { id }) => {
       const body = await json(req, StdinBody, scope);
       const data = Buffer.from(body.data, body.encoding);
       ctx.metrics.bytes.inc({ direction: 'to_sandbox' }, data.length);
-      await agent.writeProcessStdin({ id: processId(req), data, close: body.close }, options);
+      await agent.writeProcessStdin({ id, data, close: body.close }, options);
       res.status(204).end();
     }),
   );
 
   router.post(
     `${PREFIX}/:id/signal`,
-    withId('/signal', async (req, res, { agent, options }, scope) => {
+    withId('/signal', async (req, res, { agent, options }, scope, { id }) => {
       const body = await json(req, SignalBody, scope);
-      await agent.signalProcess({ id: processId(req), signal: SIGNALS[body.signal] }, options);
+      await agent.signalProcess({ id, signal: SIGNALS[body.signal] }, options);
       res.status(204).end();
     }),
   );
 
   router.post(
     `${PREFIX}/:id/resize`,
-    withId('/resize', async (req, res, { agent, options }, scope) => {
+    withId('/resize', async (req, res, { agent, options }, scope, { id }) => {
       const size = await json(req, TerminalSize, scope);
-      await agent.resizeProcess({ id: processId(req), size }, options);
+      await agent.resizeProcess({ id, size }, options);
       res.status(204).end();
     }),
   );
 
   router.post(
     `${PREFIX}/:id/wait`,
-    withId('/wait', async (req, res, { agent, options }, scope) => {
+    withId('/wait', async (req, res, { agent, options }, scope, { id }) => {
       const body = await json(req, WaitBody, scope);
-      const id = processId(req);
       const left = Math.max(0, options.deadline - Date.now() - WAIT_MARGIN_MS);
       const timeoutMs = Math.min(body.timeoutMs ?? left, left);
       const reply = await agent.waitProcess({ id, timeoutMs }, options);
@@ -198,25 +208,17 @@ export function processRoutes(ctx: RouterContext): Router {
   // for hours. At that lifetime the response is cut, and the client reattaches from its offset.
   router.get(
     `${PREFIX}/:id/attach`,
-    sandboxRoute(
-      ctx,
-      {
-        surface: 'v1',
-        route: `${PROCESSES_ROUTE}/{id}/attach`,
-        style: 'v1',
-        target: (req) => v1Target(req.params),
-        budget: (req) => sessionBudget(req.headers['x-sandbox-timeout'], ctx.limits.wsMaxLifetimeMs),
-      },
-      async (req, res, scope) => {
+    route(
+      '/{id}/attach',
+      (req) => {
         const id = processId(req);
         const q = attachQuery(req);
-        const { agent, options } = await scope.connect();
-        const frames = agent.attachProcess(
-          { id, fromOffset: BigInt(q.fromOffset), follow: q.follow },
-          options,
-        );
+        return { id, fromOffset: BigInt(q.fromOffset), follow: q.follow };
+      },
+      async (_req, res, { agent, options }, _scope, request) => {
+        const frames = agent.attachProcess(request, options);
         let headSent = false;
-        for await (const event of checkedAttach(frames, { id, ...q })) {
+        for await (const event of checkedAttach(frames, request)) {
           if (!headSent) {
             // Headers wait for the agent's first frame, so an unknown id is still a plain 404.
             res.status(200);
@@ -232,6 +234,7 @@ export function processRoutes(ctx: RouterContext): Router {
         }
         res.end();
       },
+      (req) => sessionBudget(req.headers['x-sandbox-timeout'], ctx.limits.wsMaxLifetimeMs),
     ),
   );
   return router;

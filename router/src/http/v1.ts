@@ -13,6 +13,7 @@ import { writeFileRequests } from '../agent/write-file.js';
 import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { runBuffered } from '../agent/buffered-run.js';
+import { fromAgentError } from '../agent/status.js';
 import {
   DEFAULT_BUFFERED_OUTPUT_BYTES,
   ExecRequestBody,
@@ -79,7 +80,7 @@ export function v1Routes(ctx: RouterContext): Router {
 
   router.post(
     `${V1_PREFIX}/exec`,
-    route('exec', async (req, res, { agent, options }, scope) => {
+    route('exec', async (req, res, { agent, options, endpoint }, scope) => {
       const body = await readJson(req, ctx.limits.maxJsonBytes, ExecRequestBody, scope.signal);
       const stdin = body.stdin === undefined ? new Uint8Array() : Buffer.from(body.stdin, body.stdinEncoding);
       const result = await runBuffered(
@@ -87,7 +88,9 @@ export function v1Routes(ctx: RouterContext): Router {
         { agent, options },
         { process: processSpec(body), stdin },
         body.maxOutputBytes ?? DEFAULT_BUFFERED_OUTPUT_BYTES,
-      );
+      ).catch(async (error: unknown) => {
+        throw await ctx.gateway.explainBroken(endpoint, fromAgentError(error), scope.signal);
+      });
       try {
         const encoding = body.outputEncoding;
         const head = JSON.stringify(exitJson(result.exit)).slice(0, -1);

@@ -17,17 +17,29 @@ import {
   PodView,
   SandboxView,
   claimEntry,
+  oomKilledAfter,
   podEntry,
   resolveSandbox,
   sandboxEntry,
 } from './model.js';
-import type { Resolution, SandboxRef } from './model.js';
+import type { PodRef, Resolution, SandboxRef } from './model.js';
+import { PodChanges } from './pod-changes.js';
 
 /** What the HTTP, WebSocket and gRPC handlers need from resolution, and nothing more. */
 export interface SandboxLookup {
   resolve(ref: SandboxRef): Resolution;
   /** True once every cache has listed once. */
   hasSynced(): boolean;
+  /**
+   * Whether the Pod `pod` (still by its UID) records an OOM kill later than `afterMs` (undefined:
+   * any), now or within `waitMs` as the cache changes; false at once when `signal` aborts.
+   */
+  oomKilledAfter(
+    pod: PodRef,
+    afterMs: number | undefined,
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -79,6 +91,8 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
   const sandboxes = informers(SANDBOXES, SandboxView);
   const pods = informers(PODS, PodView, ROUTABLE_POD_SELECTOR);
   const all: Informer<KubeObject>[] = [...claims, ...sandboxes, ...pods];
+  const podChanges = new PodChanges();
+  for (const informer of pods) informer.onEvent(() => podChanges.changed());
   const onChange = opts.onChange;
   for (const informer of all) {
     if (onChange !== undefined) informer.onEvent(() => onChange());
@@ -121,6 +135,12 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
       );
     },
     hasSynced: () => all.every((informer) => informer.hasSynced()),
+    oomKilledAfter: (pod, afterMs, waitMs, signal) =>
+      podChanges.until(
+        () => oomKilledAfter(find(pods, podEntry, pod.namespace, pod.name), pod, afterMs),
+        waitMs,
+        signal,
+      ),
     close() {
       for (const informer of all) informer.stop();
       return Promise.resolve();

@@ -66,6 +66,39 @@ function declaredPorts(spec: unknown): readonly number[] {
   return [...new Set(ports)].sort((a, b) => a - b);
 }
 
+/**
+ * The container terminations a Pod's status records, read apart from the Pod itself like its
+ * ports: a status the router cannot read records none, it never makes the Pod unroutable.
+ */
+const Termination = z.looseObject({ reason: z.string().optional(), finishedAt: z.string().optional() });
+const ContainerTerminations = z.looseObject({
+  containerStatuses: z.array(
+    z.looseObject({
+      state: z.looseObject({ terminated: Termination.optional() }).optional(),
+      lastState: z.looseObject({ terminated: Termination.optional() }).optional(),
+    }),
+  ),
+});
+
+/**
+ * When the Pod's memory limit last killed one of its containers (ms since the epoch, to the
+ * second as the kubelet records `finishedAt`), by the current or the last termination of each;
+ * undefined: never, as far as its status says. Under gVisor the whole sandbox goes at once, so
+ * any container's record is the sandbox's.
+ */
+export function lastOomKillMs(status: unknown): number | undefined {
+  const parsed = ContainerTerminations.safeParse(status);
+  if (!parsed.success) return undefined;
+  let last: number | undefined;
+  for (const c of parsed.data.containerStatuses) {
+    for (const t of [c.state?.terminated, c.lastState?.terminated]) {
+      const at = t?.reason === 'OOMKilled' ? Date.parse(t.finishedAt ?? '') : NaN;
+      if (Number.isFinite(at) && (last === undefined || at > last)) last = at;
+    }
+  }
+  return last;
+}
+
 // UIDs are what links are checked against: an object without one is not read at all.
 const Meta = ObjectMeta.extend({
   name: z.string().min(1),
@@ -124,6 +157,8 @@ export interface PodEntry {
   readonly declaredPorts: readonly number[];
   /** The `sandbank.dev/expose-any-port: "true"` annotation: the port route may reach any port. */
   readonly anyPort: boolean;
+  /** When its memory limit last killed a container (lastOomKillMs); undefined: never. */
+  readonly lastOomKillMs: number | undefined;
 }
 
 export interface SandboxEntry {
@@ -167,6 +202,7 @@ export function podEntry(pod: z.infer<typeof PodView>): PodEntry {
     agentCredential: pod.metadata.annotations?.[AGENT_CREDENTIAL_ANNOTATION],
     declaredPorts: declaredPorts(pod.spec),
     anyPort: pod.metadata.annotations?.[EXPOSE_ANY_PORT_ANNOTATION] === 'true',
+    lastOomKillMs: lastOomKillMs(pod.status),
   };
 }
 
@@ -214,6 +250,24 @@ export interface Endpoint {
   /** The pod's declared TCP ports and its expose-any-port annotation (PodEntry). */
   readonly declaredPorts: readonly number[];
   readonly anyPort: boolean;
+  /**
+   * The pod's last OOM kill when it was resolved (PodEntry): a kill recorded later than this
+   * happened after, and explains a call to it that broke (agent/broken-stream.ts).
+   */
+  readonly lastOomKillMs: number | undefined;
+}
+
+/** A Pod by namespace, name and the UID it must still have. */
+export interface PodRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** Whether `pod` is still the one `ref` names and records an OOM kill later than `afterMs`. */
+export function oomKilledAfter(pod: PodEntry | undefined, ref: PodRef, afterMs: number | undefined): boolean {
+  if (pod === undefined || pod.uid !== ref.uid || pod.lastOomKillMs === undefined) return false;
+  return afterMs === undefined || pod.lastOomKillMs > afterMs;
 }
 
 export type Resolution =
@@ -309,6 +363,7 @@ export function resolveSandbox(cache: CacheReader, ref: SandboxRef): Resolution 
       claimUid: owner?.uid,
       declaredPorts: pod.declaredPorts,
       anyPort: pod.anyPort,
+      lastOomKillMs: pod.lastOomKillMs,
     },
   };
 }

@@ -8,6 +8,8 @@
  * pongs unsolicited); the router's pings only find peers that stopped answering.
  * Backpressure runs both ways: agent output is not read while the socket's send buffer is over
  * the high-water mark, and client stdin pauses the socket while the gRPC send buffer is full.
+ * A call that breaks closes the socket with its error once the gateway has said why it broke
+ * (a sandbox killed by its memory limit: agent/broken-stream.ts).
  */
 import type { WebSocket, RawData } from 'ws';
 import { formatZodError } from '@sandbank/api';
@@ -39,6 +41,8 @@ export interface TunnelOptions {
   readonly options: Connection['options'];
   /** Ends the admitted session for a reason of the tunnel's own (aborting the signal above). */
   readonly end: (reason: RouterError) => void;
+  /** The error of an agent call that broke, explained when Kubernetes knows why (gateway). */
+  readonly explainBroken: (error: RouterError) => Promise<RouterError>;
   readonly idleTimeoutMs: number;
   /** The start frame must arrive within this. */
   readonly startTimeoutMs: number;
@@ -71,6 +75,8 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
   return new Promise<void>((resolve) => {
     let call: ReturnType<AgentPromiseClient['exec']> | undefined;
     let finished = false;
+    /** The agent's call broke: nothing more is written to it while the reason is looked up. */
+    let broken = false;
     let exitSent = false;
     let unacked = 0;
     let resumeOutput: (() => void) | undefined;
@@ -186,13 +192,16 @@ export function runExecTunnel(opts: TunnelOptions): Promise<void> {
           exitSent
             ? finish()
             : fail(new RouterError('upstream_failed', 'the agent ended the stream without an exit frame')),
-        (error: unknown) => fail(fromAgentError(error)),
+        (error: unknown) => {
+          broken = true;
+          opts.explainBroken(fromAgentError(error)).then(fail, (e: unknown) => fail(RouterError.from(e)));
+        },
       );
     };
 
     let stdinBlocked = false;
     const writeIn = (req: ExecRequest): void => {
-      if (!call) return;
+      if (!call || broken) return;
       if (!call.write(req) && !stdinBlocked) {
         stdinBlocked = true;
         ws.pause();

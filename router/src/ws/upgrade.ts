@@ -61,7 +61,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
         budget: () => sessionBudget(req.headers['x-sandbox-timeout'], ctx.limits.wsMaxLifetimeMs),
         authorization: req.headers.authorization,
       });
-      const { agent, options } = await scope.connect();
+      const { agent, options, endpoint } = await scope.connect();
       const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
       ctx.metrics.wsSessions.inc();
       try {
@@ -70,6 +70,7 @@ export function execUpgradeHandler(ctx: RouterContext): UpgradeHandler {
           agent,
           options,
           end: (reason) => admission.abort(reason),
+          explainBroken: (error) => ctx.gateway.explainBroken(endpoint, error, options.signal),
           idleTimeoutMs: ctx.limits.wsIdleTimeoutMs,
           startTimeoutMs: ctx.limits.wsStartTimeoutMs,
           log: ctx.log,

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { Annotations, Labels, nameHash } from '@sandbank/api';
 import { AGENT_CREDENTIAL_ANNOTATION } from '@sandbank/kube';
 
@@ -122,13 +122,20 @@ export class TestCluster {
     });
   }
 
-  async setPodStatus(name: string, ip: string, ready: boolean): Promise<void> {
+  /** `containerStatuses`: what the kubelet reports of the containers (a termination, say). */
+  async setPodStatus(
+    name: string,
+    ip: string,
+    ready: boolean,
+    containerStatuses?: V1ContainerStatus[],
+  ): Promise<void> {
     const pod = await this.core.readNamespacedPod({ name, namespace: this.namespace });
     pod.status = {
       phase: 'Running',
       podIP: ip,
       podIPs: [{ ip }],
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      ...(containerStatuses === undefined ? {} : { containerStatuses }),
     };
     await this.core.replaceNamespacedPodStatus({ name, namespace: this.namespace, body: pod });
   }

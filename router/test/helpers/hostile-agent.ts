@@ -217,6 +217,8 @@ export interface HostileAgentOptions {
   readonly port?: number;
   /** How long a call without a script waits before its plain failure. */
   readonly defaultDelayMs?: number;
+  /** Hears each scripted call (its path) just before its script plays. */
+  readonly onCall?: (path: string) => void;
 }
 
 export async function startHostileAgent(ip: string, opts: HostileAgentOptions = {}): Promise<HostileAgent> {
@@ -270,6 +272,7 @@ export async function startHostileAgent(ip: string, opts: HostileAgentOptions = 
       return;
     }
     served++;
+    opts.onCall?.(path);
     try {
       play(stream, path, script);
     } catch {

@@ -122,6 +122,33 @@ describe('resolution through watches', () => {
     }, 'sb-moving at 127.0.0.2');
     expect((await fetch(v1('sb-moving', 'stat'))).status).toBe(200);
   });
+
+  test("an OOMKilled termination the kubelet writes to the Pod's status reaches a wait on the lookup", async () => {
+    const { podName } = await cluster.bindSandbox('sb-oom', '127.0.0.2');
+    await changes.routable(lookup, { namespace: ns, name: 'sb-oom' });
+    const resolved = lookup.resolve({ namespace: ns, name: 'sb-oom' });
+    if (resolved.kind !== 'ready') throw new Error(`sb-oom is ${resolved.kind}`);
+    const { endpoint } = resolved;
+    expect(endpoint.lastOomKillMs).toBeUndefined();
+    const pod = { namespace: ns, name: podName, uid: endpoint.podUid };
+    const signal = new AbortController().signal;
+    const waiting = lookup.oomKilledAfter(pod, endpoint.lastOomKillMs, 30_000, signal);
+    const finishedAt = new Date('2026-12-07T10:00:00Z');
+    await cluster.setPodStatus(podName, '127.0.0.2', false, [
+      {
+        name: 'agent',
+        image: 'sandbank/agent:test',
+        imageID: '',
+        ready: false,
+        restartCount: 1,
+        state: { waiting: { reason: 'CrashLoopBackOff' } },
+        lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt } },
+      },
+    ]);
+    await expect(waiting).resolves.toBe(true);
+    // A kill no newer than the one known at routing explains nothing.
+    await expect(lookup.oomKilledAfter(pod, finishedAt.getTime(), 0, signal)).resolves.toBe(false);
+  });
 });
 
 describe('legacy contract', () => {

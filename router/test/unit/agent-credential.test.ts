@@ -89,6 +89,7 @@ function gateway(agentKey: Buffer | undefined): SandboxGateway {
     lookup: {
       resolve: () => ({ kind: 'not_found', message: 'unused' }),
       hasSynced: () => true,
+      oomKilledAfter: () => Promise.resolve(false),
       close: async () => {},
     },
     pool: new AgentPool({ grpcPort: 1 }),

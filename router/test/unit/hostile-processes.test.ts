@@ -1,13 +1,15 @@
 /**
  * A hostile agent answering ProcessService with well-formed protobuf that breaks the protocol's
- * promises: attach offsets that go back or overlap, chunks over the bound, frames after exit, a
- * followed stream that ends without exit, offsets past JSON's exact range, another process's
- * description, invalid ids and offsets in descriptions. The router never prints any of it: before
+ * promises: attach offsets that go back or overlap, a first frame that starts elsewhere than the
+ * caller asked, chunks over the bound, frames after exit, a followed stream that ends without
+ * exit, offsets past JSON's exact range, another process's description, invalid ids and offsets
+ * in descriptions. The gRPC passthrough holds the agent to the same, and checks the id of every
+ * call that names a process before the agent sees it. The router never prints any of it: before
  * the first byte it answers 502 upstream_failed naming the fault; mid-stream it cuts the
  * response after the last valid frame (a client then reattaches from its offset).
  */
 import { credentials, Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { ServerWritableStream, UntypedServiceImplementation, sendUnaryData } from '@grpc/grpc-js';
 import {
   create,
   createAgentClient,
@@ -17,6 +19,7 @@ import {
   ProcessInfoSchema,
   ProcessServiceDefinition,
   ProcessState,
+  Signal,
 } from '@sandbank/proto';
 import type { AttachProcessResponse, OutputChunk, ProcessInfo } from '@sandbank/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
@@ -79,6 +82,8 @@ const exit: Event = {
 const ATTACH: Record<string, Event[]> = {
   good: [attached({ id: 'good' }), output(0n, 'abc'), output(5n, 'de'), exit],
   backwards: [attached({ id: 'backwards' }), output(0n, 'abcdef'), output(3n, 'XYZ')],
+  repeated: [attached({ id: 'repeated' }), output(0n, 'abc'), output(0n, 'abc')],
+  overlapping: [attached({ id: 'overlapping' }), output(0n, 'abcdef'), output(5n, 'fg')],
   huge: [attached({ id: 'huge' }), output(0n, 'ok'), output(2n, Buffer.alloc(2 * 1024 * 1024, 120))],
   'after-exit': [attached({ id: 'after-exit' }), output(0n, 'ok'), exit, output(2n, 'late')],
   'no-exit': [attached({ id: 'no-exit' }), output(0n, 'ok')],
@@ -90,6 +95,22 @@ const ATTACH: Record<string, Event[]> = {
   ],
   'other-id': [attached({ id: 'someone-else' })],
   'start-outside': [attached({ id: 'start-outside', firstOffset: 50n, endOffset: 60n }, 10n)],
+  // Asked for from offset 5 (the tests below), these start elsewhere than the protocol says.
+  rewound: [attached({ id: 'rewound' }, 0n), output(0n, 'abcde')],
+  skipped: [attached({ id: 'skipped' }, 9n), output(9n, 'j')],
+  'hidden-drop': [attached({ id: 'hidden-drop', firstOffset: 8n }, 8n), output(8n, 'ij')],
+  'dropped-nothing': [
+    {
+      case: 'attached',
+      value: {
+        $typeName: 'sandbank.agent.v1.Attached',
+        startOffset: 5n,
+        bytesDropped: true,
+        process: info({ id: 'dropped-nothing' }),
+      },
+    },
+  ],
+  'resumed-right': [attached({ id: 'resumed-right' }, 5n), output(5n, 'fgh'), exit],
   'no-attached': [output(0n, 'ok')],
   empty: [attached({ id: 'empty' }), output(0n, 'ok'), output(2n, '')],
 };
@@ -101,6 +122,9 @@ const GET: Record<string, ProcessInfo> = {
   'state-unknown': outOfEnum(info({ id: 'state-unknown' }), 'state', 9),
   huge: info({ id: 'huge', endOffset: 2n ** 60n }),
 };
+
+/** The calls that reached the agent, as `method id`. */
+const seen: string[] = [];
 
 let server: Server;
 let router: TestRouter;
@@ -115,27 +139,39 @@ beforeAll(async () => {
         metadata: new Metadata(),
       }),
     );
-  server.addService(ProcessServiceDefinition, {
+  // Unary calls get a ServerUnaryCall: its `request` is all they read of this type.
+  type Call = ServerWritableStream<{ id: string }, { event: Event }>;
+  const handlers: Record<string, (call: Call, cb: sendUnaryData<unknown>) => void> = {
     startProcess: unimplemented,
     writeProcessStdin: unimplemented,
     signalProcess: unimplemented,
     resizeProcess: unimplemented,
-    waitProcess: unimplemented,
+    // Whatever was asked, the answer is about another process.
+    waitProcess: (_call, cb) => cb(null, { process: info({ id: 'not-what-was-asked' }) }),
     removeProcess: unimplemented,
-    listProcesses: (_call: unknown, cb: sendUnaryData<{ processes: ProcessInfo[] }>) =>
-      cb(null, { processes: [info({ id: 'fine' }), info({ id: 'no/slash' })] }),
-    getProcess: (
-      call: ServerUnaryCall<{ id: string }, unknown>,
-      cb: sendUnaryData<{ process: ProcessInfo }>,
-    ) => {
+    listProcesses: (_call, cb) => cb(null, { processes: [info({ id: 'fine' }), info({ id: 'no/slash' })] }),
+    getProcess: (call, cb) => {
       const answer = GET[call.request.id] ?? info({ id: 'not-what-was-asked' });
       cb(null, { process: answer });
     },
-    attachProcess: (call: ServerWritableStream<{ id: string }, { event: Event }>) => {
+    attachProcess: (call) => {
       for (const event of ATTACH[call.request.id] ?? []) call.write({ event });
       call.end();
     },
-  });
+  };
+  // Every call that reaches the agent is noted first.
+  server.addService(
+    ProcessServiceDefinition,
+    Object.fromEntries(
+      Object.entries(handlers).map(([name, handle]) => [
+        name,
+        (call: Call, cb: sendUnaryData<unknown>) => {
+          seen.push(`${name} ${call.request.id}`);
+          handle(call, cb);
+        },
+      ]),
+    ) as UntypedServiceImplementation,
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${IP}:0`, ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
@@ -166,6 +202,8 @@ test('a well-behaved stream passes whole, gap and all', async () => {
 
 test.each([
   ['offsets that go back', 'backwards', 'abcdef'],
+  ['a chunk repeated at the same offset', 'repeated', 'abc'],
+  ['a chunk overlapping the one before', 'overlapping', 'abcdef'],
   ['a chunk over the bound', 'huge', 'ok'],
   ['a frame after exit', 'after-exit', 'ok'],
   ['a followed stream without exit', 'no-exit', 'ok'],
@@ -190,10 +228,14 @@ test.each([
   ['describes another process', 'other-id', 'another process'],
   ['starts outside the retained bytes', 'start-outside', 'startOffset'],
   ['sends output before attached', 'no-attached', 'output before attached'],
+  ['starts before the asked offset (repeating bytes)', 'rewound', 'startOffset 0 where fromOffset 5'],
+  ['starts after the asked offset (skipping bytes)', 'skipped', 'startOffset 9 where fromOffset 5'],
+  ['drops bytes without saying so', 'hidden-drop', 'bytesDropped false where it is true'],
+  ['says bytes were dropped when none were', 'dropped-nothing', 'bytesDropped true where it is false'],
 ])(
   'an attach whose agent %s is a 502 before any byte',
   async (_what, id, message) => {
-    const res = await fetch(url(id, '/attach'));
+    const res = await fetch(url(id, '/attach?fromOffset=5'));
     expect(res.status).toBe(502);
     expect(res.headers.get('x-sandbank-error-code')).toBe('upstream_failed');
     expect(await res.text()).toContain(message);
@@ -271,6 +313,100 @@ test('the gRPC passthrough relays a well-behaved attach whole', async () => {
     ))
       kinds.push(r.event.case);
     expect(kinds).toEqual(['attached', 'output', 'output', 'exit']);
+  } finally {
+    client.close();
+  }
+});
+
+test('a wait answered about another process is a 502', async () => {
+  const res = await fetch(url('p-1', '/wait'), { method: 'POST', body: '{}' });
+  expect(res.status).toBe(502);
+  expect(res.headers.get('x-sandbank-error-code')).toBe('upstream_failed');
+  expect(await res.text()).toContain('another process');
+});
+
+test('an attach resumed from an offset starts there, or past it only when the agent says bytes were dropped', async () => {
+  const read = await readAttach(url('resumed-right', '/attach?follow=true&fromOffset=5'));
+  expect(read.error).toBeUndefined();
+  expect(read.frames.map((f) => [f.kind, f.offset])).toEqual([
+    [0, 5],
+    [1, 5],
+    [3, 8],
+  ]);
+});
+
+/** An attach through the gRPC passthrough: the output it relayed and how it ended. */
+async function grpcAttach(request: {
+  id: string;
+  fromOffset?: bigint;
+  follow?: boolean;
+}): Promise<{ output: string; failure: unknown }> {
+  const client = createAgentClient(router.grpcAddress, credentials.createInsecure());
+  try {
+    const md = new Metadata();
+    md.set('x-sandbox-id', 'hostile');
+    const got: Uint8Array[] = [];
+    let failure: unknown;
+    try {
+      for await (const r of createAgentPromiseClient(client).attachProcess(request, { metadata: md })) {
+        if (r.event.case === 'output') got.push(r.event.value.data);
+      }
+    } catch (e) {
+      failure = e;
+    }
+    return { output: Buffer.concat(got).toString('utf8'), failure };
+  } finally {
+    client.close();
+  }
+}
+
+test('the gRPC passthrough holds the first frame to the offset the caller asked for', async () => {
+  const resumed = await grpcAttach({ id: 'resumed-right', fromOffset: 5n, follow: true });
+  expect(resumed).toEqual({ output: 'fgh', failure: undefined });
+  for (const [id, message] of [
+    ['rewound', 'startOffset 0 where fromOffset 5'],
+    ['skipped', 'startOffset 9 where fromOffset 5'],
+    ['hidden-drop', 'bytesDropped false where it is true'],
+  ] as const) {
+    const got = await grpcAttach({ id, fromOffset: 5n });
+    expect(got.output).toBe('');
+    expect(got.failure).toMatchObject({
+      code: status.UNKNOWN,
+      details: expect.stringContaining(message) as unknown,
+    });
+  }
+});
+
+test('the gRPC passthrough checks the id of every ProcessService call that names one before the agent sees it', async () => {
+  const client = createAgentClient(router.grpcAddress, credentials.createInsecure());
+  try {
+    const viaRouter = createAgentPromiseClient(client);
+    const md = new Metadata();
+    md.set('x-sandbox-id', 'hostile');
+    const calls: Record<string, (id: string) => Promise<unknown>> = {
+      getProcess: (id) => viaRouter.getProcess({ id }, { metadata: md }),
+      removeProcess: (id) => viaRouter.removeProcess({ id }, { metadata: md }),
+      waitProcess: (id) => viaRouter.waitProcess({ id, timeoutMs: 1 }, { metadata: md }),
+      writeProcessStdin: (id) =>
+        viaRouter.writeProcessStdin({ id, data: Buffer.alloc(1024, 1), close: true }, { metadata: md }),
+      signalProcess: (id) => viaRouter.signalProcess({ id, signal: Signal.TERM }, { metadata: md }),
+      resizeProcess: (id) => viaRouter.resizeProcess({ id, size: { rows: 2, cols: 3 } }, { metadata: md }),
+      attachProcess: async (id) => {
+        const frames = viaRouter.attachProcess({ id, fromOffset: 7n, follow: true }, { metadata: md });
+        await frames[Symbol.asyncIterator]().next();
+      },
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      const before = seen.length;
+      await expect(call('../p')).rejects.toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringContaining('id:') as unknown,
+      });
+      expect({ name, seen: seen.slice(before) }).toEqual({ name, seen: [] });
+      // The same call with a valid id reaches the agent, id and all (whatever it answers).
+      await call('p-valid').catch(() => undefined);
+      expect({ name, seen: seen.slice(before) }).toEqual({ name, seen: [`${name} p-valid`] });
+    }
   } finally {
     client.close();
   }

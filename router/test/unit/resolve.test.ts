@@ -8,7 +8,7 @@ import { Annotations, Labels, nameHash } from '@sandbank/api';
 import fc from 'fast-check';
 import { resolveSandbox } from '../../src/index.js';
 import type { CacheReader } from '../../src/index.js';
-import { PodView, claimEntry, podEntry, sandboxEntry } from '../../src/resolve/model.js';
+import { PodView, claimEntry, oomKilledAfter, podEntry, sandboxEntry } from '../../src/resolve/model.js';
 
 type Pod = Parameters<typeof podEntry>[0];
 type Sandbox = Parameters<typeof sandboxEntry>[0];
@@ -469,5 +469,42 @@ describe("a Pod's ports, as the port route reads them", () => {
   test('sandbank.dev/expose-any-port opens any port only when exactly "true"', () => {
     expect(withSpec({ containers: [] }, { 'sandbank.dev/expose-any-port': 'true' }).anyPort).toBe(true);
     expect(withSpec({ containers: [] }, { 'sandbank.dev/expose-any-port': 'yes' }).anyPort).toBe(false);
+  });
+});
+
+describe("a Pod's OOM kills, as the cache keeps them", () => {
+  const withStatus = (containerStatuses: unknown, uid = 'pod-uid-p') =>
+    podEntry(
+      PodView.parse({
+        metadata: { name: 'p', namespace: NS, uid },
+        status: {
+          phase: 'Running',
+          podIP: '10.0.0.7',
+          conditions: [{ type: 'Ready', status: 'True' }],
+          containerStatuses,
+        },
+      }),
+    );
+  const killed = (finishedAt: string) => [
+    { name: 'c', state: { running: {} }, lastState: { terminated: { reason: 'OOMKilled', finishedAt } } },
+  ];
+  const ref = { namespace: NS, name: 'p', uid: 'pod-uid-p' };
+
+  test('the last OOMKilled termination is kept; a status the router cannot read records none, and the Pod still routes', () => {
+    expect(withStatus(killed('2026-12-07T10:00:00Z')).lastOomKillMs).toBe(Date.parse('2026-12-07T10:00:00Z'));
+    const unreadable = withStatus([{ state: { terminated: 'OOMKilled' } }]);
+    expect(unreadable.lastOomKillMs).toBeUndefined();
+    expect(unreadable.ready).toBe(true);
+  });
+
+  test('a kill counts only on the same Pod (by UID) and only when newer than the one known at routing', () => {
+    const at = Date.parse('2026-12-07T10:00:00Z');
+    const pod = withStatus(killed('2026-12-07T10:00:00Z'));
+    expect(oomKilledAfter(pod, ref, undefined)).toBe(true);
+    expect(oomKilledAfter(pod, ref, at - 1000)).toBe(true);
+    expect(oomKilledAfter(pod, ref, at)).toBe(false);
+    expect(oomKilledAfter(pod, { ...ref, uid: 'another-pod' }, undefined)).toBe(false);
+    expect(oomKilledAfter(withStatus([]), ref, undefined)).toBe(false);
+    expect(oomKilledAfter(undefined, ref, undefined)).toBe(false);
   });
 });

@@ -269,6 +269,7 @@ describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the cla
                 agentCredential: a.annotation,
                 declaredPorts: [],
                 anyPort: false,
+                lastOomKillMs: undefined,
               }
             );
           },
@@ -276,6 +277,7 @@ describe("X-Sandbox-ID is the Sandbox's name; kubernetes mode asks about the cla
         ref,
       ),
     hasSynced: () => true,
+    oomKilledAfter: () => Promise.resolve(false),
     close: () => Promise.resolve(),
   };
   const asked: string[] = [];

@@ -108,6 +108,7 @@ describe('the scope check', () => {
         return { kind: 'not_found', message: `sandbox ${ref.name} not found` };
       },
       hasSynced: () => true,
+      oomKilledAfter: () => Promise.resolve(false),
       close: () => Promise.resolve(),
     };
     const metrics = createMetrics();

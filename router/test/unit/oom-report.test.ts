@@ -1,0 +1,199 @@
+/**
+ * A call whose sandbox went over its memory limit: the agent's connection breaks mid-call (under
+ * gVisor the whole sandbox dies, the agent with it), and the kubelet records `OOMKilled` in the
+ * Pod's container status, which the router caches. WebSocket exec closes with 4507 and HTTP exec
+ * answers 507, both `sandbox_oom_killed`; a break the Pod does not explain, or an OOM kill it
+ * recorded before the call, stays `upstream_unavailable`. The Pod status parser reads the current
+ * and the last termination of every container; the wait on the Pod cache is bounded.
+ */
+import { OOM_REPORT_WAIT_MS } from '../../src/agent/broken-stream.js';
+import { lastOomKillMs } from '../../src/resolve/model.js';
+import { PodChanges } from '../../src/resolve/pod-changes.js';
+import { startHostileAgent } from '../helpers/hostile-agent.js';
+import type { AgentScript, HostileAgent } from '../helpers/hostile-agent.js';
+import { startRouter } from '../helpers/router.js';
+import type { TestRouter } from '../helpers/router.js';
+import { staticLookup } from '../helpers/static-lookup.js';
+import type { StaticLookup } from '../helpers/static-lookup.js';
+import { openExec } from '../helpers/ws.js';
+
+const TIMEOUT_MS = 60_000;
+const IP = '127.0.0.73';
+
+let agent: HostileAgent;
+let lookup: StaticLookup;
+let router: TestRouter;
+/** Sandboxes whose Pod the kubelet marks OOMKilled as soon as their agent gets a call. */
+const killedOnCall = new Set<string>();
+/** Which sandbox the next call is for (each test runs one call at a time per sandbox). */
+let calling = '';
+
+beforeAll(async () => {
+  lookup = staticLookup(
+    ['oom', 'crash', 'old-oom', 'ws-oom', 'ws-crash'].map((name) => ({ namespace: 'default', name, ip: IP })),
+  );
+  agent = await startHostileAgent(IP, {
+    onCall: () => {
+      if (killedOnCall.has(calling)) lookup.recordOomKill('default', calling, Date.now());
+    },
+  });
+  router = await startRouter({ lookup, agentPorts: { grpcPort: agent.port } });
+}, TIMEOUT_MS);
+
+afterAll(async () => {
+  await router?.close();
+  await agent?.close();
+}, TIMEOUT_MS);
+
+/** The agent starts the call (Exec: `started`), then its connection is gone. */
+const dies = (frames: AgentScript['frames'] = []): AgentScript => ({
+  status: 200,
+  contentType: 'application/grpc',
+  trailersOnly: false,
+  frames,
+  grpcStatus: undefined,
+  grpcMessage: undefined,
+  ending: 'destroy',
+});
+
+async function httpExec(name: string): Promise<{ status: number; code: string | null; text: string }> {
+  calling = name;
+  agent.push(dies());
+  const res = await fetch(`${router.url}/v1/namespaces/default/sandboxes/${name}/exec`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ shell: 'allocate a lot' }),
+  });
+  return { status: res.status, code: res.headers.get('x-sandbank-error-code'), text: await res.text() };
+}
+
+async function wsExec(name: string): Promise<{ code: number; reason: string; error: unknown }> {
+  calling = name;
+  agent.push(dies([{ kind: 'reply', size: 0 }]));
+  const s = await openExec(`${router.wsUrl}/v1/namespaces/default/sandboxes/${name}/exec`);
+  s.ws.send(JSON.stringify({ type: 'start', shell: 'allocate a lot' }));
+  const closed = await s.closed;
+  return { ...closed, error: s.texts.find((t) => (t as { type?: string }).type === 'error') };
+}
+
+test(
+  'HTTP exec whose sandbox the memory limit killed mid-call is 507 sandbox_oom_killed',
+  async () => {
+    killedOnCall.add('oom');
+    const got = await httpExec('oom');
+    expect(got).toMatchObject({ status: 507, code: 'sandbox_oom_killed' });
+    expect(got.text).toContain('memory limit');
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  'WebSocket exec whose sandbox the memory limit killed mid-session closes 4507 sandbox_oom_killed',
+  async () => {
+    killedOnCall.add('ws-oom');
+    const got = await wsExec('ws-oom');
+    expect(got.code).toBe(4507);
+    expect(got.reason).toMatch(/^sandbox_oom_killed: /);
+    expect(got.error).toMatchObject({ type: 'error', code: 'sandbox_oom_killed' });
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  'a break the Pod does not explain, or an OOM kill recorded before the call, stays upstream_unavailable',
+  async () => {
+    // Killed once before: the Pod's last termination is old news for this call.
+    lookup.recordOomKill('default', 'old-oom', Date.now() - 60_000);
+    const started = Date.now();
+    const [crash, old, wsCrash] = [
+      await httpExec('crash'),
+      await httpExec('old-oom'),
+      await wsExec('ws-crash'),
+    ];
+    expect(crash).toMatchObject({ status: 502, code: 'upstream_unavailable' });
+    expect(old).toMatchObject({ status: 502, code: 'upstream_unavailable' });
+    expect(wsCrash.code).toBe(4502);
+    expect(wsCrash.reason).toMatch(/^upstream_unavailable: /);
+    // Each waited for the kubelet's report, and no longer than the bound.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3 * OOM_REPORT_WAIT_MS);
+  },
+  TIMEOUT_MS,
+);
+
+describe('lastOomKillMs: the Pod status record', () => {
+  const at = (s: string) => Date.parse(s);
+  const status = (...containers: unknown[]) => ({ phase: 'Running', containerStatuses: containers });
+  test.each([
+    [
+      'a current OOMKilled termination',
+      status({
+        name: 'a',
+        state: { terminated: { reason: 'OOMKilled', finishedAt: '2026-12-07T10:00:00Z' } },
+      }),
+      at('2026-12-07T10:00:00Z'),
+    ],
+    [
+      'the last termination of a restarted container',
+      status({
+        name: 'a',
+        state: { running: {} },
+        lastState: { terminated: { reason: 'OOMKilled', exitCode: 137, finishedAt: '2026-12-07T10:00:05Z' } },
+      }),
+      at('2026-12-07T10:00:05Z'),
+    ],
+    [
+      'the latest of several containers',
+      status(
+        { name: 'a', lastState: { terminated: { reason: 'OOMKilled', finishedAt: '2026-12-07T10:00:05Z' } } },
+        { name: 'b', state: { terminated: { reason: 'OOMKilled', finishedAt: '2026-12-07T10:01:00Z' } } },
+      ),
+      at('2026-12-07T10:01:00Z'),
+    ],
+    [
+      'another reason',
+      status({ name: 'a', state: { terminated: { reason: 'Error', finishedAt: '2026-12-07T10:00:00Z' } } }),
+      undefined,
+    ],
+    [
+      'an OOMKilled without finishedAt (no time to compare)',
+      status({ name: 'a', state: { terminated: { reason: 'OOMKilled' } } }),
+      undefined,
+    ],
+    ['no container statuses', { phase: 'Pending' }, undefined],
+    ['an unreadable status', { containerStatuses: 'x' }, undefined],
+    ['no status', undefined, undefined],
+  ])('%s', (_what, podStatus, want) => {
+    expect(lastOomKillMs(podStatus)).toBe(want);
+  });
+});
+
+describe('PodChanges: a condition on the Pod cache, awaited for a bounded time', () => {
+  test('a change that makes it hold ends the wait at once', async () => {
+    const changes = new PodChanges();
+    let holds = false;
+    const waiting = changes.until(() => holds, 60_000, new AbortController().signal);
+    changes.changed();
+    holds = true;
+    changes.changed();
+    await expect(waiting).resolves.toBe(true);
+  });
+
+  test('it ends false at its bound, or when the signal aborts, and leaves nothing behind', async () => {
+    const changes = new PodChanges();
+    let checks = 0;
+    const never = (): boolean => {
+      checks++;
+      return false;
+    };
+    await expect(changes.until(never, 20, new AbortController().signal)).resolves.toBe(false);
+    const abort = new AbortController();
+    const waiting = changes.until(never, 60_000, abort.signal);
+    abort.abort();
+    await expect(waiting).resolves.toBe(false);
+    // Each was checked once, when it began; a later change checks only the one still waiting.
+    const pending = changes.until(never, 20, new AbortController().signal);
+    changes.changed();
+    await pending;
+    expect(checks).toBe(4);
+  });
+});
