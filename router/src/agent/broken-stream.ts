@@ -11,7 +11,8 @@ import type { Endpoint, SandboxLookup } from '../resolve/index.js';
 /**
  * How long a call whose agent connection broke waits for the Pod to record an OOM kill. The
  * kubelet reported one 2-5 s after the kill on the local cluster (gVisor lab notes); a break for
- * another reason (the agent crashed, the network) reaches its caller this much later.
+ * another reason (the agent crashed, the network) reaches its caller up to this much later; one
+ * whose Pod is being deleted or is gone, at once.
  */
 export const OOM_REPORT_WAIT_MS = 6_000;
 

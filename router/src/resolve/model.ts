@@ -264,10 +264,19 @@ export interface PodRef {
   readonly uid: string;
 }
 
-/** Whether `pod` is still the one `ref` names and records an OOM kill later than `afterMs`. */
-export function oomKilledAfter(pod: PodEntry | undefined, ref: PodRef, afterMs: number | undefined): boolean {
-  if (pod === undefined || pod.uid !== ref.uid || pod.lastOomKillMs === undefined) return false;
-  return afterMs === undefined || pod.lastOomKillMs > afterMs;
+/**
+ * Whether `pod`, still the one `ref` names, records an OOM kill later than `afterMs`: true; false
+ * once it never will for this call (the Pod is gone, replaced, or being deleted: the deletion
+ * explains the break); undefined while the kubelet may still report one.
+ */
+export function oomKilledAfter(
+  pod: PodEntry | undefined,
+  ref: PodRef,
+  afterMs: number | undefined,
+): boolean | undefined {
+  if (pod === undefined || pod.uid !== ref.uid) return false;
+  if (pod.lastOomKillMs !== undefined && (afterMs === undefined || pod.lastOomKillMs > afterMs)) return true;
+  return pod.deleting ? false : undefined;
 }
 
 export type Resolution =

@@ -11,9 +11,13 @@ export class PodChanges {
     for (const waiter of [...this.waiters]) waiter();
   }
 
-  /** Whether `holds()` is true now, or becomes true within `waitMs`; false once `signal` aborts. */
-  until(holds: () => boolean, waitMs: number, signal: AbortSignal): Promise<boolean> {
-    if (holds()) return Promise.resolve(true);
+  /**
+   * `decide()`'s answer, now or at the first change that gives one (undefined: not yet known);
+   * false when none came within `waitMs` or `signal` aborts.
+   */
+  until(decide: () => boolean | undefined, waitMs: number, signal: AbortSignal): Promise<boolean> {
+    const now = decide();
+    if (now !== undefined) return Promise.resolve(now);
     if (signal.aborted || waitMs <= 0) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (result: boolean): void => {
@@ -23,7 +27,8 @@ export class PodChanges {
         resolve(result);
       };
       const check = (): void => {
-        if (holds()) done(true);
+        const verdict = decide();
+        if (verdict !== undefined) done(verdict);
       };
       const abort = (): void => done(false);
       const timer = setTimeout(() => done(false), waitMs);

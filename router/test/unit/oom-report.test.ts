@@ -7,7 +7,8 @@
  * and the last termination of every container; the wait on the Pod cache is bounded.
  */
 import { OOM_REPORT_WAIT_MS } from '../../src/agent/broken-stream.js';
-import { lastOomKillMs } from '../../src/resolve/model.js';
+import { lastOomKillMs, oomKilledAfter } from '../../src/resolve/model.js';
+import type { PodEntry } from '../../src/resolve/model.js';
 import { PodChanges } from '../../src/resolve/pod-changes.js';
 import { startHostileAgent } from '../helpers/hostile-agent.js';
 import type { AgentScript, HostileAgent } from '../helpers/hostile-agent.js';
@@ -167,23 +168,80 @@ describe('lastOomKillMs: the Pod status record', () => {
   });
 });
 
+describe('oomKilledAfter: the verdict on a broken call from the cached Pod', () => {
+  const ref = { namespace: 'default', name: 'p', uid: 'u1' };
+  const pod = (o: Partial<PodEntry> = {}): PodEntry => ({
+    namespace: 'default',
+    name: 'p',
+    uid: 'u1',
+    ip: '10.0.0.1',
+    canonicalIp: '10.0.0.1',
+    ready: true,
+    deleting: false,
+    pooled: false,
+    controller: undefined,
+    protocol: 'grpc',
+    agentCredential: undefined,
+    declaredPorts: [],
+    anyPort: false,
+    lastOomKillMs: undefined,
+    ...o,
+  });
+
+  test.each<[string, PodEntry | undefined, number | undefined, boolean | undefined]>([
+    ['an OOM kill after the call was routed', pod({ lastOomKillMs: 2_000 }), 1_000, true],
+    ['an OOM kill, none known at routing', pod({ lastOomKillMs: 2_000 }), undefined, true],
+    [
+      'only the OOM kill known at routing: wait for a newer one',
+      pod({ lastOomKillMs: 1_000 }),
+      1_000,
+      undefined,
+    ],
+    ['no OOM kill yet, the Pod running: wait', pod(), undefined, undefined],
+    [
+      'the Pod being deleted, no new kill: the deletion explains it',
+      pod({ deleting: true }),
+      undefined,
+      false,
+    ],
+    ['the Pod gone from the cache', undefined, undefined, false],
+    [
+      'another Pod under the name (new UID), even OOM-killed',
+      pod({ uid: 'u2', lastOomKillMs: 2_000 }),
+      1_000,
+      false,
+    ],
+  ])('%s', (_what, entry, afterMs, want) => {
+    expect(oomKilledAfter(entry, ref, afterMs)).toBe(want);
+  });
+});
+
 describe('PodChanges: a condition on the Pod cache, awaited for a bounded time', () => {
   test('a change that makes it hold ends the wait at once', async () => {
     const changes = new PodChanges();
-    let holds = false;
-    const waiting = changes.until(() => holds, 60_000, new AbortController().signal);
+    const pod: { verdict?: boolean } = {};
+    const waiting = changes.until(() => pod.verdict, 60_000, new AbortController().signal);
     changes.changed();
-    holds = true;
+    pod.verdict = true;
     changes.changed();
     await expect(waiting).resolves.toBe(true);
+  });
+
+  test('a change that settles it false ends the wait at once, false', async () => {
+    const changes = new PodChanges();
+    const pod: { verdict?: boolean } = {};
+    const waiting = changes.until(() => pod.verdict, 60_000, new AbortController().signal);
+    pod.verdict = false;
+    changes.changed();
+    await expect(waiting).resolves.toBe(false);
   });
 
   test('it ends false at its bound, or when the signal aborts, and leaves nothing behind', async () => {
     const changes = new PodChanges();
     let checks = 0;
-    const never = (): boolean => {
+    const never = (): undefined => {
       checks++;
-      return false;
+      return undefined;
     };
     await expect(changes.until(never, 20, new AbortController().signal)).resolves.toBe(false);
     const abort = new AbortController();
