@@ -30,8 +30,22 @@ if TYPE_CHECKING:
     from .sandbox import Sandbox
 
 
-def _tty(pty: bool, rows: int, cols: int) -> dict[str, int] | None:
-    return terminal_size(rows, cols) if pty else None
+def _start_call(
+    prefix: str,
+    command: Command,
+    env: Mapping[str, str] | None,
+    cwd: str | None,
+    timeout: float | None,
+    stdin: bool | None,
+    pty: bool,
+    rows: int,
+    cols: int,
+) -> _ops.Call[ProcessInfo]:
+    """``start``'s request; ``stdin`` defaults to open exactly with a terminal (keystrokes)."""
+    tty = terminal_size(rows, cols) if pty else None
+    return _ops.start_process(
+        prefix, command, env=env, cwd=cwd, timeout=timeout, stdin=pty if stdin is None else stdin, tty=tty
+    )
 
 
 class _Attachment:
@@ -189,15 +203,7 @@ class ProcessCommands:
         with ``pty`` only). ``pty=True`` runs it on a ``rows`` x ``cols`` terminal (one output
         stream, as stdout). The agent's limits (processes, retained output) raise
         ``ResourceExhausted`` naming the limit."""
-        call = _ops.start_process(
-            self._sb._prefix,
-            command,
-            env=env,
-            cwd=cwd,
-            timeout=timeout,
-            stdin=pty if stdin is None else stdin,
-            tty=_tty(pty, rows, cols),
-        )
+        call = _start_call(self._sb._prefix, command, env, cwd, timeout, stdin, pty, rows, cols)
         return BackgroundProcess(self, self._sb._call(call))
 
     def list(self) -> list[ProcessInfo]:
@@ -260,15 +266,7 @@ class AsyncProcessCommands:
         rows: int = 24,
         cols: int = 80,
     ) -> AsyncBackgroundProcess:
-        call = _ops.start_process(
-            self._sb._prefix,
-            command,
-            env=env,
-            cwd=cwd,
-            timeout=timeout,
-            stdin=pty if stdin is None else stdin,
-            tty=_tty(pty, rows, cols),
-        )
+        call = _start_call(self._sb._prefix, command, env, cwd, timeout, stdin, pty, rows, cols)
         return AsyncBackgroundProcess(self, await self._sb._call(call))
 
     async def list(self) -> list[ProcessInfo]:

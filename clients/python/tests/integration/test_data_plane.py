@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from sandbank import AsyncSandbox, Process, Sandbox
-from sandbank.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted
+from sandbank.errors import FailedPrecondition, NotFound, PermissionDenied, ResourceExhausted, SandbankError
 from tests.stack import MAX_BACKGROUND_PROCESSES, TEMPLATE, Stack, free_ports
 
 #: How long any one expected output may take on a loaded machine.
@@ -50,21 +50,24 @@ def bounded(proc: Process, seconds: float = PATIENCE_S) -> Iterator[None]:
 def read_until(proc: Process, pattern: str) -> str:
     """Terminal output up to and including the first match of ``pattern``."""
     seen = ""
-    for chunk in proc:
-        assert chunk.stream == "stdout"  # a terminal has one output stream
-        seen += chunk.text
-        if re.search(pattern, seen):
-            return seen
+    try:
+        for chunk in proc:
+            assert chunk.stream == "stdout"  # a terminal has one output stream
+            seen += chunk.text
+            if re.search(pattern, seen):
+                return seen
+    except SandbankError as e:
+        raise AssertionError(f"no {pattern!r} before {e}; the terminal showed {seen!r}") from e
     raise AssertionError(f"the process exited before {pattern!r}; it printed {seen!r}")
 
 
 def test_pty_shell_sees_its_size_change_and_ctrl_c_interrupts_the_foreground(sb: Sandbox) -> None:
     with sb.commands.spawn(["sh"], pty=True, rows=24, cols=80, env={"PS1": "$ "}) as proc, bounded(proc):
         proc.send_stdin("stty size\n")
-        read_until(proc, r"\n24 80\r?\n")
+        read_until(proc, r"\b24 80\r?\n")
         proc.resize(40, 120)
         proc.send_stdin("stty size\n")
-        read_until(proc, r"\n40 120\r?\n")
+        read_until(proc, r"\b40 120\r?\n")
         # The echo's output (42), not the terminal echoing the typed line: the shell runs the line.
         proc.send_stdin("echo sleeping-$((6*7)); sleep 100\n")
         read_until(proc, r"sleeping-42")
@@ -127,7 +130,9 @@ def test_stdin_signals_state_and_a_background_terminal(sb: Sandbox) -> None:
     info = shell.wait(timeout=PATIENCE_S)
     assert info.exit is not None and info.exit.exit_code == 4
     with shell.attach(follow=False) as out:
-        assert re.search(r"\n50 132\r?\n", "".join(c.text for c in out))
+        screen = "".join(c.text for c in out)
+    # The size follows the echoed line, or the prompt when the shell printed it after the echo.
+    assert re.search(r"\b50 132\r?\n", screen), screen
     for p in (cat, sleeper, shell):
         p.remove()
 
@@ -203,6 +208,11 @@ def test_async_background_attach_and_ports(sb: Sandbox, stack: Stack) -> None:
             await proc.remove()
             with pytest.raises(PermissionDenied, match="sandbox agent"):
                 await asb.ports.preview(stack.agent_grpc_port)
+            term = await asb.commands.spawn(["sh"], pty=True, rows=7, cols=33)
+            await term.resize(8, 34)
+            await term.send_stdin("stty size; exit\n")
+            result = await term.wait(timeout=PATIENCE_S)
+            assert re.search(r"\b8 34\r?\n", result.stdout) and result.stderr_bytes == b"", result
             assert (await asb.ports.url(8000, "/x?y=1")).endswith(f"/sandboxclaims/{sb.name}/ports/8000/x?y=1")
 
     asyncio.run(main())
