@@ -39,6 +39,8 @@ REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = "py-runtime"
 POOL = "py-runtime"
 POOL_REPLICAS = 2
+#: The agent's limit on background processes running at once.
+MAX_BACKGROUND_PROCESSES = 6
 
 
 def _versions() -> dict[str, str]:
@@ -213,6 +215,8 @@ def start() -> Stack:
                 "SANDBANK_AGENT_WORKSPACE": str(workspace),
                 "SANDBANK_AGENT_LOG_LEVEL": "warn",
                 "SANDBANK_AGENT_INSECURE_NO_AUTH": "true",
+                # Small, so that the limit test reaches it with a few sleeps (default 32).
+                "SANDBANK_AGENT_MAX_BACKGROUND_PROCESSES": str(MAX_BACKGROUND_PROCESSES),
             },
         )
         # The controller's namespace, where it keeps the agent key (and the webhook its certificate).
@@ -256,6 +260,7 @@ def start() -> Stack:
         wait_until("controller", lambda: http_ok(f"http://127.0.0.1:{ctl_http}/readyz"), proc=stack.procs["controller"])
         # Ready means the key exists: the router starts with it, as its pod waits for the Secret.
         stack.agent_key_file = _write_agent_key(stack)
+        _write_preview_key(stack)
         _spawn(stack, "router", "router/src/main.ts", _router_env(stack, r_http, r_grpc, r_metrics))
         stack.router_url = f"http://127.0.0.1:{r_http}"
         wait_until("router", lambda: http_ok(f"{stack.router_url}/readyz"), proc=stack.procs["router"])
@@ -285,6 +290,13 @@ def _write_agent_key(stack: Stack) -> Path:
     return path
 
 
+def _write_preview_key(stack: Stack) -> None:
+    """The router's preview-link signing key, as its Secret volume would hold it (one file, id ``k1``)."""
+    keys = stack.dir / "preview-keys"
+    keys.mkdir(mode=0o700)
+    (keys / "k1").write_bytes(secrets.token_bytes(32))
+
+
 def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, str]:
     if stack.agent_key_file is None:
         raise RuntimeError("the agent key is read before a router starts")
@@ -301,6 +313,7 @@ def _router_env(stack: Stack, http: int, grpc: int, metrics: int) -> dict[str, s
         "ROUTER_AGENT_GRPC_PORT": str(stack.agent_grpc_port),
         "ROUTER_AGENT_LEGACY_PORT": str(stack.agent_legacy_port),
         "ROUTER_AGENT_KEY_FILE": str(stack.agent_key_file),
+        "ROUTER_PREVIEW_KEYS_DIR": str(stack.dir / "preview-keys"),
         "ROUTER_LOG_LEVEL": "warn",
     }
 
@@ -362,14 +375,19 @@ _GVISOR_RUNTIME_CLASS = json.dumps(
 
 def _template_and_pool() -> str:
     # No container ports: with hostNetwork they would become host ports, and the scheduler would
-    # refuse a second pod on the one fake node.
+    # refuse a second pod on the one fake node. So the port route may reach any port (but the
+    # agent's) by the annotation; a server a test starts in the "sandbox" listens on the host's
+    # loopback, the address every pod here has.
     template = {
         "apiVersion": "extensions.agents.x-k8s.io/v1alpha1",
         "kind": "SandboxTemplate",
         "metadata": {"name": TEMPLATE},
         "spec": {
             "podTemplate": {
-                "metadata": {"labels": {"sandbank.dev/agent-protocol": "grpc"}},
+                "metadata": {
+                    "labels": {"sandbank.dev/agent-protocol": "grpc"},
+                    "annotations": {"sandbank.dev/expose-any-port": "true"},
+                },
                 "spec": {
                     "hostNetwork": True,
                     "automountServiceAccountToken": False,

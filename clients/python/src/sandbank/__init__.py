@@ -16,10 +16,13 @@ code written against the agent-sandbox client.
 """
 
 from . import errors
+from ._attach import ProcessInfo, ProcessOutput
 from ._kube import kubernetes_token
 from ._lifecycle import Connection
+from ._ops import PreviewLink
 from ._protocol import CommandResult, FileInfo
 from .aio import AsyncSandbox
+from .background import AsyncBackgroundProcess, AsyncProcessAttachment, BackgroundProcess, ProcessAttachment
 from .errors import (
     ClaimFailed,
     CommandFailed,
@@ -37,8 +40,11 @@ from .sandbox import Sandbox
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncBackgroundProcess",
     "AsyncProcess",
+    "AsyncProcessAttachment",
     "AsyncSandbox",
+    "BackgroundProcess",
     "ClaimFailed",
     "CommandFailed",
     "CommandResult",
@@ -47,7 +53,11 @@ __all__ = [
     "FileInfo",
     "Output",
     "PortForwardError",
+    "PreviewLink",
     "Process",
+    "ProcessAttachment",
+    "ProcessInfo",
+    "ProcessOutput",
     "RouterError",
     "SandbankError",
     "Sandbox",

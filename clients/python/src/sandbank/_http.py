@@ -130,6 +130,16 @@ class _Http:
         )
 
 
+def refused(response: httpx.Response, sandbox_answers: bool) -> bool:
+    """Whether ``response`` is an error to raise. ``sandbox_answers``: the request went through to a
+    sandbox's own server (a port route), whose 4xx/5xx are its answer; only the router's own
+    refusals, which carry its error code header, are errors then (the router drops ``X-Sandbank-*``
+    from what a sandbox sends, so a sandbox cannot fake one)."""
+    if response.status_code < 400:
+        return False
+    return not sandbox_answers or "x-sandbank-error-code" in response.headers
+
+
 class SyncHttp(_Http):
     def __init__(self, route: Route, extra_headers: Mapping[str, str] | None = None) -> None:
         super().__init__(route, extra_headers)
@@ -146,9 +156,11 @@ class SyncHttp(_Http):
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         replayable: bool = True,
+        sandbox_answers: bool = False,
         **kwargs: Any,
     ) -> Iterator[httpx.Response]:
-        """A request whose answer is read as a stream; raises the typed router error on non-2xx."""
+        """A request whose answer is read as a stream; raises the typed router error on a refusal
+        (:func:`refused`)."""
         attempts = Attempts(idempotent=idempotent, replayable=replayable)
         while True:
             try:
@@ -160,7 +172,7 @@ class SyncHttp(_Http):
                 self.route.recover()
                 time.sleep(delay)
                 continue
-            if response.status_code >= 400:
+            if refused(response, sandbox_answers):
                 body = response.read()
                 response.close()
                 err = error_from_response(
@@ -203,6 +215,7 @@ class AsyncHttp(_Http):
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         replayable: bool = True,
+        sandbox_answers: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[httpx.Response]:
         attempts = Attempts(idempotent=idempotent, replayable=replayable)
@@ -218,7 +231,7 @@ class AsyncHttp(_Http):
                 await asyncio.to_thread(self.route.recover)
                 await asyncio.sleep(delay)
                 continue
-            if response.status_code >= 400:
+            if refused(response, sandbox_answers):
                 body = await response.aread()
                 await response.aclose()
                 err = error_from_response(

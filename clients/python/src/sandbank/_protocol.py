@@ -42,6 +42,11 @@ def v1_prefix(namespace: str, name: str) -> str:
     return f"/v1/namespaces/{quote(namespace, safe='')}/sandboxes/{quote(name, safe='')}"
 
 
+def claim_prefix(namespace: str, name: str) -> str:
+    """The path under which the router serves one claim's ports and preview links."""
+    return f"/v1/namespaces/{quote(namespace, safe='')}/sandboxclaims/{quote(name, safe='')}"
+
+
 def ws_url(http_url: str) -> str:
     if http_url.startswith("https://"):
         return "wss://" + http_url[len("https://") :]
@@ -127,6 +132,18 @@ def exec_body(
     return body
 
 
+#: The router's bounds on a terminal's rows and columns (each).
+TERMINAL_MAX = 10_000
+
+
+def terminal_size(rows: int, cols: int) -> dict[str, int]:
+    """``{cols, rows}`` as the router takes it (``tty`` of a start, a resize), each 1-10000."""
+    for field_name, value in (("rows", rows), ("cols", cols)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= TERMINAL_MAX:
+            raise ValueError(f"{field_name}: must be an integer from 1 to {TERMINAL_MAX}, got {value!r}")
+    return {"cols": cols, "rows": rows}
+
+
 def start_frame(
     command: Command,
     *,
@@ -135,24 +152,36 @@ def start_frame(
     timeout: float | None = None,
     stdin: bool = True,
     max_output_bytes: int | None = None,
+    tty: Mapping[str, int] | None = None,
 ) -> str:
-    """The first WebSocket frame of a streamed exec."""
+    """The first WebSocket frame of a streamed exec; ``tty`` (:func:`terminal_size`) runs it on a terminal."""
     frame: dict[str, Any] = {"type": "start", **process_fields(command, env, cwd, timeout), "stdin": stdin}
     if max_output_bytes is not None:
         frame["maxOutputBytes"] = max_output_bytes
+    if tty is not None:
+        frame["tty"] = dict(tty)
     return json.dumps(frame)
+
+
+def resize_frame(rows: int, cols: int) -> str:
+    return json.dumps({"type": "resize", **terminal_size(rows, cols)})
 
 
 SIGNALS = frozenset({"SIGHUP", "SIGINT", "SIGTERM", "SIGKILL"})
 
 
-def signal_frame(signal: str) -> str:
+def signal_name(signal: str) -> str:
+    """``"int"``, ``"SIGINT"`` → ``"SIGINT"``; only the signals the router relays."""
     name = signal.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
     if name not in SIGNALS:
         raise ValueError(f"signal: must be one of {', '.join(sorted(SIGNALS))}, got {signal!r}")
-    return json.dumps({"type": "signal", "signal": name})
+    return name
+
+
+def signal_frame(signal: str) -> str:
+    return json.dumps({"type": "signal", "signal": signal_name(signal)})
 
 
 CLOSE_STDIN_FRAME = json.dumps({"type": "close_stdin"})

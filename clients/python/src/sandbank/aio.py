@@ -46,10 +46,13 @@ from ._protocol import (
     auth_headers,
     error_from_response,
     start_frame,
+    terminal_size,
     v1_prefix,
     ws_url,
 )
+from .background import AsyncProcessCommands
 from .errors import NotFound, RouterUnavailable, SandbankError
+from .ports import AsyncPorts
 from .process import AsyncProcess
 from .sandbox import CHUNK_BYTES, WS_MAX_MESSAGE_BYTES, _body
 
@@ -66,6 +69,7 @@ class AsyncSandbox:
         self._closed = False
         self.commands = AsyncCommands(self)
         self.files = AsyncFiles(self)
+        self.ports = AsyncPorts(self)
 
     @property
     def name(self) -> str:
@@ -247,7 +251,7 @@ def _delete_now(kube: Kube, namespace: str, name: str) -> bool:
         return False
 
 
-class AsyncCommands:
+class AsyncCommands(AsyncProcessCommands):
     def __init__(self, sandbox: AsyncSandbox) -> None:
         self._sb = sandbox
 
@@ -282,8 +286,14 @@ class AsyncCommands:
         timeout: float | None = None,
         stdin: bool = True,
         max_output_bytes: int | None = None,
+        pty: bool = False,
+        rows: int = 24,
+        cols: int = 80,
     ) -> AsyncProcess:
-        frame = start_frame(command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, max_output_bytes=max_output_bytes)
+        tty = terminal_size(rows, cols) if pty else None
+        frame = start_frame(
+            command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, max_output_bytes=max_output_bytes, tty=tty
+        )
         route = self._sb._p.route
         base = await asyncio.to_thread(route.url) if route.tunnel is not None else route.url()
         url = ws_url(base) + self._sb._prefix + "/exec"
@@ -305,7 +315,7 @@ class AsyncCommands:
         except OSError as e:
             raise RouterUnavailable(f"router unreachable for exec streaming: {e}") from e
         await ws.send(frame)
-        return await AsyncProcess(ws)._started()
+        return await AsyncProcess(ws, pty)._started()
 
 
 class AsyncFiles:

@@ -47,6 +47,7 @@ __all__ = [
     "CommandTimeout",
     "CommandFailed",
     "StreamClosed",
+    "ProtocolError",
     "error_for_code",
 ]
 
@@ -276,7 +277,14 @@ class CommandFailed(SandbankError):
 
 
 class StreamClosed(SandbankError):
-    """The exec stream ended without an exit status (the connection dropped)."""
+    """The exec stream ended without an exit status (the connection dropped), or a process's
+    output stream was cut and could not be resumed (the message says from which offset to resume)."""
+
+
+class ProtocolError(SandbankError):
+    """The router answered outside its own protocol: an attach frame truncated, oversized, of an
+    unknown kind or out of order, or a process description missing a field. The client stops
+    reading there rather than guess (or buffer without bound)."""
 
 
 # Each class carries its router code; the router's table decides which exist (a unit test checks).

@@ -2,7 +2,8 @@
 
 ``Process`` (sync, ``websockets.sync``) and ``AsyncProcess`` (asyncio) share the frame decoding
 below. Iterating a process yields :class:`Output` chunks as they arrive; ``wait()`` returns the
-:class:`CommandResult` with whatever output was not iterated.
+:class:`CommandResult` with whatever output was not iterated. A process spawned with a terminal
+(``pty=True``) sends its raw terminal bytes as stdout only and takes ``resize``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from websockets.asyncio.client import ClientConnection as AsyncConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from ._protocol import CLOSE_STDIN_FRAME, CommandResult, error_from_close, parse_exit, signal_frame
+from ._protocol import CLOSE_STDIN_FRAME, CommandResult, error_from_close, parse_exit, resize_frame, signal_frame
 from .errors import CommandTimeout, RouterError, StreamClosed, error_for_code
 
 STDOUT, STDERR = 1, 2
@@ -89,6 +90,12 @@ class _Collected:
         return None
 
 
+def _resize(pty: bool, rows: int, cols: int) -> str:
+    if not pty:
+        raise ValueError("resize: this process has no terminal (spawn it with pty=True)")
+    return resize_frame(rows, cols)
+
+
 def _closed_error(e: ConnectionClosed) -> RouterError | StreamClosed:
     rcvd = e.rcvd
     if rcvd is not None and rcvd.code not in (1000,):
@@ -99,8 +106,9 @@ def _closed_error(e: ConnectionClosed) -> RouterError | StreamClosed:
 class Process:
     """A running command. Iterate it for output; ``send_stdin``, ``close_stdin``, ``signal``, ``wait``."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, pty: bool = False) -> None:
         self._ws = ws
+        self._pty = pty
         self._state = _Collected()
         self._next(keep=True)  # the `started` frame (an `error` frame raises here)
 
@@ -141,6 +149,10 @@ class Process:
     def kill(self) -> None:
         self.signal("SIGKILL")
 
+    def resize(self, rows: int, cols: int) -> None:
+        """New terminal size (``pty=True`` only); the process gets SIGWINCH."""
+        self._ws.send(_resize(self._pty, rows, cols))
+
     def wait(self, timeout: float | None = None) -> CommandResult:
         """Waits for the exit; output not iterated yet is collected into the result.
         Raises CommandTimeout if ``timeout`` seconds pass first (the process keeps running)."""
@@ -170,8 +182,9 @@ class Process:
 class AsyncProcess:
     """The asyncio form of :class:`Process`: ``async for``, ``await wait()``."""
 
-    def __init__(self, ws: AsyncConnection) -> None:
+    def __init__(self, ws: AsyncConnection, pty: bool = False) -> None:
         self._ws = ws
+        self._pty = pty
         self._state = _Collected()
 
     async def _started(self) -> AsyncProcess:
@@ -210,6 +223,9 @@ class AsyncProcess:
 
     async def kill(self) -> None:
         await self.signal("SIGKILL")
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._ws.send(_resize(self._pty, rows, cols))
 
     async def wait(self, timeout: float | None = None) -> CommandResult:
         async def drain() -> CommandResult:

@@ -1,4 +1,4 @@
-"""``Sandbox``: a handle on one claimed sandbox, with ``commands`` and ``files``.
+"""``Sandbox``: a handle on one claimed sandbox, with ``commands``, ``files`` and ``ports``.
 
 from sandbank import Sandbox
 
@@ -37,11 +37,14 @@ from ._protocol import (
     auth_headers,
     error_from_response,
     start_frame,
+    terminal_size,
     v1_prefix,
     ws_url,
 )
 from ._tls_socket import SerializedTLSClientConnection
+from .background import ProcessCommands
 from .errors import NotFound, RouterUnavailable
+from .ports import Ports
 from .process import Process
 
 T = TypeVar("T")
@@ -77,6 +80,7 @@ class Sandbox:
         self._closed = False
         self.commands = Commands(self)
         self.files = Files(self)
+        self.ports = Ports(self)
 
     @property
     def name(self) -> str:
@@ -189,8 +193,9 @@ class Sandbox:
         return call.parse(self._http.request(call.method, call.path, **call.kwargs()))
 
 
-class Commands:
-    """Run commands in the sandbox: buffered (:meth:`run`) or streamed (:meth:`spawn`)."""
+class Commands(ProcessCommands):
+    """Run commands in the sandbox: buffered (:meth:`run`), streamed (:meth:`spawn`), or in the
+    background, outliving this connection (:meth:`start`, then by id: ``attach``, ``wait``, …)."""
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sb = sandbox
@@ -229,10 +234,19 @@ class Commands:
         timeout: float | None = None,
         stdin: bool = True,
         max_output_bytes: int | None = None,
+        pty: bool = False,
+        rows: int = 24,
+        cols: int = 80,
     ) -> Process:
         """Starts ``command`` and streams it over a WebSocket: iterate for output, ``send_stdin``,
-        ``close_stdin``, ``signal``, ``wait``."""
-        frame = start_frame(command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, max_output_bytes=max_output_bytes)
+        ``close_stdin``, ``signal``, ``wait``. The process ends when the stream closes (for one
+        that outlives it, :meth:`start`). ``pty=True`` runs it on a ``rows`` x ``cols`` terminal:
+        stdin is keystrokes (``b"\x03"`` is Ctrl-C), output is raw terminal bytes on stdout,
+        and ``resize(rows, cols)`` changes the size."""
+        tty = terminal_size(rows, cols) if pty else None
+        frame = start_frame(
+            command, env=env, cwd=cwd, timeout=timeout, stdin=stdin, max_output_bytes=max_output_bytes, tty=tty
+        )
         route = self._sb._p.route
         url = ws_url(route.url()) + self._sb._prefix + "/exec"
         try:
@@ -255,7 +269,7 @@ class Commands:
         except OSError as e:
             raise RouterUnavailable(f"router unreachable for exec streaming: {e}") from e
         ws.send(frame)
-        return Process(ws)
+        return Process(ws, pty)
 
 
 class Files:
