@@ -44,6 +44,7 @@ __all__ = [
     "IdleTimeout",
     "LifetimeExceeded",
     "ResourceExhausted",
+    "SandboxOomKilled",
     "CommandTimeout",
     "CommandFailed",
     "StreamClosed",
@@ -257,6 +258,14 @@ class ResourceExhausted(RouterError):
     code = "resource_exhausted"
 
 
+class SandboxOomKilled(RouterError):
+    """The sandbox went over its memory limit and was killed whole while the call ran (its Pod
+    reports ``OOMKilled``); what the command did is lost with it. Not retried: the same command
+    would likely do it again (docs/exit-metadata.md)."""
+
+    code = "sandbox_oom_killed"
+
+
 class SandboxNotReady(RouterError):
     """The claim exists but its sandbox is not bound or not Ready yet (the router says retry)."""
 
@@ -312,6 +321,7 @@ _BY_CODE: dict[str, type[RouterError]] = {
         SandboxNotReady,
         RouterUnavailable,
         ResourceExhausted,
+        SandboxOomKilled,
         DeadlineExceeded,
     )
 }
