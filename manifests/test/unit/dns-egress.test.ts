@@ -13,10 +13,18 @@ const CLUSTER_DNS_PEER = {
   podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
 };
 
-/** True when the rule lets traffic to port 53 through: it lists 53, or no ports at all. */
+/** True when the rule lets traffic to port 53 through: it lists 53 or a range over it, or no ports. */
 function reaches53(rule: Obj): boolean {
   const ports = arr(rule['ports']).map(obj);
-  return ports.length === 0 || ports.some((p) => p['port'] === 53 || p['port'] === undefined);
+  return (
+    ports.length === 0 ||
+    ports.some((p) => {
+      const first = p['port'];
+      if (typeof first !== 'number') return true; // no port (all), or a named one: assume it may
+      const last = typeof p['endPort'] === 'number' ? p['endPort'] : first;
+      return first <= 53 && 53 <= last;
+    })
+  );
 }
 
 /** The egress rules of a shipped object: a template's for its sandboxes, a NetworkPolicy's own. */
