@@ -8,10 +8,10 @@ import { z } from 'zod';
 export const ConditionStatus = z.enum(['True', 'False', 'Unknown']);
 export type ConditionStatus = z.infer<typeof ConditionStatus>;
 
-/** Same constraints as metav1.Condition, so the API server and zod agree. */
 /** metav1.Condition's limit on `message`. */
 export const CONDITION_MESSAGE_MAX_CHARS = 32768;
 
+/** Same constraints as metav1.Condition, so the API server and zod agree. */
 export const Condition = z.strictObject({
   type: z
     .string()

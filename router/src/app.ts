@@ -228,11 +228,9 @@ export function buildRouterApp(deps: RouterDeps): RouterApp {
     // Over TLS a request's socket is the TLS socket wrapping the accepted one.
     if (kind === 'port-forward' && tls !== undefined)
       made.prependListener('secureConnection', (socket: Socket) => portForwardSockets.add(socket));
-    made.on('upgrade', (req, socket, head) =>
-      portUpgrades.matches(req.url ?? '')
-        ? portUpgrades.handle(req, socket, head)
-        : upgrades.handle(req, socket, head),
-    );
+    made.on('upgrade', (req, socket, head) => {
+      if (!portUpgrades.handle(req, socket, head)) upgrades.handle(req, socket, head);
+    });
     made.on('clientError', (_err, socket) => {
       if (socket.writable)
         socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -211,9 +211,8 @@ export function processRoutes(ctx: RouterContext): Router {
     route(
       '/{id}/attach',
       (req) => {
-        const id = processId(req);
         const q = attachQuery(req);
-        return { id, fromOffset: BigInt(q.fromOffset), follow: q.follow };
+        return { ...idParams(req), fromOffset: BigInt(q.fromOffset), follow: q.follow };
       },
       async (_req, res, { agent, options }, _scope, request) => {
         const frames = agent.attachProcess(request, options);

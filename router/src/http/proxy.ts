@@ -215,7 +215,7 @@ export interface PodRequest {
   /**
    * `error` (from the request's `error` event) sorted: the router's own verdict (the idle
    * timeout) or the abort's reason as they are; a failure after the pod accepted the connection
-   * is the pod's (502), one before is an unreachable pod (503).
+   * is the pod's (`upstream_failed`), one before is an unreachable pod (`upstream_unavailable`).
    */
   failure(error: Error): PodFailure;
 }

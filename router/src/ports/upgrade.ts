@@ -30,7 +30,7 @@ import { rejectUpgrade } from '../ws/upgrade.js';
 import { portAdmission } from './port-admission.js';
 import type { PreviewOptions } from './port-admission.js';
 import { PATH_ROUTE_DROPPED, statusClass } from './routes.js';
-import { checkPortAccess, matchPortRoute } from './target.js';
+import { checkPortAccess, matchPortRoute, type PortRouteMatch } from './target.js';
 import type { RoutedPort } from './target.js';
 
 /** The pod's 101 headers the client needs to finish its handshake; the rest pass the usual filter. */
@@ -46,9 +46,11 @@ const acceptFor = (key: string): string =>
     .digest('base64');
 
 export interface PortUpgradeHandler {
-  /** Whether `url` is the port route's or a preview link's (the exec upgrade handles the rest). */
-  matches(url: string): boolean;
-  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Takes the upgrade when its URL is the port route's or a preview link's (matched once, here);
+   * false for any other, which the exec upgrade handles.
+   */
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   close(): void;
 }
 
@@ -172,12 +174,12 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
     }
   };
 
-  const handle = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const match = matchPortRoute(req.url ?? '');
-    if (match === undefined) {
-      rejectUpgrade(socket, new RouterError('not_found', 'no such port route'));
-      return;
-    }
+  const handle = async (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    match: PortRouteMatch,
+  ): Promise<void> => {
     const admitted = portAdmission(ctx, previews, match, req.headers.authorization);
     await using admission = new Admission(admitted.ctx, {
       surface: 'proxy',
@@ -250,12 +252,14 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
   };
 
   return {
-    matches: (url) => matchPortRoute(url) !== undefined,
     handle(req, socket, head) {
-      handle(req, socket, head).catch((err: unknown) => {
+      const match = matchPortRoute(req.url ?? '');
+      if (match === undefined) return false;
+      handle(req, socket, head, match).catch((err: unknown) => {
         ctx.log.error({ err }, 'port upgrade failed');
         socket.destroy();
       });
+      return true;
     },
     close() {
       for (const s of open) s.destroy();

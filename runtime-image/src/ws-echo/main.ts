@@ -8,7 +8,13 @@
 import { z } from 'zod';
 import { startWsEcho } from './echo.js';
 
-const Args = z.tuple([z.coerce.number().int().min(0).max(65535), z.string().min(1).default('0.0.0.0')]);
+// Decimal digits only: Number() would take '' as 0 and '0x1F' as 31.
+const Port = z
+  .string()
+  .regex(/^\d{1,5}$/, 'must be a port number 0-65535')
+  .transform(Number)
+  .pipe(z.number().max(65535, 'must be a port number 0-65535'));
+const Args = z.tuple([Port, z.string().min(1).default('0.0.0.0')]);
 const ARG_NAMES = ['port', 'host'];
 
 async function main(): Promise<void> {

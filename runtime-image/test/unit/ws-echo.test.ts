@@ -113,6 +113,8 @@ test('bad arguments exit 2 with a message naming the argument', async () => {
   for (const [args, name] of [
     [['ninety'], 'port'],
     [['70000'], 'port'],
+    [[''], 'port'],
+    [['0x1F'], 'port'],
     [['8080', ''], 'host'],
     [[], 'arguments'],
   ] as const) {
