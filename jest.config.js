@@ -14,6 +14,7 @@ const shared = {
   moduleNameMapper: {
     '^@sandbank/(api|proto|e2e|bench|controller|router|testing|kube)$': '<rootDir>/$1/src/index.ts',
     '^@sandbank/agent$': '<rootDir>/runtime-image/src/index.ts',
+    '^@sandbank/client$': '<rootDir>/clients/ts/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/'],
@@ -33,7 +34,10 @@ export default {
     {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/*/test/integration/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/*/test/integration/**/*.test.ts',
+        '<rootDir>/clients/ts/test/integration/**/*.test.ts',
+      ],
       globalSetup: '<rootDir>/e2e/src/jest/global-setup.ts',
       globalTeardown: '<rootDir>/e2e/src/jest/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/e2e/src/jest/integration-timeout.ts'],

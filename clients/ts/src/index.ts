@@ -1,0 +1,1 @@
+export type { RouterConnection, SandboxTarget } from './connection.js';
