@@ -48,3 +48,5 @@ export { memoryMiB, memoryOf, timedExec } from './measure.js';
 export type { ExecTiming } from './measure.js';
 export { EventLog, collectionAt, until, waitFor, watchCollection } from './wait.js';
 export type { CollectionWatch, WaitForOptions, WatchEventType } from './wait.js';
+export { CLIENT_STACK_POOL, CLIENT_STACK_TEMPLATE, startClientStack } from './client-stack.js';
+export type { ClientStack, ClientStackOptions } from './client-stack.js';

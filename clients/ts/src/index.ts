@@ -1,1 +1,16 @@
 export type { RouterConnection, SandboxTarget } from './connection.js';
+export { Sandbox } from './sandbox.js';
+export type { ClaimState, ConnectOptions, CreateOptions, ListOptions } from './sandbox.js';
+export type { Mode, RouteOptions } from './route/index.js';
+export {
+  ClaimFailed,
+  ConfigurationError,
+  GatewayNotReady,
+  InsecureTransport,
+  KubernetesError,
+  PortForwardError,
+  SandboxTimeout,
+  SandbankError,
+  TemplateNotFound,
+  WarmPoolNotFound,
+} from './client-errors.js';

@@ -1,0 +1,277 @@
+/**
+ * The client's one connection to the Kubernetes API server: the kubeconfig (or a pod's service
+ * account), and plain JSON requests and watches over node:http(s), each bounded by a timeout and
+ * stopped by the caller's AbortSignal. @kubernetes/client-node supplies the credentials (exec
+ * plugins, tokens that refresh, client certificates) through `applyToHTTPSOptions`, asked again
+ * before every call; the requests themselves are ours, so every one honours a signal.
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { RequestOptions } from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ConfigurationError, KubernetesError } from '../client-errors.js';
+
+/**
+ * Bound of an ordinary call. The API server answers in milliseconds, within seconds on a loaded
+ * machine; this only stops waiting on a server that stopped answering.
+ */
+export const API_TIMEOUT_MS = 30_000;
+/** How long a watch's read may stay silent beyond its `timeoutSeconds` (after which the server ends it). */
+const WATCH_GRACE_MS = 10_000;
+/** Largest answer read into memory (a list of claims is far smaller); larger is an error. */
+const MAX_BODY_BYTES = 16 << 20;
+/** Largest single watch event (one object). */
+const MAX_EVENT_BYTES = 4 << 20;
+
+export interface KubeOptions {
+  /** A kubeconfig file; default `$KUBECONFIG`, `~/.kube/config`, else a pod's service account. */
+  readonly kubeconfig?: string | undefined;
+  /** A context of that kubeconfig; default its current context. */
+  readonly context?: string | undefined;
+}
+
+export function loadKubeConfig(options: KubeOptions): KubeConfig {
+  const kc = new KubeConfig();
+  const source = options.kubeconfig ?? 'the default kubeconfig ($KUBECONFIG, ~/.kube/config, in-cluster)';
+  try {
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (error) {
+    throw new ConfigurationError(
+      `kubeconfig: cannot load ${source}: ${messageOf(error)}. Set KUBECONFIG or pass kubeconfig`,
+      'configuration',
+      { cause: error },
+    );
+  }
+  if (options.context) {
+    if (!kc.getContextObject(options.context)) {
+      throw new ConfigurationError(`context: no context ${JSON.stringify(options.context)} in ${source}`);
+    }
+    kc.setCurrentContext(options.context);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new ConfigurationError(`kubeconfig: ${source} names no cluster for its current context`);
+  }
+  return kc;
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export interface CallOptions {
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly body?: unknown;
+  readonly signal?: AbortSignal | undefined;
+  /** Default API_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
+}
+
+export interface Answer {
+  readonly status: number;
+  /** The parsed JSON body (undefined when empty or not JSON). */
+  readonly body: unknown;
+}
+
+export interface WatchEvent {
+  readonly type: string;
+  readonly object: unknown;
+}
+
+/** The API server's own words from a Status body, else the HTTP status. */
+export function statusMessage(answer: Answer): string {
+  const body = answer.body;
+  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
+    return body.message;
+  }
+  return `HTTP ${answer.status}`;
+}
+
+/** A refusal as an error that says what failed, with a hint for the common causes. */
+export function refusal(what: string, answer: Answer): KubernetesError {
+  const message = statusMessage(answer);
+  let hint = '';
+  if (answer.status === 404 && message.includes('the server could not find the requested resource')) {
+    hint = ' (are the Sandbank CRDs installed? kubectl apply -k manifests/base)';
+  } else if (answer.status === 403) {
+    hint = " (the kubeconfig's user lacks the RBAC right)";
+  }
+  return new KubernetesError(`${what}: ${answer.status} ${message}${hint}`, answer.status);
+}
+
+export class KubeApi {
+  readonly server: URL;
+  private agent: HttpAgent | undefined;
+  private agentKey = '';
+
+  constructor(readonly kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new ConfigurationError('kubeconfig: no cluster for the current context');
+    this.server = new URL(cluster.server);
+  }
+
+  /** One request; resolves with any HTTP answer (the caller judges the status). */
+  async call(what: string, method: string, path: string, options: CallOptions = {}): Promise<Answer> {
+    const { response, done } = await this.open(
+      what,
+      method,
+      path,
+      options,
+      options.timeoutMs ?? API_TIMEOUT_MS,
+    );
+    try {
+      const text = await readBounded(response, MAX_BODY_BYTES, what);
+      return { status: response.statusCode ?? 0, body: parseJson(text) };
+    } catch (error) {
+      throw done(error);
+    }
+  }
+
+  /**
+   * The events of a watch on `path` (a collection with `watch=true` in `query`), until the server
+   * ends it (its `timeoutSeconds`) or the stream breaks: then the generator returns and the caller
+   * watches again from its last resourceVersion. A refusal (e.g. 410 Gone) is thrown as a
+   * KubernetesError with its status; an abort as the signal's reason.
+   */
+  async *watch(
+    what: string,
+    path: string,
+    serverSeconds: number,
+    options: CallOptions,
+  ): AsyncGenerator<WatchEvent> {
+    const query = { ...options.query, watch: true, allowWatchBookmarks: true, timeoutSeconds: serverSeconds };
+    const { response, done } = await this.open(
+      what,
+      'GET',
+      path,
+      { ...options, query },
+      serverSeconds * 1000 + WATCH_GRACE_MS,
+    );
+    try {
+      if (response.statusCode !== 200) {
+        const text = await readBounded(response, MAX_BODY_BYTES, what);
+        throw refusal(what, { status: response.statusCode ?? 0, body: parseJson(text) });
+      }
+      let buffered = '';
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        buffered += chunk.toString('utf8');
+        if (buffered.length > MAX_EVENT_BYTES)
+          throw new KubernetesError(`${what}: an event over ${MAX_EVENT_BYTES} bytes`);
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          const event = parseJson(line);
+          if (
+            typeof event === 'object' &&
+            event !== null &&
+            'type' in event &&
+            typeof event.type === 'string'
+          ) {
+            yield { type: event.type, object: 'object' in event ? event.object : undefined };
+          }
+        }
+      }
+    } catch (error) {
+      const mapped = done(error);
+      // A stream that broke (not an abort, not a refusal) just ends the watch.
+      if (mapped instanceof KubernetesError && mapped.status === undefined) return;
+      throw mapped;
+    } finally {
+      response.destroy();
+    }
+  }
+
+  private async open(
+    what: string,
+    method: string,
+    path: string,
+    options: CallOptions,
+    timeoutMs: number,
+  ): Promise<{ response: IncomingMessage; done: (error: unknown) => Error }> {
+    options.signal?.throwIfAborted();
+    const url = new URL(path, this.server);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const request: RequestOptions = {
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+    };
+    await this.kc.applyToHTTPSOptions(request);
+    this.useKeepAlive(request);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    /** The error to throw for `error`: the caller's abort as its reason, a timeout or a broken connection as a KubernetesError. */
+    const done = (error: unknown): Error => {
+      if (options.signal?.aborted) return abortReason(options.signal);
+      if (error instanceof KubernetesError) return error;
+      if (timeout.aborted)
+        return new KubernetesError(`${what}: the API server did not answer within ${timeoutMs} ms`);
+      return new KubernetesError(`${what}: the API server did not answer (${messageOf(error)})`, undefined, {
+        cause: error,
+      });
+    };
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(url, { ...request, signal }, resolve);
+      req.once('error', (error) => reject(done(error)));
+      req.end(options.body === undefined ? undefined : JSON.stringify(options.body));
+    });
+    return { response, done };
+  }
+
+  /**
+   * client-node makes a new agent for every request, so every call would pay a new TLS handshake
+   * with the API server; one keep-alive agent per credential set instead (a proxy's agent stays).
+   */
+  private useKeepAlive(request: RequestOptions): void {
+    if (this.kc.getCurrentCluster()?.proxyUrl) return;
+    const key = JSON.stringify([request.ca, request.cert, request.key]);
+    if (!this.agent || key !== this.agentKey) {
+      this.agent?.destroy();
+      this.agentKey = key;
+      this.agent =
+        this.server.protocol === 'https:'
+          ? new HttpsAgent({ keepAlive: true, maxSockets: 16 })
+          : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+    }
+    request.agent = this.agent;
+  }
+
+  close(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+}
+
+/** The signal's reason as thrown: an Error as given, anything else wrapped in an AbortError. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new DOMException(String(reason), 'AbortError');
+}
+
+async function readBounded(response: IncomingMessage, limit: number, what: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new KubernetesError(`${what}: an answer over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined; // not JSON (a proxy's page): callers fall back to the HTTP status
+  }
+}
