@@ -156,28 +156,23 @@ export class KubeApi {
       let buffered = '';
       for await (const chunk of response as AsyncIterable<Buffer>) {
         buffered += chunk.toString('utf8');
-        if (buffered.length > MAX_EVENT_BYTES)
+        if (buffered.length > MAX_EVENT_BYTES) {
           throw new KubernetesError(`${what}: an event over ${MAX_EVENT_BYTES} bytes`);
+        }
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, newline).trim();
+          const event = watchEvent(buffered.slice(0, newline));
           buffered = buffered.slice(newline + 1);
-          if (!line) continue;
-          const event = parseJson(line);
-          if (
-            typeof event === 'object' &&
-            event !== null &&
-            'type' in event &&
-            typeof event.type === 'string'
-          ) {
-            yield { type: event.type, object: 'object' in event ? event.object : undefined };
-          }
+          if (event) yield event;
         }
       }
+      // The last event of a stream that ended without its newline.
+      const last = watchEvent(buffered);
+      if (last) yield last;
     } catch (error) {
       const mapped = done(error);
-      // A stream that broke (not an abort, not a refusal) just ends the watch.
-      if (mapped instanceof KubernetesError && mapped.status === undefined) return;
+      // A stream that broke or went silent (not an abort, a refusal or a bad event) just ends the watch.
+      if (!(error instanceof KubernetesError) && mapped instanceof KubernetesError) return;
       throw mapped;
     } finally {
       response.destroy();
@@ -248,6 +243,15 @@ export class KubeApi {
     this.agent?.destroy();
     this.agent = undefined;
   }
+}
+
+/** One line of a watch stream as an event; undefined for a blank or unparseable line. */
+function watchEvent(line: string): WatchEvent | undefined {
+  const event = parseJson(line.trim());
+  if (typeof event !== 'object' || event === null || !('type' in event) || typeof event.type !== 'string') {
+    return undefined;
+  }
+  return { type: event.type, object: 'object' in event ? event.object : undefined };
 }
 
 /** The signal's reason as thrown: an Error as given, anything else wrapped in an AbortError. */
