@@ -60,8 +60,9 @@ export async function deleteBounded(
     } catch (error) {
       const transient = error instanceof KubernetesError && error.retryable;
       if (!transient || Date.now() + DELETE_RETRY_MS >= giveUp) {
+        // The error names the call (`deleting SandboxClaim …`); this adds the way to finish it by hand.
         throw new KubernetesError(
-          `deleting SandboxClaim ${namespace}/${name}: ${error instanceof Error ? error.message : String(error)}; ` +
+          `${error instanceof Error ? error.message : String(error)}; ` +
             `it may be left: kubectl delete sandboxclaim ${name} -n ${namespace}`,
           error instanceof KubernetesError ? error.status : undefined,
           { cause: error },

@@ -90,14 +90,15 @@ export function statusMessage(answer: Answer): string {
 
 /** A refusal as an error that says what failed, with a hint for the common causes. */
 export function refusal(what: string, answer: Answer): KubernetesError {
-  const message = statusMessage(answer);
+  const said = statusMessage(answer);
+  const message = said === `HTTP ${answer.status}` ? '' : ` ${said}`;
   let hint = '';
-  if (answer.status === 404 && message.includes('the server could not find the requested resource')) {
+  if (answer.status === 404 && said.includes('the server could not find the requested resource')) {
     hint = ' (are the Sandbank CRDs installed? kubectl apply -k manifests/base)';
   } else if (answer.status === 403) {
     hint = " (the kubeconfig's user lacks the RBAC right)";
   }
-  return new KubernetesError(`${what}: ${answer.status} ${message}${hint}`, answer.status);
+  return new KubernetesError(`${what}: ${answer.status}${message}${hint}`, answer.status);
 }
 
 export class KubeApi {
@@ -191,11 +192,16 @@ export class KubeApi {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
+    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const request: RequestOptions = {
       method,
       headers: {
         accept: 'application/json',
-        ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+        // A length always: node:http sends a DELETE's body neither chunked nor with one otherwise,
+        // and the server would read the body as the next request on the connection.
+        ...(payload === undefined
+          ? {}
+          : { 'content-type': 'application/json', 'content-length': payload.length }),
       },
     };
     await this.kc.applyToHTTPSOptions(request);
@@ -216,7 +222,7 @@ export class KubeApi {
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(url, { ...request, signal }, resolve);
       req.once('error', (error) => reject(done(error)));
-      req.end(options.body === undefined ? undefined : JSON.stringify(options.body));
+      req.end(payload);
     });
     return { response, done };
   }

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 
-export type Handler = (body: unknown) => { status: number; body?: unknown };
+/** An answer, or `hold`: the request is never answered (until the server closes). */
+export type Handler = (body: unknown, url: URL) => { status: number; body?: unknown } | 'hold';
 
 export interface Forward {
   /** Where the pod's port goes (a TCP server on loopback), or an error the far end reports. */
@@ -51,8 +52,9 @@ export async function startFakeApiServer(
     req.on('end', () => {
       const handler = routes[`${req.method ?? ''} ${url.pathname}`];
       const answer = handler
-        ? handler(raw ? (JSON.parse(raw) as unknown) : undefined)
+        ? handler(raw ? (JSON.parse(raw) as unknown) : undefined, url)
         : { status: 404, body: { kind: 'Status', message: `${url.pathname} not found` } };
+      if (answer === 'hold') return;
       res.writeHead(answer.status, { 'content-type': 'application/json' });
       res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
     });
