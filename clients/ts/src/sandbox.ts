@@ -17,6 +17,7 @@ import {
   type KubeOptions,
 } from './kube/index.js';
 import { connectKube, deleteBounded, newClaimName, provision, type Provisioned } from './lifecycle.js';
+import { ConnectOptionsSchema, CreateOptionsSchema, ListOptionsSchema, parseOptions } from './options.js';
 import type { Mode, RouteOptions } from './route/index.js';
 
 /** Default wait for a created claim to be Ready (a warm pod is bound in milliseconds; a cold start takes longer). */
@@ -55,14 +56,6 @@ export interface ListOptions extends KubeOptions {
 
 export type { ClaimState };
 
-function positive(value: number | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new ConfigurationError(`${what}: must be a positive number of milliseconds, got ${String(value)}`);
-  }
-  return value;
-}
-
 export class Sandbox implements AsyncDisposable {
   /** How the router is reached, for commands, files, processes and ports. */
   readonly connection: RouterConnection;
@@ -98,7 +91,8 @@ export class Sandbox implements AsyncDisposable {
    * is reached directly at `routerUrl`, through the Gateway `gatewayName`, or else by a
    * port-forward this handle runs (dev mode).
    */
-  static async create(options: CreateOptions): Promise<Sandbox> {
+  static async create(given: CreateOptions): Promise<Sandbox> {
+    const options = parseOptions(CreateOptionsSchema, given);
     const request: ClaimRequest = {
       template: options.template,
       pool: options.pool,
@@ -107,7 +101,7 @@ export class Sandbox implements AsyncDisposable {
       shutdownAfterSeconds: options.shutdownAfterSeconds,
     };
     requireTemplateOrPool(request);
-    const timeoutMs = positive(options.timeoutMs, CREATE_TIMEOUT_MS, 'timeoutMs');
+    const timeoutMs = options.timeoutMs ?? CREATE_TIMEOUT_MS;
     const namespace = options.namespace ?? 'default';
     const claimName = options.name ?? newClaimName();
     options.signal?.throwIfAborted();
@@ -138,9 +132,10 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** A handle on the existing claim `claimName` (waits until it is Ready). `close()` keeps the claim. */
-  static async attach(claimName: string, options: ConnectOptions = {}): Promise<Sandbox> {
-    if (!claimName) throw new ConfigurationError('claimName: required');
-    const timeoutMs = positive(options.timeoutMs, ATTACH_TIMEOUT_MS, 'timeoutMs');
+  static async attach(claimName: string, given: ConnectOptions = {}): Promise<Sandbox> {
+    if (typeof claimName !== 'string' || !claimName) throw new ConfigurationError('claimName: required');
+    const options = parseOptions(ConnectOptionsSchema, given);
+    const timeoutMs = options.timeoutMs ?? ATTACH_TIMEOUT_MS;
     options.signal?.throwIfAborted();
     const kube = connectKube(options);
     try {
@@ -162,7 +157,8 @@ export class Sandbox implements AsyncDisposable {
   }
 
   /** The claims in a namespace with their state. */
-  static async list(options: ListOptions = {}): Promise<ClaimState[]> {
+  static async list(given: ListOptions = {}): Promise<ClaimState[]> {
+    const options = parseOptions(ListOptionsSchema, given);
     const kube = connectKube(options);
     try {
       return await kube.claims.list(options.namespace ?? 'default', options.signal);

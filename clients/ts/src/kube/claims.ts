@@ -13,7 +13,7 @@ import {
   TemplateNotFound,
   WarmPoolNotFound,
 } from '../client-errors.js';
-import { refusal, type KubeApi } from './api.js';
+import { abortReason, refusal, type KubeApi } from './api.js';
 
 export const CLAIM_GROUP = 'extensions.agents.x-k8s.io';
 export type ClaimVersion = 'v1beta1' | 'v1alpha1';
@@ -226,6 +226,25 @@ function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   return result.data;
 }
 
+/** `promise`, or the signal's reason as soon as it aborts (the promise runs on for others). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
 /** Served versions per API server, asked once per process (the answer changes only with an install). */
 const served = new Map<string, Promise<ServedVersions>>();
 
@@ -242,17 +261,18 @@ export class Claims {
     const key = this.api.server.href;
     let answer = served.get(key);
     if (!answer) {
-      answer = this.discover(signal);
+      // Shared by every caller, so no one caller's signal stops it (its own timeout bounds it).
+      answer = this.discover();
       served.set(key, answer);
       // A failed discovery is asked again next time.
       answer.catch(() => served.delete(key));
     }
-    return answer;
+    return signal ? untilAborted(answer, signal) : answer;
   }
 
-  private async discover(signal: AbortSignal | undefined): Promise<ServedVersions> {
+  private async discover(): Promise<ServedVersions> {
     const what = `discovering API group ${CLAIM_GROUP}`;
-    const answer = await this.api.call(what, 'GET', `/apis/${CLAIM_GROUP}`, { signal });
+    const answer = await this.api.call(what, 'GET', `/apis/${CLAIM_GROUP}`);
     if (answer.status === 404) return { v1beta1: false, v1alpha1: false };
     if (answer.status !== 200) throw refusal(what, answer);
     const versions = new Set(parsed(ApiGroup, answer.body, what).versions.map((v) => v.version));

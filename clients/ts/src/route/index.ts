@@ -43,6 +43,7 @@ export interface RouteContext {
 class OpenRoute implements Route {
   readonly headers: Readonly<Record<string, string>>;
   readonly agent: HttpAgent;
+  readonly trust: string;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -56,8 +57,6 @@ class OpenRoute implements Route {
     this.agent = routerAgent(origin, trust);
     this.trust = `${origin.protocol.replace(':', '')}, ${trust.note}`;
   }
-
-  readonly trust: string;
 
   close(): Promise<void> {
     this.closing ??= (async () => {

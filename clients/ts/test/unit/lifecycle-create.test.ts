@@ -3,7 +3,7 @@
  * deletes the claim (the name was chosen here, so the server may have made it); a create the
  * server refused leaves nothing of ours to delete.
  */
-import { KubernetesError } from '../../src/client-errors.js';
+import { ConfigurationError, KubernetesError } from '../../src/client-errors.js';
 import { Sandbox } from '../../src/sandbox.js';
 import { startFakeApiServer, type FakeApiServer, type Handler } from './route-fake-apiserver.js';
 
@@ -100,4 +100,24 @@ test('a claim that turns Ready is a handle with its Sandbox; close() deletes it,
   expect(fake.seen.filter((s) => s.line.startsWith('DELETE')).map((s) => s.line)).toEqual([
     `DELETE ${CLAIMS}/c1`,
   ]);
+});
+
+test('options are parsed before anything is asked of a cluster; a problem names its field', async () => {
+  const refused = async (options: unknown): Promise<string> => {
+    const error: unknown = await Sandbox.create(options as Parameters<typeof Sandbox.create>[0]).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConfigurationError);
+    return (error as Error).message;
+  };
+  expect(await refused({ templete: 'python' })).toMatch(/^templete: /);
+  expect(await refused({ pool: 'p', timeoutMs: -1 })).toMatch(/^timeoutMs: /);
+  expect(await refused({ pool: 'p', namespace: 'Not_A_Namespace' })).toMatch(
+    /^namespace: must be a DNS-1123 label/,
+  );
+  expect(await refused({ pool: 'p', env: { A: 1 } })).toMatch(/^env\.A: /);
+  expect(await refused({})).toMatch(/^template: name a SandboxTemplate/);
+  await expect(Sandbox.list({ namespace: 'ns', gatewayName: 'g' } as never)).rejects.toThrow(
+    /^gatewayName: /,
+  );
 });
