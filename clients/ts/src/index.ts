@@ -1,7 +1,7 @@
 export type { RouterConnection, SandboxTarget } from './connection.js';
 export { Sandbox } from './sandbox.js';
 export type { ClaimState, ConnectOptions, CreateOptions, ListOptions } from './sandbox.js';
-export type { Mode, RouteOptions } from './route/index.js';
+export type { Mode, Route, RouteOptions } from './route/index.js';
 export {
   ClaimFailed,
   ConfigurationError,

@@ -7,7 +7,7 @@
  * aborted or failed `create` deletes the claim it made before it rejects.
  */
 import { ConfigurationError } from './client-errors.js';
-import type { RouterConnection, SandboxTarget } from './connection.js';
+import type { SandboxTarget } from './connection.js';
 import {
   claimBody,
   claimVersion,
@@ -18,7 +18,7 @@ import {
 } from './kube/index.js';
 import { connectKube, deleteBounded, newClaimName, provision, type Provisioned } from './lifecycle.js';
 import { ConnectOptionsSchema, CreateOptionsSchema, ListOptionsSchema, parseOptions } from './options.js';
-import type { Mode, RouteOptions } from './route/index.js';
+import type { Mode, Route, RouteOptions } from './route/index.js';
 
 /** Default wait for a created claim to be Ready (a warm pod is bound in milliseconds; a cold start takes longer). */
 const CREATE_TIMEOUT_MS = 180_000;
@@ -57,8 +57,8 @@ export interface ListOptions extends KubeOptions {
 export type { ClaimState };
 
 export class Sandbox implements AsyncDisposable {
-  /** How the router is reached, for commands, files, processes and ports. */
-  readonly connection: RouterConnection;
+  /** How the router is reached, for commands, files, processes and ports (and how it is trusted, for their errors). */
+  readonly connection: Route;
   readonly target: SandboxTarget;
   /** `direct`, `gateway` or `dev`. */
   readonly mode: Mode;

@@ -9,6 +9,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigurationError, KubernetesError } from '../client-errors.js';
 
@@ -19,6 +20,18 @@ import { ConfigurationError, KubernetesError } from '../client-errors.js';
 export const API_TIMEOUT_MS = 30_000;
 /** How long a watch's read may stay silent beyond its `timeoutSeconds` (after which the server ends it). */
 const WATCH_GRACE_MS = 10_000;
+/**
+ * A watch the server ended this soon is not followed at once by the next: a proxy or server that
+ * ends every watch at once would otherwise be asked again in a tight loop until the deadline.
+ */
+const SHORT_WATCH_MS = 1_000;
+const REWATCH_PAUSE_MS = 200;
+
+/** Before watching again: a short pause when the last watch (begun at `startedAt`) ended early. */
+export async function beforeRewatch(startedAt: number, signal: AbortSignal): Promise<void> {
+  if (Date.now() - startedAt < SHORT_WATCH_MS) await sleep(REWATCH_PAUSE_MS, undefined, { signal });
+}
+
 /** Largest answer read into memory (a list of claims is far smaller); larger is an error. */
 const MAX_BODY_BYTES = 16 << 20;
 /** Largest single watch event (one object). */

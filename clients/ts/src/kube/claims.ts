@@ -13,7 +13,7 @@ import {
   TemplateNotFound,
   WarmPoolNotFound,
 } from '../client-errors.js';
-import { abortReason, refusal, type KubeApi } from './api.js';
+import { abortReason, beforeRewatch, refusal, type KubeApi } from './api.js';
 
 export const CLAIM_GROUP = 'extensions.agents.x-k8s.io';
 export type ClaimVersion = 'v1beta1' | 'v1alpha1';
@@ -387,6 +387,7 @@ export class Claims {
           rv = listed.metadata?.resourceVersion;
         }
         const seconds = Math.max(1, Math.ceil((startedAt + timeoutMs - Date.now()) / 1000));
+        const watchStarted = Date.now();
         try {
           for await (const event of this.api.watch(what, this.path(version, namespace), seconds, {
             query: { ...query, resourceVersion: rv },
@@ -417,6 +418,7 @@ export class Claims {
           if (!(error instanceof KubernetesError && error.status === 410)) throw error;
           rv = undefined;
         }
+        await beforeRewatch(watchStarted, watchSignal);
       }
     } catch (error) {
       if (deadline.aborted && !signal?.aborted) throw timedOut();

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { GatewayNotReady, KubernetesError } from '../client-errors.js';
-import { refusal, statusMessage, type KubeApi } from './api.js';
+import { beforeRewatch, refusal, statusMessage, type KubeApi } from './api.js';
 
 /** A Secret as these credentials see it: its decoded data, missing (404), or forbidden (403: it may exist). */
 export type SecretLookup =
@@ -203,6 +203,7 @@ export class Cluster {
       for (;;) {
         watchSignal.throwIfAborted();
         const seconds = Math.max(1, Math.ceil((startedAt + timeoutMs - Date.now()) / 1000));
+        const watchStarted = Date.now();
         try {
           // From the current state each time (no resourceVersion): the first event is the Gateway as it is.
           for await (const event of this.api.watch(what, path, seconds, {
@@ -223,6 +224,7 @@ export class Cluster {
           }
           throw error;
         }
+        await beforeRewatch(watchStarted, watchSignal);
       }
     } catch (error) {
       if (deadline.aborted && !signal?.aborted) {
