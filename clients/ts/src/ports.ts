@@ -63,7 +63,8 @@ export class Ports {
    * `Authorization` itself; a browser wants `preview` instead.
    */
   url(port: number, path = '/'): string {
-    return new URL(this.routePath(port, path), this.conn.origin).toString();
+    // Joined, not resolved: the sandbox gets `path` as written (dot segments included).
+    return `${this.conn.origin.origin}${this.routePath(port, path)}`;
   }
 
   /**
@@ -109,7 +110,7 @@ export class Ports {
       'preview',
     );
     return {
-      url: new URL(link.url, this.conn.origin).toString(),
+      url: `${this.conn.origin.origin}${link.url}`,
       token: link.token,
       port: link.port,
       expiresAt: new Date(link.expiresAt),

@@ -149,28 +149,46 @@ function encodeBody(spec: RequestSpec): { bytes?: Buffer; stream?: Readable; typ
   return { stream: Readable.from(body, { objectMode: false }) };
 }
 
-function url(conn: RouterConnection, spec: RequestSpec): URL {
-  const target = new URL(spec.path, conn.origin);
-  for (const [key, value] of Object.entries(spec.query ?? {})) target.searchParams.set(key, value);
-  return target;
+/**
+ * The request target as sent: the encoded path and the query, never passed through URL resolution,
+ * which would turn an encoded dot segment (`%2E`, a file named `.`) into a real one and drop it.
+ */
+function requestTarget(spec: RequestSpec): string {
+  const query = new URLSearchParams(spec.query ?? {}).toString();
+  return query ? `${spec.path}?${query}` : spec.path;
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }
 
 /** One attempt: resolves with the answer once its headers arrived. */
 function attempt(
   conn: RouterConnection,
-  target: URL,
+  target: string,
   spec: RequestSpec,
   headers: OutgoingHttpHeaders,
   body: { bytes?: Buffer; stream?: Readable },
   signal: AbortSignal,
 ): Promise<IncomingMessage> {
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const { origin } = conn;
+  const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     let req: ClientRequest;
     try {
-      req = send(target, { method: spec.method, headers, agent: conn.agent, signal });
+      req = send({
+        protocol: origin.protocol,
+        // An IPv6 literal comes bracketed from URL; the socket wants it bare.
+        hostname: origin.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: origin.port,
+        path: target,
+        method: spec.method,
+        headers,
+        agent: conn.agent,
+        signal,
+      });
     } catch (error) {
-      reject(error);
+      reject(asError(error));
       return;
     }
     req.once('response', resolve);
@@ -178,7 +196,7 @@ function attempt(
     // A failing source is the caller's error, not the router's: it is what the call rejects with.
     if (body.stream)
       pipeline(body.stream, req).catch((error: unknown) => {
-        reject(error);
+        reject(asError(error));
         req.destroy();
       });
     else req.end(body.bytes);
@@ -202,7 +220,7 @@ export async function send(conn: RouterConnection, spec: RequestSpec): Promise<R
       ...(body.bytes ? { 'content-length': body.bytes.byteLength } : {}),
       ...spec.headers,
     };
-    const target = url(conn, spec);
+    const target = requestTarget(spec);
     for (let index = 0; ; index++) {
       const state = { index, idempotent: spec.idempotent, replayable: body.stream === undefined };
       let res: IncomingMessage;

@@ -254,7 +254,7 @@ describe('spawn', () => {
         ws.send(Buffer.concat([Buffer.from([1]), Buffer.from('out-1 ')]));
         ws.send(Buffer.concat([Buffer.from([2]), Buffer.from('err-1')]));
         ws.on('message', (data: Buffer, isBinary) => {
-          if (!isBinary && JSON.parse(data.toString()).type === 'close_stdin') {
+          if (!isBinary && (JSON.parse(data.toString()) as { type: string }).type === 'close_stdin') {
             ws.send(Buffer.concat([Buffer.from([1]), Buffer.from('out-2')]));
             ws.send(JSON.stringify({ type: 'exit', ...EXIT, exitCode: 5 }));
             ws.close(1000, 'exit');

@@ -14,6 +14,8 @@ import type { RouterConnection, SandboxTarget } from '../../src/connection.js';
 export interface Recorded {
   readonly method: string;
   readonly url: URL;
+  /** The request target as it arrived (URL parsing resolves dot segments, even encoded ones). */
+  readonly rawUrl: string;
   readonly headers: IncomingMessage['headers'];
   readonly body: Buffer;
 }
@@ -63,7 +65,7 @@ export async function startFakeRouter(
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const record = (body: Buffer): number =>
-      requests.push({ method: req.method ?? '', url, headers: req.headers, body }) - 1;
+      requests.push({ method: req.method ?? '', url, rawUrl: req.url ?? '', headers: req.headers, body }) - 1;
     if (options.streamBodies) {
       http(req, res, Buffer.alloc(0), record(Buffer.alloc(0)));
       return;
@@ -86,7 +88,13 @@ export async function startFakeRouter(
     });
     wss.on('connection', (socket, req) => {
       const url = new URL(req.url ?? '/', 'http://fake');
-      requests.push({ method: 'WS', url, headers: req.headers, body: Buffer.alloc(0) });
+      requests.push({
+        method: 'WS',
+        url,
+        rawUrl: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.alloc(0),
+      });
       ws(socket, req);
     });
   }
