@@ -21,6 +21,8 @@ export interface RouterErrorInit {
   readonly cause?: unknown;
 }
 
+const causeOf = (cause: unknown): ErrorOptions | undefined => (cause === undefined ? undefined : { cause });
+
 /**
  * An error the Sandbank router answered. Thrown as itself only for a code this client does not
  * know (a newer router); every known code has its own subclass, whose statics are its table row.
@@ -30,25 +32,12 @@ export class RouterError extends SandbankError {
   static readonly httpStatus: number | undefined = undefined;
   static readonly retryable: boolean = false;
 
-  override readonly code: string;
-  override readonly retryable: boolean;
   readonly httpStatus: number | undefined;
 
   constructor(message: string, init: RouterErrorInit = {}) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
     const spec: RouterCodeSpec = new.target;
-    this.name = new.target.name;
-    this.code = init.code ?? spec.code;
+    super(message, init.code ?? spec.code, spec.retryable, causeOf(init.cause));
     this.httpStatus = init.httpStatus ?? spec.httpStatus;
-    this.retryable = spec.retryable;
-  }
-}
-
-/** A client-side error with a fixed code; `name` is the class name. */
-abstract class ClientError extends SandbankError {
-  constructor(message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = new.target.name;
   }
 }
 
@@ -58,30 +47,39 @@ abstract class ClientError extends SandbankError {
  * stream that stalled inside a frame, or an answer without the router's error code (a proxy's
  * page). The client stops there rather than guess or buffer without bound.
  */
-export class ProtocolError extends ClientError {
-  override readonly code = 'protocol_error';
+export class ProtocolError extends SandbankError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'protocol_error', false, causeOf(cause));
+  }
 }
 
 /**
  * An exec stream ended without an exit status, or a process's output stream was cut and could not
  * be resumed (the message names the offset to resume from).
  */
-export class StreamClosed extends ClientError {
-  override readonly code = 'stream_closed';
+export class StreamClosed extends SandbankError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'stream_closed', false, causeOf(cause));
+  }
 }
 
-/** A local wait ran out: a `wait({ timeoutMs })` (the process runs on) or a request's `timeoutMs`. */
-export class ClientTimeout extends ClientError {
-  override readonly code = 'client_timeout';
+/** A local wait ran out: a `wait({ timeoutMs })` (the process runs on) or a call's `timeoutMs`. */
+export class ClientTimeout extends SandbankError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'client_timeout', false, causeOf(cause));
+  }
 }
 
 /** A read asked to hold more than its cap (`readBytes({ maxBytes })`); nothing past the cap was kept. */
-export class SizeLimitExceeded extends ClientError {
-  override readonly code = 'size_limit_exceeded';
+export class SizeLimitExceeded extends SandbankError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'size_limit_exceeded', false, causeOf(cause));
+  }
 }
 
 /** The router could not be reached (refused, reset before an answer, TLS rejected). */
-export class RouterUnreachable extends ClientError {
-  override readonly code = 'router_unreachable';
-  override readonly retryable = true;
+export class RouterUnreachable extends SandbankError {
+  constructor(message: string, cause?: unknown) {
+    super(message, 'router_unreachable', true, causeOf(cause));
+  }
 }
