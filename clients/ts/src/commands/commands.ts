@@ -106,7 +106,7 @@ export class Commands {
       ...(stdin === undefined
         ? {}
         : {
-            stdin: Buffer.from(typeof stdin === 'string' ? Buffer.from(stdin) : stdin).toString('base64'),
+            stdin: Buffer.from(stdin).toString('base64'),
             stdinEncoding: 'base64',
           }),
       outputEncoding: 'base64',
@@ -184,7 +184,7 @@ export class Commands {
     data: Uint8Array | string,
     options: TraceOptions & { close?: boolean } = {},
   ): Promise<void> {
-    const raw = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+    const raw = Buffer.from(data);
     const json = { data: raw.toString('base64'), encoding: 'base64', close: options.close ?? false };
     await callEmpty(this.conn, {
       method: 'POST',

@@ -148,6 +148,7 @@ export class SpawnedProcess {
       let answered = true;
       ws.on('pong', () => (answered = true));
       this.heartbeat = setInterval(() => {
+        if (ws.readyState !== WebSocket.OPEN) return; // closing: its close event ends the session
         if (!answered)
           return this.fail(new StreamClosed(`the router did not answer a ping within ${beat} ms`));
         answered = false;
