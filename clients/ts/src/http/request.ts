@@ -278,13 +278,14 @@ function unreachable(conn: RouterConnection, error: unknown): RouterUnreachable 
 /**
  * Reads `body` whole, up to `maxBytes`: past it, `over` decides between cutting there ('cut', for
  * an error body quoted in a message) and SizeLimitExceeded ('throw'). A sender silent for
- * BODY_STALL_MS mid-body is a ProtocolError.
+ * `stallMs` mid-body is a ProtocolError.
  */
 export async function readCapped(
   body: Readable,
   maxBytes: number,
   signal: AbortSignal | undefined,
   over: 'cut' | 'throw',
+  stallMs = BODY_STALL_MS,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -292,8 +293,8 @@ export async function readCapped(
   const arm = (): void => {
     clearTimeout(stall);
     stall = setTimeout(
-      () => body.destroy(new ProtocolError(`the router sent no byte for ${BODY_STALL_MS / 1000} s mid-body`)),
-      BODY_STALL_MS,
+      () => body.destroy(new ProtocolError(`the router sent no byte for ${stallMs} ms mid-body`)),
+      stallMs,
     );
   };
   const onAbort = (): void => {

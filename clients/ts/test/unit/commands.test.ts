@@ -5,7 +5,7 @@
 import { Agent, createServer } from 'node:http';
 import type WebSocket from 'ws';
 import { Commands } from '../../src/commands/commands.js';
-import { ProtocolError, StreamClosed } from '../../src/errors.js';
+import { ProtocolError, RouterUnreachable, StreamClosed } from '../../src/errors.js';
 import {
   FailedPrecondition,
   Internal,
@@ -178,6 +178,18 @@ describe('background processes', () => {
     // Not idempotent: a start the router may have passed on is never sent twice.
     await expect(new Commands(router.conn, TARGET).start('x')).rejects.toBeInstanceOf(Internal);
     expect(router.requests).toHaveLength(1);
+  });
+
+  test('a connection that breaks before an answer: a read is resent, a start is not', async () => {
+    router = await startFakeRouter((req, res, _body, index) => {
+      if (index === 0 || req.method === 'POST') return void req.socket.destroy();
+      json(res, 200, { processes: [] });
+    });
+    const commands = new Commands(router.conn, TARGET);
+    expect(await commands.list()).toEqual([]);
+    expect(router.requests).toHaveLength(2);
+    await expect(commands.start('x')).rejects.toBeInstanceOf(RouterUnreachable);
+    expect(router.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 
   test('a described process whose exit does not match its state is a ProtocolError', async () => {
