@@ -13,7 +13,8 @@ import { z } from 'zod';
 import type { RouterConnection, SandboxTarget } from '../connection.js';
 import { ClientTimeout, ProtocolError, RouterUnreachable, StreamClosed } from '../errors.js';
 import { errorForCode } from '../generated/router-errors.js';
-import { readCapped, parseJson } from '../http/request.js';
+import { parseJson, readCapped, traceHeaders } from '../http/request.js';
+import { errnoOf } from '../http/retry.js';
 import type { CallOptions } from '../http/request.js';
 import { sandboxPath } from '../http/paths.js';
 import { errorFromClose, errorFromResponse, MAX_ERROR_BODY_BYTES } from '../http/router-answers.js';
@@ -110,9 +111,7 @@ export class SpawnedProcess {
       ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
     };
     if (options.signal?.aborted) throw options.signal.reason as Error;
-    const headers: Record<string, string> = { ...conn.headers };
-    if (options.traceparent !== undefined) headers['traceparent'] = options.traceparent;
-    if (options.tracestate !== undefined) headers['tracestate'] = options.tracestate;
+    const headers = { ...conn.headers, ...traceHeaders(options) };
     const ws = new WebSocket(wsUrl(conn, target), EXEC_SUBPROTOCOL, {
       agent: conn.agent,
       headers,
@@ -165,8 +164,10 @@ export class SpawnedProcess {
     ws.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString('utf8')));
     ws.on('error', (error: Error) =>
       this.fail(
-        error.message.includes('Max payload')
-          ? new ProtocolError(`the router sent a message over ${MAX_MESSAGE_BYTES} bytes`, error)
+        // ws names each violation of the protocol by the peer WS_ERR_… (a message over maxPayload,
+        // a bad opcode, invalid UTF-8, …): the router broke the protocol, not the connection.
+        errnoOf(error)?.startsWith('WS_ERR_')
+          ? new ProtocolError(`the router broke the WebSocket protocol: ${error.message}`, error)
           : this.opened
             ? new StreamClosed(`the exec stream broke: ${error.message}`, error)
             : new RouterUnreachable(`router unreachable: ${error.message}`, error),

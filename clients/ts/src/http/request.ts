@@ -78,7 +78,8 @@ export const MAX_JSON_BYTES = 24 << 20;
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const TRACESTATE = /^[\x20-\x7e]{0,512}$/;
 
-function traceHeaders(options: CallOptions): Record<string, string> {
+/** The W3C trace context headers of `options`, checked (a malformed one fails naming it). */
+export function traceHeaders(options: CallOptions): Record<string, string> {
   const out: Record<string, string> = {};
   if (options.traceparent !== undefined) {
     if (!TRACEPARENT.test(options.traceparent))
@@ -239,8 +240,8 @@ export async function send(conn: RouterConnection, spec: RequestSpec): Promise<R
       if (!refused || (spec.sandboxAnswers && routerCodeOf(res.headers) === undefined)) {
         return answer(res, signal, done);
       }
+      // Read to its end, the connection goes back to the agent's pool (cut short, it is destroyed).
       const text = await readCapped(res, MAX_ERROR_BODY_BYTES, signal, 'cut');
-      res.destroy();
       const error = errorFromResponse(status, res.headers, text);
       const retryAfter = res.headers['retry-after'];
       const delay = error instanceof RouterError ? delayAfterAnswer(state, error, retryAfter) : undefined;
@@ -360,5 +361,4 @@ export function parseJson<T>(text: Buffer | string, schema: z.ZodType<T>, what: 
 export async function callEmpty(conn: RouterConnection, spec: RequestSpec): Promise<void> {
   const res = await send(conn, spec);
   await readCapped(res.body, MAX_ERROR_BODY_BYTES, res.signal, 'cut');
-  res.close();
 }

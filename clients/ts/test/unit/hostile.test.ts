@@ -200,6 +200,19 @@ describe('spawn', () => {
     }
   });
 
+  test('a frame that breaks the WebSocket protocol itself (a reserved opcode) is a ProtocolError', async () => {
+    const raw = await rawWebSocketRouter((socket) => {
+      socket.write(textFrame('{"type":"started","pid":3}'));
+      socket.write(Buffer.from([0x83, 0]));
+    });
+    try {
+      const proc = await new Commands(raw.conn, TARGET).spawn(['x']);
+      await expect(proc.wait()).rejects.toBeInstanceOf(ProtocolError);
+    } finally {
+      await raw.close();
+    }
+  });
+
   test('frames outside the protocol are ProtocolErrors', async () => {
     const cases: [(ws: WebSocket) => void, RegExp][] = [
       [(ws) => ws.send(Buffer.from([7, 1, 2])), /output before the started frame/],
@@ -244,6 +257,7 @@ describe('spawn', () => {
         }),
     );
     const proc = await new Commands(router.conn, TARGET).spawn(['x']);
+    await expect(proc.wait()).rejects.toThrow(/Max payload/);
     await expect(proc.wait()).rejects.toBeInstanceOf(ProtocolError);
   });
 
