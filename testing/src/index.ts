@@ -3,6 +3,8 @@ export { buildBundle, removeBundle, startAgentProcess } from './agent-process.js
 export type { AgentProcess } from './agent-process.js';
 export { outputOf, splitFrames } from './attach-frames.js';
 export type { AttachFrame } from './attach-frames.js';
+export { Changes } from './cache-changes.js';
+export type { ResolvingLookup, SandboxRef } from './cache-changes.js';
 export { ClaimTracker } from './claim-tracker.js';
 export type { ClaimTimes } from './claim-tracker.js';
 export { bundleController, metricValue, startController, waitControllerReady } from './controller-process.js';
@@ -47,6 +49,8 @@ export type { GvisorAgent } from './gvisor-agent.js';
 export { memoryMiB, memoryOf, timedExec } from './measure.js';
 export type { ExecTiming } from './measure.js';
 export { EventLog, collectionAt, until, waitFor, watchCollection } from './wait.js';
+export { TestCluster } from './test-cluster.js';
+export type { Controller } from './test-cluster.js';
 export type { CollectionWatch, WaitForOptions, WatchEventType } from './wait.js';
 export { CLIENT_STACK_POOL, CLIENT_STACK_TEMPLATE, startClientStack } from './client-stack.js';
 export type { ClientStack, ClientStackOptions } from './client-stack.js';

@@ -23,10 +23,9 @@ import {
 import type { SandboxLookup } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { Changes, TestCluster } from '@sandbank/testing';
 import { startRouter } from '../helpers/router.js';
 import type { TestRouter } from '../helpers/router.js';
-import { Changes } from '../helpers/wait.js';
 import { openExec } from '../helpers/ws.js';
 
 const kc = integrationKubeConfig();

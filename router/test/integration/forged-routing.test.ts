@@ -13,10 +13,9 @@ import { createClusterLookup, createLogger } from '../../src/index.js';
 import type { SandboxLookup } from '../../src/index.js';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { Changes, TestCluster } from '@sandbank/testing';
 import { startRouter } from '../helpers/router.js';
 import type { TestRouter } from '../helpers/router.js';
-import { Changes } from '../helpers/wait.js';
 
 // Two DNS-1123 names whose 32-bit FNV-1a hashes collide (found by a birthday search).
 const VICTIM = 'victim-6pwv';

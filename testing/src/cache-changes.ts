@@ -1,6 +1,16 @@
 /** Waiting on the router's watch-fed cache: woken by its change events, bounded by a timeout. */
 import { EventEmitter } from 'node:events';
-import type { SandboxLookup, SandboxRef } from '../../src/index.js';
+
+/** A sandbox by namespace and name, as the router's lookup takes it. */
+export interface SandboxRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** What the router's SandboxLookup offers that these waits use (no import of the router itself). */
+export interface ResolvingLookup {
+  resolve(ref: SandboxRef): { readonly kind: string };
+}
 
 export class Changes extends EventEmitter {
   readonly notify = (): void => void this.emit('change');
@@ -27,7 +37,7 @@ export class Changes extends EventEmitter {
   }
 
   routable(
-    lookup: SandboxLookup,
+    lookup: ResolvingLookup,
     ref: SandboxRef,
     want: 'ready' | 'not_found' | 'not_ready' = 'ready',
   ): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * Kubernetes objects for the router's integration tests: a namespace per suite, and claims,
+ * Kubernetes objects for integration tests that route to sandboxes (the router's, the clients'): a
+ * namespace per suite, and claims,
  * Sandboxes and Pods created the way the controller binds them (claim → Sandbox → Pod, each
  * controlled by the previous one's UID), with the Pod's status (Ready, podIP = a loopback address
  * where a real agent listens) written through the status subresource. The pods name a scheduler
