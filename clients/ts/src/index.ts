@@ -14,3 +14,4 @@ export {
   TemplateNotFound,
   WarmPoolNotFound,
 } from './client-errors.js';
+export * from './data-plane.js';

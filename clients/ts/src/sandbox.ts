@@ -7,6 +7,9 @@
  * aborted or failed `create` deletes the claim it made before it rejects.
  */
 import { ConfigurationError } from './client-errors.js';
+import { Commands } from './commands/commands.js';
+import { Files } from './files.js';
+import { Ports } from './ports.js';
 import type { SandboxTarget } from './connection.js';
 import {
   claimBody,
@@ -64,7 +67,12 @@ export class Sandbox implements AsyncDisposable {
   readonly mode: Mode;
   /** Whether this handle created the claim (then `close()` deletes it). */
   readonly owned: boolean;
-  // The data-plane APIs (commands, files, processes, ports) are attached here, built on `connection` and `target`.
+  /** Commands, terminals and background processes in the sandbox. */
+  readonly commands: Commands;
+  /** The sandbox's files. */
+  readonly files: Files;
+  /** The sandbox's ports through the router, and preview links to them. */
+  readonly ports: Ports;
   private finished: Promise<void> | undefined;
 
   private constructor(private readonly provisioned: Provisioned) {
@@ -76,6 +84,9 @@ export class Sandbox implements AsyncDisposable {
       claimName: provisioned.claimName,
       sandboxName: provisioned.sandboxName,
     };
+    this.commands = new Commands(this.connection, this.target);
+    this.files = new Files(this.connection, this.target);
+    this.ports = new Ports(this.connection, this.target);
   }
 
   get namespace(): string {
