@@ -17,7 +17,6 @@ import { AgentError } from '../errors.js';
 import type { BackgroundProcess } from '../process/background.js';
 import { DEFAULT_READ_BYTES } from '../process/output-ring.js';
 import { terminalSizeOf } from '../process/pty.js';
-import { commandOf } from '../process/runner.js';
 import { callerSignalOf } from '../process/signals.js';
 import { exitStatusOf, processInputOf } from './process-spec.js';
 import { drained, toStatus } from './status.js';
@@ -70,20 +69,22 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   return {
     startProcess: unary(async (request) => {
       const input = await processInputOf(request.process, deps.workspace);
+      // Validated before the registry takes a slot, which may evict a finished process: a bad
+      // tty size, command or environment is invalid_argument and costs nothing, even at the cap.
+      const valid = deps.runner.validate({
+        ...input,
+        // No limit unless the caller sets one: a background process is meant to outlive calls.
+        timeoutMs: input.timeoutMs ?? 0,
+        stdin: request.stdin,
+        tty: request.tty,
+      });
       const bp = await registry.start({
-        argv: commandOf(input),
+        argv: valid.argv,
         stdin: request.stdin,
         // With a tty the runner returns a PtyProcess (pty.ts): one output stream, stdin as
         // keystrokes, and a `resize`, which is what makes ResizeProcess apply to it. The runner
-        // validates the size and sets TERM, as for Exec; a bad size starts nothing.
-        spawn: () =>
-          deps.runner.start({
-            ...input,
-            // No limit unless the caller sets one: a background process is meant to outlive calls.
-            timeoutMs: input.timeoutMs ?? 0,
-            stdin: request.stdin,
-            tty: request.tty,
-          }),
+        // sets TERM, as for Exec.
+        spawn: () => deps.runner.launch(valid),
       });
       deps.logger.debug(
         { id: bp.id, pid: bp.pid, tty: request.tty !== undefined },
