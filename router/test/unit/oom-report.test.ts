@@ -20,6 +20,7 @@ import { openExec } from '../helpers/ws.js';
 
 const TIMEOUT_MS = 60_000;
 const IP = '127.0.0.73';
+const NO_AGENT_IP = '127.0.0.74';
 
 let agent: HostileAgent;
 let lookup: StaticLookup;
@@ -30,9 +31,15 @@ const killedOnCall = new Set<string>();
 let calling = '';
 
 beforeAll(async () => {
-  lookup = staticLookup(
-    ['oom', 'crash', 'old-oom', 'ws-oom', 'ws-crash'].map((name) => ({ namespace: 'default', name, ip: IP })),
-  );
+  lookup = staticLookup([
+    ...['oom', 'crash', 'old-oom', 'ws-oom', 'ws-crash'].map((name) => ({
+      namespace: 'default',
+      name,
+      ip: IP,
+    })),
+    // Nothing listens there: every dial is refused.
+    { namespace: 'default', name: 'no-agent', ip: NO_AGENT_IP },
+  ]);
   agent = await startHostileAgent(IP, {
     onCall: () => {
       if (killedOnCall.has(calling)) lookup.recordOomKill('default', calling, Date.now());
@@ -117,6 +124,26 @@ test(
     expect(wsCrash.reason).toMatch(/^upstream_unavailable: /);
     // Each waited for the kubelet's report, and no longer than the bound.
     expect(Date.now() - started).toBeGreaterThanOrEqual(3 * OOM_REPORT_WAIT_MS);
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  'a dial that never connects is upstream_unavailable at once: only a call that broke can be an OOM kill',
+  async () => {
+    const started = Date.now();
+    const http = await fetch(`${router.url}/v1/namespaces/default/sandboxes/no-agent/exec`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ shell: 'true' }),
+    });
+    const ws: unknown = await openExec(`${router.wsUrl}/v1/namespaces/default/sandboxes/no-agent/exec`).catch(
+      (error: unknown) => error,
+    );
+    expect(http.status).toBe(502);
+    expect(http.headers.get('x-sandbank-error-code')).toBe('upstream_unavailable');
+    expect(ws).toMatchObject({ statusCode: 502 });
+    expect(Date.now() - started).toBeLessThan(OOM_REPORT_WAIT_MS);
   },
   TIMEOUT_MS,
 );
