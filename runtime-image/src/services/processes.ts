@@ -9,7 +9,13 @@
  * foreground job), ResizeProcess sets the size (validated as Exec's resize), TERM defaults to
  * xterm-256color, and the exit is reported as for any other process.
  */
-import { OutputStream, ProcessState, timestampFromDate } from '@sandbank/proto';
+import {
+  OutputStream,
+  PROCESS_ID_PATTERN,
+  PROCESS_ID_RULE,
+  ProcessState,
+  timestampFromDate,
+} from '@sandbank/proto';
 import type { ProcessInfo, ProcessServiceHandlers } from '@sandbank/proto';
 import { z } from 'zod';
 import type { AgentDeps } from '../deps.js';
@@ -30,18 +36,11 @@ type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'st
 type AttachCall = Parameters<ProcessServiceHandlers['attachProcess']>[0];
 type AttachEvent = NonNullable<Parameters<AttachCall['write']>[0]['event']>;
 
-/**
- * An id a caller may send. Ours are 8 hex digits, a dash and a counter; any id of this alphabet
- * and length may name one (NOT_FOUND if none does). Anything else is refused before it is looked
- * up or echoed into an error, since ids end up in logs and URLs (the router allows the same).
- */
+/** An id a caller may send (@sandbank/proto's rule); NOT_FOUND if no process has it. */
 const ProcessId = z
   .string()
   .min(1, 'id is required')
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
-    'id must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
-  );
+  .regex(new RegExp(PROCESS_ID_PATTERN), `id must be ${PROCESS_ID_RULE}`);
 
 export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   const registry = deps.background;
