@@ -470,6 +470,12 @@ class TestRequests:
         with pytest.raises(ProtocolError, match="preview.url"):
             _ops.parse_preview({"url": "https://elsewhere/"}, "https://router.example")
 
+    @pytest.mark.parametrize("port", [True, 0, 65536, "80", None])
+    def test_a_preview_port_that_is_no_port_is_refused(self, port: object) -> None:
+        body = {"url": "/v1/previews/t0k/", "token": "t0k", "port": port, "expiresAt": "2026-01-01T00:00:00Z"}
+        with pytest.raises(ProtocolError, match="preview.port: expected a port from 1 to 65535"):
+            _ops.parse_preview(body, "https://router.example")
+
     def test_through_a_port_only_the_router_s_own_refusals_are_errors(self) -> None:
         sandbox_404 = httpx.Response(404, text="no such page")
         router_403 = httpx.Response(403, headers={"x-sandbank-error-code": "permission_denied"})
