@@ -4,9 +4,10 @@ description, and the attach stream, decoded frame by frame with every bound chec
 The attach body is a sequence of frames: kind (1 byte), offset (8 bytes, big-endian), payload
 length (4 bytes, big-endian), payload. Kind 0 ``attached`` first (payload JSON), then 1 stdout and
 2 stderr chunks at increasing offsets (a gap: bytes the ring dropped), then 3 ``exit`` (payload
-the exit status JSON). Whatever the server sends, the decoder holds at most one frame (a header
-announcing more than the protocol allows is refused before its payload is read), and a stream
-that ends or stalls inside a frame is cut, never waited on (``FRAME_STALL_TIMEOUT_S``).
+the exit status JSON). Whatever the server sends, the decoder holds at most one incomplete frame
+plus the read being decoded (a header announcing more than the protocol allows is refused before
+its payload is read), and a stream that ends or stalls inside a frame is cut, never waited on
+(``FRAME_STALL_TIMEOUT_S``).
 
 :class:`AttachCursor` is what survives a lost connection: the next offset to ask for. The sync
 and async attachments only move bytes between the HTTP stream and it.

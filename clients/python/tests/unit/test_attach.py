@@ -1,7 +1,8 @@
 """The attach stream of background processes (``…/processes/{id}/attach``) as a hostile or broken
 server could send it: frames split anywhere, truncated, oversized, out of order or of no known
-kind. The client must raise a clear error, never wait for bytes a bad header promised nor hold
-more than one frame, and resume a cut stream from the offset after the last byte it got."""
+kind. The client must raise a clear error, never wait for bytes a bad header promised or a
+stalled router owes, nor hold more than one incomplete frame, and resume a cut stream from the
+offset after the last byte it got."""
 
 from __future__ import annotations
 
