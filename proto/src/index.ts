@@ -174,6 +174,9 @@ export type { MessageInitShape } from '@bufbuild/protobuf';
 export { timestampDate, timestampFromDate, timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 export type { Timestamp } from '@bufbuild/protobuf/wkt';
 
+// Which strings may name a background process (agent and router accept the same).
+export { PROCESS_ID_PATTERN, PROCESS_ID_RULE } from './process-id.js';
+
 // The legacy REST contract's Python-isms (agent and router must produce the same bytes).
 export {
   pyFloat,

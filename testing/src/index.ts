@@ -1,7 +1,7 @@
 // Support shared by tests and benchmarks of several packages. Never imported by any package's src/.
 export { buildBundle, removeBundle, startAgentProcess } from './agent-process.js';
 export type { AgentProcess } from './agent-process.js';
-export { outputOf, splitFrames } from './attach-frames.js';
+export { AttachFrameReader, FrameKind, outputOf, splitFrames } from './attach-frames.js';
 export type { AttachFrame } from './attach-frames.js';
 export { Changes } from './cache-changes.js';
 export type { ResolvingLookup, SandboxRef } from './cache-changes.js';

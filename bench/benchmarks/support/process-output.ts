@@ -1,21 +1,14 @@
 /**
  * Reading a background process's output as a client does: the router's attach body
- * (`application/vnd.sandbank.process-output` frames) and, for comparison, the agent's own
+ * (`application/vnd.sandbank.process-output` frames, read by @sandbank/testing's
+ * AttachFrameReader) and, for comparison, the agent's own
  * AttachProcess stream. Each reader checks what it got (offsets contiguous from 0, the exit frame
  * last, the byte count) so a number is never measured over a broken stream.
  */
 import { request, type Agent, type ClientRequest } from 'node:http';
 import type { Metadata } from '@grpc/grpc-js';
 import type { AgentClient, AttachProcessResponse } from '@sandbank/proto';
-
-/** kind (1) + offset (8, big-endian) + payload length (4, big-endian). */
-const HEADER_BYTES = 13;
-const KIND_STDOUT = 1;
-const KIND_STDERR = 2;
-const KIND_EXIT = 3;
-
-/** Payload bytes of one frame at most, as the router caps chunks (1 MiB) plus room for JSON. */
-const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
+import { AttachFrameReader, FrameKind } from '@sandbank/testing';
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
@@ -50,62 +43,6 @@ class OutputTally {
     if (this.exitAt === 0) throw new Error('the stream ended without the exit frame');
     if (this.bytes !== expected) throw new Error(`read ${this.bytes} of ${expected} bytes`);
     return { bytes: this.bytes, firstByteAt: this.firstByteAt, exitAt: this.exitAt };
-  }
-}
-
-/**
- * Splits an attach body into frames as chunks arrive: output payloads are passed on as views
- * into the chunks (never copied or joined), other payloads are collected (small JSON).
- */
-export class AttachFrameReader {
-  private readonly header = Buffer.alloc(HEADER_BYTES);
-  private headerFill = 0;
-  private kind = 0;
-  private offset = 0;
-  private left = 0;
-  private control: Buffer[] = [];
-
-  constructor(
-    private readonly onOutput: (offset: number, data: Buffer) => void,
-    private readonly onControl: (kind: number, offset: number, payload: Buffer) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.headerFill < HEADER_BYTES) {
-        const n = Math.min(HEADER_BYTES - this.headerFill, chunk.length - at);
-        chunk.copy(this.header, this.headerFill, at, at + n);
-        this.headerFill += n;
-        at += n;
-        if (this.headerFill < HEADER_BYTES) return;
-        this.kind = this.header.readUInt8(0);
-        this.offset = Number(this.header.readBigUInt64BE(1));
-        this.left = this.header.readUInt32BE(9);
-        if (this.left > MAX_PAYLOAD_BYTES) throw new Error(`frame payload of ${this.left} bytes`);
-        if (this.left === 0) this.endFrame();
-        continue;
-      }
-      const n = Math.min(this.left, chunk.length - at);
-      const part = chunk.subarray(at, at + n);
-      if (this.kind === KIND_STDOUT || this.kind === KIND_STDERR) {
-        this.onOutput(this.offset, part);
-        this.offset += n;
-      } else {
-        this.control.push(part);
-      }
-      this.left -= n;
-      at += n;
-      if (this.left === 0) this.endFrame();
-    }
-  }
-
-  private endFrame(): void {
-    if (this.kind !== KIND_STDOUT && this.kind !== KIND_STDERR) {
-      this.onControl(this.kind, this.offset, Buffer.concat(this.control));
-    }
-    this.control = [];
-    this.headerFill = 0;
   }
 }
 
@@ -148,7 +85,7 @@ export function attachViaRouter(processUrl: string, agent: Agent, expected: numb
     const reader = new AttachFrameReader(
       (offset, data) => tally.chunk(offset, data.length),
       (kind, offset) => {
-        if (kind === KIND_EXIT) tally.exit(offset);
+        if (kind === FrameKind.exit) tally.exit(offset);
       },
     );
     const finish = (): void => {
@@ -181,7 +118,8 @@ export function firstLineViaRouter(processUrl: string, agent: Agent): Promise<st
         }
       },
       (kind, _offset, payload) => {
-        if (kind === KIND_EXIT) throw new Error(`the process exited before a line: ${payload.toString()}`);
+        if (kind === FrameKind.exit)
+          throw new Error(`the process exited before a line: ${payload.toString()}`);
       },
     );
     const req = attachBody(

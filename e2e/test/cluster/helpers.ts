@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { kubectlFor } from '../../src/cluster/kubectl.js';
 import type { Kubectl } from '../../src/cluster/kubectl.js';
 import { type Obj, isReady, waitFor } from '@sandbank/testing';
+import { StreamOutput } from './stream-output.js';
 
 /** The example template and pool make up installs. */
 export const POOL_NS = 'default';
@@ -244,9 +245,11 @@ export const sh = (r: Router, name: string, script: string, ns = POOL_NS): Promi
 
 export interface WsSession {
   ws: WebSocket;
-  /** stdout so far */
+  /** stdout so far, decoded as one UTF-8 stream (stream-output.ts) */
   stdout(): string;
   stderr(): string;
+  /** Every stdout byte so far, as sent. */
+  stdoutBytes(): Buffer;
   /** Resolves once stdout contains `text`. */
   waitStdout(text: string, timeoutMs?: number): Promise<void>;
   /** The `exit` frame (the session closes after it). */
@@ -265,15 +268,15 @@ export function wsExec(
     headers: { authorization: `Bearer ${r.token}` },
     ca: r.ca,
   });
-  let out = '';
-  let err = '';
+  const out = new StreamOutput();
+  const err = new StreamOutput();
   const waiters: { text: string; resolve: () => void }[] = [];
   const exit = new Promise<Record<string, unknown>>((resolveExit, rejectExit) => {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
-        if (data[0] === 1) out += data.subarray(1).toString('utf8');
-        else if (data[0] === 2) err += data.subarray(1).toString('utf8');
-        for (const w of waiters.filter((x) => out.includes(x.text))) {
+        if (data[0] === 1) out.push(data.subarray(1));
+        else if (data[0] === 2) err.push(data.subarray(1));
+        for (const w of waiters.filter((x) => out.text().includes(x.text))) {
           waiters.splice(waiters.indexOf(w), 1);
           w.resolve();
         }
@@ -295,16 +298,19 @@ export function wsExec(
       ws.send(JSON.stringify({ type: 'start', ...start }));
       resolvePromise({
         ws,
-        stdout: () => out,
-        stderr: () => err,
+        stdout: () => out.text(),
+        stderr: () => err.text(),
+        stdoutBytes: () => out.bytes(),
         waitStdout: (text, timeoutMs = 30_000) =>
-          out.includes(text)
+          out.text().includes(text)
             ? Promise.resolve()
             : new Promise<void>((res, rej) => {
                 const t = setTimeout(
                   () =>
                     rej(
-                      new Error(`no "${text}" on stdout within ${timeoutMs} ms; got ${JSON.stringify(out)}`),
+                      new Error(
+                        `no "${text}" on stdout within ${timeoutMs} ms; got ${JSON.stringify(out.text())}`,
+                      ),
                     ),
                   timeoutMs,
                 );
@@ -320,6 +326,32 @@ export function wsExec(
       });
     });
   });
+}
+
+// --- what a client retries while a router pod is replaced ---------------------------------------
+
+/**
+ * Router answers a client retries while a router pod is killed or replaced: 502/503 while its
+ * endpoint settles behind the Service, 504 for a request the dead pod held.
+ */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+
+/**
+ * Why a client retries a request that failed with `err` (the connection of a router pod going
+ * away, or to one that is gone), or undefined when it does not.
+ */
+export function retryableError(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (RETRYABLE_ERROR_CODES.has(code)) return code;
+  const message = err instanceof Error ? err.message : String(err);
+  return message === 'socket hang up' ? message : undefined;
 }
 
 /** Milliseconds since `t0` (performance.now()), rounded. */

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { formatZodError } from '@sandbank/api';
-import { ProcessState } from '@sandbank/proto';
+import { PROCESS_ID_PATTERN, PROCESS_ID_RULE, ProcessState } from '@sandbank/proto';
 import type { ExitStatus, ProcessInfo } from '@sandbank/proto';
 import { RouterError } from '../errors.js';
 import { exitJson } from '../exec-spec.js';
@@ -18,15 +18,10 @@ import { timestampRfc3339 } from './file-info.js';
 import type { AgentTimestamp } from './file-info.js';
 import { MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS } from './file-info.js';
 
-/**
- * A process id: the agent's are 8 hex digits, a dash and a counter; anything of this alphabet and
- * length (the agent's own cap is 64) may be one. Nothing else reaches the agent or a caller: an id
- * is printed into URLs and logs.
- */
-export const PROCESS_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+/** A process id (@sandbank/proto's rule): nothing else reaches the agent or a caller. */
 export const ProcessId = z
   .string()
-  .regex(new RegExp(PROCESS_ID_PATTERN), 'must be 1-64 letters, digits, "_", "." or "-" (a process id)');
+  .regex(new RegExp(PROCESS_ID_PATTERN), `must be ${PROCESS_ID_RULE} (a process id)`);
 
 /** The agent cuts its display command to 256 characters; a little room for how it counts them. */
 const MAX_COMMAND_CHARS = 1024;

@@ -4,7 +4,7 @@
  */
 import { ERROR_CODE_NAMES, ErrorCodes } from '../errors.js';
 import { ATTACH_CONTENT_TYPE } from '../agent/attach-stream.js';
-import { PROCESS_ID_PATTERN } from '../agent/process-info.js';
+import { PROCESS_ID_PATTERN } from '@sandbank/proto';
 import { DEFAULT_BUFFERED_OUTPUT_BYTES, MAX_BUFFERED_OUTPUT_BYTES } from '../exec-spec.js';
 
 const sandboxParams = [

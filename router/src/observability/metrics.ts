@@ -9,9 +9,12 @@ export type Surface = 'legacy' | 'v1' | 'ws' | 'grpc' | 'proxy' | 'system';
 
 /**
  * Why a pod's HTTP response was refused or cut: a status outside 200–599 (or too many 1xx), a
- * header that cannot be forwarded, bytes the HTTP parser refused, the connection closing early.
+ * header that cannot be forwarded, bytes the HTTP parser refused, the connection closing early;
+ * for a WebSocket upgrade, a switch to another protocol or a Sec-WebSocket-Accept not answering
+ * the client's key.
  */
-export type UpstreamRejection = 'bad_status' | 'bad_header' | 'malformed' | 'closed';
+export type UpstreamRejection =
+  'bad_status' | 'bad_header' | 'malformed' | 'closed' | 'not_websocket' | 'bad_accept';
 
 export interface RouterMetrics {
   readonly registry: Registry;
@@ -65,7 +68,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): RouterMe
     }),
     upstreamRejected: new Counter({
       name: 'sandbank_router_upstream_rejected_total',
-      help: 'Pod HTTP responses refused (502) or cut by the port proxy, by reason (bad_status, bad_header, malformed, closed).',
+      help: 'Pod HTTP responses refused (502) or cut by the port proxy, by reason (bad_status, bad_header, malformed, closed, not_websocket, bad_accept).',
       labelNames: ['reason'],
       registers,
     }),

@@ -25,6 +25,7 @@ import type { RouterContext } from '../context.js';
 import { RouterError } from '../errors.js';
 import { podRequest, podRequestHeaders, podResponseHeaders, unforwardable } from '../http/proxy.js';
 import type { ForwardOptions } from '../http/proxy.js';
+import type { UpstreamRejection } from '../observability/metrics.js';
 import type { Endpoint } from '../resolve/index.js';
 import { rejectUpgrade } from '../ws/upgrade.js';
 import { portAdmission } from './port-admission.js';
@@ -58,13 +59,18 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
   const open = new Set<Duplex>();
 
   /** Why the pod's switch may not reach the client, or undefined when it may. */
-  const badSwitch = (res: IncomingMessage, key: string, out: OutgoingHttpHeaders): string | undefined => {
-    if ((res.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'an upgrade to another protocol';
+  const badSwitch = (
+    res: IncomingMessage,
+    key: string,
+    out: OutgoingHttpHeaders,
+  ): { reason: UpstreamRejection; detail: string } | undefined => {
+    if ((res.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+      return { reason: 'not_websocket', detail: 'an upgrade to another protocol' };
     // The client would refuse the handshake anyway; refused here, the client gets the router's
     // error rather than a tunnel to nowhere.
     if (res.headers['sec-websocket-accept'] !== acceptFor(key))
-      return 'a Sec-WebSocket-Accept not for the key';
-    return unforwardable(200, out)?.detail;
+      return { reason: 'bad_accept', detail: 'a Sec-WebSocket-Accept not for the key' };
+    return unforwardable(200, out);
   };
 
   /** Sends the upgrade to the pod; resolves with its socket once it switched protocols. */
@@ -105,9 +111,9 @@ export function portUpgradeHandler(ctx: RouterContext, previews: PreviewOptions)
           return;
         }
         socket.destroy();
-        ctx.metrics.upstreamRejected.inc({ reason: 'bad_header' });
+        ctx.metrics.upstreamRejected.inc({ reason: bad.reason });
         ctx.log.warn(
-          { sandbox: endpoint.sandbox, port: target.port, detail: bad },
+          { sandbox: endpoint.sandbox, port: target.port, reason: bad.reason, detail: bad.detail },
           'upstream upgrade refused',
         );
         reject(

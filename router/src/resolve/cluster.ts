@@ -92,7 +92,7 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
   const pods = informers(PODS, PodView, ROUTABLE_POD_SELECTOR);
   const all: Informer<KubeObject>[] = [...claims, ...sandboxes, ...pods];
   const podChanges = new PodChanges();
-  for (const informer of pods) informer.onEvent(() => podChanges.changed());
+  for (const informer of pods) informer.onEvent((event) => podChanges.changed(event.obj.metadata));
   const onChange = opts.onChange;
   for (const informer of all) {
     if (onChange !== undefined) informer.onEvent(() => onChange());
@@ -137,6 +137,7 @@ export function createClusterLookup(opts: ClusterLookupOptions): SandboxLookup {
     hasSynced: () => all.every((informer) => informer.hasSynced()),
     oomKilledAfter: (pod, afterMs, waitMs, signal) =>
       podChanges.until(
+        pod,
         () => oomKilledAfter(find(pods, podEntry, pod.namespace, pod.name), pod, afterMs),
         waitMs,
         signal,

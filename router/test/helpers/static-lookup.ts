@@ -89,10 +89,15 @@ export function staticLookup(sandboxes: readonly StaticSandbox[]): StaticLookup 
       ),
     hasSynced: () => true,
     oomKilledAfter: (pod, afterMs, waitMs, signal) =>
-      podChanges.until(() => oomKilledAfter(podOf(pod.namespace, pod.name), pod, afterMs), waitMs, signal),
+      podChanges.until(
+        pod,
+        () => oomKilledAfter(podOf(pod.namespace, pod.name), pod, afterMs),
+        waitMs,
+        signal,
+      ),
     recordOomKill(ns, name, atMs) {
       oomKills.set(`${ns}/${name}`, atMs);
-      podChanges.changed();
+      podChanges.changed({ namespace: ns, name: `pod-${name}` });
     },
     close: () => Promise.resolve(),
   };

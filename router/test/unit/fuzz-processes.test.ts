@@ -15,7 +15,7 @@ import { isNativeError } from 'node:util/types';
 import fc from 'fast-check';
 import { ERROR_CODE_NAMES } from '../../src/errors.js';
 import { StartProcessBody } from '../../src/http/processes.js';
-import { PROCESS_ID_PATTERN } from '../../src/agent/process-info.js';
+import { PROCESS_ID_PATTERN } from '@sandbank/proto';
 import { startAgent } from '../helpers/agent.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { pool } from '../helpers/fuzz.js';

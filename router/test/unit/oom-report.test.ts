@@ -20,6 +20,7 @@ import { openExec } from '../helpers/ws.js';
 
 const TIMEOUT_MS = 60_000;
 const IP = '127.0.0.73';
+const NO_AGENT_IP = '127.0.0.74';
 
 let agent: HostileAgent;
 let lookup: StaticLookup;
@@ -30,9 +31,15 @@ const killedOnCall = new Set<string>();
 let calling = '';
 
 beforeAll(async () => {
-  lookup = staticLookup(
-    ['oom', 'crash', 'old-oom', 'ws-oom', 'ws-crash'].map((name) => ({ namespace: 'default', name, ip: IP })),
-  );
+  lookup = staticLookup([
+    ...['oom', 'crash', 'old-oom', 'ws-oom', 'ws-crash'].map((name) => ({
+      namespace: 'default',
+      name,
+      ip: IP,
+    })),
+    // Nothing listens there: every dial is refused.
+    { namespace: 'default', name: 'no-agent', ip: NO_AGENT_IP },
+  ]);
   agent = await startHostileAgent(IP, {
     onCall: () => {
       if (killedOnCall.has(calling)) lookup.recordOomKill('default', calling, Date.now());
@@ -117,6 +124,26 @@ test(
     expect(wsCrash.reason).toMatch(/^upstream_unavailable: /);
     // Each waited for the kubelet's report, and no longer than the bound.
     expect(Date.now() - started).toBeGreaterThanOrEqual(3 * OOM_REPORT_WAIT_MS);
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  'a dial that never connects is upstream_unavailable at once: only a call that broke can be an OOM kill',
+  async () => {
+    const started = Date.now();
+    const http = await fetch(`${router.url}/v1/namespaces/default/sandboxes/no-agent/exec`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ shell: 'true' }),
+    });
+    const ws: unknown = await openExec(`${router.wsUrl}/v1/namespaces/default/sandboxes/no-agent/exec`).catch(
+      (error: unknown) => error,
+    );
+    expect(http.status).toBe(502);
+    expect(http.headers.get('x-sandbank-error-code')).toBe('upstream_unavailable');
+    expect(ws).toMatchObject({ statusCode: 502 });
+    expect(Date.now() - started).toBeLessThan(OOM_REPORT_WAIT_MS);
   },
   TIMEOUT_MS,
 );
@@ -217,22 +244,52 @@ describe('oomKilledAfter: the verdict on a broken call from the cached Pod', () 
 });
 
 describe('PodChanges: a condition on the Pod cache, awaited for a bounded time', () => {
+  const POD = { namespace: 'default', name: 'pod-a' };
+
+  test("a change wakes only the waits on that Pod, each at its own Pod's change", async () => {
+    const changes = new PodChanges();
+    const other = { namespace: 'default', name: 'pod-b' };
+    const checked = { [POD.name]: 0, [other.name]: 0 };
+    const verdict: { [name: string]: boolean | undefined } = {};
+    const waitOn = (pod: typeof POD) =>
+      changes.until(
+        pod,
+        () => {
+          checked[pod.name] = (checked[pod.name] ?? 0) + 1;
+          return verdict[pod.name];
+        },
+        60_000,
+        new AbortController().signal,
+      );
+    const [a, b] = [waitOn(POD), waitOn(other)];
+    verdict[POD.name] = true;
+    verdict[other.name] = false;
+    changes.changed(POD);
+    await expect(a).resolves.toBe(true);
+    expect(checked).toEqual({ [POD.name]: 2, [other.name]: 1 });
+    changes.changed({ namespace: 'elsewhere', name: other.name });
+    expect(checked[other.name]).toBe(1);
+    changes.changed(other);
+    await expect(b).resolves.toBe(false);
+    expect(checked).toEqual({ [POD.name]: 2, [other.name]: 2 });
+  });
+
   test('a change that makes it hold ends the wait at once', async () => {
     const changes = new PodChanges();
     const pod: { verdict?: boolean } = {};
-    const waiting = changes.until(() => pod.verdict, 60_000, new AbortController().signal);
-    changes.changed();
+    const waiting = changes.until(POD, () => pod.verdict, 60_000, new AbortController().signal);
+    changes.changed(POD);
     pod.verdict = true;
-    changes.changed();
+    changes.changed(POD);
     await expect(waiting).resolves.toBe(true);
   });
 
   test('a change that settles it false ends the wait at once, false', async () => {
     const changes = new PodChanges();
     const pod: { verdict?: boolean } = {};
-    const waiting = changes.until(() => pod.verdict, 60_000, new AbortController().signal);
+    const waiting = changes.until(POD, () => pod.verdict, 60_000, new AbortController().signal);
     pod.verdict = false;
-    changes.changed();
+    changes.changed(POD);
     await expect(waiting).resolves.toBe(false);
   });
 
@@ -243,14 +300,14 @@ describe('PodChanges: a condition on the Pod cache, awaited for a bounded time',
       checks++;
       return undefined;
     };
-    await expect(changes.until(never, 20, new AbortController().signal)).resolves.toBe(false);
+    await expect(changes.until(POD, never, 20, new AbortController().signal)).resolves.toBe(false);
     const abort = new AbortController();
-    const waiting = changes.until(never, 60_000, abort.signal);
+    const waiting = changes.until(POD, never, 60_000, abort.signal);
     abort.abort();
     await expect(waiting).resolves.toBe(false);
     // Each was checked once, when it began; a later change checks only the one still waiting.
-    const pending = changes.until(never, 20, new AbortController().signal);
-    changes.changed();
+    const pending = changes.until(POD, never, 20, new AbortController().signal);
+    changes.changed(POD);
     await pending;
     expect(checks).toBe(4);
   });

@@ -173,6 +173,13 @@ async function closedPromptly(arrived: Promise<PodConnection>): Promise<void> {
   }
 }
 
+/** The router's count of pod answers refused for `reason`. */
+async function rejected(reason: string): Promise<number> {
+  const text = await router.app.metrics.registry.metrics();
+  const line = new RegExp(`^sandbank_router_upstream_rejected_total\\{reason="${reason}"\\} (\\d+)$`, 'm');
+  return Number(line.exec(text)?.[1] ?? 0);
+}
+
 /** The 101 a well-behaved pod sends, with `extra` lines and without the named headers. */
 function switching(key: string, { without = [] as string[], extra = [] as string[] } = {}): string {
   const lines = [
@@ -220,7 +227,8 @@ describe('a pod that answers the upgrade wrongly', () => {
     await closedPromptly(arrived);
   });
 
-  test('a Sec-WebSocket-Accept for another key: 502, no tunnel', async () => {
+  test('a Sec-WebSocket-Accept for another key: 502, no tunnel, counted as bad_accept', async () => {
+    const before = { accept: await rejected('bad_accept'), header: await rejected('bad_header') };
     const arrived = onPod('wrong-accept', (socket) =>
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -231,6 +239,8 @@ describe('a pod that answers the upgrade wrongly', () => {
     expect(answer.status).toBe(502);
     expect(await refusal(answer)).toMatch(/upstream_failed/);
     await closedPromptly(arrived);
+    expect(await rejected('bad_accept')).toBe(before.accept + 1);
+    expect(await rejected('bad_header')).toBe(before.header);
   });
 
   test('a client without Sec-WebSocket-Key (its answer could not be checked): 400, the pod never dialled', async () => {

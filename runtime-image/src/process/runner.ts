@@ -43,6 +43,14 @@ export interface ProcessInput {
   readonly tty?: TerminalSize | undefined;
 }
 
+/** A ProcessInput that passed `ProcessRunner.validate`, with what validation derived from it. */
+export interface ValidProcessInput {
+  readonly input: ProcessInput;
+  readonly argv: [string, ...string[]];
+  readonly env: Readonly<Record<string, string>>;
+  readonly tty: TerminalSize | undefined;
+}
+
 export class ProcessRunner {
   private readonly live = new Set<ManagedProcess>();
   private reserved = 0;
@@ -64,10 +72,23 @@ export class ProcessRunner {
    * Validates `input` and starts it; see `spawnProcess` for spawn failures. A bad terminal size,
    * command or environment starts nothing.
    */
-  async start(input: ProcessInput): Promise<ManagedProcess> {
+  start(input: ProcessInput): Promise<ManagedProcess> {
+    return this.launch(this.validate(input));
+  }
+
+  /**
+   * Checks the terminal size, command and environment of `input` without starting anything, for
+   * callers that must refuse a bad request before they commit resources of their own to it.
+   */
+  validate(input: ProcessInput): ValidProcessInput {
     const tty = input.tty === undefined ? undefined : terminalSizeOf('tty', input.tty);
     const argv = commandOf(input);
     const env = this.environmentOf(tty ? { ...input, env: terminalEnv(input) } : input);
+    return { input, argv, env, tty };
+  }
+
+  /** Starts what `validate` accepted; refused only for the cap, a shutdown or a spawn failure. */
+  async launch({ input, argv, env, tty }: ValidProcessInput): Promise<ManagedProcess> {
     if (this.draining)
       throw new AgentError('unavailable', 'the agent is shutting down; retry on another sandbox');
     if (this.live.size + this.reserved >= this.limits.maxProcesses) {

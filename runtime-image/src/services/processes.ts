@@ -9,7 +9,13 @@
  * foreground job), ResizeProcess sets the size (validated as Exec's resize), TERM defaults to
  * xterm-256color, and the exit is reported as for any other process.
  */
-import { OutputStream, ProcessState, timestampFromDate } from '@sandbank/proto';
+import {
+  OutputStream,
+  PROCESS_ID_PATTERN,
+  PROCESS_ID_RULE,
+  ProcessState,
+  timestampFromDate,
+} from '@sandbank/proto';
 import type { ProcessInfo, ProcessServiceHandlers } from '@sandbank/proto';
 import { z } from 'zod';
 import type { AgentDeps } from '../deps.js';
@@ -17,7 +23,6 @@ import { AgentError } from '../errors.js';
 import type { BackgroundProcess } from '../process/background.js';
 import { DEFAULT_READ_BYTES } from '../process/output-ring.js';
 import { terminalSizeOf } from '../process/pty.js';
-import { commandOf } from '../process/runner.js';
 import { callerSignalOf } from '../process/signals.js';
 import { exitStatusOf, processInputOf } from './process-spec.js';
 import { drained, toStatus } from './status.js';
@@ -31,18 +36,11 @@ type ProcessInfoInit = Omit<ProcessInfo, '$typeName' | '$unknown' | 'exit' | 'st
 type AttachCall = Parameters<ProcessServiceHandlers['attachProcess']>[0];
 type AttachEvent = NonNullable<Parameters<AttachCall['write']>[0]['event']>;
 
-/**
- * An id a caller may send. Ours are 8 hex digits, a dash and a counter; any id of this alphabet
- * and length may name one (NOT_FOUND if none does). Anything else is refused before it is looked
- * up or echoed into an error, since ids end up in logs and URLs (the router allows the same).
- */
+/** An id a caller may send (@sandbank/proto's rule); NOT_FOUND if no process has it. */
 const ProcessId = z
   .string()
   .min(1, 'id is required')
-  .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
-    'id must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit',
-  );
+  .regex(new RegExp(PROCESS_ID_PATTERN), `id must be ${PROCESS_ID_RULE}`);
 
 export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   const registry = deps.background;
@@ -70,20 +68,22 @@ export function processHandlers(deps: AgentDeps): ProcessServiceHandlers {
   return {
     startProcess: unary(async (request) => {
       const input = await processInputOf(request.process, deps.workspace);
+      // Validated before the registry takes a slot, which may evict a finished process: a bad
+      // tty size, command or environment is invalid_argument and costs nothing, even at the cap.
+      const valid = deps.runner.validate({
+        ...input,
+        // No limit unless the caller sets one: a background process is meant to outlive calls.
+        timeoutMs: input.timeoutMs ?? 0,
+        stdin: request.stdin,
+        tty: request.tty,
+      });
       const bp = await registry.start({
-        argv: commandOf(input),
+        argv: valid.argv,
         stdin: request.stdin,
         // With a tty the runner returns a PtyProcess (pty.ts): one output stream, stdin as
         // keystrokes, and a `resize`, which is what makes ResizeProcess apply to it. The runner
-        // validates the size and sets TERM, as for Exec; a bad size starts nothing.
-        spawn: () =>
-          deps.runner.start({
-            ...input,
-            // No limit unless the caller sets one: a background process is meant to outlive calls.
-            timeoutMs: input.timeoutMs ?? 0,
-            stdin: request.stdin,
-            tty: request.tty,
-          }),
+        // sets TERM, as for Exec.
+        spawn: () => deps.runner.launch(valid),
       });
       deps.logger.debug(
         { id: bp.id, pid: bp.pid, tty: request.tty !== undefined },

@@ -108,11 +108,12 @@ export function stdoutOf(
   call: ExecCall,
   timeoutMs: number,
 ): { bytes: () => Buffer; waitFor: (pattern: Buffer | string) => Promise<void> } {
-  const chunks: Buffer[] = [];
+  // Joined as each chunk arrives, so a poll of `waitFor` reads it without copying.
+  let received = Buffer.alloc(0);
   call.on('data', (f: ExecResponse) => {
-    if (f.event.case === 'stdout') chunks.push(Buffer.from(f.event.value));
+    if (f.event.case === 'stdout') received = Buffer.concat([received, f.event.value]);
   });
-  const bytes = (): Buffer => Buffer.concat(chunks);
+  const bytes = (): Buffer => received;
   return {
     bytes,
     waitFor: (pattern) =>

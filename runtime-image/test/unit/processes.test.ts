@@ -525,6 +525,26 @@ describe('limits and bad requests', () => {
     expect(listed).toEqual([...ids.slice(1), sixth]);
   });
 
+  it.each([
+    ['a bad tty size', { process: argv('true'), tty: { rows: 0, cols: 80 } }, /tty\.rows/],
+    ['an empty command', { process: shell(' ') }, /command\.shell is empty/],
+    ['an env name with "="', { process: { ...argv('true'), env: { 'A=B': 'c' } } }, /env: name 'A=B'/],
+  ])(
+    'refuses %s at the retained cap with INVALID_ARGUMENT and evicts nothing',
+    async (_name, request, message) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const id = (await api.startProcess({ process: argv('true') })).process?.id ?? '';
+        await api.waitProcess({ id });
+        ids.push(id);
+      }
+      const refused = await failure(api.startProcess(request));
+      expect(code(refused)).toBe(status.INVALID_ARGUMENT);
+      expect(refused.details).toMatch(message);
+      expect((await api.listProcesses({})).processes.map((p) => p.id)).toEqual(ids);
+    },
+  );
+
   it('refuses to resize a process without a tty, and a size without cells', async () => {
     const { process: info } = await api.startProcess({ process: argv('sleep', '60') });
     const id = info?.id ?? '';

@@ -4,9 +4,10 @@ description, and the attach stream, decoded frame by frame with every bound chec
 The attach body is a sequence of frames: kind (1 byte), offset (8 bytes, big-endian), payload
 length (4 bytes, big-endian), payload. Kind 0 ``attached`` first (payload JSON), then 1 stdout and
 2 stderr chunks at increasing offsets (a gap: bytes the ring dropped), then 3 ``exit`` (payload
-the exit status JSON). Whatever the server sends, the decoder holds at most one frame (a header
-announcing more than the protocol allows is refused before its payload is read), and a stream
-that ends inside a frame is an error, never a wait.
+the exit status JSON). Whatever the server sends, the decoder holds at most one incomplete frame
+plus the read being decoded (a header announcing more than the protocol allows is refused before
+its payload is read), and a stream that ends or stalls inside a frame is cut, never waited on
+(``FRAME_STALL_TIMEOUT_S``).
 
 :class:`AttachCursor` is what survives a lost connection: the next offset to ask for. The sync
 and async attachments only move bytes between the HTTP stream and it.
@@ -35,6 +36,11 @@ MAX_CHUNK_BYTES = 1 << 20
 MAX_JSON_BYTES = 64 << 10
 #: Offsets are JSON numbers in the API, exact up to 2^53 - 1.
 MAX_OFFSET = 2**53 - 1
+#: How long one read may wait while a frame is partly read: the router writes a frame at once, so
+#: this much silence inside one is a stalled router, and the connection is treated as cut (resumed
+#: from ``next_offset``). Between frames there is no limit: a followed process may be quiet for
+#: hours. 30 s: far above a slow network's pause, short enough to notice a hung router.
+FRAME_STALL_TIMEOUT_S = 30.0
 #: Connections in a row that may end without a new byte or the exit before the attachment gives
 #: up (a router restarting is one; a server that keeps cutting at once is not going to improve).
 MAX_RESUMES_WITHOUT_PROGRESS = 3
@@ -201,6 +207,11 @@ class FrameDecoder:
             payload = bytes(self._buffer[_HEADER.size : _HEADER.size + length])
             del self._buffer[: _HEADER.size + length]
             yield self._event(kind, offset, payload)
+
+    @property
+    def partial(self) -> bool:
+        """Whether part of a frame was read and the rest is still owed."""
+        return bool(self._buffer)
 
     def end(self) -> None:
         """The body ended cleanly: raises if it ended inside a frame or before ``attached``."""

@@ -262,17 +262,20 @@ class PreviewLink:
 def parse_preview(body: object, base_url: str) -> PreviewLink:
     if not isinstance(body, dict):
         raise ProtocolError(f"preview: expected an object, got {body!r:.80}")
-    url, token, expires = body.get("url"), body.get("token"), body.get("expiresAt")
+    url, token, port, expires = body.get("url"), body.get("token"), body.get("port"), body.get("expiresAt")
     if not isinstance(url, str) or not url.startswith("/v1/previews/"):
         raise ProtocolError(f"preview.url: expected /v1/previews/…, got {url!r:.80}")
-    if not isinstance(token, str) or not isinstance(expires, str) or not isinstance(body.get("port"), int):
-        raise ProtocolError("preview: token, port and expiresAt are required")
+    if not isinstance(token, str) or not isinstance(expires, str):
+        raise ProtocolError("preview: token and expiresAt are required")
+    # bool is an int in Python; the API never sends one for a number.
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ProtocolError(f"preview.port: expected a port from 1 to 65535, got {port!r:.80}")
     try:
         expires_at = datetime.fromisoformat(expires.replace("Z", "+00:00"))
     except ValueError:
         raise ProtocolError(f"preview.expiresAt: not an RFC 3339 time: {expires!r:.80}") from None
     # The router's url is relative to its own base URL (which may carry a path, behind an Ingress).
-    return PreviewLink(base_url.rstrip("/") + url, token, int(body["port"]), expires_at)
+    return PreviewLink(base_url.rstrip("/") + url, token, port, expires_at)
 
 
 def mint_preview(claim_prefix: str, base_url: str, port: int, ttl_seconds: int | None) -> Call[PreviewLink]:

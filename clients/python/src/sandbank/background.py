@@ -15,13 +15,17 @@ is cut (a router restarting, a session reaching its lifetime) is resumed from th
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
 
-from . import _ops
-from ._attach import AttachCursor, ProcessInfo, ProcessOutput
+from . import _attach, _ops
+from ._attach import AttachCursor, FrameDecoder, ProcessInfo, ProcessOutput
 from ._protocol import Command, CommandResult, terminal_size
 
 if TYPE_CHECKING:
@@ -46,6 +50,68 @@ def _start_call(
     return _ops.start_process(
         prefix, command, env=env, cwd=cwd, timeout=timeout, stdin=pty if stdin is None else stdin, tty=tty
     )
+
+
+def _stalled(r: httpx.Response) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(
+        f"the router sent part of an attach frame, then nothing for {_attach.FRAME_STALL_TIMEOUT_S} s",
+        request=r.request,
+    )
+
+
+def _body(r: httpx.Response, decoder: FrameDecoder) -> Iterator[bytes]:
+    """``r``'s body as it arrives; a read that waits ``FRAME_STALL_TIMEOUT_S`` inside a frame
+    raises httpx.ReadTimeout. A blocking read cannot be timed out from its own thread, and the
+    connection's read timeout is fixed when the body starts: a timer shuts the socket down under
+    the read instead (a shutdown, unlike a close, wakes it). One timer thread per read, and only
+    while a frame is partial; a transport without a socket (a test's mock) has no limit."""
+    stream = r.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    stalled = threading.Event()
+
+    def cut_off(target: socket.socket) -> None:
+        stalled.set()
+        with contextlib.suppress(OSError):
+            # The plain socket's shutdown: an SSLSocket's own would drop its TLS state under the read.
+            socket.socket.shutdown(target, socket.SHUT_RDWR)
+
+    chunks = r.iter_bytes()
+    while True:
+        timer = None
+        if decoder.partial and isinstance(sock, socket.socket):
+            timer = threading.Timer(_attach.FRAME_STALL_TIMEOUT_S, cut_off, args=(sock,))
+            timer.daemon = True
+            timer.start()
+        try:
+            data = next(chunks, None)
+        except httpx.TransportError:
+            if stalled.is_set():
+                raise _stalled(r) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if stalled.is_set():
+            raise _stalled(r)
+        if data is None:
+            return
+        yield data
+
+
+async def _abody(r: httpx.Response, decoder: FrameDecoder) -> AsyncIterator[bytes]:
+    """The asyncio form of :func:`_body` (a read is cancelled at the limit)."""
+    chunks = r.aiter_bytes()
+    while True:
+        try:
+            if decoder.partial:
+                data = await asyncio.wait_for(chunks.__anext__(), _attach.FRAME_STALL_TIMEOUT_S)
+            else:
+                data = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise _stalled(r) from None
+        yield data
 
 
 class _Attachment:
@@ -107,7 +173,7 @@ class ProcessAttachment(_Attachment):
             try:
                 with self._http.stream("GET", self._path, idempotent=True, params=cursor.params()) as r:
                     decoder = cursor.connect(r.headers.get("content-type", ""))
-                    for data in r.iter_bytes():
+                    for data in _body(r, decoder):
                         for event in decoder.feed(data):
                             yield cursor.take(event)
                     decoder.end()
@@ -157,7 +223,7 @@ class AsyncProcessAttachment(_Attachment):
             try:
                 async with self._http.stream("GET", self._path, idempotent=True, params=cursor.params()) as r:
                     decoder = cursor.connect(r.headers.get("content-type", ""))
-                    async for data in r.aiter_bytes():
+                    async for data in _abody(r, decoder):
                         for event in decoder.feed(data):
                             yield cursor.take(event)
                     decoder.end()

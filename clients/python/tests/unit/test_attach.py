@@ -1,13 +1,17 @@
 """The attach stream of background processes (``…/processes/{id}/attach``) as a hostile or broken
 server could send it: frames split anywhere, truncated, oversized, out of order or of no known
-kind. The client must raise a clear error, never wait for bytes a bad header promised nor hold
-more than one frame, and resume a cut stream from the offset after the last byte it got."""
+kind. The client must raise a clear error, never wait for bytes a bad header promised or a
+stalled router owes, nor hold more than one incomplete frame, and resume a cut stream from the
+offset after the last byte it got."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import struct
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -307,6 +311,117 @@ class TestAttachments:
             ProcessAttachment(sync_http(handler), PATH, AttachCursor("p-1", 0, True))
 
 
+#: In a LoopbackRouter's script: hold the connection open, sending nothing more.
+HOLD = None
+
+
+class LoopbackRouter:
+    """A loopback HTTP server that answers every attach with ``script``: chunks of the body, a
+    float to pause that many seconds, or HOLD to send nothing more (until :meth:`close`)."""
+
+    def __init__(self, script: list[bytes | float | None]) -> None:
+        self._script = script
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            conn, _ = self._server.accept()
+            if self._closed.is_set():  # the wake-up of close()
+                conn.close()
+                return
+            self.connections.append(conn)
+            with contextlib.suppress(OSError):  # a client that went away: on to the next
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: {ATTACH_CONTENT_TYPE}\r\ntransfer-encoding: chunked\r\n\r\n"
+        conn.sendall(head.encode())
+        for step in self._script:
+            if step is HOLD:
+                return
+            if isinstance(step, float):
+                self._closed.wait(step)  # the silence under test
+            else:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(step), step))
+        conn.sendall(b"0\r\n\r\n")
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._closed.set()
+        # Closing a listening socket does not wake a thread in accept(); a connection does.
+        socket.create_connection(("127.0.0.1", self.port)).close()
+        self._thread.join()
+        self._server.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[list[bytes | float | None]], LoopbackRouter]]:
+    monkeypatch.setattr(_attach, "FRAME_STALL_TIMEOUT_S", 0.2)
+    routers: list[LoopbackRouter] = []
+
+    def start(script: list[bytes | float | None]) -> LoopbackRouter:
+        routers.append(LoopbackRouter(script))
+        return routers[-1]
+
+    try:
+        yield start
+    finally:
+        for router in routers:
+            router.close()
+
+
+#: The attached frame, then half of an output frame, and nothing more.
+STALLED_MID_FRAME: list[bytes | float | None] = [attached(0), frame(1, 0, b"hello world")[:8], HOLD]
+
+
+class TestStalls:
+    """A router that stops sending inside a frame: the read is cut after FRAME_STALL_TIMEOUT_S
+    and resumed, and an attachment that never gets further ends in StreamClosed, never a wait.
+    Between frames a followed process may be quiet for longer: that is waited on."""
+
+    def test_sync(self, loopback: Callable[[list[bytes | float | None]], LoopbackRouter]) -> None:
+        router = loopback(STALLED_MID_FRAME)
+        att = ProcessAttachment(SyncHttp(Route(Mode.DIRECT, router.url(), "tok")), PATH, AttachCursor("p-1", 0, True))
+        with pytest.raises(StreamClosed, match="cut 3 times in a row without progress.*from_offset=0"):
+            list(att)
+        assert len(router.connections) == _attach.MAX_RESUMES_WITHOUT_PROGRESS
+
+    def test_async(self, loopback: Callable[[list[bytes | float | None]], LoopbackRouter]) -> None:
+        router = loopback(STALLED_MID_FRAME)
+
+        async def main() -> None:
+            http = AsyncHttp(Route(Mode.DIRECT, router.url(), "tok"))
+            att = await AsyncProcessAttachment(http, PATH, AttachCursor("p-1", 0, True))._open()
+            async with att:
+                with pytest.raises(StreamClosed, match="cut 3 times in a row without progress"):
+                    _ = [c async for c in att]
+
+        asyncio.run(main())
+        assert len(router.connections) == _attach.MAX_RESUMES_WITHOUT_PROGRESS
+
+    def test_silence_between_frames_is_waited_on(
+        self, loopback: Callable[[list[bytes | float | None]], LoopbackRouter]
+    ) -> None:
+        router = loopback([attached(0), 1.0, frame(1, 0, b"hello"), 1.0, exited(5)])
+        with ProcessAttachment(
+            SyncHttp(Route(Mode.DIRECT, router.url(), "tok")), PATH, AttachCursor("p-1", 0, True)
+        ) as att:
+            assert [c.data for c in att] == [b"hello"]
+        assert att.exit is not None and len(router.connections) == 1
+
+
 class TestRequests:
     def test_process_ids_and_terminal_sizes_are_checked_naming_the_argument(self) -> None:
         with pytest.raises(ValueError, match="id: must be 1-64"):
@@ -355,6 +470,12 @@ class TestRequests:
         assert link.url == "https://router.example/sandbank/v1/previews/t0k/" and link.expires_at.year == 2026
         with pytest.raises(ProtocolError, match="preview.url"):
             _ops.parse_preview({"url": "https://elsewhere/"}, "https://router.example")
+
+    @pytest.mark.parametrize("port", [True, 0, 65536, "80", None])
+    def test_a_preview_port_that_is_no_port_is_refused(self, port: object) -> None:
+        body = {"url": "/v1/previews/t0k/", "token": "t0k", "port": port, "expiresAt": "2026-01-01T00:00:00Z"}
+        with pytest.raises(ProtocolError, match="preview.port: expected a port from 1 to 65535"):
+            _ops.parse_preview(body, "https://router.example")
 
     def test_through_a_port_only_the_router_s_own_refusals_are_errors(self) -> None:
         sandbox_404 = httpx.Response(404, text="no such page")

@@ -1,4 +1,4 @@
-import { AttachFrameReader } from '../../benchmarks/support/process-output.js';
+import { AttachFrameReader } from '../../src/attach-frames.js';
 
 /** kind (1) + offset (8, big-endian) + payload length (4, big-endian) + payload, as the router writes them. */
 function frame(kind: number, offset: number, payload: Buffer): Buffer {
