@@ -5,6 +5,13 @@
  */
 import type { Agent as HttpAgent } from 'node:http';
 
+/**
+ * Default connect limit: a router that accepts no connection, or never finishes the TLS
+ * handshake, is given up on after this (and the call resent where retry.ts allows) instead of
+ * after the operating system's own minutes-long timeout. Generous for a router across the world.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
 export interface RouterConnection {
   /** The router's origin, e.g. `https://127.0.0.1:41234` (no path, no trailing slash). */
   readonly origin: URL;
@@ -15,6 +22,11 @@ export interface RouterConnection {
   readonly agent: HttpAgent;
   /** Headers every call sends: `Authorization` when a router token is configured, and nothing else. */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * How long one attempt may take to connect (TCP and TLS handshakes) before it counts as
+   * unreachable. Default CONNECT_TIMEOUT_MS. Tests shorten it.
+   */
+  readonly connectTimeoutMs?: number;
   /** Stops what the connection owns (a port-forward, the agent's sockets). Idempotent. */
   close(): Promise<void>;
 }

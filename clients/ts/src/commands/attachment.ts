@@ -6,6 +6,7 @@
  */
 import type { RouterConnection } from '../connection.js';
 import { SandbankError } from '../client-errors.js';
+import { abortReason } from '../abort.js';
 import { ProtocolError } from '../errors.js';
 import { send } from '../http/request.js';
 import type { RouterResponse } from '../http/request.js';
@@ -110,7 +111,7 @@ export class ProcessAttachment implements AsyncIterable<ProcessOutput> {
         }
         decoder.end();
       } catch (error) {
-        if (res.signal.aborted) throw res.signal.reason as Error;
+        if (res.signal.aborted) throw abortReason(res.signal);
         if (error instanceof SandbankError) throw error;
         cut = true; // the connection broke: resume from the cursor
       } finally {

@@ -12,6 +12,7 @@ import type { RawData } from 'ws';
 import { z } from 'zod';
 import type { RouterConnection, SandboxTarget } from '../connection.js';
 import { ClientTimeout, ProtocolError, RouterUnreachable, StreamClosed } from '../errors.js';
+import { abortReason } from '../abort.js';
 import { errorForCode } from '../generated/router-errors.js';
 import { parseJson, readCapped, traceHeaders } from '../http/request.js';
 import { errnoOf } from '../http/retry.js';
@@ -110,7 +111,7 @@ export class SpawnedProcess {
       ...(options.pty ? { tty: terminalSize(options.pty) } : {}),
       ...(options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes }),
     };
-    if (options.signal?.aborted) throw options.signal.reason as Error;
+    if (options.signal?.aborted) throw abortReason(options.signal);
     const headers = { ...conn.headers, ...traceHeaders(options) };
     const ws = new WebSocket(wsUrl(conn, target), EXEC_SUBPROTOCOL, {
       agent: conn.agent,

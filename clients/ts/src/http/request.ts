@@ -12,7 +12,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
-import type { RouterConnection } from '../connection.js';
+import { abortReason } from '../abort.js';
+import { CONNECT_TIMEOUT_MS, type RouterConnection } from '../connection.js';
 import {
   ClientTimeout,
   ProtocolError,
@@ -21,7 +22,12 @@ import {
   SizeLimitExceeded,
 } from '../errors.js';
 import { errorFromResponse, MAX_ERROR_BODY_BYTES, routerCodeOf } from './router-answers.js';
-import { certificateRejected, delayAfterAnswer, delayAfterSocketError } from './retry.js';
+import {
+  CONNECT_TIMEOUT_CODE,
+  certificateRejected,
+  delayAfterAnswer,
+  delayAfterSocketError,
+} from './retry.js';
 
 /** What every data-plane call takes besides its own arguments. */
 export interface CallOptions {
@@ -99,10 +105,10 @@ export function traceHeaders(options: CallOptions): Record<string, string> {
 /** Rejects with the signal's reason, or resolves after `ms`. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
+    if (signal.aborted) return reject(abortReason(signal));
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal.reason as Error);
+      reject(abortReason(signal));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
@@ -192,8 +198,25 @@ function attempt(
       reject(asError(error));
       return;
     }
+    const connectTimeoutMs = conn.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    req.once('socket', (socket) => {
+      // A socket the agent reuses is connected already; a new one gets the connect limit. Its
+      // error code says nothing left this machine, so retry.ts may resend any call.
+      if (!socket.connecting) return;
+      const stalled = setTimeout(
+        () =>
+          req.destroy(
+            Object.assign(new Error(`no connection to the router within ${connectTimeoutMs} ms`), {
+              code: CONNECT_TIMEOUT_CODE,
+            }),
+          ),
+        connectTimeoutMs,
+      );
+      socket.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(stalled));
+      socket.once('close', () => clearTimeout(stalled));
+    });
     req.once('response', resolve);
-    req.once('error', (error) => reject(signal.aborted ? (signal.reason as Error) : error));
+    req.once('error', (error) => reject(signal.aborted ? abortReason(signal) : error));
     // A failing source is the caller's error, not the router's: it is what the call rejects with.
     if (body.stream)
       pipeline(body.stream, req).catch((error: unknown) => {
@@ -228,7 +251,7 @@ export async function send(conn: RouterConnection, spec: RequestSpec): Promise<R
       try {
         res = await attempt(conn, target, spec, headers, body, signal);
       } catch (error) {
-        if (signal.aborted) throw signal.reason as Error;
+        if (signal.aborted) throw abortReason(signal);
         if (body.stream?.errored) throw error;
         const delay = delayAfterSocketError(state, error);
         if (delay === undefined) throw unreachable(conn, error);
@@ -256,7 +279,7 @@ export async function send(conn: RouterConnection, spec: RequestSpec): Promise<R
 
 function answer(res: IncomingMessage, signal: AbortSignal, done: () => void): RouterResponse {
   const onAbort = (): void => {
-    res.destroy(signal.reason as Error);
+    res.destroy(abortReason(signal));
   };
   signal.addEventListener('abort', onAbort, { once: true });
   res.once('close', () => {
@@ -318,7 +341,7 @@ export async function readCapped(
       size += buf.byteLength;
     }
   } catch (error) {
-    if (signal?.aborted) throw signal.reason as Error;
+    if (signal?.aborted) throw abortReason(signal);
     if (error instanceof ProtocolError || error instanceof SizeLimitExceeded) throw error;
     throw new ProtocolError(`the router's answer broke off: ${(error as Error).message}`, error);
   } finally {

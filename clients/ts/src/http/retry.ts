@@ -5,7 +5,8 @@
  *   code of `NEVER_REACHED_CODES` (each of them retryable in the router's table);
  * - or it is idempotent (reads, stat, list, an atomic whole-file write, a resize) and the router's
  *   table marks the answer's code retryable, or the connection broke before an answer.
- * So `run` never executes twice. Attempts and waits are bounded: about 3 s in all, enough to ride
+ * So `run` never executes twice. Attempts and waits are bounded: back-offs of about 2.5 s in all
+ * (each `Retry-After` is capped at 2 s instead, so at most about 10 s of waiting), enough to ride
  * over a router replica restarting; a longer outage surfaces as the error.
  */
 import type { RouterError } from '../errors.js';
@@ -29,8 +30,18 @@ export const NEVER_REACHED_CODES: ReadonlySet<string> = new Set([
   'shutting_down',
 ]);
 
+/** The code of request.ts's own error for a connection (TCP or TLS) not made within its limit. */
+export const CONNECT_TIMEOUT_CODE = 'SANDBANK_CONNECT_TIMEOUT';
+
 /** Socket errors raised before a request could leave: nothing reached the router. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  CONNECT_TIMEOUT_CODE,
+]);
 
 export function errnoOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;

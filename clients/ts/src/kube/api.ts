@@ -12,6 +12,7 @@ import type { RequestOptions } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigurationError, KubernetesError } from '../client-errors.js';
+import { abortReason } from '../abort.js';
 
 /**
  * Bound of an ordinary call. The API server answers in milliseconds, within seconds on a loaded
@@ -274,11 +275,6 @@ function watchEvent(line: string): WatchEvent | undefined {
 }
 
 /** The signal's reason as thrown: an Error as given, anything else wrapped in an AbortError. */
-export function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new DOMException(String(reason), 'AbortError');
-}
-
 async function readBounded(response: IncomingMessage, limit: number, what: string): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;

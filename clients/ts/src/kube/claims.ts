@@ -13,7 +13,8 @@ import {
   TemplateNotFound,
   WarmPoolNotFound,
 } from '../client-errors.js';
-import { abortReason, beforeRewatch, refusal, type KubeApi } from './api.js';
+import { abortReason } from '../abort.js';
+import { beforeRewatch, refusal, type KubeApi } from './api.js';
 
 export const CLAIM_GROUP = 'extensions.agents.x-k8s.io';
 export type ClaimVersion = 'v1beta1' | 'v1alpha1';

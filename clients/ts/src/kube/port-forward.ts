@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { PortForward } from '@kubernetes/client-node';
 import type WebSocket from 'ws';
 import { PortForwardError } from '../client-errors.js';
-import { messageOf, type KubeApi } from './api.js';
+import { API_TIMEOUT_MS, messageOf, type KubeApi } from './api.js';
 import type { ForwardTarget } from './cluster.js';
 
 /**
@@ -63,7 +63,15 @@ export async function startPortForward(options: PortForwardOptions): Promise<Loc
         done();
       },
     });
-    const opened = await forward.portForward(options.namespace, pod, [port], socket, errors, socket);
+    // An API server that never completes the upgrade must not hold the local socket (and one of
+    // the MAX_FORWARDED_CONNECTIONS slots) for ever; a stream that opens late is closed below.
+    const stalled = setTimeout(
+      () => fail(socket, `${where}: the API server did not open the forward within ${API_TIMEOUT_MS} ms`),
+      API_TIMEOUT_MS,
+    );
+    const opened = await forward
+      .portForward(options.namespace, pod, [port], socket, errors, socket)
+      .finally(() => clearTimeout(stalled));
     const ws: WebSocket | null = typeof opened === 'function' ? opened() : opened;
     if (!ws) throw new Error(`${where}: no stream`);
     ws.on('close', () => socket.end());

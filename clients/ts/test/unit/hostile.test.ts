@@ -7,10 +7,14 @@ import { createServer } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { Files } from '../../src/files.js';
+import { MAX_ATTEMPTS } from '../../src/http/retry.js';
 import type WebSocket from 'ws';
 import { Commands } from '../../src/commands/commands.js';
 import { MAX_CHUNK_BYTES } from '../../src/commands/attach-frames.js';
-import { ProtocolError, SizeLimitExceeded, StreamClosed } from '../../src/errors.js';
+import { ProtocolError, RouterUnreachable, SizeLimitExceeded, StreamClosed } from '../../src/errors.js';
 import { readCapped } from '../../src/http/request.js';
 import type { RouterConnection } from '../../src/connection.js';
 import { ATTACH_HEADERS, attachedFrame, EXIT, frame, startFakeRouter, TARGET } from './hostile-router.js';
@@ -312,4 +316,38 @@ describe('spawn', () => {
     expect(received).toBe(CHUNK * CHUNKS);
     expect((await proc.wait()).exitCode).toBe(0);
   }, 30_000);
+});
+
+describe('a router that never finishes connecting', () => {
+  test('each attempt gives up at the connect limit; the call, resent as for a refused connection, ends RouterUnreachable', async () => {
+    // Accepts TCP connections and never speaks TLS: without a connect limit a call waits for ever.
+    const held = new Set<Socket>();
+    const server = createNetServer((socket) => {
+      held.add(socket);
+      socket.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const agent = new HttpsAgent({ keepAlive: true });
+    const conn: RouterConnection = {
+      origin: new URL(`https://127.0.0.1:${port}`),
+      agent,
+      headers: {},
+      connectTimeoutMs: 100,
+      close: async () => agent.destroy(),
+    };
+    try {
+      const failure = await new Files(conn, TARGET).stat('/x').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(RouterUnreachable);
+      expect((failure as Error).message).toMatch(/no connection to the router within 100 ms/);
+      expect(held.size).toBe(MAX_ATTEMPTS);
+    } finally {
+      agent.destroy();
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
