@@ -63,9 +63,14 @@ async function runIn(sandbox: Sandbox, command: ProcessCommand, context: Context
     terminal?.follow((size) => void proc.resize(size).catch(() => undefined));
     interrupts.forwardInterrupt(() => void proc.signal('SIGINT').catch(() => undefined));
     if (flags.stdin) stopFeeding = feedStdin(io.stdin, proc);
-    if (!command.json) await Promise.all([pump(proc.stdout, io.stdout), pump(proc.stderr, io.stderr)]);
-    const result = await proc.wait();
-    return outcome(sandbox, result, command.json, context);
+    try {
+      if (!command.json) await Promise.all([pump(proc.stdout, io.stdout), pump(proc.stderr, io.stderr)]);
+      return outcome(sandbox, await proc.wait(), command.json, context);
+    } catch (error) {
+      // Our side failed (stdout closed, an interrupt): end the session, the agent kills the process.
+      proc.kill();
+      throw error;
+    }
   } finally {
     stopFeeding?.();
     interrupts.forwardInterrupt(undefined);
