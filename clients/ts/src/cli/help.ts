@@ -22,7 +22,10 @@ export function helpText(topic: CommandName | undefined): string {
     return (
       'Usage: sandbank COMMAND [FLAGS]\n\nCommands:\n' +
       COMMAND_NAMES.map((c) => `  ${c.padEnd(width)}  ${COMMANDS[c].summary}\n`).join('') +
-      "\nRun 'sandbank COMMAND --help' for its flags. Exit codes: docs/cli.md of @sandbank/client.\n"
+      "\nRun 'sandbank COMMAND --help' for its flags.\n\n" +
+      "Exit codes: run and exec exit with the command's code; otherwise 0 done, 1 refused by the router\n" +
+      '  or the sandbox, 2 usage, 64 claim, 65 credentials, 66 Kubernetes, 67 router unreachable or\n' +
+      '  unavailable, 68 configuration, 70 internal, 130/143 interrupted.\n'
     );
   }
   const spec = COMMANDS[topic];

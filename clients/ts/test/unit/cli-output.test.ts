@@ -121,7 +121,9 @@ test('progress line: bar, percent, sizes and rate within the width', () => {
 });
 
 test('help lists every command; a command lists its flags', () => {
-  expect(helpText(undefined)).toMatch(/^Usage: sandbank COMMAND/);
+  const top = helpText(undefined);
+  expect(top).toMatch(/^Usage: sandbank COMMAND/);
+  for (const code of Object.values(EXIT)) expect(top).toMatch(new RegExp(`\\b${code} `));
   const cp = helpText('cp');
   expect(cp).toMatch(/^Usage: sandbank cp \[-q\] SRC DST/);
   expect(cp).toMatch(/-q, --quiet\s+no progress bar/);
