@@ -178,6 +178,22 @@ export class Sandbox implements AsyncDisposable {
     }
   }
 
+  /**
+   * Deletes the claim `claimName` in any state (a failed or pending one too) without opening a
+   * route; its Sandbox and Pod follow. False when there was no such claim.
+   */
+  static async deleteClaim(claimName: string, given: ListOptions = {}): Promise<boolean> {
+    if (typeof claimName !== 'string' || !claimName) throw new ConfigurationError('claimName: required');
+    const options = parseOptions(ListOptionsSchema, given);
+    options.signal?.throwIfAborted();
+    const kube = connectKube(options);
+    try {
+      return await deleteBounded(kube.claims, options.namespace ?? 'default', claimName, false);
+    } finally {
+      kube.api.close();
+    }
+  }
+
   /** Closes the route; deletes the claim if this handle created it. Idempotent. */
   close(): Promise<void> {
     return this.finish(this.owned);
