@@ -52,6 +52,7 @@ export interface CreateOptions extends ConnectOptions {
   readonly name?: string | undefined;
 }
 
+/** The options of `Sandbox.list`. */
 export interface ListOptions extends KubeOptions {
   readonly namespace?: string | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -59,6 +60,7 @@ export interface ListOptions extends KubeOptions {
 
 export type { ClaimState };
 
+/** A handle on one claimed sandbox: its commands, files and ports, and the claim's end. */
 export class Sandbox implements AsyncDisposable {
   /** How the router is reached, for commands, files, processes and ports (and how it is trusted, for their errors). */
   readonly connection: Route;
@@ -193,6 +195,7 @@ export class Sandbox implements AsyncDisposable {
     return this.finish(true);
   }
 
+  /** What `await using` calls when the scope ends: `close()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
