@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'proto/gen/**', 'coverage/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', 'proto/gen/**', 'coverage/**', 'clients/ts/docs/api/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

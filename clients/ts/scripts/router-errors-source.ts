@@ -84,6 +84,7 @@ export async function renderRouterErrors(openapiJson: string): Promise<string> {
     ...rows,
     '} as const;',
     '',
+    "/** A code of the router's error table (`x-sandbank-codes` in its OpenAPI document). */",
     'export type RouterCode = keyof typeof ROUTER_CODES;',
     '',
     'function isRouterCode(code: string): code is RouterCode {',

@@ -12,6 +12,7 @@ import type { Agent as HttpAgent } from 'node:http';
  */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
+/** How data-plane calls reach the router. */
 export interface RouterConnection {
   /** The router's origin, e.g. `https://127.0.0.1:41234` (no path, no trailing slash). */
   readonly origin: URL;

@@ -1,6 +1,12 @@
 /** The data plane's public API: commands, processes, files, ports and their errors. */
 export { Commands } from './commands/commands.js';
-export type { CommandResult, RunOptions, StartOptions, WaitOptions } from './commands/commands.js';
+export type {
+  CommandResult,
+  RunOptions,
+  StartOptions,
+  TraceOptions,
+  WaitOptions,
+} from './commands/commands.js';
 export { SpawnedProcess } from './commands/spawned-process.js';
 export type { SpawnOptions, SpawnResult } from './commands/spawned-process.js';
 export type { OutputChannel } from './commands/output-channel.js';
@@ -19,7 +25,8 @@ export type {
 } from './files.js';
 export { Ports } from './ports.js';
 export type { PortRequestOptions, PreviewLink } from './ports.js';
-export type { CallOptions } from './http/request.js';
+export type { CallOptions, RequestBody } from './http/request.js';
+export type { RouterErrorInit } from './errors.js';
 export {
   ClientTimeout,
   ProtocolError,

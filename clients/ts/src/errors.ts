@@ -13,6 +13,7 @@ export interface RouterCodeSpec {
   readonly retryable: boolean;
 }
 
+/** What a router error is made from: the router's answer, as the client read it. */
 export interface RouterErrorInit {
   /** The code the router sent, when this class is the fallback for a code the client does not know. */
   readonly code?: string;

@@ -78,6 +78,7 @@ function defined(entries: Record<string, string | undefined>): Record<string, st
   return Object.fromEntries(Object.entries(entries).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
+/** `sandbox.files`: the sandbox's workspace, streamed both ways. */
 export class Files {
   constructor(
     private readonly conn: RouterConnection,
@@ -175,6 +176,7 @@ export class Files {
     return (await callJson(this.conn, spec, ListSchema, 'list')).entries;
   }
 
+  /** The entry at `path`; `NotFound` when there is none. */
   async stat(path: string, options: CallOptions = {}): Promise<FileInfo> {
     const spec = {
       ...options,

@@ -47,6 +47,7 @@ function checkPort(port: number): number {
   return port;
 }
 
+/** `sandbox.ports`: the sandbox's own servers through the router, and preview links to them. */
 export class Ports {
   constructor(
     private readonly conn: RouterConnection,

@@ -52,6 +52,7 @@ export interface CreateOptions extends ConnectOptions {
   readonly name?: string | undefined;
 }
 
+/** The options of `Sandbox.list`. */
 export interface ListOptions extends KubeOptions {
   readonly namespace?: string | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -59,6 +60,7 @@ export interface ListOptions extends KubeOptions {
 
 export type { ClaimState };
 
+/** A handle on one claimed sandbox: its commands, files and ports, and the claim's end. */
 export class Sandbox implements AsyncDisposable {
   /** How the router is reached, for commands, files, processes and ports (and how it is trusted, for their errors). */
   readonly connection: Route;
@@ -117,29 +119,24 @@ export class Sandbox implements AsyncDisposable {
     const claimName = options.name ?? newClaimName();
     options.signal?.throwIfAborted();
     const kube = connectKube(options);
-    try {
-      const version = claimVersion(await kube.claims.served(options.signal), request);
-      // v1alpha1 names a template: the pool's, when only a pool was named.
-      const template =
-        version === 'v1alpha1' && !request.template && request.pool
-          ? await kube.claims.poolTemplate(namespace, request.pool, options.signal)
-          : request.template;
-      const body = claimBody(version, claimName, request, template);
-      return new Sandbox(
-        await provision({
-          kube,
-          namespace,
-          claimName,
-          route: options,
-          signal: options.signal,
-          timeoutMs,
-          create: (signal) => kube.claims.create(namespace, version, body, claimName, signal),
-        }),
-      );
-    } catch (error) {
-      kube.api.close();
-      throw error;
-    }
+    const version = claimVersion(await kube.claims.served(options.signal), request);
+    // v1alpha1 names a template: the pool's, when only a pool was named.
+    const template =
+      version === 'v1alpha1' && !request.template && request.pool
+        ? await kube.claims.poolTemplate(namespace, request.pool, options.signal)
+        : request.template;
+    const body = claimBody(version, claimName, request, template);
+    return new Sandbox(
+      await provision({
+        kube,
+        namespace,
+        claimName,
+        route: options,
+        signal: options.signal,
+        timeoutMs,
+        create: (signal) => kube.claims.create(namespace, version, body, claimName, signal),
+      }),
+    );
   }
 
   /** A handle on the existing claim `claimName` (waits until it is Ready). `close()` keeps the claim. */
@@ -148,34 +145,23 @@ export class Sandbox implements AsyncDisposable {
     const options = parseOptions(ConnectOptionsSchema, given);
     const timeoutMs = options.timeoutMs ?? ATTACH_TIMEOUT_MS;
     options.signal?.throwIfAborted();
-    const kube = connectKube(options);
-    try {
-      return new Sandbox(
-        await provision({
-          kube,
-          namespace: options.namespace ?? 'default',
-          claimName,
-          route: options,
-          signal: options.signal,
-          timeoutMs,
-          create: undefined,
-        }),
-      );
-    } catch (error) {
-      kube.api.close();
-      throw error;
-    }
+    return new Sandbox(
+      await provision({
+        kube: connectKube(options),
+        namespace: options.namespace ?? 'default',
+        claimName,
+        route: options,
+        signal: options.signal,
+        timeoutMs,
+        create: undefined,
+      }),
+    );
   }
 
   /** The claims in a namespace with their state. */
   static async list(given: ListOptions = {}): Promise<ClaimState[]> {
     const options = parseOptions(ListOptionsSchema, given);
-    const kube = connectKube(options);
-    try {
-      return await kube.claims.list(options.namespace ?? 'default', options.signal);
-    } finally {
-      kube.api.close();
-    }
+    return connectKube(options).claims.list(options.namespace ?? 'default', options.signal);
   }
 
   /**
@@ -209,6 +195,7 @@ export class Sandbox implements AsyncDisposable {
     return this.finish(true);
   }
 
+  /** What `await using` calls when the scope ends: `close()`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -217,12 +204,8 @@ export class Sandbox implements AsyncDisposable {
   private finish(deleteClaim: boolean): Promise<void> {
     this.finished ??= (async () => {
       const { kube, namespace, claimName } = this.provisioned;
-      try {
-        await this.connection.close();
-        if (deleteClaim) await deleteBounded(kube.claims, namespace, claimName, false);
-      } finally {
-        kube.api.close();
-      }
+      await this.connection.close();
+      if (deleteClaim) await deleteBounded(kube.claims, namespace, claimName, false);
     })();
     return this.finished;
   }

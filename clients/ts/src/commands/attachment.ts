@@ -14,6 +14,7 @@ import { AttachCursor } from './attach-frames.js';
 import type { Attached, FrameDecoder, ProcessOutput } from './attach-frames.js';
 import type { ExitStatus, ProcessInfo } from './wire.js';
 
+/** The options of `commands.attach`. */
 export interface AttachOptions {
   /** The first byte to read (default 0: everything retained). */
   readonly fromOffset?: number;
@@ -44,6 +45,7 @@ export class ProcessAttachment implements AsyncIterable<ProcessOutput> {
     this.events = this.read();
   }
 
+  /** @internal `commands.attach` opens one. */
   static async open(
     conn: RouterConnection,
     path: string,
@@ -141,6 +143,7 @@ export class ProcessAttachment implements AsyncIterable<ProcessOutput> {
     }
   }
 
+  /** The output chunks from `fromOffset` on, resuming a cut connection; iterate once. */
   async *[Symbol.asyncIterator](): AsyncGenerator<ProcessOutput, void, undefined> {
     if (this.iterated) throw new TypeError('attachment: is iterated once');
     this.iterated = true;

@@ -32,8 +32,10 @@ const CALL_MARGIN_MS = 10_000;
  */
 const WAIT_SLICE_MS = 60_000;
 
-type TraceOptions = Pick<CallOptions, 'signal' | 'traceparent' | 'tracestate'>;
+/** Cancellation and W3C trace context, which every call takes. */
+export type TraceOptions = Pick<CallOptions, 'signal' | 'traceparent' | 'tracestate'>;
 
+/** The options of `commands.run`. */
 export interface RunOptions extends ProcessFieldsOptions, TraceOptions {
   /** Bytes (or UTF-8 text) on the command's stdin, then EOF. */
   readonly stdin?: Uint8Array | string;
@@ -50,6 +52,7 @@ export interface CommandResult extends ExitStatus {
   readonly truncated: boolean;
 }
 
+/** The options of `commands.start` (a background process). */
 export interface StartOptions extends ProcessFieldsOptions, TraceOptions {
   /** Keep stdin open for writeStdin (default: with a terminal only). */
   readonly stdin?: boolean;
@@ -57,6 +60,7 @@ export interface StartOptions extends ProcessFieldsOptions, TraceOptions {
   readonly pty?: TerminalSize;
 }
 
+/** The options of `commands.wait`. */
 export interface WaitOptions extends TraceOptions {
   /** Give up after this long with ClientTimeout (the process runs on); default: wait for the exit. */
   readonly timeoutMs?: number;
@@ -168,6 +172,7 @@ export class Commands {
     return (await callJson(this.conn, spec, ProcessListSchema, 'processes')).processes;
   }
 
+  /** One background process by id (`NotFound` once removed). */
   async get(id: string, options: TraceOptions = {}): Promise<ProcessInfo> {
     const spec = { method: 'GET', path: this.processPath(id), idempotent: true, ...trace(options) };
     return callJson(this.conn, spec, ProcessSchema, 'process');

@@ -24,6 +24,7 @@ export class OutputChannel implements AsyncIterable<Uint8Array> {
     private readonly onRead: () => void,
   ) {}
 
+  /** @internal The session's bytes in; readers take them out. */
   push(chunk: Uint8Array): void {
     if (this.ended || chunk.byteLength === 0) return;
     if (this.mode === 'drain') return;
@@ -75,6 +76,7 @@ export class OutputChannel implements AsyncIterable<Uint8Array> {
     waiter?.();
   }
 
+  /** The stream's bytes in order, until it ends; iterate once. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
     if (this.mode !== 'queue')
       throw new TypeError(`${this.name}: is read once, and not after wait() took it`);

@@ -67,6 +67,7 @@ function wsUrl(conn: RouterConnection, target: SandboxTarget): URL {
   return url;
 }
 
+/** A process started by `commands.spawn`, connected over the router's WebSocket while it runs. */
 export class SpawnedProcess {
   /** Output on stdout (with a terminal: everything). Iterate once, or take `stdout.readable()`. */
   readonly stdout: OutputChannel;

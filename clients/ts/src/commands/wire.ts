@@ -45,6 +45,7 @@ export function processFields(command: Command, options: ProcessFieldsOptions): 
 /** The router's bounds on a terminal's rows and columns (each). */
 export const TERMINAL_MAX = 10_000;
 
+/** A terminal's size in character cells. */
 export interface TerminalSize {
   readonly rows: number;
   readonly cols: number;
@@ -62,6 +63,7 @@ export function terminalSize(size: TerminalSize): { cols: number; rows: number }
 }
 
 export const SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const;
+/** The signals a process can be sent. */
 export type SignalName = (typeof SIGNALS)[number];
 
 /** `'int'`, `'SIGINT'` → `'SIGINT'`; only the signals the router relays. */

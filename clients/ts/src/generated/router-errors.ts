@@ -190,6 +190,7 @@ export const ROUTER_CODES = {
   deadline_exceeded: { errorClass: DeadlineExceeded, httpStatus: 504, wsCloseCode: 4504 },
 } as const;
 
+/** A code of the router's error table (`x-sandbank-codes` in its OpenAPI document). */
 export type RouterCode = keyof typeof ROUTER_CODES;
 
 function isRouterCode(code: string): code is RouterCode {

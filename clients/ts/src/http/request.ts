@@ -40,6 +40,7 @@ export interface CallOptions {
   readonly tracestate?: string;
 }
 
+/** A request body: bytes or text, or a stream of bytes (Node or web), sent as it is read. */
 export type RequestBody =
   | Uint8Array
   | string

@@ -115,10 +115,37 @@ export function refusal(what: string, answer: Answer): KubernetesError {
   return new KubernetesError(`${what}: ${answer.status}${message}${hint}`, answer.status);
 }
 
+/**
+ * Keep-alive agents by API server and credential set, shared by every handle of the process: an
+ * agent per handle paid a new connection (a TLS handshake with the API server) for a sandbox's
+ * create and again for its delete, a third of a warm round on a loaded machine. Idle sockets do
+ * not hold the process open (node unrefs them). Past MAX_SHARED_AGENTS sets (credentials that
+ * rotate), the oldest is forgotten, not destroyed: calls under way on it finish.
+ */
+const sharedAgents = new Map<string, HttpAgent>();
+const MAX_SHARED_AGENTS = 8;
+/**
+ * Connections per API server and credential set, shared by the process's handles. Each waiting
+ * `create` holds one for its watch; past this, calls queue for a free one (higher: more open
+ * connections to one API server).
+ */
+const MAX_SOCKETS = 64;
+
+function sharedAgent(server: URL, credentials: string): HttpAgent {
+  const key = `${server.origin} ${credentials}`;
+  let agent = sharedAgents.get(key);
+  if (!agent) {
+    const options = { keepAlive: true, maxSockets: MAX_SOCKETS };
+    agent = server.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+    sharedAgents.set(key, agent);
+    const oldest = sharedAgents.keys().next().value;
+    if (sharedAgents.size > MAX_SHARED_AGENTS && oldest !== undefined) sharedAgents.delete(oldest);
+  }
+  return agent;
+}
+
 export class KubeApi {
   readonly server: URL;
-  private agent: HttpAgent | undefined;
-  private agentKey = '';
 
   constructor(readonly kc: KubeConfig) {
     const cluster = kc.getCurrentCluster();
@@ -243,25 +270,12 @@ export class KubeApi {
 
   /**
    * client-node makes a new agent for every request, so every call would pay a new TLS handshake
-   * with the API server; one keep-alive agent per credential set instead (a proxy's agent stays).
+   * with the API server; the process's keep-alive agent for this credential set instead (a
+   * proxy's agent stays).
    */
   private useKeepAlive(request: RequestOptions): void {
     if (this.kc.getCurrentCluster()?.proxyUrl) return;
-    const key = JSON.stringify([request.ca, request.cert, request.key]);
-    if (!this.agent || key !== this.agentKey) {
-      this.agent?.destroy();
-      this.agentKey = key;
-      this.agent =
-        this.server.protocol === 'https:'
-          ? new HttpsAgent({ keepAlive: true, maxSockets: 16 })
-          : new HttpAgent({ keepAlive: true, maxSockets: 16 });
-    }
-    request.agent = this.agent;
-  }
-
-  close(): void {
-    this.agent?.destroy();
-    this.agent = undefined;
+    request.agent = sharedAgent(this.server, JSON.stringify([request.ca, request.cert, request.key]));
   }
 }
 

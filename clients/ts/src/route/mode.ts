@@ -5,6 +5,7 @@
  */
 import { ConfigurationError } from '../client-errors.js';
 
+/** How the router is reached: a URL given (`direct`), a Gateway's address (`gateway`), a port-forward (`dev`). */
 export type Mode = 'direct' | 'gateway' | 'dev';
 
 export const TOKEN_ENV = 'SANDBANK_ROUTER_TOKEN';

@@ -37,7 +37,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  api.close();
   for (const res of held) res.destroy();
   silent.closeAllConnections();
   await new Promise<void>((resolve) => silent.close(() => resolve()));

@@ -29,7 +29,6 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await open.route?.close();
-  open.api?.close();
   await open.fake?.close();
   delete open.route;
   delete open.api;
@@ -200,7 +199,6 @@ test('no router Service: an install to make; a Service not readable: a right to 
   );
   await open.fake?.close();
   delete open.fake;
-  open.api?.close();
   const error: unknown = await devRoute({
     [`GET /api/v1/namespaces/${SYS}/services/sandbox-router-svc`]: () => ({
       status: 403,

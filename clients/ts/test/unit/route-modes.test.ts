@@ -62,7 +62,6 @@ describe('gateway', () => {
   let fake: FakeApiServer | undefined;
   let api: KubeApi | undefined;
   afterEach(async () => {
-    api?.close();
     await fake?.close();
   });
   const withGateway = async (handler: Handler): Promise<RouteContext> => {
@@ -91,7 +90,6 @@ describe('gateway', () => {
       /^GET \/apis\/gateway\.networking\.k8s\.io\/v1\/namespaces\/gw\/gateways\?.*watch=true/,
     );
     await fake?.close();
-    api?.close();
     const v6 = await open(
       prepareRoute(
         { gatewayName: 'g', gatewayNamespace: 'gw' },
@@ -120,7 +118,6 @@ describe('gateway', () => {
     // A server that ends every watch at once is not asked again in a tight loop.
     expect(fake?.seen.length).toBeLessThanOrEqual(3);
     await fake?.close();
-    api?.close();
     const error: unknown = await prepareRoute(
       { gatewayName: 'g', gatewayNamespace: 'gw' },
       await withGateway(() => ({

@@ -31,7 +31,6 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  api.close();
   await fake.close();
   await new Promise<void>((resolve) => echo.close(() => resolve()));
 });

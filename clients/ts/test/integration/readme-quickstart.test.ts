@@ -1,0 +1,97 @@
+/**
+ * The package README's quickstart, run exactly as written: the fenced `ts` block under the marker
+ * comment is saved as a module and run by tsx as its own process, importing `@sandbank/client` by
+ * name, with only what a user sets in the environment: KUBECONFIG, the namespace, the router's URL
+ * and token. kwok serves no port-forward, so the README's dev-mode default cannot run here; the
+ * block takes SANDBANK_ROUTER_URL (direct mode) as the README tells a user to.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { integrationKubeConfig, repoRoot } from '@sandbank/e2e';
+import { EXT, startClientStack, type ClientStack } from '@sandbank/testing';
+import { quickstartBlocks } from './readme-blocks.js';
+
+const README = join(repoRoot, 'clients', 'ts', 'README.md');
+/** The pool the quickstart names; here it takes the stack's template. */
+const QUICKSTART_POOL = 'python-runtime';
+
+let stack: ClientStack;
+let dir: string;
+const kc = integrationKubeConfig();
+
+beforeAll(async () => {
+  stack = await startClientStack({ poolReplicas: 1 });
+  await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+    ...EXT,
+    namespace: stack.namespace,
+    plural: 'sandboxwarmpools',
+    body: {
+      apiVersion: `${EXT.group}/${EXT.version}`,
+      kind: 'SandboxWarmPool',
+      metadata: { name: QUICKSTART_POOL },
+      spec: { replicas: 1, sandboxTemplateRef: { name: stack.template } },
+    },
+  });
+  dir = mkdtempSync(join(tmpdir(), 'sandbank-quickstart-'));
+  // Resolves `@sandbank/client` as an installed package would be: by name, from node_modules.
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+}, 240_000);
+
+afterAll(async () => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await stack?.stop();
+}, 60_000);
+
+test('the README has one quickstart block, and it names the package', () => {
+  const blocks = quickstartBlocks(readFileSync(README, 'utf8'));
+  expect(blocks).toHaveLength(1);
+  expect(blocks[0]).toContain("from '@sandbank/client'");
+});
+
+test('the quickstart runs as written: a command, a file written and read back, a port URL; the claim is gone after', async () => {
+  const [source] = quickstartBlocks(readFileSync(README, 'utf8'));
+  const script = join(dir, 'quickstart.mts');
+  writeFileSync(script, source ?? '');
+
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=source', script],
+    {
+      cwd: dir,
+      timeout: 120_000,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '',
+        KUBECONFIG: stack.kubeconfigPath,
+        SANDBANK_NAMESPACE: stack.namespace,
+        SANDBANK_ROUTER_URL: stack.routerUrl,
+        SANDBANK_ROUTER_TOKEN: stack.token,
+      },
+    },
+  );
+
+  const lines = stdout.trim().split('\n');
+  expect(lines[0]).toMatch(/^0 hello from \S+$/);
+  expect(lines).toContain('answer: 42');
+  expect(stdout).toMatch(/files: \[[^\]]*'answer\.py'/);
+  expect(lines).toContain('read back: print(6 * 7)');
+  expect(stdout).toMatch(
+    new RegExp(
+      `port 8000: ${stack.routerUrl}/v1/namespaces/${stack.namespace}/sandboxclaims/sandbox-claim-[0-9a-f]{8}/ports/8000/`,
+    ),
+  );
+  // The end of the module disposed the handle: no claim is left in the namespace.
+  const claims = await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+    ...EXT,
+    namespace: stack.namespace,
+    plural: 'sandboxclaims',
+  });
+  const live = (claims as { items: { metadata?: { deletionTimestamp?: string } }[] }).items.filter(
+    (claim) => claim.metadata?.deletionTimestamp === undefined,
+  );
+  expect(live).toEqual([]);
+}, 180_000);
