@@ -173,11 +173,7 @@ export class Sandbox implements AsyncDisposable {
     const options = parseOptions(ListOptionsSchema, given);
     options.signal?.throwIfAborted();
     const kube = connectKube(options);
-    try {
-      return await deleteBounded(kube.claims, options.namespace ?? 'default', claimName, false);
-    } finally {
-      kube.api.close();
-    }
+    return deleteBounded(kube.claims, options.namespace ?? 'default', claimName, false);
   }
 
   /** Closes the route; deletes the claim if this handle created it. Idempotent. */
