@@ -44,7 +44,10 @@ export async function runMcp(args: readonly string[], io: McpIo): Promise<number
     return 0;
   }
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
+  const onSignal = (name: NodeJS.Signals): void => {
+    say(`${name}: stopping`);
+    stop.abort();
+  };
   for (const name of STOP_SIGNALS) process.on(name, onSignal);
   const onAbort = (): void => stop.abort();
   io.signal?.addEventListener('abort', onAbort, { once: true });

@@ -13,15 +13,15 @@ export async function serveStdio(
   stop: AbortSignal,
 ): Promise<void> {
   const { server, session } = createSessionServer(options);
-  const ended = new Promise<void>((resolve) => {
+  const ended = new Promise<string>((resolve) => {
     // The SDK's transport does not watch for EOF: the host closing the pipe ends the session.
-    stdin.once('end', resolve);
-    stdin.once('close', resolve);
-    stop.addEventListener('abort', () => resolve(), { once: true });
-    if (stop.aborted) resolve();
+    stdin.once('end', () => resolve('the host closed stdin'));
+    stdin.once('close', () => resolve('the host closed stdin'));
+    stop.addEventListener('abort', () => resolve('stopped'), { once: true });
+    if (stop.aborted) resolve('stopped');
   });
   await server.connect(new StdioServerTransport(stdin, stdout));
-  await ended;
+  options.log(`${await ended}: ending the session`);
   try {
     await session.close();
   } finally {

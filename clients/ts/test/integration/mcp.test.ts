@@ -269,6 +269,8 @@ test('stdio: the server as a process claims at the first call and deletes the cl
   });
   const stderr = transport.stderr as Readable;
   const created = nextMatch(stderr, /claim [^/\s]+\/(\S+) created/);
+  let said = '';
+  stderr.on('data', (chunk: Buffer) => (said += chunk.toString()));
   const exited = new Promise<void>((resolve) => stderr.once('end', resolve));
   const client = new Client({ name: 'mcp-test', version: '1' });
   await client.connect(transport);
@@ -279,6 +281,9 @@ test('stdio: the server as a process claims at the first call and deletes the cl
   await client.close();
   await exited;
   await gone(claim);
+  // Ended by the closed pipe, not by the SIGTERM a host sends a server that lingers.
+  expect(said).toContain('the host closed stdin: ending the session');
+  expect(said).not.toContain('SIGTERM');
 }, 60_000);
 
 test('streamable HTTP: bearer token, bounded sessions, DELETE and stop delete the claims', async () => {
@@ -331,4 +336,36 @@ test('streamable HTTP: bearer token, bounded sessions, DELETE and stop delete th
   await gone(secondClaim);
   await first.close();
   await second.close();
+}, 60_000);
+
+test('streamable HTTP: an idle session ends, its claim is deleted and its slot is free again', async () => {
+  const stderr = new PassThrough();
+  const stop = new AbortController();
+  const listening = nextMatch(stderr, /listening on (http:\S+)/);
+  const running = runMcp([...serverArgs(), '--http', '0', '--max-sessions', '1', '--idle-timeout', '1'], {
+    stdin: new PassThrough(),
+    stdout: new PassThrough(),
+    stderr,
+    env: { SANDBANK_ROUTER_TOKEN: stack.token },
+    signal: stop.signal,
+  });
+  const url = new URL(defined((await listening)[1], 'url'));
+  const connect = async (): Promise<Client> => {
+    const client = new Client({ name: 'mcp-test', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(url));
+    return client;
+  };
+  const client = await connect();
+  const created = nextMatch(stderr, /claim [^/\s]+\/(\S+) created/);
+  await client.callTool({ name: 'run_command', arguments: { command: ['true'] } });
+  const claim = defined((await created)[1], 'claim name');
+  await gone(claim);
+  await expect(client.callTool({ name: 'run_command', arguments: { command: ['true'] } })).rejects.toThrow(
+    /session not found/,
+  );
+  const next = await connect();
+  stop.abort();
+  expect(await running).toBe(0);
+  await client.close();
+  await next.close();
 }, 60_000);
