@@ -16,6 +16,13 @@ import { isLoopbackHost } from '../transport/insecure.js';
 import { errorText } from './claim-session.js';
 import type { HttpOptions } from './options.js';
 import { createSessionServer, type SessionServerOptions } from './server.js';
+import { WRITE_CAP_CHARS } from './tools.js';
+
+/**
+ * Largest request body: a write_file of WRITE_CAP_CHARS characters, each escaped as `\uXXXX` at
+ * worst, with room for the rest of the message. Larger bodies are refused (413) unread.
+ */
+const MAX_BODY_BYTES = 6 * WRITE_CAP_CHARS + (64 << 10);
 
 /** The one path the endpoint serves. */
 export const MCP_PATH = '/mcp';
@@ -94,6 +101,7 @@ export async function serveHttp(
     const { server, session } = createSessionServer({ ...options, onIdle: () => endQuietly({ end }) });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      maxRequestBodySize: MAX_BODY_BYTES,
       onsessioninitialized: (id) => {
         sessions.set(id, live);
       },

@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigurationError } from '../client-errors.js';
+import { CreateOptionsSchema, parseOptions } from '../options.js';
 import type { CreateOptions } from '../sandbox.js';
 import { isLoopbackHost } from '../transport/insecure.js';
 
@@ -140,17 +141,19 @@ export function parseMcpOptions(args: readonly string[], env: NodeJS.ProcessEnv)
   const flags = parseFlags(args);
   if (!flags.help && !flags.template && !flags.pool)
     throw new ConfigurationError('--template or --pool: one is required');
-  const routerToken = env[ROUTER_TOKEN_ENV] || undefined;
+  // Checked now, as Sandbox.create will check it: a bad name is a usage error, not a failed first call.
+  const claim = parseOptions(CreateOptionsSchema, {
+    template: flags.template,
+    pool: flags.pool,
+    namespace: flags.namespace,
+    routerUrl: flags['router-url'],
+    kubeconfig: flags.kubeconfig,
+    context: flags.context,
+    // From the given environment, not process.env: an embedding program passes its own.
+    token: env[ROUTER_TOKEN_ENV] || undefined,
+  });
   return {
-    claim: {
-      template: flags.template,
-      pool: flags.pool,
-      namespace: flags.namespace,
-      routerUrl: flags['router-url'],
-      kubeconfig: flags.kubeconfig,
-      context: flags.context,
-      token: routerToken,
-    },
+    claim,
     idleTimeoutMs: (flags['idle-timeout'] ?? DEFAULT_IDLE_SECONDS) * 1000,
     http: httpOptions(flags, env),
     help: flags.help ?? false,

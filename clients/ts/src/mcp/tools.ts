@@ -16,8 +16,8 @@ import type { ClaimSession } from './claim-session.js';
 export const OUTPUT_CAP_BYTES = 64 << 10;
 /** Largest read_file answer: about 64k tokens; larger files are read in pages by `offset`. */
 export const READ_CAP_BYTES = 256 << 10;
-/** Largest write_file content and run_command stdin (characters of the tool call's JSON). */
-export const WRITE_CAP_CHARS = 4 << 20;
+/** Largest write_file content and run_command stdin, in characters (bigger files: several writes or a command). */
+export const WRITE_CAP_CHARS = 1 << 20;
 /** Default and longest run_command timeout: the agent kills the command then. */
 const DEFAULT_TIMEOUT_SECONDS = 120;
 const MAX_TIMEOUT_SECONDS = 3_600;

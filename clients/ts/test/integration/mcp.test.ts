@@ -319,6 +319,16 @@ test('streamable HTTP: bearer token, bounded sessions, DELETE and stop delete th
     headers: { 'content-type': 'application/json' },
   });
   expect(unauthorized.status).toBe(401);
+  const tooBig = await fetch(url, {
+    method: 'POST',
+    body: 'x'.repeat(7 << 20),
+    headers: {
+      ...auth.headers,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+  });
+  expect(tooBig.status).toBe(413);
 
   const [first, firstTransport] = await connect();
   // The bound: one session at a time.

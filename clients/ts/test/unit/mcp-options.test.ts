@@ -35,6 +35,8 @@ test('--http listens on loopback unless told otherwise; the idle timeout takes f
 test.each([
   [['--http', '8080'], {}, '--template or --pool'],
   [['--pool', 'p', '--bogus'], {}, "Unknown option '--bogus'"],
+  [['--pool', 'p', '--namespace', 'Not_A_Label'], {}, 'namespace: must be a DNS-1123 label'],
+  [['--pool', 'Bad Pool'], {}, 'pool: must be a DNS-1123 name'],
   [['--pool', 'p', '--http', 'eighty'], {}, '--http: must be a number'],
   [['--pool', 'p', '--http', '70000'], {}, '--http: Too big'],
   [['--pool', 'p', '--idle-timeout', '0'], {}, '--idle-timeout: Too small'],
