@@ -37,6 +37,8 @@ export class ClaimSession {
   private inFlight = 0;
   private closing: Promise<void> | undefined;
   private expired: string | undefined;
+  /** An idle deletion under way: the session's end waits for it (the process may exit after). */
+  private expiring: Promise<void> | undefined;
 
   constructor(private readonly options: ClaimSessionOptions) {
     // A session that never calls a tool idles out too (an HTTP session holds a slot).
@@ -72,6 +74,7 @@ export class ClaimSession {
     this.closing ??= (async () => {
       clearTimeout(this.idleTimer);
       this.ending.abort(new Error('the MCP session ended'));
+      await this.expiring;
       const sandbox = await this.current?.catch(() => undefined);
       this.current = undefined;
       await sandbox?.close();
@@ -95,7 +98,9 @@ export class ClaimSession {
     if (this.inFlight > 0 || this.closing) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      this.expire().catch((error: unknown) => this.options.log(`idle expiry failed: ${errorText(error)}`));
+      this.expiring = this.expire().catch((error: unknown) =>
+        this.options.log(`idle expiry failed: ${errorText(error)}`),
+      );
     }, this.options.idleTimeoutMs);
     // The timer alone keeps no process alive: the transport does.
     this.idleTimer.unref();

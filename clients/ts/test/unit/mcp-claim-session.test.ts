@@ -110,3 +110,32 @@ test('idleness deletes the claim (not during a call); the next call gets a fresh
   await session.close();
   expect(made[1]?.closed).toBe(true);
 });
+
+test("the session's end waits for an idle deletion under way", async () => {
+  let deleted: () => void = () => undefined;
+  let deleting: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (deleting = resolve));
+  const slow = {
+    claimName: 'slow',
+    close: () =>
+      new Promise<void>((resolve) => {
+        deleting();
+        deleted = resolve;
+      }),
+  };
+  const session = new ClaimSession({
+    create: () => Promise.resolve(slow as unknown as Sandbox),
+    idleTimeoutMs: 10,
+    log: () => undefined,
+  });
+  await session.with(() => Promise.resolve());
+  await started;
+  let ended = false;
+  const closing = session.close().then(() => (ended = true));
+  // Every pending microtask runs before setImmediate's callback: an unwaited close would be done.
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(ended).toBe(false);
+  deleted();
+  await closing;
+  expect(ended).toBe(true);
+});
