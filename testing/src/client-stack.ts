@@ -156,6 +156,11 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
     const keyFile = join(dir, 'agent-key');
     writeFileSync(keyFile, Buffer.from(key, 'base64'), { mode: 0o600 });
 
+    // One preview signing key (the file name is its id), so signed preview links are on.
+    const previewKeys = join(dir, 'preview-keys');
+    mkdirSync(previewKeys);
+    writeFileSync(join(previewKeys, 'test'), randomBytes(32), { mode: 0o600 });
+
     const token = randomBytes(24).toString('base64url');
     const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
     const started = await startRouterProcess(
@@ -172,6 +177,7 @@ export async function startClientStack(options: ClientStackOptions = {}): Promis
         ROUTER_AGENT_GRPC_PORT: String(agent.grpcPort),
         ROUTER_AGENT_LEGACY_PORT: String(agent.restPort),
         ROUTER_AGENT_KEY_FILE: keyFile,
+        ROUTER_PREVIEW_KEYS_DIR: previewKeys,
         ROUTER_LOG_LEVEL: 'warn',
       },
       http,
