@@ -1,4 +1,5 @@
 /** `--help` texts and the shell completions, both read from the command table (spec.ts). */
+import { MCP_USAGE } from '../mcp/options.js';
 import {
   COMMAND_NAMES,
   COMMANDS,
@@ -28,6 +29,7 @@ export function helpText(topic: CommandName | undefined): string {
       '  unavailable, 68 configuration, 70 internal, 130/143 interrupted.\n'
     );
   }
+  if (topic === 'mcp') return MCP_USAGE;
   const spec = COMMANDS[topic];
   return `Usage: sandbank ${spec.usage}\n\n${spec.summary}.\n\nFlags:\n${flagLines(flagsOf(topic))}`;
 }

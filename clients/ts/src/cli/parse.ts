@@ -270,6 +270,10 @@ export function parseCommand(argv: readonly string[]): CliCommand {
       if (args[0] !== undefined && !topic) throw new UsageError(`unknown command ${JSON.stringify(args[0])}`);
       return { kind: 'help', topic };
     }
+    case 'mcp':
+      // main.ts hands `sandbank mcp …` to runMcp before parsing (the server has flags of its own);
+      // reached only through runCli, where it shows the MCP server's usage.
+      return { kind: 'help', topic: 'mcp' };
     case 'completion':
       exactly(args, ['SHELL'], 'completion');
       return { kind: 'completion', shell: check(Shell, 'SHELL', args[0] ?? '') };

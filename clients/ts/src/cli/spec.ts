@@ -15,6 +15,7 @@ export const COMMAND_NAMES = [
   'create',
   'delete',
   'ports',
+  'mcp',
   'completion',
   'help',
 ] as const;
@@ -50,6 +51,10 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   ports: {
     usage: 'ports CLAIM PORT [--preview [--ttl S]]',
     summary: "print the router's URL of a sandbox port, or a signed preview link",
+  },
+  mcp: {
+    usage: 'mcp [--http PORT] [--template T | --pool P] …   (sandbank mcp --help lists its flags)',
+    summary: 'serve MCP tools (run, files, port previews) on one claim per session, over stdio or HTTP',
   },
   completion: { usage: 'completion bash|zsh', summary: 'print a shell completion script' },
   help: { usage: 'help [COMMAND]', summary: 'show help' },
