@@ -10,14 +10,12 @@
 import type { Obj } from '@sandbank/testing';
 import {
   POOL_NS,
-  RETRYABLE_STATUSES,
   ROUTER_DEPLOYMENT,
   SYSTEM_NS,
   claimForSuite,
   getJson,
   http,
   releaseSandbox,
-  retryableError,
   sandboxUrl,
   since,
   waitRollout,
@@ -43,6 +41,7 @@ afterAll(async () => {
 type Outcome = 'ok' | `retryable:${string}` | `fatal:${string}`;
 /** A client's patience per request, retries included (an attempt may take its 5 s timeout). */
 const REQUEST_DEADLINE_MS = 20_000;
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE']);
 
 async function attempt(i: number): Promise<Outcome> {
   try {
@@ -58,13 +57,13 @@ async function attempt(i: number): Promise<Outcome> {
         ? 'ok'
         : `fatal:wrong output ${res.body.toString()}`;
     }
-    if (RETRYABLE_STATUSES.has(res.status)) return `retryable:${res.status}`;
+    if ([502, 503, 504].includes(res.status)) return `retryable:${res.status}`;
     return `fatal:${res.status} ${res.body.toString().slice(0, 200)}`;
   } catch (err) {
-    const retryable = retryableError(err);
-    if (retryable !== undefined) return `retryable:${retryable}`;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    return `fatal:${code} ${err instanceof Error ? err.message : String(err)}`;
+    const message = err instanceof Error ? err.message : String(err);
+    if (RETRYABLE_CODES.has(code) || message === 'socket hang up') return `retryable:${code || message}`;
+    return `fatal:${code} ${message}`;
   }
 }
 

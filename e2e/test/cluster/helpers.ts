@@ -10,7 +10,6 @@ import WebSocket from 'ws';
 import { kubectlFor } from '../../src/cluster/kubectl.js';
 import type { Kubectl } from '../../src/cluster/kubectl.js';
 import { type Obj, isReady, waitFor } from '@sandbank/testing';
-import { StreamOutput } from './stream-output.js';
 
 /** The example template and pool make up installs. */
 export const POOL_NS = 'default';
@@ -245,11 +244,9 @@ export const sh = (r: Router, name: string, script: string, ns = POOL_NS): Promi
 
 export interface WsSession {
   ws: WebSocket;
-  /** stdout so far, decoded as one UTF-8 stream (stream-output.ts) */
+  /** stdout so far */
   stdout(): string;
   stderr(): string;
-  /** Every stdout byte so far, as sent. */
-  stdoutBytes(): Buffer;
   /** Resolves once stdout contains `text`. */
   waitStdout(text: string, timeoutMs?: number): Promise<void>;
   /** The `exit` frame (the session closes after it). */
@@ -268,15 +265,15 @@ export function wsExec(
     headers: { authorization: `Bearer ${r.token}` },
     ca: r.ca,
   });
-  const out = new StreamOutput();
-  const err = new StreamOutput();
+  let out = '';
+  let err = '';
   const waiters: { text: string; resolve: () => void }[] = [];
   const exit = new Promise<Record<string, unknown>>((resolveExit, rejectExit) => {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) {
-        if (data[0] === 1) out.push(data.subarray(1));
-        else if (data[0] === 2) err.push(data.subarray(1));
-        for (const w of waiters.filter((x) => out.text().includes(x.text))) {
+        if (data[0] === 1) out += data.subarray(1).toString('utf8');
+        else if (data[0] === 2) err += data.subarray(1).toString('utf8');
+        for (const w of waiters.filter((x) => out.includes(x.text))) {
           waiters.splice(waiters.indexOf(w), 1);
           w.resolve();
         }
@@ -298,19 +295,16 @@ export function wsExec(
       ws.send(JSON.stringify({ type: 'start', ...start }));
       resolvePromise({
         ws,
-        stdout: () => out.text(),
-        stderr: () => err.text(),
-        stdoutBytes: () => out.bytes(),
+        stdout: () => out,
+        stderr: () => err,
         waitStdout: (text, timeoutMs = 30_000) =>
-          out.text().includes(text)
+          out.includes(text)
             ? Promise.resolve()
             : new Promise<void>((res, rej) => {
                 const t = setTimeout(
                   () =>
                     rej(
-                      new Error(
-                        `no "${text}" on stdout within ${timeoutMs} ms; got ${JSON.stringify(out.text())}`,
-                      ),
+                      new Error(`no "${text}" on stdout within ${timeoutMs} ms; got ${JSON.stringify(out)}`),
                     ),
                   timeoutMs,
                 );
@@ -326,32 +320,6 @@ export function wsExec(
       });
     });
   });
-}
-
-// --- what a client retries while a router pod is replaced ---------------------------------------
-
-/**
- * Router answers a client retries while a router pod is killed or replaced: 502/503 while its
- * endpoint settles behind the Service, 504 for a request the dead pod held.
- */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
-const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ETIMEDOUT',
-  'EPIPE',
-]);
-
-/**
- * Why a client retries a request that failed with `err` (the connection of a router pod going
- * away, or to one that is gone), or undefined when it does not.
- */
-export function retryableError(err: unknown): string | undefined {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (RETRYABLE_ERROR_CODES.has(code)) return code;
-  const message = err instanceof Error ? err.message : String(err);
-  return message === 'socket hang up' ? message : undefined;
 }
 
 /** Milliseconds since `t0` (performance.now()), rounded. */
