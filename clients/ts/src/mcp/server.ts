@@ -2,18 +2,12 @@
  * One MCP server per MCP session (the SDK binds a server to one transport): its tools, and the
  * session's claim, which the caller deletes by closing the session when the transport ends.
  */
-import { createRequire } from 'node:module';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { z } from 'zod';
 import type { CreateOptions } from '../sandbox.js';
 import { Sandbox } from '../sandbox.js';
 import { ClaimSession } from './claim-session.js';
 import { registerTools } from './tools.js';
-
-// The package's own version, from src/ and from dist/ alike (both sit two levels under it).
-const { version } = z
-  .object({ version: z.string() })
-  .parse(createRequire(import.meta.url)('../../package.json'));
+import { CLIENT_VERSION } from '../version.js';
 
 export interface SessionServerOptions {
   /** What the session's `Sandbox.create` gets. */
@@ -40,7 +34,7 @@ export function createSessionServer(options: SessionServerOptions): SessionServe
     ...(options.onIdle ? { onIdle: options.onIdle } : {}),
   });
   const server = new McpServer(
-    { name: 'sandbank', version },
+    { name: 'sandbank', version: CLIENT_VERSION },
     {
       instructions:
         'Tools run in one isolated Sandbank sandbox for this session: files written persist between calls until the session ends or it idles out.',
