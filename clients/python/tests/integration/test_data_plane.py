@@ -38,7 +38,8 @@ def attach(stack: Stack, name: str) -> Sandbox:
 @contextlib.contextmanager
 def bounded(proc: Process, seconds: float = PATIENCE_S) -> Iterator[None]:
     """Closes ``proc``'s stream if the block is still reading after ``seconds``: a missing output
-    fails the test (the read ends with an error) instead of hanging it."""
+    fails the test (the read ends with an error) instead of hanging it. One bound per expected
+    output: a bound around several would add up their waits on a loaded machine."""
     timer = threading.Timer(seconds, proc.close)
     timer.start()
     try:
@@ -48,21 +49,22 @@ def bounded(proc: Process, seconds: float = PATIENCE_S) -> Iterator[None]:
 
 
 def read_until(proc: Process, pattern: str) -> str:
-    """Terminal output up to and including the first match of ``pattern``."""
+    """Terminal output up to and including the first match of ``pattern``, within PATIENCE_S."""
     seen = ""
     try:
-        for chunk in proc:
-            assert chunk.stream == "stdout"  # a terminal has one output stream
-            seen += chunk.text
-            if re.search(pattern, seen):
-                return seen
+        with bounded(proc):
+            for chunk in proc:
+                assert chunk.stream == "stdout"  # a terminal has one output stream
+                seen += chunk.text
+                if re.search(pattern, seen):
+                    return seen
     except SandbankError as e:
         raise AssertionError(f"no {pattern!r} before {e}; the terminal showed {seen!r}") from e
     raise AssertionError(f"the process exited before {pattern!r}; it printed {seen!r}")
 
 
 def test_pty_shell_sees_its_size_change_and_ctrl_c_interrupts_the_foreground(sb: Sandbox) -> None:
-    with sb.commands.spawn(["sh"], pty=True, rows=24, cols=80, env={"PS1": "$ "}) as proc, bounded(proc):
+    with sb.commands.spawn(["sh"], pty=True, rows=24, cols=80, env={"PS1": "$ "}) as proc:
         proc.send_stdin("stty size\n")
         read_until(proc, r"\b24 80\r?\n")
         proc.resize(40, 120)
