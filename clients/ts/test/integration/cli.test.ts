@@ -203,16 +203,18 @@ test('create, claims, files, cp both ways, ports, exec and delete on one claim',
   expect(url.stdout.toString()).toBe(
     `${stack.routerUrl}/v1/namespaces/${stack.namespace}/sandboxclaims/cli-claim/ports/8080/\n`,
   );
-  // The stack's router has no preview keys: the refusal comes back as the error document.
   const preview = await cli(['ports', '--json', 'cli-claim', '8080', '--preview', '--ttl', '60']);
-  expect(preview.code).toBe(1);
-  expect(json(preview)).toEqual({
-    error: {
-      code: 'unimplemented',
-      message: expect.stringMatching(/preview links are not enabled/),
-      exit: 1,
-    },
+  expect(preview.code).toBe(0);
+  const link = json(preview);
+  expect(link).toEqual({
+    claim: 'cli-claim',
+    port: 8080,
+    url: expect.stringMatching(new RegExp(`^${stack.routerUrl}/v1/previews/[^/]+/$`)),
+    expiresAt: expect.any(String),
   });
+  const expiresIn = Date.parse(String(link['expiresAt'])) - Date.now();
+  expect(expiresIn).toBeGreaterThan(0);
+  expect(expiresIn).toBeLessThanOrEqual(60_000);
 
   const exec = await cli([
     'exec',
