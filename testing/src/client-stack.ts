@@ -12,13 +12,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { integrationKubeConfig, repoRoot } from '@sandbank/e2e';
 import { buildBundle, removeBundle, startAgentProcess, type AgentProcess } from './agent-process.js';
-import { startController, waitControllerReady, type ControllerProcess } from './controller-process.js';
+import {
+  freePort,
+  startController,
+  waitControllerReady,
+  type ControllerProcess,
+} from './controller-process.js';
 import { ensureRuntimeClass, EXT } from './fixtures.js';
 import { waitFor } from './wait.js';
 
@@ -44,18 +48,6 @@ export interface ClientStack {
 
 export const CLIENT_STACK_TEMPLATE = 'ts-runtime';
 export const CLIENT_STACK_POOL = 'ts-runtime';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The router's main.ts as its own process; resolves once `/readyz` answers 200 (its watches synced). */
 async function startRouterProcess(

@@ -9,7 +9,7 @@ import type { RouterConnection, SandboxTarget } from './connection.js';
 import { NotFound } from './generated/router-errors.js';
 import { fileSegment, sandboxPath } from './http/paths.js';
 import { callEmpty, callJson, readCapped, send } from './http/request.js';
-import type { CallOptions, RequestBody } from './http/request.js';
+import type { CallOptions, RequestBody, RouterResponse } from './http/request.js';
 
 export const FileInfoSchema = z.object({
   name: z.string(),
@@ -89,19 +89,18 @@ export class Files {
     return sandboxPath(this.target, `/files/${fileSegment(path)}`);
   }
 
-  /** Streams the file at `path` (from `offset`, at most `limit` bytes). */
-  async read(path: string, options: ReadOptions = {}): Promise<FileRead> {
+  /** GET of the file (its `offset`/`limit` part): the answer, body unread. */
+  private get(path: string, options: ReadOptions): Promise<RouterResponse> {
     const query = defined({
       offset: nonNegative('offset', options.offset),
       limit: nonNegative('limit', options.limit),
     });
-    const res = await send(this.conn, {
-      ...options,
-      method: 'GET',
-      path: this.filePath(path),
-      query,
-      idempotent: true,
-    });
+    return send(this.conn, { ...options, method: 'GET', path: this.filePath(path), query, idempotent: true });
+  }
+
+  /** Streams the file at `path` (from `offset`, at most `limit` bytes). */
+  async read(path: string, options: ReadOptions = {}): Promise<FileRead> {
+    const res = await this.get(path, options);
     const length = res.headers['content-length'];
     const mode = res.headers['x-sandbank-file-mode'];
     const modified = res.headers['last-modified'];
@@ -115,17 +114,7 @@ export class Files {
 
   /** The whole file (or its `offset`/`limit` part), up to `maxBytes`. */
   async readBytes(path: string, options: ReadBytesOptions = {}): Promise<Uint8Array> {
-    const query = defined({
-      offset: nonNegative('offset', options.offset),
-      limit: nonNegative('limit', options.limit),
-    });
-    const res = await send(this.conn, {
-      ...options,
-      method: 'GET',
-      path: this.filePath(path),
-      query,
-      idempotent: true,
-    });
+    const res = await this.get(path, options);
     try {
       return await readCapped(res.body, options.maxBytes ?? DEFAULT_READ_CAP_BYTES, res.signal, 'throw');
     } finally {

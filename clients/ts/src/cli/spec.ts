@@ -60,19 +60,11 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   help: { usage: 'help [COMMAND]', summary: 'show help' },
 };
 
-/** Commands that reach a cluster take the connection flags. */
-const CLUSTER_COMMANDS: readonly CommandName[] = [
-  'run',
-  'exec',
-  'cp',
-  'ls',
-  'stat',
-  'rm',
-  'claims',
-  'create',
-  'delete',
-  'ports',
-];
+/** Commands that reach a cluster take the connection flags: all but these (mcp reads its own flags). */
+const LOCAL_COMMANDS: readonly CommandName[] = ['mcp', 'completion', 'help'];
+const CLUSTER_COMMANDS: readonly CommandName[] = COMMAND_NAMES.filter(
+  (name) => !LOCAL_COMMANDS.includes(name),
+);
 const PROCESS_COMMANDS: readonly CommandName[] = ['run', 'exec'];
 
 export interface FlagSpec {
