@@ -3,6 +3,10 @@ export { buildBundle, removeBundle, startAgentProcess } from './agent-process.js
 export type { AgentProcess } from './agent-process.js';
 export { AttachFrameReader, FrameKind, outputOf, splitFrames } from './attach-frames.js';
 export type { AttachFrame } from './attach-frames.js';
+export { bundleCli, runCliProcess } from './cli-process.js';
+export type { CliOptions, CliRun } from './cli-process.js';
+export { runOnPty } from './cli-pty.js';
+export type { PtyRun, PtyStep } from './cli-pty.js';
 export { Changes } from './cache-changes.js';
 export type { ResolvingLookup, SandboxRef } from './cache-changes.js';
 export { ClaimTracker } from './claim-tracker.js';

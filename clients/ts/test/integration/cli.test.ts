@@ -9,9 +9,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { EXT, startClientStack, waitFor, type ClientStack } from '@sandbank/testing';
-import { bundleCli, runCliProcess, type CliOptions, type CliRun } from './cli-process.js';
-import { runOnPty } from './cli-pty.js';
+import {
+  EXT,
+  bundleCli,
+  runCliProcess,
+  runOnPty,
+  startClientStack,
+  waitFor,
+  type CliOptions,
+  type CliRun,
+  type ClientStack,
+} from '@sandbank/testing';
 
 let stack: ClientStack;
 let bundle: string;
