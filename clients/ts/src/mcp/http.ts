@@ -119,7 +119,7 @@ export async function serveHttp(
   function refusal(req: IncomingMessage): [number, string, Record<string, string>?] | undefined {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path !== MCP_PATH) return [404, `not found: the MCP endpoint is ${MCP_PATH}`];
-    if (http.token !== undefined && !bearerMatches(req.headers.authorization, http.token))
+    if (!bearerMatches(req.headers.authorization, http.token))
       return [401, 'unauthorized: send Authorization: Bearer <token>', { 'www-authenticate': 'Bearer' }];
     const id = req.headers['mcp-session-id'];
     if (typeof id === 'string')

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ConfigurationError } from '../client-errors.js';
 import { errorText } from './claim-session.js';
 import { serveHttp } from './http.js';
-import { MCP_USAGE, parseMcpOptions } from './options.js';
+import { MCP_TOKEN_ENV, MCP_USAGE, parseMcpOptions } from './options.js';
 import { serveStdio } from './stdio.js';
 
 export { MCP_TOKEN_ENV, MCP_USAGE } from './options.js';
@@ -57,6 +57,8 @@ export async function runMcp(args: readonly string[], io: McpIo): Promise<number
     if (options.http) {
       const serving = await serveHttp(session, options.http, stop.signal);
       say(`listening on ${serving.url}`);
+      if (options.http.tokenGenerated)
+        say(`bearer token for this run (set $${MCP_TOKEN_ENV} to choose one): ${options.http.token}`);
       await serving.done;
     } else {
       await serveStdio(session, io.stdin, io.stdout, stop.signal);

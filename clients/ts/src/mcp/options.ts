@@ -3,10 +3,14 @@
  * session claims, the transport (stdio, or streamable HTTP on `--http <port>`) and its limits. A
  * mistake is a ConfigurationError naming the flag, before anything listens or is claimed.
  *
- * The HTTP endpoint's bearer token comes from `$SANDBANK_MCP_TOKEN`, never a flag: a command line
- * is visible to every user of the machine (`ps`). Binding beyond loopback needs `--allow-remote`
- * and that token, since whoever reaches the port runs code in a sandbox on the user's credentials.
+ * The HTTP endpoint always wants a bearer token: whoever reaches the port runs code in a sandbox on
+ * the user's credentials, and on a shared machine every local user reaches loopback. It comes from
+ * `$SANDBANK_MCP_TOKEN`, never a flag (a command line is visible to every user of the machine,
+ * `ps`); without it a random one is made for this run and printed once on stderr, which only the
+ * user who started the server reads. Binding beyond loopback needs `--allow-remote` and a token of
+ * the user's choosing (a generated one would change at every restart of a shared server).
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ConfigurationError } from '../client-errors.js';
@@ -23,6 +27,8 @@ const DEFAULT_IDLE_SECONDS = 600;
 const DEFAULT_MAX_SESSIONS = 8;
 /** Shortest bearer token accepted: shorter ones can be guessed. */
 const MIN_TOKEN_LENGTH = 16;
+/** Random bytes of a generated token (base64url: 32 characters). */
+const GENERATED_TOKEN_BYTES = 24;
 
 export const MCP_USAGE = `Usage: sandbank mcp [options]
 
@@ -33,6 +39,9 @@ sandbox per MCP session, claimed at the first tool call and deleted at the sessi
   --pool <name>            SandboxWarmPool to claim from (or 'none' for a cold start)
   --namespace <ns>         the claims' namespace (default: default)
   --router-url <url>       reach the router directly (default: port-forward to it)
+  --gateway <name>         reach the router through this Gateway's address
+  --gateway-namespace <ns> the Gateway's namespace (default: default)
+  --ca-file <file>         CA bundle that verifies the router (default: $SANDBANK_CA_FILE, Node's CAs)
   --kubeconfig <file>      kubeconfig (default: $KUBECONFIG, ~/.kube/config)
   --context <name>         kubeconfig context
   --idle-timeout <s>       delete a session's claim after this long without a tool call (default ${DEFAULT_IDLE_SECONDS})
@@ -42,13 +51,16 @@ sandbox per MCP session, claimed at the first tool call and deleted at the sessi
   --max-sessions <n>       concurrent HTTP sessions (default ${DEFAULT_MAX_SESSIONS})
   -h, --help               this text
 
-Environment: $${ROUTER_TOKEN_ENV} (router token), $${MCP_TOKEN_ENV} (bearer token HTTP clients must send).`;
+Environment: $${ROUTER_TOKEN_ENV} (router token), $${MCP_TOKEN_ENV} (bearer token HTTP clients must
+send; without it --http makes one and prints it on stderr).`;
 
 export interface HttpOptions {
   readonly port: number;
   readonly host: string;
-  /** Required of every request when set (always set for a non-loopback host). */
-  readonly token: string | undefined;
+  /** The bearer token every request must carry. */
+  readonly token: string;
+  /** The token was made for this run (no $SANDBANK_MCP_TOKEN): the server prints it. */
+  readonly tokenGenerated: boolean;
   readonly maxSessions: number;
 }
 
@@ -66,6 +78,9 @@ const FLAGS = {
   pool: { type: 'string' },
   namespace: { type: 'string' },
   'router-url': { type: 'string' },
+  gateway: { type: 'string' },
+  'gateway-namespace': { type: 'string' },
+  'ca-file': { type: 'string' },
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
   'idle-timeout': { type: 'string' },
@@ -89,6 +104,9 @@ const FlagsSchema = z.object({
   pool: z.string().min(1).optional(),
   namespace: z.string().min(1).optional(),
   'router-url': z.string().min(1).optional(),
+  gateway: z.string().min(1).optional(),
+  'gateway-namespace': z.string().min(1).optional(),
+  'ca-file': z.string().min(1).optional(),
   kubeconfig: z.string().min(1).optional(),
   context: z.string().min(1).optional(),
   // Fractions of a second are allowed: tests (and impatient users) want short ones.
@@ -120,20 +138,26 @@ function httpOptions(flags: z.infer<typeof FlagsSchema>, env: NodeJS.ProcessEnv)
       throw new ConfigurationError('--host, --allow-remote and --max-sessions need --http <port>');
     return undefined;
   }
-  const token = env[MCP_TOKEN_ENV] || undefined;
-  if (token !== undefined && token.length < MIN_TOKEN_LENGTH)
+  const chosen = env[MCP_TOKEN_ENV] || undefined;
+  if (chosen !== undefined && chosen.length < MIN_TOKEN_LENGTH)
     throw new ConfigurationError(`$${MCP_TOKEN_ENV}: must be at least ${MIN_TOKEN_LENGTH} characters`);
   if (!isLoopbackHost(host)) {
     if (!flags['allow-remote'])
       throw new ConfigurationError(
         `--host ${host}: not a loopback address; anyone who reaches it runs code in your sandboxes (add --allow-remote and set $${MCP_TOKEN_ENV})`,
       );
-    if (token === undefined)
+    if (chosen === undefined)
       throw new ConfigurationError(
         `--allow-remote: needs $${MCP_TOKEN_ENV}, the bearer token clients must send`,
       );
   }
-  return { port: flags.http, host, token, maxSessions: flags['max-sessions'] ?? DEFAULT_MAX_SESSIONS };
+  return {
+    port: flags.http,
+    host,
+    token: chosen ?? randomBytes(GENERATED_TOKEN_BYTES).toString('base64url'),
+    tokenGenerated: chosen === undefined,
+    maxSessions: flags['max-sessions'] ?? DEFAULT_MAX_SESSIONS,
+  };
 }
 
 /** The command line `args` (after `mcp`) and the environment, read. */
@@ -147,6 +171,9 @@ export function parseMcpOptions(args: readonly string[], env: NodeJS.ProcessEnv)
     pool: flags.pool,
     namespace: flags.namespace,
     routerUrl: flags['router-url'],
+    gatewayName: flags.gateway,
+    gatewayNamespace: flags['gateway-namespace'],
+    caFile: flags['ca-file'],
     kubeconfig: flags.kubeconfig,
     context: flags.context,
     // From the given environment, not process.env: an embedding program passes its own.

@@ -348,10 +348,11 @@ test('streamable HTTP: bearer token, bounded sessions, DELETE and stop delete th
   await second.close();
 }, 60_000);
 
-test('streamable HTTP: an idle session ends, its claim is deleted and its slot is free again', async () => {
+test('streamable HTTP without $SANDBANK_MCP_TOKEN: a token made for the run is required; an idle session ends, its claim is deleted and its slot is free again', async () => {
   const stderr = new PassThrough();
   const stop = new AbortController();
   const listening = nextMatch(stderr, /listening on (http:\S+)/);
+  const generated = nextMatch(stderr, /bearer token for this run .*: (\S+)$/m);
   const running = runMcp([...serverArgs(), '--http', '0', '--max-sessions', '1', '--idle-timeout', '1'], {
     stdin: new PassThrough(),
     stdout: new PassThrough(),
@@ -360,9 +361,14 @@ test('streamable HTTP: an idle session ends, its claim is deleted and its slot i
     signal: stop.signal,
   });
   const url = new URL(defined((await listening)[1], 'url'));
+  const token = defined((await generated)[1], 'generated token');
+  // Another local user, who reaches loopback too but has not seen the token, is refused.
+  const stranger = new Client({ name: 'stranger', version: '1' });
+  await expect(stranger.connect(new StreamableHTTPClientTransport(url))).rejects.toThrow(/401|unauthorized/i);
   const connect = async (): Promise<Client> => {
     const client = new Client({ name: 'mcp-test', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(url));
+    const requestInit = { headers: { authorization: `Bearer ${token}` } };
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit }));
     return client;
   };
   const client = await connect();

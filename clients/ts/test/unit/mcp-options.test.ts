@@ -26,16 +26,46 @@ test('stdio by default, with the connection flags as the claim options and the r
   });
 });
 
+test('the gateway and CA flags reach the claim options', () => {
+  const options = parseMcpOptions(
+    ['--pool', 'warm', '--gateway', 'sandbank', '--gateway-namespace', 'edge', '--ca-file', 'ca.pem'],
+    {},
+  );
+  expect(options.claim).toMatchObject({
+    gatewayName: 'sandbank',
+    gatewayNamespace: 'edge',
+    caFile: 'ca.pem',
+  });
+});
+
 test('--http listens on loopback unless told otherwise; the idle timeout takes fractions of a second', () => {
-  const options = parseMcpOptions(['--template', 't', '--http', '0', '--idle-timeout', '1.5'], {});
-  expect(options.http).toEqual({ port: 0, host: '127.0.0.1', token: undefined, maxSessions: 8 });
+  const options = parseMcpOptions(['--template', 't', '--http', '0', '--idle-timeout', '1.5'], {
+    SANDBANK_MCP_TOKEN: TOKEN,
+  });
+  expect(options.http).toEqual({
+    port: 0,
+    host: '127.0.0.1',
+    token: TOKEN,
+    tokenGenerated: false,
+    maxSessions: 8,
+  });
   expect(options.idleTimeoutMs).toBe(1_500);
+});
+
+test('--http on loopback without $SANDBANK_MCP_TOKEN still wants a token: a random one per run', () => {
+  // Every local user reaches loopback: without a token any of them would run code on our credentials.
+  const first = parseMcpOptions(['--pool', 'p', '--http', '0'], {}).http;
+  const second = parseMcpOptions(['--pool', 'p', '--http', '0'], {}).http;
+  expect(first?.tokenGenerated).toBe(true);
+  expect(first?.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  expect(second?.token).not.toBe(first?.token);
 });
 
 test.each([
   [['--http', '8080'], {}, '--template or --pool'],
   [['--pool', 'p', '--bogus'], {}, "Unknown option '--bogus'"],
   [['--pool', 'p', '--namespace', 'Not_A_Label'], {}, 'namespace: must be a DNS-1123 label'],
+  [['--pool', 'p', '--gateway', 'Bad Gateway'], {}, 'gatewayName: must be a DNS-1123 name'],
   [['--pool', 'Bad Pool'], {}, 'pool: must be a DNS-1123 name'],
   [['--pool', 'p', '--http', 'eighty'], {}, '--http: must be a number'],
   [['--pool', 'p', '--http', '70000'], {}, '--http: Too big'],
