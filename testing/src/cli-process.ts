@@ -4,28 +4,17 @@
  * each call, so a test sees its real exit code, stdout and stderr, and no TypeScript loader slows
  * each start.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@sandbank/e2e';
+import { esbuildBundle } from './esbuild-bundle.js';
 
 export function bundleCli(): string {
-  const out = join(repoRoot, 'node_modules', '.cache', 'sandbank-cli', `sandbank-${process.pid}.mjs`);
-  const result = spawnSync(
-    join(repoRoot, 'node_modules', '.bin', 'esbuild'),
-    [
-      join(repoRoot, 'clients', 'ts', 'src', 'cli', 'main.ts'),
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--target=node20',
-      '--packages=external',
-      `--outfile=${out}`,
-      '--log-level=warning',
-    ],
-    { cwd: repoRoot, encoding: 'utf8' },
-  );
-  if (result.status !== 0) throw new Error(`esbuild failed: ${result.stderr || String(result.error)}`);
-  return out;
+  return esbuildBundle({
+    entry: join(repoRoot, 'clients', 'ts', 'src', 'cli', 'main.ts'),
+    outfile: join(repoRoot, 'node_modules', '.cache', 'sandbank-cli', `sandbank-${process.pid}.mjs`),
+    target: 'node20',
+  });
 }
 
 export interface CliRun {

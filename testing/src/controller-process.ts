@@ -4,10 +4,11 @@
  * Every process started here is tracked and killed when the parent exits, so a failed test run
  * leaves none behind; tests still call `stopAllControllers()` in afterAll.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '@sandbank/e2e';
+import { esbuildBundle } from './esbuild-bundle.js';
 import { memoryOf } from './measure.js';
 
 const MAIN = join(repoRoot, 'controller', 'src', 'main.ts');
@@ -22,26 +23,12 @@ const CONTROLLER_WORKSPACES = ['api', 'kube'] as const;
  * controller. Returns the file's path (under node_modules/.cache, which git ignores).
  */
 export function bundleController(): string {
-  const out = join(repoRoot, 'node_modules', '.cache', 'sandbank-bench', 'controller.mjs');
-  const result = spawnSync(
-    join(repoRoot, 'node_modules', '.bin', 'esbuild'),
-    [
-      MAIN,
-      '--bundle',
-      '--platform=node',
-      '--format=esm',
-      '--target=node24',
-      '--packages=external',
-      ...CONTROLLER_WORKSPACES.map(
-        (pkg) => `--alias:@sandbank/${pkg}=${join(repoRoot, pkg, 'src', 'index.ts')}`,
-      ),
-      `--outfile=${out}`,
-      '--log-level=warning',
-    ],
-    { cwd: repoRoot, encoding: 'utf8' },
-  );
-  if (result.status !== 0) throw new Error(`esbuild failed: ${result.stderr || String(result.error)}`);
-  return out;
+  return esbuildBundle({
+    entry: MAIN,
+    outfile: join(repoRoot, 'node_modules', '.cache', 'sandbank-bench', 'controller.mjs'),
+    target: 'node24',
+    workspaces: CONTROLLER_WORKSPACES,
+  });
 }
 
 export interface ControllerProcessOptions {
