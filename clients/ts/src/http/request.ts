@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
 import { abortReason } from '../abort.js';
+import { readBody } from '../body.js';
 import { CONNECT_TIMEOUT_MS, type RouterConnection } from '../connection.js';
 import {
   ClientTimeout,
@@ -364,44 +365,21 @@ export async function readCapped(
   over: 'cut' | 'throw',
   stallMs = BODY_STALL_MS,
 ): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let stall: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(stall);
-    stall = setTimeout(
-      () => body.destroy(new ProtocolError(`the router sent no byte for ${stallMs} ms mid-body`)),
-      stallMs,
-    );
-  };
-  const onAbort = (): void => {
-    body.destroy(signal?.reason as Error);
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    arm();
-    for await (const chunk of body) {
-      arm();
-      const buf = chunk as Buffer;
-      if (size + buf.byteLength > maxBytes) {
-        body.destroy();
-        if (over === 'throw') throw new SizeLimitExceeded(`the answer is larger than ${maxBytes} bytes`);
-        chunks.push(buf.subarray(0, maxBytes - size));
-        size = maxBytes;
-        break;
-      }
-      chunks.push(buf);
-      size += buf.byteLength;
-    }
+    return await readBody(body, {
+      maxBytes,
+      over: over === 'cut' ? 'cut' : (max) => new SizeLimitExceeded(`the answer is larger than ${max} bytes`),
+      stall: {
+        ms: stallMs,
+        error: (ms) => new ProtocolError(`the router sent no byte for ${ms} ms mid-body`),
+      },
+      signal,
+    });
   } catch (error) {
     if (signal?.aborted) throw abortReason(signal);
     if (error instanceof ProtocolError || error instanceof SizeLimitExceeded) throw error;
     throw new ProtocolError(`the router's answer broke off: ${(error as Error).message}`, error);
-  } finally {
-    clearTimeout(stall);
-    signal?.removeEventListener('abort', onAbort);
   }
-  return Buffer.concat(chunks, size);
 }
 
 /** Sends `spec` and parses its JSON answer with `schema`; `what` names it in errors. */

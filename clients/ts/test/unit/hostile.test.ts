@@ -5,7 +5,7 @@
  * a bounded time and bounded memory, never a hang.
  */
 import { createServer } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -15,15 +15,8 @@ import { MAX_ATTEMPTS } from '../../src/http/retry.js';
 import type WebSocket from 'ws';
 import { Commands } from '../../src/commands/commands.js';
 import { MAX_CHUNK_BYTES } from '../../src/commands/attach-frames.js';
-import {
-  ClientTimeout,
-  ProtocolError,
-  RouterUnreachable,
-  SizeLimitExceeded,
-  StreamClosed,
-} from '../../src/errors.js';
+import { ClientTimeout, ProtocolError, RouterUnreachable, StreamClosed } from '../../src/errors.js';
 import { Ports } from '../../src/ports.js';
-import { readCapped } from '../../src/http/request.js';
 import type { RouterConnection } from '../../src/connection.js';
 import {
   ATTACH_HEADERS,
@@ -61,23 +54,6 @@ async function readAll(
   for await (const chunk of attachment) out += Buffer.from(chunk.data).toString();
   return out;
 }
-
-describe('buffered bodies', () => {
-  test('a body that stalls is a ProtocolError after the stall limit; one past its cap is refused or cut', async () => {
-    const stalled = new PassThrough();
-    stalled.write('{"exitCode":');
-    await expect(readCapped(stalled, 1 << 20, undefined, 'throw', 100)).rejects.toThrow(/no byte for 100 ms/);
-    const big = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
-    await expect(readCapped(big, 1000, undefined, 'throw')).rejects.toBeInstanceOf(SizeLimitExceeded);
-    const quoted = await readCapped(
-      Readable.from([Buffer.alloc(600, 1), Buffer.alloc(600, 2)]),
-      1000,
-      undefined,
-      'cut',
-    );
-    expect(quoted.byteLength).toBe(1000);
-  });
-});
 
 describe('attach', () => {
   test('a header announcing an oversized chunk is refused before its payload arrives', async () => {
