@@ -264,7 +264,7 @@ function boundHeaderWait(req: ClientRequest, ms: number, call: string): void {
       () =>
         req.destroy(
           new ClientTimeout(
-            `${call}: the router sent no answer headers within ${ms} ms (a call that may take longer takes timeoutMs)`,
+            `${call}: the router sent no answer headers within ${ms} ms (a call given its own timeoutMs waits that long instead)`,
           ),
         ),
       ms,

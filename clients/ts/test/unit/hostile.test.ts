@@ -396,6 +396,8 @@ describe('a router that takes the request and never answers', () => {
     });
     // The router answers an exec only once the command ended.
     await expect(new Commands(conn, TARGET).run('sleep 0.3')).resolves.toMatchObject({ exitCode: 0 });
+    // The agent answers a stdin write once the process took the bytes.
+    await expect(new Commands(conn, TARGET).writeStdin('p-1', 'x')).resolves.toBeUndefined();
     // A sandbox's app answers when it does; the router bounds it with its own idle timeout.
     const app = await new Ports(conn, TARGET).request(8080);
     expect(await app.text()).toBe('slow app');
