@@ -28,6 +28,11 @@ export interface RouterConnection {
    * unreachable. Default CONNECT_TIMEOUT_MS. Tests shorten it.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long the router may take to send an answer's headers once a quick call was sent (see
+   * HEADERS_TIMEOUT_MS in http/request.ts). Tests shorten it.
+   */
+  readonly headersTimeoutMs?: number;
   /** Stops what the connection owns (a port-forward, the agent's sockets). Idempotent. */
   close(): Promise<void>;
 }

@@ -64,7 +64,10 @@ export class StreamClosed extends SandbankError {
   }
 }
 
-/** A local wait ran out: a `wait({ timeoutMs })` (the process runs on) or a call's `timeoutMs`. */
+/**
+ * A local wait ran out: a `wait({ timeoutMs })` (the process runs on), a call's `timeoutMs`, or,
+ * without one, the wait for the router's answer headers (`HEADERS_TIMEOUT_MS` in http/request.ts).
+ */
 export class ClientTimeout extends SandbankError {
   constructor(message: string, cause?: unknown) {
     super(message, 'client_timeout', false, causeOf(cause));

@@ -83,6 +83,8 @@ export class Ports {
       ...(body === undefined ? {} : { body }),
       idempotent: SAFE_METHODS.has(method),
       sandboxAnswers: true,
+      // The sandbox's app answers when it does; the router's idle timeout bounds it.
+      headersWithinMs: 'unbounded',
     });
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(res.headers)) {

@@ -44,3 +44,20 @@ export function processIo(): CliIo {
 export async function write(stream: OutputStream, chunk: Uint8Array | string): Promise<void> {
   if (!stream.write(chunk)) await once(stream, 'drain');
 }
+
+/** Resolves once everything written to `stream` so far has left the process (or the stream failed). */
+export function flushed(stream: OutputStream): Promise<void> {
+  // Writes complete in order: the callback of an empty write comes after every earlier one's.
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/**
+ * Ends the process with `code` once stdout and stderr have handed over what they hold.
+ * `process.exit` drops what a pipe to a reader slower than the writer still holds in the process
+ * (a write returns before it leaves): `sandbank cp CLAIM:FILE -` printed files short by their tail.
+ * A reader that never reads holds the exit as it would hold the writes.
+ */
+export async function exitAfterOutput(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `sandbank` executable: runs the CLI on this process's argv and streams, and exits with its code. */
 import { runMcp } from '../mcp/index.js';
+import { exitAfterOutput } from './io.js';
 import { processIo, runCli } from './index.js';
 
 // A reader that went away (`sandbank … | head`) is not an error worth a stack trace.
@@ -17,5 +18,6 @@ const code =
         env: process.env,
       })
     : await runCli(argv, processIo());
-// Exit now: a keep-alive socket or a paused stdin must not keep a finished command waiting.
-process.exit(code);
+// Exit now (a keep-alive socket or a paused stdin must not keep a finished command waiting), but
+// only once the output has left.
+await exitAfterOutput(code);

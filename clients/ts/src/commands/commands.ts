@@ -27,6 +27,14 @@ import type { Command, ExitStatus, ProcessFieldsOptions, ProcessInfo, TerminalSi
 /** Extra time an exec call may take beyond the command's own `timeoutMs` (router and network). */
 const CALL_MARGIN_MS = 10_000;
 /**
+ * How long a call whose answer waits on the sandbox waits for it: a `run` without `timeoutMs`
+ * (answered once the command ended), `writeStdin` (once the process took the bytes). The router's
+ * default request limit (180 s, by which it answers itself) and the margin. A router allowed
+ * longer requests needs `timeoutMs` for a longer command; unbounded, a hung router would hold
+ * the call for ever.
+ */
+const SANDBOX_ANSWER_WAIT_MS = 180_000 + CALL_MARGIN_MS;
+/**
  * Longest single `…/wait` call: the router answers `running` a second before its own request
  * timeout (180 s by default) anyway; a shorter slice keeps a dead connection from hiding longer.
  */
@@ -124,7 +132,9 @@ export class Commands {
         json,
         idempotent: false,
         ...trace(options),
-        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs + CALL_MARGIN_MS }),
+        ...(options.timeoutMs === undefined
+          ? { headersWithinMs: SANDBOX_ANSWER_WAIT_MS }
+          : { timeoutMs: options.timeoutMs + CALL_MARGIN_MS }),
       },
       ExecResultSchema,
       'exec',
@@ -196,6 +206,7 @@ export class Commands {
       path: this.processPath(id, '/stdin'),
       json,
       idempotent: false,
+      headersWithinMs: SANDBOX_ANSWER_WAIT_MS,
       ...trace(options),
     });
   }

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
 import { abortReason } from '../abort.js';
+import { readBody } from '../body.js';
 import { CONNECT_TIMEOUT_MS, type RouterConnection } from '../connection.js';
 import {
   ClientTimeout,
@@ -65,6 +66,13 @@ export interface RequestSpec extends CallOptions {
    * the router's error code are errors.
    */
   readonly sandboxAnswers?: boolean;
+  /**
+   * How long, once the request is sent, the router may take to send the answer's headers when the
+   * caller gave no `timeoutMs`: default the connection's `headersTimeoutMs`, else
+   * HEADERS_TIMEOUT_MS; `'unbounded'` for an answer that legitimately comes late and is bounded
+   * elsewhere (a sandbox port's own answer, by the router's idle timeout).
+   */
+  readonly headersWithinMs?: number | 'unbounded';
 }
 
 /** A router answer whose body is still to be read (`body`); `close()` stops reading it. */
@@ -77,6 +85,15 @@ export interface RouterResponse {
   close(): void;
 }
 
+/**
+ * Default wait for an answer's headers once a quick call (stat, list, a file read's start, process
+ * control, the answer to an upload) was sent: the router answers those in milliseconds, within
+ * seconds on a loaded machine. Past it the call is a ClientTimeout, not resent: a router that takes
+ * requests and never answers would take the next one too. Longer spares a router that is merely
+ * slow; shorter frees a caller held by a hung one sooner. A call with its own `timeoutMs` has that
+ * limit instead.
+ */
+export const HEADERS_TIMEOUT_MS = 30_000;
 /** Longest silence while reading a buffered body (JSON, an error): the router writes it without pause. */
 export const BODY_STALL_MS = 30_000;
 /** Largest JSON answer held: an exec result carries both streams at the router's 4 MiB cap, base64. */
@@ -178,6 +195,7 @@ function attempt(
   headers: OutgoingHttpHeaders,
   body: { bytes?: Buffer; stream?: Readable },
   signal: AbortSignal,
+  headersWithinMs: number | undefined,
 ): Promise<IncomingMessage> {
   const { origin } = conn;
   const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -216,6 +234,7 @@ function attempt(
       socket.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(stalled));
       socket.once('close', () => clearTimeout(stalled));
     });
+    if (headersWithinMs !== undefined) boundHeaderWait(req, headersWithinMs, `${spec.method} ${spec.path}`);
     req.once('response', resolve);
     req.once('error', (error) => reject(signal.aborted ? abortReason(signal) : error));
     // A failing source is the caller's error, not the router's: it is what the call rejects with.
@@ -226,6 +245,39 @@ function attempt(
       });
     else req.end(body.bytes);
   });
+}
+
+/**
+ * Destroys `req` with a ClientTimeout naming `call` when no answer headers came within `ms` of
+ * its last byte sent: an upload's answer comes only after the whole body, however long that takes.
+ */
+function boundHeaderWait(req: ClientRequest, ms: number, call: string): void {
+  let wait: NodeJS.Timeout | undefined;
+  let over = false;
+  const stop = (): void => {
+    over = true;
+    clearTimeout(wait);
+  };
+  req.once('finish', () => {
+    if (over) return;
+    wait = setTimeout(
+      () =>
+        req.destroy(
+          new ClientTimeout(
+            `${call}: the router sent no answer headers within ${ms} ms (a call given its own timeoutMs waits that long instead)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  req.once('response', stop);
+  req.once('close', stop);
+}
+
+/** The header wait of `spec` (see RequestSpec.headersWithinMs); undefined when unbounded. */
+function headerWait(conn: RouterConnection, spec: RequestSpec): number | undefined {
+  if (spec.timeoutMs !== undefined || spec.headersWithinMs === 'unbounded') return undefined;
+  return spec.headersWithinMs ?? conn.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
 }
 
 /**
@@ -246,14 +298,15 @@ export async function send(conn: RouterConnection, spec: RequestSpec): Promise<R
       ...spec.headers,
     };
     const target = requestTarget(spec);
+    const headersWithinMs = headerWait(conn, spec);
     for (let index = 0; ; index++) {
       const state = { index, idempotent: spec.idempotent, replayable: body.stream === undefined };
       let res: IncomingMessage;
       try {
-        res = await attempt(conn, target, spec, headers, body, signal);
+        res = await attempt(conn, target, spec, headers, body, signal, headersWithinMs);
       } catch (error) {
         if (signal.aborted) throw abortReason(signal);
-        if (body.stream?.errored) throw error;
+        if (body.stream?.errored || error instanceof ClientTimeout) throw error;
         const delay = delayAfterSocketError(state, error);
         if (delay === undefined) throw unreachable(conn, error);
         await sleep(delay, signal);
@@ -312,44 +365,21 @@ export async function readCapped(
   over: 'cut' | 'throw',
   stallMs = BODY_STALL_MS,
 ): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let stall: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(stall);
-    stall = setTimeout(
-      () => body.destroy(new ProtocolError(`the router sent no byte for ${stallMs} ms mid-body`)),
-      stallMs,
-    );
-  };
-  const onAbort = (): void => {
-    body.destroy(signal?.reason as Error);
-  };
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    arm();
-    for await (const chunk of body) {
-      arm();
-      const buf = chunk as Buffer;
-      if (size + buf.byteLength > maxBytes) {
-        body.destroy();
-        if (over === 'throw') throw new SizeLimitExceeded(`the answer is larger than ${maxBytes} bytes`);
-        chunks.push(buf.subarray(0, maxBytes - size));
-        size = maxBytes;
-        break;
-      }
-      chunks.push(buf);
-      size += buf.byteLength;
-    }
+    return await readBody(body, {
+      maxBytes,
+      over: over === 'cut' ? 'cut' : (max) => new SizeLimitExceeded(`the answer is larger than ${max} bytes`),
+      stall: {
+        ms: stallMs,
+        error: (ms) => new ProtocolError(`the router sent no byte for ${ms} ms mid-body`),
+      },
+      signal,
+    });
   } catch (error) {
     if (signal?.aborted) throw abortReason(signal);
     if (error instanceof ProtocolError || error instanceof SizeLimitExceeded) throw error;
     throw new ProtocolError(`the router's answer broke off: ${(error as Error).message}`, error);
-  } finally {
-    clearTimeout(stall);
-    signal?.removeEventListener('abort', onAbort);
   }
-  return Buffer.concat(chunks, size);
 }
 
 /** Sends `spec` and parses its JSON answer with `schema`; `what` names it in errors. */

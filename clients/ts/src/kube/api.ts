@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigurationError, KubernetesError } from '../client-errors.js';
 import { abortReason } from '../abort.js';
+import { readBody } from '../body.js';
 
 /**
  * Bound of an ordinary call. The API server answers in milliseconds, within seconds on a loaded
@@ -288,16 +289,10 @@ function watchEvent(line: string): WatchEvent | undefined {
   return { type: event.type, object: 'object' in event ? event.object : undefined };
 }
 
-/** The signal's reason as thrown: an Error as given, anything else wrapped in an AbortError. */
+/** The body of `response` as text, refused past `limit` bytes (the call's timeout bounds the wait). */
 async function readBounded(response: IncomingMessage, limit: number, what: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new KubernetesError(`${what}: an answer over ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const over = (max: number): Error => new KubernetesError(`${what}: an answer over ${max} bytes`);
+  return (await readBody(response, { maxBytes: limit, over })).toString('utf8');
 }
 
 function parseJson(text: string): unknown {

@@ -8,23 +8,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { integrationKubeConfig } from '@sandbank/e2e';
 import {
-  EXT,
   bundleCli,
   runCliProcess,
   runOnPty,
   startClientStack,
-  waitFor,
   type CliOptions,
   type CliRun,
   type ClientStack,
 } from '@sandbank/testing';
+import { claimGone } from './claims.js';
 
 let stack: ClientStack;
 let bundle: string;
 let dir: string;
-const kc = integrationKubeConfig();
 
 const connection = (): string[] => [
   '--kubeconfig',
@@ -48,15 +45,7 @@ const sameBytes = (got: Buffer, want: Buffer): { length: number; firstDifference
   return { length: got.length, firstDifference };
 };
 
-/** Resolves once the claim is gone (or being deleted). */
-const gone = (name: string): Promise<unknown> =>
-  waitFor<{ metadata?: { deletionTimestamp?: string } }>(
-    kc,
-    `/apis/${EXT.group}/${EXT.version}/namespaces/${stack.namespace}/sandboxclaims`,
-    name,
-    (claim) => claim === undefined || claim.metadata?.deletionTimestamp !== undefined,
-    { description: `claim ${name} deleted` },
-  );
+const gone = (name: string): Promise<unknown> => claimGone(stack.namespace, name);
 
 beforeAll(async () => {
   bundle = bundleCli();
@@ -168,6 +157,7 @@ test('create, claims, files, cp both ways, ports, exec and delete on one claim',
   expect(down.code).toBe(0);
   expect(sha256(readFileSync(back))).toBe(sha256(original));
   const toStdout = await cli(['cp', 'cli-claim:data/big.bin', '-']);
+  expect({ code: toStdout.code, stderr: toStdout.stderr }).toEqual({ code: 0, stderr: '' });
   // Length and first differing byte, not only a hash: a failure says what went wrong.
   expect(sameBytes(toStdout.stdout, original)).toEqual({ length: original.length, firstDifference: -1 });
   const fromStdin = await cli(['cp', '-', 'cli-claim:data/note.txt'], { input: 'a note\n' });

@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { integrationKubeConfig } from '@sandbank/e2e';
-import { EXT, startClientStack, waitFor, type ClientStack } from '@sandbank/testing';
+import { EXT, startClientStack, type ClientStack } from '@sandbank/testing';
 import {
   InsecureTransport,
   Sandbox,
@@ -17,6 +17,7 @@ import {
   type ConnectOptions,
   type RouterConnection,
 } from '@sandbank/client';
+import { claimExists, claimGone } from './claims.js';
 
 /** A template whose pods never schedule (no node has the label): its claims stay pending. */
 const UNSCHEDULABLE = 'never-ready';
@@ -31,18 +32,7 @@ const options = (): ConnectOptions => ({
   token: stack.token,
 });
 
-const claimsPath = (): string =>
-  `/apis/${EXT.group}/${EXT.version}/namespaces/${stack.namespace}/sandboxclaims`;
-
-/** Resolves once the claim is gone (or being deleted: no finalizer keeps it long). */
-const gone = (name: string): Promise<unknown> =>
-  waitFor<{ metadata?: { deletionTimestamp?: string } }>(
-    kc,
-    claimsPath(),
-    name,
-    (claim) => claim === undefined || claim.metadata?.deletionTimestamp !== undefined,
-    { description: `claim ${name} deleted` },
-  );
+const gone = (name: string): Promise<unknown> => claimGone(stack.namespace, name);
 
 /** POST /exec through the connection, as the data plane calls the router. */
 function exec(
@@ -144,9 +134,7 @@ test('an abort while the claim waits to be Ready deletes the claim and rejects w
     name,
     signal: controller.signal,
   });
-  await waitFor(kc, claimsPath(), name, (claim) => claim !== undefined, {
-    description: `claim ${name} created`,
-  });
+  await claimExists(stack.namespace, name);
   const reason = new Error('stop now');
   controller.abort(reason);
   await expect(creating).rejects.toBe(reason);

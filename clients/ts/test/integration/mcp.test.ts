@@ -11,15 +11,15 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { integrationKubeConfig, repoRoot } from '@sandbank/e2e';
-import { EXT, startClientStack, waitFor, type ClientStack } from '@sandbank/testing';
+import { repoRoot } from '@sandbank/e2e';
+import { startClientStack, type ClientStack } from '@sandbank/testing';
 import { Sandbox } from '@sandbank/client';
 import { runMcp } from '../../src/mcp/index.js';
 import { createSessionServer, type SessionServer } from '../../src/mcp/server.js';
 import { OUTPUT_CAP_BYTES, READ_CAP_BYTES } from '../../src/mcp/tools.js';
+import { claimGone } from './claims.js';
 
 let stack: ClientStack;
-const kc = integrationKubeConfig();
 const MCP_TOKEN = 'mcp-test-token-0123456789abcdef';
 
 beforeAll(async () => {
@@ -30,18 +30,7 @@ afterAll(async () => {
   await stack?.stop();
 }, 60_000);
 
-const claimsPath = (): string =>
-  `/apis/${EXT.group}/${EXT.version}/namespaces/${stack.namespace}/sandboxclaims`;
-
-/** Resolves once the claim is gone (or being deleted: no finalizer keeps it long). */
-const gone = (name: string): Promise<unknown> =>
-  waitFor<{ metadata?: { deletionTimestamp?: string } }>(
-    kc,
-    claimsPath(),
-    name,
-    (claim) => claim === undefined || claim.metadata?.deletionTimestamp !== undefined,
-    { description: `claim ${name} deleted` },
-  );
+const gone = (name: string): Promise<unknown> => claimGone(stack.namespace, name);
 
 async function liveClaims(): Promise<string[]> {
   const claims = await Sandbox.list({ kubeconfig: stack.kubeconfigPath, namespace: stack.namespace });

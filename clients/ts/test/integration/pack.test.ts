@@ -5,18 +5,16 @@
  * A workspace-only import (a private `@sandbank/*` package, a file outside dist/) fails here.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '@sandbank/e2e';
-import { startClientStack, type ClientStack } from '@sandbank/testing';
+import { UserProject } from './user-project.js';
 
 const run = promisify(execFile);
 const packageDir = join(repoRoot, 'clients', 'ts');
 
-let stack: ClientStack;
-let dir: string;
+let project: UserProject;
 let tarball: string;
 let files: string[];
 
@@ -30,21 +28,19 @@ function npm(args: string[], cwd: string): Promise<{ stdout: string }> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sandbank-pack-'));
-  const [packed, started] = await Promise.all([
-    npm(['pack', '--json', '--pack-destination', dir], packageDir),
-    startClientStack({ poolReplicas: 1 }),
+  project = new UserProject('sandbank-pack-');
+  const [packed] = await Promise.all([
+    npm(['pack', '--json', '--pack-destination', project.dir], packageDir),
+    project.start(),
   ]);
-  stack = started;
   const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
   if (!info) throw new Error(`npm pack printed no package: ${packed.stdout}`);
-  tarball = join(dir, info.filename);
+  tarball = join(project.dir, info.filename);
   files = info.files.map((f) => f.path);
 }, 300_000);
 
 afterAll(async () => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  await stack?.stop();
+  await project?.close();
 }, 60_000);
 
 test('the tarball ships the compiled package with its types, and no tests or sources', () => {
@@ -58,7 +54,7 @@ test('the tarball ships the compiled package with its types, and no tests or sou
 });
 
 test('installed from the tarball into an empty directory, it claims a sandbox and runs a command', async () => {
-  const app = join(dir, 'app');
+  const app = join(project.dir, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   await npm(['install', tarball], app);
@@ -72,18 +68,11 @@ const r = await sb.commands.run(['echo', 'from the tarball']);
 process.stdout.write(JSON.stringify({ exitCode: r.exitCode, stdout: r.stdout, mode: sb.mode }));
 `,
   );
-  const { stdout } = await run(process.execPath, ['main.js'], {
-    cwd: app,
-    timeout: 120_000,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: process.env['HOME'] ?? '',
-      KUBECONFIG: stack.kubeconfigPath,
-      SANDBANK_ROUTER_TOKEN: stack.token,
-      POOL: stack.pool,
-      NAMESPACE: stack.namespace,
-      ROUTER_URL: stack.routerUrl,
-    },
-  });
+  const { stack } = project;
+  const stdout = await project.node(
+    ['main.js'],
+    { POOL: stack.pool, NAMESPACE: stack.namespace, ROUTER_URL: stack.routerUrl },
+    app,
+  );
   expect(JSON.parse(stdout)).toEqual({ exitCode: 0, stdout: 'from the tarball\n', mode: 'direct' });
 }, 300_000);

@@ -5,26 +5,24 @@
  * and token. kwok serves no port-forward, so the README's dev-mode default cannot run here; the
  * block takes SANDBANK_ROUTER_URL (direct mode) as the README tells a user to.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { integrationKubeConfig, repoRoot } from '@sandbank/e2e';
-import { EXT, startClientStack, type ClientStack } from '@sandbank/testing';
+import { EXT } from '@sandbank/testing';
 import { quickstartBlocks } from './readme-blocks.js';
+import { UserProject } from './user-project.js';
 
 const README = join(repoRoot, 'clients', 'ts', 'README.md');
 /** The pool the quickstart names; here it takes the stack's template. */
 const QUICKSTART_POOL = 'python-runtime';
 
-let stack: ClientStack;
-let dir: string;
+let project: UserProject;
 const kc = integrationKubeConfig();
 
 beforeAll(async () => {
-  stack = await startClientStack({ poolReplicas: 1 });
+  project = new UserProject('sandbank-quickstart-');
+  const stack = await project.start();
   await kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
     ...EXT,
     namespace: stack.namespace,
@@ -36,14 +34,12 @@ beforeAll(async () => {
       spec: { replicas: 1, sandboxTemplateRef: { name: stack.template } },
     },
   });
-  dir = mkdtempSync(join(tmpdir(), 'sandbank-quickstart-'));
   // Resolves `@sandbank/client` as an installed package would be: by name, from node_modules.
-  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  symlinkSync(join(repoRoot, 'node_modules'), join(project.dir, 'node_modules'), 'dir');
 }, 240_000);
 
 afterAll(async () => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  await stack?.stop();
+  await project?.close();
 }, 60_000);
 
 test('the README has one quickstart block, and it names the package', () => {
@@ -54,25 +50,14 @@ test('the README has one quickstart block, and it names the package', () => {
 
 test('the quickstart runs as written: a command, a file written and read back, a port URL; the claim is gone after', async () => {
   const [source] = quickstartBlocks(readFileSync(README, 'utf8'));
-  const script = join(dir, 'quickstart.mts');
+  const script = join(project.dir, 'quickstart.mts');
   writeFileSync(script, source ?? '');
 
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=source', script],
-    {
-      cwd: dir,
-      timeout: 120_000,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: process.env['HOME'] ?? '',
-        KUBECONFIG: stack.kubeconfigPath,
-        SANDBANK_NAMESPACE: stack.namespace,
-        SANDBANK_ROUTER_URL: stack.routerUrl,
-        SANDBANK_ROUTER_TOKEN: stack.token,
-      },
-    },
-  );
+  const { stack } = project;
+  const stdout = await project.node(['--import', 'tsx', '--conditions=source', script], {
+    SANDBANK_NAMESPACE: stack.namespace,
+    SANDBANK_ROUTER_URL: stack.routerUrl,
+  });
 
   const lines = stdout.trim().split('\n');
   expect(lines[0]).toMatch(/^0 hello from \S+$/);

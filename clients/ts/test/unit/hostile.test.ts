@@ -1,10 +1,11 @@
 /**
- * A hostile or broken router: attach frames oversized, truncated, garbled, out of order or stalled
- * mid-frame; WebSocket frames of no known stream, garbled, oversized or stalled; a reader that does
- * not keep up. Each ends in a typed error within a bounded time and bounded memory, never a hang.
+ * A hostile or broken router: a request taken and never answered; attach frames oversized,
+ * truncated, garbled, out of order or stalled mid-frame; WebSocket frames of no known stream,
+ * garbled, oversized or stalled; a reader that does not keep up. Each ends in a typed error within
+ * a bounded time and bounded memory, never a hang.
  */
 import { createServer } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -14,10 +15,18 @@ import { MAX_ATTEMPTS } from '../../src/http/retry.js';
 import type WebSocket from 'ws';
 import { Commands } from '../../src/commands/commands.js';
 import { MAX_CHUNK_BYTES } from '../../src/commands/attach-frames.js';
-import { ProtocolError, RouterUnreachable, SizeLimitExceeded, StreamClosed } from '../../src/errors.js';
-import { readCapped } from '../../src/http/request.js';
+import { ClientTimeout, ProtocolError, RouterUnreachable, StreamClosed } from '../../src/errors.js';
+import { Ports } from '../../src/ports.js';
 import type { RouterConnection } from '../../src/connection.js';
-import { ATTACH_HEADERS, attachedFrame, EXIT, frame, startFakeRouter, TARGET } from './hostile-router.js';
+import {
+  ATTACH_HEADERS,
+  attachedFrame,
+  EXIT,
+  frame,
+  json,
+  startFakeRouter,
+  TARGET,
+} from './hostile-router.js';
 import type { FakeRouter } from './hostile-router.js';
 
 let router: FakeRouter | undefined;
@@ -45,23 +54,6 @@ async function readAll(
   for await (const chunk of attachment) out += Buffer.from(chunk.data).toString();
   return out;
 }
-
-describe('buffered bodies', () => {
-  test('a body that stalls is a ProtocolError after the stall limit; one past its cap is refused or cut', async () => {
-    const stalled = new PassThrough();
-    stalled.write('{"exitCode":');
-    await expect(readCapped(stalled, 1 << 20, undefined, 'throw', 100)).rejects.toThrow(/no byte for 100 ms/);
-    const big = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
-    await expect(readCapped(big, 1000, undefined, 'throw')).rejects.toBeInstanceOf(SizeLimitExceeded);
-    const quoted = await readCapped(
-      Readable.from([Buffer.alloc(600, 1), Buffer.alloc(600, 2)]),
-      1000,
-      undefined,
-      'cut',
-    );
-    expect(quoted.byteLength).toBe(1000);
-  });
-});
 
 describe('attach', () => {
   test('a header announcing an oversized chunk is refused before its payload arrives', async () => {
@@ -349,5 +341,65 @@ describe('a router that never finishes connecting', () => {
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('a router that takes the request and never answers', () => {
+  /** A router that reads each request whole and answers only when `answer` says so, after `afterMs`. */
+  async function silentRouter(answer: (path: string) => number | undefined): Promise<RouterConnection> {
+    router = await startFakeRouter((req, res) => {
+      const afterMs = answer(req.url ?? '');
+      if (afterMs === undefined) return; // accepted, read, and never a header
+      setTimeout(() => {
+        if (req.url?.includes('/exec')) json(res, 200, { ...EXIT, stdout: '', stderr: '', encoding: 'utf8' });
+        else if (req.url?.includes('/ports/')) res.end('slow app');
+        else json(res, 200, { name: 'x', path: 'x', size: 1, type: 'file', mode: 0o644 });
+      }, afterMs);
+    });
+    return { ...router.conn, headersTimeoutMs: 100 };
+  }
+
+  test('a quick call without timeoutMs gives up at the header limit, once, naming the call', async () => {
+    const conn = await silentRouter(() => undefined);
+    const failure = await new Files(conn, TARGET).stat('x').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(ClientTimeout);
+    expect(failure).toMatchObject({ code: 'client_timeout' });
+    expect((failure as Error).message).toMatch(
+      /^GET \/v1\/namespaces\/team-a\/sandboxes\/sb-1\/stat: the router sent no answer headers within 100 ms/,
+    );
+    // Not resent: a router that accepts and stalls would stall the next attempt as well.
+    expect(router?.requests).toHaveLength(1);
+  });
+
+  test('the limit runs from the end of the upload, and is not the whole call’s', async () => {
+    const conn = await silentRouter(() => 0);
+    const slowUpload = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 3; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 80));
+          yield Buffer.from('part');
+        }
+      })(),
+    );
+    await expect(new Files(conn, TARGET).write('x', slowUpload)).resolves.toMatchObject({ name: 'x' });
+    expect(router?.requests[0]?.body.toString()).toBe('partpartpart');
+  });
+
+  test('calls whose answer legitimately comes late are not cut at the header limit', async () => {
+    const conn = await silentRouter(() => 300);
+    // The caller's own timeoutMs replaces the header limit.
+    await expect(new Files(conn, TARGET).stat('x', { timeoutMs: 5_000 })).resolves.toMatchObject({
+      name: 'x',
+    });
+    // The router answers an exec only once the command ended.
+    await expect(new Commands(conn, TARGET).run('sleep 0.3')).resolves.toMatchObject({ exitCode: 0 });
+    // The agent answers a stdin write once the process took the bytes.
+    await expect(new Commands(conn, TARGET).writeStdin('p-1', 'x')).resolves.toBeUndefined();
+    // A sandbox's app answers when it does; the router bounds it with its own idle timeout.
+    const app = await new Ports(conn, TARGET).request(8080);
+    expect(await app.text()).toBe('slow app');
   });
 });

@@ -1,9 +1,10 @@
 /** Every Kubernetes call is bounded: a caller's abort rejects with its reason, a silent server with a retryable KubernetesError. */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeKubeconfig } from './kubeconfig.js';
 import { KubernetesError } from '../../src/client-errors.js';
 import { KubeApi, loadKubeConfig } from '../../src/kube/api.js';
 
@@ -20,19 +21,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   dir = mkdtempSync(join(tmpdir(), 'sandbank-kube-api-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  const server = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'c', cluster: { server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: {} }],
-      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
-      'current-context': 'x',
-    }),
-  );
+  const kubeconfig = writeKubeconfig(dir, `http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
   api = new KubeApi(loadKubeConfig({ kubeconfig }));
 });
 

@@ -7,10 +7,11 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeKubeconfig } from './kubeconfig.js';
 import { WebSocketServer } from 'ws';
 
 /** An answer, or `hold`: the request is never answered (until the server closes). */
@@ -95,21 +96,7 @@ export async function startFakeApiServer(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const dir = mkdtempSync(join(tmpdir(), 'sandbank-fake-kube-'));
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node takes a plain-http server only with this flag (there is no TLS to skip).
-      clusters: [
-        { name: 'fake', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
-      ],
-      users: [{ name: 'me', user: { token: KUBE_TOKEN } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'me' } }],
-      'current-context': 'fake',
-    }),
-  );
+  const kubeconfig = writeKubeconfig(dir, `http://127.0.0.1:${port}`, KUBE_TOKEN);
   return {
     kubeconfig,
     seen,
