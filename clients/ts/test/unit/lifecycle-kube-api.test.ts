@@ -85,3 +85,23 @@ test('a context that is not in the kubeconfig names the option', () => {
   );
   expect(() => loadKubeConfig({ kubeconfig: join(dir, 'missing') })).toThrow(/^kubeconfig: cannot load /);
 });
+
+test('a kubeconfig is read once while its file is unchanged, and read again once it changed', () => {
+  const file = join(dir, 'changing-kubeconfig');
+  const config = (server: string): string =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: {} }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'x',
+    });
+  writeFileSync(file, config('http://127.0.0.1:1'));
+  const first = loadKubeConfig({ kubeconfig: file });
+  expect(loadKubeConfig({ kubeconfig: file })).toBe(first);
+  writeFileSync(file, config('http://127.0.0.1:12345'));
+  const edited = loadKubeConfig({ kubeconfig: file });
+  expect(edited).not.toBe(first);
+  expect(edited.getCurrentCluster()?.server).toBe('http://127.0.0.1:12345');
+});
