@@ -50,9 +50,14 @@ beforeAll(async () => {
   server.on('connection', (socket) => connectionIds.set(socket, ++connections));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   dir = mkdtempSync(join(tmpdir(), 'sandbank-kube-connections-'));
-  kubeconfig = join(dir, 'kubeconfig');
+  kubeconfig = writeKubeconfig('kubeconfig', {});
+});
+
+/** A kubeconfig for the server whose user presents `user` (e.g. a client certificate). */
+function writeKubeconfig(name: string, user: Record<string, string>): string {
+  const file = join(dir, name);
   writeFileSync(
-    kubeconfig,
+    file,
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
@@ -65,12 +70,13 @@ beforeAll(async () => {
           },
         },
       ],
-      users: [{ name: 'u', user: {} }],
+      users: [{ name: 'u', user }],
       contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
       'current-context': 'x',
     }),
   );
-});
+  return file;
+}
 
 afterAll(async () => {
   server.closeAllConnections();
@@ -86,6 +92,21 @@ test('one handle after another reuses the first one’s connection to the API se
     expect((await api.call('reading y', 'GET', '/api/v1/y')).status).toBe(200);
   }
   expect(connections - before).toBe(1);
+});
+
+test('handles with other client certificates do not share a connection; handles with the same one do', async () => {
+  const certificate = (name: string): Record<string, string> => ({
+    'client-certificate-data': Buffer.from(`certificate of ${name}`).toString('base64'),
+    'client-key-data': Buffer.from(`key of ${name}`).toString('base64'),
+  });
+  const alice = writeKubeconfig('alice', certificate('alice'));
+  const bob = writeKubeconfig('bob', certificate('bob'));
+  const before = connections;
+  for (const file of [alice, bob, alice, bob]) {
+    const api = new KubeApi(loadKubeConfig({ kubeconfig: file }));
+    expect((await api.call('reading x', 'GET', '/api/v1/x')).status).toBe(200);
+  }
+  expect(connections - before).toBe(2);
 });
 
 test("a claim's delete goes over the connection its create left idle, the watch between over its own", async () => {
