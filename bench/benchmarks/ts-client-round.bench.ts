@@ -11,6 +11,7 @@
  * A round starts only once the pool has a ready replica again, so every claim is a warm bind and
  * the numbers do not include the pool's refill.
  */
+import { loadavg } from 'node:os';
 import { Sandbox } from '@sandbank/client';
 import { EXT, startClientStack, waitFor, type ClientStack } from '@sandbank/testing';
 import { controlPlane } from './support/control-plane.js';
@@ -71,6 +72,9 @@ const benchmark: Benchmark = {
         await poolFull();
         await round(stack);
       }
+      // The machine's load around the timed rounds goes with the result: on a shared machine it,
+      // more than the client, decides the numbers.
+      const loadBefore = loadavg()[0] ?? 0;
       const times: RoundTimes[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         await poolFull();
@@ -82,6 +86,7 @@ const benchmark: Benchmark = {
         warmup: WARMUP,
         poolReplicas: POOL_REPLICAS,
         route: 'direct (http, token)',
+        loadAverage: `${loadBefore.toFixed(1)} → ${(loadavg()[0] ?? 0).toFixed(1)}`,
       };
       const phase = (name: keyof RoundTimes): ResultInput => ({
         name: `ts-client-round-${name}`,

@@ -5,10 +5,13 @@
  * plugins, tokens that refresh, client certificates) through `applyToHTTPSOptions`, asked again
  * before every call; the requests themselves are ours, so every one honours a signal.
  */
+import { statSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
+import { homedir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigurationError, KubernetesError } from '../client-errors.js';
@@ -46,7 +49,55 @@ export interface KubeOptions {
   readonly context?: string | undefined;
 }
 
+/**
+ * Loaded kubeconfigs by what they were read from, shared by the process's handles: reading and
+ * parsing the file cost each `create` a millisecond or more on a loaded machine, and a fresh
+ * KubeConfig forgot the tokens its exec plugin had handed out, so every handle ran the plugin
+ * again (often a cloud provider's CLI, slow to start). A file that changed is read again. Past
+ * MAX_KUBECONFIGS sources the oldest is forgotten.
+ */
+const kubeConfigs = new Map<string, KubeConfig>();
+const MAX_KUBECONFIGS = 8;
+
+/**
+ * What loading with `options` reads: the options, `$KUBECONFIG`, and each file the load may read
+ * with its inode, size and modification time (so an edited or replaced file is a new key). The
+ * files a kubeconfig names (certificates, token files) client-node reads again for each call.
+ */
+function kubeConfigSource(options: KubeOptions): string {
+  const fromEnv = process.env['KUBECONFIG'];
+  const files = (
+    options.kubeconfig
+      ? [options.kubeconfig]
+      : fromEnv
+        ? fromEnv.split(delimiter).filter(Boolean)
+        : [join(homedir(), '.kube', 'config')]
+  ).map((file) => resolve(file));
+  const stamps = files.map((file) => {
+    try {
+      const stat = statSync(file, { throwIfNoEntry: false });
+      return stat ? `${stat.ino}:${stat.size}:${stat.mtimeMs}` : 'none';
+    } catch {
+      return 'unreadable'; // loading says why
+    }
+  });
+  return JSON.stringify([options.kubeconfig, options.context, fromEnv, files, stamps]);
+}
+
+/** The kubeconfig `options` name (its context made current), loaded once per source while it is unchanged. */
 export function loadKubeConfig(options: KubeOptions): KubeConfig {
+  const source = kubeConfigSource(options);
+  let kc = kubeConfigs.get(source);
+  if (!kc) {
+    kc = readKubeConfig(options);
+    kubeConfigs.set(source, kc);
+    const oldest = kubeConfigs.keys().next().value;
+    if (kubeConfigs.size > MAX_KUBECONFIGS && oldest !== undefined) kubeConfigs.delete(oldest);
+  }
+  return kc;
+}
+
+function readKubeConfig(options: KubeOptions): KubeConfig {
   const kc = new KubeConfig();
   const source = options.kubeconfig ?? 'the default kubeconfig ($KUBECONFIG, ~/.kube/config, in-cluster)';
   try {
@@ -117,32 +168,48 @@ export function refusal(what: string, answer: Answer): KubernetesError {
 }
 
 /**
+ * The process's agents for one API server and credential set: `calls` keeps its connections
+ * alive for the next call, `watches` gives each watch a connection of its own.
+ */
+interface SharedAgents {
+  readonly calls: HttpAgent;
+  readonly watches: HttpAgent;
+}
+
+/**
  * Keep-alive agents by API server and credential set, shared by every handle of the process: an
  * agent per handle paid a new connection (a TLS handshake with the API server) for a sandbox's
  * create and again for its delete, a third of a warm round on a loaded machine. Idle sockets do
  * not hold the process open (node unrefs them). Past MAX_SHARED_AGENTS sets (credentials that
  * rotate), the oldest is forgotten, not destroyed: calls under way on it finish.
  */
-const sharedAgents = new Map<string, HttpAgent>();
+const sharedAgents = new Map<string, SharedAgents>();
 const MAX_SHARED_AGENTS = 8;
 /**
- * Connections per API server and credential set, shared by the process's handles. Each waiting
- * `create` holds one for its watch; past this, calls queue for a free one (higher: more open
- * connections to one API server).
+ * Connections per API server and credential set for calls, and again for watches, shared by the
+ * process's handles. Each waiting `create` holds a watch connection; past this, calls (or
+ * watches) queue for a free one (higher: more open connections to one API server).
  */
 const MAX_SOCKETS = 64;
 
-function sharedAgent(server: URL, credentials: string): HttpAgent {
+function sharedAgent(server: URL, credentials: string): SharedAgents {
   const key = `${server.origin} ${credentials}`;
-  let agent = sharedAgents.get(key);
-  if (!agent) {
-    const options = { keepAlive: true, maxSockets: MAX_SOCKETS };
-    agent = server.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
-    sharedAgents.set(key, agent);
+  let agents = sharedAgents.get(key);
+  if (!agents) {
+    const Agent = server.protocol === 'https:' ? HttpsAgent : HttpAgent;
+    // A watch ends by destroying its connection (the server would stream on until its timeout).
+    // Taken from the pool, it would take the idle connection the create left for the delete, which
+    // then waited for a new connection (a TLS handshake) at the end of every round; on a
+    // connection of its own, the watch's handshake runs while the controller binds the claim.
+    agents = {
+      calls: new Agent({ keepAlive: true, maxSockets: MAX_SOCKETS }),
+      watches: new Agent({ keepAlive: false, maxSockets: MAX_SOCKETS }),
+    };
+    sharedAgents.set(key, agents);
     const oldest = sharedAgents.keys().next().value;
     if (sharedAgents.size > MAX_SHARED_AGENTS && oldest !== undefined) sharedAgents.delete(oldest);
   }
-  return agent;
+  return agents;
 }
 
 export class KubeApi {
@@ -190,6 +257,7 @@ export class KubeApi {
       path,
       { ...options, query },
       serverSeconds * 1000 + WATCH_GRACE_MS,
+      'watch',
     );
     try {
       if (response.statusCode !== 200) {
@@ -228,6 +296,7 @@ export class KubeApi {
     path: string,
     options: CallOptions,
     timeoutMs: number,
+    kind: 'call' | 'watch' = 'call',
   ): Promise<{ response: IncomingMessage; done: (error: unknown) => Error }> {
     options.signal?.throwIfAborted();
     const url = new URL(path, this.server);
@@ -247,7 +316,7 @@ export class KubeApi {
       },
     };
     await this.kc.applyToHTTPSOptions(request);
-    this.useKeepAlive(request);
+    this.useSharedAgent(request, kind);
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     /** The error to throw for `error`: the caller's abort as its reason, a timeout or a broken connection as a KubernetesError. */
@@ -271,13 +340,24 @@ export class KubeApi {
 
   /**
    * client-node makes a new agent for every request, so every call would pay a new TLS handshake
-   * with the API server; the process's keep-alive agent for this credential set instead (a
-   * proxy's agent stays).
+   * with the API server; the process's shared agent for this credential set instead (a proxy's
+   * agent stays).
    */
-  private useKeepAlive(request: RequestOptions): void {
+  private useSharedAgent(request: RequestOptions, kind: 'call' | 'watch'): void {
     if (this.kc.getCurrentCluster()?.proxyUrl) return;
-    request.agent = sharedAgent(this.server, JSON.stringify([request.ca, request.cert, request.key]));
+    const agents = sharedAgent(this.server, [request.ca, request.cert, request.key].map(keyPart).join('\n'));
+    request.agent = kind === 'watch' ? agents.watches : agents.calls;
   }
+}
+
+/**
+ * A TLS credential (CA, certificate or key: PEM text, bytes, or a list) as part of an agent's key.
+ * Bytes as base64: JSON would spell each byte as a number, a tenth of a millisecond per call.
+ */
+function keyPart(value: unknown): string {
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (Array.isArray(value)) return `[${value.map(keyPart).join(',')}]`;
+  return JSON.stringify(value) ?? '';
 }
 
 /** One line of a watch stream as an event; undefined for a blank or unparseable line. */

@@ -15,7 +15,8 @@ import type { KubeApi } from '../kube/api.js';
 import type { Cluster } from '../kube/cluster.js';
 import type { LocalPortForward } from '../kube/port-forward.js';
 import { allowInsecureFrom, checkPlainHttp } from '../transport/insecure.js';
-import { routerAgent, trustFrom, type RouterTrust } from '../transport/tls.js';
+import { handleAgent, ownAgent } from '../transport/router-agents.js';
+import { trustFrom, type RouterTrust } from '../transport/tls.js';
 import { DEFAULT_ROUTER_NAMESPACE, ROUTER_TOKEN_KEY, ROUTER_TOKEN_SECRET, findDevRouter } from './dev.js';
 import { resolveToken, selectMode, type Mode, type RouteOptions } from './mode.js';
 import { ROUTER_TLS_SECRET, tunnelTls } from './tunnel-tls.js';
@@ -54,7 +55,9 @@ class OpenRoute implements Route {
     private readonly tunnel?: LocalPortForward,
   ) {
     this.headers = token ? { authorization: `Bearer ${token}` } : {};
-    this.agent = routerAgent(origin, trust);
+    // A tunnel is this handle's alone; a router at a fixed address is reached over the process's
+    // shared connections (closing this handle ends only its own calls and streams).
+    this.agent = tunnel ? ownAgent(origin, trust) : handleAgent(origin, trust);
     this.trust = `${origin.protocol.replace(':', '')}, ${trust.note}`;
   }
 

@@ -1,19 +1,12 @@
 /**
- * Which CA verifies the router over https/wss, and the keep-alive agent that carries it. Checked,
- * first found: the `caFile` option, `$SANDBANK_CA_FILE`, `$NODE_EXTRA_CA_CERTS` (Node adds it to
+ * Which CA verifies the router over https/wss (router-agents.ts makes the agents that carry it).
+ * Checked, first found: the `caFile` option, `$SANDBANK_CA_FILE`, `$NODE_EXTRA_CA_CERTS` (Node adds it to
  * its default store itself), else Node's public CAs. Verification is never switched off.
  */
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { ConfigurationError } from '../client-errors.js';
 
 export const CA_FILE_ENV = 'SANDBANK_CA_FILE';
-/**
- * Sockets kept open to the router per connection. Enough for a handful of concurrent calls and
- * streams; more queue in the agent instead of opening without bound.
- */
-const MAX_SOCKETS = 32;
 
 /** What verifies the router: PEM text and where it came from (for messages), or Node's default store. */
 export interface RouterTrust {
@@ -44,14 +37,4 @@ export function trustFrom(caFile: string | undefined, env: NodeJS.ProcessEnv): R
     return { ca: pem, note: `verified with ${setting} (${path})` };
   }
   return { ca: undefined, note: "verified with Node's CA store (and $NODE_EXTRA_CA_CERTS)" };
-}
-
-/** The agent for `origin`: TLS with `trust` for https, plain keep-alive for http. */
-export function routerAgent(origin: URL, trust: RouterTrust): HttpAgent {
-  if (origin.protocol === 'http:') return new HttpAgent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-  return new HttpsAgent({
-    keepAlive: true,
-    maxSockets: MAX_SOCKETS,
-    ...(trust.ca === undefined ? {} : { ca: trust.ca }),
-  });
 }

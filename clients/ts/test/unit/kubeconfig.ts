@@ -2,9 +2,17 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Writes `dir/kubeconfig` naming `server` (with `token` as the user's, if given); returns its path. */
-export function writeKubeconfig(dir: string, server: string, token?: string): string {
-  const kubeconfig = join(dir, 'kubeconfig');
+/**
+ * Writes `dir/<file>` (default `kubeconfig`) naming `server`, whose user presents `user`: a bearer
+ * token, or a kubeconfig user entry (e.g. a client certificate); returns its path.
+ */
+export function writeKubeconfig(
+  dir: string,
+  server: string,
+  user: string | Readonly<Record<string, string>> = {},
+  file = 'kubeconfig',
+): string {
+  const kubeconfig = join(dir, file);
   writeFileSync(
     kubeconfig,
     JSON.stringify({
@@ -12,7 +20,7 @@ export function writeKubeconfig(dir: string, server: string, token?: string): st
       kind: 'Config',
       // client-node takes a plain-http server only with this flag (there is no TLS to skip).
       clusters: [{ name: 'fake', cluster: { server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'me', user: token === undefined ? {} : { token } }],
+      users: [{ name: 'me', user: typeof user === 'string' ? { token: user } : user }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'me' } }],
       'current-context': 'fake',
     }),

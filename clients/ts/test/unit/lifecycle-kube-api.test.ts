@@ -74,3 +74,13 @@ test('a context that is not in the kubeconfig names the option', () => {
   );
   expect(() => loadKubeConfig({ kubeconfig: join(dir, 'missing') })).toThrow(/^kubeconfig: cannot load /);
 });
+
+test('a kubeconfig is read once while its file is unchanged, and read again once it changed', () => {
+  const file = writeKubeconfig(dir, 'http://127.0.0.1:1', {}, 'changing-kubeconfig');
+  const first = loadKubeConfig({ kubeconfig: file });
+  expect(loadKubeConfig({ kubeconfig: file })).toBe(first);
+  writeKubeconfig(dir, 'http://127.0.0.1:12345', {}, 'changing-kubeconfig');
+  const edited = loadKubeConfig({ kubeconfig: file });
+  expect(edited).not.toBe(first);
+  expect(edited.getCurrentCluster()?.server).toBe('http://127.0.0.1:12345');
+});
