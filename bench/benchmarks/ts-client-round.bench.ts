@@ -13,43 +13,16 @@
  */
 import { loadavg } from 'node:os';
 import { Sandbox } from '@sandbank/client';
-import { EXT, startClientStack, waitFor, type ClientStack } from '@sandbank/testing';
+import { EXT, startClientStack, waitFor } from '@sandbank/testing';
+import { clientRound, roundResults, type RoundTimes } from './support/client-round.js';
 import { controlPlane } from './support/control-plane.js';
-import type { Benchmark, ResultInput } from '../src/index.js';
+import type { Benchmark } from '../src/index.js';
 
 const ROUNDS = 100;
 const WARMUP = 10;
 /** Enough that the pool refills between rounds without the round ever waiting for a cold pod. */
 const POOL_REPLICAS = 3;
 const TARGET_P50_MS = 60;
-
-interface RoundTimes {
-  readonly round: number;
-  readonly create: number;
-  readonly run: number;
-  readonly dispose: number;
-}
-
-async function round(stack: ClientStack): Promise<RoundTimes> {
-  const start = performance.now();
-  let created = 0;
-  let ran = 0;
-  {
-    await using sb = await Sandbox.create({
-      kubeconfig: stack.kubeconfigPath,
-      namespace: stack.namespace,
-      pool: stack.pool,
-      routerUrl: stack.routerUrl,
-      token: stack.token,
-    });
-    created = performance.now();
-    const result = await sb.commands.run('true');
-    if (result.exitCode !== 0) throw new Error(`true exited ${result.exitCode}: ${result.stderr}`);
-    ran = performance.now();
-  }
-  const end = performance.now();
-  return { round: end - start, create: created - start, run: ran - created, dispose: end - ran };
-}
 
 const benchmark: Benchmark = {
   title: 'TypeScript client: create from a warm pool, run true, dispose (whole round)',
@@ -59,6 +32,16 @@ const benchmark: Benchmark = {
     // startClientStack finds the control plane as the integration tests' workers do.
     process.env['SANDBANK_KUBECONFIG'] = kubeconfigPath;
     const stack = await startClientStack({ poolReplicas: POOL_REPLICAS });
+    const round = (): Promise<RoundTimes> =>
+      clientRound(() =>
+        Sandbox.create({
+          kubeconfig: stack.kubeconfigPath,
+          namespace: stack.namespace,
+          pool: stack.pool,
+          routerUrl: stack.routerUrl,
+          token: stack.token,
+        }),
+      );
     const poolFull = (): Promise<unknown> =>
       waitFor<{ status?: { readyReplicas?: number } }>(
         kc,
@@ -70,7 +53,7 @@ const benchmark: Benchmark = {
     try {
       for (let i = 0; i < WARMUP; i++) {
         await poolFull();
-        await round(stack);
+        await round();
       }
       // The machine's load around the timed rounds goes with the result: on a shared machine it,
       // more than the client, decides the numbers.
@@ -78,7 +61,7 @@ const benchmark: Benchmark = {
       const times: RoundTimes[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         await poolFull();
-        times.push(await round(stack));
+        times.push(await round());
         if ((i + 1) % 25 === 0) ctx.log(`${i + 1}/${ROUNDS} rounds`);
       }
       const params = {
@@ -88,24 +71,7 @@ const benchmark: Benchmark = {
         route: 'direct (http, token)',
         loadAverage: `${loadBefore.toFixed(1)} → ${(loadavg()[0] ?? 0).toFixed(1)}`,
       };
-      const phase = (name: keyof RoundTimes): ResultInput => ({
-        name: `ts-client-round-${name}`,
-        unit: 'ms',
-        samples: times.map((t) => t[name]),
-        params,
-      });
-      return [
-        {
-          name: 'ts-client-round',
-          unit: 'ms',
-          samples: times.map((t) => t.round),
-          target: TARGET_P50_MS,
-          params,
-        },
-        phase('create'),
-        phase('run'),
-        phase('dispose'),
-      ];
+      return roundResults('ts-client-round', times, TARGET_P50_MS, params);
     } finally {
       await stack.stop();
     }
