@@ -71,6 +71,9 @@ function matching(path: string): Route[] {
   return ROUTES.filter((r) => (r.prefix ? path.startsWith(r.path) : path === r.path));
 }
 
+/** How long the agent keeps an idle keep-alive connection: well past any client's idle timeout. */
+const IDLE_CONNECTION_MS = 65_000;
+
 export function buildLegacyApp(deps: AgentDeps): Server {
   const server = createServer((req, res) => {
     void dispatch(deps, req, res).catch((error: unknown) => {
@@ -85,6 +88,12 @@ export function buildLegacyApp(deps: AgentDeps): Server {
   });
   // Uploads and downloads may take long; the per-request timer of node:http would cut them.
   server.requestTimeout = 0;
+  // The client closes an idle connection, never the agent first: Node's clients (the router's
+  // legacy proxy among them) drop an idle keep-alive socket after 5 s, node:http's server after
+  // 5 s too, and a client whose timer runs late (a loaded machine) would send its next request
+  // into the agent's close, a "socket hang up". The cost: an idle socket held up to this long by
+  // a client that never closes it.
+  server.keepAliveTimeout = IDLE_CONNECTION_MS;
   return server;
 }
 

@@ -9,6 +9,7 @@ import { jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tokenDigest } from '../../src/index.js';
 import { startTestAgent } from '../helpers/agent.js';
@@ -360,5 +361,34 @@ describe('with a sandbox token', () => {
     } finally {
       await secured.close();
     }
+  });
+});
+
+describe('keep-alive', () => {
+  it("keeps an idle connection open past a Node client's 5 s idle-socket timeout, so a late reuse is answered, not hung up", async () => {
+    // A client (the router, a test) reuses an idle keep-alive socket when it is next needed; under
+    // load it may do so after its own 5 s timer was due. Had the agent closed the socket at 5 s
+    // (node:http's default), that request would meet the close: "socket hang up".
+    const url = new URL(agent.restUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => undefined); // seen as `closed`
+    const answered = async (count: number): Promise<void> => {
+      while ((received.match(/HTTP\/1\.1 200 OK/g) ?? []).length < count) {
+        if (closed) throw new Error(`the agent closed the connection; received:\n${received}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const get = 'GET / HTTP/1.1\r\nHost: sandbox\r\n\r\n';
+    socket.write(get);
+    await answered(1);
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(closed).toBe(false);
+    socket.write(get);
+    await answered(2);
+    socket.destroy();
   });
 });
