@@ -51,13 +51,19 @@ export function flushed(stream: OutputStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
 }
 
+/** How long the exit waits for stdout and stderr to be taken by their readers. */
+const EXIT_FLUSH_BOUND_MS = 30_000;
+
 /**
  * Ends the process with `code` once stdout and stderr have handed over what they hold.
  * `process.exit` drops what a pipe to a reader slower than the writer still holds in the process
  * (a write returns before it leaves): `sandbank cp CLAIM:FILE -` printed files short by their tail.
- * A reader that never reads holds the exit as it would hold the writes.
+ * A reader that never reads holds the exit up to EXIT_FLUSH_BOUND_MS.
  */
 export async function exitAfterOutput(code: number): Promise<never> {
+  // A reader that keeps the pipe open and never reads would hold the exit for good: past this
+  // bound the process exits anyway (the output not taken by then is lost, as before the wait).
+  setTimeout(() => process.exit(code), EXIT_FLUSH_BOUND_MS).unref();
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
 }

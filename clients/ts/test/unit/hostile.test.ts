@@ -346,7 +346,10 @@ describe('a router that never finishes connecting', () => {
 
 describe('a router that takes the request and never answers', () => {
   /** A router that reads each request whole and answers only when `answer` says so, after `afterMs`. */
-  async function silentRouter(answer: (path: string) => number | undefined): Promise<RouterConnection> {
+  async function silentRouter(
+    answer: (path: string) => number | undefined,
+    headersTimeoutMs = 100,
+  ): Promise<RouterConnection> {
     router = await startFakeRouter((req, res) => {
       const afterMs = answer(req.url ?? '');
       if (afterMs === undefined) return; // accepted, read, and never a header
@@ -356,7 +359,7 @@ describe('a router that takes the request and never answers', () => {
         else json(res, 200, { name: 'x', path: 'x', size: 1, type: 'file', mode: 0o644 });
       }, afterMs);
     });
-    return { ...router.conn, headersTimeoutMs: 100 };
+    return { ...router.conn, headersTimeoutMs };
   }
 
   test('a quick call without timeoutMs gives up at the header limit, once, naming the call', async () => {
@@ -375,11 +378,12 @@ describe('a router that takes the request and never answers', () => {
   });
 
   test('the limit runs from the end of the upload, and is not the whole call’s', async () => {
-    const conn = await silentRouter(() => 0);
+    // A limit well above a loaded machine's event-loop delay, an upload longer than the limit.
+    const conn = await silentRouter(() => 0, 1_000);
     const slowUpload = Readable.from(
       (async function* () {
         for (let i = 0; i < 3; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 80));
+          await new Promise((resolve) => setTimeout(resolve, 400));
           yield Buffer.from('part');
         }
       })(),
